@@ -1,0 +1,344 @@
+package detector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Spec describes how a model wants its input prepared and its output read.
+// Zero values mean "not set": specs from several places are layered with
+// Merge and completed by WithDefaults.
+type Spec struct {
+	// Format selects the output decoder; empty = detect from the output shape.
+	Format Format `toml:"format"`
+	// InputWidth and InputHeight are the model input size in pixels; empty =
+	// taken from the model's input shape.
+	InputWidth  int `toml:"input_width"`
+	InputHeight int `toml:"input_height"`
+	// ChannelOrder is "bgr" or "rgb".
+	ChannelOrder string `toml:"channel_order"`
+	// Scale multiplies each 0..255 pixel value before Mean/Std (1/255 for
+	// Ultralytics, 1 for YOLOX).
+	Scale float32 `toml:"scale"`
+	// Mean and Std (per channel, in model channel order) normalise the scaled
+	// value: (v*Scale - Mean) / Std.
+	Mean []float32 `toml:"mean"`
+	Std  []float32 `toml:"std"`
+	// Resize is the resize mode.
+	Resize ResizeMode `toml:"resize"`
+	// PadValue is the 0..255 grey level of letterbox padding.
+	PadValue *int `toml:"pad_value"`
+	// Strides are the YOLOX grid strides (default 8,16,32).
+	Strides []int `toml:"strides"`
+	// Labels are the class names in class-id order; LabelsFile is a text file
+	// with one name per line (relative to the file that names it).
+	Labels     []string `toml:"labels"`
+	LabelsFile string   `toml:"labels_file"`
+	// Precision is "fp32", "fp16" or "int8"; empty = read from the graph.
+	Precision string `toml:"precision"`
+}
+
+// Merge returns s with every field that o sets replacing s's.
+func (s Spec) Merge(o Spec) Spec {
+	if o.Format != "" {
+		s.Format = o.Format
+	}
+	if o.InputWidth != 0 {
+		s.InputWidth = o.InputWidth
+	}
+	if o.InputHeight != 0 {
+		s.InputHeight = o.InputHeight
+	}
+	if o.ChannelOrder != "" {
+		s.ChannelOrder = o.ChannelOrder
+	}
+	if o.Scale != 0 {
+		s.Scale = o.Scale
+	}
+	if o.Mean != nil {
+		s.Mean = append([]float32(nil), o.Mean...)
+	}
+	if o.Std != nil {
+		s.Std = append([]float32(nil), o.Std...)
+	}
+	if o.Resize != "" {
+		s.Resize = o.Resize
+	}
+	if o.PadValue != nil {
+		v := *o.PadValue
+		s.PadValue = &v
+	}
+	if o.Strides != nil {
+		s.Strides = append([]int(nil), o.Strides...)
+	}
+	if o.Labels != nil {
+		s.Labels = append([]string(nil), o.Labels...)
+		s.LabelsFile = ""
+	} else if o.LabelsFile != "" {
+		s.LabelsFile = o.LabelsFile
+		s.Labels = nil
+	}
+	if o.Precision != "" {
+		s.Precision = o.Precision
+	}
+	return s
+}
+
+// WithDefaults fills what is still unset with the conventions of the
+// spec's format: the official YOLOX export takes BGR 0..255 with a top-left
+// letterbox; Ultralytics-style heads take RGB /255 with a centred one.
+func (s Spec) WithDefaults() Spec {
+	yolox := s.Format == FormatYOLOX
+	if s.ChannelOrder == "" {
+		s.ChannelOrder = "rgb"
+		if yolox {
+			s.ChannelOrder = "bgr"
+		}
+	}
+	if s.Scale == 0 {
+		s.Scale = 1.0 / 255
+		if yolox {
+			s.Scale = 1
+		}
+	}
+	if s.Mean == nil {
+		s.Mean = []float32{0, 0, 0}
+	}
+	if s.Std == nil {
+		s.Std = []float32{1, 1, 1}
+	}
+	if s.Resize == "" {
+		s.Resize = ResizeLetterbox
+		if yolox {
+			s.Resize = ResizeLetterboxTopLeft
+		}
+	}
+	if s.PadValue == nil {
+		v := 114
+		s.PadValue = &v
+	}
+	if s.Strides == nil {
+		s.Strides = []int{8, 16, 32}
+	}
+	return s
+}
+
+// Validate reports every invalid field, naming it. Unset fields are valid:
+// a partial spec (from config or a sidecar) validates too.
+func (s Spec) Validate() error {
+	var errs []error
+	switch s.Format {
+	case "", FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End:
+	default:
+		errs = append(errs, fmt.Errorf("format: %q is not one of yolov8, yolov5, yolox, end2end", s.Format))
+	}
+	if s.InputWidth < 0 || s.InputHeight < 0 {
+		errs = append(errs, fmt.Errorf("input size: %dx%d must be positive", s.InputWidth, s.InputHeight))
+	}
+	if s.ChannelOrder != "" && s.ChannelOrder != "bgr" && s.ChannelOrder != "rgb" {
+		errs = append(errs, fmt.Errorf("channel_order: %q is not \"bgr\" or \"rgb\"", s.ChannelOrder))
+	}
+	if s.Scale < 0 {
+		errs = append(errs, fmt.Errorf("scale: %g must be > 0", s.Scale))
+	}
+	if s.Mean != nil && len(s.Mean) != 3 {
+		errs = append(errs, fmt.Errorf("mean: %v must have 3 values", s.Mean))
+	}
+	if s.Std != nil && len(s.Std) != 3 {
+		errs = append(errs, fmt.Errorf("std: %v must have 3 values", s.Std))
+	} else {
+		for i, v := range s.Std {
+			if v == 0 {
+				errs = append(errs, fmt.Errorf("std[%d]: must not be 0", i))
+			}
+		}
+	}
+	switch s.Resize {
+	case "", ResizeLetterbox, ResizeLetterboxTopLeft, ResizeStretch:
+	default:
+		errs = append(errs, fmt.Errorf("resize: %q is not one of letterbox, letterbox_topleft, stretch", s.Resize))
+	}
+	if s.PadValue != nil && (*s.PadValue < 0 || *s.PadValue > 255) {
+		errs = append(errs, fmt.Errorf("pad_value: %d not in 0..255", *s.PadValue))
+	}
+	for _, st := range s.Strides {
+		if st <= 0 {
+			errs = append(errs, fmt.Errorf("strides: %v must be positive", s.Strides))
+			break
+		}
+	}
+	switch s.Precision {
+	case "", "fp32", "fp16", "int8":
+	default:
+		errs = append(errs, fmt.Errorf("precision: %q is not one of fp32, fp16, int8", s.Precision))
+	}
+	return errors.Join(errs...)
+}
+
+// LoadSidecar reads <model without .onnx>.toml next to the model, if any.
+// A missing sidecar is not an error (ok is false); an invalid one is.
+func LoadSidecar(modelPath string) (spec Spec, path string, ok bool, err error) {
+	path = strings.TrimSuffix(modelPath, filepath.Ext(modelPath)) + ".toml"
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Spec{}, path, false, nil
+	}
+	if err != nil {
+		return Spec{}, path, false, fmt.Errorf("read model sidecar: %w", err)
+	}
+	md, err := toml.Decode(string(data), &spec)
+	if err != nil {
+		return Spec{}, path, false, fmt.Errorf("model sidecar %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return Spec{}, path, false, fmt.Errorf("model sidecar %s: unknown key %q", path, und[0].String())
+	}
+	if spec.LabelsFile != "" && !filepath.IsAbs(spec.LabelsFile) {
+		spec.LabelsFile = filepath.Join(filepath.Dir(path), spec.LabelsFile)
+	}
+	return spec, path, true, nil
+}
+
+// SpecFromMetadata reads the keys Ultralytics exports write into the ONNX
+// metadata: names ({0: 'person', ...}), imgsz ([h, w]) and stride.
+// It returns ok=false when the metadata has none of them.
+func SpecFromMetadata(meta map[string]string) (spec Spec, ok bool, err error) {
+	if v, has := meta["names"]; has {
+		names, err := parseNamesDict(v)
+		if err != nil {
+			return Spec{}, false, fmt.Errorf("metadata names: %w", err)
+		}
+		spec.Labels, ok = names, true
+	}
+	if v, has := meta["imgsz"]; has {
+		dims, err := parseIntList(v)
+		if err != nil || len(dims) == 0 || len(dims) > 2 {
+			return Spec{}, false, fmt.Errorf("metadata imgsz: %q is not [h, w]", v)
+		}
+		spec.InputHeight, spec.InputWidth = dims[0], dims[len(dims)-1]
+		ok = true
+	}
+	if v, has := meta["stride"]; has {
+		if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+			return Spec{}, false, fmt.Errorf("metadata stride: %q is not an integer", v)
+		}
+		ok = true
+	}
+	if ok && meta["author"] == "Ultralytics" {
+		// Ultralytics always letterboxes centred, RGB, /255, pad 114.
+		if meta["end2end"] == "True" {
+			spec.Format = FormatEnd2End
+		}
+	}
+	return spec, ok, nil
+}
+
+// parseNamesDict parses a Python dict literal of int -> str, as Ultralytics
+// writes it: {0: 'person', 1: "bicycle", ...}.
+func parseNamesDict(s string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
+		return nil, fmt.Errorf("%.40q is not a {id: 'name'} dict", s)
+	}
+	body := s[1 : len(s)-1]
+	byID := map[int]string{}
+	maxID := -1
+	for i := 0; i < len(body); {
+		for i < len(body) && (body[i] == ' ' || body[i] == ',' || body[i] == '\n') {
+			i++
+		}
+		if i >= len(body) {
+			break
+		}
+		colon := strings.IndexByte(body[i:], ':')
+		if colon < 0 {
+			return nil, fmt.Errorf("missing ':' after %.20q", body[i:])
+		}
+		id, err := strconv.Atoi(strings.TrimSpace(body[i : i+colon]))
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("class id %q is not a non-negative integer", strings.TrimSpace(body[i:i+colon]))
+		}
+		i += colon + 1
+		for i < len(body) && body[i] == ' ' {
+			i++
+		}
+		if i >= len(body) || (body[i] != '\'' && body[i] != '"') {
+			return nil, fmt.Errorf("class %d: name is not quoted", id)
+		}
+		q := body[i]
+		end := strings.IndexByte(body[i+1:], q)
+		if end < 0 {
+			return nil, fmt.Errorf("class %d: unterminated name", id)
+		}
+		byID[id] = body[i+1 : i+1+end]
+		maxID = max(maxID, id)
+		i += end + 2
+	}
+	names := make([]string, maxID+1)
+	for id := range names {
+		n, ok := byID[id]
+		if !ok {
+			return nil, fmt.Errorf("class ids are not contiguous: %d missing", id)
+		}
+		names[id] = n
+	}
+	return names, nil
+}
+
+func parseIntList(s string) ([]int, error) {
+	s = strings.Trim(strings.TrimSpace(s), "[]()")
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// LoadLabels reads a class-name file: one name per line, blank lines and
+// lines starting with '#' ignored.
+func LoadLabels(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read labels: %w", err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		names = append(names, line)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("labels file %s has no names", path)
+	}
+	return names, nil
+}
+
+// COCO80 is the standard 80-class COCO label list (Ultralytics spelling),
+// used when a model with 80 classes names none.
+var COCO80 = []string{
+	"person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+	"fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+	"elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+	"skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+	"tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+	"sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+	"potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+	"microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+	"hair drier", "toothbrush",
+}
