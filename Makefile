@@ -1,0 +1,33 @@
+# edgedet — `make run` runs the agent with agent.toml, `make test` runs the
+# tests. Both run scripts/setup.sh first (idempotent, quick once done).
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+export EDGEDET_ORT_LIB := $(CURDIR)/build/lib/libonnxruntime.so.1
+
+.PHONY: setup build run test vet bench clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o build/edgedet ./cmd/edgedet
+
+run: build
+	./build/edgedet run -c agent.toml
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# matprofile makes gocv count live Mats, so tests can prove none leak.
+test: setup vet
+	$(GO) test -tags matprofile -count=1 -timeout 15m ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./detector ./agent
+	./build/edgedet bench --model ../shared/models/yolox_nano_416.onnx --threads 1 ../shared/datasets/samples/*.jpg
+	./build/edgedet bench --model ../shared/models/yolox_nano_416.onnx --threads 2 ../shared/datasets/samples/*.jpg
+
+clean:
+	rm -rf build

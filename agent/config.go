@@ -1,0 +1,245 @@
+// Package agent is the edgedet daemon: configuration, the per-camera
+// pipeline (capture → preprocess → infer → decode/NMS → publish), MQTT
+// reporting and lifecycle.
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/edgedet/edgedet/agent/mqtt"
+	"github.com/edgedet/edgedet/camera"
+	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cfgtypes"
+)
+
+// Config is the whole agent configuration, as read from agent.toml.
+type Config struct {
+	Log        LogConfig        `toml:"log"`
+	Detector   detector.Config  `toml:"detector"`
+	MQTT       mqtt.Config      `toml:"mqtt"`
+	Detections DetectionsConfig `toml:"detections"`
+	Cameras    []camera.Config  `toml:"camera"`
+
+	// Path is the file the config was loaded from ("" when built in code).
+	Path string `toml:"-"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `toml:"level"`
+	// Format is text or json.
+	Format string `toml:"format"`
+	// Publishes logs a line for every message published.
+	Publishes bool `toml:"publishes"`
+	// StatsInterval is how often per-camera statistics are logged (0 = never).
+	StatsInterval cfgtypes.Duration `toml:"stats_interval"`
+}
+
+// DetectionsConfig configures the per-frame detections topic.
+type DetectionsConfig struct {
+	// Enabled publishes <prefix>/<device>/<camera>/detections per processed frame.
+	Enabled bool `toml:"enabled"`
+	// PublishEmpty also publishes frames in which nothing was detected.
+	PublishEmpty bool `toml:"publish_empty"`
+	// Retain sets the MQTT retain flag on detection messages.
+	Retain bool `toml:"retain"`
+}
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() Config {
+	return Config{
+		Log:        LogConfig{Level: "info", Format: "text", StatsInterval: cfgtypes.Duration(60e9)},
+		Detector:   detector.DefaultConfig(),
+		MQTT:       mqtt.DefaultConfig(),
+		Detections: DetectionsConfig{Enabled: true},
+	}
+}
+
+// Load reads, strictly decodes and validates the config file at path.
+// Unknown keys and type mismatches are errors naming the key and line;
+// relative paths in the file are taken relative to the file's directory.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.Path = path
+	return cfg, nil
+}
+
+// Parse decodes TOML config text over Default, resolving relative paths
+// against baseDir, and validates the result.
+func Parse(data []byte, baseDir string) (*Config, error) {
+	cfg := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
+		}
+		return nil, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var errs []error
+		for _, k := range und {
+			if line := keyLine(data, k); line > 0 {
+				errs = append(errs, fmt.Errorf("line %d: unknown key %q", line, k.String()))
+			} else {
+				errs = append(errs, fmt.Errorf("unknown key %q", k.String()))
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+	if !md.IsDefined("mqtt", "client_id") {
+		cfg.MQTT.ClientID = "" // derive it from the device the file names
+	}
+	cfg.resolvePaths(baseDir)
+	cfg.MQTT = cfg.MQTT.WithDefaults()
+	for i := range cfg.Cameras {
+		cfg.Cameras[i] = cfg.Cameras[i].WithDefaults()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// resolvePaths makes file paths in the config relative to baseDir.
+func (c *Config) resolvePaths(baseDir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(baseDir, p)
+	}
+	c.Detector.Model = abs(c.Detector.Model)
+	c.Detector.LabelsFile = abs(c.Detector.LabelsFile)
+	c.Detector.ONNXRuntimeLibrary = abs(c.Detector.ONNXRuntimeLibrary)
+	c.MQTT.PasswordFile = abs(c.MQTT.PasswordFile)
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		if isLocalPath(cam.Source) {
+			cam.Source = abs(cam.Source)
+		}
+	}
+}
+
+// isLocalPath reports whether a camera source names a file or directory
+// (not a device, URL or GStreamer pipeline).
+func isLocalPath(src string) bool {
+	switch {
+	case src == "", strings.Contains(src, "://"), strings.Contains(src, " ! "),
+		strings.HasPrefix(src, "/dev/"), digitsOnly.MatchString(src):
+		return false
+	}
+	return true
+}
+
+var digitsOnly = regexp.MustCompile(`^[0-9]+$`)
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Validate checks every section and reports all problems at once, each
+// naming its key and value.
+func (c *Config) Validate() error {
+	var errs []error
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if c.Log.StatsInterval < 0 {
+		errs = append(errs, fmt.Errorf("log.stats_interval: %v must be >= 0", c.Log.StatsInterval))
+	}
+	if err := c.Detector.Validate(); err != nil {
+		errs = append(errs, prefixErrors("detector.", err))
+	}
+	if err := c.MQTT.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Cameras) == 0 {
+		errs = append(errs, errors.New("camera: no [[camera]] configured"))
+	}
+	seen := map[string]bool{}
+	for i, cam := range c.Cameras {
+		if !validName.MatchString(cam.Name) {
+			errs = append(errs, fmt.Errorf("camera[%d].name: %q must be letters, digits, '_' or '-' (it is an MQTT topic level)", i, cam.Name))
+		} else if seen[cam.Name] {
+			errs = append(errs, fmt.Errorf("camera[%d].name: %q is used twice", i, cam.Name))
+		}
+		seen[cam.Name] = true
+		if err := cam.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefixErrors puts prefix before each line of a joined error.
+func prefixErrors(prefix string, err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// LogLevel returns the configured slog level.
+func (c *Config) LogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Log.Level))
+	return l
+}
+
+// keyLine finds the line that defines key in TOML text, following [table]
+// and [[array]] headers; 0 when it cannot tell.
+func keyLine(data []byte, key toml.Key) int {
+	want := key.String()
+	var table string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if line[0] == '[' {
+			name := strings.Trim(strings.SplitN(line, "#", 2)[0], "[] \t")
+			table = name
+			if name == want {
+				return n
+			}
+			continue
+		}
+		eq := strings.IndexByte(line, '=')
+		if eq < 0 {
+			continue
+		}
+		k := strings.Trim(strings.TrimSpace(line[:eq]), `"'`)
+		full := k
+		if table != "" {
+			full = table + "." + k
+		}
+		if full == want {
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,163 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+// minimal is a valid config with one camera reading an existing directory.
+func minimal(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "frames"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, `
+[detector]
+model = "m.onnx"
+
+[mqtt]
+broker = "tcp://127.0.0.1:1883"
+device = "box1"
+
+[[camera]]
+name = "front"
+source = "frames"
+`
+}
+
+func TestParseResolvesAndDefaults(t *testing.T) {
+	dir, text := minimal(t)
+	cfg, err := Parse([]byte(text), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Detector.Model != filepath.Join(dir, "m.onnx") {
+		t.Errorf("model path not resolved against the config dir: %s", cfg.Detector.Model)
+	}
+	if cfg.Cameras[0].Source != filepath.Join(dir, "frames") {
+		t.Errorf("camera source not resolved: %s", cfg.Cameras[0].Source)
+	}
+	if cfg.Detector.ScoreThreshold != 0.25 || cfg.Detector.IoUThreshold != 0.45 || cfg.MQTT.QoS != 1 {
+		t.Errorf("defaults not applied: score %v iou %v qos %v", cfg.Detector.ScoreThreshold, cfg.Detector.IoUThreshold, cfg.MQTT.QoS)
+	}
+	if cfg.MQTT.ClientID != "edgedet-box1" {
+		t.Errorf("client id should follow the configured device: %q", cfg.MQTT.ClientID)
+	}
+	if got := cfg.MQTT.Topic("front", "detections"); got != "edgedet/box1/front/detections" {
+		t.Errorf("topic %q", got)
+	}
+	if !cfg.Detections.Enabled || cfg.Detections.PublishEmpty {
+		t.Errorf("detections defaults: %+v", cfg.Detections)
+	}
+}
+
+func TestParseExplicitZeroes(t *testing.T) {
+	dir, text := minimal(t)
+	text = strings.Replace(text, "[mqtt]\n", "[mqtt]\nqos = 0\n", 1)
+	text = strings.Replace(text, "[detector]\n", "[detector]\nscore_threshold = 0.0\nthreads = 2\n", 1)
+	cfg, err := Parse([]byte(text), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.QoS != 0 || cfg.Detector.ScoreThreshold != 0 || cfg.Detector.Threads != 2 {
+		t.Errorf("explicit values lost: qos %d score %v threads %d", cfg.MQTT.QoS, cfg.Detector.ScoreThreshold, cfg.Detector.Threads)
+	}
+}
+
+func TestParseSpecKeysInDetectorTable(t *testing.T) {
+	dir, text := minimal(t)
+	text = strings.Replace(text, "[detector]\n", "[detector]\nformat = \"yolox\"\nchannel_order = \"rgb\"\npad_value = 0\nmean = [1.0, 2.0, 3.0]\n", 1)
+	cfg, err := Parse([]byte(text), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Detector.Spec
+	if s.Format != "yolox" || s.ChannelOrder != "rgb" || s.PadValue == nil || *s.PadValue != 0 || len(s.Mean) != 3 || s.Mean[2] != 3 {
+		t.Errorf("model description keys not decoded: %+v", s)
+	}
+}
+
+func TestParseErrorsNameKeyAndLine(t *testing.T) {
+	dir, text := minimal(t)
+	cases := []struct {
+		name, edit string
+		want       []string
+	}{
+		{"unknown key", strings.Replace(text, "device = \"box1\"", "device = \"box1\"\nbrokr = \"x\"", 1),
+			[]string{`unknown key "mqtt.brokr"`, "line 8"}},
+		{"unknown table", text + "\n[spool]\nsize = 1\n",
+			[]string{`"spool"`, "line 13"}},
+		{"unknown camera key", text + "fsp = 3\n",
+			[]string{`"camera.fsp"`, "line 12"}},
+		{"wrong type", strings.Replace(text, "model = \"m.onnx\"", "model = \"m.onnx\"\nthreads = \"four\"", 1),
+			[]string{"line 4", "threads"}},
+		{"bad value", strings.Replace(text, "[mqtt]\n", "[mqtt]\nqos = 3\n", 1),
+			[]string{"qos", "3"}},
+		{"bad duration", text + "reconnect_min = \"soon\"\n",
+			[]string{"line 12", "soon"}},
+		{"no camera", text[:strings.Index(text, "[[camera]]")],
+			[]string{"no [[camera]]"}},
+		{"duplicate camera", text + "[[camera]]\nname = \"front\"\nsource = \"frames\"\n",
+			[]string{`camera[1].name: "front" is used twice`}},
+		{"camera name not a topic level", strings.Replace(text, `name = "front"`, `name = "front/door"`, 1),
+			[]string{`camera[0].name: "front/door"`}},
+		{"detector value", strings.Replace(text, "model = \"m.onnx\"", "model = \"m.onnx\"\niou_threshold = 1.5", 1),
+			[]string{"detector.iou_threshold: 1.5"}},
+		{"log level", text + "\n[log]\nlevel = \"loud\"\n",
+			[]string{`log.level: "loud"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.edit), dir)
+			if err == nil {
+				t.Fatalf("want error for:\n%s", tc.edit)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadNamesFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "absent.toml"))
+	if err == nil || !strings.Contains(err.Error(), "absent.toml") {
+		t.Fatalf("want error naming the file, got %v", err)
+	}
+	dir, text := minimal(t)
+	path := filepath.Join(dir, "agent.toml")
+	os.WriteFile(path, []byte(text+"bogus = 1\n"), 0o644)
+	_, err = Load(path)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("want error naming file and key, got %v", err)
+	}
+}
+
+// TestSampleConfig keeps the shipped agent.toml valid.
+func TestSampleConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "agent.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sample's clip is built by setup; check everything but its existence.
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	os.WriteFile(filepath.Join(dir, "build", "sample.avi"), []byte("x"), 0o644)
+	cfg, err := Parse(data, dir)
+	if err != nil {
+		t.Fatalf("agent.toml: %v", err)
+	}
+	if !cfg.MQTT.Embedded.Enabled || cfg.MQTT.Broker != "tcp://127.0.0.1:1883" {
+		t.Errorf("sample must use the embedded broker: %+v", cfg.MQTT.Embedded)
+	}
+	if !strings.HasSuffix(cfg.Detector.Model, "yolox_nano_416.onnx") {
+		t.Errorf("sample model %s", cfg.Detector.Model)
+	}
+}

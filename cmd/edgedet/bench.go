@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/detector"
+)
+
+// stageStats are latency percentiles of one pipeline stage, in milliseconds.
+type stageStats struct {
+	P50 float64 `json:"p50_ms"`
+	P95 float64 `json:"p95_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+type benchReport struct {
+	Model       string     `json:"model"`
+	Precision   string     `json:"precision"`
+	Input       string     `json:"input"`
+	Threads     int        `json:"threads"`
+	Runs        int        `json:"runs"`
+	CPU         string     `json:"cpu"`
+	Preprocess  stageStats `json:"preprocess"`
+	Inference   stageStats `json:"inference"`
+	Postprocess stageStats `json:"postprocess"`
+	Total       stageStats `json:"total"`
+	FPS         float64    `json:"fps"`
+	// OverheadRatio is (preprocess + postprocess) / inference, by medians.
+	OverheadRatio float64 `json:"overhead_ratio"`
+}
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", stderr)
+	var mf modelFlags
+	addModelFlags(fs, &mf)
+	runs := fs.Int("runs", 100, "timed runs")
+	warmup := fs.Int("warmup", 10, "untimed warm-up runs")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return fmt.Errorf("%w: no images given", errUsage)
+	}
+	if *runs <= 0 || *warmup < 0 {
+		return fmt.Errorf("%w: --runs must be > 0 and --warmup >= 0", errUsage)
+	}
+	det, closeAll, err := mf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	var imgs []gocv.Mat
+	defer func() {
+		for i := range imgs {
+			imgs[i].Close()
+		}
+	}()
+	for _, p := range fs.Args() {
+		m := gocv.IMRead(p, gocv.IMReadColor)
+		if m.Empty() {
+			m.Close()
+			return fmt.Errorf("%s: cannot read image", p)
+		}
+		imgs = append(imgs, m)
+	}
+	var pre, inf, post, total []float64
+	var dets []detector.Detection
+	for i := 0; i < *warmup+*runs; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		res, err := det.Detect(ctx, imgs[i%len(imgs)], dets)
+		if err != nil {
+			return err
+		}
+		dets = res.Detections
+		if i < *warmup {
+			continue
+		}
+		t := res.Timings
+		pre, inf, post = append(pre, ms(t.Preprocess)), append(inf, ms(t.Inference)), append(post, ms(t.Postprocess))
+		total = append(total, ms(t.Preprocess+t.Inference+t.Postprocess))
+	}
+	info := det.Info()
+	r := benchReport{
+		Model: info.Name, Precision: info.Precision, Runs: *runs, Threads: mf.cfg.Threads,
+		Input:      fmt.Sprintf("%dx%d", info.Spec.InputWidth, info.Spec.InputHeight),
+		CPU:        fmt.Sprintf("%s/%s, %d logical CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		Preprocess: percentiles(pre), Inference: percentiles(inf), Postprocess: percentiles(post), Total: percentiles(total),
+	}
+	if r.Total.P50 > 0 {
+		r.FPS = 1000 / r.Total.P50
+	}
+	if r.Inference.P50 > 0 {
+		r.OverheadRatio = (r.Preprocess.P50 + r.Postprocess.P50) / r.Inference.P50
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(stdout, "model %s (%s, %s input, %d threads), %d runs after %d warm-up, %s\n",
+		r.Model, r.Precision, r.Input, r.Threads, r.Runs, *warmup, r.CPU)
+	fmt.Fprintf(stdout, "%-12s %8s %8s %8s\n", "stage", "p50 ms", "p95 ms", "p99 ms")
+	for _, s := range []struct {
+		name string
+		st   stageStats
+	}{{"preprocess", r.Preprocess}, {"inference", r.Inference}, {"postprocess", r.Postprocess}, {"total", r.Total}} {
+		fmt.Fprintf(stdout, "%-12s %8.2f %8.2f %8.2f\n", s.name, s.st.P50, s.st.P95, s.st.P99)
+	}
+	fmt.Fprintf(stdout, "fps (1/p50 total): %.1f\n(pre+post)/inference: %.1f%%\n", r.FPS, 100*r.OverheadRatio)
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// percentiles returns nearest-rank p50/p95/p99 of v (v is sorted in place).
+func percentiles(v []float64) stageStats {
+	if len(v) == 0 {
+		return stageStats{}
+	}
+	slices.Sort(v)
+	at := func(p float64) float64 {
+		i := int(p*float64(len(v))+0.5) - 1
+		return v[min(max(i, 0), len(v)-1)]
+	}
+	return stageStats{P50: at(0.50), P95: at(0.95), P99: at(0.99)}
+}

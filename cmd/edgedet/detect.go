@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/detector"
+)
+
+// modelFlags are the detector flags shared by detect and bench.
+type modelFlags struct {
+	cfg       detector.Config
+	ortLib    string
+	logLevel  string
+	allowList string
+}
+
+func addModelFlags(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
+	Func(string, string, func(string) error)
+}, m *modelFlags) {
+	m.cfg = detector.DefaultConfig()
+	fs.StringVar(&m.cfg.Model, "model", "", "ONNX model file (required)")
+	fs.IntVar(&m.cfg.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = default)")
+	fs.StringVar(&m.cfg.GraphOptimization, "graph-opt", "all", "graph optimisation: disable, basic, extended, all")
+	fs.Func("score", "score threshold (default 0.25)", func(s string) error { return parseF32(s, &m.cfg.ScoreThreshold) })
+	fs.Func("iou", "NMS IoU threshold (default 0.45)", func(s string) error { return parseF32(s, &m.cfg.IoUThreshold) })
+	fs.BoolVar(&m.cfg.ClassAgnostic, "agnostic", false, "class-agnostic NMS")
+	fs.IntVar(&m.cfg.MaxDetections, "max-det", 100, "maximum detections per image")
+	fs.Func("format", "output format: yolov8, yolov5, yolox, end2end (default: from the output shape)",
+		func(s string) error { m.cfg.Format = detector.Format(s); return nil })
+	fs.StringVar(&m.cfg.LabelsFile, "labels", "", "labels file, one name per line")
+	fs.StringVar(&m.allowList, "only", "", "comma-separated labels to keep")
+	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
+	fs.StringVar(&m.logLevel, "log-level", "warn", "log level")
+}
+
+func parseF32(s string, dst *float32) error {
+	var v float32
+	if _, err := fmt.Sscanf(s, "%g", &v); err != nil {
+		return fmt.Errorf("%q is not a number", s)
+	}
+	*dst = v
+	return nil
+}
+
+// open loads ONNX Runtime and the model; close undoes both.
+func (m *modelFlags) open(stderr io.Writer) (*detector.Detector, func(), error) {
+	if m.cfg.Model == "" {
+		return nil, nil, fmt.Errorf("%w: --model is required", errUsage)
+	}
+	if m.allowList != "" {
+		m.cfg.AllowLabels = strings.Split(m.allowList, ",")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(m.logLevel)); err != nil {
+		return nil, nil, fmt.Errorf("%w: --log-level %q", errUsage, m.logLevel)
+	}
+	log := newLogger(stderr, level, "text")
+	cleanup, err := initRuntime(m.ortLib)
+	if err != nil {
+		return nil, nil, err
+	}
+	det, err := detector.New(m.cfg, log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return det, func() { det.Close(); cleanup() }, nil
+}
+
+// imageResult is one image's line of `detect --json`.
+type imageResult struct {
+	Image      string          `json:"image"`
+	Width      int             `json:"width"`
+	Height     int             `json:"height"`
+	Model      string          `json:"model"`
+	Precision  string          `json:"precision"`
+	Detections []jsonDetection `json:"detections"`
+}
+
+type jsonDetection struct {
+	Label   string     `json:"label"`
+	ClassID int        `json:"class_id"`
+	Score   float32    `json:"score"`
+	Box     [4]float32 `json:"box"`
+	BoxNorm [4]float32 `json:"box_norm"`
+}
+
+func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("detect", stderr)
+	var mf modelFlags
+	addModelFlags(fs, &mf)
+	out := fs.String("out", "", "write the annotated image here (a directory when several images are given)")
+	asJSON := fs.Bool("json", false, "print one JSON object per image")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	images := fs.Args()
+	if len(images) == 0 {
+		return fmt.Errorf("%w: no images given", errUsage)
+	}
+	det, closeAll, err := mf.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	outDir := ""
+	if *out != "" && len(images) > 1 {
+		outDir = *out
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return fmt.Errorf("create output directory: %w", err)
+		}
+	}
+	info := det.Info()
+	enc := json.NewEncoder(stdout)
+	var dets []detector.Detection
+	failed := 0
+	for _, path := range images {
+		img := gocv.IMRead(path, gocv.IMReadColor)
+		if img.Empty() {
+			img.Close()
+			fmt.Fprintf(stderr, "edgedet detect: %s: cannot read image\n", path)
+			failed++
+			continue
+		}
+		res, err := det.Detect(ctx, img, dets)
+		if err != nil {
+			img.Close()
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		dets = res.Detections
+		if *asJSON {
+			r := imageResult{Image: path, Width: res.Width, Height: res.Height, Model: info.Name,
+				Precision: info.Precision, Detections: make([]jsonDetection, 0, len(dets))}
+			w, h := float32(res.Width), float32(res.Height)
+			for _, d := range dets {
+				b := d.Box
+				r.Detections = append(r.Detections, jsonDetection{Label: d.Label, ClassID: d.ClassID, Score: d.Score,
+					Box: [4]float32{b.X1, b.Y1, b.X2, b.Y2}, BoxNorm: [4]float32{b.X1 / w, b.Y1 / h, b.X2 / w, b.Y2 / h}})
+			}
+			if err := enc.Encode(r); err != nil {
+				img.Close()
+				return err
+			}
+		} else {
+			fmt.Fprintf(stdout, "%s: %d objects (%.1f ms inference)\n", path, len(dets), ms(res.Timings.Inference))
+			for _, d := range dets {
+				fmt.Fprintf(stdout, "  %-14s %.3f  [%.0f %.0f %.0f %.0f]\n", d.Label, d.Score, d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2)
+			}
+		}
+		if *out != "" {
+			dst := *out
+			if outDir != "" {
+				dst = filepath.Join(outDir, filepath.Base(path))
+			}
+			detector.Draw(&img, dets)
+			if !gocv.IMWrite(dst, img) {
+				img.Close()
+				return fmt.Errorf("write annotated image %s: OpenCV could not write it (check the directory and extension)", dst)
+			}
+		}
+		img.Close()
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be read", failed, len(images))
+	}
+	return nil
+}
