@@ -1,0 +1,325 @@
+package detector
+
+import (
+	"fmt"
+	"math"
+)
+
+// Decoder turns a raw output tensor into candidate detections in model-input
+// pixels. A Decoder is immutable after NewDecoder and safe for concurrent use.
+type Decoder interface {
+	// Decode appends to dst the candidates whose score >= minScore and
+	// returns it. It must not allocate when cap(dst) suffices. Candidates
+	// are appended in tensor order and are not yet suppressed (see NMS).
+	// out must hold at least as many values as the output shape given to
+	// NewDecoder; a shorter out is a programming error and panics.
+	Decode(out []float32, minScore float32, dst []Detection) []Detection
+	// NumClasses is the number of classes the output scores, or 0 when the
+	// layout does not say (end2end).
+	NumClasses() int
+}
+
+// yoloxStrides are the YOLOX (and YOLOv5/v8) head strides, finest first.
+var yoloxStrides = [...]int{8, 16, 32}
+
+// gridCells is the number of grid cells over all strides for an inW x inH
+// input: Σ (inW/s)*(inH/s) for s in 8, 16, 32.
+func gridCells(inW, inH int) int {
+	n := 0
+	for _, s := range yoloxStrides {
+		n += (inW / s) * (inH / s)
+	}
+	return n
+}
+
+// NewDecoder returns the decoder for format f, checking that outShape (the
+// model's output shape) fits the format and an inW x inH model input.
+func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
+	if inW <= 0 || inH <= 0 {
+		return nil, fmt.Errorf("%s decoder: model input size %dx%d: width and height must be positive", f, inW, inH)
+	}
+	switch f {
+	case FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End:
+	default:
+		return nil, fmt.Errorf("output format %q: want %q, %q, %q or %q",
+			f, FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End)
+	}
+	a, b, err := batchOneShape(outShape)
+	if err != nil {
+		return nil, fmt.Errorf("%s output %v: %w", f, outShape, err)
+	}
+	switch f {
+	case FormatYOLOv8:
+		// [1, 4+nc, N]
+		if a < 5 {
+			return nil, fmt.Errorf("%s output %v: %d channels, want 4 box channels plus at least 1 class", f, outShape, a)
+		}
+		return &yolov8Decoder{nc: a - 4, n: b}, nil
+	case FormatYOLOv5:
+		// [1, N, 5+nc]
+		if b < 6 {
+			return nil, fmt.Errorf("%s output %v: rows of %d values, want 5 (box, objectness) plus at least 1 class", f, outShape, b)
+		}
+		return &yolov5Decoder{nc: b - 5, n: a}, nil
+	case FormatYOLOX:
+		// [1, N, 5+nc], N = Σ grid cells
+		if b < 6 {
+			return nil, fmt.Errorf("%s output %v: rows of %d values, want 5 (box, objectness) plus at least 1 class", f, outShape, b)
+		}
+		if want := gridCells(inW, inH); a != want {
+			return nil, fmt.Errorf("%s output %v: %d rows, want %d for a %dx%d input with strides 8,16,32", f, outShape, a, want, inW, inH)
+		}
+		return newYOLOXDecoder(b-5, inW, inH), nil
+	default: // FormatEnd2End
+		// [1, K, 6]
+		if b != 6 {
+			return nil, fmt.Errorf("%s output %v: rows of %d values, want 6 (x1,y1,x2,y2,score,class)", f, outShape, b)
+		}
+		return &end2endDecoder{k: a}, nil
+	}
+}
+
+// DetectFormat picks the output format from the output shape and the model
+// input size when that is unambiguous:
+//
+//   - [1,K,6] with K <= 1000 is end2end (unless K also matches a yolox or
+//     yolov5 grid, which is ambiguous);
+//   - [1,A,B] with 5 <= A < B is yolov8 with A-4 classes;
+//   - [1,N,C] with C >= 6 and N > C is yolox when N is the number of grid
+//     cells over strides 8,16,32, yolov5 when N is three times that.
+//
+// Anything else is an error naming the shape.
+func DetectFormat(outShape []int64, inW, inH int) (Format, error) {
+	if inW <= 0 || inH <= 0 {
+		return "", fmt.Errorf("detect output format: model input size %dx%d: width and height must be positive", inW, inH)
+	}
+	a, b, err := batchOneShape(outShape)
+	if err != nil {
+		return "", fmt.Errorf("detect output format: output %v: %w; supported layouts: %s", outShape, err, supportedLayouts)
+	}
+	cells := gridCells(inW, inH)
+	switch {
+	case b == 6 && a <= 1000:
+		if a == cells || a == 3*cells {
+			return "", fmt.Errorf("detect output format: output %v is ambiguous for a %dx%d input: "+
+				"end2end [1,K,6] or a one-class yolox/yolov5 grid; set format in the detector config", outShape, inW, inH)
+		}
+		return FormatEnd2End, nil
+	case a < b && a >= 5:
+		return FormatYOLOv8, nil
+	case b >= 6 && a > b:
+		switch a {
+		case cells:
+			return FormatYOLOX, nil
+		case 3 * cells:
+			return FormatYOLOv5, nil
+		}
+		return "", fmt.Errorf("detect output format: output %v is ambiguous: %d rows of %d values match neither yolox "+
+			"(%d rows) nor yolov5 (%d rows) for a %dx%d input; set format in the detector config",
+			outShape, a, b, cells, 3*cells, inW, inH)
+	}
+	return "", fmt.Errorf("detect output format: output %v: unrecognised layout; supported layouts: %s", outShape, supportedLayouts)
+}
+
+const supportedLayouts = "yolov8 [1,4+nc,N], yolov5 and yolox [1,N,5+nc], end2end [1,K,6]"
+
+// batchOneShape checks that shape is [1, a, b] with positive a and b that
+// fit in an int, and returns a and b.
+func batchOneShape(shape []int64) (a, b int, err error) {
+	if len(shape) != 3 {
+		return 0, 0, fmt.Errorf("rank %d, want 3 ([1, rows, columns])", len(shape))
+	}
+	for i, d := range shape {
+		if d <= 0 {
+			return 0, 0, fmt.Errorf("dimension %d is %d, want a fixed positive size", i, d)
+		}
+	}
+	if shape[0] != 1 {
+		return 0, 0, fmt.Errorf("batch %d, want 1", shape[0])
+	}
+	const maxDim = math.MaxInt32
+	if shape[1] > maxDim || shape[2] > maxDim || shape[1]*shape[2] > maxDim {
+		return 0, 0, fmt.Errorf("%d values, too many", shape[1]*shape[2])
+	}
+	return int(shape[1]), int(shape[2]), nil
+}
+
+// checkLen panics with a clear message when out is shorter than the shape
+// the decoder was built for.
+func checkLen(f Format, out []float32, want int) {
+	if len(out) < want {
+		panic(fmt.Sprintf("detector: %s decode: output has %d values, want %d", f, len(out), want))
+	}
+}
+
+// yolov8Decoder reads [1, 4+nc, N] channel-major: value(c, i) = out[c*N+i].
+type yolov8Decoder struct {
+	nc, n int
+}
+
+func (d *yolov8Decoder) NumClasses() int { return d.nc }
+
+// yolov8Block is how many anchors Decode scores at once. The per-block
+// best-score tables live on the stack, and each class row is read as a
+// contiguous run of yolov8Block values instead of one value per cache line.
+const yolov8Block = 256
+
+func (d *yolov8Decoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
+	n := d.n
+	checkLen(FormatYOLOv8, out, (4+d.nc)*n)
+	var best [yolov8Block]float32
+	var cls [yolov8Block]int32
+	for lo := 0; lo < n; lo += yolov8Block {
+		hi := min(lo+yolov8Block, n)
+		bs := best[:hi-lo]
+		cs := cls[:len(bs)]
+		copy(bs, out[4*n+lo:4*n+hi])
+		clear(cs)
+		for c := 1; c < d.nc; c++ {
+			row := out[(4+c)*n+lo : (4+c)*n+hi]
+			row = row[:len(bs)]
+			for j, s := range row {
+				if s > bs[j] { // strict: the first class wins ties
+					bs[j], cs[j] = s, int32(c)
+				}
+			}
+		}
+		for j, s := range bs {
+			if !(s >= minScore) {
+				continue
+			}
+			i := lo + j
+			box := cxcywh(out[i], out[n+i], out[2*n+i], out[3*n+i])
+			dst = append(dst, Detection{ClassID: int(cs[j]), Score: s, Box: box})
+		}
+	}
+	return dst
+}
+
+// yolov5Decoder reads [1, N, 5+nc] rows cx,cy,w,h,obj,cls...
+type yolov5Decoder struct {
+	nc, n int
+}
+
+func (d *yolov5Decoder) NumClasses() int { return d.nc }
+
+func (d *yolov5Decoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
+	stride := 5 + d.nc
+	checkLen(FormatYOLOv5, out, stride*d.n)
+	for i := range d.n {
+		row := out[i*stride : (i+1)*stride]
+		obj := row[4]
+		// Class scores are probabilities (<= 1), so obj*cls <= obj.
+		if !(obj >= minScore) {
+			continue
+		}
+		cls, best := argmax(row[5:])
+		score := obj * best
+		if !(score >= minScore) {
+			continue
+		}
+		dst = append(dst, Detection{ClassID: cls, Score: score, Box: cxcywh(row[0], row[1], row[2], row[3])})
+	}
+	return dst
+}
+
+// yoloxLevel is one stride level of the YOLOX grid.
+type yoloxLevel struct {
+	stride       float32
+	gridW, gridH int
+}
+
+// yoloxDecoder reads the raw YOLOX grid [1, N, 5+nc]: levels of stride
+// 8, 16, 32 in order, row-major within a level (gx fastest).
+type yoloxDecoder struct {
+	nc, n  int
+	levels [len(yoloxStrides)]yoloxLevel
+}
+
+func newYOLOXDecoder(nc, inW, inH int) *yoloxDecoder {
+	d := &yoloxDecoder{nc: nc, n: gridCells(inW, inH)}
+	for i, s := range yoloxStrides {
+		d.levels[i] = yoloxLevel{stride: float32(s), gridW: inW / s, gridH: inH / s}
+	}
+	return d
+}
+
+func (d *yoloxDecoder) NumClasses() int { return d.nc }
+
+func (d *yoloxDecoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
+	stride := 5 + d.nc
+	checkLen(FormatYOLOX, out, stride*d.n)
+	i := 0 // row index
+	for _, lv := range d.levels {
+		s := lv.stride
+		for gy := range lv.gridH {
+			for gx := range lv.gridW {
+				row := out[i*stride : (i+1)*stride]
+				i++
+				obj := row[4]
+				if !(obj >= minScore) {
+					continue
+				}
+				cls, best := argmax(row[5:])
+				score := obj * best
+				if !(score >= minScore) {
+					continue
+				}
+				cx := (row[0] + float32(gx)) * s
+				cy := (row[1] + float32(gy)) * s
+				w := float32(math.Exp(float64(row[2]))) * s
+				h := float32(math.Exp(float64(row[3]))) * s
+				dst = append(dst, Detection{ClassID: cls, Score: score, Box: cxcywh(cx, cy, w, h)})
+			}
+		}
+	}
+	return dst
+}
+
+// end2endDecoder reads [1, K, 6] rows x1,y1,x2,y2,score,class.
+type end2endDecoder struct {
+	k int
+}
+
+func (d *end2endDecoder) NumClasses() int { return 0 }
+
+// maxExactClass bounds class ids read from float32: every integer up to 2^24
+// is exact in float32, and it keeps the int conversion well defined.
+const maxExactClass = 1 << 24
+
+func (d *end2endDecoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
+	checkLen(FormatEnd2End, out, 6*d.k)
+	for i := range d.k {
+		row := out[i*6 : i*6+6]
+		score := row[4]
+		if !(score >= minScore) {
+			continue
+		}
+		c := row[5]
+		// Skip rows whose class is not a whole number in [0, 2^24]
+		// (NaN fails the range test).
+		if !(c >= 0 && c <= maxExactClass) || c != float32(math.Trunc(float64(c))) {
+			continue
+		}
+		dst = append(dst, Detection{ClassID: int(c), Score: score, Box: Box{X1: row[0], Y1: row[1], X2: row[2], Y2: row[3]}})
+	}
+	return dst
+}
+
+// argmax returns the index and value of the largest score, the first one on
+// ties. scores must not be empty.
+func argmax(scores []float32) (int, float32) {
+	cls, best := 0, scores[0]
+	for c, s := range scores[1:] {
+		if s > best {
+			cls, best = c+1, s
+		}
+	}
+	return cls, best
+}
+
+// cxcywh converts a centre/size box to corners.
+func cxcywh(cx, cy, w, h float32) Box {
+	hw, hh := w/2, h/2
+	return Box{X1: cx - hw, Y1: cy - hh, X2: cx + hw, Y2: cy + hh}
+}
