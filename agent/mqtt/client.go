@@ -1,0 +1,466 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+)
+
+var (
+	// ErrNotConnected is returned by Publish, without waiting, when there is
+	// no open connection to the broker. Nothing was sent: keep the message.
+	ErrNotConnected = errors.New("mqtt: not connected")
+	// ErrClosed is returned by calls on a closed Client.
+	ErrClosed = errors.New("mqtt: client closed")
+)
+
+// Retry timing. paho sleeps these without watching for Disconnect, so they
+// also bound how long paho's own goroutines may outlive Close.
+const (
+	connectRetryInterval = 2 * time.Second  // between attempts before the first connection
+	maxReconnectInterval = 10 * time.Second // reconnect back-off cap after a loss
+	disconnectQuiesce    = 500 * time.Millisecond
+	notOpenPoll          = 20 * time.Millisecond
+)
+
+// Stats are the Client's counters since NewClient. Every Publish call that
+// does not return ErrClosed counts in exactly one of Published, Dropped or
+// Failed.
+type Stats struct {
+	Published   uint64 // acknowledged (QoS 1/2) or written (QoS 0)
+	Dropped     uint64 // refused with ErrNotConnected
+	Failed      uint64 // invalid topic, timeout, cancelled or refused by paho
+	Connects    uint64 // successful connections, the first one included
+	Disconnects uint64 // connections lost (a clean Close is not counted)
+	Connected   bool
+}
+
+// Client is the agent's MQTT connection: connects in the background and
+// keeps retrying, so a broker that is down at start never stops the agent.
+//
+// Availability: the Last Will is a retained "offline" on AvailabilityTopic;
+// every (re)connect publishes a retained "online" there and Close a retained
+// "stopped". All methods are safe for concurrent use.
+type Client struct {
+	cfg    Config
+	log    *slog.Logger
+	cli    paho.Client
+	broker string // redacted, for logs and errors
+	avail  string
+	secret string // the resolved password, to scrub from logged errors
+
+	// availMu serialises the availability publishes with Close so that no
+	// "online" can follow "stopped". It also guards the fields below.
+	availMu sync.Mutex
+	closed  bool
+	connTok paho.Token // from paho Connect; nil until Connect
+
+	closing   chan struct{} // closed when Close starts
+	closedFlg atomic.Bool
+	wg        sync.WaitGroup // availability goroutines
+	closeOnce sync.Once
+	closeErr  error
+
+	stateMu      sync.Mutex
+	up           chan struct{} // closed while connected
+	upClosed     bool
+	everUp       bool
+	warnedRetry  bool // "broker unreachable" logged for the current outage
+	reconnLogged bool // "reconnecting" logged for the current outage
+	lostAt       time.Time
+
+	published, dropped, failed, connects, disconnects atomic.Uint64
+}
+
+// NewClient applies cfg.WithDefaults, validates it, resolves the password and
+// builds the client. It does not connect: call Connect.
+func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		return nil, errors.New("mqtt: nil logger")
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mqtt config: %w", err)
+	}
+	pw, err := cfg.password()
+	if err != nil {
+		return nil, fmt.Errorf("mqtt config: %w", err)
+	}
+	c := &Client{
+		cfg:     cfg,
+		broker:  redactURL(cfg.Broker),
+		avail:   cfg.AvailabilityTopic(),
+		secret:  pw,
+		closing: make(chan struct{}),
+		up:      make(chan struct{}),
+	}
+	if u, err := url.Parse(cfg.Broker); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && c.secret == "" {
+			c.secret = p
+		}
+	}
+	c.log = log.With("component", "mqtt", "broker", c.broker, "client_id", cfg.ClientID)
+
+	o := paho.NewClientOptions()
+	o.AddBroker(cfg.Broker)
+	o.SetClientID(cfg.ClientID)
+	o.SetUsername(cfg.Username)
+	o.SetPassword(pw)
+	o.SetCleanSession(true)
+	o.SetResumeSubs(false)
+	o.SetOrderMatters(false)
+	o.SetKeepAlive(cfg.KeepAlive.D())
+	o.SetConnectTimeout(cfg.ConnectTimeout.D())
+	o.SetDialer(&net.Dialer{Timeout: cfg.ConnectTimeout.D()})
+	o.SetWriteTimeout(cfg.PublishTimeout.D())
+	o.SetConnectRetry(true)
+	o.SetConnectRetryInterval(connectRetryInterval)
+	o.SetAutoReconnect(true)
+	o.SetMaxReconnectInterval(maxReconnectInterval)
+	o.SetStore(copyingStore{paho.NewMemoryStore()})
+	o.SetBinaryWill(c.avail, []byte(AvailabilityOffline), 1, true)
+	o.SetOnConnectHandler(c.onConnect)
+	o.SetConnectionLostHandler(c.onLost)
+	o.SetReconnectingHandler(c.onReconnecting)
+	o.SetConnectionNotificationHandler(c.onNotification)
+	c.cli = paho.NewClient(o)
+	return c, nil
+}
+
+// Config returns the resolved configuration (defaults applied).
+func (c *Client) Config() Config { return c.cfg }
+
+// Connect starts connecting in the background (retrying until the broker
+// answers, then reconnecting after every loss) and returns without waiting
+// for the broker. Calling it again is a no-op. It fails only when ctx is
+// already done or the client is closed.
+func (c *Client) Connect(ctx context.Context) error {
+	c.availMu.Lock()
+	defer c.availMu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.connTok != nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mqtt connect: %w", err)
+	}
+	c.log.Info("connecting")
+	c.connTok = c.cli.Connect()
+	return nil
+}
+
+// WaitConnected blocks until the client is connected, ctx is done or the
+// client is closed.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	for {
+		if c.cli.IsConnectionOpen() {
+			return nil
+		}
+		c.stateMu.Lock()
+		up := c.up
+		c.stateMu.Unlock()
+		select {
+		case <-up:
+			if !c.cli.IsConnectionOpen() {
+				// The handlers ran out of order around a quick loss: poll
+				// until the state settles.
+				t := time.NewTimer(notOpenPoll)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return fmt.Errorf("wait for mqtt connection to %s: %w", c.broker, ctx.Err())
+				case <-c.closing:
+					t.Stop()
+					return ErrClosed
+				}
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wait for mqtt connection to %s: %w", c.broker, ctx.Err())
+		case <-c.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// Connected reports whether the connection to the broker is open now.
+func (c *Client) Connected() bool { return c.cli.IsConnectionOpen() }
+
+// Publish sends payload to topic with the configured QoS and waits for the
+// broker's acknowledgement (QoS 1/2) or the write (QoS 0), at most
+// PublishTimeout and until ctx is done.
+//
+// When not connected it returns ErrNotConnected at once; a timeout wraps
+// context.DeadlineExceeded (the message may still reach the broker later,
+// so QoS 1 receivers should de-duplicate). payload is copied.
+func (c *Client) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	if c.closedFlg.Load() {
+		return ErrClosed
+	}
+	if err := checkTopicName(topic); err != nil {
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish: %w", err)
+	}
+	if !c.cli.IsConnectionOpen() {
+		c.dropped.Add(1)
+		return ErrNotConnected
+	}
+	if err := ctx.Err(); err != nil {
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w", topic, err)
+	}
+	tok := c.cli.Publish(topic, c.cfg.QoS, retained, bytes.Clone(payload))
+	timeout := c.cfg.PublishTimeout.D()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			if errors.Is(err, paho.ErrNotConnected) {
+				c.dropped.Add(1)
+				return ErrNotConnected
+			}
+			c.failed.Add(1)
+			return fmt.Errorf("mqtt publish %q: %w", topic, err)
+		}
+		c.published.Add(1)
+		return nil
+	case <-timer.C:
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: no acknowledgement within %s: %w", topic, timeout, context.DeadlineExceeded)
+	case <-ctx.Done():
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w", topic, ctx.Err())
+	case <-c.closing:
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w", topic, ErrClosed)
+	}
+}
+
+// Stats returns the counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Published:   c.published.Load(),
+		Dropped:     c.dropped.Load(),
+		Failed:      c.failed.Load(),
+		Connects:    c.connects.Load(),
+		Disconnects: c.disconnects.Load(),
+		Connected:   c.cli.IsConnectionOpen(),
+	}
+}
+
+// Close publishes a retained "stopped" on the availability topic (when
+// connected), disconnects cleanly (so the broker does not send the Last
+// Will) and stops reconnecting. It returns, within ctx, once the client's
+// own goroutines and paho's connection goroutines have ended; during an
+// outage paho's reconnect loop ends only after its current back-off sleep
+// (at most 10s) and touches nothing of the Client. It is idempotent: later
+// calls return the first call's result.
+func (c *Client) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() { c.closeErr = c.close(ctx) })
+	return c.closeErr
+}
+
+func (c *Client) close(ctx context.Context) error {
+	c.availMu.Lock()
+	c.closed = true
+	c.closedFlg.Store(true)
+	connTok := c.connTok
+	var stopTok paho.Token
+	if connTok != nil && c.cli.IsConnectionOpen() {
+		stopTok = c.cli.Publish(c.avail, 1, true, []byte(AvailabilityStopped))
+	}
+	c.availMu.Unlock()
+	close(c.closing)
+
+	var errs []error
+	if stopTok != nil {
+		if err := waitToken(ctx, stopTok, c.cfg.PublishTimeout.D()); err != nil {
+			errs = append(errs, fmt.Errorf("publish %q to %s: %w", AvailabilityStopped, c.avail, err))
+		}
+	}
+	if connTok != nil {
+		// quiesce bounds the wait for DISCONNECT to be written; with no
+		// open connection there is nothing to write and paho's Disconnect
+		// would only wait for its connect or reconnect loop.
+		var quiesce time.Duration
+		if c.cli.IsConnectionOpen() {
+			quiesce = disconnectQuiesce
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < quiesce {
+				quiesce = max(time.Until(dl), time.Millisecond)
+			}
+		}
+		c.cli.Disconnect(uint(quiesce.Milliseconds()))
+		// While paho is still in its first connect loop, the Connect token
+		// completes once that loop has seen the disconnect (within
+		// connectRetryInterval + ConnectTimeout). A reconnect loop has no
+		// such handle: it ends after its current back-off sleep (at most
+		// maxReconnectInterval) without calling back.
+		select {
+		case <-connTok.Done():
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("wait for connect loop: %w", ctx.Err()))
+		}
+	}
+	c.wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.log.Warn("closed uncleanly", "err", c.scrub(err))
+		return fmt.Errorf("mqtt close: %w", err)
+	}
+	if connTok != nil {
+		c.log.Info("closed")
+	}
+	return nil
+}
+
+func waitToken(ctx context.Context, tok paho.Token, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-timer.C:
+		return fmt.Errorf("no acknowledgement within %s: %w", timeout, context.DeadlineExceeded)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// onConnect runs (in its own goroutine, started by paho) after every
+// successful connection.
+func (c *Client) onConnect(pc paho.Client) {
+	c.availMu.Lock()
+	if c.closed {
+		c.availMu.Unlock()
+		return
+	}
+	c.connects.Add(1) // before "online" goes out, for observers of both
+	tok := pc.Publish(c.avail, 1, true, []byte(AvailabilityOnline))
+	c.wg.Add(1)
+	c.availMu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		select {
+		case <-tok.Done():
+			if err := tok.Error(); err != nil {
+				c.log.Warn("publish availability failed", "topic", c.avail, "err", c.scrub(err))
+			}
+		case <-time.After(c.cfg.PublishTimeout.D()):
+			c.log.Warn("publish availability timed out", "topic", c.avail, "timeout", c.cfg.PublishTimeout.D())
+		case <-c.closing:
+		}
+	}()
+
+	c.stateMu.Lock()
+	if !c.upClosed {
+		close(c.up)
+		c.upClosed = true
+	}
+	first := !c.everUp
+	c.everUp = true
+	c.warnedRetry = false
+	c.reconnLogged = false
+	lostAt := c.lostAt
+	c.stateMu.Unlock()
+	if first {
+		c.log.Info("connected")
+	} else {
+		c.log.Info("reconnected", "outage", time.Since(lostAt).Round(time.Millisecond))
+	}
+}
+
+func (c *Client) onLost(_ paho.Client, err error) {
+	c.disconnects.Add(1)
+	c.stateMu.Lock()
+	if c.upClosed {
+		c.up = make(chan struct{})
+		c.upClosed = false
+	}
+	c.lostAt = time.Now()
+	c.stateMu.Unlock()
+	if c.closedFlg.Load() {
+		return
+	}
+	c.log.Warn("connection lost, reconnecting", "err", c.scrub(err))
+}
+
+func (c *Client) onReconnecting(paho.Client, *paho.ClientOptions) {
+	c.stateMu.Lock()
+	first := !c.reconnLogged
+	c.reconnLogged = true
+	c.stateMu.Unlock()
+	if first && !c.closedFlg.Load() {
+		c.log.Debug("reconnecting")
+	}
+}
+
+// onNotification reports the first failed attempt of the initial connect
+// loop (losses after that are reported by onLost).
+func (c *Client) onNotification(_ paho.Client, n paho.ConnectionNotification) {
+	f, ok := n.(paho.ConnectionNotificationFailed)
+	if !ok {
+		return
+	}
+	c.stateMu.Lock()
+	warn := !c.everUp && !c.warnedRetry
+	c.warnedRetry = true
+	c.stateMu.Unlock()
+	if warn && !c.closedFlg.Load() {
+		c.log.Warn("broker unreachable, retrying", "err", c.scrub(f.Reason), "retry_interval", connectRetryInterval)
+	}
+}
+
+// scrub returns err's text with the password (if any) masked: dial errors
+// may quote the broker URL.
+func (c *Client) scrub(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if c.secret != "" {
+		s = strings.ReplaceAll(s, c.secret, "xxxxx")
+		s = strings.ReplaceAll(s, url.QueryEscape(c.secret), "xxxxx")
+		s = strings.ReplaceAll(s, url.PathEscape(c.secret), "xxxxx")
+	}
+	return s
+}
+
+// copyingStore is paho's MemoryStore holding private copies of packets:
+// Put stores a copy and Get returns a fresh one. Otherwise, after a
+// reconnect, paho's resume sets Dup on the very packet the outgoing
+// goroutine may still be writing (a publish made just after the reconnect,
+// such as our "online"): a data race, eclipse-paho/paho.mqtt.golang#703,
+// open in v1.5.1. Copying on Put too matters because Write itself sets
+// RemainingLength on the packet it writes.
+type copyingStore struct{ *paho.MemoryStore }
+
+func (s copyingStore) Put(key string, p packets.ControlPacket) { s.MemoryStore.Put(key, copyPacket(p)) }
+
+func (s copyingStore) Get(key string) packets.ControlPacket {
+	return copyPacket(s.MemoryStore.Get(key))
+}
+
+func copyPacket(p packets.ControlPacket) packets.ControlPacket {
+	switch p := p.(type) {
+	case *packets.PublishPacket:
+		cp := *p
+		return &cp
+	case *packets.PubrelPacket:
+		cp := *p
+		return &cp
+	}
+	return p
+}
