@@ -1,0 +1,698 @@
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// checkFrame fails unless f is a BGR frame of w×h.
+func checkFrame(t testing.TB, f *Frame, w, h int) {
+	t.Helper()
+	if f.Mat.Empty() || f.Mat.Cols() != w || f.Mat.Rows() != h || f.Mat.Type() != gocv.MatTypeCV8UC3 {
+		t.Fatalf("frame seq %d: %dx%d type %d, want %dx%d CV_8UC3", f.Seq, f.Mat.Cols(), f.Mat.Rows(), f.Mat.Type(), w, h)
+	}
+	if f.Time.IsZero() {
+		t.Fatalf("frame seq %d has no capture time", f.Seq)
+	}
+}
+
+func TestFileDeliversFramesThenEnds(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 3, 5, 50) // 15 frames, 0.3 s
+	log, logs := testLogger(t)
+	r := start(t, Config{Name: "file", Source: clip}, log)
+
+	var last uint64
+	n := 0
+	for {
+		f, err := r.next(t, 3*time.Second)
+		if errors.Is(err, ErrEndOfStream) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		checkFrame(t, f, 160, 120)
+		if f.Seq <= last {
+			t.Fatalf("seq %d after %d: not increasing", f.Seq, last)
+		}
+		last = f.Seq
+		n++
+		r.s.Release(f)
+	}
+	if err := r.wait(t, 3*time.Second); !errors.Is(err, ErrEndOfStream) {
+		t.Fatalf("Run = %v, want ErrEndOfStream", err)
+	}
+	if _, err := r.next(t, time.Second); !errors.Is(err, ErrEndOfStream) {
+		t.Fatalf("Next after end = %v, want ErrEndOfStream", err)
+	}
+	st := r.s.Stats()
+	if st.Captured != 15 || last != 15 {
+		t.Errorf("captured %d, last seq %d; want 15 and 15 (the last frame is always handed over)", st.Captured, last)
+	}
+	if uint64(n) != st.Delivered || st.Delivered+st.Dropped != st.Captured || st.Skipped != 0 {
+		t.Errorf("counters don't add up: got %d frames, stats %+v", n, st)
+	}
+	if st.Width != 160 || st.Height != 120 || st.SourceFPS != 50 || st.Reconnects != 0 || st.LastError != "" {
+		t.Errorf("stats %+v", st)
+	}
+	if logs.count("camera streaming", "component=camera", "camera=file") != 1 {
+		t.Errorf("want one 'camera streaming' line with the child logger's attributes, logs:\n%s", logs)
+	}
+}
+
+func TestFileLoopRestarts(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 2, 5, 100) // 10 frames, 0.1 s per pass
+	r := start(t, Config{Name: "loop", Source: clip, Loop: true}, nil)
+	var last uint64
+	for last <= 25 { // more than two passes
+		f, err := r.next(t, 3*time.Second)
+		if err != nil {
+			t.Fatalf("Next: %v (stats %+v)", err, r.s.Stats())
+		}
+		checkFrame(t, f, 160, 120)
+		if f.Seq <= last {
+			t.Fatalf("seq %d after %d", f.Seq, last)
+		}
+		last = f.Seq
+		r.s.Release(f)
+	}
+	r.cancel()
+	if err := r.wait(t, 3*time.Second); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+	st := r.s.Stats()
+	if st.Reconnects != 0 || st.LastError != "" {
+		t.Errorf("a loop restart is not a reconnect: %+v", st)
+	}
+	// After Run stopped, Next drains at most the pending frame, then ErrClosed.
+	for range 2 {
+		f, err := r.next(t, time.Second)
+		if err == nil {
+			r.s.Release(f)
+			continue
+		}
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Next after stop = %v, want ErrClosed", err)
+		}
+		return
+	}
+	t.Fatal("Next kept delivering after Run stopped")
+}
+
+func TestSlowConsumerGetsNewestFrame(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 4, 10, 20) // 40 frames at 20 fps, 2 s
+	r := start(t, Config{Name: "slow", Source: clip}, nil)
+
+	frames := map[*Frame]bool{}
+	mats := map[any]bool{}
+	var last uint64
+	gaps := 0
+	for {
+		before := r.s.Stats().Captured
+		f, err := r.next(t, 3*time.Second)
+		if errors.Is(err, ErrEndOfStream) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		checkFrame(t, f, 160, 120)
+		// Newest: the slot holds the latest published frame; at most the one
+		// being published right now is newer.
+		if before > 0 && f.Seq+1 < before {
+			t.Fatalf("got seq %d although %d frames were already captured: stale frame", f.Seq, before)
+		}
+		if f.Seq > last+1 {
+			gaps++
+		}
+		last = f.Seq
+		frames[f] = true
+		mats[f.Mat.Ptr()] = true
+		time.Sleep(150 * time.Millisecond) // a slow detector: 3 frame periods
+		r.s.Release(f)
+	}
+	st := r.s.Stats()
+	if st.Dropped == 0 || gaps == 0 {
+		t.Errorf("want dropped frames and seq gaps with a slow consumer: gaps %d, stats %+v", gaps, st)
+	}
+	if st.Captured != 40 || last != 40 {
+		t.Errorf("captured %d, last seq %d; want 40, 40", st.Captured, last)
+	}
+	if st.Delivered+st.Dropped != st.Captured {
+		t.Errorf("delivered+dropped != captured: %+v", st)
+	}
+	// Bounded memory: the consumer only ever sees the pool's frames and Mats.
+	if len(frames) > poolSize || len(mats) > poolSize {
+		t.Errorf("consumer saw %d distinct frames and %d distinct Mats, want <= %d", len(frames), len(mats), poolSize)
+	}
+	<-r.s.captureDone // Run returned ErrEndOfStream, so capture is over
+	r.s.mu.Lock()
+	free := len(r.s.free)
+	r.s.mu.Unlock()
+	if free != poolSize {
+		t.Errorf("after the run %d frames are back in the pool, want %d", free, poolSize)
+	}
+}
+
+func TestDetectFPSSkipsFrames(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 4, 20, 40) // 80 frames at 40 fps, 2 s
+	r := start(t, Config{Name: "limited", Source: clip, DetectFPS: 5}, nil)
+	var times []time.Time
+	for {
+		f, err := r.next(t, 3*time.Second)
+		if errors.Is(err, ErrEndOfStream) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		times = append(times, f.Time)
+		r.s.Release(f)
+	}
+	st := r.s.Stats()
+	if st.Skipped == 0 || st.Delivered+st.Dropped+st.Skipped != st.Captured {
+		t.Errorf("stats %+v: want Skipped > 0 and delivered+dropped+skipped == captured", st)
+	}
+	// 2 s at 5/s ≈ 10 frames; generous bounds for a loaded machine.
+	if n := len(times); n < 6 || n > 14 {
+		t.Errorf("delivered %d frames in ~2 s at detect_fps 5, want ~10", n)
+	}
+	if len(times) >= 2 {
+		rate := float64(len(times)-1) / times[len(times)-1].Sub(times[0]).Seconds()
+		if rate > 6.5 {
+			t.Errorf("delivered rate %.1f/s exceeds detect_fps 5", rate)
+		}
+	}
+}
+
+// imagesDir builds a directory of three sample images, a junk .jpg and a
+// non-image file, named so they sort 01, 02 (junk), 03, 04.
+func imagesDir(t testing.TB) (dir, junk string) {
+	t.Helper()
+	dir = t.TempDir()
+	imgs := sampleImages(t, 3) // dog 768x576, eagle 773x512, giraffe 500x500
+	for i, name := range []string{"01.jpg", "03.JPG", "04.jpeg"} {
+		b, err := os.ReadFile(imgs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	junk = filepath.Join(dir, "02.jpg")
+	if err := os.WriteFile(junk, []byte("this is not a jpeg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "readme.txt"), []byte("ignored"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, junk
+}
+
+func TestImagesDirectory(t *testing.T) {
+	t.Parallel()
+	dir, junk := imagesDir(t)
+	sizes := [][2]int{{768, 576}, {773, 512}, {500, 500}}
+
+	t.Run("once", func(t *testing.T) {
+		t.Parallel()
+		log, logs := testLogger(t)
+		r := start(t, Config{Name: "imgs", Source: dir, FPS: 50}, log)
+		for i, sz := range sizes {
+			f, err := r.next(t, 3*time.Second)
+			if err != nil {
+				t.Fatalf("image %d: %v", i, err)
+			}
+			checkFrame(t, f, sz[0], sz[1])
+			r.s.Release(f)
+		}
+		if _, err := r.next(t, 3*time.Second); !errors.Is(err, ErrEndOfStream) {
+			t.Fatalf("after the last image: %v, want ErrEndOfStream", err)
+		}
+		if err := r.wait(t, 3*time.Second); !errors.Is(err, ErrEndOfStream) {
+			t.Fatalf("Run = %v, want ErrEndOfStream", err)
+		}
+		if n := logs.count("level=WARN", "unreadable image skipped", junk); n != 1 {
+			t.Errorf("want one warning naming %s, got %d; logs:\n%s", junk, n, logs)
+		}
+		if st := r.s.Stats(); st.Captured != 3 || st.SourceFPS != 50 || st.Reconnects != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("loop", func(t *testing.T) {
+		t.Parallel()
+		log, logs := testLogger(t)
+		r := start(t, Config{Name: "imgs", Source: dir, FPS: 100, Loop: true}, log)
+		for i := range 8 {
+			f, err := r.next(t, 3*time.Second)
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			r.s.Release(f)
+		}
+		if n := logs.count("unreadable image skipped", junk); n != 1 {
+			t.Errorf("the junk image is reported once, not every pass: %d warnings", n)
+		}
+	})
+
+	t.Run("single file", func(t *testing.T) {
+		t.Parallel()
+		img := sampleImages(t, 1)[0]
+		r := start(t, Config{Name: "one", Source: img}, nil)
+		f, err := r.next(t, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFrame(t, f, 768, 576)
+		r.s.Release(f)
+		if _, err := r.next(t, 3*time.Second); !errors.Is(err, ErrEndOfStream) {
+			t.Fatalf("single image: %v, want ErrEndOfStream", err)
+		}
+		if r.s.Config().Kind != KindImages {
+			t.Errorf("kind %q, want images", r.s.Config().Kind)
+		}
+	})
+
+	t.Run("empty directory", func(t *testing.T) {
+		t.Parallel()
+		empty := t.TempDir()
+		r := start(t, Config{Name: "empty", Source: empty, ReconnectMin: dur(20 * time.Millisecond), ReconnectMax: dur(50 * time.Millisecond)}, nil)
+		eventually(t, 3*time.Second, "an error naming the empty directory", func() bool {
+			st := r.s.Stats()
+			return strings.Contains(st.LastError, empty) && strings.Contains(st.LastError, "no image files") && st.Reconnects > 0
+		})
+	})
+}
+
+// TestUnavailableSourcesStayUp: a source that cannot open keeps the stream
+// retrying with backoff, warns once per failure streak, and Run returns
+// promptly on cancel.
+func TestUnavailableSourcesStayUp(t *testing.T) {
+	t.Parallel()
+	junk := filepath.Join(t.TempDir(), "junk.avi")
+	if err := os.WriteFile(junk, []byte("definitely not a video container"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, source string
+		before       func(t *testing.T, path string) // after NewStream, before Run
+		wantErr      string
+	}{
+		{"url", "rtsp://127.0.0.1:1/x", nil, `open url "rtsp://127.0.0.1:1/x": capture did not open`},
+		{"credentials", "rtsp://viewer:s3cret@127.0.0.1:1/x", nil, `open url "rtsp://***@127.0.0.1:1/x"`},
+		{"device", "/dev/video99", nil, `open v4l2 "/dev/video99": device not present`},
+		{"device index", "99", nil, `open v4l2 "99": capture did not open`},
+		{"junk file", junk, nil, `open file "` + junk + `": capture did not open`},
+		{"deleted file", "", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, "capture did not open"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			src := c.source
+			if src == "" {
+				src = writeClip(t, 1, 2, 10)
+			}
+			log, logs := testLogger(t)
+			s, err := NewStream(Config{
+				Name: c.name, Source: src,
+				ReconnectMin: dur(20 * time.Millisecond), ReconnectMax: dur(80 * time.Millisecond),
+			}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if c.before != nil {
+				c.before(t, src)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+
+			eventually(t, 10*time.Second, "3 reconnect attempts", func() bool { return s.Stats().Reconnects >= 3 })
+			st := s.Stats()
+			if st.Connected || !strings.Contains(st.LastError, c.wantErr) {
+				t.Errorf("stats %+v, want disconnected with LastError containing %q", st, c.wantErr)
+			}
+			if n := logs.count("level=WARN"); n != 1 {
+				t.Errorf("want exactly one warning per failure streak, got %d:\n%s", n, logs)
+			}
+			if logs.count("camera reconnect failed", "level=DEBUG") == 0 {
+				t.Errorf("retries should log at debug:\n%s", logs)
+			}
+			if strings.Contains(logs.String(), "s3cret") || strings.Contains(st.LastError, "s3cret") {
+				t.Errorf("credentials leaked into logs or stats:\n%s", logs)
+			}
+
+			t0 := time.Now()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run = %v, want nil after cancel", err)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("Run did not return within 3 s of cancel")
+			}
+			if d := time.Since(t0); d > 1500*time.Millisecond {
+				t.Errorf("Run took %v to return after cancel", d)
+			}
+			if _, err := s.Next(context.Background()); !errors.Is(err, ErrClosed) {
+				t.Errorf("Next after Run stopped = %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestRunAbandonsBlockedOpen: a server that accepts and never answers blocks
+// FFmpeg's open for ~30 s; Run must still return within ~3 s of cancel, and
+// the abandoned goroutine cleans up once the open fails.
+//
+// Not parallel: OpenCV's FFmpeg backend serialises opens process-wide, so
+// while this open is stalled every other file or URL open waits too.
+func TestRunAbandonsBlockedOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	accepted := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go io.Copy(io.Discard, c) // read the request, never answer
+			signal(accepted)
+		}
+	}()
+	hangUp := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	defer hangUp()
+
+	log, logs := testLogger(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d/stream.mjpg", ln.Addr().(*net.TCPAddr).Port)
+	s, err := NewStream(Config{Name: "stalled", Source: url}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("FFmpeg never connected to the loopback server")
+	}
+	time.Sleep(100 * time.Millisecond) // let the request go out; the open is now blocked
+	t0 := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("Run did not return within 4 s of cancel while OpenCV was blocked")
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("Run returned %v after cancel, want <= 3 s", d)
+	}
+	if logs.count("level=WARN", "abandoning") != 1 {
+		t.Errorf("want a warning about the abandoned native call:\n%s", logs)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Unblock FFmpeg: the abandoned goroutine returns, closes its capture
+	// and its frame (the pool is closed, so its Mat is closed too).
+	hangUp()
+	select {
+	case <-s.captureDone:
+	case <-time.After(40 * time.Second):
+		t.Fatal("abandoned capture goroutine never returned")
+	}
+}
+
+// TestPoolIsBounded: the consumer can hold at most the whole pool; capture
+// then waits instead of allocating, and resumes after a Release.
+func TestPoolIsBounded(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 1, 10, 100)
+	r := start(t, Config{Name: "pool", Source: clip, Loop: true}, nil)
+	var held []*Frame
+	for range poolSize {
+		f, err := r.next(t, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if f, err := r.s.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("with the whole pool held, Next = %v, %v; want a timeout", f, err)
+	}
+	captured := r.s.Stats().Captured
+	r.s.Release(held[0])
+	r.s.Release(held[0]) // double release is ignored
+	r.s.Release(nil)
+	f, err := r.next(t, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Seq <= captured-1 {
+		t.Errorf("after release got seq %d, captured before was %d", f.Seq, captured)
+	}
+	for _, h := range append(held[1:], f) {
+		r.s.Release(h)
+	}
+	r.s.mu.Lock()
+	n := len(r.s.free)
+	if r.s.slot != nil {
+		n++
+	}
+	r.s.mu.Unlock()
+	if n < poolSize-1 || n > poolSize {
+		t.Errorf("%d frames free or in the slot after releasing all, want %d or %d", n, poolSize-1, poolSize)
+	}
+}
+
+func TestLifecycleMisuse(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 1, 2, 10)
+	s, err := NewStream(Config{Name: "x", Source: clip}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := s.Run(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Run after Close = %v, want ErrClosed", err)
+	}
+	if _, err := s.Next(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Next after Close = %v, want ErrClosed", err)
+	}
+	if err := s.Run(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run = %v, want ErrRunning", err)
+	}
+
+	if _, err := NewStream(Config{Name: "bad", Source: "0", DetectFPS: -1}, nil); err == nil || !strings.Contains(err.Error(), "detect_fps") {
+		t.Errorf("NewStream must validate: %v", err)
+	}
+
+	// Next honours its context while nothing arrives.
+	s2, err := NewStream(Config{Name: "idle", Source: clip}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s2.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Next on an idle stream = %v, want DeadlineExceeded", err)
+	}
+}
+
+// TestReleaseAfterClose: a frame the consumer still holds when the stream is
+// closed is freed on Release.
+func TestReleaseAfterClose(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 1, 5, 100)
+	r := start(t, Config{Name: "late", Source: clip, Loop: true}, nil)
+	f, err := r.next(t, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cancel()
+	r.wait(t, 3*time.Second)
+	<-r.s.captureDone
+	r.s.Close()
+	if f.Mat.Empty() {
+		t.Fatal("Close freed a frame the consumer still holds")
+	}
+	r.s.Release(f)
+	if f.state != frameClosed {
+		t.Fatalf("frame state %d after release on a closed stream, want closed", f.state)
+	}
+}
+
+func TestToBGR(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		mt   gocv.MatType
+	}{
+		{"gray", gocv.MatTypeCV8UC1},
+		{"bgra", gocv.MatTypeCV8UC4},
+		{"yuyv", gocv.MatTypeCV8UC2},
+		{"gray16", gocv.MatTypeCV16UC1},
+		{"bgr16", gocv.MatTypeCV16UC3},
+		{"bgr", gocv.MatTypeCV8UC3},
+	}
+	for _, c := range cases {
+		for _, inPlace := range []bool{false, true} {
+			src := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(200, 200, 200, 255), 4, 6, c.mt)
+			dst := gocv.NewMat()
+			var err error
+			if inPlace {
+				err = toBGR(src, &src, true)
+				dst.Close()
+				dst = src
+			} else {
+				err = toBGR(src, &dst, false)
+				src.Close()
+			}
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			} else if dst.Type() != gocv.MatTypeCV8UC3 || dst.Cols() != 6 || dst.Rows() != 4 {
+				t.Errorf("%s (in place %v): got type %d %dx%d", c.name, inPlace, dst.Type(), dst.Cols(), dst.Rows())
+			}
+			dst.Close()
+		}
+	}
+	f32 := gocv.NewMatWithSize(2, 2, gocv.MatTypeCV32FC1)
+	defer f32.Close()
+	dst := gocv.NewMat()
+	defer dst.Close()
+	if err := toBGR(f32, &dst, false); !errors.Is(err, ErrReadFailed) {
+		t.Errorf("float frame: %v, want an unsupported-type error", err)
+	}
+}
+
+// TestConcurrentBrokenFileOpens: several file cameras failing to open at
+// once must not crash the process. (With CAP_ANY, OpenCV 4.6 falls through
+// to its GPHOTO2 backend, which aborts when probed from two threads.)
+func TestConcurrentBrokenFileOpens(t *testing.T) {
+	t.Parallel()
+	junk := filepath.Join(t.TempDir(), "broken.mp4")
+	if err := os.WriteFile(junk, []byte("no video here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 40 {
+				src, err := Open(context.Background(), Config{Name: "broken", Source: junk}, nil)
+				if err == nil {
+					src.Close()
+					t.Error("a junk file opened")
+					return
+				}
+				if !errors.Is(err, ErrNotOpened) {
+					t.Errorf("err = %v, want ErrNotOpened", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestLiveSourceEndReconnects: a live source that ends (an MJPG clip served
+// over HTTP on loopback, read through FFmpeg as kind url) is reopened after
+// the backoff; frames keep coming, Seq keeps increasing, and each failure
+// streak warns once.
+func TestLiveSourceEndReconnects(t *testing.T) {
+	t.Parallel()
+	clip := writeClip(t, 1, 8, 25)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, clip)
+	}))
+	defer srv.Close()
+
+	log, logs := testLogger(t)
+	r := start(t, Config{
+		Name: "http", Source: srv.URL + "/clip.avi",
+		ReconnectMin: dur(30 * time.Millisecond), ReconnectMax: dur(100 * time.Millisecond),
+	}, log)
+	if got := r.s.Config().Kind; got != KindURL {
+		t.Fatalf("kind %q, want url", got)
+	}
+	var last uint64
+	for last <= 20 { // the clip has 8 frames: at least two reconnects
+		f, err := r.next(t, 5*time.Second)
+		if err != nil {
+			t.Fatalf("Next: %v (stats %+v)", err, r.s.Stats())
+		}
+		checkFrame(t, f, 160, 120)
+		if f.Seq <= last {
+			t.Fatalf("seq %d after %d", f.Seq, last)
+		}
+		last = f.Seq
+		r.s.Release(f)
+	}
+	st := r.s.Stats()
+	if st.Reconnects < 2 || !strings.Contains(st.LastError, "frame read failed") {
+		t.Errorf("stats %+v: want >= 2 reconnects after the stream ended", st)
+	}
+	warns := logs.count("level=WARN", "camera source failed")
+	if warns < 2 || uint64(warns) > st.Reconnects+1 {
+		t.Errorf("%d warnings for %d reconnects: want one per failure streak", warns, st.Reconnects)
+	}
+	if logs.count("camera recovered") == 0 {
+		t.Errorf("no 'camera recovered' after a reconnect:\n%s", logs)
+	}
+}
