@@ -42,6 +42,10 @@ Usage:
                                         detect objects in images, optionally draw them
   edgedet bench --model M [--runs N] [--json] IMAGES...
                                         time preprocess / inference / postprocess
+  edgedet eval --model M --data DIR [--compare M2] [--plot F] [--save-json DIR] [--json]
+                                        COCO mAP on a YOLO-format dataset
+  edgedet quantize --model FP32.onnx --calib DIR|CAMERA --out INT8.onnx [--method M] [--profile P]
+                                        INT8 post-training quantization (QDQ) with sensitivity analysis
   edgedet version                       print edgedet, ONNX Runtime and OpenCV versions
 
 Run 'edgedet COMMAND -h' for a command's flags.
@@ -59,8 +63,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "detect":
 		err = cmdDetect(ctx, args[1:], stdout, stderr)
+	case "quantize":
+		err = cmdQuantize(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "eval":
+		err = cmdEval(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		err = cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/agent"
+	"github.com/edgedet/edgedet/camera"
+	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/progress"
+	"github.com/edgedet/edgedet/quant"
+)
+
+func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("quantize", stderr)
+	model := fs.String("model", "", "FP32 ONNX model to quantize (required)")
+	calib := fs.String("calib", "", "calibration data: a directory of images, or a camera name from the config (-c) (required)")
+	out := fs.String("out", "", "output INT8 model (required; never the input)")
+	cfgPath := fs.String("c", "agent.toml", "agent config, for --calib CAMERA")
+	frames := fs.Int("frames", 100, "frames to capture from a camera for calibration")
+	maxImages := fs.Int("max-images", 0, "use at most this many images of a directory (0 = all)")
+	method := fs.String("method", "percentile", "calibration: minmax, percentile, entropy")
+	pct := fs.Float64("percentile", 99.99, "percentile for --method percentile")
+	profile := fs.String("profile", "cpu", "activations: cpu (uint8), arm (int8), tensorrt (int8 symmetric)")
+	perTensor := fs.Bool("per-tensor", false, "quantize weights per tensor instead of per output channel")
+	reduceRange := fs.Bool("reduce-range", true, "7-bit weights, so ONNX Runtime's x86 uint8×int8 kernels cannot saturate on CPUs without AVX-512 VNNI / AVX-VNNI (default: true with --profile cpu; set false for VNNI CPUs)")
+	elementwise := fs.Bool("elementwise", false, "also run Sigmoid/Mul/Add/Concat/MaxPool/Resize between convolutions in INT8")
+	exclude := fs.String("exclude", "", "comma-separated node names or op types to keep float")
+	maxErr := fs.Float64("max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
+	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
+	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
+	reportPath := fs.String("report", "", "also write the report as JSON here")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: search)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *model == "" || *calib == "" || *out == "" {
+		return fmt.Errorf("%w: --model, --calib and --out are required", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	opt := quant.DefaultOptions()
+	var err error
+	if opt.Method, err = quant.ParseMethod(*method); err != nil {
+		return fmt.Errorf("%w: --method: %v", errUsage, err)
+	}
+	if opt.Profile, err = quant.ParseProfile(*profile); err != nil {
+		return fmt.Errorf("%w: --profile: %v", errUsage, err)
+	}
+	opt.ReduceRange = *reduceRange && opt.Profile == quant.ProfileCPU
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "reduce-range" {
+			opt.ReduceRange = *reduceRange
+		}
+	})
+	opt.Percentile, opt.PerChannel, opt.Elementwise = *pct, !*perTensor, *elementwise
+	opt.MaxError, opt.SensitivityFrames, opt.Threads = *maxErr, *sensFrames, *threads
+	if *exclude != "" {
+		opt.Exclude = strings.Split(*exclude, ",")
+	}
+	if err := checkDistinct(*model, *out); err != nil {
+		return err
+	}
+	log := newLogger(stderr, slog.LevelInfo, "text")
+	opt.Log = log
+
+	src, err := quant.LoadModel(*model)
+	if err != nil {
+		return err
+	}
+	if ops := quant.QuantOps(src); len(ops) > 0 {
+		return fmt.Errorf("%s: %w (it has %s): quantize its FP32 original", *model, quant.ErrAlreadyQuantized, strings.Join(ops, ", "))
+	}
+	sum, err := quant.ModelSHA256(*model)
+	if err != nil {
+		return err
+	}
+	cleanup, err := initRuntime(*ortLib)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	// The detector resolves the model's description; calibration frames go
+	// through its Preprocessor, exactly as frames do in the agent.
+	dcfg := detector.DefaultConfig()
+	dcfg.Model = *model
+	det, err := detector.New(dcfg, log)
+	if err != nil {
+		return err
+	}
+	spec := det.Info().Spec
+	det.Close()
+	opt.InputShape = []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
+
+	var inputs calibInputs
+	if st, err := os.Stat(*calib); err == nil && st.IsDir() {
+		inputs, err = newDirInputs(*calib, *maxImages, spec, log)
+		if err != nil {
+			return err
+		}
+	} else {
+		cfg, err := agent.Load(*cfgPath)
+		if err != nil {
+			return fmt.Errorf("--calib %q is not a directory, so it names a camera of %s: %w", *calib, *cfgPath, err)
+		}
+		inputs, err = captureCameraInputs(ctx, cfg, *calib, *frames, spec, log, stderr)
+		if err != nil {
+			return err
+		}
+	}
+	defer inputs.Close()
+
+	bars := map[string]*progress.Bar{}
+	opt.Progress = func(stage string, done, total int) {
+		b := bars[stage]
+		if b == nil {
+			fmt.Fprintf(stderr, "%s\n", stage)
+			b = progress.New(stderr, total, "steps")
+			bars[stage] = b
+		}
+		b.Add(1)
+		if done == total {
+			b.Finish()
+		}
+	}
+	q, rep, err := quant.Quantize(ctx, src, inputs, opt)
+	for _, b := range bars {
+		b.Finish()
+	}
+	if err != nil {
+		return fmt.Errorf("quantize %s: %w", *model, err)
+	}
+	var floats []string
+	for _, l := range rep.FloatLayers() {
+		floats = append(floats, l.Node)
+	}
+	meta := map[string]string{
+		"edgedet.quant.method":             string(rep.Method),
+		"edgedet.quant.profile":            string(rep.Profile),
+		"edgedet.quant.calibration_images": strconv.Itoa(rep.CalibrationFrames),
+		"edgedet.quant.source_sha256":      sum,
+		"edgedet.quant.per_channel":        strconv.FormatBool(rep.PerChannel),
+		"edgedet.quant.reduce_range":       strconv.FormatBool(opt.ReduceRange),
+		"edgedet.quant.elementwise":        strconv.FormatBool(rep.Elementwise),
+		"edgedet.quant.float_layers":       strings.Join(floats, ","),
+	}
+	if rep.Method == quant.MethodPercentile {
+		meta["edgedet.quant.percentile"] = strconv.FormatFloat(rep.Percentile, 'g', -1, 64)
+	}
+	for k, v := range meta {
+		quant.SetMetadata(q, k, v)
+	}
+	if err := quant.SaveModel(*out, q); err != nil {
+		return err
+	}
+	printQuantReport(stdout, *model, *out, rep)
+	if *reportPath != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*reportPath, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkDistinct refuses to write the output over the input model.
+func checkDistinct(in, out string) error {
+	ai, _ := filepath.Abs(in)
+	ao, _ := filepath.Abs(out)
+	if ai == ao {
+		return fmt.Errorf("--out %s is the input model: choose another path (the input is never overwritten)", out)
+	}
+	si, err1 := os.Stat(in)
+	so, err2 := os.Stat(out)
+	if err1 == nil && err2 == nil && os.SameFile(si, so) {
+		return fmt.Errorf("--out %s is the input model %s: choose another path (the input is never overwritten)", out, in)
+	}
+	return nil
+}
+
+func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
+	si, _ := os.Stat(in)
+	so, _ := os.Stat(out)
+	fmt.Fprintf(w, "wrote %s\n", out)
+	if si != nil && so != nil {
+		fmt.Fprintf(w, "size: %.2f MB -> %.2f MB (%.0f%%)\n", float64(si.Size())/1e6, float64(so.Size())/1e6, 100*float64(so.Size())/float64(si.Size()))
+	}
+	m := string(r.Method)
+	if r.Method == quant.MethodPercentile {
+		m += fmt.Sprintf(" %g", r.Percentile)
+	}
+	fmt.Fprintf(w, "calibration: %s on %d frames; profile %s; weights %s; element-wise ops %s\n", m, r.CalibrationFrames, r.Profile,
+		map[bool]string{true: "per channel", false: "per tensor"}[r.PerChannel], map[bool]string{true: "INT8", false: "float"}[r.Elementwise])
+	if r.OpsetFrom != r.Opset {
+		fmt.Fprintf(w, "opset: %d -> %d\n", r.OpsetFrom, r.Opset)
+	}
+	fmt.Fprintf(w, "quantized %d of %d compute layers; head kept float: %d nodes\n", r.Quantized, r.Candidates, len(r.Head))
+	if r.MaxError >= 0 {
+		fmt.Fprintf(w, "output error vs FP32: all layers %.4f, final %.4f (budget %.4f)\n", r.ErrorAll, r.ErrorFinal, r.MaxError)
+	}
+	for _, l := range r.FloatLayers() {
+		fmt.Fprintf(w, "  float: %-28s %s\n", l.Node, l.Reason)
+	}
+}
+
+// calibInputs are quant.Inputs that may hold resources.
+type calibInputs interface {
+	quant.Inputs
+	Close() error
+}
+
+// encodedInputs keeps calibration frames as encoded images (small) and
+// preprocesses one on demand with the detector's Preprocessor.
+type encodedInputs struct {
+	names []string // for errors
+	files []string // decode from disk when set
+	blobs [][]byte // else decode these
+	pre   *detector.Preprocessor
+}
+
+func (e *encodedInputs) Len() int { return max(len(e.files), len(e.blobs)) }
+
+func (e *encodedInputs) Input(_ context.Context, i int, dst []float32) error {
+	var img gocv.Mat
+	if e.files != nil {
+		img = gocv.IMRead(e.files[i], gocv.IMReadColor)
+	} else {
+		var err error
+		if img, err = gocv.IMDecode(e.blobs[i], gocv.IMReadColor); err != nil {
+			return fmt.Errorf("%s: %w", e.names[i], err)
+		}
+	}
+	defer img.Close()
+	if img.Empty() {
+		return fmt.Errorf("%s: cannot decode image", e.names[i])
+	}
+	if _, err := e.pre.Run(img, dst); err != nil {
+		return fmt.Errorf("%s: %w", e.names[i], err)
+	}
+	return nil
+}
+
+func (e *encodedInputs) Close() error { return e.pre.Close() }
+
+var imageExts = []string{".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+// newDirInputs lists the images of dir (sorted), checking each decodes:
+// unreadable ones are skipped with a warning, an empty set is an error.
+func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (*encodedInputs, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("calibration directory: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		if !e.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	var good []string
+	for _, f := range files {
+		if limit > 0 && len(good) == limit {
+			break
+		}
+		img := gocv.IMRead(f, gocv.IMReadColor)
+		ok := !img.Empty()
+		img.Close()
+		if !ok {
+			log.Warn("skipping unreadable calibration image", "file", f)
+			continue
+		}
+		good = append(good, f)
+	}
+	if len(good) == 0 {
+		if len(files) == 0 {
+			return nil, fmt.Errorf("calibration directory %s has no images (%s)", dir, strings.Join(imageExts, " "))
+		}
+		return nil, fmt.Errorf("calibration directory %s: none of its %d images can be read (first: %s)", dir, len(files), files[0])
+	}
+	pre, err := detector.NewPreprocessor(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &encodedInputs{names: good, files: good, pre: pre}, nil
+}
+
+// captureCameraInputs captures n frames from the named camera of cfg,
+// spread over time by the camera's detect_fps, keeping them JPEG-encoded.
+func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n int, spec detector.Spec, log *slog.Logger, stderr io.Writer) (*encodedInputs, error) {
+	var cc *camera.Config
+	var names []string
+	for i := range cfg.Cameras {
+		names = append(names, cfg.Cameras[i].Name)
+		if cfg.Cameras[i].Name == name {
+			cc = &cfg.Cameras[i]
+		}
+	}
+	if cc == nil {
+		return nil, fmt.Errorf("--calib %q: no such directory, and no camera of that name in %s (cameras: %s)", name, cfg.Path, strings.Join(names, ", "))
+	}
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: --frames must be > 0", errUsage)
+	}
+	stream, err := camera.NewStream(*cc, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		stream.Close()
+	}()
+	bar := progress.New(stderr, n, "frames")
+	defer bar.Finish()
+	e := &encodedInputs{}
+	for len(e.blobs) < n {
+		f, err := stream.Next(ctx)
+		if errors.Is(err, camera.ErrEndOfStream) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("capture from camera %q: %w", name, err)
+		}
+		buf, err := gocv.IMEncode(gocv.JPEGFileExt, f.Mat)
+		stream.Release(f)
+		if err != nil {
+			return nil, fmt.Errorf("encode frame: %w", err)
+		}
+		e.blobs = append(e.blobs, slices.Clone(buf.GetBytes()))
+		e.names = append(e.names, fmt.Sprintf("camera %s frame %d", name, len(e.blobs)))
+		buf.Close()
+		bar.Add(1)
+	}
+	if len(e.blobs) == 0 {
+		return nil, fmt.Errorf("camera %q delivered no frames", name)
+	}
+	if e.pre, err = detector.NewPreprocessor(spec); err != nil {
+		return nil, err
+	}
+	return e, nil
+}

@@ -1,0 +1,556 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/quant/onnxpb"
+)
+
+// Profile selects the activation encoding for a target runtime.
+type Profile string
+
+// Quantization profiles.
+const (
+	// ProfileCPU: uint8 asymmetric activations, ONNX Runtime's fast x86 path
+	// (u8s8 kernels, VNNI where the CPU has it).
+	ProfileCPU Profile = "cpu"
+	// ProfileARM: int8 asymmetric activations (Arm s8s8 kernels).
+	ProfileARM Profile = "arm"
+	// ProfileTensorRT: int8 symmetric activations with zero point 0, as
+	// TensorRT requires.
+	ProfileTensorRT Profile = "tensorrt"
+)
+
+// ParseProfile checks a profile name.
+func ParseProfile(s string) (Profile, error) {
+	switch p := Profile(s); p {
+	case ProfileCPU, ProfileARM, ProfileTensorRT:
+		return p, nil
+	}
+	return "", fmt.Errorf("quantization profile %q is not one of cpu, arm, tensorrt", s)
+}
+
+// computeOps carry the INT8 compute: their weights are quantized.
+var computeOps = map[string]bool{"Conv": true, "Gemm": true, "MatMul": true}
+
+// elementwiseOps may run in INT8 between compute ops when enabled.
+var elementwiseOps = map[string]bool{
+	"Sigmoid": true, "Mul": true, "Add": true, "Concat": true, "MaxPool": true, "Resize": true,
+}
+
+// sharesInputParams are ops whose output must use its input's quantization
+// parameters (they only move or select values).
+var sharesInputParams = map[string]bool{"MaxPool": true, "Resize": true}
+
+// actInputs returns the indices of n's inputs that are activations to
+// quantize when n is quantized.
+func actInputs(g *Graph, n *onnxpb.NodeProto) []int {
+	switch n.GetOpType() {
+	case "Conv", "Gemm", "Sigmoid", "MaxPool", "Resize":
+		return []int{0}
+	case "MatMul":
+		if g.Initializer(n.GetInput()[1]) != nil {
+			return []int{0}
+		}
+		return []int{0, 1}
+	default: // Add, Mul, Concat
+		idx := make([]int, 0, len(n.GetInput()))
+		for i, in := range n.GetInput() {
+			if in != "" {
+				idx = append(idx, i)
+			}
+		}
+		return idx
+	}
+}
+
+// qparams are one tensor's quantization parameters.
+type qparams struct {
+	scale float32
+	zp    int32
+	dtype onnxpb.TensorProto_DataType // UINT8 or INT8
+}
+
+// activationParams turns a calibrated range into scale and zero point for
+// the profile. The range always contains 0 so that 0 is exact (padding).
+func activationParams(lo, hi float32, p Profile) qparams {
+	lo, hi = min(lo, 0), max(hi, 0)
+	switch p {
+	case ProfileTensorRT:
+		t := max(-lo, hi)
+		if t == 0 {
+			return qparams{scale: 1, dtype: onnxpb.TensorProto_INT8}
+		}
+		return qparams{scale: t / 127, dtype: onnxpb.TensorProto_INT8}
+	case ProfileARM:
+		if hi-lo == 0 {
+			return qparams{scale: 1, dtype: onnxpb.TensorProto_INT8}
+		}
+		s := (hi - lo) / 255
+		zp := int32(math.Round(float64(-128 - lo/s)))
+		return qparams{scale: s, zp: min(max(zp, -128), 127), dtype: onnxpb.TensorProto_INT8}
+	default:
+		if hi-lo == 0 {
+			return qparams{scale: 1, dtype: onnxpb.TensorProto_UINT8}
+		}
+		s := (hi - lo) / 255
+		zp := int32(math.Round(float64(-lo / s)))
+		return qparams{scale: s, zp: min(max(zp, 0), 255), dtype: onnxpb.TensorProto_UINT8}
+	}
+}
+
+// Plan says what to quantize: which nodes (by name), with which activation
+// ranges, for which profile.
+type Plan struct {
+	Quantize   map[string]bool
+	Ranges     map[string][2]float32
+	Profile    Profile
+	PerChannel bool
+	// ReduceRange quantizes weights to 7 bits ([-63, 63]).
+	ReduceRange bool
+}
+
+// prepared is the float model ready for QDQ: BatchNorm folded, opset ≥ 13,
+// every node named, with its analysis.
+type prepared struct {
+	model *onnxpb.ModelProto
+	g     *Graph
+	order []*onnxpb.NodeProto
+	types map[string]int32
+	head  map[string]bool // nodes after the last compute op on every path to an output
+	// candidates are the compute nodes that can be quantized, in graph order.
+	candidates []*onnxpb.NodeProto
+	// elementwise are the element-wise nodes that can run in INT8.
+	elementwise []*onnxpb.NodeProto
+	byName      map[string]*onnxpb.NodeProto
+}
+
+// analyse finds the head, the quantizable nodes and the tensor types.
+// exclude names nodes (by name) or op types to keep in float.
+func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
+	g := NewGraph(m)
+	order, err := g.TopoSort()
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{model: m, g: g, order: order, types: elemTypes(g, order), head: map[string]bool{}, byName: map[string]*onnxpb.NodeProto{}}
+	for _, n := range order {
+		p.byName[n.GetName()] = n
+	}
+	// A node is in the head when no compute op is reachable from it:
+	// walk backwards, marking nodes that reach a compute op.
+	reaches := map[*onnxpb.NodeProto]bool{}
+	for i := len(order) - 1; i >= 0; i-- {
+		n := order[i]
+		r := false
+		for _, out := range n.GetOutput() {
+			for _, c := range g.Consumers(out) {
+				if computeOps[c.GetOpType()] || reaches[c] {
+					r = true
+				}
+			}
+		}
+		reaches[n] = r
+		if !r && !computeOps[n.GetOpType()] {
+			p.head[n.GetName()] = true
+		}
+	}
+	for _, n := range order {
+		if exclude[n.GetName()] || exclude[n.GetOpType()] || !defaultDomain(n.GetDomain()) {
+			continue
+		}
+		op := n.GetOpType()
+		switch {
+		case computeOps[op]:
+			if p.quantizableCompute(n) {
+				p.candidates = append(p.candidates, n)
+			}
+		case elementwiseOps[op] && !p.head[n.GetName()]:
+			if p.allFloat(n) {
+				p.elementwise = append(p.elementwise, n)
+			}
+		}
+	}
+	return p, nil
+}
+
+// quantizableCompute: float activation input, float initializer weight
+// (and bias) of a shape we can quantize per channel.
+func (p *prepared) quantizableCompute(n *onnxpb.NodeProto) bool {
+	in := n.GetInput()
+	if len(in) < 2 || !isFloat(p.types, in[0]) || !isFloat(p.types, n.GetOutput()[0]) {
+		return false
+	}
+	w := p.g.Initializer(in[1])
+	if !floatInit(w) {
+		return n.GetOpType() == "MatMul" && isFloat(p.types, in[1])
+	}
+	switch n.GetOpType() {
+	case "Conv":
+		if len(w.GetDims()) < 3 {
+			return false
+		}
+	case "Gemm":
+		if len(w.GetDims()) != 2 || attrInt(n, "transA", 0) != 0 {
+			return false
+		}
+	case "MatMul":
+		if len(w.GetDims()) != 2 {
+			return false
+		}
+	}
+	if len(in) > 2 && in[2] != "" {
+		b := p.g.Initializer(in[2])
+		if !floatInit(b) || len(b.GetDims()) != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *prepared) allFloat(n *onnxpb.NodeProto) bool {
+	for _, i := range actInputs(p.g, n) {
+		if !isFloat(p.types, n.GetInput()[i]) {
+			return false
+		}
+	}
+	return isFloat(p.types, n.GetOutput()[0])
+}
+
+func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a.GetI()
+		}
+	}
+	return def
+}
+
+// quantOutput reports whether a quantized node's output is quantized too
+// (so ONNX Runtime fuses it into a QLinear op).
+func quantOutput(n *onnxpb.NodeProto) bool {
+	return computeOps[n.GetOpType()] || elementwiseOps[n.GetOpType()]
+}
+
+// closeFloatIslands un-quantizes nodes until no float compute node sits
+// between a DequantizeLinear and a QuantizeLinear: ONNX Runtime would
+// otherwise quantize it per tensor behind our back. It returns the nodes it
+// turned to float.
+func (p *prepared) closeFloatIslands(q map[string]bool) []string {
+	var changed []string
+	for {
+		done := true
+		for _, n := range p.order {
+			if !computeOps[n.GetOpType()] || q[n.GetName()] {
+				continue
+			}
+			prod := p.g.Producer(n.GetInput()[0])
+			if prod == nil || !q[prod.GetName()] {
+				continue
+			}
+			for _, c := range p.g.Consumers(n.GetOutput()[0]) {
+				if q[c.GetName()] {
+					q[c.GetName()] = false
+					changed = append(changed, c.GetName())
+					done = false
+				}
+			}
+		}
+		if done {
+			return changed
+		}
+	}
+}
+
+// tensorsToCalibrate lists the activation tensors a plan quantizing every
+// candidate and element-wise node could need ranges for.
+func (p *prepared) tensorsToCalibrate() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(t string) {
+		if t != "" && !seen[t] && p.g.Initializer(t) == nil && isFloat(p.types, t) {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, list := range [][]*onnxpb.NodeProto{p.candidates, p.elementwise} {
+		for _, n := range list {
+			for _, i := range actInputs(p.g, n) {
+				add(n.GetInput()[i])
+			}
+			add(n.GetOutput()[0])
+		}
+	}
+	return out
+}
+
+// buildQDQ returns a copy of the prepared model with QuantizeLinear /
+// DequantizeLinear pairs on the activations of the plan's nodes and their
+// weights stored as int8 (bias int32).
+func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
+	m := proto.Clone(p.model).(*onnxpb.ModelProto)
+	g := NewGraph(m)
+	gp := m.GetGraph()
+	names := tensorNames(gp)
+	nodes := map[string]*onnxpb.NodeProto{}
+	for _, n := range gp.GetNode() {
+		nodes[n.GetName()] = n
+	}
+	q := func(n *onnxpb.NodeProto) bool { return n != nil && plan.Quantize[n.GetName()] }
+
+	// Activation tensors that need a Q/DQ pair, in graph order.
+	type actUse struct{ tensor string }
+	need := map[string]bool{}
+	var tensors []string
+	mark := func(t string) {
+		if !need[t] {
+			need[t] = true
+			tensors = append(tensors, t)
+		}
+	}
+	for _, n := range p.order {
+		cn := nodes[n.GetName()]
+		if !q(cn) {
+			continue
+		}
+		for _, i := range actInputs(g, cn) {
+			if t := cn.GetInput()[i]; g.Initializer(t) == nil {
+				mark(t)
+			}
+		}
+		if quantOutput(cn) {
+			mark(cn.GetOutput()[0])
+		}
+	}
+	var added []*onnxpb.NodeProto
+	for _, t := range tensors {
+		r, ok := plan.Ranges[t]
+		if !ok {
+			return nil, fmt.Errorf("no calibration range for tensor %q", t)
+		}
+		qp := activationParams(r[0], r[1], plan.Profile)
+		scale := uniqueName(names, t+"_scale")
+		zp := uniqueName(names, t+"_zero_point")
+		qOut := uniqueName(names, t+"_QuantizeLinear_Output")
+		dqOut := uniqueName(names, t+"_DequantizeLinear_Output")
+		gp.Initializer = append(gp.Initializer, Float32Scalar(scale, qp.scale), zeroPoint(zp, qp))
+		added = append(added,
+			qdqNode(uniqueName(names, t+"_QuantizeLinear"), "QuantizeLinear", []string{t, scale, zp}, qOut, -1),
+			qdqNode(uniqueName(names, t+"_DequantizeLinear"), "DequantizeLinear", []string{qOut, scale, zp}, dqOut, -1))
+		producerQuantized := q(g.Producer(t))
+		for _, c := range g.Consumers(t) {
+			useDQ := producerQuantized
+			if q(c) {
+				for _, i := range actInputs(g, c) {
+					if c.GetInput()[i] == t {
+						useDQ = true
+					}
+				}
+			}
+			if !useDQ {
+				continue
+			}
+			for i, in := range c.GetInput() {
+				if in == t {
+					c.Input[i] = dqOut
+				}
+			}
+		}
+	}
+	// Weights and biases of quantized compute nodes.
+	for _, n := range p.order {
+		cn := nodes[n.GetName()]
+		if !q(cn) || !computeOps[cn.GetOpType()] {
+			continue
+		}
+		w := g.Initializer(cn.GetInput()[1])
+		if w == nil {
+			continue // MatMul of two activations: both already have Q/DQ
+		}
+		inRange := plan.Ranges[n.GetInput()[0]]
+		inScale := activationParams(inRange[0], inRange[1], plan.Profile).scale
+		nodesAdded, err := quantizeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), inScale, plan.PerChannel, plan.ReduceRange)
+		if err != nil {
+			return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
+		}
+		added = append(added, nodesAdded...)
+	}
+	gp.Node = append(gp.Node, added...)
+	removeUnusedInitializers(gp)
+	g.Reindex()
+	sorted, err := g.TopoSort()
+	if err != nil {
+		return nil, err
+	}
+	gp.Node = sorted
+	return m, nil
+}
+
+func inputAt(n *onnxpb.NodeProto, i int) string {
+	if i < len(n.GetInput()) {
+		return n.GetInput()[i]
+	}
+	return ""
+}
+
+func zeroPoint(name string, qp qparams) *onnxpb.TensorProto {
+	if qp.dtype == onnxpb.TensorProto_INT8 {
+		return Int8Scalar(name, int8(qp.zp))
+	}
+	return Uint8Scalar(name, uint8(qp.zp))
+}
+
+func qdqNode(name, op string, in []string, out string, axis int64) *onnxpb.NodeProto {
+	n := &onnxpb.NodeProto{Name: proto.String(name), OpType: proto.String(op), Input: in, Output: []string{out}}
+	if axis >= 0 {
+		n.Attribute = []*onnxpb.AttributeProto{intAttr("axis", axis)}
+	}
+	return n
+}
+
+// weightAxis is the output-channel axis of a compute node's weight.
+func weightAxis(n *onnxpb.NodeProto) int64 {
+	switch n.GetOpType() {
+	case "Gemm":
+		if attrInt(n, "transB", 0) != 0 {
+			return 0
+		}
+		return 1
+	case "MatMul":
+		return 1
+	}
+	return 0
+}
+
+// quantizeWeights replaces n's float weight (and bias) with int8 (int32)
+// initializers behind DequantizeLinear nodes: weights symmetric, per output
+// channel unless perChannel is false; bias scale = input scale × weight scale.
+func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool) ([]*onnxpb.NodeProto, error) {
+	wv, err := TensorFloats(w)
+	if err != nil {
+		return nil, err
+	}
+	dims := w.GetDims()
+	axis := weightAxis(n)
+	channels := int(dims[axis])
+	// stride/inner describe how element index maps to channel along axis.
+	inner := 1
+	for _, d := range dims[axis+1:] {
+		inner *= int(d)
+	}
+	chanOf := func(i int) int { return (i / inner) % channels }
+	scales := make([]float32, channels)
+	for i, v := range wv {
+		c := chanOf(i)
+		scales[c] = max(scales[c], float32(math.Abs(float64(v))))
+	}
+	if !perChannel {
+		var m float32
+		for _, s := range scales {
+			m = max(m, s)
+		}
+		scales = []float32{m}
+	}
+	qmax := 127.0
+	if reduceRange {
+		qmax = 63
+	}
+	for i, s := range scales {
+		scales[i] = s / float32(qmax)
+		if scales[i] == 0 {
+			scales[i] = 1
+		}
+	}
+	scaleOf := func(c int) float32 {
+		if len(scales) == 1 {
+			return scales[0]
+		}
+		return scales[c]
+	}
+	qw := make([]int8, len(wv))
+	for i, v := range wv {
+		x := math.Round(float64(v / scaleOf(chanOf(i))))
+		qw[i] = int8(min(max(x, -qmax), qmax))
+	}
+	base := n.GetInput()[1]
+	qName := uniqueName(names, base+"_quantized")
+	sName := uniqueName(names, base+"_scale")
+	zName := uniqueName(names, base+"_zero_point")
+	dqOut := uniqueName(names, base+"_DequantizeLinear_Output")
+	dqAxis := int64(-1)
+	if len(scales) > 1 {
+		dqAxis = axis
+	}
+	gp.Initializer = append(gp.Initializer, Int8Tensor(qName, dims, qw))
+	if len(scales) > 1 {
+		gp.Initializer = append(gp.Initializer, Int8Vector(zName, make([]int8, len(scales))))
+	} else {
+		gp.Initializer = append(gp.Initializer, Int8Scalar(zName, 0))
+	}
+	if len(scales) > 1 {
+		gp.Initializer = append(gp.Initializer, Float32Vector(sName, scales))
+	} else {
+		gp.Initializer = append(gp.Initializer, Float32Scalar(sName, scales[0]))
+	}
+	out := []*onnxpb.NodeProto{qdqNode(uniqueName(names, base+"_DequantizeLinear"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
+	n.Input[1] = dqOut
+	if b == nil {
+		return out, nil
+	}
+	bv, err := TensorFloats(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(bv) != channels {
+		return nil, fmt.Errorf("bias %q has %d values for %d output channels", b.GetName(), len(bv), channels)
+	}
+	bScales := make([]float32, channels)
+	qb := make([]int32, channels)
+	for c, v := range bv {
+		s := inScale * scaleOf(c)
+		if s == 0 {
+			s = 1
+		}
+		bScales[c] = s
+		x := math.Round(float64(v / s))
+		qb[c] = int32(min(max(x, math.MinInt32), math.MaxInt32))
+	}
+	bBase := b.GetName()
+	bq := uniqueName(names, bBase+"_quantized")
+	bs := uniqueName(names, bBase+"_scale")
+	bz := uniqueName(names, bBase+"_zero_point")
+	bOut := uniqueName(names, bBase+"_DequantizeLinear_Output")
+	gp.Initializer = append(gp.Initializer, Int32Tensor(bq, b.GetDims(), qb), Float32Vector(bs, bScales), Int32Vector(bz, make([]int32, channels)))
+	out = append(out, qdqNode(uniqueName(names, bBase+"_DequantizeLinear"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
+	n.Input[2] = bOut
+	return out, nil
+}
+
+// removeUnusedInitializers drops initializers no node reads any more (and
+// their graph-input entries).
+func removeUnusedInitializers(gp *onnxpb.GraphProto) {
+	used := map[string]bool{}
+	for _, n := range gp.GetNode() {
+		for _, in := range n.GetInput() {
+			used[in] = true
+		}
+	}
+	for _, o := range gp.GetOutput() {
+		used[o.GetName()] = true
+	}
+	kept := gp.Initializer[:0]
+	dropped := map[string]bool{}
+	for _, t := range gp.GetInitializer() {
+		if used[t.GetName()] {
+			kept = append(kept, t)
+		} else {
+			dropped[t.GetName()] = true
+		}
+	}
+	clear(gp.Initializer[len(kept):])
+	gp.Initializer = kept
+	gp.Input = filterValueInfo(gp.Input, func(n string) bool { return !dropped[n] })
+}

@@ -1,0 +1,585 @@
+package quant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/quant/onnxpb"
+)
+
+// Options configure Quantize. DefaultOptions gives the defaults.
+type Options struct {
+	// Method chooses activation ranges; Percentile is used by MethodPercentile.
+	Method     Method
+	Percentile float64
+	// Profile chooses the activation encoding.
+	Profile Profile
+	// PerChannel quantizes weights per output channel (else per tensor).
+	PerChannel bool
+	// ReduceRange quantizes weights to 7 bits ([-63, 63]) so that ONNX
+	// Runtime's uint8×int8 x86 kernels cannot saturate their 16-bit pair
+	// sums on CPUs without VNNI (255·63·2 < 2^15), keeping the fast path.
+	ReduceRange bool
+	// Elementwise also runs Sigmoid, Mul, Add, Concat, MaxPool and Resize
+	// between quantized compute ops in INT8. Off, they stay float and ONNX
+	// Runtime fuses them (SiLU) as in the FP32 model.
+	Elementwise bool
+	// Exclude names nodes or op types that stay float.
+	Exclude []string
+	// MaxError is the sensitivity budget: layers whose quantization hurts
+	// most are kept float until the model's output error (mean relative
+	// squared error per output feature, vs FP32 on the sensitivity frames)
+	// is at most MaxError. A negative value quantizes every candidate.
+	MaxError float64
+	// SensitivityFrames is how many calibration inputs the sensitivity
+	// analysis compares outputs on.
+	SensitivityFrames int
+	// InputShape is the model input's [1,3,H,W]; needed only when the model
+	// declares dynamic dimensions.
+	InputShape []int64
+	// Threads is ONNX Runtime's intra-op thread count (0 = default).
+	Threads int
+	// Progress, if set, is called as each stage advances.
+	Progress func(stage string, done, total int)
+	// Log receives progress details; nil discards them.
+	Log *slog.Logger
+}
+
+// DefaultOptions: percentile 99.99 calibration, CPU profile, per-channel
+// weights (7-bit), float element-wise ops, 0.03 sensitivity budget on 8 frames.
+func DefaultOptions() Options {
+	return Options{
+		Method:            MethodPercentile,
+		Percentile:        99.99,
+		Profile:           ProfileCPU,
+		PerChannel:        true,
+		ReduceRange:       true,
+		MaxError:          0.03,
+		SensitivityFrames: 8,
+	}
+}
+
+// LayerReport says what happened to one quantizable layer.
+type LayerReport struct {
+	Node   string  `json:"node"`
+	Op     string  `json:"op"`
+	Damage float64 `json:"damage"` // output error with only this layer quantized (-1: not measured)
+	Float  bool    `json:"float"`
+	Reason string  `json:"reason,omitempty"`
+}
+
+// Report describes a quantization run.
+type Report struct {
+	Method            Method        `json:"method"`
+	Percentile        float64       `json:"percentile,omitempty"`
+	Profile           Profile       `json:"profile"`
+	PerChannel        bool          `json:"per_channel"`
+	ReduceRange       bool          `json:"reduce_range"`
+	Elementwise       bool          `json:"elementwise"`
+	CalibrationFrames int           `json:"calibration_frames"`
+	OpsetFrom         int64         `json:"opset_from"`
+	Opset             int64         `json:"opset"`
+	FoldedBatchNorms  int           `json:"folded_batchnorms"`
+	Candidates        int           `json:"candidates"`
+	Quantized         int           `json:"quantized"`
+	ErrorAll          float64       `json:"error_all_quantized"`
+	ErrorFinal        float64       `json:"error_final"`
+	MaxError          float64       `json:"max_error"`
+	Layers            []LayerReport `json:"layers"`
+	Head              []string      `json:"head"`
+}
+
+// FloatLayers lists the layers kept float, most damaging first.
+func (r *Report) FloatLayers() []LayerReport {
+	var out []LayerReport
+	for _, l := range r.Layers {
+		if l.Float {
+			out = append(out, l)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Damage > out[j].Damage })
+	return out
+}
+
+// ErrAlreadyQuantized is returned for a model that already has quantized ops.
+var ErrAlreadyQuantized = errors.New("model is already quantized")
+
+// Quantize returns a QDQ INT8 version of the FP32 model m (which it does not
+// modify), calibrated on inputs. ONNX Runtime must be initialised.
+func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Options) (*onnxpb.ModelProto, *Report, error) {
+	if ops := QuantOps(m); len(ops) > 0 {
+		return nil, nil, fmt.Errorf("%w (it has %s): quantize its FP32 original", ErrAlreadyQuantized, strings.Join(ops, ", "))
+	}
+	if inputs == nil || inputs.Len() == 0 {
+		return nil, nil, errors.New("no calibration inputs")
+	}
+	if _, err := ParseMethod(string(opt.Method)); err != nil {
+		return nil, nil, err
+	}
+	if _, err := ParseProfile(string(opt.Profile)); err != nil {
+		return nil, nil, err
+	}
+	if opt.Method == MethodPercentile && (opt.Percentile <= 50 || opt.Percentile > 100) {
+		return nil, nil, fmt.Errorf("percentile %g not in (50, 100]", opt.Percentile)
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	progress := opt.Progress
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	rep := &Report{Method: opt.Method, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange, Elementwise: opt.Elementwise,
+		CalibrationFrames: inputs.Len(), MaxError: opt.MaxError}
+	if opt.Method == MethodPercentile {
+		rep.Percentile = opt.Percentile
+	}
+
+	fp := proto.Clone(m).(*onnxpb.ModelProto)
+	var err error
+	if rep.FoldedBatchNorms, err = FoldBatchNorm(fp); err != nil {
+		return nil, nil, fmt.Errorf("fold batch normalization: %w", err)
+	}
+	if rep.OpsetFrom, err = UpgradeOpset(fp); err != nil {
+		return nil, nil, err
+	}
+	rep.Opset = max(rep.OpsetFrom, MinQDQOpset)
+	nameNodes(fp)
+	inName, inShape, err := modelInput(fp, opt.InputShape)
+	if err != nil {
+		return nil, nil, err
+	}
+	exclude := map[string]bool{}
+	for _, e := range opt.Exclude {
+		exclude[e] = true
+	}
+	p, err := analyse(fp, exclude)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range opt.Exclude {
+		if p.byName[e] == nil && !opTypePresent(p, e) {
+			return nil, nil, fmt.Errorf("exclude: %q names no node or op type of the model", e)
+		}
+	}
+	for _, n := range p.order {
+		if p.head[n.GetName()] {
+			rep.Head = append(rep.Head, n.GetName())
+		}
+	}
+	rep.Candidates = len(p.candidates)
+	if len(p.candidates) == 0 {
+		return nil, nil, errors.New("the model has no Conv, Gemm or MatMul with constant weights to quantize")
+	}
+
+	// Calibration: every activation a plan may quantize, exposed as outputs.
+	tensors := p.tensorsToCalibrate()
+	stats := make([]*TensorStats, len(tensors))
+	for i := range stats {
+		stats[i] = NewTensorStats()
+	}
+	r, err := newRunner(fp, inName, inShape, tensors, opt.Threads)
+	if err != nil {
+		return nil, nil, fmt.Errorf("calibration model: %w", err)
+	}
+	for i := 0; i < inputs.Len(); i++ {
+		if err := ctx.Err(); err != nil {
+			r.close()
+			return nil, nil, err
+		}
+		if err := inputs.Input(ctx, i, r.input.GetData()); err != nil {
+			r.close()
+			return nil, nil, fmt.Errorf("calibration input %d: %w", i, err)
+		}
+		err := r.run(func(k int, name string, v []float32) error {
+			if err := stats[k].Add(v); err != nil {
+				return fmt.Errorf("tensor %q: %w", name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			r.close()
+			return nil, nil, fmt.Errorf("calibration input %d: %w", i, err)
+		}
+		progress("calibrate", i+1, inputs.Len())
+	}
+	r.close()
+	ranges := map[string][2]float32{}
+	for i, t := range tensors {
+		lo, hi := stats[i].Range(opt.Method, opt.Percentile)
+		ranges[t] = [2]float32{lo, hi}
+	}
+	for _, n := range p.elementwise {
+		if sharesInputParams[n.GetOpType()] {
+			ranges[n.GetOutput()[0]] = ranges[n.GetInput()[0]]
+		}
+	}
+
+	plan := func(floatNodes map[string]bool) *Plan {
+		q := map[string]bool{}
+		for _, n := range p.candidates {
+			q[n.GetName()] = !floatNodes[n.GetName()]
+		}
+		if opt.Elementwise {
+			for _, n := range p.elementwise {
+				q[n.GetName()] = true
+			}
+		}
+		p.closeFloatIslands(q)
+		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}
+	}
+	layers := make([]LayerReport, len(p.candidates))
+	for i, n := range p.candidates {
+		layers[i] = LayerReport{Node: n.GetName(), Op: n.GetOpType(), Damage: -1}
+	}
+	floatNodes := map[string]bool{}
+	if opt.MaxError >= 0 {
+		s, err := newSensitivity(ctx, p, inName, inShape, inputs, opt)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer s.close()
+		all := plan(nil)
+		rep.ErrorAll, err = s.errorOf(ctx, all)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("all layers quantized", "error", rep.ErrorAll, "budget", opt.MaxError)
+		if rep.ErrorAll > opt.MaxError {
+			for i, n := range p.candidates {
+				one := &Plan{Quantize: map[string]bool{n.GetName(): true}, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}
+				e, err := s.errorOf(ctx, one)
+				if err != nil {
+					return nil, nil, fmt.Errorf("sensitivity of %q: %w", n.GetName(), err)
+				}
+				layers[i].Damage = e
+				progress("sensitivity", i+1, len(p.candidates))
+			}
+			order := make([]int, len(layers))
+			for i := range order {
+				order[i] = i
+			}
+			sort.SliceStable(order, func(a, b int) bool { return layers[order[a]].Damage > layers[order[b]].Damage })
+			floatTop := func(k int) map[string]bool {
+				f := map[string]bool{}
+				for _, i := range order[:k] {
+					f[layers[i].Node] = true
+				}
+				return f
+			}
+			// Smallest k (most damaging layers kept float) meeting the budget;
+			// the error falls roughly monotonically with k, so bisect.
+			lo, hi := 0, len(order)
+			errAt := map[int]float64{0: rep.ErrorAll}
+			for lo < hi {
+				mid := (lo + hi) / 2
+				if mid == 0 {
+					lo = 1
+					continue
+				}
+				e, err := s.errorOf(ctx, plan(floatTop(mid)))
+				if err != nil {
+					return nil, nil, err
+				}
+				errAt[mid] = e
+				progress("search", mid, len(order))
+				log.Info("sensitivity search", "float_layers", mid, "error", e)
+				if e <= opt.MaxError {
+					hi = mid
+				} else {
+					lo = mid + 1
+				}
+			}
+			floatNodes = floatTop(lo)
+			for rank, i := range order[:lo] {
+				layers[i].Float = true
+				layers[i].Reason = fmt.Sprintf("sensitivity: rank %d, output error %.4f when quantized alone", rank+1, layers[i].Damage)
+			}
+		}
+	}
+	for _, n := range p.candidates {
+		if exclude[n.GetName()] {
+			floatNodes[n.GetName()] = true
+		}
+	}
+	final := plan(floatNodes)
+	for _, name := range p.closeFloatIslands(final.Quantize) {
+		for i := range layers {
+			if layers[i].Node == name && !layers[i].Float {
+				layers[i].Float = true
+				layers[i].Reason = "kept float: reads a float layer that reads INT8 (ONNX Runtime would quantize it per tensor)"
+			}
+		}
+	}
+	for i, n := range p.candidates {
+		if !final.Quantize[n.GetName()] {
+			layers[i].Float = true
+			if layers[i].Reason == "" {
+				layers[i].Reason = "excluded"
+			}
+		} else {
+			rep.Quantized++
+		}
+	}
+	rep.Layers = layers
+	out, err := p.buildQDQ(final)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opt.MaxError >= 0 {
+		s, err := newSensitivity(ctx, p, inName, inShape, inputs, opt)
+		if err != nil {
+			return nil, nil, err
+		}
+		rep.ErrorFinal, err = s.errorOfModel(ctx, out)
+		s.close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("check quantized model: %w", err)
+		}
+	}
+	return out, rep, nil
+}
+
+func opTypePresent(p *prepared, op string) bool {
+	for _, n := range p.order {
+		if n.GetOpType() == op {
+			return true
+		}
+	}
+	return false
+}
+
+// nameNodes gives every unnamed node a unique name (op_index), so plans and
+// reports can refer to nodes.
+func nameNodes(m *onnxpb.ModelProto) {
+	seen := map[string]bool{}
+	for _, n := range m.GetGraph().GetNode() {
+		seen[n.GetName()] = true
+	}
+	for i, n := range m.GetGraph().GetNode() {
+		if n.GetName() == "" {
+			name := fmt.Sprintf("%s_%d", n.GetOpType(), i)
+			for seen[name] {
+				name += "_"
+			}
+			seen[name] = true
+			n.Name = proto.String(name)
+		}
+	}
+}
+
+// modelInput returns the single image input's name and concrete shape.
+func modelInput(m *onnxpb.ModelProto, override []int64) (string, []int64, error) {
+	gp := m.GetGraph()
+	inits := map[string]bool{}
+	for _, t := range gp.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var ins []*onnxpb.ValueInfoProto
+	for _, vi := range gp.GetInput() {
+		if !inits[vi.GetName()] {
+			ins = append(ins, vi)
+		}
+	}
+	if len(ins) != 1 {
+		return "", nil, fmt.Errorf("model has %d inputs; edgedet quantizes models with one image input", len(ins))
+	}
+	in := ins[0]
+	tt := in.GetType().GetTensorType()
+	if tt == nil || tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
+		return "", nil, fmt.Errorf("model input %q is not a float tensor", in.GetName())
+	}
+	var shape []int64
+	dynamic := false
+	for _, d := range tt.GetShape().GetDim() {
+		v := d.GetDimValue()
+		if v <= 0 {
+			dynamic = true
+		}
+		shape = append(shape, v)
+	}
+	if len(shape) != 4 {
+		return "", nil, fmt.Errorf("model input %q has shape %v; edgedet needs [1,3,H,W]", in.GetName(), shape)
+	}
+	if dynamic {
+		if len(override) != 4 {
+			return "", nil, fmt.Errorf("model input %q has dynamic shape %v: give the input size (input_width/input_height in the model description)", in.GetName(), shape)
+		}
+		for i, v := range shape {
+			if v > 0 && v != override[i] {
+				return "", nil, fmt.Errorf("model input %q has shape %v, which does not match %v", in.GetName(), shape, override)
+			}
+		}
+		shape = slices.Clone(override)
+	}
+	return in.GetName(), shape, nil
+}
+
+// sensitivity measures how far a quantized model's outputs are from FP32's
+// on a few calibration inputs.
+type sensitivity struct {
+	p       *prepared
+	inName  string
+	inShape []int64
+	inputs  [][]float32
+	ref     [][][]float32 // [input][output] FP32 values
+	layout  []outLayout
+	threads int
+	outs    []string
+}
+
+type outLayout struct {
+	feat, rows   int
+	channelMajor bool
+}
+
+func newSensitivity(ctx context.Context, p *prepared, inName string, inShape []int64, inputs Inputs, opt Options) (*sensitivity, error) {
+	k := min(max(opt.SensitivityFrames, 1), inputs.Len())
+	s := &sensitivity{p: p, inName: inName, inShape: inShape, threads: opt.Threads}
+	for _, o := range p.model.GetGraph().GetOutput() {
+		s.outs = append(s.outs, o.GetName())
+	}
+	r, err := newRunner(p.model, inName, inShape, s.outs, opt.Threads)
+	if err != nil {
+		return nil, fmt.Errorf("reference model: %w", err)
+	}
+	defer r.close()
+	n := 1
+	for _, d := range inShape {
+		n *= int(d)
+	}
+	// Spread the frames over the calibration set.
+	for j := 0; j < k; j++ {
+		idx := j * inputs.Len() / k
+		buf := make([]float32, n)
+		if err := inputs.Input(ctx, idx, buf); err != nil {
+			return nil, fmt.Errorf("calibration input %d: %w", idx, err)
+		}
+		copy(r.input.GetData(), buf)
+		outs := make([][]float32, len(s.outs))
+		if err := r.run(func(i int, _ string, v []float32) error { outs[i] = slices.Clone(v); return nil }); err != nil {
+			return nil, err
+		}
+		s.inputs = append(s.inputs, buf)
+		s.ref = append(s.ref, outs)
+	}
+	for i := range s.outs {
+		s.layout = append(s.layout, guessLayout(len(s.ref[0][i]), p, s.outs[i]))
+	}
+	return s, nil
+}
+
+// guessLayout treats an output as rows × features, the features being its
+// smaller non-batch dimension (85 class/box values of 3549 YOLOX cells,
+// 84 of 2100 YOLOv8 anchors, stored channel-major).
+func guessLayout(n int, p *prepared, name string) outLayout {
+	var dims []int64
+	if vi := p.g.ValueInfo(name); vi != nil {
+		for _, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
+			if v := d.GetDimValue(); v > 1 {
+				dims = append(dims, v)
+			}
+		}
+	}
+	if len(dims) == 2 && int(dims[0]*dims[1]) == n {
+		if dims[0] < dims[1] {
+			return outLayout{feat: int(dims[0]), rows: int(dims[1]), channelMajor: true}
+		}
+		return outLayout{feat: int(dims[1]), rows: int(dims[0])}
+	}
+	return outLayout{feat: 1, rows: n}
+}
+
+func (s *sensitivity) errorOf(ctx context.Context, plan *Plan) (float64, error) {
+	m, err := s.p.buildQDQ(plan)
+	if err != nil {
+		return 0, err
+	}
+	return s.errorOfModel(ctx, m)
+}
+
+// errorOfModel is the mean over output features of the squared error
+// against FP32 divided by the feature's FP32 variance.
+func (s *sensitivity) errorOfModel(ctx context.Context, m *onnxpb.ModelProto) (float64, error) {
+	r, err := newRunner(m, s.inName, s.inShape, s.outs, s.threads)
+	if err != nil {
+		return 0, err
+	}
+	defer r.close()
+	type acc struct {
+		se, sum, sq []float64
+		n           float64
+	}
+	accs := make([]acc, len(s.outs))
+	for i, l := range s.layout {
+		accs[i] = acc{se: make([]float64, l.feat), sum: make([]float64, l.feat), sq: make([]float64, l.feat)}
+	}
+	for j, in := range s.inputs {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		copy(r.input.GetData(), in)
+		err := r.run(func(i int, _ string, v []float32) error {
+			ref := s.ref[j][i]
+			if len(v) != len(ref) {
+				return fmt.Errorf("output %q has %d values, FP32 has %d", s.outs[i], len(v), len(ref))
+			}
+			l, a := s.layout[i], &accs[i]
+			add := func(row int) {
+				for f := 0; f < l.feat; f++ {
+					k := row*l.feat + f
+					if l.channelMajor {
+						k = f*l.rows + row
+					}
+					d := float64(v[k] - ref[k])
+					a.se[f] += d * d
+					a.sum[f] += float64(ref[k])
+					a.sq[f] += float64(ref[k]) * float64(ref[k])
+				}
+				a.n++
+			}
+			for row := 0; row < l.rows; row++ {
+				add(row)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	var total float64
+	var count int
+	for _, a := range accs {
+		if a.n == 0 {
+			continue
+		}
+		for f := range a.se {
+			mean := a.sum[f] / a.n
+			variance := a.sq[f]/a.n - mean*mean
+			if variance <= 1e-12 {
+				continue
+			}
+			total += a.se[f] / a.n / variance
+			count++
+		}
+	}
+	if count == 0 {
+		return 0, nil
+	}
+	e := total / float64(count)
+	if math.IsNaN(e) {
+		return 0, errors.New("output error is NaN")
+	}
+	return e, nil
+}
+
+func (s *sensitivity) close() {}
