@@ -17,6 +17,8 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/internal/labels"
 )
 
 // Config configures a Detector. DefaultConfig gives the defaults; decode a
@@ -294,22 +296,22 @@ func (d *Detector) build() error {
 		return fmt.Errorf("model %s: %w", info.Path, err)
 	}
 	d.dec = dec
-	labels := spec.Labels
-	if labels == nil && spec.LabelsFile != "" {
-		if labels, err = LoadLabels(spec.LabelsFile); err != nil {
+	names := spec.Labels
+	if names == nil && spec.LabelsFile != "" {
+		if names, err = labels.Load(spec.LabelsFile); err != nil {
 			return fmt.Errorf("model %s: %w", info.Path, err)
 		}
 	}
 	nc := dec.NumClasses() // 0: the layout does not tell (end2end)
-	if labels == nil && (nc == len(COCO80) || nc == 0) {
+	if names == nil && (nc == len(labels.COCO80) || nc == 0) {
 		d.log.Info("model names no labels; using the 80 COCO classes", "model", info.Path)
-		labels = COCO80
+		names = labels.COCO80
 	}
-	if nc != 0 && len(labels) != nc {
-		return fmt.Errorf("model %s: %d labels for %d classes; set labels or labels_file", info.Path, len(labels), nc)
+	if nc != 0 && len(names) != nc {
+		return fmt.Errorf("model %s: %d labels for %d classes; set labels or labels_file", info.Path, len(names), nc)
 	}
-	info.Labels = labels
-	if d.filter, err = buildFilter(d.cfg, labels); err != nil {
+	info.Labels = names
+	if d.filter, err = buildFilter(d.cfg, names); err != nil {
 		return fmt.Errorf("model %s: %w", info.Path, err)
 	}
 	d.decodeMin = d.cfg.ScoreThreshold
@@ -352,7 +354,7 @@ func (d *Detector) build() error {
 	d.cand = make([]Detection, 0, 1024)
 	d.log.Info("model loaded", "model", info.Path, "format", info.Format, "precision", info.Precision,
 		"input", fmt.Sprintf("%dx%d", spec.InputWidth, spec.InputHeight), "channels", spec.ChannelOrder,
-		"resize", spec.Resize, "classes", len(labels), "description", info.SpecSource, "threads", d.cfg.Threads)
+		"resize", spec.Resize, "classes", len(names), "description", info.SpecSource, "threads", d.cfg.Threads)
 	return nil
 }
 

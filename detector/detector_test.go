@@ -12,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/labels"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -206,7 +207,7 @@ func TestSidecarDescribesModel(t *testing.T) {
 		t.Fatalf("want label-count error, got %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "m.toml"), []byte("format = \"yolox\"\nlabels_file = \"names.txt\"\n"), 0o644)
-	names := strings.Join(detector.COCO80, "\n")
+	names := strings.Join(labels.COCO80, "\n")
 	os.WriteFile(filepath.Join(dir, "names.txt"), []byte(strings.Replace(names, "dog", "hound", 1)), 0o644)
 	d := newDetector(t, cfg)
 	if got := d.Info().Labels[16]; got != "hound" {

@@ -307,38 +307,3 @@ func parseIntList(s string) ([]int, error) {
 	}
 	return out, nil
 }
-
-// LoadLabels reads a class-name file: one name per line, blank lines and
-// lines starting with '#' ignored.
-func LoadLabels(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read labels: %w", err)
-	}
-	var names []string
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		names = append(names, line)
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("labels file %s has no names", path)
-	}
-	return names, nil
-}
-
-// COCO80 is the standard 80-class COCO label list (Ultralytics spelling),
-// used when a model with 80 classes names none.
-var COCO80 = []string{
-	"person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-	"fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-	"elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-	"skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-	"tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-	"sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-	"potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-	"microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-	"hair drier", "toothbrush",
-}

@@ -6,21 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-)
 
-// COCO80Names are the 80 COCO detection classes in their usual order, spelt
-// as in the official COCO annotations (and Ultralytics).
-var COCO80Names = []string{
-	"person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-	"fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-	"elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-	"skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-	"tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-	"sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-	"potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-	"microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-	"hair drier", "toothbrush",
-}
+	"github.com/edgedet/edgedet/internal/labels"
+)
 
 // coco80To91 maps the 80-class index to COCO's category id (1..90 with gaps:
 // the 2014 paper listed 91 categories, 11 of which were never annotated).
@@ -57,11 +45,11 @@ func CanonicalName(s string) string {
 // IsCOCO80 reports whether names are the 80 COCO classes in COCO order, in
 // COCO's, Ultralytics' or darknet's spelling.
 func IsCOCO80(names []string) bool {
-	if len(names) != len(COCO80Names) {
+	if len(names) != len(labels.COCO80) {
 		return false
 	}
 	for i, n := range names {
-		if CanonicalName(n) != COCO80Names[i] {
+		if CanonicalName(n) != labels.COCO80[i] {
 			return false
 		}
 	}
@@ -153,7 +141,7 @@ func SaveCOCOJSON(dir string, ds *Dataset, dets map[int][]Detection) error {
 	}
 	for k, n := range ds.Names {
 		if coco {
-			n = COCO80Names[k]
+			n = labels.COCO80[k]
 		}
 		inst.Categories[k] = cocoCategory{ID: catIDs[k], Name: n, Supercategory: "none"}
 	}

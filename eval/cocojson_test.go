@@ -8,18 +8,20 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/edgedet/edgedet/internal/labels"
 )
 
 func TestCategoryIDs(t *testing.T) {
-	darknet, err := ReadNames(shared(t, "datasets", "coco128", "coco.names"))
+	darknet, err := labels.Load(shared(t, "datasets", "coco128", "coco.names"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ultra, err := ReadNames(shared(t, "models", "coco80_ultralytics.names"))
+	ultra, err := labels.Load(shared(t, "models", "coco80_ultralytics.names"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, names := range [][]string{darknet, ultra, COCO80Names} {
+	for _, names := range [][]string{darknet, ultra, labels.COCO80} {
 		if !IsCOCO80(names) {
 			t.Fatalf("IsCOCO80(%q…) = false", names[:5])
 		}
@@ -32,7 +34,7 @@ func TestCategoryIDs(t *testing.T) {
 	if ids := CategoryIDs([]string{"cat", "dog"}); !slices.Equal(ids, []int{1, 2}) {
 		t.Errorf("custom classes: %v, want 1-based", ids)
 	}
-	swapped := slices.Clone(COCO80Names)
+	swapped := slices.Clone(labels.COCO80)
 	swapped[0], swapped[1] = swapped[1], swapped[0]
 	if IsCOCO80(swapped) {
 		t.Error("COCO names in another order count as COCO")

@@ -259,27 +259,6 @@ func readLabels(path string, w, h, numClasses int) ([]Object, error) {
 	return objs, nil
 }
 
-// ReadNames reads a class-names file: one name per line; blank lines and
-// lines starting with # are skipped.
-func ReadNames(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read class names: %w", err)
-	}
-	var names []string
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		names = append(names, line)
-	}
-	if len(names) == 0 {
-		return nil, fmt.Errorf("class names file %s has no names", path)
-	}
-	return names, nil
-}
-
 // NumObjects counts the ground-truth objects.
 func (d *Dataset) NumObjects() int {
 	n := 0

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/edgedet/edgedet/internal/labels"
 )
 
 // sharedDir is ../shared beside the checkout, or $EDGEDET_SHARED. (The eval
@@ -31,7 +33,7 @@ func shared(t testing.TB, elem ...string) string {
 
 func coco128(t testing.TB) *Dataset {
 	t.Helper()
-	names, err := ReadNames(shared(t, "datasets", "coco128", "coco.names"))
+	names, err := labels.Load(shared(t, "datasets", "coco128", "coco.names"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,18 +208,5 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := LoadYOLODataset(bad, nil); err == nil || !strings.Contains(err.Error(), "no class names") {
 		t.Errorf("no names: %v", err)
-	}
-}
-
-func TestReadNames(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "names")
-	writeFile(t, p, "# comment\nperson\n\n  bicycle \n")
-	names, err := ReadNames(p)
-	if err != nil || len(names) != 2 || names[1] != "bicycle" {
-		t.Errorf("ReadNames = %q, %v", names, err)
-	}
-	writeFile(t, p, "\n# nothing\n")
-	if _, err := ReadNames(p); err == nil || !strings.Contains(err.Error(), p) {
-		t.Errorf("empty names file: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"slices"
 	"time"
@@ -23,6 +24,8 @@ type stageStats struct {
 
 type benchReport struct {
 	Model       string     `json:"model"`
+	Path        string     `json:"path"`
+	FileSize    int64      `json:"file_size"`
 	Precision   string     `json:"precision"`
 	Input       string     `json:"input"`
 	Threads     int        `json:"threads"`
@@ -53,11 +56,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *runs <= 0 || *warmup < 0 {
 		return fmt.Errorf("%w: --runs must be > 0 and --warmup >= 0", errUsage)
 	}
-	det, closeAll, err := mf.open(stderr)
-	if err != nil {
-		return err
+	mf.multi = true
+	if len(mf.models) == 0 {
+		return fmt.Errorf("%w: --model is required", errUsage)
 	}
-	defer closeAll()
 	var imgs []gocv.Mat
 	defer func() {
 		for i := range imgs {
@@ -72,18 +74,59 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		imgs = append(imgs, m)
 	}
+	// One model at a time: sessions running side by side disturb each
+	// other's timings.
+	var reports []benchReport
+	for _, model := range mf.models {
+		mf.cfg.Model = model
+		r, err := benchModel(ctx, &mf, imgs, *warmup, *runs, stderr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", model, err)
+		}
+		reports = append(reports, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if len(reports) == 1 {
+			return enc.Encode(reports[0])
+		}
+		return enc.Encode(reports)
+	}
+	for _, r := range reports {
+		printBench(stdout, r, *warmup)
+	}
+	if len(reports) > 1 {
+		base := reports[0]
+		fmt.Fprintf(stdout, "\ncompared with %s (same run; ratios of p50):\n", base.Model)
+		fmt.Fprintf(stdout, "%-28s %10s %10s %12s %10s\n", "model", "size MB", "size", "inference", "total")
+		for _, r := range reports {
+			fmt.Fprintf(stdout, "%-28s %10.2f %9.0f%% %11.2fx %9.2fx\n", r.Model, float64(r.FileSize)/1e6,
+				100*float64(r.FileSize)/float64(base.FileSize), r.Inference.P50/base.Inference.P50, r.Total.P50/base.Total.P50)
+		}
+	}
+	return nil
+}
+
+// benchModel loads one model and times Detect over the images.
+func benchModel(ctx context.Context, mf *modelFlags, imgs []gocv.Mat, warmup, runs int, stderr io.Writer) (benchReport, error) {
+	det, closeAll, err := mf.open(stderr)
+	if err != nil {
+		return benchReport{}, err
+	}
+	defer closeAll()
 	var pre, inf, post, total []float64
 	var dets []detector.Detection
-	for i := 0; i < *warmup+*runs; i++ {
+	for i := 0; i < warmup+runs; i++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return benchReport{}, err
 		}
 		res, err := det.Detect(ctx, imgs[i%len(imgs)], dets)
 		if err != nil {
-			return err
+			return benchReport{}, err
 		}
 		dets = res.Detections
-		if i < *warmup {
+		if i < warmup {
 			continue
 		}
 		t := res.Timings
@@ -92,10 +135,13 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	info := det.Info()
 	r := benchReport{
-		Model: info.Name, Precision: info.Precision, Runs: *runs, Threads: mf.cfg.Threads,
+		Model: info.Name, Path: info.Path, Precision: info.Precision, Runs: runs, Threads: mf.cfg.Threads,
 		Input:      fmt.Sprintf("%dx%d", info.Spec.InputWidth, info.Spec.InputHeight),
 		CPU:        fmt.Sprintf("%s/%s, %d logical CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
 		Preprocess: percentiles(pre), Inference: percentiles(inf), Postprocess: percentiles(post), Total: percentiles(total),
+	}
+	if st, err := os.Stat(info.Path); err == nil {
+		r.FileSize = st.Size()
 	}
 	if r.Total.P50 > 0 {
 		r.FPS = 1000 / r.Total.P50
@@ -103,22 +149,20 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if r.Inference.P50 > 0 {
 		r.OverheadRatio = (r.Preprocess.P50 + r.Postprocess.P50) / r.Inference.P50
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	fmt.Fprintf(stdout, "model %s (%s, %s input, %d threads), %d runs after %d warm-up, %s\n",
-		r.Model, r.Precision, r.Input, r.Threads, r.Runs, *warmup, r.CPU)
-	fmt.Fprintf(stdout, "%-12s %8s %8s %8s\n", "stage", "p50 ms", "p95 ms", "p99 ms")
+	return r, nil
+}
+
+func printBench(w io.Writer, r benchReport, warmup int) {
+	fmt.Fprintf(w, "model %s (%s, %s input, %d threads), %d runs after %d warm-up, %s\n",
+		r.Model, r.Precision, r.Input, r.Threads, r.Runs, warmup, r.CPU)
+	fmt.Fprintf(w, "%-12s %8s %8s %8s\n", "stage", "p50 ms", "p95 ms", "p99 ms")
 	for _, s := range []struct {
 		name string
 		st   stageStats
 	}{{"preprocess", r.Preprocess}, {"inference", r.Inference}, {"postprocess", r.Postprocess}, {"total", r.Total}} {
-		fmt.Fprintf(stdout, "%-12s %8.2f %8.2f %8.2f\n", s.name, s.st.P50, s.st.P95, s.st.P99)
+		fmt.Fprintf(w, "%-12s %8.2f %8.2f %8.2f\n", s.name, s.st.P50, s.st.P95, s.st.P99)
 	}
-	fmt.Fprintf(stdout, "fps (1/p50 total): %.1f\n(pre+post)/inference: %.1f%%\n", r.FPS, 100*r.OverheadRatio)
-	return nil
+	fmt.Fprintf(w, "fps (1/p50 total): %.1f\n(pre+post)/inference: %.1f%%\n", r.FPS, 100*r.OverheadRatio)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }

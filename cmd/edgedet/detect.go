@@ -18,6 +18,8 @@ import (
 // modelFlags are the detector flags shared by detect and bench.
 type modelFlags struct {
 	cfg       detector.Config
+	models    []string // every --model given, in order (bench compares them)
+	multi     bool     // the command accepts several --model
 	ortLib    string
 	logLevel  string
 	allowList string
@@ -30,7 +32,11 @@ func addModelFlags(fs interface {
 	Func(string, string, func(string) error)
 }, m *modelFlags) {
 	m.cfg = detector.DefaultConfig()
-	fs.StringVar(&m.cfg.Model, "model", "", "ONNX model file (required)")
+	fs.Func("model", "ONNX model file (required)", func(s string) error {
+		m.models = append(m.models, s)
+		m.cfg.Model = m.models[0]
+		return nil
+	})
 	fs.IntVar(&m.cfg.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = default)")
 	fs.StringVar(&m.cfg.GraphOptimization, "graph-opt", "all", "graph optimisation: disable, basic, extended, all")
 	fs.Func("score", "score threshold (default 0.25)", func(s string) error { return parseF32(s, &m.cfg.ScoreThreshold) })
@@ -58,6 +64,9 @@ func parseF32(s string, dst *float32) error {
 func (m *modelFlags) open(stderr io.Writer) (*detector.Detector, func(), error) {
 	if m.cfg.Model == "" {
 		return nil, nil, fmt.Errorf("%w: --model is required", errUsage)
+	}
+	if len(m.models) > 1 && !m.multi {
+		return nil, nil, fmt.Errorf("%w: --model given %d times; only bench compares models", errUsage, len(m.models))
 	}
 	if m.allowList != "" {
 		m.cfg.AllowLabels = strings.Split(m.allowList, ",")

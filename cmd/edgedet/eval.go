@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/eval"
+	"github.com/edgedet/edgedet/internal/labels"
 	"github.com/edgedet/edgedet/internal/progress"
 )
 
@@ -220,12 +221,12 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // the model's labels are used then.
 func evalNames(flagFile, data string) ([]string, string, error) {
 	if flagFile != "" {
-		names, err := eval.ReadNames(flagFile)
+		names, err := labels.Load(flagFile)
 		return names, flagFile, err
 	}
 	for _, p := range []string{filepath.Join(data, "coco.names"), filepath.Join(data, "..", "coco.names")} {
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			names, err := eval.ReadNames(p)
+			names, err := labels.Load(p)
 			return names, filepath.Clean(p), err
 		}
 	}
