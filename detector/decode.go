@@ -39,10 +39,13 @@ func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
 		return nil, fmt.Errorf("%s decoder: model input size %dx%d: width and height must be positive", f, inW, inH)
 	}
 	switch f {
-	case FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End:
+	case FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2:
 	default:
-		return nil, fmt.Errorf("output format %q: want %q, %q, %q or %q",
-			f, FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End)
+		return nil, fmt.Errorf("output format %q: want %q, %q, %q, %q or %q",
+			f, FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2)
+	}
+	if f == FormatFastestV2 && len(outShape) == 2 {
+		outShape = append([]int64{1}, outShape...)
 	}
 	a, b, err := batchOneShape(outShape)
 	if err != nil {
@@ -70,6 +73,15 @@ func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
 			return nil, fmt.Errorf("%s output %v: %d rows, want %d for a %dx%d input with strides 8,16,32", f, outShape, a, want, inW, inH)
 		}
 		return newYOLOXDecoder(b-5, inW, inH), nil
+	case FormatFastestV2:
+		// [1, N, 15+nc], N = Σ grid cells over strides 16, 32
+		if b < 16 {
+			return nil, fmt.Errorf("%s output %v: rows of %d values, want 15 (3 anchors × box and objectness) plus at least 1 class", f, outShape, b)
+		}
+		if want := fastestV2Cells(inW, inH); a != want {
+			return nil, fmt.Errorf("%s output %v: %d rows, want %d for a %dx%d input with strides 16,32", f, outShape, a, want, inW, inH)
+		}
+		return newFastestV2Decoder(b-15, inW, inH, DefaultFastestV2Anchors)
 	default: // FormatEnd2End
 		// [1, K, 6]
 		if b != 6 {
@@ -92,6 +104,9 @@ func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
 func DetectFormat(outShape []int64, inW, inH int) (Format, error) {
 	if inW <= 0 || inH <= 0 {
 		return "", fmt.Errorf("detect output format: model input size %dx%d: width and height must be positive", inW, inH)
+	}
+	if len(outShape) == 2 && outShape[0] > 0 && outShape[1] > 15 && int(outShape[0]) == fastestV2Cells(inW, inH) {
+		return FormatFastestV2, nil
 	}
 	a, b, err := batchOneShape(outShape)
 	if err != nil {
@@ -121,7 +136,7 @@ func DetectFormat(outShape []int64, inW, inH int) (Format, error) {
 	return "", fmt.Errorf("detect output format: output %v: unrecognised layout; supported layouts: %s", outShape, supportedLayouts)
 }
 
-const supportedLayouts = "yolov8 [1,4+nc,N], yolov5 and yolox [1,N,5+nc], end2end [1,K,6]"
+const supportedLayouts = "yolov8 [1,4+nc,N], yolov5 and yolox [1,N,5+nc], end2end [1,K,6], fastestv2 [N,15+nc]"
 
 // batchOneShape checks that shape is [1, a, b] with positive a and b that
 // fit in an int, and returns a and b.

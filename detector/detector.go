@@ -48,6 +48,9 @@ type Config struct {
 	AllowLabels []string `toml:"allow_labels"`
 	// MinScores sets a per-label score threshold instead of ScoreThreshold.
 	MinScores map[string]float32 `toml:"min_scores"`
+	// ProfilePrefix, when set, turns on ONNX Runtime's profiler; it writes
+	// <prefix>_<timestamp>.json when the detector is closed.
+	ProfilePrefix string `toml:"-"`
 	// ONNXRuntimeLibrary is the libonnxruntime.so path the binary loads
 	// (empty = search; see platforms.FindONNXRuntime).
 	ONNXRuntimeLibrary string `toml:"onnxruntime_library"`
@@ -295,6 +298,11 @@ func (d *Detector) build() error {
 	if err != nil {
 		return fmt.Errorf("model %s: %w", info.Path, err)
 	}
+	if spec.Format == FormatFastestV2 {
+		if dec, err = newFastestV2Decoder(dec.NumClasses(), spec.InputWidth, spec.InputHeight, spec.Anchors); err != nil {
+			return fmt.Errorf("model %s: %w", info.Path, err)
+		}
+	}
 	d.dec = dec
 	names := spec.Labels
 	if names == nil && spec.LabelsFile != "" {
@@ -337,6 +345,11 @@ func (d *Detector) build() error {
 	if d.cfg.Threads > 0 {
 		if err := opts.SetIntraOpNumThreads(d.cfg.Threads); err != nil {
 			return fmt.Errorf("set intra-op threads %d: %w", d.cfg.Threads, err)
+		}
+	}
+	if d.cfg.ProfilePrefix != "" {
+		if err := opts.EnableProfiling(d.cfg.ProfilePrefix); err != nil {
+			return fmt.Errorf("enable profiling: %w", err)
 		}
 	}
 	level, _ := graphOptLevel(d.cfg.GraphOptimization)

@@ -70,6 +70,11 @@ func TestRealModelsOnDog(t *testing.T) {
 			{"bicycle", detector.Box{56, 137, 572, 424}},
 			{"car", detector.Box{466, 78, 693, 171}},
 		}},
+		{"yolo-fastestv2_352.onnx", "fp32", detector.FormatFastestV2, 0.3, []want{
+			{"dog", detector.Box{122, 198, 333, 556}},
+			{"car", detector.Box{449, 72, 687, 170}},
+			{"bicycle", detector.Box{146, 186, 568, 442}},
+		}},
 		{"yolo11n_int8dyn_320.onnx", "int8", detector.FormatYOLOv8, 0.25, []want{
 			{"dog", detector.Box{132, 197, 311, 543}},
 			{"car", detector.Box{465, 78, 697, 170}},

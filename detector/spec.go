@@ -36,6 +36,9 @@ type Spec struct {
 	PadValue *int `toml:"pad_value"`
 	// Strides are the YOLOX grid strides (default 8,16,32).
 	Strides []int `toml:"strides"`
+	// Anchors are Yolo-FastestV2's anchor sizes: 3 (w, h) pairs for stride
+	// 16, then 3 for stride 32, in input pixels (default: the COCO model's).
+	Anchors []float32 `toml:"anchors"`
 	// Labels are the class names in class-id order; LabelsFile is a text file
 	// with one name per line (relative to the file that names it).
 	Labels     []string `toml:"labels"`
@@ -77,6 +80,9 @@ func (s Spec) Merge(o Spec) Spec {
 	if o.Strides != nil {
 		s.Strides = append([]int(nil), o.Strides...)
 	}
+	if o.Anchors != nil {
+		s.Anchors = append([]float32(nil), o.Anchors...)
+	}
 	if o.Labels != nil {
 		s.Labels = append([]string(nil), o.Labels...)
 		s.LabelsFile = ""
@@ -94,6 +100,18 @@ func (s Spec) Merge(o Spec) Spec {
 // spec's format: the official YOLOX export takes BGR 0..255 with a top-left
 // letterbox; Ultralytics-style heads take RGB /255 with a centred one.
 func (s Spec) WithDefaults() Spec {
+	if s.Format == FormatFastestV2 {
+		// Yolo-FastestV2: BGR, plain resize, /255.
+		if s.ChannelOrder == "" {
+			s.ChannelOrder = "bgr"
+		}
+		if s.Resize == "" {
+			s.Resize = ResizeStretch
+		}
+		if s.Anchors == nil {
+			s.Anchors = append([]float32(nil), DefaultFastestV2Anchors...)
+		}
+	}
 	yolox := s.Format == FormatYOLOX
 	if s.ChannelOrder == "" {
 		s.ChannelOrder = "rgb"
@@ -134,9 +152,12 @@ func (s Spec) WithDefaults() Spec {
 func (s Spec) Validate() error {
 	var errs []error
 	switch s.Format {
-	case "", FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End:
+	case "", FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2:
 	default:
-		errs = append(errs, fmt.Errorf("format: %q is not one of yolov8, yolov5, yolox, end2end", s.Format))
+		errs = append(errs, fmt.Errorf("format: %q is not one of yolov8, yolov5, yolox, end2end, fastestv2", s.Format))
+	}
+	if s.Anchors != nil && len(s.Anchors) != 12 {
+		errs = append(errs, fmt.Errorf("anchors: %d values, want 12 (3 w,h pairs for stride 16, then 3 for stride 32)", len(s.Anchors)))
 	}
 	if s.InputWidth < 0 || s.InputHeight < 0 {
 		errs = append(errs, fmt.Errorf("input size: %dx%d must be positive", s.InputWidth, s.InputHeight))

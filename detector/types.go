@@ -42,6 +42,10 @@ const (
 	// FormatEnd2End is YOLOv10 / YOLO26 with NMS in the graph: [1, K, 6]
 	// rows x1,y1,x2,y2,score,class in input pixels.
 	FormatEnd2End Format = "end2end"
+	// FormatFastestV2 is Yolo-FastestV2: [N, 15+nc] (optionally [1, N,
+	// 15+nc]) anchor-based rows over strides 16 and 32; see
+	// fastestV2Decoder.
+	FormatFastestV2 Format = "fastestv2"
 )
 
 // ResizeMode says how a frame is fitted into the model input.

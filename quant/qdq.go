@@ -111,6 +111,9 @@ type Plan struct {
 	PerChannel bool
 	// ReduceRange quantizes weights to 7 bits ([-63, 63]).
 	ReduceRange bool
+	// WeightOnlyFloat stores the weights of compute layers kept float as
+	// int8 too (weight-only quantization).
+	WeightOnlyFloat bool
 }
 
 // prepared is the float model ready for QDQ: BatchNorm folded, opset ≥ 13,
@@ -265,6 +268,35 @@ func (p *prepared) closeFloatIslands(q map[string]bool) []string {
 	}
 }
 
+// propagateElementwise marks an element-wise node INT8 exactly when every
+// activation it reads comes from an INT8 node (a quantized compute op or an
+// element-wise op already marked), so INT8 regions start at quantized
+// convolutions and element-wise ops around float layers stay float.
+func (p *prepared) propagateElementwise(q map[string]bool) {
+	ew := map[string]bool{}
+	for _, n := range p.elementwise {
+		ew[n.GetName()] = true
+	}
+	for _, n := range p.order {
+		if !ew[n.GetName()] {
+			continue
+		}
+		all := true
+		for _, i := range actInputs(p.g, n) {
+			in := n.GetInput()[i]
+			if p.g.Initializer(in) != nil {
+				continue
+			}
+			prod := p.g.Producer(in)
+			if prod == nil || !q[prod.GetName()] {
+				all = false
+				break
+			}
+		}
+		q[n.GetName()] = all
+	}
+}
+
 // tensorsToCalibrate lists the activation tensors a plan quantizing every
 // candidate and element-wise node could need ranges for.
 func (p *prepared) tensorsToCalibrate() []string {
@@ -377,6 +409,26 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 			return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
 		}
 		added = append(added, nodesAdded...)
+	}
+	// Layers kept float keep int8 weights behind a DequantizeLinear
+	// (weight-only): the file stays small, the compute and activations stay
+	// float (nothing quantizes their input or output).
+	if plan.WeightOnlyFloat {
+		for _, n := range p.candidates {
+			cn := nodes[n.GetName()]
+			if q(cn) {
+				continue
+			}
+			w := g.Initializer(cn.GetInput()[1])
+			if w == nil || weightShared(g, w.GetName()) {
+				continue
+			}
+			nodesAdded, err := quantizeWeights(gp, names, cn, w, nil, 0, plan.PerChannel, false)
+			if err != nil {
+				return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
+			}
+			added = append(added, nodesAdded...)
+		}
 	}
 	gp.Node = append(gp.Node, added...)
 	removeUnusedInitializers(gp)
@@ -527,6 +579,11 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	out = append(out, qdqNode(uniqueName(names, bBase+"_DequantizeLinear"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
 	n.Input[2] = bOut
 	return out, nil
+}
+
+// weightShared reports whether more than one node reads initializer name.
+func weightShared(g *Graph, name string) bool {
+	return len(g.Consumers(name)) > 1
 }
 
 // removeUnusedInitializers drops initializers no node reads any more (and

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -38,6 +41,72 @@ type benchReport struct {
 	FPS         float64    `json:"fps"`
 	// OverheadRatio is (preprocess + postprocess) / inference, by medians.
 	OverheadRatio float64 `json:"overhead_ratio"`
+	// Operators is the per-operator time split (with --profile).
+	Operators []opTime `json:"operators,omitempty"`
+}
+
+// opTime is one operator type's share of ONNX Runtime's kernel time.
+type opTime struct {
+	Op       string  `json:"op"`
+	Count    int     `json:"nodes"`
+	MsPerRun float64 `json:"ms_per_run"`
+	Share    float64 `json:"share"`
+}
+
+// readORTProfile sums the kernel times of the profile ONNX Runtime wrote in
+// dir by operator type, per run, largest first.
+func readORTProfile(dir string) ([]opTime, error) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		return nil, fmt.Errorf("onnx runtime profile: found %d files in %s, want 1", len(files), dir)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		return nil, fmt.Errorf("read onnx runtime profile: %w", err)
+	}
+	var events []struct {
+		Cat  string  `json:"cat"`
+		Name string  `json:"name"`
+		Dur  float64 `json:"dur"`
+		Args struct {
+			OpName string `json:"op_name"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(data, &events); err != nil {
+		return nil, fmt.Errorf("parse onnx runtime profile %s: %w", files[0], err)
+	}
+	type agg struct {
+		us    float64
+		nodes map[string]bool
+	}
+	byOp := map[string]*agg{}
+	runs := 0
+	var total float64
+	for _, e := range events {
+		if e.Cat == "Session" && e.Name == "model_run" {
+			runs++
+		}
+		if e.Cat != "Node" || !strings.HasSuffix(e.Name, "_kernel_time") {
+			continue
+		}
+		a := byOp[e.Args.OpName]
+		if a == nil {
+			a = &agg{nodes: map[string]bool{}}
+			byOp[e.Args.OpName] = a
+		}
+		a.us += e.Dur
+		a.nodes[strings.TrimSuffix(e.Name, "_kernel_time")] = true
+		total += e.Dur
+	}
+	if runs == 0 || total == 0 {
+		return nil, fmt.Errorf("onnx runtime profile %s has no runs", files[0])
+	}
+	var out []opTime
+	for op, a := range byOp {
+		out = append(out, opTime{Op: op, Count: len(a.nodes), MsPerRun: a.us / 1000 / float64(runs), Share: a.us / total})
+	}
+	slices.SortFunc(out, func(a, b opTime) int { return cmp.Compare(b.MsPerRun, a.MsPerRun) })
+	return out, nil
 }
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -47,6 +116,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	runs := fs.Int("runs", 100, "timed runs")
 	warmup := fs.Int("warmup", 10, "untimed warm-up runs")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	profile := fs.Bool("profile", false, "also print the per-operator time split from ONNX Runtime's profiler")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,7 +149,20 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var reports []benchReport
 	for _, model := range mf.models {
 		mf.cfg.Model = model
+		mf.cfg.ProfilePrefix = ""
+		var profDir string
+		if *profile {
+			var err error
+			if profDir, err = os.MkdirTemp("", "edgedet-profile-"); err != nil {
+				return err
+			}
+			defer os.RemoveAll(profDir)
+			mf.cfg.ProfilePrefix = filepath.Join(profDir, "ort")
+		}
 		r, err := benchModel(ctx, &mf, imgs, *warmup, *runs, stderr)
+		if err == nil && *profile {
+			r.Operators, err = readORTProfile(profDir)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", model, err)
 		}
@@ -163,6 +246,12 @@ func printBench(w io.Writer, r benchReport, warmup int) {
 		fmt.Fprintf(w, "%-12s %8.2f %8.2f %8.2f\n", s.name, s.st.P50, s.st.P95, s.st.P99)
 	}
 	fmt.Fprintf(w, "fps (1/p50 total): %.1f\n(pre+post)/inference: %.1f%%\n", r.FPS, 100*r.OverheadRatio)
+	if len(r.Operators) > 0 {
+		fmt.Fprintf(w, "operator time (ONNX Runtime profiler, kernels only, mean per run incl. warm-up):\n")
+		for _, o := range r.Operators {
+			fmt.Fprintf(w, "  %-22s %4d nodes %8.2f ms %5.1f%%\n", o.Op, o.Count, o.MsPerRun, 100*o.Share)
+		}
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }

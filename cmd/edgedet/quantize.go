@@ -36,6 +36,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	profile := fs.String("profile", "cpu", "activations: cpu (uint8), arm (int8), tensorrt (int8 symmetric)")
 	perTensor := fs.Bool("per-tensor", false, "quantize weights per tensor instead of per output channel")
 	reduceRange := fs.Bool("reduce-range", true, "7-bit weights, so ONNX Runtime's x86 uint8×int8 kernels cannot saturate on CPUs without AVX-512 VNNI / AVX-VNNI (default: true with --profile cpu; set false for VNNI CPUs)")
+	weightOnly := fs.Bool("weight-only-float", false, "store int8 weights for the layers kept float too (much smaller file, but ONNX Runtime dequantizes them on every run: slower)")
 	elementwise := fs.Bool("elementwise", false, "also run Sigmoid/Mul/Add/Concat/MaxPool/Resize between convolutions in INT8")
 	exclude := fs.String("exclude", "", "comma-separated node names or op types to keep float")
 	maxErr := fs.Float64("max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
@@ -66,7 +67,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			opt.ReduceRange = *reduceRange
 		}
 	})
-	opt.Percentile, opt.PerChannel, opt.Elementwise = *pct, !*perTensor, *elementwise
+	opt.Percentile, opt.PerChannel, opt.Elementwise, opt.WeightOnlyFloat = *pct, !*perTensor, *elementwise, *weightOnly
 	opt.MaxError, opt.SensitivityFrames, opt.Threads = *maxErr, *sensFrames, *threads
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")

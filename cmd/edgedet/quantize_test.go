@@ -1,0 +1,210 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/quant"
+)
+
+// calibDir returns a fresh directory holding copies of the first n coco128
+// training images.
+func calibDir(t *testing.T, n int) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(testenv.Shared(t, "datasets", "coco128", "train"), "*.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	if len(files) < n {
+		t.Fatalf("coco128 has %d images, want %d", len(files), n)
+	}
+	dir := t.TempDir()
+	for _, f := range files[:n] {
+		copyFile(t, f, filepath.Join(dir, filepath.Base(f)))
+	}
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func yoloxPath(t *testing.T) string {
+	return testenv.Shared(t, "models", "yolox_nano_416.onnx")
+}
+
+// quantMetadata loads a written model and returns its metadata.
+func quantMetadata(t *testing.T, path string) map[string]string {
+	t.Helper()
+	m, err := quant.LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := quant.QuantOps(m); !slices.Contains(ops, "QuantizeLinear") {
+		t.Errorf("%s: QuantOps %v, want QuantizeLinear", path, ops)
+	}
+	return quant.Metadata(m)
+}
+
+func TestQuantizeCLI(t *testing.T) {
+	model := yoloxPath(t)
+	out := filepath.Join(t.TempDir(), "yolox_int8.onnx")
+	stdout, stderr, code := runCLI(t, "quantize", "--model", model, "--calib", calibDir(t, 3), "--out", out, "--max-error", "-1")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"wrote " + out, "percentile 99.99 on 3 frames", "profile cpu", "opset: 11 -> 13", "quantized 113 of 113 compute layers"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "output error vs FP32") {
+		t.Errorf("--max-error -1 printed a sensitivity result:\n%s", stdout)
+	}
+	md := quantMetadata(t, out)
+	for k, want := range map[string]string{
+		"edgedet.quant.method":             "percentile",
+		"edgedet.quant.percentile":         "99.99",
+		"edgedet.quant.profile":            "cpu",
+		"edgedet.quant.calibration_images": "3",
+		"edgedet.quant.source_sha256":      fileSHA256(t, model),
+		"edgedet.quant.per_channel":        "true",
+		"edgedet.quant.reduce_range":       "true",
+		"edgedet.quant.elementwise":        "false",
+		"edgedet.quant.float_layers":       "",
+	} {
+		if got, ok := md[k]; !ok || got != want {
+			t.Errorf("metadata %s = %q (present %v), want %q", k, got, ok, want)
+		}
+	}
+	if got := fileSHA256(t, model); got != md["edgedet.quant.source_sha256"] {
+		t.Errorf("the input model changed")
+	}
+}
+
+// A .jpg that does not decode is skipped with a warning naming it; the
+// good image calibrates.
+func TestQuantizeCLISkipsJunkImage(t *testing.T) {
+	dir := calibDir(t, 1)
+	if err := os.WriteFile(filepath.Join(dir, "junk.jpg"), []byte("not a jpeg at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "int8.onnx")
+	stdout, stderr, code := runCLI(t, "quantize", "--model", yoloxPath(t), "--calib", dir, "--out", out, "--max-error", "-1",
+		"--method", "minmax", "--profile", "arm")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "junk.jpg") || !strings.Contains(stderr, "WARN") {
+		t.Errorf("stderr does not warn about junk.jpg:\n%s", stderr)
+	}
+	md := quantMetadata(t, out)
+	if md["edgedet.quant.calibration_images"] != "1" || md["edgedet.quant.method"] != "minmax" || md["edgedet.quant.profile"] != "arm" {
+		t.Errorf("metadata %v, want 1 image, minmax, arm", md)
+	}
+	if _, ok := md["edgedet.quant.percentile"]; ok {
+		t.Errorf("minmax model records a percentile: %v", md)
+	}
+	if md["edgedet.quant.reduce_range"] != "false" {
+		t.Errorf("reduce_range = %q, want false (the default only for --profile cpu)", md["edgedet.quant.reduce_range"])
+	}
+}
+
+func TestQuantizeCLIErrors(t *testing.T) {
+	// A private copy of the model: a broken overwrite check must not
+	// destroy the shared one.
+	tmp := t.TempDir()
+	model := filepath.Join(tmp, "yolox.onnx")
+	copyFile(t, yoloxPath(t), model)
+	sum := fileSHA256(t, model)
+	link := filepath.Join(tmp, "link.onnx")
+	if err := os.Symlink(model, link); err != nil {
+		t.Fatal(err)
+	}
+	good := calibDir(t, 1)
+	noImages := t.TempDir()
+	if err := os.WriteFile(filepath.Join(noImages, "notes.txt"), []byte("no pictures here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onlyJunk := t.TempDir()
+	if err := os.WriteFile(filepath.Join(onlyJunk, "bad.png"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out.onnx")
+
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"out is the model", []string{"--model", model, "--calib", good, "--out", model}, 1, []string{"never overwritten"}},
+		{"out is the model, other spelling", []string{"--model", model, "--calib", good, "--out", tmp + "/./sub/../yolox.onnx"}, 1, []string{"never overwritten"}},
+		{"out links to the model", []string{"--model", model, "--calib", good, "--out", link}, 1, []string{"never overwritten"}},
+		{"calib dir without images", []string{"--model", model, "--calib", noImages, "--out", out}, 1, []string{noImages, "no images"}},
+		{"calib dir with only junk", []string{"--model", model, "--calib", onlyJunk, "--out", out}, 1, []string{onlyJunk, "bad.png"}},
+		{"already quantized", []string{"--model", testenv.Shared(t, "models", "yolov8n_int8qdq_320.onnx"), "--calib", good, "--out", out}, 1, []string{"already quantized", "QuantizeLinear"}},
+		{"missing --calib", []string{"--model", model, "--out", out}, 2, []string{"--calib"}},
+		{"missing --out", []string{"--model", model, "--calib", good}, 2, []string{"--out"}},
+		{"bad method", []string{"--model", model, "--calib", good, "--out", out, "--method", "kl"}, 2, []string{`"kl"`}},
+		{"bad profile", []string{"--model", model, "--calib", good, "--out", out, "--profile", "gpu"}, 2, []string{`"gpu"`}},
+		{"unknown exclude", []string{"--model", model, "--calib", good, "--out", out, "--max-error", "-1", "--exclude", "/no/such/Conv"}, 1, []string{`"/no/such/Conv"`}},
+		{"missing model", []string{"--model", filepath.Join(tmp, "none.onnx"), "--calib", good, "--out", out}, 1, []string{"none.onnx"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stdout, stderr, code := runCLI(t, append([]string{"quantize"}, c.args...)...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.code, stdout, stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr does not mention %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Contains(stdout, "wrote") {
+				t.Errorf("stdout says a model was written:\n%s", stdout)
+			}
+		})
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s behind (stat: %v)", out, err)
+	}
+	if got := fileSHA256(t, model); got != sum {
+		t.Error("the input model was modified")
+	}
+}

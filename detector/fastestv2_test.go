@@ -1,0 +1,57 @@
+package detector
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestFastestV2Decode(t *testing.T) {
+	// 64x64 input: stride 16 → 4x4 cells, stride 32 → 2x2 cells; 2 classes.
+	const nc = 2
+	cols := 15 + nc
+	n := 16 + 4
+	out := make([]float32, n*cols)
+	// Level 2 (stride 32), cell gx=1, gy=0 → row 16+1; anchor 1 fires.
+	row := out[17*cols : 18*cols]
+	row[4], row[5], row[6], row[7] = 0.5, 0.25, 0.5, 1 // anchor 1: tx, ty, tw, th
+	row[13] = 0.9                                     // objectness of anchor 1
+	row[15], row[16] = 0.2, 0.8                       // class probabilities
+	anchors := []float32{1, 1, 2, 2, 3, 3, 10, 20, 30, 40, 50, 60}
+	d, err := newFastestV2Decoder(nc, 64, 64, anchors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.Decode(out, 0.5, nil)
+	if len(got) != 1 {
+		t.Fatalf("want 1 detection, got %+v", got)
+	}
+	// cx = (2·0.5 − 0.5 + 1)·32 = 48; cy = (2·0.25 − 0.5 + 0)·32 = 0
+	// w = (2·0.5)²·30 = 30; h = (2·1)²·40 = 160; score = 0.9·0.8.
+	want := Detection{ClassID: 1, Score: 0.72, Box: Box{X1: 33, Y1: -80, X2: 63, Y2: 80}}
+	g := got[0]
+	if g.ClassID != want.ClassID || math.Abs(float64(g.Score-want.Score)) > 1e-6 ||
+		math.Abs(float64(g.Box.X1-want.Box.X1)) > 1e-4 || math.Abs(float64(g.Box.Y2-want.Box.Y2)) > 1e-4 {
+		t.Fatalf("got %+v, want %+v", g, want)
+	}
+	if got := d.Decode(out, 0.75, nil); len(got) != 0 {
+		t.Fatalf("score 0.72 below 0.75 must be dropped: %+v", got)
+	}
+}
+
+func TestFastestV2Format(t *testing.T) {
+	f, err := DetectFormat([]int64{605, 95}, 352, 352)
+	if err != nil || f != FormatFastestV2 {
+		t.Fatalf("[605 95] @352: got %q, %v", f, err)
+	}
+	if _, err := NewDecoder(FormatFastestV2, []int64{600, 95}, 352, 352); err == nil || !strings.Contains(err.Error(), "want 605") {
+		t.Fatalf("wrong row count: want error naming 605, got %v", err)
+	}
+	if _, err := newFastestV2Decoder(80, 352, 352, []float32{1, 2}); err == nil || !strings.Contains(err.Error(), "want 12") {
+		t.Fatalf("bad anchors: got %v", err)
+	}
+	s := Spec{Format: FormatFastestV2}.WithDefaults()
+	if s.ChannelOrder != "bgr" || s.Resize != ResizeStretch || s.Scale != 1.0/255 || len(s.Anchors) != 12 {
+		t.Fatalf("fastestv2 defaults: %+v", s)
+	}
+}

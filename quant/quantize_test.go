@@ -1,0 +1,332 @@
+package quant_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/quant/onnxpb"
+)
+
+// imageInputs are calibration inputs read from image files and prepared
+// with the detector's own Preprocessor, as the agent's quantize command does.
+type imageInputs struct {
+	files []string
+	pre   *detector.Preprocessor
+}
+
+func (in *imageInputs) Len() int { return len(in.files) }
+
+func (in *imageInputs) Input(_ context.Context, i int, dst []float32) error {
+	img := gocv.IMRead(in.files[i], gocv.IMReadColor)
+	defer img.Close()
+	if img.Empty() {
+		return fmt.Errorf("%s: cannot decode image", in.files[i])
+	}
+	_, err := in.pre.Run(img, dst)
+	return err
+}
+
+// yoloxSpec is the YOLOX-Nano 416 preprocessing (BGR, 0..255, top-left letterbox).
+func yoloxSpec() detector.Spec {
+	return detector.Spec{Format: detector.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
+}
+
+// cocoInputs returns the first n coco128 training images as YOLOX inputs.
+func cocoInputs(t testing.TB, n int) *imageInputs {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(testenv.Shared(t, "datasets", "coco128", "train"), "*.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	if len(files) < n {
+		t.Fatalf("coco128 has %d images, want at least %d", len(files), n)
+	}
+	pre, err := detector.NewPreprocessor(yoloxSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pre.Close() })
+	return &imageInputs{files: files[:n], pre: pre}
+}
+
+func yoloxModel(t testing.TB) *onnxpb.ModelProto {
+	t.Helper()
+	return loadModel(t, testenv.Shared(t, "models", "yolox_nano_416.onnx"))
+}
+
+// detect runs the model at path on image with a fresh Detector.
+func detect(t testing.TB, path, image string) []detector.Detection {
+	t.Helper()
+	initORT(t)
+	cfg := detector.DefaultConfig()
+	cfg.Model = path
+	cfg.ScoreThreshold = 0.3
+	cfg.Threads = 1
+	d, err := detector.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	img := gocv.IMRead(image, gocv.IMReadColor)
+	defer img.Close()
+	if img.Empty() {
+		t.Fatalf("cannot read %s", image)
+	}
+	res, err := d.Detect(context.Background(), img, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Detections
+}
+
+const stemConv = "/backbone/backbone/stem/conv/conv/Conv"
+
+// Quantize YOLOX-Nano (opset 11, 113 Convs) on 8 coco128 images with the
+// sensitivity analysis on: the stem conv, which sees the raw 0..255 pixels,
+// is the layer the analysis must keep float; the detections on dog.jpg
+// match FP32's.
+func TestQuantizeYOLOX(t *testing.T) {
+	initORT(t)
+	src := yoloxModel(t)
+	opt := quant.DefaultOptions()
+	opt.SensitivityFrames = 4
+	var stages []string
+	opt.Progress = func(stage string, done, total int) {
+		if len(stages) == 0 || stages[len(stages)-1] != stage {
+			stages = append(stages, stage)
+		}
+		if done < 1 || done > total {
+			t.Errorf("progress %s: %d of %d", stage, done, total)
+		}
+	}
+	out, rep, err := quant.Quantize(context.Background(), src, cocoInputs(t, 8), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("error all %.4f final %.4f; quantized %d of %d; float %+v", rep.ErrorAll, rep.ErrorFinal, rep.Quantized, rep.Candidates, rep.FloatLayers())
+	if !slices.Equal(stages[:2], []string{"calibrate", "sensitivity"}) {
+		t.Errorf("progress stages %v, want calibrate, sensitivity, search", stages)
+	}
+	if ops := quant.QuantOps(out); !slices.Contains(ops, "QuantizeLinear") || !slices.Contains(ops, "DequantizeLinear") {
+		t.Errorf("QuantOps(out) = %v", ops)
+	}
+	if quant.QuantOps(src) != nil {
+		t.Error("Quantize modified its input model")
+	}
+
+	// The report.
+	if rep.OpsetFrom != 11 || rep.Opset != 13 || rep.CalibrationFrames != 8 || rep.Method != quant.MethodPercentile || rep.Percentile != 99.99 {
+		t.Errorf("report header %+v", rep)
+	}
+	if rep.Candidates != 113 || len(rep.Layers) != 113 {
+		t.Fatalf("candidates %d, layers %d; want 113 Convs", rep.Candidates, len(rep.Layers))
+	}
+	float := rep.FloatLayers()
+	if rep.Quantized+len(float) != 113 || rep.Quantized == 0 {
+		t.Errorf("quantized %d + float %d, want 113 with some quantized", rep.Quantized, len(float))
+	}
+	if rep.ErrorAll <= rep.MaxError || rep.ErrorFinal > rep.MaxError || rep.ErrorFinal <= 0 {
+		t.Errorf("error all %g, final %g, budget %g: want all > budget ≥ final > 0", rep.ErrorAll, rep.ErrorFinal, rep.MaxError)
+	}
+	var stem *quant.LayerReport
+	for i := range rep.Layers {
+		if rep.Layers[i].Node == stemConv {
+			stem = &rep.Layers[i]
+		}
+		if rep.Layers[i].Damage < 0 {
+			t.Errorf("layer %s damage not measured", rep.Layers[i].Node)
+		}
+	}
+	if stem == nil || !stem.Float || !strings.HasPrefix(stem.Reason, "sensitivity:") {
+		t.Errorf("stem conv reported %+v, want float for sensitivity", stem)
+	}
+	for i, l := range float {
+		if i > 0 && l.Damage > float[i-1].Damage {
+			t.Errorf("FloatLayers not sorted by damage: %v", float)
+		}
+	}
+
+	// The head (the decode after the last convs) stays float: no head
+	// node's output is quantized.
+	if len(rep.Head) == 0 {
+		t.Fatal("empty head")
+	}
+	g := quant.NewGraph(out)
+	for _, name := range rep.Head {
+		n := nodeByName(out, name)
+		if n == nil {
+			t.Errorf("head node %s missing from the output", name)
+			continue
+		}
+		for _, o := range n.GetOutput() {
+			for _, c := range g.Consumers(o) {
+				if c.GetOpType() == "QuantizeLinear" {
+					t.Errorf("head node %s output %s is quantized", name, o)
+				}
+			}
+		}
+	}
+
+	// Every quantized Conv reads a dequantized input and per-channel INT8
+	// weights with one scale per output channel; a float one reads a float
+	// activation (its weights may be stored INT8, weight-only).
+	floatSet := map[string]bool{}
+	for _, l := range float {
+		floatSet[l.Node] = true
+	}
+	for _, l := range rep.Layers {
+		n := nodeByName(out, l.Node)
+		w := n.GetInput()[1]
+		if floatSet[l.Node] {
+			if p := g.Producer(n.GetInput()[0]); p != nil && p.GetOpType() == "DequantizeLinear" {
+				t.Errorf("float layer %s reads the dequantized %s", l.Node, n.GetInput()[0])
+			}
+			if init := g.Initializer(w); init != nil {
+				if init.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
+					t.Errorf("float layer %s weight %q is %s", l.Node, w, dataTypeOf(init))
+				}
+			} else if p := g.Producer(w); p == nil || p.GetOpType() != "DequantizeLinear" {
+				t.Errorf("float layer %s weight %q is neither an initializer nor dequantized", l.Node, w)
+			}
+			continue
+		}
+		dq := g.Producer(w)
+		if dq == nil || dq.GetOpType() != "DequantizeLinear" {
+			t.Errorf("quantized layer %s weight %q is not dequantized", l.Node, w)
+			continue
+		}
+		// (A single-channel conv, like obj_preds, gets a scalar scale.)
+		qw, scale := g.Initializer(dq.GetInput()[0]), g.Initializer(dq.GetInput()[1])
+		if qw.GetDataType() != int32(onnxpb.TensorProto_INT8) || quant.NumElements(scale) != qw.GetDims()[0] {
+			t.Errorf("layer %s: weight %s dims %v, scale dims %v; want INT8 and one scale per output channel", l.Node, dataTypeOf(qw), qw.GetDims(), scale.GetDims())
+		}
+		if channels := qw.GetDims()[0]; channels > 1 {
+			if a := dq.GetAttribute(); len(a) != 1 || a[0].GetName() != "axis" || a[0].GetI() != 0 {
+				t.Errorf("layer %s: weight DequantizeLinear attributes %v, want axis 0", l.Node, a)
+			}
+		}
+		in := g.Producer(n.GetInput()[0])
+		if in == nil || in.GetOpType() != "DequantizeLinear" {
+			t.Errorf("quantized layer %s input is not dequantized", l.Node)
+		}
+	}
+
+	// Saved, the model loads in the Detector and finds what FP32 finds on
+	// dog.jpg (dog, bicycle, car) in the same places.
+	path := saveModel(t, out, "yolox_nano_416_int8.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	want := detect(t, testenv.Shared(t, "models", "yolox_nano_416.onnx"), dog)
+	got := detect(t, path, dog)
+	t.Logf("FP32: %v\nINT8: %v", want, got)
+	for _, label := range []string{"dog", "bicycle"} {
+		matchDetection(t, label, want, got)
+	}
+	if !matchDetection(t, "car", want, got) {
+		matchDetection(t, "truck", want, got)
+	}
+}
+
+func dataTypeOf(t *onnxpb.TensorProto) string {
+	return onnxpb.TensorProto_DataType(t.GetDataType()).String()
+}
+
+// matchDetection checks that got has a label detection overlapping FP32's
+// (IoU ≥ 0.9); it reports whether FP32 has one.
+func matchDetection(t testing.TB, label string, want, got []detector.Detection) bool {
+	t.Helper()
+	var w *detector.Detection
+	for i := range want {
+		if want[i].Label == label {
+			w = &want[i]
+			break
+		}
+	}
+	if w == nil {
+		if label != "car" {
+			t.Errorf("FP32 found no %s", label)
+		}
+		return false
+	}
+	best := float32(0)
+	for _, g := range got {
+		if g.Label == label {
+			best = max(best, detector.IoU(g.Box, w.Box))
+		}
+	}
+	if best < 0.9 {
+		t.Errorf("INT8 %s: best IoU with FP32's box %v is %.3f < 0.9", label, w.Box, best)
+	}
+	return true
+}
+
+func TestQuantizeErrors(t *testing.T) {
+	ctx := context.Background()
+	initORT(t)
+	src := yoloxModel(t)
+	inputs := cocoInputs(t, 1)
+
+	qdq := loadModel(t, testenv.Shared(t, "models", "yolov8n_int8qdq_320.onnx"))
+	_, _, err := quant.Quantize(ctx, qdq, inputs, quant.DefaultOptions())
+	if !errors.Is(err, quant.ErrAlreadyQuantized) || !strings.Contains(err.Error(), "QuantizeLinear") {
+		t.Errorf("already quantized model: %v, want ErrAlreadyQuantized naming its ops", err)
+	}
+
+	if _, _, err := quant.Quantize(ctx, src, &imageInputs{}, quant.DefaultOptions()); err == nil || !strings.Contains(err.Error(), "calibration") {
+		t.Errorf("no inputs: %v, want an error about calibration inputs", err)
+	}
+	if _, _, err := quant.Quantize(ctx, src, nil, quant.DefaultOptions()); err == nil {
+		t.Error("nil inputs: no error")
+	}
+
+	for _, c := range []struct {
+		name string
+		edit func(*quant.Options)
+		want string
+	}{
+		{"bad method", func(o *quant.Options) { o.Method = "kl" }, `"kl"`},
+		{"bad profile", func(o *quant.Options) { o.Profile = "gpu" }, `"gpu"`},
+		{"percentile 50", func(o *quant.Options) { o.Percentile = 50 }, "percentile 50"},
+		{"percentile 101", func(o *quant.Options) { o.Percentile = 101 }, "percentile 101"},
+		{"exclude unknown node", func(o *quant.Options) { o.Exclude = []string{stemConv, "/no/such/Conv"} }, `"/no/such/Conv"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opt := quant.DefaultOptions()
+			c.edit(&opt)
+			out, rep, err := quant.Quantize(ctx, src, inputs, opt)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one naming %s", err, c.want)
+			}
+			if out != nil || rep != nil {
+				t.Error("a model or report returned with an error")
+			}
+		})
+	}
+
+	// A cancelled context stops calibration.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	opt := quant.DefaultOptions()
+	opt.MaxError = -1
+	if _, _, err := quant.Quantize(cctx, src, inputs, opt); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: %v, want context.Canceled", err)
+	}
+	// A failing input names its index.
+	bad := &imageInputs{files: []string{filepath.Join(t.TempDir(), "missing.jpg")}, pre: inputs.pre}
+	if _, _, err := quant.Quantize(ctx, src, bad, opt); err == nil || !strings.Contains(err.Error(), "calibration input 0") || !strings.Contains(err.Error(), "missing.jpg") {
+		t.Errorf("unreadable input: %v, want an error naming input 0 and the file", err)
+	}
+}
