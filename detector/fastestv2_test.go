@@ -15,8 +15,8 @@ func TestFastestV2Decode(t *testing.T) {
 	// Level 2 (stride 32), cell gx=1, gy=0 → row 16+1; anchor 1 fires.
 	row := out[17*cols : 18*cols]
 	row[4], row[5], row[6], row[7] = 0.5, 0.25, 0.5, 1 // anchor 1: tx, ty, tw, th
-	row[13] = 0.9                                     // objectness of anchor 1
-	row[15], row[16] = 0.2, 0.8                       // class probabilities
+	row[13] = 0.9                                      // objectness of anchor 1
+	row[15], row[16] = 0.2, 0.8                        // class probabilities
 	anchors := []float32{1, 1, 2, 2, 3, 3, 10, 20, 30, 40, 50, 60}
 	d, err := newFastestV2Decoder(nc, 64, 64, anchors)
 	if err != nil {
