@@ -126,6 +126,8 @@ type prepared struct {
 	head  map[string]bool // nodes after the last compute op on every path to an output
 	// candidates are the compute nodes that can be quantized, in graph order.
 	candidates []*onnxpb.NodeProto
+	// excluded are the candidates the user keeps float (--exclude).
+	excluded map[string]bool
 	// elementwise are the element-wise nodes that can run in INT8.
 	elementwise []*onnxpb.NodeProto
 	byName      map[string]*onnxpb.NodeProto
@@ -161,16 +163,22 @@ func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
 			p.head[n.GetName()] = true
 		}
 	}
+	p.excluded = map[string]bool{}
 	for _, n := range order {
-		if exclude[n.GetName()] || exclude[n.GetOpType()] || !defaultDomain(n.GetDomain()) {
+		if !defaultDomain(n.GetDomain()) {
 			continue
 		}
+		excluded := exclude[n.GetName()] || exclude[n.GetOpType()]
 		op := n.GetOpType()
 		switch {
 		case computeOps[op]:
+			// Excluded compute layers stay candidates, always float, so
+			// reports list them.
 			if p.quantizableCompute(n) {
 				p.candidates = append(p.candidates, n)
+				p.excluded[n.GetName()] = excluded
 			}
+		case excluded:
 		case elementwiseOps[op] && !p.head[n.GetName()]:
 			if p.allFloat(n) {
 				p.elementwise = append(p.elementwise, n)

@@ -858,8 +858,8 @@ func TestAnalyse(t *testing.T) {
 		t.Errorf("tensors to calibrate %v, want [x c1 a1 c2 s1]", got)
 	}
 	p = analyseOK(t, m, "Sigmoid", "conv2")
-	if got := nodeNames(p.candidates); !slices.Equal(got, []string{"conv1"}) {
-		t.Errorf("candidates excluding conv2 %v, want [conv1]", got)
+	if got := nodeNames(p.candidates); !slices.Equal(got, []string{"conv1", "conv2"}) || !p.excluded["conv2"] || p.excluded["conv1"] {
+		t.Errorf("candidates excluding conv2 %v (excluded %v), want [conv1 conv2] with conv2 excluded", got, p.excluded)
 	}
 	if got := nodeNames(p.elementwise); !slices.Equal(got, []string{"silu"}) {
 		t.Errorf("element-wise excluding Sigmoid %v, want [silu]", got)
@@ -871,7 +871,6 @@ func TestAnalyse(t *testing.T) {
 // conv0 → conv1 → conv2, so conv2 (reading the float conv1, which reads
 // INT8) must stay float.
 func TestQuantizeIslandReason(t *testing.T) {
-	t.Skip("BUG: quant/quantize.go: plan() already runs closeFloatIslands on final.Quantize, so the second closeFloatIslands call (after `final := plan(floatNodes)`) returns nothing and island layers get Reason \"excluded\" instead of \"kept float: reads a float layer that reads INT8 ...\"")
 	m := convChain(rand.New(rand.NewPCG(71, 72)), 3)
 	opt := DefaultOptions()
 	opt.MaxError, opt.Exclude = -1, []string{"conv1"}
@@ -885,7 +884,7 @@ func TestQuantizeIslandReason(t *testing.T) {
 		t.Errorf("conv2 reads weight %q, want the float W2", conv2.GetInput()[1])
 	}
 	for _, l := range rep.Layers {
-		if l.Node == "conv2" && (!l.Float || !strings.HasPrefix(l.Reason, "kept float: reads a float layer")) {
+		if l.Node == "conv2" && (!l.Float || !strings.HasPrefix(l.Reason, "kept float: it reads a float layer")) {
 			t.Errorf("conv2 reported %+v, want float with the island reason", l)
 		}
 	}
@@ -894,7 +893,6 @@ func TestQuantizeIslandReason(t *testing.T) {
 // A layer the user excludes is a quantizable layer kept float: the report
 // (and so the CLI's float_layers metadata) lists it with reason "excluded".
 func TestQuantizeExcludedLayerReported(t *testing.T) {
-	t.Skip("BUG: quant/qdq.go analyse drops excluded nodes from p.candidates, so an --exclude'd Conv is missing from Report.Candidates/Layers/FloatLayers (and edgedet.quant.float_layers); the `if exclude[n.GetName()]` loop over p.candidates in quant/quantize.go is dead code")
 	m := convReluConv(rand.New(rand.NewPCG(31, 32)))
 	opt := DefaultOptions()
 	opt.MaxError, opt.Exclude = -1, []string{"conv1"}
@@ -904,7 +902,7 @@ func TestQuantizeExcludedLayerReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	fl := rep.FloatLayers()
-	if rep.Candidates != 2 || len(fl) != 1 || fl[0].Node != "conv1" || fl[0].Reason != "excluded" {
+	if rep.Candidates != 2 || len(fl) != 1 || fl[0].Node != "conv1" || !strings.HasPrefix(fl[0].Reason, "excluded") {
 		t.Errorf("candidates %d, float layers %+v; want 2 candidates and conv1 float, reason \"excluded\"", rep.Candidates, fl)
 	}
 }

@@ -229,20 +229,25 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 		}
 	}
 
-	plan := func(floatNodes map[string]bool) *Plan {
+	// plan quantizes every candidate but floatNodes and the excluded ones,
+	// and returns the layers it also had to keep float (islands).
+	plan := func(floatNodes map[string]bool) (*Plan, []string) {
 		q := map[string]bool{}
 		for _, n := range p.candidates {
-			q[n.GetName()] = !floatNodes[n.GetName()]
+			q[n.GetName()] = !floatNodes[n.GetName()] && !p.excluded[n.GetName()]
 		}
+		var islands []string
 		for {
 			if opt.Elementwise {
 				p.propagateElementwise(q)
 			}
-			if len(p.closeFloatIslands(q)) == 0 {
+			changed := p.closeFloatIslands(q)
+			if len(changed) == 0 {
 				break
 			}
+			islands = append(islands, changed...)
 		}
-		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}
+		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}, islands
 	}
 	layers := make([]LayerReport, len(p.candidates))
 	for i, n := range p.candidates {
@@ -255,7 +260,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 			return nil, nil, err
 		}
 		defer s.close()
-		all := plan(nil)
+		all, _ := plan(nil)
 		rep.ErrorAll, err = s.errorOf(ctx, all)
 		if err != nil {
 			return nil, nil, err
@@ -263,6 +268,10 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 		log.Info("all layers quantized", "error", rep.ErrorAll, "budget", opt.MaxError)
 		if rep.ErrorAll > opt.MaxError {
 			for i, n := range p.candidates {
+				if p.excluded[n.GetName()] {
+					progress("sensitivity", i+1, len(p.candidates))
+					continue
+				}
 				one := &Plan{Quantize: map[string]bool{n.GetName(): true}, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}
 				e, err := s.errorOf(ctx, one)
 				if err != nil {
@@ -286,18 +295,17 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 			// Smallest k (most damaging layers kept float) meeting the budget;
 			// the error falls roughly monotonically with k, so bisect.
 			lo, hi := 0, len(order)
-			errAt := map[int]float64{0: rep.ErrorAll}
 			for lo < hi {
 				mid := (lo + hi) / 2
 				if mid == 0 {
 					lo = 1
 					continue
 				}
-				e, err := s.errorOf(ctx, plan(floatTop(mid)))
+				pl, _ := plan(floatTop(mid))
+				e, err := s.errorOf(ctx, pl)
 				if err != nil {
 					return nil, nil, err
 				}
-				errAt[mid] = e
 				progress("search", mid, len(order))
 				log.Info("sensitivity search", "float_layers", mid, "error", e)
 				if e <= opt.MaxError {
@@ -308,34 +316,35 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 			}
 			floatNodes = floatTop(lo)
 			for rank, i := range order[:lo] {
+				if p.excluded[layers[i].Node] {
+					continue
+				}
 				layers[i].Float = true
 				layers[i].Reason = fmt.Sprintf("sensitivity: rank %d, output error %.4f when quantized alone", rank+1, layers[i].Damage)
 			}
 		}
 	}
-	for _, n := range p.candidates {
-		if exclude[n.GetName()] {
-			floatNodes[n.GetName()] = true
-		}
-	}
-	final := plan(floatNodes)
+	final, islands := plan(floatNodes)
 	final.WeightOnlyFloat = opt.WeightOnlyFloat
-	for _, name := range p.closeFloatIslands(final.Quantize) {
-		for i := range layers {
-			if layers[i].Node == name && !layers[i].Float {
-				layers[i].Float = true
-				layers[i].Reason = "kept float: reads a float layer that reads INT8 (ONNX Runtime would quantize it per tensor)"
-			}
-		}
+	island := map[string]bool{}
+	for _, name := range islands {
+		island[name] = true
 	}
 	for i, n := range p.candidates {
-		if !final.Quantize[n.GetName()] {
-			layers[i].Float = true
-			if layers[i].Reason == "" {
-				layers[i].Reason = "excluded"
-			}
-		} else {
+		name := n.GetName()
+		if final.Quantize[name] {
 			rep.Quantized++
+			continue
+		}
+		layers[i].Float = true
+		switch {
+		case p.excluded[name]:
+			layers[i].Reason = "excluded (--exclude)"
+		case layers[i].Reason != "":
+		case island[name]:
+			layers[i].Reason = "kept float: it reads a float layer whose input is INT8 (ONNX Runtime would quantize it per tensor)"
+		default:
+			layers[i].Reason = "kept float"
 		}
 	}
 	rep.Layers = layers

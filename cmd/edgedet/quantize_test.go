@@ -17,7 +17,7 @@ import (
 
 // calibDir returns a fresh directory holding copies of the first n coco128
 // training images.
-func calibDir(t *testing.T, n int) string {
+func calibDir(t testing.TB, n int) string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(testenv.Shared(t, "datasets", "coco128", "train"), "*.jpg"))
 	if err != nil {
@@ -34,7 +34,7 @@ func calibDir(t *testing.T, n int) string {
 	return dir
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	in, err := os.Open(from)
 	if err != nil {
@@ -54,7 +54,7 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-func fileSHA256(t *testing.T, path string) string {
+func fileSHA256(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -64,12 +64,13 @@ func fileSHA256(t *testing.T, path string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func yoloxPath(t *testing.T) string {
+func yoloxPath(t testing.TB) string {
+	t.Helper()
 	return testenv.Shared(t, "models", "yolox_nano_416.onnx")
 }
 
 // quantMetadata loads a written model and returns its metadata.
-func quantMetadata(t *testing.T, path string) map[string]string {
+func quantMetadata(t testing.TB, path string) map[string]string {
 	t.Helper()
 	m, err := quant.LoadModel(path)
 	if err != nil {
