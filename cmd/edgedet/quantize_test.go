@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -207,5 +208,31 @@ func TestQuantizeCLIErrors(t *testing.T) {
 	}
 	if got := fileSHA256(t, model); got != sum {
 		t.Error("the input model was modified")
+	}
+}
+
+// TestQuantizeCLICameraCalibration calibrates on frames captured from a
+// camera of the agent config (here a video file camera).
+func TestQuantizeCLICameraCalibration(t *testing.T) {
+	clip := sampleClip(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.toml")
+	text := "[detector]\nmodel = " + strconv.Quote(yoloxPath(t)) + "\n\n[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\ndevice = \"t\"\n\n" +
+		"[[camera]]\nname = \"porch\"\nsource = " + strconv.Quote(clip) + "\nrealtime = false\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "int8.onnx")
+	stdout, stderr, code := runCLI(t, "quantize", "--model", yoloxPath(t), "--calib", "porch", "-c", cfg, "--frames", "4",
+		"--max-error", "-1", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if md := quantMetadata(t, out); md["edgedet.quant.calibration_images"] != "4" {
+		t.Errorf("calibration_images = %q, want 4 (frames from the camera)", md["edgedet.quant.calibration_images"])
+	}
+	_, stderr, code = runCLI(t, "quantize", "--model", yoloxPath(t), "--calib", "garage", "-c", cfg, "--out", filepath.Join(dir, "x.onnx"))
+	if code != 1 || !strings.Contains(stderr, `"garage"`) || !strings.Contains(stderr, "porch") {
+		t.Errorf("unknown camera: exit %d, stderr %q; want an error naming it and the cameras there are", code, stderr)
 	}
 }
