@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,8 +84,10 @@ type Client struct {
 	published, dropped, failed, connects, disconnects atomic.Uint64
 }
 
-// NewClient applies cfg.WithDefaults, validates it, resolves the password and
-// builds the client. It does not connect: call Connect.
+// NewClient applies cfg.WithDefaults, validates it, resolves the password,
+// loads the TLS files once (for a TLS broker scheme) and builds the client.
+// It warns when mqtt.tls.insecure_skip_verify is set. It does not connect:
+// call Connect.
 func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		return nil, errors.New("mqtt: nil logger")
@@ -112,6 +115,24 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	c.log = log.With("component", "mqtt", "broker", c.broker, "client_id", cfg.ClientID)
 
+	// The TLS config is built once: the files are read here (Validate
+	// read them too, but they may have changed since) and not again on
+	// reconnect.
+	var tlsCfg *tls.Config
+	if brokerURLIsTLS(cfg.Broker) {
+		u, err := url.Parse(cfg.Broker)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt config: mqtt.broker: %q is not a URL", c.broker)
+		}
+		var errs []error
+		if tlsCfg, errs = cfg.TLS.build(u.Hostname()); len(errs) > 0 {
+			return nil, fmt.Errorf("mqtt config: %w", errors.Join(errs...))
+		}
+		if cfg.TLS.InsecureSkipVerify {
+			c.log.Warn("tls certificate verification disabled", "setting", "mqtt.tls.insecure_skip_verify")
+		}
+	}
+
 	o := paho.NewClientOptions()
 	o.AddBroker(cfg.Broker)
 	o.SetClientID(cfg.ClientID)
@@ -123,6 +144,9 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	o.SetKeepAlive(cfg.KeepAlive.D())
 	o.SetConnectTimeout(cfg.ConnectTimeout.D())
 	o.SetDialer(&net.Dialer{Timeout: cfg.ConnectTimeout.D()})
+	if tlsCfg != nil {
+		o.SetTLSConfig(tlsCfg)
+	}
 	o.SetWriteTimeout(cfg.PublishTimeout.D())
 	o.SetConnectRetry(true)
 	o.SetConnectRetryInterval(connectRetryInterval)

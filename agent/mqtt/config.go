@@ -4,6 +4,10 @@
 package mqtt
 
 import (
+	"cmp"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +69,9 @@ type Config struct {
 	ConnectTimeout cfgtypes.Duration `toml:"connect_timeout"` // default 10s
 	PublishTimeout cfgtypes.Duration `toml:"publish_timeout"` // default 5s
 	Embedded       EmbeddedConfig    `toml:"embedded"`
+	// TLS applies to the TLS broker schemes (ssl, tls, mqtts, tcps,
+	// mqtt+ssl, wss); setting it with any other scheme is an error.
+	TLS TLSConfig `toml:"tls"`
 
 	// defaulted records that WithDefaults already ran, so that a later
 	// WithDefaults keeps an explicit qos = 0 decoded on top of the defaults.
@@ -75,6 +82,45 @@ type Config struct {
 type EmbeddedConfig struct {
 	Enabled bool   `toml:"enabled"`
 	Listen  string `toml:"listen"` // host:port, default "127.0.0.1:1883"
+}
+
+// TLSConfig is the [mqtt.tls] table. With a TLS broker scheme and an empty
+// table the client verifies the broker against the system roots. Validate
+// reads the files; their content is never logged nor put in errors.
+type TLSConfig struct {
+	// CAFile is a PEM file of one or more CA certificates to trust instead
+	// of the system roots.
+	CAFile string `toml:"ca_file"`
+	// CertFile and KeyFile are the PEM client certificate (chain) and its
+	// private key for mutual TLS: set both or neither.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// ServerName overrides the name checked in the broker's certificate
+	// (and sent as SNI); default: the broker URL's host.
+	ServerName string `toml:"server_name"`
+	// InsecureSkipVerify accepts any broker certificate (no chain nor name
+	// check): for tests only. The client logs a warning when it is set.
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+}
+
+// setKeys returns the mqtt.tls keys set in t with their values, in table
+// order.
+func (t TLSConfig) setKeys() []string {
+	var keys []string
+	for _, k := range []struct{ name, val string }{
+		{"ca_file", t.CAFile},
+		{"cert_file", t.CertFile},
+		{"key_file", t.KeyFile},
+		{"server_name", t.ServerName},
+	} {
+		if k.val != "" {
+			keys = append(keys, fmt.Sprintf("mqtt.tls.%s %q", k.name, k.val))
+		}
+	}
+	if t.InsecureSkipVerify {
+		keys = append(keys, "mqtt.tls.insecure_skip_verify true")
+	}
+	return keys
 }
 
 // DefaultConfig returns a Config with every default filled in: the value to
@@ -141,15 +187,34 @@ func SanitizeLevel(s string) string {
 // brokerSchemes are the URL schemes paho.mqtt.golang v1.5.1 can dial.
 var brokerSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "tcps", "mqtt+ssl", "ws", "wss", "unix"}
 
+// tlsSchemes are the brokerSchemes that paho dials with TLS.
+var tlsSchemes = []string{"ssl", "tls", "mqtts", "tcps", "mqtt+ssl", "wss"}
+
+// brokerURLIsTLS reports whether paho dials raw with TLS. Like paho, it
+// compares the scheme lower-cased by url.Parse.
+func brokerURLIsTLS(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && slices.Contains(tlsSchemes, u.Scheme)
+}
+
 // Validate checks c as it is (call WithDefaults first) and returns every
 // problem joined with errors.Join, each naming the field and its value.
-// It reads PasswordFile to check that it is readable and non-empty.
+// It reads PasswordFile to check that it is readable and non-empty, and the
+// TLS files to check that they load.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if err := validateBroker(c.Broker, c.Embedded.Enabled); err != nil {
-		errs = append(errs, err)
+	brokerErr := validateBroker(c.Broker, c.Embedded.Enabled)
+	if brokerErr != nil {
+		errs = append(errs, brokerErr)
+	}
+	if keys := c.TLS.setKeys(); len(keys) > 0 && brokerErr == nil && !brokerURLIsTLS(c.Broker) {
+		add("%s: set with mqtt.broker %q, which is not a TLS URL (use ssl://, tls://, mqtts://, tcps://, mqtt+ssl:// or wss://, or remove [mqtt.tls])",
+			strings.Join(keys, ", "), redactURL(c.Broker))
+	}
+	if _, tlsErrs := c.TLS.build(""); len(tlsErrs) > 0 {
+		errs = append(errs, tlsErrs...)
 	}
 	switch {
 	case c.ClientID == "":
@@ -223,6 +288,87 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// build loads the files of t into a tls.Config (TLS 1.2 or later) for a
+// broker at host, or returns every problem, each naming the key and file
+// but never the content.
+func (t TLSConfig) build(host string) (*tls.Config, []error) {
+	var errs []error
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         cmp.Or(t.ServerName, host),
+		InsecureSkipVerify: t.InsecureSkipVerify,
+	}
+	if t.CAFile != "" {
+		pool, err := loadCAFile(t.CAFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case t.CertFile != "" && t.KeyFile == "":
+		errs = append(errs, fmt.Errorf("mqtt.tls.cert_file: %q set without mqtt.tls.key_file (set both for a client certificate, or neither)", t.CertFile))
+	case t.KeyFile != "" && t.CertFile == "":
+		errs = append(errs, fmt.Errorf("mqtt.tls.key_file: %q set without mqtt.tls.cert_file (set both for a client certificate, or neither)", t.KeyFile))
+	case t.CertFile != "":
+		// Read each file separately so that an unreadable one is named
+		// alone; os errors name the path, never the content.
+		certPEM, cerr := os.ReadFile(t.CertFile)
+		if cerr != nil {
+			errs = append(errs, fmt.Errorf("mqtt.tls.cert_file: %q unreadable: %w", t.CertFile, cerr))
+		}
+		keyPEM, kerr := os.ReadFile(t.KeyFile)
+		if kerr != nil {
+			errs = append(errs, fmt.Errorf("mqtt.tls.key_file: %q unreadable: %w", t.KeyFile, kerr))
+		}
+		if cerr == nil && kerr == nil {
+			// tls.X509KeyPair is tls.LoadX509KeyPair without the reads; its
+			// errors describe the problem without quoting the PEM.
+			pair, err := tls.X509KeyPair(certPEM, keyPEM)
+			clear(keyPEM)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("mqtt.tls.cert_file, mqtt.tls.key_file: %q and %q do not load as a key pair: %w", t.CertFile, t.KeyFile, err))
+			} else {
+				cfg.Certificates = []tls.Certificate{pair}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// loadCAFile parses every PEM certificate in path; it needs at least one.
+func loadCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt.tls.ca_file: %q unreadable: %w", path, err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		n++
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.tls.ca_file: %q certificate %d does not parse: %w", path, n, err)
+		}
+		pool.AddCert(cert)
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("mqtt.tls.ca_file: %q holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 func validateBroker(raw string, embedded bool) error {
@@ -405,6 +551,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("publish_timeout", c.PublishTimeout.D()),
 		slog.Bool("embedded.enabled", c.Embedded.Enabled),
 		slog.String("embedded.listen", c.Embedded.Listen),
+		slog.String("tls.ca_file", c.TLS.CAFile),
+		slog.String("tls.cert_file", c.TLS.CertFile),
+		slog.String("tls.key_file", c.TLS.KeyFile),
+		slog.String("tls.server_name", c.TLS.ServerName),
+		slog.Bool("tls.insecure_skip_verify", c.TLS.InsecureSkipVerify),
 	)
 }
 
