@@ -1,0 +1,439 @@
+// Package spool holds MQTT messages the agent could not deliver yet, so a
+// broker outage loses nothing. It is modelled on Telegraf's transactional
+// buffer: messages are added at the back, a flush takes the oldest ones in a
+// transaction (Begin), publishes them and reports per message what happened
+// (Accept, Reject, or neither = keep), and End applies that report. Kept
+// messages return to the front, so the delivery order is preserved.
+//
+// Two implementations share the same semantics and the same test suite:
+// Memory, a ring buffer, and Disk, a write-ahead log of segment files that
+// survives a restart or a crash.
+//
+// Overflow (MaxMessages or MaxBytes) drops the oldest messages, never the one
+// being added; messages older than MaxAge are dropped when a transaction
+// would take them. Every drop is counted in Stats.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrClosed is returned by Add after Close.
+var ErrClosed = errors.New("spool closed")
+
+// ErrTooLarge is wrapped by the error Add returns for a message whose Size is
+// over Limits.MaxBytes: such a message could never fit, so it is rejected
+// instead of emptying the spool to make room for it.
+var ErrTooLarge = errors.New("message too large")
+
+// Message is one MQTT message to deliver.
+type Message struct {
+	// ID is assigned by the spool on Add. IDs increase in Add order and,
+	// for a Disk spool, stay unique across restarts; publishers use them
+	// to deduplicate QoS 1 redeliveries.
+	ID       uint64
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Retained bool
+	// Time is when the message was produced; Limits.MaxAge is measured
+	// from it. Add sets a zero Time to the current time.
+	Time time.Time
+}
+
+// Size is what a message counts against Limits.MaxBytes: the length of its
+// topic plus the length of its payload.
+func (m *Message) Size() int64 { return int64(len(m.Topic) + len(m.Payload)) }
+
+// Limits bound a spool. A zero (or negative) field means unlimited.
+type Limits struct {
+	MaxMessages int
+	MaxBytes    int64
+	MaxAge      time.Duration
+}
+
+// Stats is a snapshot of a spool's size and counters. Len and Bytes include
+// the messages of an open transaction. Counters start at zero when the spool
+// is created or opened.
+type Stats struct {
+	Len   int
+	Bytes int64
+	// Added counts messages accepted by Add.
+	Added uint64
+	// Delivered counts messages a transaction accepted.
+	Delivered uint64
+	// DroppedFull counts the oldest messages dropped to respect
+	// MaxMessages or MaxBytes.
+	DroppedFull uint64
+	// DroppedAge counts messages dropped by Begin for being older than
+	// MaxAge.
+	DroppedAge uint64
+	// DroppedRejected counts messages a transaction rejected (malformed,
+	// oversize for the broker, ...): they are removed, never retried.
+	DroppedRejected uint64
+}
+
+// Spool is a FIFO of messages with transactional reads. All methods are safe
+// for concurrent use.
+//
+// Lifecycle: Add any time; a flush calls Begin, publishes tx.Messages, marks
+// each one with tx.Accept / tx.Reject (unmarked ones are kept) and calls End
+// exactly once. Only one transaction is open at a time: a Begin before the
+// previous transaction's End returns an empty Tx, whose End does nothing.
+// While a transaction is open, its messages still count against the limits;
+// if Add must drop messages to make room, the transaction's messages are the
+// oldest and go first, and End then ignores them. After Close, Add returns
+// ErrClosed, Begin returns an empty Tx and End does nothing.
+type Spool interface {
+	// Add appends msgs, assigning their IDs, and returns how many older
+	// messages it dropped to respect the limits. A message larger than
+	// MaxBytes is not added and makes Add return an error wrapping
+	// ErrTooLarge that names its topic and size; the other messages of
+	// the call are still added.
+	Add(msgs ...Message) (dropped int, err error)
+	// Begin takes up to max of the oldest messages into a transaction,
+	// first dropping (and counting) expired ones it meets. It never
+	// returns nil.
+	Begin(max int) *Tx
+	// End applies tx: accepted and rejected messages are removed, kept
+	// ones return to the front in their original order.
+	End(tx *Tx)
+	// Len is the number of messages held, including an open transaction's.
+	Len() int
+	Stats() Stats
+	// Close releases the spool; it is idempotent. Messages still held by a
+	// Memory spool are lost; a Disk spool keeps them for the next
+	// OpenDisk, including those of a transaction that was never ended.
+	Close() error
+}
+
+var (
+	_ Spool = (*Memory)(nil)
+	_ Spool = (*Disk)(nil)
+)
+
+const (
+	kept uint8 = iota
+	accepted
+	rejected
+)
+
+// Tx is a transaction returned by Begin. Messages are the oldest messages of
+// the spool in order; they share payloads with the spool and must not be
+// modified. A Tx is used by one goroutine. Its methods are safe on a nil Tx.
+type Tx struct {
+	Messages []Message
+	marks    []uint8
+}
+
+// Accept marks the messages at indexes i as delivered. Out-of-range indexes
+// are ignored; the last mark of an index wins.
+func (t *Tx) Accept(i ...int) { t.mark(accepted, i) }
+
+// Reject marks the messages at indexes i as undeliverable: End removes them
+// and counts them in Stats.DroppedRejected.
+func (t *Tx) Reject(i ...int) { t.mark(rejected, i) }
+
+// AcceptAll marks every message as delivered.
+func (t *Tx) AcceptAll() {
+	if t == nil {
+		return
+	}
+	for i := range t.marks {
+		t.marks[i] = accepted
+	}
+}
+
+func (t *Tx) mark(v uint8, idx []int) {
+	if t == nil {
+		return
+	}
+	for _, i := range idx {
+		if i >= 0 && i < len(t.marks) {
+			t.marks[i] = v
+		}
+	}
+}
+
+// backend persists what core does; Disk implements it. Its methods are
+// called with core.mu held.
+type backend interface {
+	// persist makes batch durable before it is queued.
+	persist(batch []Message) error
+	// ack records that ids left the spool; no live message has an ID at or
+	// below prefix.
+	ack(ids []uint64, prefix uint64) error
+	closeStore() error
+}
+
+// core is the queue logic shared by Memory and Disk.
+type core struct {
+	mu     sync.Mutex
+	limits Limits
+	now    func() time.Time
+	be     backend      // nil for Memory
+	log    *slog.Logger // backend errors that End cannot return
+
+	q     ring
+	bytes int64 // live bytes: queued plus in flight (not evicted)
+	last  uint64
+
+	tx       *Tx       // open transaction, or nil
+	inflight []Message // tx's messages, owned by the spool
+	evicted  int       // inflight[:evicted] were dropped by Add during tx
+
+	st     Stats
+	closed bool
+
+	batch []Message // scratch for Add
+	ids   []uint64  // scratch for removed IDs
+}
+
+func (c *core) init(l Limits, be backend, log *slog.Logger) {
+	c.limits = l
+	c.now = time.Now
+	c.be = be
+	c.log = log
+}
+
+// Add implements Spool.
+func (c *core) Add(msgs ...Message) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	var errs []error
+	now := c.now()
+	batch := c.batch[:0]
+	for _, m := range msgs {
+		if max := c.limits.MaxBytes; max > 0 && m.Size() > max {
+			errs = append(errs, fmt.Errorf("spool: message on topic %q is %d bytes, over the %d-byte limit: %w",
+				m.Topic, m.Size(), max, ErrTooLarge))
+			continue
+		}
+		if m.Time.IsZero() {
+			m.Time = now
+		}
+		c.last++
+		m.ID = c.last
+		batch = append(batch, m)
+	}
+	defer func() { clear(batch); c.batch = batch[:0] }()
+	if len(batch) == 0 {
+		return 0, errors.Join(errs...)
+	}
+	if c.be != nil {
+		if err := c.be.persist(batch); err != nil {
+			return 0, errors.Join(append(errs, err)...)
+		}
+	}
+	for i := range batch {
+		c.q.pushBack(batch[i])
+		c.bytes += batch[i].Size()
+	}
+	c.st.Added += uint64(len(batch))
+	return c.evict(), errors.Join(errs...)
+}
+
+func (c *core) lenLocked() int {
+	n := c.q.n
+	if c.tx != nil {
+		n += len(c.inflight) - c.evicted
+	}
+	return n
+}
+
+func (c *core) over() bool {
+	l := c.limits
+	return (l.MaxMessages > 0 && c.lenLocked() > l.MaxMessages) ||
+		(l.MaxBytes > 0 && c.bytes > l.MaxBytes)
+}
+
+// evict drops the oldest messages, in flight first, until the limits hold.
+func (c *core) evict() int {
+	ids := c.ids[:0]
+	for c.over() {
+		if c.tx != nil && c.evicted < len(c.inflight) {
+			m := &c.inflight[c.evicted]
+			c.evicted++
+			c.bytes -= m.Size()
+			ids = append(ids, m.ID)
+		} else if c.q.n > 0 {
+			m := c.q.popFront()
+			c.bytes -= m.Size()
+			ids = append(ids, m.ID)
+		} else {
+			break
+		}
+	}
+	c.st.DroppedFull += uint64(len(ids))
+	c.removed(ids)
+	return len(ids)
+}
+
+// prefix is the largest ID such that no live message has an ID at or below
+// it.
+func (c *core) prefix() uint64 {
+	if c.tx != nil && c.evicted < len(c.inflight) {
+		return c.inflight[c.evicted].ID - 1
+	}
+	if c.q.n > 0 {
+		return c.q.at(0).ID - 1
+	}
+	return c.last
+}
+
+// removed tells the backend that ids left the spool and recycles the slice.
+func (c *core) removed(ids []uint64) {
+	if c.be != nil && len(ids) > 0 {
+		if err := c.be.ack(ids, c.prefix()); err != nil {
+			c.log.Warn("spool acknowledgement not persisted; messages may be delivered again after a restart", "err", err)
+		}
+	}
+	c.ids = ids[:0]
+}
+
+// Begin implements Spool.
+func (c *core) Begin(max int) *Tx {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.tx != nil || max <= 0 {
+		return &Tx{}
+	}
+	var cutoff time.Time
+	if c.limits.MaxAge > 0 {
+		cutoff = c.now().Add(-c.limits.MaxAge)
+	}
+	ids := c.ids[:0]
+	c.inflight = c.inflight[:0]
+	for len(c.inflight) < max && c.q.n > 0 {
+		m := c.q.popFront()
+		if c.limits.MaxAge > 0 && m.Time.Before(cutoff) {
+			c.bytes -= m.Size()
+			c.st.DroppedAge++
+			ids = append(ids, m.ID)
+			continue
+		}
+		c.inflight = append(c.inflight, m)
+	}
+	tx := &Tx{}
+	if len(c.inflight) > 0 {
+		tx.Messages = slices.Clone(c.inflight)
+		tx.marks = make([]uint8, len(c.inflight))
+		c.tx = tx
+		c.evicted = 0
+	}
+	c.removed(ids)
+	return tx
+}
+
+// End implements Spool.
+func (c *core) End(tx *Tx) {
+	if tx == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx != tx {
+		return
+	}
+	ids := c.ids[:0]
+	for i := len(c.inflight) - 1; i >= c.evicted; i-- {
+		m := &c.inflight[i]
+		switch tx.marks[i] {
+		case accepted:
+			c.st.Delivered++
+		case rejected:
+			c.st.DroppedRejected++
+		default:
+			c.q.pushFront(*m)
+			continue
+		}
+		c.bytes -= m.Size()
+		ids = append(ids, m.ID)
+	}
+	clear(c.inflight)
+	c.inflight = c.inflight[:0]
+	c.tx = nil
+	c.evicted = 0
+	c.removed(ids)
+}
+
+// Len implements Spool.
+func (c *core) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lenLocked()
+}
+
+// Stats implements Spool.
+func (c *core) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.st
+	s.Len = c.lenLocked()
+	s.Bytes = c.bytes
+	return s
+}
+
+// Close implements Spool.
+func (c *core) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.tx = nil
+	if c.be != nil {
+		return c.be.closeStore()
+	}
+	return nil
+}
+
+// ring is a growable FIFO of messages that can also push at the front.
+type ring struct {
+	buf     []Message
+	head, n int
+}
+
+func (r *ring) at(i int) *Message { return &r.buf[(r.head+i)%len(r.buf)] }
+
+func (r *ring) grow() {
+	nb := make([]Message, max(16, 2*len(r.buf)))
+	for i := 0; i < r.n; i++ {
+		nb[i] = *r.at(i)
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *ring) pushBack(m Message) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = m
+	r.n++
+}
+
+func (r *ring) pushFront(m Message) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
+	r.buf[r.head] = m
+	r.n++
+}
+
+func (r *ring) popFront() Message {
+	m := r.buf[r.head]
+	r.buf[r.head] = Message{} // release the payload
+	r.head = (r.head + 1) % len(r.buf)
+	r.n--
+	return m
+}
