@@ -11,15 +11,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgedet/edgedet/agent/control"
 	"github.com/edgedet/edgedet/agent/mqtt"
+	"github.com/edgedet/edgedet/agent/outbox"
+	"github.com/edgedet/edgedet/agent/report"
+	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
 )
 
-// Publisher sends one MQTT message. *mqtt.Client implements it; a publish
-// that cannot be delivered now returns an error and the caller counts it.
+// Publisher sends one MQTT message now, or fails (not connected, timeout).
+// *mqtt.Client implements it; the agent uses it for the lossy per-frame
+// topics (detections, stats), while events, counts, snapshots and control
+// states go through the spool-backed outbox.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, payload []byte, retained bool) error
+	PublishMessage(ctx context.Context, m spool.Message) error
 }
 
 var _ Publisher = (*mqtt.Client)(nil)
@@ -27,9 +34,10 @@ var _ Publisher = (*mqtt.Client)(nil)
 // Agent runs one pipeline per camera against one detector and one MQTT
 // connection. Build it with New, then call Run once.
 type Agent struct {
-	cfg *Config
-	log *slog.Logger
-	det *detector.Detector
+	cfg   *Config
+	log   *slog.Logger
+	det   *detector.Detector
+	start time.Time
 
 	running atomic.Bool
 	pipes   []*pipeline
@@ -47,14 +55,17 @@ func New(cfg *Config, det *detector.Detector, log *slog.Logger) (*Agent, error) 
 	return &Agent{cfg: cfg, log: log, det: det}, nil
 }
 
-// Run starts the embedded broker (if configured), the MQTT client and one
-// pipeline per camera, and blocks until ctx is cancelled or every camera has
-// ended. It returns only after all of its goroutines have exited and the
-// MQTT client has published "stopped" and disconnected.
+// Run starts the embedded broker (if configured), the MQTT client, the
+// outbox and one pipeline per camera, and blocks until ctx is cancelled or
+// every camera has ended. Shutdown runs from source to sink: cameras and
+// pipelines stop, open tracks end (their "end" events are spooled), the
+// outbox makes a last bounded flush, and the client publishes "stopped" and
+// disconnects. Run returns only after all of its goroutines have exited.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
 	}
+	a.start = time.Now()
 	if a.cfg.MQTT.Embedded.Enabled {
 		broker, err := mqtt.StartBroker(a.cfg.MQTT.Embedded.Listen, a.log)
 		if err != nil {
@@ -67,9 +78,6 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
-	if err := client.Connect(ctx); err != nil {
-		return fmt.Errorf("mqtt connect: %w", err)
-	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -77,28 +85,89 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.log.Warn("mqtt close", "err", cerr)
 		}
 	}()
+	box, err := outbox.New(a.cfg.Spool, client, a.log)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	client.OnConnect(box.Trigger)
+	if err := client.Connect(ctx); err != nil {
+		return fmt.Errorf("mqtt connect: %w", err)
+	}
+	// The outbox outlives the pipelines: it gets its own context, cancelled
+	// after their last messages are queued.
+	boxCtx, stopBox := context.WithCancel(context.Background())
+	boxDone := make(chan error, 1)
+	go func() { boxDone <- guard("outbox", func() error { return box.Run(boxCtx) }) }()
+	defer func() {
+		stopBox()
+		if berr := <-boxDone; berr != nil && !errors.Is(berr, context.Canceled) {
+			err = errors.Join(err, fmt.Errorf("outbox: %w", berr))
+		}
+	}()
 
 	info := a.det.Info()
+	topics := report.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
+	ctrlTopics := control.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
 	for _, cc := range a.cfg.Cameras {
 		stream, err := camera.NewStream(cc, a.log)
 		if err != nil {
 			a.closePipes()
 			return fmt.Errorf("camera %q: %w", cc.Name, err)
 		}
+		tracker, err := track.New(a.cfg.Events.Tracker())
+		if err != nil {
+			a.closePipes()
+			return fmt.Errorf("events: %w", err)
+		}
 		a.pipes = append(a.pipes, &pipeline{
-			name:   cc.Name,
-			stream: stream,
-			det:    a.det,
-			pub:    client,
-			topic:  a.cfg.MQTT.Topic(cc.Name, "detections"),
-			opts:   a.cfg.Detections,
-			logPub: a.cfg.Log.Publishes,
-			model:  info.Name,
-			prec:   info.Precision,
-			log:    a.log.With("component", "pipeline", "camera", cc.Name),
+			name:      cc.Name,
+			stream:    stream,
+			det:       a.det,
+			direct:    client,
+			box:       box,
+			ctrl:      control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
+			tracker:   tracker,
+			counts:    report.NewCounts(topics, cc.Name),
+			topics:    topics,
+			detTopic:  a.cfg.MQTT.Topic(cc.Name, "detections"),
+			qos:       a.cfg.MQTT.QoS,
+			detOpts:   a.cfg.Detections,
+			events:    a.cfg.Events.Enabled,
+			snapshots: a.cfg.Snapshots,
+			logPub:    a.cfg.Log.Publishes,
+			model:     info.Name,
+			prec:      info.Precision,
+			log:       a.log.With("component", "pipeline", "camera", cc.Name),
 		})
 	}
 	defer a.closePipes()
+
+	// Control: retained states now, /set topics subscribed (and re-subscribed
+	// on every reconnect by the client).
+	byName := map[string]*pipeline{}
+	for _, p := range a.pipes {
+		byName[p.name] = p
+		box.Send(ctrlTopics.StateMessages(p.ctrl, time.Now())...)
+	}
+	err = client.Subscribe(ctx, ctrlTopics.Filter(), 1, func(topic string, payload []byte) {
+		cam, setting, ok := ctrlTopics.Parse(topic)
+		p := byName[cam]
+		if !ok || p == nil {
+			return
+		}
+		changed, err := p.ctrl.Set(setting, payload)
+		if err != nil {
+			a.log.Warn("control message rejected", "topic", topic, "err", err)
+			return
+		}
+		if changed {
+			a.log.Info("control", "camera", cam, "setting", setting, "value", strings.TrimSpace(string(payload)))
+		}
+		box.Send(ctrlTopics.StateMessages(p.ctrl, time.Now())...)
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to control topics: %w", err)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -122,7 +191,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.logStats(runCtx, iv, client)
+			a.logStats(runCtx, iv, client, box)
+		}()
+	}
+	if iv := a.cfg.Stats.Interval.D(); iv > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.publishStats(runCtx, iv, client, box)
 		}()
 	}
 	allEnded := make(chan struct{})
@@ -145,6 +221,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			runErr = errors.Join(runErr, e)
 		}
 	}
+	// End the objects still in view so every "new" has its "end".
+	for _, p := range a.pipes {
+		p.flushTracks(time.Now())
+	}
 	return runErr
 }
 
@@ -158,7 +238,7 @@ func (a *Agent) closePipes() {
 }
 
 // logStats logs per-camera and MQTT counters every interval.
-func (a *Agent) logStats(ctx context.Context, every time.Duration, client *mqtt.Client) {
+func (a *Agent) logStats(ctx context.Context, every time.Duration, client *mqtt.Client, box *outbox.Outbox) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -175,8 +255,9 @@ func (a *Agent) logStats(ctx context.Context, every time.Duration, client *mqtt.
 				"published", p.published.Load(), "publish_failed", p.publishFailed.Load(),
 				"inference_ms_avg", p.avgInferenceMs())
 		}
-		ms := client.Stats()
-		a.log.Info("mqtt stats", "connected", ms.Connected, "published", ms.Published, "dropped", ms.Dropped, "failed", ms.Failed)
+		ms, bs := client.Stats(), box.Stats()
+		a.log.Info("mqtt stats", "connected", ms.Connected, "published", ms.Published, "dropped", ms.Dropped,
+			"failed", ms.Failed, "spooled", bs.Len, "spool_dropped", bs.DroppedFull+bs.DroppedAge)
 	}
 }
 
@@ -190,107 +271,4 @@ func guard(stage string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
-}
-
-// pipeline is one camera's detect loop: it takes the newest frame, runs the
-// detector and publishes the report.
-type pipeline struct {
-	name   string
-	stream *camera.Stream
-	det    *detector.Detector
-	pub    Publisher
-	topic  string
-	opts   DetectionsConfig
-	logPub bool
-	model  string
-	prec   string
-	log    *slog.Logger
-
-	processed     atomic.Uint64
-	published     atomic.Uint64
-	publishFailed atomic.Uint64
-	inferNanos    atomic.Int64
-}
-
-func (p *pipeline) avgInferenceMs() float64 {
-	n := p.processed.Load()
-	if n == 0 {
-		return 0
-	}
-	return float64(p.inferNanos.Load()) / float64(n) / 1e6
-}
-
-func (p *pipeline) run(ctx context.Context) error {
-	dets := make([]detector.Detection, 0, 128)
-	buf := make([]byte, 0, 4096)
-	var detectErrs, pubErrs errorLimiter
-	for {
-		f, err := p.stream.Next(ctx)
-		if err != nil {
-			if errors.Is(err, camera.ErrEndOfStream) {
-				p.log.Info("camera source ended")
-			}
-			return err
-		}
-		res, err := p.det.Detect(ctx, f.Mat, dets)
-		report := FrameReport{Time: f.Time, Camera: p.name, Frame: f.Seq, Model: p.model, Precision: p.prec}
-		p.stream.Release(f)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			detectErrs.log(p.log, "detect failed", err)
-			continue
-		}
-		dets = res.Detections
-		p.processed.Add(1)
-		p.inferNanos.Add(int64(res.Timings.Inference))
-		if !p.opts.Enabled || (len(dets) == 0 && !p.opts.PublishEmpty) {
-			continue
-		}
-		report.Width, report.Height, report.Timings, report.Detections = res.Width, res.Height, res.Timings, dets
-		buf = report.AppendJSON(buf[:0])
-		if err := p.pub.Publish(ctx, p.topic, buf, p.opts.Retain); err != nil {
-			p.publishFailed.Add(1)
-			pubErrs.log(p.log, "publish failed", err, "topic", p.topic)
-			continue
-		}
-		p.published.Add(1)
-		if p.logPub {
-			p.log.Info("published", "topic", p.topic, "frame", report.Frame, "detections", summarize(dets))
-		}
-	}
-}
-
-func summarize(dets []detector.Detection) string {
-	var b strings.Builder
-	for i, d := range dets {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s %.2f", d.Label, d.Score)
-	}
-	return b.String()
-}
-
-// errorLimiter logs the first error of a streak and then at most one
-// summary per minute, so an error that repeats on every frame does not flood
-// the journal.
-type errorLimiter struct {
-	last       time.Time
-	suppressed int
-}
-
-func (l *errorLimiter) log(log *slog.Logger, msg string, err error, args ...any) {
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < time.Minute {
-		l.suppressed++
-		return
-	}
-	args = append(args, "err", err)
-	if l.suppressed > 0 {
-		args = append(args, "suppressed", l.suppressed)
-	}
-	log.Warn(msg, args...)
-	l.last, l.suppressed = now, 0
 }

@@ -17,6 +17,9 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/edgedet/edgedet/agent/mqtt"
+	"github.com/edgedet/edgedet/agent/outbox"
+	"github.com/edgedet/edgedet/agent/report"
+	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
@@ -24,11 +27,15 @@ import (
 
 // Config is the whole agent configuration, as read from agent.toml.
 type Config struct {
-	Log        LogConfig        `toml:"log"`
-	Detector   detector.Config  `toml:"detector"`
-	MQTT       mqtt.Config      `toml:"mqtt"`
-	Detections DetectionsConfig `toml:"detections"`
-	Cameras    []camera.Config  `toml:"camera"`
+	Log        LogConfig             `toml:"log"`
+	Detector   detector.Config       `toml:"detector"`
+	MQTT       mqtt.Config           `toml:"mqtt"`
+	Detections DetectionsConfig      `toml:"detections"`
+	Events     EventsConfig          `toml:"events"`
+	Snapshots  report.SnapshotConfig `toml:"snapshots"`
+	Stats      StatsConfig           `toml:"stats"`
+	Spool      outbox.Config         `toml:"spool"`
+	Cameras    []camera.Config       `toml:"camera"`
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
@@ -56,13 +63,44 @@ type DetectionsConfig struct {
 	Retain bool `toml:"retain"`
 }
 
+// EventsConfig configures object tracking and the events, counts and
+// snapshots topics.
+type EventsConfig struct {
+	// Enabled publishes <prefix>/<device>/<camera>/events and the per-label
+	// counts <prefix>/<device>/<camera>/<label>.
+	Enabled bool `toml:"enabled"`
+	// MinHits, MaxAge, IoUMatch and MoveThreshold tune the tracker (see
+	// agent/track): frames before an object is reported, time unseen
+	// before it ends, association overlap, and the box move worth an update.
+	MinHits       int               `toml:"min_hits"`
+	MaxAge        cfgtypes.Duration `toml:"max_age"`
+	IoUMatch      float32           `toml:"iou_match"`
+	MoveThreshold float32           `toml:"move_threshold"`
+}
+
+// Tracker returns the tracker configuration.
+func (e EventsConfig) Tracker() track.Config {
+	return track.Config{MinHits: e.MinHits, MaxAge: e.MaxAge.D(), IoUMatch: e.IoUMatch, MoveThreshold: e.MoveThreshold}.WithDefaults()
+}
+
+// StatsConfig configures <prefix>/<device>/stats.
+type StatsConfig struct {
+	// Interval between stats messages (0 = none).
+	Interval cfgtypes.Duration `toml:"interval"`
+}
+
 // Default returns the configuration used for every key a file leaves out.
 func Default() Config {
 	return Config{
 		Log:        LogConfig{Level: "info", Format: "text", StatsInterval: cfgtypes.Duration(60e9)},
 		Detector:   detector.DefaultConfig(),
 		MQTT:       mqtt.DefaultConfig(),
-		Detections: DetectionsConfig{Enabled: true},
+		Detections: DetectionsConfig{Enabled: false},
+		Events: EventsConfig{Enabled: true, MinHits: track.DefaultMinHits, MaxAge: cfgtypes.Duration(track.DefaultMaxAge),
+			IoUMatch: track.DefaultIoUMatch, MoveThreshold: track.DefaultMoveThreshold},
+		Snapshots: report.SnapshotConfig{}.WithDefaults(),
+		Stats:     StatsConfig{Interval: cfgtypes.Duration(60e9)},
+		Spool:     outbox.Config{}.WithDefaults(),
 	}
 }
 
@@ -131,6 +169,10 @@ func (c *Config) resolvePaths(baseDir string) {
 	c.Detector.LabelsFile = abs(c.Detector.LabelsFile)
 	c.Detector.ONNXRuntimeLibrary = abs(c.Detector.ONNXRuntimeLibrary)
 	c.MQTT.PasswordFile = abs(c.MQTT.PasswordFile)
+	c.MQTT.TLS.CAFile = abs(c.MQTT.TLS.CAFile)
+	c.MQTT.TLS.CertFile = abs(c.MQTT.TLS.CertFile)
+	c.MQTT.TLS.KeyFile = abs(c.MQTT.TLS.KeyFile)
+	c.Spool.Dir = abs(c.Spool.Dir)
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		if isLocalPath(cam.Source) {
@@ -173,6 +215,18 @@ func (c *Config) Validate() error {
 		errs = append(errs, prefixErrors("detector.", err))
 	}
 	if err := c.MQTT.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Events.Tracker().Validate(); err != nil {
+		errs = append(errs, prefixErrors("events.", err))
+	}
+	if err := c.Snapshots.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Stats.Interval < 0 {
+		errs = append(errs, fmt.Errorf("stats.interval: %v must be >= 0", c.Stats.Interval))
+	}
+	if err := c.Spool.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(c.Cameras) == 0 {

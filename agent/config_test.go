@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -51,8 +52,11 @@ func TestParseResolvesAndDefaults(t *testing.T) {
 	if got := cfg.MQTT.Topic("front", "detections"); got != "edgedet/box1/front/detections" {
 		t.Errorf("topic %q", got)
 	}
-	if !cfg.Detections.Enabled || cfg.Detections.PublishEmpty {
-		t.Errorf("detections defaults: %+v", cfg.Detections)
+	if cfg.Detections.Enabled || cfg.Detections.PublishEmpty {
+		t.Errorf("detections defaults (off since events exist): %+v", cfg.Detections)
+	}
+	if !cfg.Events.Enabled || cfg.Events.Tracker().MinHits != 3 || cfg.Stats.Interval.D() != time.Minute || cfg.Spool.Dir != "" {
+		t.Errorf("events/stats/spool defaults: %+v %+v %+v", cfg.Events, cfg.Stats, cfg.Spool)
 	}
 }
 
@@ -90,8 +94,12 @@ func TestParseErrorsNameKeyAndLine(t *testing.T) {
 	}{
 		{"unknown key", strings.Replace(text, "device = \"box1\"", "device = \"box1\"\nbrokr = \"x\"", 1),
 			[]string{`unknown key "mqtt.brokr"`, "line 8"}},
-		{"unknown table", text + "\n[spool]\nsize = 1\n",
-			[]string{`"spool"`, "line 13"}},
+		{"unknown table", text + "\n[vault]\nsize = 1\n",
+			[]string{`"vault"`, "line 13"}},
+		{"bad spool value", text + "\n[spool]\nmax_messages = -5\n",
+			[]string{"spool.max_messages", "-5"}},
+		{"bad events value", text + "\n[events]\nmin_hits = -1\n",
+			[]string{"events.min_hits", "-1"}},
 		{"unknown camera key", text + "fsp = 3\n",
 			[]string{`"camera.fsp"`, "line 12"}},
 		{"wrong type", strings.Replace(text, "model = \"m.onnx\"", "model = \"m.onnx\"\nthreads = \"four\"", 1),

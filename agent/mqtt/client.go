@@ -82,6 +82,8 @@ type Client struct {
 	lostAt       time.Time
 
 	published, dropped, failed, connects, disconnects atomic.Uint64
+
+	hooks connectHooks // OnConnect callbacks and Subscribe's subscriptions (subscribe.go)
 }
 
 // NewClient applies cfg.WithDefaults, validates it, resolves the password,
@@ -231,12 +233,21 @@ func (c *Client) Connected() bool { return c.cli.IsConnectionOpen() }
 // context.DeadlineExceeded (the message may still reach the broker later,
 // so QoS 1 receivers should de-duplicate). payload is copied.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
+	return c.publish(ctx, topic, payload, c.cfg.QoS, retained)
+}
+
+// publish is Publish with an explicit QoS (checked by the caller).
+func (c *Client) publish(ctx context.Context, topic string, payload []byte, qos byte, retained bool) error {
 	if c.closedFlg.Load() {
 		return ErrClosed
 	}
 	if err := checkTopicName(topic); err != nil {
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish: %w", err)
+		return fmt.Errorf("mqtt publish: %w: %w", ErrInvalidMessage, err)
+	}
+	if err := checkPublishSize(topic, payload); err != nil {
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w: %w", topic, ErrInvalidMessage, err)
 	}
 	if !c.cli.IsConnectionOpen() {
 		c.dropped.Add(1)
@@ -246,7 +257,7 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, reta
 		c.failed.Add(1)
 		return fmt.Errorf("mqtt publish %q: %w", topic, err)
 	}
-	tok := c.cli.Publish(topic, c.cfg.QoS, retained, bytes.Clone(payload))
+	tok := c.cli.Publish(topic, qos, retained, bytes.Clone(payload))
 	timeout := c.cfg.PublishTimeout.D()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -386,6 +397,7 @@ func (c *Client) onConnect(pc paho.Client) {
 			c.log.Warn("publish availability timed out", "topic", c.avail, "timeout", c.cfg.PublishTimeout.D())
 		case <-c.closing:
 		}
+		c.afterOnline(pc)
 	}()
 
 	c.stateMu.Lock()

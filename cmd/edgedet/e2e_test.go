@@ -128,6 +128,9 @@ model = %q
 score_threshold = 0.3
 threads = 1
 
+[detections]
+enabled = true
+
 [mqtt]
 broker = %q
 device = "e2e"

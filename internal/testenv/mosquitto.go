@@ -460,3 +460,18 @@ func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
 		t.Fatalf("write %s: %v", path, err)
 	}
 }
+
+// Publish sends one QoS 1 message to the broker at url and waits for the
+// acknowledgement (a test playing a subscriber that controls the agent).
+func Publish(t testing.TB, url, topic string, payload []byte, retained bool) {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("testenv-pub-%d", time.Now().UnixNano()))
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish to %s: connect: %v", url, tokenErr(tok))
+	}
+	defer c.Disconnect(100)
+	if tok := c.Publish(topic, 1, retained, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tokenErr(tok))
+	}
+}

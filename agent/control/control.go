@@ -1,0 +1,137 @@
+// Package control holds the run-time settings of each camera that MQTT
+// subscribers may change without a restart — detection on/off and the
+// score threshold — and parses the /set payloads that change them.
+package control
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgedet/edgedet/agent/spool"
+)
+
+// Setting names a controllable setting; it is the topic level before /set
+// and /state.
+type Setting string
+
+// The settings a camera has.
+const (
+	SettingDetect    Setting = "detect"
+	SettingThreshold Setting = "threshold"
+)
+
+// Camera is one camera's live settings. Its methods are safe for
+// concurrent use: the pipeline reads them on every frame while MQTT
+// handlers write them.
+type Camera struct {
+	name      string
+	detect    atomic.Bool
+	threshold atomic.Uint32 // float32 bits
+}
+
+// NewCamera starts with detection on and the given score threshold.
+func NewCamera(name string, threshold float32) *Camera {
+	c := &Camera{name: name}
+	c.detect.Store(true)
+	c.threshold.Store(math.Float32bits(threshold))
+	return c
+}
+
+// Name is the camera's name.
+func (c *Camera) Name() string { return c.name }
+
+// Detect reports whether detection is on.
+func (c *Camera) Detect() bool { return c.detect.Load() }
+
+// Threshold is the current minimum score of reported objects.
+func (c *Camera) Threshold() float32 { return math.Float32frombits(c.threshold.Load()) }
+
+// ErrInvalid marks a payload that was rejected; the setting is unchanged.
+var ErrInvalid = errors.New("invalid payload")
+
+// Set applies a /set payload: "ON"/"OFF" (any case) for detect, a number
+// in [0, 1] for threshold. It returns whether the value changed; an
+// invalid payload returns an error wrapping ErrInvalid and changes nothing.
+func (c *Camera) Set(s Setting, payload []byte) (changed bool, err error) {
+	v := strings.TrimSpace(string(payload))
+	switch s {
+	case SettingDetect:
+		var on bool
+		switch strings.ToUpper(v) {
+		case "ON":
+			on = true
+		case "OFF":
+		default:
+			return false, fmt.Errorf("camera %q detect: %w %q (want ON or OFF)", c.name, ErrInvalid, clip(v))
+		}
+		return c.detect.Swap(on) != on, nil
+	case SettingThreshold:
+		f, perr := strconv.ParseFloat(v, 32)
+		if perr != nil || math.IsNaN(f) || f < 0 || f > 1 {
+			return false, fmt.Errorf("camera %q threshold: %w %q (want a number from 0 to 1)", c.name, ErrInvalid, clip(v))
+		}
+		bits := math.Float32bits(float32(f))
+		return c.threshold.Swap(bits) != bits, nil
+	}
+	return false, fmt.Errorf("camera %q: unknown setting %q", c.name, s)
+}
+
+// clip keeps an invalid payload short in logs.
+func clip(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
+
+// Topics builds the control topics of one device.
+type Topics struct{ Prefix, Device string }
+
+// Set is the topic subscribers publish to: <prefix>/<device>/<camera>/<setting>/set.
+func (t Topics) Set(camera string, s Setting) string {
+	return t.Prefix + "/" + t.Device + "/" + camera + "/" + string(s) + "/set"
+}
+
+// State is the retained topic holding the current value.
+func (t Topics) State(camera string, s Setting) string {
+	return t.Prefix + "/" + t.Device + "/" + camera + "/" + string(s) + "/state"
+}
+
+// Filter subscribes to every camera's /set topics.
+func (t Topics) Filter() string { return t.Prefix + "/" + t.Device + "/+/+/set" }
+
+// Parse splits a /set topic into camera and setting; ok is false for
+// topics that are not one.
+func (t Topics) Parse(topic string) (camera string, s Setting, ok bool) {
+	rest, found := strings.CutPrefix(topic, t.Prefix+"/"+t.Device+"/")
+	if !found {
+		return "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[2] != "set" {
+		return "", "", false
+	}
+	switch Setting(parts[1]) {
+	case SettingDetect, SettingThreshold:
+		return parts[0], Setting(parts[1]), true
+	}
+	return "", "", false
+}
+
+// StateMessages are the retained /state messages for c's settings.
+func (t Topics) StateMessages(c *Camera, now time.Time) []spool.Message {
+	detect := "OFF"
+	if c.Detect() {
+		detect = "ON"
+	}
+	th := strconv.FormatFloat(float64(c.Threshold()), 'f', -1, 32)
+	return []spool.Message{
+		{Topic: t.State(c.name, SettingDetect), Payload: []byte(detect), QoS: 1, Retained: true, Time: now},
+		{Topic: t.State(c.name, SettingThreshold), Payload: []byte(th), QoS: 1, Retained: true, Time: now},
+	}
+}

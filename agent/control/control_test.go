@@ -1,0 +1,79 @@
+package control
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestCameraSet(t *testing.T) {
+	c := NewCamera("porch", 0.3)
+	if !c.Detect() || c.Threshold() != 0.3 {
+		t.Fatalf("initial state detect=%v threshold=%v", c.Detect(), c.Threshold())
+	}
+	cases := []struct {
+		s       Setting
+		payload string
+		changed bool
+		bad     bool
+	}{
+		{SettingDetect, "OFF", true, false},
+		{SettingDetect, "off", false, false},
+		{SettingDetect, " On ", true, false},
+		{SettingDetect, "maybe", false, true},
+		{SettingThreshold, "0.55", true, false},
+		{SettingThreshold, "0.55", false, false},
+		{SettingThreshold, "1.5", false, true},
+		{SettingThreshold, "-0.1", false, true},
+		{SettingThreshold, "NaN", false, true},
+		{SettingThreshold, "high", false, true},
+	}
+	for _, tc := range cases {
+		changed, err := c.Set(tc.s, []byte(tc.payload))
+		if tc.bad != (err != nil) || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("%s %q: err %v, want invalid=%v", tc.s, tc.payload, err, tc.bad)
+		}
+		if changed != tc.changed {
+			t.Errorf("%s %q: changed %v, want %v", tc.s, tc.payload, changed, tc.changed)
+		}
+	}
+	if !c.Detect() || c.Threshold() != 0.55 {
+		t.Fatalf("rejected payloads changed the state: detect=%v threshold=%v", c.Detect(), c.Threshold())
+	}
+	if _, err := c.Set("zoom", []byte("2")); err == nil {
+		t.Error("unknown setting accepted")
+	}
+}
+
+func TestTopics(t *testing.T) {
+	tp := Topics{Prefix: "edgedet", Device: "pi"}
+	if got := tp.Set("porch", SettingDetect); got != "edgedet/pi/porch/detect/set" {
+		t.Errorf("Set topic %q", got)
+	}
+	if got := tp.Filter(); got != "edgedet/pi/+/+/set" {
+		t.Errorf("filter %q", got)
+	}
+	for topic, want := range map[string]struct {
+		cam string
+		s   Setting
+		ok  bool
+	}{
+		"edgedet/pi/porch/detect/set":    {"porch", SettingDetect, true},
+		"edgedet/pi/porch/threshold/set": {"porch", SettingThreshold, true},
+		"edgedet/pi/porch/zoom/set":      {"", "", false},
+		"edgedet/pi/porch/detect/state":  {"", "", false},
+		"other/pi/porch/detect/set":      {"", "", false},
+	} {
+		cam, s, ok := tp.Parse(topic)
+		if cam != want.cam || s != want.s || ok != want.ok {
+			t.Errorf("Parse(%q) = %q %q %v", topic, cam, s, ok)
+		}
+	}
+	c := NewCamera("porch", 0.25)
+	c.Set(SettingDetect, []byte("OFF"))
+	msgs := tp.StateMessages(c, time.Unix(0, 0))
+	if len(msgs) != 2 || msgs[0].Topic != "edgedet/pi/porch/detect/state" || string(msgs[0].Payload) != "OFF" ||
+		!msgs[0].Retained || msgs[0].QoS != 1 || string(msgs[1].Payload) != "0.25" {
+		t.Fatalf("state messages %+v", msgs)
+	}
+}

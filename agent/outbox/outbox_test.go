@@ -1,0 +1,325 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgedet/edgedet/agent/mqtt"
+	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+func fastConfig() Config {
+	return Config{FlushInterval: cfgtypes.Duration(50 * time.Millisecond), BatchSize: 10}
+}
+
+func TestDeliverInOrder(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	log, _ := newLogger(t)
+	c := startClient(t, m.URL, "order", log)
+	waitConnected(t, c)
+	topic := c.Config().Topic("events", "cam1")
+	sub := testenv.Subscribe(t, m.URL, topic)
+
+	cfg := fastConfig()
+	cfg.FlushInterval = cfgtypes.Duration(time.Hour) // only batch-ready flushes
+	o, stop := runOutbox(t, cfg, c, log)
+	want := msgs(topic, "m", 0, 200)
+	for i := 0; i < len(want); i += 7 {
+		o.Send(want[i:min(i+7, len(want))]...)
+	}
+	receive(t, sub, want[:190]) // whole batches go on batch-ready
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	receive(t, sub, want[190:]) // the rest by the final flush
+	noMore(t, sub)
+	if s := o.Stats(); s.Published != 200 || s.Delivered != 200 || s.Len != 0 || s.Failed != 0 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+// TestNoLossAcrossOutage: messages sent while the broker is down are
+// delivered, in order, once the client reconnects (OnConnect -> Trigger).
+func TestNoLossAcrossOutage(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	g := newGate(t, m.Addr)
+	log, logs := newLogger(t)
+	c := startClient(t, g.URL, "outage", log)
+	cfg := fastConfig()
+	cfg.FlushInterval = cfgtypes.Duration(time.Hour) // reconnect must trigger the flush
+	o, _ := runOutbox(t, cfg, c, log)
+	c.OnConnect(o.Trigger)
+	waitConnected(t, c)
+	topic := c.Config().Topic("events", "cam1")
+
+	g.open.Store(false)
+	m.Stop(t)
+	eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
+	want := msgs(topic, "down", 0, 50)
+	for _, msg := range want {
+		o.Send(msg)
+	}
+	eventually(t, 5*time.Second, "a failed batch-ready flush", func() bool { return o.Stats().Failed > 0 })
+	if s := o.Stats(); s.Len != 50 || s.Published != 0 {
+		t.Fatalf("during the outage Stats = %+v", s)
+	}
+
+	m.Restart(t)
+	sub := testenv.Subscribe(t, m.URL, topic) // before the client can reconnect
+	g.open.Store(true)
+	receive(t, sub, want)
+	noMore(t, sub)
+	if s := o.Stats(); s.Len != 0 || s.Published != 50 || s.DroppedFull != 0 {
+		t.Errorf("Stats = %+v", s)
+	}
+	if l := logs.lines("level=WARN", "component=outbox"); len(l) > 0 {
+		t.Errorf("unexpected outbox warnings: %q", l)
+	}
+}
+
+// TestSurvivesRestart: a disk spool keeps what could not be sent for the
+// next Outbox on the same directory.
+func TestSurvivesRestart(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	dir := t.TempDir()
+	cfg := fastConfig()
+	cfg.Dir = dir
+	log, logs := newLogger(t)
+	topic := "edgedet-test/restart/events/cam1"
+
+	m.Stop(t) // the first agent never reaches the broker
+	c1 := startClient(t, m.URL, "restart", log)
+	o1, stop1 := runOutbox(t, cfg, c1, log)
+	want := msgs(topic, "r", 0, 30)
+	o1.Send(want[:15]...)
+	o1.Send(want[15:]...)
+	eventually(t, 5*time.Second, "a failed flush", func() bool { return o1.Stats().Failed > 0 })
+	start := time.Now()
+	if err := stop1(); err != nil {
+		t.Fatalf("first Run: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Run took %s to return with the broker down", d)
+	}
+	if len(logs.lines("kept in the disk spool", "messages=30")) != 1 {
+		t.Errorf("no 'kept in the disk spool' log")
+	}
+
+	m.Restart(t)
+	sub := testenv.Subscribe(t, m.URL, topic)
+	c2 := startClient(t, m.URL, "restart", log)
+	o2, _ := runOutbox(t, cfg, c2, log)
+	c2.OnConnect(o2.Trigger)
+	if s := o2.Stats(); s.Len != 30 {
+		t.Fatalf("reopened spool holds %d messages, want 30", s.Len)
+	}
+	receive(t, sub, want)
+	noMore(t, sub)
+	eventually(t, 5*time.Second, "spool emptied", func() bool { return o2.Stats().Len == 0 })
+}
+
+// TestSpoolLimits: with the broker down, overflow drops the oldest messages,
+// counted and logged once; the newest are delivered later.
+func TestSpoolLimits(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	g := newGate(t, m.Addr)
+	log, logs := newLogger(t)
+	c := startClient(t, g.URL, "limits", log)
+	cfg := fastConfig()
+	cfg.MaxMessages = 10
+	cfg.BatchSize = 100
+	o, _ := runOutbox(t, cfg, c, log)
+	c.OnConnect(o.Trigger)
+	waitConnected(t, c)
+	topic := c.Config().Topic("events", "cam1")
+
+	g.open.Store(false)
+	m.Stop(t)
+	eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
+	want := msgs(topic, "l", 0, 25)
+	for _, msg := range want {
+		o.Send(msg)
+	}
+	if s := o.Stats(); s.DroppedFull != 15 || s.Len != 10 {
+		t.Fatalf("Stats = %+v, want DroppedFull 15, Len 10", s)
+	}
+	eventually(t, 5*time.Second, "drop logged", func() bool {
+		return len(logs.lines("spool full, dropped oldest messages", "dropped=15")) == 1
+	})
+
+	m.Restart(t)
+	sub := testenv.Subscribe(t, m.URL, topic)
+	g.open.Store(true)
+	receive(t, sub, want[15:])
+	noMore(t, sub)
+	if n := len(logs.lines("spool full")); n != 1 {
+		t.Errorf("drop logged %d times, want once", n)
+	}
+}
+
+// TestRunReturnsPromptlyWhileDown: cancelling Run with the broker down does
+// not wait out the final-flush deadline; a memory spool's losses are logged.
+func TestRunReturnsPromptlyWhileDown(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	m.Stop(t)
+	log, logs := newLogger(t)
+	c := startClient(t, m.URL, "prompt", log)
+	o, stop := runOutbox(t, fastConfig(), c, log)
+	o.Send(msgs("edgedet-test/prompt/x", "p", 0, 5)...)
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Run took %s to return", d)
+	}
+	if len(logs.lines("undelivered messages lost", "messages=5")) != 1 {
+		t.Error("memory spool loss not logged")
+	}
+	o.Send(msgs("edgedet-test/prompt/x", "late", 0, 2)...)
+	if s := o.Stats(); s.NotSpooled != 2 {
+		t.Errorf("NotSpooled = %d, want 2", s.NotSpooled)
+	}
+}
+
+// flaky is a Publisher that fails its first n calls with err, then records
+// what it publishes.
+type flaky struct {
+	mu   sync.Mutex
+	n    int
+	err  error
+	got  []string
+	call int
+}
+
+func (f *flaky) PublishMessage(_ context.Context, m spool.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call++
+	if f.n > 0 {
+		f.n--
+		return f.err
+	}
+	if strings.HasPrefix(m.Topic, "bad") {
+		return fmt.Errorf("nope: %w", mqtt.ErrInvalidMessage)
+	}
+	f.got = append(f.got, string(m.Payload))
+	return nil
+}
+
+func (f *flaky) published() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.got...)
+}
+
+func TestFlushKeepsOrderAfterFailures(t *testing.T) {
+	for _, err := range []error{mqtt.ErrNotConnected, fmt.Errorf("x: %w", context.DeadlineExceeded), errors.New("connection lost before Publish completed")} {
+		t.Run(err.Error(), func(t *testing.T) {
+			log, _ := newLogger(t)
+			p := &flaky{n: 3, err: err}
+			o, stop := runOutbox(t, fastConfig(), p, log)
+			var want []string
+			for i := range 25 {
+				o.Send(spool.Message{Topic: "t", Payload: fmt.Appendf(nil, "%02d", i)})
+				want = append(want, fmt.Sprintf("%02d", i))
+			}
+			o.Send(spool.Message{Topic: "bad/topic", Payload: []byte("bad")})
+			o.Send(spool.Message{Topic: "t", Payload: []byte("25")})
+			want = append(want, "25")
+			eventually(t, 5*time.Second, "all published", func() bool { return len(p.published()) == len(want) })
+			if got := p.published(); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("published %v, want %v", got, want)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if s := o.Stats(); s.Failed != 4 || s.DroppedRejected != 1 || s.Len != 0 || s.Published != 26 {
+				t.Errorf("Stats = %+v", s)
+			}
+		})
+	}
+}
+
+// TestNoEarlyRetrigger: after a failed flush, Send does not signal
+// batch-ready; the timer or a Trigger retries.
+func TestNoEarlyRetrigger(t *testing.T) {
+	log, _ := newLogger(t)
+	p := &flaky{n: 1 << 30, err: mqtt.ErrNotConnected}
+	cfg := Config{FlushInterval: cfgtypes.Duration(time.Hour), BatchSize: 2}
+	o, _ := runOutbox(t, cfg, p, log)
+	o.Send(msgs("t", "a", 0, 2)...)
+	eventually(t, 5*time.Second, "batch-ready flush", func() bool { return o.Stats().Flushes == 1 })
+	eventually(t, 5*time.Second, "failing set", o.failing.Load)
+	o.Send(msgs("t", "b", 0, 4)...)
+	if o.readyPending.Load() || len(o.ready) != 0 {
+		t.Fatal("batch-ready signalled while failing")
+	}
+	o.Trigger()
+	eventually(t, 5*time.Second, "triggered flush", func() bool { return o.Stats().Flushes == 2 })
+	p.mu.Lock()
+	p.n = 0
+	p.mu.Unlock()
+	o.Trigger()
+	eventually(t, 5*time.Second, "delivered after trigger", func() bool { return len(p.published()) == 6 })
+	if s := o.Stats(); s.Flushes != 3 {
+		t.Errorf("Flushes = %d, want 3", s.Flushes)
+	}
+}
+
+// TestFlushDrainsOnlyWhatWasBuffered: messages sent during a flush wait
+// for the next one.
+func TestFlushDrainsOnlyWhatWasBuffered(t *testing.T) {
+	sp := spool.NewMemory(spool.Limits{})
+	var o *Outbox
+	calls := 0
+	pub := publisherFunc(func(_ context.Context, m spool.Message) error {
+		calls++
+		if calls == 1 {
+			o.Send(spool.Message{Topic: "t", Payload: []byte("during")})
+		}
+		return nil
+	})
+	log, _ := newLogger(t)
+	o = &Outbox{cfg: Config{BatchSize: 1}.WithDefaults(), pub: pub, log: log, sp: sp,
+		ready: make(chan struct{}, 1), trigger: make(chan struct{}, 1)}
+	o.Send(msgs("t", "x", 0, 3)...)
+	if !o.flush(context.Background(), nil) {
+		t.Fatal("flush failed")
+	}
+	if calls != 3 || sp.Len() != 1 {
+		t.Fatalf("flush published %d, left %d; want 3 and 1", calls, sp.Len())
+	}
+}
+
+type publisherFunc func(context.Context, spool.Message) error
+
+func (f publisherFunc) PublishMessage(ctx context.Context, m spool.Message) error { return f(ctx, m) }
+
+func TestConfig(t *testing.T) {
+	d := Config{}.WithDefaults()
+	if d.MaxMessages != 10000 || d.MaxBytes != 64<<20 || d.MaxAge.D() != 24*time.Hour ||
+		d.FlushInterval.D() != time.Second || d.BatchSize != 100 || d.Dir != "" {
+		t.Errorf("defaults = %+v", d)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	bad := Config{MaxMessages: -1, MaxBytes: -2, MaxAge: -1, FlushInterval: cfgtypes.Duration(time.Millisecond), BatchSize: -3}
+	err := bad.Validate()
+	for _, s := range []string{"spool.max_messages: -1", "spool.max_bytes: -2", "spool.max_age: -1ns", "spool.flush_interval: 1ms", "spool.batch_size: -3"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("Validate() = %v, want it to mention %q", err, s)
+		}
+	}
+	if _, err := New(bad, &flaky{}, nil); err == nil {
+		t.Error("New accepted an invalid config")
+	}
+}

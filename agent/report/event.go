@@ -1,0 +1,107 @@
+package report
+
+import (
+	"strconv"
+
+	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/track"
+)
+
+// Meta is what an event needs besides the tracked object: the camera, the
+// model that produced the detections, and the frame size box_norm divides by.
+type Meta struct {
+	Camera, Model, Precision string
+	Width, Height            int
+}
+
+// eventSizeHint is enough for a typical event, so EventMessage allocates
+// its payload once.
+const eventSizeHint = 1024
+
+// EventMessage encodes one tracker event for <prefix>/<device>/<camera>/events
+// (QoS 1, not retained). The payload is
+//
+//	{"type":"new|update|end","before":{...}|null,"after":{...}}
+//
+// where before is null for "new" and an object is
+//
+//	{"id","camera","label","class_id","score","top_score","box":[x1,y1,x2,y2],
+//	 "box_norm":[...],"area","start_time","end_time"|null,"frame_time",
+//	 "model","precision","hits"}
+//
+// Times are RFC 3339 UTC with milliseconds; box is in frame pixels and
+// box_norm is box divided by the frame width and height. The message Time
+// is the event's frame time.
+func EventMessage(t Topics, m Meta, ev track.Event) spool.Message {
+	return spool.Message{
+		Topic:   t.Events(m.Camera),
+		Payload: AppendEventJSON(make([]byte, 0, eventSizeHint), m, ev),
+		QoS:     1,
+		Time:    ev.After.FrameTime,
+	}
+}
+
+// AppendEventJSON appends the EventMessage payload to buf. It allocates
+// nothing when buf has room.
+func AppendEventJSON(buf []byte, m Meta, ev track.Event) []byte {
+	buf = append(buf, `{"type":`...)
+	buf = appendString(buf, string(ev.Type))
+	buf = append(buf, `,"before":`...)
+	if ev.Type == track.EventNew {
+		buf = append(buf, "null"...)
+	} else {
+		buf = appendObject(buf, m, &ev.Before)
+	}
+	buf = append(buf, `,"after":`...)
+	buf = appendObject(buf, m, &ev.After)
+	return append(buf, '}')
+}
+
+func appendObject(buf []byte, m Meta, o *track.Object) []byte {
+	w, h := float32(max(m.Width, 1)), float32(max(m.Height, 1))
+	b := o.Box
+	buf = append(buf, `{"id":`...)
+	buf = appendString(buf, o.ID)
+	buf = append(buf, `,"camera":`...)
+	buf = appendString(buf, m.Camera)
+	buf = append(buf, `,"label":`...)
+	buf = appendString(buf, o.Label)
+	buf = append(buf, `,"class_id":`...)
+	buf = strconv.AppendInt(buf, int64(o.ClassID), 10)
+	buf = append(buf, `,"score":`...)
+	buf = appendFloat(buf, o.Score, 4)
+	buf = append(buf, `,"top_score":`...)
+	buf = appendFloat(buf, o.TopScore, 4)
+	buf = append(buf, `,"box":[`...)
+	buf = appendFloats(buf, 1, b.X1, b.Y1, b.X2, b.Y2)
+	buf = append(buf, `],"box_norm":[`...)
+	buf = appendFloats(buf, 4, b.X1/w, b.Y1/h, b.X2/w, b.Y2/h)
+	buf = append(buf, `],"area":`...)
+	buf = appendFloat(buf, o.Area, 1)
+	buf = append(buf, `,"start_time":`...)
+	buf = appendTime(buf, o.Start)
+	buf = append(buf, `,"end_time":`...)
+	buf = appendTime(buf, o.End)
+	buf = append(buf, `,"frame_time":`...)
+	buf = appendTime(buf, o.FrameTime)
+	buf = append(buf, `,"model":`...)
+	buf = appendString(buf, m.Model)
+	buf = append(buf, `,"precision":`...)
+	buf = appendString(buf, m.Precision)
+	buf = append(buf, `,"hits":`...)
+	buf = strconv.AppendInt(buf, int64(o.Hits), 10)
+	return append(buf, '}')
+}
+
+// WantsSnapshot reports whether ev shows the object's best frame so far, so
+// a snapshot is worth taking: on "new", and on an "update" whose top score
+// rose. Never on "end" (the object is gone from the frame).
+func WantsSnapshot(ev track.Event) bool {
+	switch ev.Type {
+	case track.EventNew:
+		return true
+	case track.EventUpdate:
+		return ev.After.TopScore > ev.Before.TopScore
+	}
+	return false
+}

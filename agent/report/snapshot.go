@@ -1,0 +1,188 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/detector"
+)
+
+// SnapshotConfig is the [snapshots] section: JPEG snapshots of an object's
+// best frame on <prefix>/<device>/<camera>/<label>/snapshot.
+type SnapshotConfig struct {
+	// Enabled publishes snapshots.
+	Enabled bool `toml:"enabled"`
+	// Crop cuts the image to a square-ish region around the object (the
+	// box enlarged by 50 %, clamped to the frame) instead of the whole frame.
+	Crop bool `toml:"crop"`
+	// Height of the JPEG in pixels, the width following the aspect ratio;
+	// 0 keeps the height of the frame (or of the crop).
+	Height int `toml:"height"`
+	// Quality is the JPEG quality, 1..100 (default 70).
+	Quality int `toml:"quality"`
+	// DrawBox draws the box and "label score" on the snapshot (default true).
+	DrawBox bool `toml:"draw_box"`
+}
+
+// Snapshot defaults and limits.
+const (
+	DefaultSnapshotQuality = 70
+	// MaxSnapshotHeight bounds Height, so a typo cannot ask for a huge image.
+	MaxSnapshotHeight = 8192
+	// cropScale enlarges the box side for the crop, as Frigate does.
+	cropScale = 1.5
+	// minCropSide keeps crops of tiny objects from being a few pixels wide.
+	minCropSide = 64
+)
+
+// DefaultSnapshotConfig is the configuration a file that says nothing about
+// snapshots gets: disabled, full frame, frame height, quality 70, box drawn.
+func DefaultSnapshotConfig() SnapshotConfig {
+	return SnapshotConfig{Quality: DefaultSnapshotQuality, DrawBox: true}
+}
+
+// WithDefaults returns c with a zero Quality set to its default. DrawBox is
+// a bool whose zero value is a valid choice, so it is only defaulted (to
+// true) when c is the zero SnapshotConfig, which WithDefaults turns into
+// DefaultSnapshotConfig. Decode a file over DefaultSnapshotConfig (or
+// SnapshotConfig{}.WithDefaults()) so draw_box = false is kept.
+func (c SnapshotConfig) WithDefaults() SnapshotConfig {
+	if c == (SnapshotConfig{}) {
+		return DefaultSnapshotConfig()
+	}
+	if c.Quality == 0 {
+		c.Quality = DefaultSnapshotQuality
+	}
+	return c
+}
+
+// Validate reports every invalid field, named snapshots.<key> with its value.
+func (c SnapshotConfig) Validate() error {
+	var errs []error
+	if c.Height < 0 || c.Height > MaxSnapshotHeight {
+		errs = append(errs, fmt.Errorf("snapshots.height: %d not in [0,%d] (0 = frame height)", c.Height, MaxSnapshotHeight))
+	}
+	if c.Quality < 1 || c.Quality > 100 {
+		errs = append(errs, fmt.Errorf("snapshots.quality: %d not in [1,100]", c.Quality))
+	}
+	return errors.Join(errs...)
+}
+
+// Snapshot renders a JPEG of obj in img, a BGR frame (CV_8UC3) that it does
+// not modify: the frame, or with cfg.Crop the region around obj.Box (see
+// CropRect), resized to cfg.Height keeping the aspect ratio, with the box
+// and "label score" drawn when cfg.DrawBox, encoded at cfg.Quality. cfg must
+// be valid (apply WithDefaults first). Every Mat it creates is closed
+// before it returns.
+func Snapshot(img gocv.Mat, obj track.Object, cfg SnapshotConfig) ([]byte, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if img.Empty() {
+		return nil, errors.New("snapshot: empty image")
+	}
+	if t := img.Type(); t != gocv.MatTypeCV8UC3 {
+		return nil, fmt.Errorf("snapshot: image type %v is not 8-bit BGR (CV_8UC3)", t)
+	}
+	fw, fh := img.Cols(), img.Rows()
+	frame := image.Rect(0, 0, fw, fh)
+
+	src := frame
+	if cfg.Crop {
+		src = CropRect(obj.Box, fw, fh)
+		if src.Empty() {
+			return nil, fmt.Errorf("snapshot: box %v is outside the %dx%d frame", obj.Box, fw, fh)
+		}
+	}
+
+	outH := cfg.Height
+	if outH == 0 {
+		outH = src.Dy()
+	}
+	outW := max(1, int(math.Round(float64(src.Dx())*float64(outH)/float64(src.Dy()))))
+	scale := float32(outH) / float32(src.Dy())
+
+	// Resize always writes a new buffer (a plain copy when the size is
+	// unchanged), so drawing on out never touches img.
+	roi := img.Region(src)
+	defer roi.Close()
+	out := gocv.NewMat()
+	defer out.Close()
+	interp := gocv.InterpolationArea
+	if outH > src.Dy() {
+		interp = gocv.InterpolationLinear
+	}
+	gocv.Resize(roi, &out, image.Pt(outW, outH), 0, 0, interp)
+	if out.Empty() {
+		return nil, errors.New("snapshot: resize produced an empty image")
+	}
+
+	if cfg.DrawBox {
+		ox, oy := float32(src.Min.X), float32(src.Min.Y)
+		detector.Draw(&out, []detector.Detection{{
+			ClassID: obj.ClassID,
+			Label:   obj.Label,
+			Score:   obj.Score,
+			Box: detector.Box{
+				X1: (obj.Box.X1 - ox) * scale, Y1: (obj.Box.Y1 - oy) * scale,
+				X2: (obj.Box.X2 - ox) * scale, Y2: (obj.Box.Y2 - oy) * scale,
+			},
+		}})
+	}
+
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, out, []int{gocv.IMWriteJpegQuality, cfg.Quality})
+	if err != nil {
+		if buf != nil {
+			buf.Close()
+		}
+		return nil, fmt.Errorf("snapshot: encode jpeg: %w", err)
+	}
+	jpeg := bytes.Clone(buf.GetBytes()) // GetBytes aliases C memory freed by Close
+	buf.Close()
+	if len(jpeg) == 0 {
+		return nil, errors.New("snapshot: encode jpeg: empty output")
+	}
+	return jpeg, nil
+}
+
+// CropRect is the region Snapshot crops to for box in a w×h frame, in the
+// Frigate style: a square of side 1.5 × the box's longer side (at least
+// 64 px) centred on the box, shifted to lie inside the frame and clamped
+// to it, so it is square unless the frame is too small. It is empty when
+// the box does not overlap the frame.
+func CropRect(box detector.Box, w, h int) image.Rectangle {
+	frame := image.Rect(0, 0, w, h)
+	b := image.Rect(
+		int(math.Floor(float64(box.X1))), int(math.Floor(float64(box.Y1))),
+		int(math.Ceil(float64(box.X2))), int(math.Ceil(float64(box.Y2))),
+	).Intersect(frame)
+	if b.Empty() {
+		return image.Rectangle{}
+	}
+	side := max(int(math.Ceil(float64(max(b.Dx(), b.Dy()))*cropScale)), minCropSide)
+	sw, sh := min(side, w), min(side, h)
+	cx, cy := (b.Min.X+b.Max.X)/2, (b.Min.Y+b.Max.Y)/2
+	x := min(max(cx-sw/2, 0), w-sw)
+	y := min(max(cy-sh/2, 0), h-sh)
+	return image.Rect(x, y, x+sw, y+sh)
+}
+
+// SnapshotMessage wraps a JPEG for <prefix>/<device>/<camera>/<label>/snapshot,
+// retained and QoS 1, produced at at.
+func SnapshotMessage(t Topics, camera, label string, jpeg []byte, at time.Time) spool.Message {
+	return spool.Message{
+		Topic:    t.Snapshot(camera, label),
+		Payload:  jpeg,
+		QoS:      1,
+		Retained: true,
+		Time:     at,
+	}
+}

@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/edgedet/edgedet/agent/mqtt"
+	"github.com/edgedet/edgedet/agent/outbox"
+	"github.com/edgedet/edgedet/agent/spool"
+)
+
+// StatsReport is the payload of <prefix>/<device>/stats.
+type StatsReport struct {
+	Time      string                 `json:"timestamp"`
+	UptimeS   float64                `json:"uptime_s"`
+	Model     string                 `json:"model"`
+	Precision string                 `json:"precision"`
+	Provider  string                 `json:"execution_provider"`
+	Cameras   map[string]CameraStats `json:"cameras"`
+	MQTT      MQTTStats              `json:"mqtt"`
+}
+
+// CameraStats are one camera's rates over the last interval and totals.
+type CameraStats struct {
+	CameraFPS    float64 `json:"camera_fps"`    // frames read from the source
+	ProcessFPS   float64 `json:"process_fps"`   // frames run through the detector
+	SkippedFPS   float64 `json:"skipped_fps"`   // frames not processed (rate limit, newer frame, detection off)
+	InferenceMs  float64 `json:"inference_ms"`  // mean over the interval
+	PreprocessMs float64 `json:"preprocess_ms"` // mean over the interval
+	PostMs       float64 `json:"postprocess_ms"`
+	Connected    bool    `json:"connected"`
+	Reconnects   uint64  `json:"reconnects"`
+	Detect       bool    `json:"detect"`
+	Threshold    float32 `json:"threshold"`
+}
+
+// MQTTStats are the connection and spool counters.
+type MQTTStats struct {
+	Connected    bool   `json:"connected"`
+	Published    uint64 `json:"published"`
+	Spooled      int    `json:"spooled"`
+	SpoolDropped uint64 `json:"spool_dropped"`
+}
+
+// statsState remembers the previous totals to turn them into rates.
+type statsState struct {
+	at                                time.Time
+	captured, processed, skipped, off uint64
+	infer, pre, post                  int64
+}
+
+// publishStats sends a StatsReport every interval (lossy: straight to the
+// client, not spooled).
+func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *mqtt.Client, box *outbox.Outbox) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	prev := make([]statsState, len(a.pipes))
+	for i := range prev {
+		prev[i].at = time.Now()
+	}
+	topic := a.cfg.MQTT.Topic("stats")
+	info := a.det.Info()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		r := StatsReport{Time: now.UTC().Format("2006-01-02T15:04:05.000Z07:00"), UptimeS: now.Sub(a.start).Seconds(),
+			Model: info.Name, Precision: info.Precision, Provider: "cpu", Cameras: map[string]CameraStats{}}
+		for i, p := range a.pipes {
+			s := p.stream.Stats()
+			cur := statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,
+				off: p.skippedOff.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
+			old := prev[i]
+			secs := now.Sub(old.at).Seconds()
+			n := float64(cur.processed - old.processed)
+			cs := CameraStats{Connected: s.Connected, Reconnects: s.Reconnects, Detect: p.ctrl.Detect(), Threshold: p.ctrl.Threshold()}
+			if secs > 0 {
+				cs.CameraFPS = float64(cur.captured-old.captured) / secs
+				cs.ProcessFPS = n / secs
+				cs.SkippedFPS = float64(cur.skipped-old.skipped+cur.off-old.off) / secs
+			}
+			if n > 0 {
+				cs.InferenceMs = float64(cur.infer-old.infer) / n / 1e6
+				cs.PreprocessMs = float64(cur.pre-old.pre) / n / 1e6
+				cs.PostMs = float64(cur.post-old.post) / n / 1e6
+			}
+			r.Cameras[p.name] = cs
+			prev[i] = cur
+		}
+		ms, bs := client.Stats(), box.Stats()
+		r.MQTT = MQTTStats{Connected: ms.Connected, Published: ms.Published, Spooled: bs.Len, SpoolDropped: bs.DroppedFull + bs.DroppedAge}
+		payload, err := json.Marshal(r)
+		if err != nil {
+			a.log.Warn("encode stats", "err", err)
+			continue
+		}
+		_ = client.PublishMessage(ctx, spool.Message{Topic: topic, Payload: payload, QoS: 0, Time: now})
+	}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+type eventMsg struct {
+	Type   string     `json:"type"`
+	Before *objectMsg `json:"before"`
+	After  objectMsg  `json:"after"`
+}
+
+type objectMsg struct {
+	ID        string     `json:"id"`
+	Camera    string     `json:"camera"`
+	Label     string     `json:"label"`
+	Score     float64    `json:"score"`
+	TopScore  float64    `json:"top_score"`
+	Box       [4]float64 `json:"box"`
+	BoxNorm   [4]float64 `json:"box_norm"`
+	StartTime string     `json:"start_time"`
+	EndTime   *string    `json:"end_time"`
+	Model     string     `json:"model"`
+	Precision string     `json:"precision"`
+}
+
+// TestRunEventsCountsSnapshotsControl runs the agent on a looping clip and
+// checks the tracked-object topics a subscriber builds on: events with a
+// new and an end per object, retained counts and snapshots, control and
+// stats.
+func TestRunEventsCountsSnapshotsControl(t *testing.T) {
+	clip := sampleClip(t)
+	broker := testenv.StartMosquitto(t)
+	sub := testenv.Subscribe(t, broker.URL, "edgedet/e2e/#")
+	cams := "[events]\nmin_hits = 2\nmax_age = \"1s\"\n\n[snapshots]\nenabled = true\nheight = 240\n\n" +
+		"[stats]\ninterval = \"1s\"\n\n" + clipCamera("porch", clip)
+	agent := startAgent(t, agentConfig(broker.URL, testenv.Shared(t, "models", "yolox_nano_416.onnx"), cams))
+
+	news := map[string]string{} // id → label
+	ends := map[string]bool{}
+	var sawDogCount1, sawDogCount0, sawSnapshot, sawDetectOn, sawStats bool
+	handle := func(m testenv.Message) {
+		switch {
+		case m.Topic == "edgedet/e2e/porch/events":
+			var ev eventMsg
+			if err := json.Unmarshal(m.Payload, &ev); err != nil {
+				t.Fatalf("event is not JSON: %v: %s", err, m.Payload)
+			}
+			a := ev.After
+			if a.ID == "" || a.Camera != "porch" || a.Model != "yolox_nano_416" || a.Precision != "fp32" ||
+				a.Box[2] <= a.Box[0] || a.BoxNorm[2] > 1 || a.TopScore < a.Score || a.StartTime == "" {
+				t.Fatalf("bad event object: %s", m.Payload)
+			}
+			switch ev.Type {
+			case "new":
+				if ev.Before != nil {
+					t.Fatalf("new event with a before state: %s", m.Payload)
+				}
+				if _, dup := news[a.ID]; dup {
+					t.Fatalf("second new for %s", a.ID)
+				}
+				news[a.ID] = a.Label
+			case "update":
+				if ev.Before == nil || ev.Before.ID != a.ID {
+					t.Fatalf("update without matching before: %s", m.Payload)
+				}
+			case "end":
+				if a.EndTime == nil {
+					t.Fatalf("end event without end_time: %s", m.Payload)
+				}
+				if _, ok := news[a.ID]; !ok {
+					t.Fatalf("end for %s without a new", a.ID)
+				}
+				ends[a.ID] = true
+			default:
+				t.Fatalf("unknown event type %q", ev.Type)
+			}
+		case m.Topic == "edgedet/e2e/porch/dog":
+			sawDogCount1 = sawDogCount1 || string(m.Payload) == "1"
+			sawDogCount0 = sawDogCount0 || (sawDogCount1 && string(m.Payload) == "0")
+		case m.Topic == "edgedet/e2e/porch/dog/snapshot":
+			if !bytes.HasPrefix(m.Payload, []byte{0xFF, 0xD8}) {
+				t.Fatalf("snapshot is not a JPEG (%d bytes)", len(m.Payload))
+			}
+			sawSnapshot = true
+		case m.Topic == "edgedet/e2e/porch/detect/state":
+			sawDetectOn = sawDetectOn || string(m.Payload) == "ON"
+		case m.Topic == "edgedet/e2e/stats":
+			var st struct {
+				Cameras map[string]struct {
+					CameraFPS float64 `json:"camera_fps"`
+				} `json:"cameras"`
+			}
+			if err := json.Unmarshal(m.Payload, &st); err != nil {
+				t.Fatalf("stats are not JSON: %v: %s", err, m.Payload)
+			}
+			sawStats = sawStats || st.Cameras["porch"].CameraFPS > 0
+		}
+	}
+	waitFor(t, sub, 90*time.Second, "a dog's new and end, counts 1 then 0, a snapshot, detect state ON, stats", func(m testenv.Message) bool {
+		handle(m)
+		dogEnded := false
+		for id, l := range news {
+			if l == "dog" && ends[id] {
+				dogEnded = true
+			}
+		}
+		return dogEnded && sawDogCount1 && sawDogCount0 && sawSnapshot && sawDetectOn && sawStats
+	})
+
+	// Control: an invalid payload is rejected and changes nothing; OFF turns detection off.
+	testenv.Publish(t, broker.URL, "edgedet/e2e/porch/detect/set", []byte("maybe"), false)
+	eventually(t, 10*time.Second, "the rejected control message logged", func() bool {
+		return strings.Contains(agent.stderr.String(), "control message rejected")
+	})
+	testenv.Publish(t, broker.URL, "edgedet/e2e/porch/detect/set", []byte("OFF"), false)
+	waitFor(t, sub, 10*time.Second, "detect state OFF", func(m testenv.Message) bool {
+		handle(m)
+		return m.Topic == "edgedet/e2e/porch/detect/state" && string(m.Payload) == "OFF"
+	})
+	testenv.Publish(t, broker.URL, "edgedet/e2e/porch/detect/set", []byte("ON"), false)
+	waitFor(t, sub, 10*time.Second, "detect state ON again", func(m testenv.Message) bool {
+		handle(m)
+		return m.Topic == "edgedet/e2e/porch/detect/state" && string(m.Payload) == "ON"
+	})
+
+	// A clean stop ends every object still in view: each new has its end.
+	agent.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-agent.done:
+		agent.done <- err
+		if err != nil {
+			t.Fatalf("agent exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop within 20 s")
+	}
+	drain := time.After(2 * time.Second)
+	for done := false; !done; {
+		select {
+		case m := <-sub:
+			handle(m)
+		case <-drain:
+			done = true
+		}
+	}
+	for id, l := range news {
+		if !ends[id] {
+			t.Errorf("object %s (%s) got a new but no end", id, l)
+		}
+	}
+}
