@@ -5,6 +5,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/internal/jsonw"
 )
 
 // Meta is what an event needs besides the tracked object: the camera, the
@@ -45,7 +46,7 @@ func EventMessage(t Topics, m Meta, ev track.Event) spool.Message {
 // nothing when buf has room.
 func AppendEventJSON(buf []byte, m Meta, ev track.Event) []byte {
 	buf = append(buf, `{"type":`...)
-	buf = appendString(buf, string(ev.Type))
+	buf = jsonw.String(buf, string(ev.Type))
 	buf = append(buf, `,"before":`...)
 	if ev.Type == track.EventNew {
 		buf = append(buf, "null"...)
@@ -61,33 +62,33 @@ func appendObject(buf []byte, m Meta, o *track.Object) []byte {
 	w, h := float32(max(m.Width, 1)), float32(max(m.Height, 1))
 	b := o.Box
 	buf = append(buf, `{"id":`...)
-	buf = appendString(buf, o.ID)
+	buf = jsonw.String(buf, o.ID)
 	buf = append(buf, `,"camera":`...)
-	buf = appendString(buf, m.Camera)
+	buf = jsonw.String(buf, m.Camera)
 	buf = append(buf, `,"label":`...)
-	buf = appendString(buf, o.Label)
+	buf = jsonw.String(buf, o.Label)
 	buf = append(buf, `,"class_id":`...)
 	buf = strconv.AppendInt(buf, int64(o.ClassID), 10)
 	buf = append(buf, `,"score":`...)
-	buf = appendFloat(buf, o.Score, 4)
+	buf = jsonw.Float(buf, o.Score, 4)
 	buf = append(buf, `,"top_score":`...)
-	buf = appendFloat(buf, o.TopScore, 4)
+	buf = jsonw.Float(buf, o.TopScore, 4)
 	buf = append(buf, `,"box":[`...)
-	buf = appendFloats(buf, 1, b.X1, b.Y1, b.X2, b.Y2)
+	buf = jsonw.Floats(buf, 1, b.X1, b.Y1, b.X2, b.Y2)
 	buf = append(buf, `],"box_norm":[`...)
-	buf = appendFloats(buf, 4, b.X1/w, b.Y1/h, b.X2/w, b.Y2/h)
+	buf = jsonw.Floats(buf, 4, b.X1/w, b.Y1/h, b.X2/w, b.Y2/h)
 	buf = append(buf, `],"area":`...)
-	buf = appendFloat(buf, o.Area, 1)
+	buf = jsonw.Float(buf, o.Area, 1)
 	buf = append(buf, `,"start_time":`...)
-	buf = appendTime(buf, o.Start)
+	buf = jsonw.Time(buf, o.Start)
 	buf = append(buf, `,"end_time":`...)
-	buf = appendTime(buf, o.End)
+	buf = jsonw.Time(buf, o.End)
 	buf = append(buf, `,"frame_time":`...)
-	buf = appendTime(buf, o.FrameTime)
+	buf = jsonw.Time(buf, o.FrameTime)
 	buf = append(buf, `,"model":`...)
-	buf = appendString(buf, m.Model)
+	buf = jsonw.String(buf, m.Model)
 	buf = append(buf, `,"precision":`...)
-	buf = appendString(buf, m.Precision)
+	buf = jsonw.String(buf, m.Precision)
 	buf = append(buf, `,"hits":`...)
 	buf = strconv.AppendInt(buf, int64(o.Hits), 10)
 	return append(buf, '}')

@@ -1,4 +1,6 @@
-package report
+// Package jsonw appends JSON values to byte slices without allocating, for
+// the per-frame and per-event MQTT payloads that must stay off the GC.
+package jsonw
 
 import (
 	"strconv"
@@ -6,41 +8,43 @@ import (
 	"unicode/utf8"
 )
 
-// timeLayout is RFC 3339 in UTC with milliseconds, as agent.FrameReport uses.
-const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+// TimeLayout is RFC 3339 in UTC with milliseconds, the timestamp format of
+// every edgedet payload.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
-// appendTime appends t as a JSON string in UTC, or null when t is zero.
-func appendTime(buf []byte, t time.Time) []byte {
+// Time appends t as a JSON string in UTC, or null when t is zero.
+func Time(buf []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(buf, "null"...)
 	}
 	buf = append(buf, '"')
-	buf = t.UTC().AppendFormat(buf, timeLayout)
+	buf = t.UTC().AppendFormat(buf, TimeLayout)
 	return append(buf, '"')
 }
 
-func appendFloats(buf []byte, prec int, vs ...float32) []byte {
+// Floats appends vs, comma-separated, with prec decimals each.
+func Floats(buf []byte, prec int, vs ...float32) []byte {
 	for i, v := range vs {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendFloat(buf, v, prec)
+		buf = Float(buf, v, prec)
 	}
 	return buf
 }
 
-// appendFloat appends v with prec decimals; NaN and ±Inf, which JSON cannot
+// Float appends v with prec decimals; NaN and ±Inf, which JSON cannot
 // hold, become 0.
-func appendFloat(buf []byte, v float32, prec int) []byte {
+func Float(buf []byte, v float32, prec int) []byte {
 	if v != v || v > 3.4e38 || v < -3.4e38 {
 		v = 0
 	}
 	return strconv.AppendFloat(buf, float64(v), 'f', prec, 32)
 }
 
-// appendString appends s as a JSON string, escaping quotes, backslashes,
-// control characters and invalid UTF-8 (the same rules as agent's).
-func appendString(buf []byte, s string) []byte {
+// String appends s as a JSON string, escaping quotes, backslashes,
+// control characters and invalid UTF-8.
+func String(buf []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	buf = append(buf, '"')
 	for i := 0; i < len(s); {
