@@ -34,6 +34,9 @@ var _ Publisher = (*mqtt.Client)(nil)
 // Agent runs one pipeline per camera against one detector and one MQTT
 // connection. Build it with New, then call Run once.
 type Agent struct {
+	// Version is the edgedet version reported to Home Assistant.
+	Version string
+
 	cfg   *Config
 	log   *slog.Logger
 	det   *detector.Detector
@@ -142,13 +145,25 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	defer a.closePipes()
 
-	// Control: retained states now, /set topics subscribed (and re-subscribed
-	// on every reconnect by the client).
+	// Retained state — control values and Home Assistant discovery — is
+	// queued now and again after every reconnect (a broker without
+	// persistence forgets retained messages when it restarts). /set topics
+	// are subscribed once; the client re-subscribes on reconnect.
 	byName := map[string]*pipeline{}
+	var names []string
 	for _, p := range a.pipes {
 		byName[p.name] = p
-		box.Send(ctrlTopics.StateMessages(p.ctrl, time.Now())...)
+		names = append(names, p.name)
 	}
+	retainedState := func() {
+		now := time.Now()
+		for _, p := range a.pipes {
+			box.Send(ctrlTopics.StateMessages(p.ctrl, now)...)
+		}
+		box.Send(report.Discovery(a.cfg.HomeAssistant, topics, a.cfg.MQTT.AvailabilityTopic(), a.Version, names, now)...)
+	}
+	retainedState()
+	client.OnConnect(func() { retainedState(); box.Trigger() })
 	err = client.Subscribe(ctx, ctrlTopics.Filter(), 1, func(topic string, payload []byte) {
 		cam, setting, ok := ctrlTopics.Parse(topic)
 		p := byName[cam]

@@ -35,7 +35,10 @@ type Config struct {
 	Snapshots  report.SnapshotConfig `toml:"snapshots"`
 	Stats      StatsConfig           `toml:"stats"`
 	Spool      outbox.Config         `toml:"spool"`
-	Cameras    []camera.Config       `toml:"camera"`
+	// HomeAssistant publishes MQTT discovery configs for per-label count
+	// sensors and occupancy binary sensors.
+	HomeAssistant report.DiscoveryConfig `toml:"homeassistant"`
+	Cameras       []camera.Config        `toml:"camera"`
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
@@ -98,9 +101,10 @@ func Default() Config {
 		Detections: DetectionsConfig{Enabled: false},
 		Events: EventsConfig{Enabled: true, MinHits: track.DefaultMinHits, MaxAge: cfgtypes.Duration(track.DefaultMaxAge),
 			IoUMatch: track.DefaultIoUMatch, MoveThreshold: track.DefaultMoveThreshold},
-		Snapshots: report.SnapshotConfig{}.WithDefaults(),
-		Stats:     StatsConfig{Interval: cfgtypes.Duration(60e9)},
-		Spool:     outbox.Config{}.WithDefaults(),
+		Snapshots:     report.SnapshotConfig{}.WithDefaults(),
+		Stats:         StatsConfig{Interval: cfgtypes.Duration(60e9)},
+		Spool:         outbox.Config{}.WithDefaults(),
+		HomeAssistant: report.DiscoveryConfig{}.WithDefaults(),
 	}
 }
 
@@ -228,6 +232,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Spool.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.HomeAssistant.Enabled {
+		if err := c.HomeAssistant.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(c.Cameras) == 0 {
 		errs = append(errs, errors.New("camera: no [[camera]] configured"))

@@ -38,14 +38,14 @@ type objectMsg struct {
 func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 	clip := sampleClip(t)
 	broker := testenv.StartMosquitto(t)
-	sub := testenv.Subscribe(t, broker.URL, "edgedet/e2e/#")
+	sub := testenv.Subscribe(t, broker.URL, "#")
 	cams := "[events]\nmin_hits = 2\nmax_age = \"1s\"\n\n[snapshots]\nenabled = true\nheight = 240\n\n" +
-		"[stats]\ninterval = \"1s\"\n\n" + clipCamera("porch", clip)
+		"[stats]\ninterval = \"1s\"\n\n[homeassistant]\nenabled = true\nlabels = [\"dog\"]\n\n" + clipCamera("porch", clip)
 	agent := startAgent(t, agentConfig(broker.URL, testenv.Shared(t, "models", "yolox_nano_416.onnx"), cams))
 
 	news := map[string]string{} // id → label
 	ends := map[string]bool{}
-	var sawDogCount1, sawDogCount0, sawSnapshot, sawDetectOn, sawStats bool
+	var sawDogCount1, sawDogCount0, sawSnapshot, sawDetectOn, sawStats, sawDiscovery bool
 	handle := func(m testenv.Message) {
 		switch {
 		case m.Topic == "edgedet/e2e/porch/events":
@@ -92,6 +92,15 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 			sawSnapshot = true
 		case m.Topic == "edgedet/e2e/porch/detect/state":
 			sawDetectOn = sawDetectOn || string(m.Payload) == "ON"
+		case m.Topic == "homeassistant/sensor/edgedet_e2e/porch_dog_count/config":
+			var d struct {
+				StateTopic string `json:"state_topic"`
+				UniqueID   string `json:"unique_id"`
+			}
+			if err := json.Unmarshal(m.Payload, &d); err != nil || d.StateTopic != "edgedet/e2e/porch/dog" {
+				t.Fatalf("discovery config: %s (%v)", m.Payload, err)
+			}
+			sawDiscovery = true
 		case m.Topic == "edgedet/e2e/stats":
 			var st struct {
 				Cameras map[string]struct {
@@ -104,7 +113,7 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 			sawStats = sawStats || st.Cameras["porch"].CameraFPS > 0
 		}
 	}
-	waitFor(t, sub, 90*time.Second, "a dog's new and end, counts 1 then 0, a snapshot, detect state ON, stats", func(m testenv.Message) bool {
+	waitFor(t, sub, 90*time.Second, "a dog's new and end, counts 1 then 0, a snapshot, detect state ON, stats, discovery", func(m testenv.Message) bool {
 		handle(m)
 		dogEnded := false
 		for id, l := range news {
@@ -112,8 +121,14 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 				dogEnded = true
 			}
 		}
-		return dogEnded && sawDogCount1 && sawDogCount0 && sawSnapshot && sawDetectOn && sawStats
+		return dogEnded && sawDogCount1 && sawDogCount0 && sawSnapshot && sawDetectOn && sawStats && sawDiscovery
 	})
+
+	// Counts, snapshots, states and discovery are retained for late subscribers.
+	late := testenv.Subscribe(t, broker.URL, "homeassistant/sensor/edgedet_e2e/porch_dog_count/config")
+	waitFor(t, late, 10*time.Second, "retained discovery config", func(m testenv.Message) bool { return m.Retained })
+	late = testenv.Subscribe(t, broker.URL, "edgedet/e2e/porch/dog/snapshot")
+	waitFor(t, late, 10*time.Second, "retained snapshot", func(m testenv.Message) bool { return m.Retained })
 
 	// Control: an invalid payload is rejected and changes nothing; OFF turns detection off.
 	testenv.Publish(t, broker.URL, "edgedet/e2e/porch/detect/set", []byte("maybe"), false)

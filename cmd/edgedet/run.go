@@ -44,6 +44,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	a.Version = version
 	if err := a.Run(ctx); err != nil {
 		return err
 	}
