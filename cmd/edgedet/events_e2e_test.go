@@ -45,6 +45,7 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 
 	news := map[string]string{} // id → label
 	ends := map[string]bool{}
+	updates := map[string]int{}
 	var sawDogCount1, sawDogCount0, sawSnapshot, sawDetectOn, sawStats, sawDiscovery bool
 	handle := func(m testenv.Message) {
 		switch {
@@ -70,6 +71,11 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 			case "update":
 				if ev.Before == nil || ev.Before.ID != a.ID {
 					t.Fatalf("update without matching before: %s", m.Payload)
+				}
+				// Updates only on a score record or a real move: on a clip of
+				// still images that is a handful per object, not one a frame.
+				if updates[a.ID]++; updates[a.ID] > 5 {
+					t.Fatalf("object %s got %d updates on a still image", a.ID, updates[a.ID])
 				}
 			case "end":
 				if a.EndTime == nil {
@@ -139,6 +145,23 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 	waitFor(t, sub, 10*time.Second, "detect state OFF", func(m testenv.Message) bool {
 		handle(m)
 		return m.Topic == "edgedet/e2e/porch/detect/state" && string(m.Payload) == "OFF"
+	})
+	// Detection really stops: a stats interval with no processed frames.
+	waitFor(t, sub, 10*time.Second, "stats with detection off and nothing processed", func(m testenv.Message) bool {
+		handle(m)
+		if m.Topic != "edgedet/e2e/stats" {
+			return false
+		}
+		var st struct {
+			Cameras map[string]struct {
+				Detect     bool    `json:"detect"`
+				ProcessFPS float64 `json:"process_fps"`
+				CameraFPS  float64 `json:"camera_fps"`
+			} `json:"cameras"`
+		}
+		json.Unmarshal(m.Payload, &st)
+		c := st.Cameras["porch"]
+		return !c.Detect && c.ProcessFPS == 0 && c.CameraFPS > 0
 	})
 	testenv.Publish(t, broker.URL, "edgedet/e2e/porch/detect/set", []byte("ON"), false)
 	waitFor(t, sub, 10*time.Second, "detect state ON again", func(m testenv.Message) bool {
