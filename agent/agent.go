@@ -36,6 +36,13 @@ var _ Publisher = (*mqtt.Client)(nil)
 type Agent struct {
 	// Version is the edgedet version reported to Home Assistant.
 	Version string
+	// OnReady, if set, is called once, when the first frame has gone
+	// through the detector (systemd READY=1).
+	OnReady func()
+	// OnHeartbeat, if set, is called after every processed frame; it must
+	// be cheap (systemd watchdog liveness).
+	OnHeartbeat func()
+	readyOnce   sync.Once
 
 	cfg   *Config
 	log   *slog.Logger
@@ -123,24 +130,26 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("events: %w", err)
 		}
 		a.pipes = append(a.pipes, &pipeline{
-			name:      cc.Name,
-			stream:    stream,
-			det:       a.det,
-			direct:    client,
-			box:       box,
-			ctrl:      control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
-			tracker:   tracker,
-			counts:    report.NewCounts(topics, cc.Name),
-			topics:    topics,
-			detTopic:  a.cfg.MQTT.Topic(cc.Name, "detections"),
-			qos:       a.cfg.MQTT.QoS,
-			detOpts:   a.cfg.Detections,
-			events:    a.cfg.Events.Enabled,
-			snapshots: a.cfg.Snapshots,
-			logPub:    a.cfg.Log.Publishes,
-			model:     info.Name,
-			prec:      info.Precision,
-			log:       a.log.With("component", "pipeline", "camera", cc.Name),
+			name:          cc.Name,
+			stream:        stream,
+			det:           a.det,
+			direct:        client,
+			box:           box,
+			ctrl:          control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
+			tracker:       tracker,
+			counts:        report.NewCounts(topics, cc.Name),
+			topics:        topics,
+			detTopic:      a.cfg.MQTT.Topic(cc.Name, "detections"),
+			qos:           a.cfg.MQTT.QoS,
+			detOpts:       a.cfg.Detections,
+			events:        a.cfg.Events.Enabled,
+			snapshots:     a.cfg.Snapshots,
+			processedHook: a.frameProcessed,
+			aliveHook:     a.OnHeartbeat,
+			logPub:        a.cfg.Log.Publishes,
+			model:         info.Name,
+			prec:          info.Precision,
+			log:           a.log.With("component", "pipeline", "camera", cc.Name),
 		})
 	}
 	defer a.closePipes()
@@ -241,6 +250,16 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		p.flushTracks(time.Now())
 	}
 	return runErr
+}
+
+// frameProcessed runs the readiness and liveness hooks.
+func (a *Agent) frameProcessed() {
+	if a.OnReady != nil {
+		a.readyOnce.Do(a.OnReady)
+	}
+	if a.OnHeartbeat != nil {
+		a.OnHeartbeat()
+	}
 }
 
 func (a *Agent) closePipes() {

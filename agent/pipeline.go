@@ -38,9 +38,13 @@ type pipeline struct {
 	events    bool
 	snapshots report.SnapshotConfig
 	logPub    bool
-	model     string
-	prec      string
-	log       *slog.Logger
+	// processedHook runs after every frame the detector processed;
+	// aliveHook after a frame skipped because detection is off (the
+	// pipeline is alive, so the watchdog must keep being fed).
+	processedHook, aliveHook func()
+	model                    string
+	prec                     string
+	log                      *slog.Logger
 
 	processed     atomic.Uint64
 	skippedOff    atomic.Uint64 // frames not processed because detection is off
@@ -77,6 +81,9 @@ func (p *pipeline) run(ctx context.Context) error {
 		if !p.ctrl.Detect() {
 			p.stream.Release(f)
 			p.skippedOff.Add(1)
+			if p.aliveHook != nil {
+				p.aliveHook()
+			}
 			// Objects still end after max_age while detection is off.
 			p.queueEvents(p.tracker.Update(time.Now(), nil, evs[:0]), nil, report.Meta{})
 			continue
@@ -92,6 +99,9 @@ func (p *pipeline) run(ctx context.Context) error {
 		}
 		dets = keepAbove(res.Detections, p.ctrl.Threshold())
 		p.processed.Add(1)
+		if p.processedHook != nil {
+			p.processedHook()
+		}
 		p.inferNanos.Add(int64(res.Timings.Inference))
 		p.preNanos.Add(int64(res.Timings.Preprocess))
 		p.postNanos.Add(int64(res.Timings.Postprocess))

@@ -69,7 +69,7 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 		}
 		now := time.Now()
 		r := StatsReport{Time: now.UTC().Format("2006-01-02T15:04:05.000Z07:00"), UptimeS: now.Sub(a.start).Seconds(),
-			Model: info.Name, Precision: info.Precision, Provider: "cpu", Cameras: map[string]CameraStats{}}
+			Model: info.Name, Precision: info.Precision, Provider: info.Provider, Cameras: map[string]CameraStats{}}
 		for i, p := range a.pipes {
 			s := p.stream.Stats()
 			cur := statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,

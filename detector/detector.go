@@ -54,12 +54,31 @@ type Config struct {
 	// ONNXRuntimeLibrary is the libonnxruntime.so path the binary loads
 	// (empty = search; see platforms.FindONNXRuntime).
 	ONNXRuntimeLibrary string `toml:"onnxruntime_library"`
+	// Providers are the ONNX Runtime execution providers to try, in order of
+	// preference: tensorrt, cuda, openvino, xnnpack, acl, armnn, cpu
+	// (default ["cpu"]). cpu, if listed, must be last. webgpu is refused
+	// (appending it breaks ONNX Runtime's teardown); armnn is accepted but
+	// always fails, as the prebuilt libraries do not have it.
+	Providers []string `toml:"providers"`
+	// ProviderFallback: a provider that fails is logged with ONNX Runtime's
+	// reason and the next one is tried; false makes the first failure a
+	// startup error.
+	ProviderFallback bool `toml:"provider_fallback"`
+	// ProviderOptions are passed to each provider as is, keyed by provider
+	// name, e.g. [detector.provider_options.tensorrt] trt_fp16_enable = "1",
+	// trt_int8_enable = "1", trt_engine_cache_enable = "1",
+	// trt_engine_cache_path = "/var/cache/edgedet",
+	// trt_max_workspace_size = "1073741824".
+	ProviderOptions map[string]map[string]string `toml:"provider_options"`
 }
 
 // DefaultConfig returns the defaults: score 0.25, IoU 0.45, per-class NMS,
-// at most 100 detections, all graph optimisations.
+// at most 100 detections, all graph optimisations, the CPU provider with
+// fallback on.
 func DefaultConfig() Config {
 	return Config{
+		Providers:         []string{ProviderCPU},
+		ProviderFallback:  true,
 		GraphOptimization: "all",
 		ScoreThreshold:    0.25,
 		IoUThreshold:      0.45,
@@ -96,6 +115,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("min_scores.%s: %g not in 0..1", l, s))
 		}
 	}
+	errs = append(errs, c.validateProviders()...)
 	if err := c.Spec.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -129,6 +149,11 @@ type ModelInfo struct {
 	Spec        Spec // the resolved description
 	SpecSource  string
 	Labels      []string
+	// Provider is the execution provider the session runs on.
+	Provider string
+	// ProviderErrors are the providers tried before it, each as
+	// "<provider>: <ONNX Runtime's reason>".
+	ProviderErrors []string
 }
 
 // Timings are the stage durations of one Detect call.
@@ -337,29 +362,8 @@ func (d *Detector) build() error {
 	if d.output, err = ort.NewEmptyTensor[float32](ort.NewShape(info.OutputShape...)); err != nil {
 		return fmt.Errorf("allocate output tensor %v: %w", info.OutputShape, err)
 	}
-	opts, err := ort.NewSessionOptions()
-	if err != nil {
-		return fmt.Errorf("session options: %w", err)
-	}
-	defer opts.Destroy()
-	if d.cfg.Threads > 0 {
-		if err := opts.SetIntraOpNumThreads(d.cfg.Threads); err != nil {
-			return fmt.Errorf("set intra-op threads %d: %w", d.cfg.Threads, err)
-		}
-	}
-	if d.cfg.ProfilePrefix != "" {
-		if err := opts.EnableProfiling(d.cfg.ProfilePrefix); err != nil {
-			return fmt.Errorf("enable profiling: %w", err)
-		}
-	}
-	level, _ := graphOptLevel(d.cfg.GraphOptimization)
-	if err := opts.SetGraphOptimizationLevel(level); err != nil {
-		return fmt.Errorf("set graph optimisation %q: %w", d.cfg.GraphOptimization, err)
-	}
-	d.session, err = ort.NewAdvancedSession(info.Path, []string{info.InputName}, []string{info.OutputName},
-		[]ort.Value{d.input}, []ort.Value{d.output}, opts)
-	if err != nil {
-		return fmt.Errorf("create session for %s: %w", info.Path, err)
+	if err := d.newSession(); err != nil {
+		return err
 	}
 	if d.runOpts, err = ort.NewRunOptions(); err != nil {
 		return fmt.Errorf("run options: %w", err)
@@ -367,7 +371,8 @@ func (d *Detector) build() error {
 	d.cand = make([]Detection, 0, 1024)
 	d.log.Info("model loaded", "model", info.Path, "format", info.Format, "precision", info.Precision,
 		"input", fmt.Sprintf("%dx%d", spec.InputWidth, spec.InputHeight), "channels", spec.ChannelOrder,
-		"resize", spec.Resize, "classes", len(names), "description", info.SpecSource, "threads", d.cfg.Threads)
+		"resize", spec.Resize, "classes", len(names), "description", info.SpecSource, "threads", d.cfg.Threads,
+		"provider", info.Provider)
 	return nil
 }
 

@@ -1,0 +1,230 @@
+package detector_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+const armnnMessage = "the ArmNN provider is not in the prebuilt ONNX Runtime libraries (and upstream is retiring it); use xnnpack or acl on Arm boards, or cpu"
+
+func providerConfig(t testing.TB, providers ...string) detector.Config {
+	cfg := detector.DefaultConfig()
+	cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
+	cfg.Providers = providers
+	return cfg
+}
+
+// syncBuffer collects log output from the detector.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func loadLogged(t *testing.T, cfg detector.Config) (*detector.Detector, string, error) {
+	t.Helper()
+	initORT(t)
+	var buf syncBuffer
+	d, err := detector.New(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
+	if d != nil {
+		t.Cleanup(func() {
+			if err := d.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+	}
+	return d, buf.String(), err
+}
+
+func TestProviderFallbackToCPU(t *testing.T) {
+	cases := []struct {
+		provider string
+		mention  string // ORT's reason names it, in any case
+	}{
+		{"cuda", "cuda"},
+		{"tensorrt", "tensorrt"},
+		{"openvino", "openvino"},
+		{"xnnpack", "xnnpack"},
+		{"acl", "acl"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.provider, func(t *testing.T) {
+			d, logs, err := loadLogged(t, providerConfig(t, tc.provider, "cpu"))
+			if err != nil {
+				t.Fatalf("%s,cpu with fallback: %v", tc.provider, err)
+			}
+			info := d.Info()
+			if info.Provider != "cpu" {
+				t.Errorf("provider %q, want cpu", info.Provider)
+			}
+			if len(info.ProviderErrors) != 1 {
+				t.Fatalf("provider errors %q, want one for %s", info.ProviderErrors, tc.provider)
+			}
+			e := info.ProviderErrors[0]
+			prefix := tc.provider + ": "
+			if !strings.HasPrefix(e, prefix) || len(strings.TrimSpace(strings.TrimPrefix(e, prefix))) == 0 {
+				t.Errorf("provider error %q does not name %s with a reason", e, tc.provider)
+			}
+			reason := strings.TrimPrefix(e, prefix)
+			// ORT says e.g. "OrtSessionOptionsAppendExecutionProvider_Cuda:
+			// Failed to load shared library": match case-insensitively.
+			if !strings.Contains(strings.ToLower(reason), tc.mention) {
+				t.Errorf("ORT's reason %q does not mention %s", reason, tc.mention)
+			}
+			t.Logf("ORT said: %s", e)
+			if !strings.Contains(logs, "provider failed") || !strings.Contains(logs, "provider="+tc.provider) {
+				t.Errorf("no 'provider failed' warning for %s in logs:\n%s", tc.provider, logs)
+			}
+			if !strings.Contains(logs, `msg="model loaded"`) || !strings.Contains(logs, "provider=cpu") {
+				t.Errorf("'model loaded' does not name provider=cpu:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestProviderNoFallbackIsAnError(t *testing.T) {
+	cfg := providerConfig(t, "cuda")
+	cfg.ProviderFallback = false
+	d, _, err := loadLogged(t, cfg)
+	if err == nil {
+		t.Fatalf("cuda without fallback loaded on %s", d.Info().Provider)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "cuda") || !strings.Contains(msg, "Failed to load shared library") {
+		t.Errorf("error %q should name cuda and carry ORT's reason", msg)
+	}
+	t.Logf("error: %v", err)
+
+	// Fallback off, the first provider works: no error.
+	cfg = providerConfig(t, "cpu")
+	cfg.ProviderFallback = false
+	d, _, err = loadLogged(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Info(); got.Provider != "cpu" || len(got.ProviderErrors) != 0 {
+		t.Errorf("provider %q errors %q, want cpu and none", got.Provider, got.ProviderErrors)
+	}
+}
+
+func TestProviderArmNN(t *testing.T) {
+	d, _, err := loadLogged(t, providerConfig(t, "armnn", "cpu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := d.Info()
+	if info.Provider != "cpu" || len(info.ProviderErrors) != 1 || info.ProviderErrors[0] != "armnn: "+armnnMessage {
+		t.Errorf("provider %q errors %q, want cpu after %q", info.Provider, info.ProviderErrors, "armnn: "+armnnMessage)
+	}
+
+	cfg := providerConfig(t, "armnn")
+	cfg.ProviderFallback = false
+	_, _, err = loadLogged(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), armnnMessage) || !strings.Contains(err.Error(), "armnn") {
+		t.Errorf("armnn without fallback: %v, want an error with %q", err, armnnMessage)
+	}
+
+	// Only failing providers, fallback on: the error lists each.
+	_, _, err = loadLogged(t, providerConfig(t, "armnn", "cuda"))
+	if err == nil || !strings.Contains(err.Error(), "armnn: ") || !strings.Contains(err.Error(), "cuda: ") {
+		t.Errorf("armnn,cuda: %v, want an error naming both", err)
+	}
+}
+
+func TestProviderDetectAfterFallback(t *testing.T) {
+	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg"))
+	cfg := providerConfig(t, "tensorrt", "cuda", "xnnpack", "cpu")
+	cfg.ProviderOptions = map[string]map[string]string{
+		"tensorrt": {"trt_fp16_enable": "1", "trt_engine_cache_enable": "1", "trt_engine_cache_path": t.TempDir()},
+		"cuda":     {"device_id": "0"},
+	}
+	d, _, err := loadLogged(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := d.Info()
+	if info.Provider != "cpu" || len(info.ProviderErrors) != 3 {
+		t.Fatalf("provider %q errors %q, want cpu after 3 failures", info.Provider, info.ProviderErrors)
+	}
+	res, err := d.Detect(context.Background(), img, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, det := range res.Detections {
+		if det.Label == "dog" {
+			return
+		}
+	}
+	t.Errorf("no dog after fallback: %+v", res.Detections)
+}
+
+func TestProviderValidate(t *testing.T) {
+	cases := []struct {
+		name      string
+		providers []string
+		options   map[string]map[string]string
+		want      []string // substrings of the error; nil = valid
+	}{
+		{"default", nil, nil, nil},
+		{"full plan", []string{"tensorrt", "cuda", "openvino", "xnnpack", "acl", "armnn", "cpu"}, nil, nil},
+		{"no cpu", []string{"cuda"}, nil, nil},
+		{"case", []string{"CUDA", "Cpu"}, nil, nil},
+		{"options", []string{"tensorrt", "cpu"}, map[string]map[string]string{"tensorrt": {"trt_int8_enable": "1"}}, nil},
+		{"webgpu", []string{"webgpu", "cpu"}, nil, []string{"webgpu", "teardown"}},
+		{"unknown", []string{"rocm", "cpu"}, nil, []string{`"rocm"`, "tensorrt, cuda, openvino, xnnpack, acl, armnn, cpu"}},
+		{"cpu not last", []string{"cpu", "cuda"}, nil, []string{"cpu must be last"}},
+		{"duplicate", []string{"cuda", "cuda", "cpu"}, nil, []string{`"cuda" is listed twice`}},
+		{"duplicate cpu", []string{"cpu", "cpu"}, nil, []string{"listed twice"}},
+		{"unknown options", nil, map[string]map[string]string{"rocm": {"a": "b"}}, []string{"provider_options.rocm"}},
+		{"webgpu options", nil, map[string]map[string]string{"webgpu": {}}, []string{"provider_options.webgpu", "teardown"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := detector.DefaultConfig()
+			cfg.Model = "m.onnx"
+			cfg.Providers = tc.providers
+			cfg.ProviderOptions = tc.options
+			err := cfg.Validate()
+			if tc.want == nil {
+				if err != nil {
+					t.Errorf("valid config refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%v accepted", tc.providers)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestProviderWebGPUNeverTried checks New refuses webgpu before touching ORT.
+func TestProviderWebGPUNeverTried(t *testing.T) {
+	_, _, err := loadLogged(t, providerConfig(t, "webgpu", "cpu"))
+	if err == nil || !strings.Contains(err.Error(), "detector config") || !strings.Contains(err.Error(), "webgpu") {
+		t.Errorf("webgpu: %v, want a config error", err)
+	}
+}
