@@ -1,5 +1,6 @@
-// Package platforms knows where edgedet runs: the host's ONNX Runtime
-// library and, later, board detection and execution-provider plans.
+// Package platforms knows where edgedet runs: the board and its CPU
+// features, the ONNX Runtime library and the execution providers it has,
+// and the plan (providers, quantization profile, threads) that suits it.
 package platforms
 
 import (

@@ -46,6 +46,8 @@ Usage:
                                         COCO mAP on a YOLO-format dataset
   edgedet quantize --model FP32.onnx --calib DIR|CAMERA --out INT8.onnx [--method M] [--profile P]
                                         INT8 post-training quantization (QDQ) with sensitivity analysis
+  edgedet platform [--json] [--ort-lib PATH]
+                                        board, CPU features, ONNX Runtime providers, execution-provider plan
   edgedet version                       print edgedet, ONNX Runtime and OpenCV versions
 
 Run 'edgedet COMMAND -h' for a command's flags.
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "eval":
 		err = cmdEval(ctx, args[1:], stdout, stderr)
+	case "platform":
+		err = cmdPlatform(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		err = cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

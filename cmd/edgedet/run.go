@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/platforms/systemd"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,7 +46,29 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	a.Version = version
-	if err := a.Run(ctx); err != nil {
+	// systemd (Type=notify): READY once the first frame went through the
+	// model, WATCHDOG pings only while pipelines make progress, STOPPING on
+	// shutdown. All no-ops outside systemd.
+	notifier := systemd.NewNotifier()
+	heartbeat := systemd.NewHeartbeat(notifier)
+	a.OnReady = func() {
+		if err := notifier.Ready(); err != nil {
+			log.Warn("systemd notify", "err", err)
+		}
+		log.Info("ready: first frame processed")
+	}
+	a.OnHeartbeat = heartbeat.Beat
+	hbCtx, stopHB := context.WithCancel(ctx)
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); heartbeat.Run(hbCtx) }()
+	go func() {
+		<-ctx.Done()
+		_ = notifier.Stopping()
+	}()
+	err = a.Run(ctx)
+	stopHB()
+	<-hbDone
+	if err != nil {
 		return err
 	}
 	log.Info("agent stopped")
