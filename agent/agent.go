@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -250,6 +251,44 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		p.flushTracks(time.Now())
 	}
 	return runErr
+}
+
+// Reload applies what can change while running from a freshly loaded and
+// validated config: the detector's score threshold (also each camera's
+// control threshold). The MQTT session, cameras and model stay as they
+// are; it returns the sections that differ and need a restart, so the
+// caller can say so.
+func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) {
+	cur := a.cfg
+	if next.Detector.ScoreThreshold != cur.Detector.ScoreThreshold {
+		if err := a.det.SetScoreThreshold(next.Detector.ScoreThreshold); err != nil {
+			return nil, nil, err
+		}
+		for _, p := range a.pipes {
+			p.ctrl.SetThreshold(next.Detector.ScoreThreshold)
+		}
+		applied = append(applied, "detector.score_threshold")
+	}
+	nd, cd := next.Detector, cur.Detector
+	nd.ScoreThreshold, cd.ScoreThreshold = 0, 0
+	nl, cl := next.Log, cur.Log
+	nl.Level, cl.Level = "", ""
+	for _, s := range []struct {
+		name     string
+		now, was any
+	}{
+		{"detector", nd, cd}, {"mqtt", next.MQTT, cur.MQTT}, {"camera", next.Cameras, cur.Cameras},
+		{"events", next.Events, cur.Events}, {"snapshots", next.Snapshots, cur.Snapshots},
+		{"detections", next.Detections, cur.Detections}, {"stats", next.Stats, cur.Stats},
+		{"spool", next.Spool, cur.Spool}, {"homeassistant", next.HomeAssistant, cur.HomeAssistant}, {"log", nl, cl},
+	} {
+		if !reflect.DeepEqual(s.now, s.was) {
+			needRestart = append(needRestart, s.name)
+		}
+	}
+	a.cfg.Detector.ScoreThreshold = next.Detector.ScoreThreshold
+	a.cfg.Log.Level = next.Log.Level
+	return applied, needRestart, nil
 }
 
 // frameProcessed runs the readiness and liveness hooks.

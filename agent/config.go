@@ -94,9 +94,11 @@ type StatsConfig struct {
 
 // Default returns the configuration used for every key a file leaves out.
 func Default() Config {
+	det := detector.DefaultConfig()
+	det.Providers = nil // none pinned: the board's plan (see platforms.PlanFor)
 	return Config{
 		Log:        LogConfig{Level: "info", Format: "text", StatsInterval: cfgtypes.Duration(60e9)},
-		Detector:   detector.DefaultConfig(),
+		Detector:   det,
 		MQTT:       mqtt.DefaultConfig(),
 		Detections: DetectionsConfig{Enabled: false},
 		Events: EventsConfig{Enabled: true, MinHits: track.DefaultMinHits, MaxAge: cfgtypes.Duration(track.DefaultMaxAge),

@@ -406,6 +406,27 @@ func buildFilter(cfg Config, labels []string) (Filter, error) {
 	return f, nil
 }
 
+// SetScoreThreshold changes the score below which candidates are dropped
+// (for labels without their own min_scores entry), as a config reload does.
+func (d *Detector) SetScoreThreshold(t float32) error {
+	if t < 0 || t > 1 {
+		return fmt.Errorf("score_threshold: %g not in 0..1", t)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg.ScoreThreshold
+	d.cfg.ScoreThreshold = t
+	d.decodeMin = t
+	for id, s := range d.filter.MinScore {
+		if _, own := d.cfg.MinScores[d.info.Labels[id]]; !own && s == old {
+			d.filter.MinScore[id] = t
+			s = t
+		}
+		d.decodeMin = min(d.decodeMin, s)
+	}
+	return nil
+}
+
 // Info describes the loaded model.
 func (d *Detector) Info() ModelInfo { return d.info }
 

@@ -51,6 +51,9 @@ func (c *Camera) Detect() bool { return c.detect.Load() }
 // Threshold is the current minimum score of reported objects.
 func (c *Camera) Threshold() float32 { return math.Float32frombits(c.threshold.Load()) }
 
+// SetThreshold sets the score threshold (a config reload).
+func (c *Camera) SetThreshold(t float32) { c.threshold.Store(math.Float32bits(t)) }
+
 // ErrInvalid marks a payload that was rejected; the setting is unchanged.
 var ErrInvalid = errors.New("invalid payload")
 

@@ -69,6 +69,7 @@ func sampleClip(t *testing.T) string {
 }
 
 type agentProc struct {
+	config string // the config file's path
 	cmd    *exec.Cmd
 	stderr *syncBuffer
 	done   chan error
@@ -99,7 +100,7 @@ func startAgent(t *testing.T, config string) *agentProc {
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &agentProc{cmd: exec.Command(bin, "run", "-c", path), stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &agentProc{config: path, cmd: exec.Command(bin, "run", "-c", path), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), "EDGEDET_ORT_LIB="+testenv.ORTLibrary(t))
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/edgedet/edgedet/agent"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/platforms/systemd"
 )
 
@@ -30,12 +35,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "# %s is valid; resolved configuration:\n", *cfgPath)
 		return toml.NewEncoder(stdout).Encode(redacted(cfg))
 	}
-	log := newLogger(stderr, cfg.LogLevel(), cfg.Log.Format)
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel())
+	log := newLogger(stderr, level, cfg.Log.Format)
 	cleanup, err := initRuntime(cfg.Detector.ONNXRuntimeLibrary)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	applyPlan(&cfg.Detector, log)
 	det, err := detector.New(cfg.Detector, log)
 	if err != nil {
 		return err
@@ -61,9 +69,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	hbCtx, stopHB := context.WithCancel(ctx)
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); heartbeat.Run(hbCtx) }()
+	// SIGHUP reloads the config: what can change live is applied, the rest
+	// is named as needing a restart, and an invalid file changes nothing.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go func() {
-		<-ctx.Done()
-		_ = notifier.Stopping()
+		for {
+			select {
+			case <-ctx.Done():
+				_ = notifier.Stopping()
+				return
+			case <-hup:
+				reload(a, *cfgPath, level, notifier, log)
+			}
+		}
 	}()
 	err = a.Run(ctx)
 	stopHB()
@@ -73,6 +93,52 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("agent stopped")
 	return nil
+}
+
+// applyPlan fills what the config leaves to the board: the execution
+// providers (the plan's that the loaded library has, in order) and the
+// thread count (physical cores).
+func applyPlan(dc *detector.Config, log *slog.Logger) {
+	board, err := platforms.Detect(os.DirFS("/"))
+	if err != nil {
+		log.Warn("board detection failed; using defaults", "err", err)
+		return
+	}
+	plan := platforms.PlanFor(board)
+	if len(dc.Providers) == 0 {
+		lib, _ := platforms.FindONNXRuntime(dc.ONNXRuntimeLibrary)
+		available, err := platforms.AvailableProviders(lib)
+		if err != nil {
+			log.Warn("cannot list the library's execution providers; using cpu", "err", err)
+			available = nil
+		}
+		dc.Providers = plan.Usable(available)
+	}
+	if dc.Threads == 0 {
+		dc.Threads = plan.Threads
+	}
+	log.Info("platform", "board", board.Kind, "model", board.Model, "providers", dc.Providers, "threads", dc.Threads)
+}
+
+// reload re-reads the config file for SIGHUP.
+func reload(a *agent.Agent, path string, level *slog.LevelVar, n *systemd.Notifier, log *slog.Logger) {
+	_ = n.Reloading()
+	defer func() { _ = n.Ready() }()
+	next, err := agent.Load(path)
+	if err != nil {
+		log.Error("reload rejected; keeping the running config", "err", err)
+		return
+	}
+	applied, restart, err := a.Reload(next)
+	if err != nil {
+		log.Error("reload rejected; keeping the running config", "err", err)
+		return
+	}
+	level.Set(next.LogLevel())
+	log.Info("config reloaded", "applied", applied)
+	if len(restart) > 0 {
+		log.Warn("config changes that need a restart were not applied", "sections", restart)
+	}
 }
 
 // redacted returns a copy of cfg safe to print: no password.
