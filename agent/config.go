@@ -191,7 +191,7 @@ func (c *Config) resolvePaths(baseDir string) {
 // (not a device, URL or GStreamer pipeline).
 func isLocalPath(src string) bool {
 	switch {
-	case src == "", strings.Contains(src, "://"), strings.Contains(src, " ! "),
+	case src == "", src == camera.KindCSI, strings.Contains(src, "://"), strings.Contains(src, " ! "),
 		strings.HasPrefix(src, "/dev/"), digitsOnly.MatchString(src):
 		return false
 	}

@@ -20,6 +20,10 @@ const (
 	KindImages    = "images"    // a directory of images, or one image file
 	KindURL       = "url"       // rtsp://, rtsps://, rtmp://, http://, https:// through FFmpeg
 	KindGStreamer = "gstreamer" // a GStreamer pipeline ending in appsink
+	// KindCSI is the board's CSI camera (source "csi"); the binary turns it
+	// into the board's GStreamer pipeline (platforms.CSIPipeline) before
+	// the stream opens.
+	KindCSI = "csi"
 )
 
 // Defaults filled by Config.WithDefaults.
@@ -122,7 +126,7 @@ func (c Config) Validate() error {
 		bad("source", "must not be empty")
 	}
 	switch c.Kind {
-	case "", KindV4L2, KindFile, KindImages, KindURL, KindGStreamer:
+	case "", KindV4L2, KindFile, KindImages, KindURL, KindGStreamer, KindCSI:
 	default:
 		bad("kind", "unknown kind %q (want %q, %q, %q, %q, %q or empty for auto)",
 			c.Kind, KindV4L2, KindFile, KindImages, KindURL, KindGStreamer)
@@ -152,7 +156,7 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Source) == "" {
 		return errors.Join(errs...)
 	}
-	live := d.Kind == KindV4L2 || d.Kind == KindURL || d.Kind == KindGStreamer
+	live := d.Kind == KindV4L2 || d.Kind == KindURL || d.Kind == KindGStreamer || d.Kind == KindCSI
 	if c.Loop && live {
 		bad("loop", "true only applies to kind %q or %q (kind is %q)", KindFile, KindImages, d.Kind)
 	}
@@ -199,6 +203,9 @@ func (c Config) Validate() error {
 // → images; an image extension (.jpg .jpeg .png .bmp .webp .tif .tiff) →
 // images; anything else → file.
 func DetectKind(source string) string {
+	if source == KindCSI {
+		return KindCSI
+	}
 	lower := strings.ToLower(source)
 	for _, p := range []string{"rtsp://", "rtsps://", "rtmp://", "http://", "https://"} {
 		if strings.HasPrefix(lower, p) {

@@ -172,3 +172,16 @@ func TestWithDefaults(t *testing.T) {
 		t.Error("nil Realtime must mean true")
 	}
 }
+
+func TestCSISource(t *testing.T) {
+	c := Config{Name: "cam", Source: "csi"}.WithDefaults()
+	if c.Kind != KindCSI {
+		t.Fatalf("kind of source csi = %q", c.Kind)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("csi source must validate (the binary resolves it): %v", err)
+	}
+	if err := (Config{Name: "cam", Source: "csi", Loop: true}).Validate(); err == nil {
+		t.Error("loop on a CSI camera must be rejected")
+	}
+}

@@ -156,6 +156,8 @@ func openVideoCapture(cfg Config) (*gocv.VideoCapture, error) {
 			}
 			vc, err = gocv.VideoCaptureFileWithAPI(cfg.Source, gocv.VideoCaptureGstreamer)
 		}
+	case KindCSI:
+		return nil, fmt.Errorf("open %q: a CSI camera must first be resolved to the board's GStreamer pipeline (edgedet run does this)", desc)
 	default:
 		return nil, fmt.Errorf("open %q: unknown kind %q", desc, cfg.Kind)
 	}

@@ -340,12 +340,16 @@ func TestCLIErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[mqtt]\nbrokr = \"tcp://x:1883\"\n"), 0o644)
+	csi := filepath.Join(dir, "csi.toml")
+	os.WriteFile(csi, []byte(agentConfig("tcp://127.0.0.1:9", testenv.Shared(t, "models", "yolox_nano_416.onnx"),
+		"[[camera]]\nname = \"front\"\nsource = \"csi\"\n")), 0o644)
 	cases := []struct {
 		args []string
 		code int
 		want []string
 	}{
 		{[]string{"run", "-c", bad}, 1, []string{"bad.toml", "line 2", `"mqtt.brokr"`}},
+		{[]string{"run", "-c", csi}, 1, []string{`camera "front"`, "no CSI camera"}},
 		{[]string{"run", "-c", filepath.Join(dir, "none.toml")}, 1, []string{"none.toml"}},
 		{[]string{"detect", "--model", filepath.Join(dir, "nope.onnx"), "x.jpg"}, 1, []string{"nope.onnx"}},
 		{[]string{"detect", "x.jpg"}, 2, []string{"--model is required"}},

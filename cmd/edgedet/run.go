@@ -43,7 +43,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer cleanup()
-	applyPlan(&cfg.Detector, log)
+	if err := applyPlan(cfg, log); err != nil {
+		return err
+	}
 	det, err := detector.New(cfg.Detector, log)
 	if err != nil {
 		return err
@@ -96,13 +98,29 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 }
 
 // applyPlan fills what the config leaves to the board: the execution
-// providers (the plan's that the loaded library has, in order) and the
-// thread count (physical cores).
-func applyPlan(dc *detector.Config, log *slog.Logger) {
+// providers (the plan's that the loaded library has, in order), the thread
+// count (physical cores) and the GStreamer pipeline of cameras whose source
+// is "csi".
+func applyPlan(cfg *agent.Config, log *slog.Logger) error {
+	dc := &cfg.Detector
 	board, err := platforms.Detect(os.DirFS("/"))
 	if err != nil {
 		log.Warn("board detection failed; using defaults", "err", err)
-		return
+	}
+	for i := range cfg.Cameras {
+		cam := &cfg.Cameras[i]
+		if cam.Source != platforms.CSISource {
+			continue
+		}
+		pipe, err := platforms.CSIPipeline(board, cam.Width, cam.Height, cam.FPS)
+		if err != nil {
+			return fmt.Errorf("camera %q: %w", cam.Name, err)
+		}
+		cam.Source, cam.Kind = pipe, "gstreamer"
+		log.Info("csi camera", "camera", cam.Name, "pipeline", pipe)
+	}
+	if err != nil {
+		return nil
 	}
 	plan := platforms.PlanFor(board)
 	if len(dc.Providers) == 0 {
@@ -118,6 +136,7 @@ func applyPlan(dc *detector.Config, log *slog.Logger) {
 		dc.Threads = plan.Threads
 	}
 	log.Info("platform", "board", board.Kind, "model", board.Model, "providers", dc.Providers, "threads", dc.Threads)
+	return nil
 }
 
 // reload re-reads the config file for SIGHUP.
