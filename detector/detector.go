@@ -193,24 +193,21 @@ type Detector struct {
 
 // New loads cfg.Model into an ONNX Runtime session (InitRuntime must have
 // been called) and prepares its tensors, preprocessing and decoder.
-func New(cfg Config, log *slog.Logger) (d *Detector, err error) {
+func New(cfg Config, log *slog.Logger) (*Detector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("detector config: %w", err)
 	}
 	if !ort.IsInitialized() {
 		return nil, errors.New("detector: onnx runtime is not initialised (call InitRuntime)")
 	}
-	d = &Detector{log: log.With("component", "detector"), cfg: cfg}
-	defer func() {
-		if err != nil {
-			d.Close()
-			d = nil
-		}
-	}()
+	d := &Detector{log: log.With("component", "detector"), cfg: cfg}
 	if err := d.inspect(); err != nil {
+		d.Close()
 		return nil, err
 	}
 	if err := d.build(); err != nil {
+		// Free what build made before it failed (tensors, scratch Mat).
+		d.Close()
 		return nil, err
 	}
 	return d, nil
