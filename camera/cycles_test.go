@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/edgedet/edgedet/internal/testenv"
 )
 
 // cycle runs one complete stream lifecycle of each source kind the tests can
@@ -57,7 +59,7 @@ func cycle(t *testing.T, clip, imgDir string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	eventually(t, 5*time.Second, "a reconnect", func() bool { return s.Stats().Reconnects >= 2 })
+	testenv.Eventually(t, 5*time.Second, "a reconnect", func() bool { return s.Stats().Reconnects >= 2 })
 	cancel()
 	<-done
 	<-s.captureDone

@@ -1,15 +1,12 @@
 package camera
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,39 +38,6 @@ func writeClip(t testing.TB, n, each int, fps float64) string {
 	return path
 }
 
-// logBuf collects log output; safe for concurrent writers.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count returns how many log lines contain all of subs.
-func (l *logBuf) count(subs ...string) int {
-	n := 0
-	for line := range strings.SplitSeq(l.String(), "\n") {
-		all := line != ""
-		for _, s := range subs {
-			all = all && strings.Contains(line, s)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
-
 // testLogger logs at debug level into a buffer (and to the test log with -v).
 func testLogger(t testing.TB) (*slog.Logger, *logBuf) {
 	t.Helper()
@@ -83,18 +47,6 @@ func testLogger(t testing.TB) (*slog.Logger, *logBuf) {
 		w = io.MultiWriter(buf, os.Stderr)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
-
-// eventually polls cond every 10 ms until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // running is a Stream whose Run executes in a goroutine.
@@ -155,3 +107,6 @@ func (r *running) next(t testing.TB, d time.Duration) (*Frame, error) {
 func ptr[T any](v T) *T { return &v }
 
 func dur(d time.Duration) cfgtypes.Duration { return cfgtypes.Duration(d) }
+
+// logBuf collects log output (see testenv.Buffer).
+type logBuf = testenv.Buffer

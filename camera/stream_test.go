@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/internal/testenv"
 )
 
 // checkFrame fails unless f is a BGR frame of w×h.
@@ -69,7 +71,7 @@ func TestFileDeliversFramesThenEnds(t *testing.T) {
 	if st.Width != 160 || st.Height != 120 || st.SourceFPS != 50 || st.Reconnects != 0 || st.LastError != "" {
 		t.Errorf("stats %+v", st)
 	}
-	if logs.count("camera streaming", "component=camera", "camera=file") != 1 {
+	if logs.Count("camera streaming", "component=camera", "camera=file") != 1 {
 		t.Errorf("want one 'camera streaming' line with the child logger's attributes, logs:\n%s", logs)
 	}
 }
@@ -250,7 +252,7 @@ func TestImagesDirectory(t *testing.T) {
 		if err := r.wait(t, 3*time.Second); !errors.Is(err, ErrEndOfStream) {
 			t.Fatalf("Run = %v, want ErrEndOfStream", err)
 		}
-		if n := logs.count("level=WARN", "unreadable image skipped", junk); n != 1 {
+		if n := logs.Count("level=WARN", "unreadable image skipped", junk); n != 1 {
 			t.Errorf("want one warning naming %s, got %d; logs:\n%s", junk, n, logs)
 		}
 		if st := r.s.Stats(); st.Captured != 3 || st.SourceFPS != 50 || st.Reconnects != 0 {
@@ -269,7 +271,7 @@ func TestImagesDirectory(t *testing.T) {
 			}
 			r.s.Release(f)
 		}
-		if n := logs.count("unreadable image skipped", junk); n != 1 {
+		if n := logs.Count("unreadable image skipped", junk); n != 1 {
 			t.Errorf("the junk image is reported once, not every pass: %d warnings", n)
 		}
 	})
@@ -296,7 +298,7 @@ func TestImagesDirectory(t *testing.T) {
 		t.Parallel()
 		empty := t.TempDir()
 		r := start(t, Config{Name: "empty", Source: empty, ReconnectMin: dur(20 * time.Millisecond), ReconnectMax: dur(50 * time.Millisecond)}, nil)
-		eventually(t, 3*time.Second, "an error naming the empty directory", func() bool {
+		testenv.Eventually(t, 3*time.Second, "an error naming the empty directory", func() bool {
 			st := r.s.Stats()
 			return strings.Contains(st.LastError, empty) && strings.Contains(st.LastError, "no image files") && st.Reconnects > 0
 		})
@@ -352,15 +354,15 @@ func TestUnavailableSourcesStayUp(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- s.Run(ctx) }()
 
-			eventually(t, 10*time.Second, "3 reconnect attempts", func() bool { return s.Stats().Reconnects >= 3 })
+			testenv.Eventually(t, 10*time.Second, "3 reconnect attempts", func() bool { return s.Stats().Reconnects >= 3 })
 			st := s.Stats()
 			if st.Connected || !strings.Contains(st.LastError, c.wantErr) {
 				t.Errorf("stats %+v, want disconnected with LastError containing %q", st, c.wantErr)
 			}
-			if n := logs.count("level=WARN"); n != 1 {
+			if n := logs.Count("level=WARN"); n != 1 {
 				t.Errorf("want exactly one warning per failure streak, got %d:\n%s", n, logs)
 			}
-			if logs.count("camera reconnect failed", "level=DEBUG") == 0 {
+			if logs.Count("camera reconnect failed", "level=DEBUG") == 0 {
 				t.Errorf("retries should log at debug:\n%s", logs)
 			}
 			if strings.Contains(logs.String(), "s3cret") || strings.Contains(st.LastError, "s3cret") {
@@ -456,7 +458,7 @@ func TestRunAbandonsBlockedOpen(t *testing.T) {
 	if d := time.Since(t0); d > 3*time.Second {
 		t.Errorf("Run returned %v after cancel, want <= 3 s", d)
 	}
-	if logs.count("level=WARN", "abandoning") != 1 {
+	if logs.Count("level=WARN", "abandoning") != 1 {
 		t.Errorf("want a warning about the abandoned native call:\n%s", logs)
 	}
 	if err := s.Close(); err != nil {
@@ -688,11 +690,11 @@ func TestLiveSourceEndReconnects(t *testing.T) {
 	if st.Reconnects < 2 || !strings.Contains(st.LastError, "frame read failed") {
 		t.Errorf("stats %+v: want >= 2 reconnects after the stream ended", st)
 	}
-	warns := logs.count("level=WARN", "camera source failed")
+	warns := logs.Count("level=WARN", "camera source failed")
 	if warns < 2 || uint64(warns) > st.Reconnects+1 {
 		t.Errorf("%d warnings for %d reconnects: want one per failure streak", warns, st.Reconnects)
 	}
-	if logs.count("camera recovered") == 0 {
+	if logs.Count("camera recovered") == 0 {
 		t.Errorf("no 'camera recovered' after a reconnect:\n%s", logs)
 	}
 }

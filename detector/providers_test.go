@@ -1,11 +1,9 @@
 package detector_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/edgedet/edgedet/detector"
@@ -19,24 +17,6 @@ func providerConfig(t testing.TB, providers ...string) detector.Config {
 	cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
 	cfg.Providers = providers
 	return cfg
-}
-
-// syncBuffer collects log output from the detector.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func loadLogged(t *testing.T, cfg detector.Config) (*detector.Detector, string, error) {
@@ -228,3 +208,6 @@ func TestProviderWebGPUNeverTried(t *testing.T) {
 		t.Errorf("webgpu: %v, want a config error", err)
 	}
 }
+
+// syncBuffer collects log output (see testenv.Buffer).
+type syncBuffer = testenv.Buffer

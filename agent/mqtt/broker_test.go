@@ -51,7 +51,7 @@ func TestEmbeddedBrokerRoundTrip(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	eventually(t, 5*time.Second, "listener closed", func() bool {
+	testenv.Eventually(t, 5*time.Second, "listener closed", func() bool {
 		conn, err := net.DialTimeout("tcp", b.Addr(), time.Second)
 		if err == nil {
 			conn.Close()

@@ -109,10 +109,10 @@ func TestClientPublishAvailabilityClose(t *testing.T) {
 		t.Fatalf("WaitConnected after Close = %v, want ErrClosed", err)
 	}
 	// The broker's own log confirms the clean disconnect: the will was not sent.
-	if n := logs.count(`msg=connected`); n != 1 {
+	if n := logs.Count(`msg=connected`); n != 1 {
 		t.Errorf("%d 'connected' log lines, want 1", n)
 	}
-	if n := logs.count(`msg=closed`); n != 1 {
+	if n := logs.Count(`msg=closed`); n != 1 {
 		t.Errorf("%d 'closed' log lines, want 1", n)
 	}
 	// Nothing more arrives on the availability topic (in particular no
@@ -156,8 +156,8 @@ func TestClientBrokerDownAtStart(t *testing.T) {
 	if s := c.Stats(); s.Dropped != 1 || s.Connected || s.Connects != 0 {
 		t.Fatalf("Stats = %+v", s)
 	}
-	eventually(t, 5*time.Second, "'broker unreachable' logged", func() bool {
-		return logs.count("broker unreachable") == 1
+	testenv.Eventually(t, 5*time.Second, "'broker unreachable' logged", func() bool {
+		return logs.Count("broker unreachable") == 1
 	})
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -175,7 +175,7 @@ func TestClientBrokerDownAtStart(t *testing.T) {
 	if s := c.Stats(); s.Published != 1 || s.Dropped != 1 || s.Connects != 1 {
 		t.Fatalf("Stats = %+v", s)
 	}
-	if n := logs.count("broker unreachable"); n != 1 {
+	if n := logs.Count("broker unreachable"); n != 1 {
 		t.Errorf("'broker unreachable' logged %d times, want once", n)
 	}
 	if out := logs.String(); strings.Contains(out, secret) || !strings.Contains(out, "user:xxxxx@127.0.0.1") {
@@ -198,7 +198,7 @@ func TestClientReconnect(t *testing.T) {
 	avail := c.Config().AvailabilityTopic()
 
 	m.Stop(t)
-	eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
+	testenv.Eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
 	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("lost"), false); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("Publish after the loss = %v, want ErrNotConnected", err)
 	}
@@ -222,10 +222,10 @@ func TestClientReconnect(t *testing.T) {
 	}
 	waitFor(t, msgs, msgTimeout, "message after reconnect", payloadIs(c.Config().Topic("x"), "back", false))
 
-	if n := logs.count("connection lost"); n != 1 {
+	if n := logs.Count("connection lost"); n != 1 {
 		t.Errorf("'connection lost' logged %d times, want 1", n)
 	}
-	if n := logs.count("msg=reconnected"); n != 1 {
+	if n := logs.Count("msg=reconnected"); n != 1 {
 		t.Errorf("'reconnected' logged %d times, want 1", n)
 	}
 	if strings.Contains(logs.String(), secret) {
@@ -427,7 +427,7 @@ func TestClientCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	waitConnected(t, c)
 	m.Stop(t)
-	eventually(t, 5*time.Second, "loss noticed", func() bool { return c.Stats().Disconnects == 1 })
+	testenv.Eventually(t, 5*time.Second, "loss noticed", func() bool { return c.Stats().Disconnects == 1 })
 	closeNow(c)
 	check("reconnecting")
 

@@ -1,59 +1,13 @@
 package mqtt
 
 import (
-	"bytes"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
-
-// eventually polls fn every 10ms until it returns true or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
-// logBuffer is a goroutine-safe sink for a slog handler.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count returns how many log lines contain s.
-func (l *logBuffer) count(s string) int {
-	n := 0
-	for _, line := range strings.Split(l.String(), "\n") {
-		if strings.Contains(line, s) {
-			n++
-		}
-	}
-	return n
-}
 
 // newLogger returns a debug-level text logger writing to a buffer; the
 // buffer is printed if the test fails.
@@ -106,3 +60,6 @@ func payloadIs(topic, payload string, retained bool) func(testenv.Message) bool 
 		return m.Topic == topic && string(m.Payload) == payload && m.Retained == retained
 	}
 }
+
+// logBuffer collects log output (see testenv.Buffer).
+type logBuffer = testenv.Buffer

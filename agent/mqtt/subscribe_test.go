@@ -73,7 +73,7 @@ func TestOnConnectAndSubscribeSurviveRestart(t *testing.T) {
 	if err := c.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, connTimeout, "OnConnect after the first connect", func() bool { return connects.Load() == 1 })
+	testenv.Eventually(t, connTimeout, "OnConnect after the first connect", func() bool { return connects.Load() == 1 })
 	pub := func(payload string) {
 		t.Helper()
 		if err := c.Publish(context.Background(), topic+"/a", []byte(payload), false); err != nil {
@@ -95,7 +95,7 @@ func TestOnConnectAndSubscribeSurviveRestart(t *testing.T) {
 	expect(topic + "/a=one")
 
 	m.Restart(t) // a fresh broker has no subscriptions
-	eventually(t, connTimeout, "OnConnect after the restart", func() bool { return connects.Load() == 2 })
+	testenv.Eventually(t, connTimeout, "OnConnect after the restart", func() bool { return connects.Load() == 2 })
 	pub("two")
 	expect(topic + "/a=two")
 

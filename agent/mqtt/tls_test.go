@@ -45,7 +45,7 @@ func TestTLSMutualAuthRoundTrip(t *testing.T) {
 		t.Fatalf("Publish: %v", err)
 	}
 	waitFor(t, all, msgTimeout, "detection", payloadIs(topic, "over tls", false))
-	if n := logs.count("level=WARN"); n != 0 {
+	if n := logs.Count("level=WARN"); n != 0 {
 		t.Errorf("%d warnings logged:\n%s", n, logs)
 	}
 }
@@ -107,9 +107,9 @@ func TestTLSHandshake(t *testing.T) {
 				t.Fatalf("connected: %+v", c.Stats())
 			}
 			for _, s := range tc.logged {
-				eventually(t, msgTimeout, "log shows "+s, func() bool { return logs.count(s) > 0 })
+				testenv.Eventually(t, msgTimeout, "log shows "+s, func() bool { return logs.Count(s) > 0 })
 			}
-			if !tc.connect && logs.count("level=ERROR") > 0 {
+			if !tc.connect && logs.Count("level=ERROR") > 0 {
 				t.Errorf("error logged:\n%s", logs)
 			}
 		})

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,52 +22,6 @@ const (
 	msgTimeout  = 10 * time.Second
 	connTimeout = 15 * time.Second // covers paho's connect retry and reconnect back-off
 )
-
-// eventually polls fn every 10ms until it returns true or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, fn func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !fn() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// lines returns the log lines containing every one of subs.
-func (l *logBuffer) lines(subs ...string) []string {
-	var out []string
-	for _, line := range strings.Split(l.String(), "\n") {
-		ok := line != ""
-		for _, s := range subs {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 func newLogger(t testing.TB) (*slog.Logger, *logBuffer) {
 	t.Helper()
@@ -230,3 +183,6 @@ func noMore(t testing.TB, ch <-chan testenv.Message) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// logBuffer collects log output (see testenv.Buffer).
+type logBuffer = testenv.Buffer

@@ -61,12 +61,12 @@ func TestNoLossAcrossOutage(t *testing.T) {
 
 	g.open.Store(false)
 	m.Stop(t)
-	eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
+	testenv.Eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
 	want := msgs(topic, "down", 0, 50)
 	for _, msg := range want {
 		o.Send(msg)
 	}
-	eventually(t, 5*time.Second, "a failed batch-ready flush", func() bool { return o.Stats().Failed > 0 })
+	testenv.Eventually(t, 5*time.Second, "a failed batch-ready flush", func() bool { return o.Stats().Failed > 0 })
 	if s := o.Stats(); s.Len != 50 || s.Published != 0 {
 		t.Fatalf("during the outage Stats = %+v", s)
 	}
@@ -79,7 +79,7 @@ func TestNoLossAcrossOutage(t *testing.T) {
 	if s := o.Stats(); s.Len != 0 || s.Published != 50 || s.DroppedFull != 0 {
 		t.Errorf("Stats = %+v", s)
 	}
-	if l := logs.lines("level=WARN", "component=outbox"); len(l) > 0 {
+	if l := logs.Lines("level=WARN", "component=outbox"); len(l) > 0 {
 		t.Errorf("unexpected outbox warnings: %q", l)
 	}
 }
@@ -100,7 +100,7 @@ func TestSurvivesRestart(t *testing.T) {
 	want := msgs(topic, "r", 0, 30)
 	o1.Send(want[:15]...)
 	o1.Send(want[15:]...)
-	eventually(t, 5*time.Second, "a failed flush", func() bool { return o1.Stats().Failed > 0 })
+	testenv.Eventually(t, 5*time.Second, "a failed flush", func() bool { return o1.Stats().Failed > 0 })
 	start := time.Now()
 	if err := stop1(); err != nil {
 		t.Fatalf("first Run: %v", err)
@@ -108,7 +108,7 @@ func TestSurvivesRestart(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Run took %s to return with the broker down", d)
 	}
-	if len(logs.lines("kept in the disk spool", "messages=30")) != 1 {
+	if len(logs.Lines("kept in the disk spool", "messages=30")) != 1 {
 		t.Errorf("no 'kept in the disk spool' log")
 	}
 
@@ -122,7 +122,7 @@ func TestSurvivesRestart(t *testing.T) {
 	}
 	receive(t, sub, want)
 	noMore(t, sub)
-	eventually(t, 5*time.Second, "spool emptied", func() bool { return o2.Stats().Len == 0 })
+	testenv.Eventually(t, 5*time.Second, "spool emptied", func() bool { return o2.Stats().Len == 0 })
 }
 
 // TestSpoolLimits: with the broker down, overflow drops the oldest messages,
@@ -142,7 +142,7 @@ func TestSpoolLimits(t *testing.T) {
 
 	g.open.Store(false)
 	m.Stop(t)
-	eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
+	testenv.Eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
 	want := msgs(topic, "l", 0, 25)
 	for _, msg := range want {
 		o.Send(msg)
@@ -150,8 +150,8 @@ func TestSpoolLimits(t *testing.T) {
 	if s := o.Stats(); s.DroppedFull != 15 || s.Len != 10 {
 		t.Fatalf("Stats = %+v, want DroppedFull 15, Len 10", s)
 	}
-	eventually(t, 5*time.Second, "drop logged", func() bool {
-		return len(logs.lines("spool full, dropped oldest messages", "dropped=15")) == 1
+	testenv.Eventually(t, 5*time.Second, "drop logged", func() bool {
+		return len(logs.Lines("spool full, dropped oldest messages", "dropped=15")) == 1
 	})
 
 	m.Restart(t)
@@ -159,7 +159,7 @@ func TestSpoolLimits(t *testing.T) {
 	g.open.Store(true)
 	receive(t, sub, want[15:])
 	noMore(t, sub)
-	if n := len(logs.lines("spool full")); n != 1 {
+	if n := len(logs.Lines("spool full")); n != 1 {
 		t.Errorf("drop logged %d times, want once", n)
 	}
 }
@@ -180,7 +180,7 @@ func TestRunReturnsPromptlyWhileDown(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Run took %s to return", d)
 	}
-	if len(logs.lines("undelivered messages lost", "messages=5")) != 1 {
+	if len(logs.Lines("undelivered messages lost", "messages=5")) != 1 {
 		t.Error("memory spool loss not logged")
 	}
 	o.Send(msgs("edgedet-test/prompt/x", "late", 0, 2)...)
@@ -234,7 +234,7 @@ func TestFlushKeepsOrderAfterFailures(t *testing.T) {
 			o.Send(spool.Message{Topic: "bad/topic", Payload: []byte("bad")})
 			o.Send(spool.Message{Topic: "t", Payload: []byte("25")})
 			want = append(want, "25")
-			eventually(t, 5*time.Second, "all published", func() bool { return len(p.published()) == len(want) })
+			testenv.Eventually(t, 5*time.Second, "all published", func() bool { return len(p.published()) == len(want) })
 			if got := p.published(); strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Fatalf("published %v, want %v", got, want)
 			}
@@ -256,19 +256,19 @@ func TestNoEarlyRetrigger(t *testing.T) {
 	cfg := Config{FlushInterval: cfgtypes.Duration(time.Hour), BatchSize: 2}
 	o, _ := runOutbox(t, cfg, p, log)
 	o.Send(msgs("t", "a", 0, 2)...)
-	eventually(t, 5*time.Second, "batch-ready flush", func() bool { return o.Stats().Flushes == 1 })
-	eventually(t, 5*time.Second, "failing set", o.failing.Load)
+	testenv.Eventually(t, 5*time.Second, "batch-ready flush", func() bool { return o.Stats().Flushes == 1 })
+	testenv.Eventually(t, 5*time.Second, "failing set", o.failing.Load)
 	o.Send(msgs("t", "b", 0, 4)...)
 	if o.readyPending.Load() || len(o.ready) != 0 {
 		t.Fatal("batch-ready signalled while failing")
 	}
 	o.Trigger()
-	eventually(t, 5*time.Second, "triggered flush", func() bool { return o.Stats().Flushes == 2 })
+	testenv.Eventually(t, 5*time.Second, "triggered flush", func() bool { return o.Stats().Flushes == 2 })
 	p.mu.Lock()
 	p.n = 0
 	p.mu.Unlock()
 	o.Trigger()
-	eventually(t, 5*time.Second, "delivered after trigger", func() bool { return len(p.published()) == 6 })
+	testenv.Eventually(t, 5*time.Second, "delivered after trigger", func() bool { return len(p.published()) == 6 })
 	if s := o.Stats(); s.Flushes != 3 {
 		t.Errorf("Flushes = %d, want 3", s.Flushes)
 	}

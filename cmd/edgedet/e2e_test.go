@@ -75,23 +75,6 @@ type agentProc struct {
 	done   chan error
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startAgent writes config to a file and runs `edgedet run -c` on it.
 func startAgent(t *testing.T, config string) *agentProc {
 	t.Helper()
@@ -266,7 +249,7 @@ func TestRunSurvivesMissingBrokerAndCamera(t *testing.T) {
 		"[[camera]]\nname = \"gate\"\nsource = \"rtsp://127.0.0.1:9/nothing\"\nreconnect_min = \"200ms\"\nreconnect_max = \"500ms\"\n"
 	agent := startAgent(t, agentConfig(broker.URL, testenv.Shared(t, "models", "yolox_nano_416.onnx"), cams))
 
-	eventually(t, 30*time.Second, "camera gate retrying", func() bool {
+	testenv.Eventually(t, 30*time.Second, "camera gate retrying", func() bool {
 		return strings.Contains(agent.stderr.String(), "gate")
 	})
 	time.Sleep(2 * time.Second) // the agent must still be running with no broker
@@ -281,17 +264,6 @@ func TestRunSurvivesMissingBrokerAndCamera(t *testing.T) {
 	waitFor(t, sub, 60*time.Second, "online and detections after the broker appeared", func(m testenv.Message) bool {
 		return m.Topic == "edgedet/e2e/porch/detections"
 	})
-}
-
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -377,3 +349,6 @@ func TestCLIErrors(t *testing.T) {
 		}
 	}
 }
+
+// syncBuffer collects log output (see testenv.Buffer).
+type syncBuffer = testenv.Buffer

@@ -138,7 +138,7 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 
 	// Control: an invalid payload is rejected and changes nothing; OFF turns detection off.
 	testenv.Publish(t, broker.URL, "edgedet/e2e/porch/detect/set", []byte("maybe"), false)
-	eventually(t, 10*time.Second, "the rejected control message logged", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the rejected control message logged", func() bool {
 		return strings.Contains(agent.stderr.String(), "control message rejected")
 	})
 	testenv.Publish(t, broker.URL, "edgedet/e2e/porch/detect/set", []byte("OFF"), false)

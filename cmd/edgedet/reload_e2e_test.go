@@ -66,7 +66,7 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent.cmd.Process.Signal(syscall.SIGHUP)
-	eventually(t, 10*time.Second, "the invalid config rejected", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the invalid config rejected", func() bool {
 		return strings.Contains(agent.stderr.String(), "reload rejected")
 	})
 	waitFor(t, sub, 10*time.Second, "stats still at 0.8", threshold(0.8))

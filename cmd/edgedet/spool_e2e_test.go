@@ -28,7 +28,7 @@ func TestRunSpoolSurvivesOutageAndKill(t *testing.T) {
 
 	first := startAgent(t, cfg)
 	var spooled [][2]string // type, id in the order the first agent queued them
-	eventually(t, 60*time.Second, "the first agent to queue 4 events with the broker down", func() bool {
+	testenv.Eventually(t, 60*time.Second, "the first agent to queue 4 events with the broker down", func() bool {
 		spooled = nil
 		for _, m := range loggedEvent.FindAllStringSubmatch(first.stderr.String(), -1) {
 			spooled = append(spooled, [2]string{m[1], m[2]})

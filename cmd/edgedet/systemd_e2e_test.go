@@ -69,10 +69,10 @@ func TestRunNotifiesSystemd(t *testing.T) {
 			t.Logf("agent log:\n%s", stderr.String())
 		}
 	})
-	eventually(t, 30*time.Second, "READY=1", func() bool { return has("READY=1") })
-	eventually(t, 10*time.Second, "WATCHDOG=1", func() bool { return has("WATCHDOG=1") })
+	testenv.Eventually(t, 30*time.Second, "READY=1", func() bool { return has("READY=1") })
+	testenv.Eventually(t, 10*time.Second, "WATCHDOG=1", func() bool { return has("WATCHDOG=1") })
 	cmd.Process.Signal(syscall.SIGTERM)
-	eventually(t, 15*time.Second, "STOPPING=1", func() bool { return has("STOPPING=1") })
+	testenv.Eventually(t, 15*time.Second, "STOPPING=1", func() bool { return has("STOPPING=1") })
 	select {
 	case err := <-done:
 		done <- err
