@@ -173,7 +173,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		box.Send(report.Discovery(a.cfg.HomeAssistant, topics, a.cfg.MQTT.AvailabilityTopic(), a.Version, names, now)...)
 	}
 	retainedState()
-	client.OnConnect(func() { retainedState(); box.Trigger() })
+	client.OnConnect(retainedState) // Send signals a flush; Trigger is registered above
 	err = client.Subscribe(ctx, ctrlTopics.Filter(), 1, func(topic string, payload []byte) {
 		cam, setting, ok := ctrlTopics.Parse(topic)
 		p := byName[cam]

@@ -188,17 +188,14 @@ func (c *Config) resolvePaths(baseDir string) {
 }
 
 // isLocalPath reports whether a camera source names a file or directory
-// (not a device, URL or GStreamer pipeline).
+// (not a device, URL, GStreamer pipeline or CSI camera).
 func isLocalPath(src string) bool {
-	switch {
-	case src == "", src == camera.KindCSI, strings.Contains(src, "://"), strings.Contains(src, " ! "),
-		strings.HasPrefix(src, "/dev/"), digitsOnly.MatchString(src):
-		return false
+	switch camera.DetectKind(src) {
+	case camera.KindFile, camera.KindImages:
+		return src != ""
 	}
-	return true
+	return false
 }
-
-var digitsOnly = regexp.MustCompile(`^[0-9]+$`)
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 

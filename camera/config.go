@@ -190,7 +190,7 @@ func (c Config) Validate() error {
 			bad("source", "images path %q does not exist", src)
 		case err != nil:
 			bad("source", "%w", err)
-		case !st.IsDir() && !isImageFile(c.Source):
+		case !st.IsDir() && !IsImageFile(c.Source):
 			bad("source", "%q is neither a directory nor an image file (%s)", src, extList())
 		}
 	}
@@ -221,7 +221,7 @@ func DetectKind(source string) string {
 	if st, err := os.Stat(source); err == nil && st.IsDir() {
 		return KindImages
 	}
-	if isImageFile(source) {
+	if IsImageFile(source) {
 		return KindImages
 	}
 	return KindFile
@@ -237,7 +237,8 @@ func RedactURL(s string) string {
 	return credentialsRE.ReplaceAllString(s, "${1}***@")
 }
 
-func isImageFile(p string) bool { return imageExts[strings.ToLower(filepath.Ext(p))] }
+// IsImageFile reports whether p has an image extension an images source reads.
+func IsImageFile(p string) bool { return imageExts[strings.ToLower(filepath.Ext(p))] }
 
 func extList() string { return ".jpg .jpeg .png .bmp .webp .tif .tiff" }
 

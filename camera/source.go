@@ -375,7 +375,7 @@ func (s *imagesSource) list() error {
 	s.files = s.files[:0]
 	for _, e := range ents {
 		if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
-			if isImageFile(e.Name()) {
+			if IsImageFile(e.Name()) {
 				s.files = append(s.files, filepath.Join(s.path, e.Name()))
 			}
 		}

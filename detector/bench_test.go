@@ -11,7 +11,7 @@ import (
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-func yoloxSpec(t testing.TB) detector.Spec {
+func yoloxSpec() detector.Spec {
 	return detector.Spec{Format: detector.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
 }
 
@@ -89,7 +89,7 @@ func TestPreprocessChannelOrderAndScale(t *testing.T) {
 
 func BenchmarkPreprocessYOLOX(b *testing.B) {
 	img := readImage(b, testenv.Shared(b, "datasets", "samples", "dog.jpg"))
-	p, err := detector.NewPreprocessor(yoloxSpec(b))
+	p, err := detector.NewPreprocessor(yoloxSpec())
 	if err != nil {
 		b.Fatal(err)
 	}

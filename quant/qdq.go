@@ -342,7 +342,6 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 	q := func(n *onnxpb.NodeProto) bool { return n != nil && plan.Quantize[n.GetName()] }
 
 	// Activation tensors that need a Q/DQ pair, in graph order.
-	type actUse struct{ tensor string }
 	need := map[string]bool{}
 	var tensors []string
 	mark := func(t string) {

@@ -259,7 +259,6 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 		if err != nil {
 			return nil, nil, err
 		}
-		defer s.close()
 		all, _ := plan(nil)
 		rep.ErrorAll, err = s.errorOf(ctx, all)
 		if err != nil {
@@ -358,7 +357,6 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 			return nil, nil, err
 		}
 		rep.ErrorFinal, err = s.errorOfModel(ctx, out)
-		s.close()
 		if err != nil {
 			return nil, nil, fmt.Errorf("check quantized model: %w", err)
 		}
@@ -598,5 +596,3 @@ func (s *sensitivity) errorOfModel(ctx context.Context, m *onnxpb.ModelProto) (f
 	}
 	return e, nil
 }
-
-func (s *sensitivity) close() {}

@@ -256,8 +256,6 @@ func (e *encodedInputs) Input(_ context.Context, i int, dst []float32) error {
 
 func (e *encodedInputs) Close() error { return e.pre.Close() }
 
-var imageExts = []string{".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
 // newDirInputs lists the images of dir (sorted), checking each decodes:
 // unreadable ones are skipped with a warning, an empty set is an error.
 func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (*encodedInputs, error) {
@@ -267,7 +265,7 @@ func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (
 	}
 	var files []string
 	for _, e := range entries {
-		if !e.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+		if !e.IsDir() && camera.IsImageFile(e.Name()) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
@@ -287,7 +285,7 @@ func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (
 	}
 	if len(good) == 0 {
 		if len(files) == 0 {
-			return nil, fmt.Errorf("calibration directory %s has no images (%s)", dir, strings.Join(imageExts, " "))
+			return nil, fmt.Errorf("calibration directory %s has no images (.jpg, .png, .bmp, .webp, .tif)", dir)
 		}
 		return nil, fmt.Errorf("calibration directory %s: none of its %d images can be read (first: %s)", dir, len(files), files[0])
 	}
