@@ -30,8 +30,19 @@ type Config struct {
 	// order, scale, mean/std, resize, pad value, labels). The model's
 	// metadata wins over a sidecar <model>.toml, which wins over these.
 	Spec
-	// Threads is ONNX Runtime's intra-op thread count (0 = ORT's default).
+	// Threads is ONNX Runtime's intra-op thread count per session (0 =
+	// ORT's default: one per core).
 	Threads int `toml:"threads"`
+	// Sessions is the number of ONNX Runtime sessions frames run on in
+	// parallel (default 1). Cameras share them; more than one only pays
+	// when the cores outnumber Threads (e.g. 2 sessions of 2 threads on 4
+	// cores) or on accelerators.
+	Sessions int `toml:"sessions"`
+	// Slots is the number of frames that can be in flight at once
+	// (preprocessed, waiting, running or being decoded); 0 = Sessions+1,
+	// enough for one frame to be preprocessed while every session runs.
+	// The agent sets it from the number of cameras.
+	Slots int `toml:"-"`
 	// GraphOptimization is "disable", "basic", "extended" or "all".
 	GraphOptimization string `toml:"graph_optimization"`
 	// ScoreThreshold drops candidates scoring below it.
@@ -95,6 +106,12 @@ func (c Config) Validate() error {
 	if c.Threads < 0 {
 		errs = append(errs, fmt.Errorf("threads: %d must be >= 0", c.Threads))
 	}
+	if c.Sessions < 0 || c.Sessions > 16 {
+		errs = append(errs, fmt.Errorf("sessions: %d not in 0..16", c.Sessions))
+	}
+	if c.Slots < 0 {
+		errs = append(errs, fmt.Errorf("slots: %d must be >= 0", c.Slots))
+	}
 	if _, err := graphOptLevel(c.GraphOptimization); err != nil {
 		errs = append(errs, err)
 	}
@@ -156,9 +173,10 @@ type ModelInfo struct {
 	ProviderErrors []string
 }
 
-// Timings are the stage durations of one Detect call.
+// Timings are the stage durations of one frame. Wait is the time the
+// prepared frame waited for a free session (other frames were running).
 type Timings struct {
-	Preprocess, Inference, Postprocess time.Duration
+	Preprocess, Wait, Inference, Postprocess time.Duration
 }
 
 // Result is what Detect found in one image.
@@ -169,26 +187,49 @@ type Result struct {
 	Timings    Timings
 }
 
-// Detector runs one model. Detect may be called from several goroutines;
-// calls are serialised on the one ONNX Runtime session and its tensors.
+// Detector runs one model on Config.Sessions ONNX Runtime sessions. Frames
+// go through it as Jobs: preallocated slots of input and output tensors and
+// preprocessing scratch, so several frames can be in flight (one being
+// preprocessed while another runs) and the steady state allocates nothing.
+// All methods are safe for concurrent use.
 type Detector struct {
 	log  *slog.Logger
 	cfg  Config
 	info ModelInfo
+	dec  Decoder
 
-	mu      sync.Mutex
-	session *ort.AdvancedSession
-	input   *ort.Tensor[float32]
-	output  *ort.Tensor[float32]
-	runOpts *ort.RunOptions
-	pre     *Preprocessor
-	dec     Decoder
-	filter  Filter
+	sessions []*ort.DynamicAdvancedSession
+	idle     chan int  // indices of sessions not running
+	free     chan *Job // slots not acquired
+	jobs     []*Job    // every slot, for Close
+	done     chan struct{}
+	closing  sync.Once
+	closeErr error
+
+	// filterMu guards filter and decodeMin, which SetScoreThreshold changes.
+	filterMu sync.RWMutex
+	filter   Filter
 	// decodeMin is the lowest score any label accepts: the decoder's cut.
 	decodeMin float32
 	nmsOpt    NMSOptions
-	cand      []Detection
-	closed    bool
+}
+
+// Job is one frame's way through a Detector. Acquire one, Prepare it with
+// a frame, Infer, Decode, then Release it. A Job is used by one goroutine
+// at a time; its buffers belong to the Detector.
+type Job struct {
+	d        *Detector
+	input    *ort.Tensor[float32]
+	output   *ort.Tensor[float32]
+	bindings []*ort.IoBinding // one per session: the same tensors bound to each
+	pre      *Preprocessor
+	cand     []Detection
+	geom     Geometry
+	width    int
+	height   int
+	timings  Timings
+	prepared bool
+	ran      bool
 }
 
 // New loads cfg.Model into an ONNX Runtime session (InitRuntime must have
@@ -200,13 +241,19 @@ func New(cfg Config, log *slog.Logger) (*Detector, error) {
 	if !ort.IsInitialized() {
 		return nil, errors.New("detector: onnx runtime is not initialised (call InitRuntime)")
 	}
-	d := &Detector{log: log.With("component", "detector"), cfg: cfg}
+	if cfg.Sessions == 0 {
+		cfg.Sessions = 1
+	}
+	if cfg.Slots == 0 {
+		cfg.Slots = cfg.Sessions + 1
+	}
+	d := &Detector{log: log.With("component", "detector"), cfg: cfg, done: make(chan struct{})}
 	if err := d.inspect(); err != nil {
 		d.Close()
 		return nil, err
 	}
 	if err := d.build(); err != nil {
-		// Free what build made before it failed (tensors, scratch Mat).
+		// Free what build made before it failed (sessions, tensors, Mats).
 		d.Close()
 		return nil, err
 	}
@@ -349,27 +396,16 @@ func (d *Detector) build() error {
 		d.decodeMin = min(d.decodeMin, s)
 	}
 	d.nmsOpt = NMSOptions{IoU: d.cfg.IoUThreshold, Agnostic: d.cfg.ClassAgnostic}
-	if d.pre, err = NewPreprocessor(spec); err != nil {
-		return fmt.Errorf("model %s: %w", info.Path, err)
-	}
-
-	if d.input, err = ort.NewEmptyTensor[float32](ort.NewShape(info.InputShape...)); err != nil {
-		return fmt.Errorf("allocate input tensor %v: %w", info.InputShape, err)
-	}
-	if d.output, err = ort.NewEmptyTensor[float32](ort.NewShape(info.OutputShape...)); err != nil {
-		return fmt.Errorf("allocate output tensor %v: %w", info.OutputShape, err)
-	}
-	if err := d.newSession(); err != nil {
+	if err := d.newSessions(); err != nil {
 		return err
 	}
-	if d.runOpts, err = ort.NewRunOptions(); err != nil {
-		return fmt.Errorf("run options: %w", err)
+	if err := d.newJobs(); err != nil {
+		return err
 	}
-	d.cand = make([]Detection, 0, 1024)
 	d.log.Info("model loaded", "model", info.Path, "format", info.Format, "precision", info.Precision,
 		"input", fmt.Sprintf("%dx%d", spec.InputWidth, spec.InputHeight), "channels", spec.ChannelOrder,
 		"resize", spec.Resize, "classes", len(names), "description", info.SpecSource, "threads", d.cfg.Threads,
-		"provider", info.Provider)
+		"sessions", len(d.sessions), "slots", len(d.jobs), "provider", info.Provider)
 	return nil
 }
 
@@ -409,8 +445,8 @@ func (d *Detector) SetScoreThreshold(t float32) error {
 	if t < 0 || t > 1 {
 		return fmt.Errorf("score_threshold: %g not in 0..1", t)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.filterMu.Lock()
+	defer d.filterMu.Unlock()
 	old := d.cfg.ScoreThreshold
 	d.cfg.ScoreThreshold = t
 	d.decodeMin = t
@@ -427,58 +463,125 @@ func (d *Detector) SetScoreThreshold(t float32) error {
 // Info describes the loaded model.
 func (d *Detector) Info() ModelInfo { return d.info }
 
+// Slots is the number of Jobs the detector has.
+func (d *Detector) Slots() int { return len(d.jobs) }
+
 // Detect finds objects in img (BGR, 8-bit, 3 channels; not retained) and
-// appends them to dst[:0], best first, boxes in img's pixels. Cancelling
-// ctx terminates a running inference.
+// appends them to dst[:0], best first, boxes in img's pixels. It is
+// Acquire, Prepare, Infer, Decode and Release in one call. A running
+// inference is not interrupted by ctx: it returns after it.
 func (d *Detector) Detect(ctx context.Context, img gocv.Mat, dst []Detection) (Result, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return Result{}, ErrClosed
-	}
-	res := Result{Width: img.Cols(), Height: img.Rows()}
-	t0 := time.Now()
-	geom, err := d.pre.Run(img, d.input.GetData())
+	j, err := d.Acquire(ctx)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
-	t1 := time.Now()
-	if err := d.infer(ctx); err != nil {
-		return res, err
+	defer d.Release(j)
+	if err := j.Prepare(img); err != nil {
+		return Result{Width: img.Cols(), Height: img.Rows()}, err
 	}
-	t2 := time.Now()
-	res.Detections = d.postprocess(geom, dst[:0])
-	res.Timings = Timings{Preprocess: t1.Sub(t0), Inference: t2.Sub(t1), Postprocess: time.Since(t2)}
-	return res, nil
+	if err := j.Infer(ctx); err != nil {
+		return Result{Width: img.Cols(), Height: img.Rows()}, err
+	}
+	return j.Decode(dst), nil
 }
 
-func (d *Detector) infer(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+// Acquire takes a free Job, waiting for one (FIFO among waiters, so a
+// busy caller cannot starve another). It fails when ctx is done or the
+// detector is closed.
+func (d *Detector) Acquire(ctx context.Context) (*Job, error) {
+	select {
+	case <-d.done:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case j := <-d.free:
+		j.prepared, j.ran = false, false
+		return j, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-d.done:
+		return nil, ErrClosed
+	}
+}
+
+// Release gives j back. j must not be used afterwards.
+func (d *Detector) Release(j *Job) {
+	if j == nil {
+		return
+	}
+	d.free <- j // never blocks: free holds every slot
+}
+
+// Prepare preprocesses img (BGR, 8-bit, 3 channels; not retained) into the
+// job's input tensor.
+func (j *Job) Prepare(img gocv.Mat) error {
+	t0 := time.Now()
+	j.prepared, j.ran = false, false
+	j.width, j.height = img.Cols(), img.Rows()
+	g, err := j.pre.Run(img, j.input.GetData())
+	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { d.runOpts.Terminate() })
-	err := d.session.RunWithOptions(d.runOpts)
-	if !stop() {
-		// ctx was cancelled while running: the run was (or is about to be)
-		// terminated; re-arm the options for the next call.
-		d.runOpts.UnsetTerminate()
-		return ctx.Err()
-	}
-	if err != nil {
-		return fmt.Errorf("run model %s: %w", d.info.Name, err)
-	}
+	j.geom, j.prepared = g, true
+	j.timings = Timings{Preprocess: time.Since(t0)}
 	return nil
 }
 
-// postprocess decodes the output, filters, runs NMS and maps boxes to the frame.
-func (d *Detector) postprocess(g Geometry, dst []Detection) []Detection {
-	cand := d.dec.Decode(d.output.GetData(), d.decodeMin, d.cand[:0])
-	d.cand = cand[:0] // keep any growth for the next frame
+// Infer runs the model on the prepared input, on the first session that is
+// free (waiters are served in order). ctx cancels the wait, not a running
+// inference.
+func (j *Job) Infer(ctx context.Context) error {
+	d := j.d
+	if !j.prepared {
+		return errors.New("detector: Infer before a successful Prepare")
+	}
+	t0 := time.Now()
+	var s int
+	select {
+	case s = <-d.idle:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-d.done:
+		return ErrClosed
+	}
+	t1 := time.Now()
+	err := d.sessions[s].RunWithBinding(j.bindings[s])
+	d.idle <- s
+	j.timings.Wait, j.timings.Inference = t1.Sub(t0), time.Since(t1)
+	if err != nil {
+		return fmt.Errorf("run model %s: %w", d.info.Name, err)
+	}
+	j.ran = true
+	return nil
+}
+
+// Decode turns the job's output into detections appended to dst[:0]: it
+// decodes, filters, runs NMS and maps boxes back to the frame. It returns
+// an empty result when Infer did not succeed.
+func (j *Job) Decode(dst []Detection) Result {
+	res := Result{Width: j.width, Height: j.height, Detections: dst[:0]}
+	if !j.ran {
+		return res
+	}
+	t0 := time.Now()
+	res.Detections = j.d.postprocess(j, dst[:0])
+	j.timings.Postprocess = time.Since(t0)
+	res.Timings = j.timings
+	return res
+}
+
+// postprocess decodes j's output, filters, runs NMS and maps boxes to the frame.
+func (d *Detector) postprocess(j *Job, dst []Detection) []Detection {
+	d.filterMu.RLock()
+	cand := d.dec.Decode(j.output.GetData(), d.decodeMin, j.cand[:0])
+	j.cand = cand[:0] // keep any growth for the next frame
 	cand = d.filter.Apply(cand)
+	d.filterMu.RUnlock()
 	cand = NMS(cand, d.nmsOpt)
 	area := d.cfg.MinArea
 	for _, det := range cand {
-		det.Box = g.ToFrame(det.Box)
+		det.Box = j.geom.ToFrame(det.Box)
 		if area > 0 && det.Box.Area() < area {
 			continue
 		}
@@ -494,36 +597,85 @@ func (d *Detector) postprocess(g Geometry, dst []Detection) []Detection {
 	return dst
 }
 
-// ErrClosed is returned by Detect after Close.
+// ErrClosed is returned by Acquire, Infer and Detect after Close.
 var ErrClosed = errors.New("detector closed")
 
-// Close frees the session, then its tensors, then the scratch Mat. It is
-// idempotent; Detect calls after it return ErrClosed.
+// Close waits for every acquired Job to be released, then frees the
+// sessions, the bindings, the tensors and the scratch Mats. It is
+// idempotent; Acquire, Infer and Detect return ErrClosed once it started.
 func (d *Detector) Close() error {
 	if d == nil {
 		return nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
-	}
-	d.closed = true
+	d.closing.Do(func() {
+		close(d.done)
+		for range d.jobs {
+			<-d.free
+		}
+		var errs []error
+		for _, j := range d.jobs {
+			errs = append(errs, j.close())
+		}
+		for _, s := range d.sessions {
+			errs = append(errs, s.Destroy())
+		}
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
+}
+
+func (j *Job) close() error {
 	var errs []error
-	if d.session != nil {
-		errs = append(errs, d.session.Destroy())
+	for _, b := range j.bindings {
+		if b != nil {
+			errs = append(errs, b.Destroy())
+		}
 	}
-	if d.runOpts != nil {
-		errs = append(errs, d.runOpts.Destroy())
+	if j.input != nil {
+		errs = append(errs, j.input.Destroy())
 	}
-	if d.input != nil {
-		errs = append(errs, d.input.Destroy())
+	if j.output != nil {
+		errs = append(errs, j.output.Destroy())
 	}
-	if d.output != nil {
-		errs = append(errs, d.output.Destroy())
-	}
-	errs = append(errs, d.pre.Close())
+	errs = append(errs, j.pre.Close())
 	return errors.Join(errs...)
+}
+
+// newJobs allocates cfg.Slots jobs, each with its tensors bound to every
+// session. A job is registered in d.jobs as soon as it exists, so Close
+// frees it even if a later step fails.
+func (d *Detector) newJobs() error {
+	info := &d.info
+	d.free = make(chan *Job, d.cfg.Slots)
+	for range d.cfg.Slots {
+		j := &Job{d: d, cand: make([]Detection, 0, 1024)}
+		d.jobs = append(d.jobs, j)
+		d.free <- j
+		var err error
+		if j.pre, err = NewPreprocessor(info.Spec); err != nil {
+			return fmt.Errorf("model %s: %w", info.Path, err)
+		}
+		if j.input, err = ort.NewEmptyTensor[float32](ort.NewShape(info.InputShape...)); err != nil {
+			return fmt.Errorf("allocate input tensor %v: %w", info.InputShape, err)
+		}
+		if j.output, err = ort.NewEmptyTensor[float32](ort.NewShape(info.OutputShape...)); err != nil {
+			return fmt.Errorf("allocate output tensor %v: %w", info.OutputShape, err)
+		}
+		for _, s := range d.sessions {
+			b, err := s.CreateIoBinding()
+			if err != nil {
+				return fmt.Errorf("bind tensors: %w", err)
+			}
+			j.bindings = append(j.bindings, b)
+			if err := b.BindInput(info.InputName, j.input); err != nil {
+				return fmt.Errorf("bind input %q: %w", info.InputName, err)
+			}
+			if err := b.BindOutput(info.OutputName, j.output); err != nil {
+				return fmt.Errorf("bind output %q: %w", info.OutputName, err)
+			}
+		}
+	}
+	return nil
 }
 
 func ioNames(infos []ort.InputOutputInfo) string {

@@ -185,20 +185,21 @@ func explainProviderError(p string, err error) error {
 	return err
 }
 
-// newSession tries the providers of the plan in order and keeps the first
-// session that is created. Each failure is logged with ORT's reason and
-// recorded in d.info.ProviderErrors; without fallback the first failure is
-// returned.
-func (d *Detector) newSession() error {
+// newSessions tries the providers of the plan in order with the first
+// session and keeps the first that is created; the other cfg.Sessions-1
+// sessions use the same provider. Each failure is logged with ORT's reason
+// and recorded in d.info.ProviderErrors; without fallback the first
+// failure is returned.
+func (d *Detector) newSessions() error {
 	info := &d.info
 	plan := d.cfg.providerPlan()
 	info.ProviderErrors = nil
 	for _, p := range plan {
 		s, err := d.trySession(p)
 		if err == nil {
-			d.session = s
+			d.sessions = append(d.sessions, s)
 			info.Provider = p
-			return nil
+			break
 		}
 		info.ProviderErrors = append(info.ProviderErrors, fmt.Sprintf("%s: %v", p, err))
 		if !d.cfg.ProviderFallback {
@@ -206,19 +207,32 @@ func (d *Detector) newSession() error {
 		}
 		d.log.Warn("provider failed", "provider", p, "model", info.Path, "error", err.Error())
 	}
-	return fmt.Errorf("model %s: no execution provider of %s worked: %s", info.Path, strings.Join(plan, ", "),
-		strings.Join(info.ProviderErrors, "; "))
+	if len(d.sessions) == 0 {
+		return fmt.Errorf("model %s: no execution provider of %s worked: %s", info.Path, strings.Join(plan, ", "),
+			strings.Join(info.ProviderErrors, "; "))
+	}
+	for len(d.sessions) < d.cfg.Sessions {
+		s, err := d.trySession(info.Provider)
+		if err != nil {
+			return fmt.Errorf("model %s: session %d of %d: %w", info.Path, len(d.sessions)+1, d.cfg.Sessions, err)
+		}
+		d.sessions = append(d.sessions, s)
+	}
+	d.idle = make(chan int, len(d.sessions))
+	for i := range d.sessions {
+		d.idle <- i
+	}
+	return nil
 }
 
-func (d *Detector) trySession(p string) (*ort.AdvancedSession, error) {
+func (d *Detector) trySession(p string) (*ort.DynamicAdvancedSession, error) {
 	opts, err := d.sessionOptions(p)
 	if err != nil {
 		return nil, err
 	}
 	defer opts.Destroy()
 	info := &d.info
-	s, err := ort.NewAdvancedSession(info.Path, []string{info.InputName}, []string{info.OutputName},
-		[]ort.Value{d.input}, []ort.Value{d.output}, opts)
+	s, err := ort.NewDynamicAdvancedSession(info.Path, []string{info.InputName}, []string{info.OutputName}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
