@@ -70,8 +70,9 @@ type Config struct {
 	// Loop restarts a file or images source at its end instead of ending.
 	Loop bool `toml:"loop"`
 	// Realtime paces file and images reads at the playback rate so they
-	// behave like a live camera. nil means true; false reads as fast as
-	// possible (benchmarks, batch runs).
+	// behave like a live camera. nil means true; false reads each frame as
+	// soon as the consumer took the previous one, so every frame is
+	// processed (benchmarks, batch runs) and none is decoded in vain.
 	Realtime *bool `toml:"realtime"`
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
 	// reopen attempts (defaults 1s and 30s).

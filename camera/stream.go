@@ -41,8 +41,9 @@ var (
 )
 
 const (
-	// poolSize frames: capturing, waiting in the slot, held by the consumer.
-	poolSize = 3
+	// poolSize frames: capturing, waiting in the slot, and two held by a
+	// pipelined consumer (one being preprocessed, one in the model).
+	poolSize = 4
 	// stopGrace is how long Run waits, after ctx is done, for a capture
 	// goroutine blocked in a native open or read before abandoning it.
 	stopGrace = 2 * time.Second
@@ -93,15 +94,19 @@ type Stats struct {
 // Stream captures from one source in its own goroutine and hands the
 // consumer the newest frame.
 //
-// Lifecycle: NewStream, then Run in one goroutine and Next/Release in one
-// consumer goroutine, then Close once Run has returned and the consumer has
-// released its frame. The consumer holds at most one frame at a time: while
-// it holds two, capture pauses until one is released.
+// Lifecycle: NewStream, then Run in one goroutine and Next in one consumer
+// goroutine (Release may come from another), then Close once Run has
+// returned and the consumer has released its frames. The consumer may hold
+// two frames (one being preprocessed while the previous one is in the
+// model); while it holds three, capture pauses until one is released.
 type Stream struct {
 	cfg         Config // defaults filled
 	log         *slog.Logger
 	open        Opener
 	detectEvery time.Duration
+	// lossless: an unpaced file or images source waits for the consumer
+	// to take each frame instead of replacing it (batch runs, benchmarks).
+	lossless bool
 
 	started     atomic.Bool
 	captureDone chan struct{} // closed when the capture goroutine has returned
@@ -151,6 +156,7 @@ func NewStreamWithOpener(cfg Config, open Opener, log *slog.Logger) (*Stream, er
 		freed:       make(chan struct{}, 1),
 		ended:       make(chan struct{}),
 	}
+	s.lossless = !d.IsRealtime() && (d.Kind == KindFile || d.Kind == KindImages)
 	if d.DetectFPS > 0 {
 		s.detectEvery = time.Duration(float64(time.Second) / d.DetectFPS)
 	}
@@ -307,6 +313,11 @@ func (s *Stream) readLoop(ctx context.Context, src Source, cur **Frame, bo *back
 		}
 		bo.reset()
 		s.publish(cur)
+		if s.lossless {
+			if err := s.waitTaken(ctx); err != nil {
+				return err
+			}
+		}
 		if *failures > 0 || *first {
 			st := s.Stats()
 			if *first {
@@ -364,6 +375,25 @@ func (s *Stream) publish(cur **Frame) {
 		*cur = s.popFree()
 	}
 	signal(s.ready)
+}
+
+// waitTaken waits until the consumer has taken the slot frame (or the
+// stream is closing), so an unpaced file or images source drops nothing.
+func (s *Stream) waitTaken(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		empty := s.slot == nil || s.closed || s.endSet()
+		s.mu.Unlock()
+		if empty {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.taken:
+		case <-s.ended:
+		}
+	}
 }
 
 // waitFree waits for the consumer to release a frame.
