@@ -698,3 +698,34 @@ func TestLiveSourceEndReconnects(t *testing.T) {
 		t.Errorf("no 'camera recovered' after a reconnect:\n%s", logs)
 	}
 }
+
+// TestUnpacedFileDropsNothing: a file read with realtime = false waits for a
+// slow consumer instead of replacing frames, and a pipelined consumer may
+// hold two frames at once without stalling capture.
+func TestUnpacedFileDropsNothing(t *testing.T) {
+	clip := writeClip(t, 3, 10, 25) // 30 frames
+	r := start(t, Config{Name: "batch", Source: clip, Realtime: ptr(false)}, nil)
+	var held *Frame
+	var want uint64 = 1
+	for {
+		f, err := r.next(t, 10*time.Second)
+		if errors.Is(err, ErrEndOfStream) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Seq != want {
+			t.Fatalf("got frame %d, want %d: an unpaced file must deliver every frame", f.Seq, want)
+		}
+		want++
+		time.Sleep(5 * time.Millisecond) // slower than decoding
+		r.s.Release(held)                 // the previous frame, held while this one was taken
+		held = f
+	}
+	r.s.Release(held)
+	st := r.s.Stats()
+	if want != 31 || st.Dropped != 0 || st.Delivered != 30 {
+		t.Errorf("delivered up to %d, stats %+v; want 30 frames, none dropped", want-1, st)
+	}
+}
