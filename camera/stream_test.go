@@ -720,7 +720,7 @@ func TestUnpacedFileDropsNothing(t *testing.T) {
 		}
 		want++
 		time.Sleep(5 * time.Millisecond) // slower than decoding
-		r.s.Release(held)                 // the previous frame, held while this one was taken
+		r.s.Release(held)                // the previous frame, held while this one was taken
 		held = f
 	}
 	r.s.Release(held)
