@@ -27,7 +27,7 @@ type Config struct {
 	MaxMessages   int               `toml:"max_messages"`   // oldest dropped beyond; default 10000
 	MaxBytes      int64             `toml:"max_bytes"`      // topics + payloads; default 64 MiB
 	MaxAge        cfgtypes.Duration `toml:"max_age"`        // older messages are dropped unsent; default 24h
-	FlushInterval cfgtypes.Duration `toml:"flush_interval"` // default 1s
+	FlushInterval cfgtypes.Duration `toml:"flush_interval"` // retry period while the broker is unreachable; default 1s
 	BatchSize     int               `toml:"batch_size"`     // messages per spool transaction; default 100
 }
 

@@ -2,8 +2,9 @@
 // broker outage (or, with a disk spool, an agent restart) loses nothing.
 //
 // Send adds messages to the spool and never waits for the network. Run is a
-// Telegraf-style flush loop: it flushes on a timer, when a batch is ready
-// and when Trigger is called (on every MQTT reconnect). A flush takes the
+// flush loop: it flushes as soon as Send added messages (unless the last
+// flush failed), on a timer while the broker is unreachable, and when
+// Trigger is called (on every MQTT reconnect). A flush takes the
 // messages that were spooled when it started, oldest first, in transactions
 // of BatchSize, and publishes them one at a time in order, so a subscriber
 // sees the messages of a topic in the order they were sent. A message that
@@ -57,13 +58,13 @@ type Outbox struct {
 	sp   spool.Spool
 	disk bool
 
-	ready        chan struct{} // batch ready; capacity 1
-	readyPending atomic.Bool   // a batch-ready signal is queued
+	ready        chan struct{} // messages were sent; capacity 1
+	readyPending atomic.Bool   // a ready signal is queued
 	trigger      chan struct{} // flush requested (reconnect); capacity 1
 	// failing is set after a flush stopped on a transient error and
 	// cleared by a complete flush or a Trigger: while it is set, Send does
-	// not signal batch-ready (no early retrigger after a failure; the
-	// timer and reconnects retry).
+	// not signal ready (no early retrigger after a failure; the timer and
+	// reconnects retry).
 	failing atomic.Bool
 	running atomic.Bool
 
@@ -116,7 +117,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger) (*Outbox, error) {
 }
 
 // Send adds msgs to the spool (never waiting for the network) and signals
-// Run when a batch is ready. When the spool is full the oldest messages are
+// Run to flush them now. When the spool is full the oldest messages are
 // dropped; drops are counted in Stats and logged once per flush. A message
 // Send cannot add (see Stats.NotSpooled) is lost.
 func (o *Outbox) Send(msgs ...spool.Message) {
@@ -134,7 +135,9 @@ func (o *Outbox) Send(msgs ...spool.Message) {
 		o.lastSendEr = err
 		o.errMu.Unlock()
 	}
-	if !o.failing.Load() && o.sp.Len() >= o.cfg.BatchSize && o.readyPending.CompareAndSwap(false, true) {
+	// Publish promptly (an event is news now), unless a flush just failed:
+	// then the timer and reconnects retry.
+	if !o.failing.Load() && o.readyPending.CompareAndSwap(false, true) {
 		select {
 		case o.ready <- struct{}{}:
 		default:

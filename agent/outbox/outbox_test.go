@@ -28,13 +28,13 @@ func TestDeliverInOrder(t *testing.T) {
 	sub := testenv.Subscribe(t, m.URL, topic)
 
 	cfg := fastConfig()
-	cfg.FlushInterval = cfgtypes.Duration(time.Hour) // only batch-ready flushes
+	cfg.FlushInterval = cfgtypes.Duration(time.Hour) // only the flushes Send asks for
 	o, stop := runOutbox(t, cfg, c, log)
 	want := msgs(topic, "m", 0, 200)
 	for i := 0; i < len(want); i += 7 {
 		o.Send(want[i:min(i+7, len(want))]...)
 	}
-	receive(t, sub, want[:190]) // whole batches go on batch-ready
+	receive(t, sub, want[:190]) // published as they are sent
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestNoLossAcrossOutage(t *testing.T) {
 	for _, msg := range want {
 		o.Send(msg)
 	}
-	testenv.Eventually(t, 5*time.Second, "a failed batch-ready flush", func() bool { return o.Stats().Failed > 0 })
+	testenv.Eventually(t, 5*time.Second, "a failed flush", func() bool { return o.Stats().Failed > 0 })
 	if s := o.Stats(); s.Len != 50 || s.Published != 0 {
 		t.Fatalf("during the outage Stats = %+v", s)
 	}
@@ -248,19 +248,19 @@ func TestFlushKeepsOrderAfterFailures(t *testing.T) {
 	}
 }
 
-// TestNoEarlyRetrigger: after a failed flush, Send does not signal
-// batch-ready; the timer or a Trigger retries.
+// TestNoEarlyRetrigger: after a failed flush, Send does not signal a
+// flush; the timer or a Trigger retries.
 func TestNoEarlyRetrigger(t *testing.T) {
 	log, _ := newLogger(t)
 	p := &flaky{n: 1 << 30, err: mqtt.ErrNotConnected}
 	cfg := Config{FlushInterval: cfgtypes.Duration(time.Hour), BatchSize: 2}
 	o, _ := runOutbox(t, cfg, p, log)
 	o.Send(msgs("t", "a", 0, 2)...)
-	testenv.Eventually(t, 5*time.Second, "batch-ready flush", func() bool { return o.Stats().Flushes == 1 })
+	testenv.Eventually(t, 5*time.Second, "flush asked for by Send", func() bool { return o.Stats().Flushes == 1 })
 	testenv.Eventually(t, 5*time.Second, "failing set", o.failing.Load)
 	o.Send(msgs("t", "b", 0, 4)...)
 	if o.readyPending.Load() || len(o.ready) != 0 {
-		t.Fatal("batch-ready signalled while failing")
+		t.Fatal("flush signalled while failing")
 	}
 	o.Trigger()
 	testenv.Eventually(t, 5*time.Second, "triggered flush", func() bool { return o.Stats().Flushes == 2 })
