@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh — install everything edgedet needs to build, run and test, idempotently.
 #
-#   Debian packages: libopencv-dev, pkg-config (build), mosquitto + clients (tests)
+#   Debian packages: libopencv-dev, pkg-config (build), mosquitto + clients (tests),
+#   chromium (headless browser for the live-view test in agent/web)
 #   ONNX Runtime 1.24.1 shared library for this CPU, from the npm package
 #   onnxruntime-node@1.24.1, verified by sha256, into build/lib/
 #   build/sample.avi: a clip made from ../shared/datasets/samples (for `make run`)
@@ -32,6 +33,7 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
