@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/edgedet/edgedet/agent/control"
+	"github.com/edgedet/edgedet/agent/metrics"
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/report"
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
 )
@@ -51,7 +53,21 @@ type Agent struct {
 	start time.Time
 
 	running atomic.Bool
-	pipes   []*pipeline
+	// pipes are written by Run (under pipesMu) before its goroutines start
+	// and after they ended; Reload and Totals, called from elsewhere, lock.
+	pipesMu  sync.RWMutex
+	pipes    []*pipeline
+	metrics  *metrics.Metrics // nil unless http.metrics is on
+	httpAddr atomic.Pointer[string]
+}
+
+// HTTPAddr is the address the HTTP server listens on ("" before Run
+// started it, or when it is off).
+func (a *Agent) HTTPAddr() string {
+	if p := a.httpAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // New validates cfg and builds an agent around a loaded detector, which the
@@ -130,6 +146,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.closePipes()
 			return fmt.Errorf("events: %w", err)
 		}
+		a.pipesMu.Lock()
 		a.pipes = append(a.pipes, &pipeline{
 			name:          cc.Name,
 			stream:        stream,
@@ -152,6 +169,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			prec:          info.Precision,
 			log:           a.log.With("component", "pipeline", "camera", cc.Name),
 		})
+		a.pipesMu.Unlock()
 	}
 	defer a.closePipes()
 
@@ -197,9 +215,44 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	// The HTTP server and the live feeds stop with the pipelines; feeds are
+	// closed once no pipeline can offer them a frame.
+	var feeds []*web.Feed
+	defer func() {
+		for _, f := range feeds {
+			if cerr := f.Close(); cerr != nil {
+				a.log.Warn("close live feed", "err", cerr)
+			}
+		}
+	}()
+	if a.cfg.HTTP.Listen != "" {
+		srv, fs, err := a.startHTTP(client, box)
+		feeds = fs
+		if err != nil {
+			return err
+		}
+		for _, f := range feeds {
+			wg.Add(1)
+			go func() { defer wg.Done(); f.Run(runCtx) }()
+		}
+		if a.metrics != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); a.metrics.Run(runCtx) }()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Run(runCtx); err != nil {
+				a.log.Error("http server", "err", err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); a.sampleRates(runCtx) }()
 	errs := make(chan error, 2*len(a.pipes))
 	var active sync.WaitGroup
 	for _, p := range a.pipes {
+		p.started = time.Now()
 		active.Add(1)
 		wg.Add(2)
 		go func() {
@@ -264,9 +317,11 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 		if err := a.det.SetScoreThreshold(next.Detector.ScoreThreshold); err != nil {
 			return nil, nil, err
 		}
+		a.pipesMu.RLock()
 		for _, p := range a.pipes {
 			p.ctrl.SetThreshold(next.Detector.ScoreThreshold)
 		}
+		a.pipesMu.RUnlock()
 		applied = append(applied, "detector.score_threshold")
 	}
 	nd, cd := next.Detector, cur.Detector
@@ -280,7 +335,8 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 		{"detector", nd, cd}, {"mqtt", next.MQTT, cur.MQTT}, {"camera", next.Cameras, cur.Cameras},
 		{"events", next.Events, cur.Events}, {"snapshots", next.Snapshots, cur.Snapshots},
 		{"detections", next.Detections, cur.Detections}, {"stats", next.Stats, cur.Stats},
-		{"spool", next.Spool, cur.Spool}, {"homeassistant", next.HomeAssistant, cur.HomeAssistant}, {"log", nl, cl},
+		{"spool", next.Spool, cur.Spool}, {"homeassistant", next.HomeAssistant, cur.HomeAssistant},
+		{"http", next.HTTP, cur.HTTP}, {"log", nl, cl},
 	} {
 		if !reflect.DeepEqual(s.now, s.was) {
 			needRestart = append(needRestart, s.name)
@@ -289,6 +345,56 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 	a.cfg.Detector.ScoreThreshold = next.Detector.ScoreThreshold
 	a.cfg.Log.Level = next.Log.Level
 	return applied, needRestart, nil
+}
+
+// startHTTP builds the metrics (if on) and the live feeds (if on), binds
+// the HTTP server and returns it, not yet serving, with the feeds to run.
+func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server, []*web.Feed, error) {
+	hc := a.cfg.HTTP
+	info := a.det.Info()
+	opts := web.Options{Listen: hc.Listen, LiveView: hc.LiveView, StallAfter: hc.StallAfter.D(), Log: a.log}
+	if hc.Metrics {
+		m := metrics.New(metrics.Options{Version: a.Version, Model: info.Name, Precision: info.Precision, Provider: info.Provider})
+		for _, p := range a.pipes {
+			p.metrics = m.AddCamera(p.name, info.Labels, p.counters)
+		}
+		m.SetMQTT(func() metrics.MQTTCounters {
+			ms, bs := client.Stats(), box.Stats()
+			return metrics.MQTTCounters{Connected: ms.Connected, Published: ms.Published, Failed: ms.Failed,
+				Dropped: ms.Dropped, QueueDepth: bs.Len, SpoolBytes: bs.Bytes, SpoolDropped: bs.DroppedFull + bs.DroppedAge}
+		})
+		opts.Metrics = m.Handler()
+		a.metrics = m
+	}
+	var feeds []*web.Feed
+	views := make([]web.CameraView, 0, len(a.pipes))
+	for _, p := range a.pipes {
+		v := web.CameraView{Name: p.name, Status: p.status}
+		if hc.LiveView {
+			f := web.NewFeed(hc.LiveFPS, hc.LiveQuality)
+			feeds = append(feeds, f)
+			p.feed, v.Feed = f, f
+		}
+		views = append(views, v)
+	}
+	srv, err := web.NewServer(opts, views)
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		return nil, feeds, fmt.Errorf("http: %w", err)
+	}
+	addr := srv.Addr()
+	a.httpAddr.Store(&addr)
+	a.log.Info("http server listening", "addr", addr, "metrics", hc.Metrics, "live_view", hc.LiveView)
+	return srv, feeds, nil
+}
+
+// counters reads the camera's totals for the metrics.
+func (p *pipeline) counters() metrics.CameraCounters {
+	s := p.stream.Stats()
+	return metrics.CameraCounters{Captured: s.Captured, Processed: p.processed.Load(), Dropped: s.Dropped,
+		Skipped: s.Skipped + p.skippedOff.Load(), Reconnects: s.Reconnects, Connected: s.Connected}
 }
 
 // frameProcessed runs the readiness and liveness hooks.
@@ -302,6 +408,8 @@ func (a *Agent) frameProcessed() {
 }
 
 func (a *Agent) closePipes() {
+	a.pipesMu.Lock()
+	defer a.pipesMu.Unlock()
 	for _, p := range a.pipes {
 		if err := p.stream.Close(); err != nil {
 			a.log.Warn("close camera", "camera", p.name, "err", err)

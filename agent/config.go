@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -38,10 +40,21 @@ type Config struct {
 	// HomeAssistant publishes MQTT discovery configs for per-label count
 	// sensors and occupancy binary sensors.
 	HomeAssistant report.DiscoveryConfig `toml:"homeassistant"`
-	Cameras       []camera.Config        `toml:"camera"`
+	// HTTP serves /healthz, Prometheus /metrics and the live view.
+	HTTP    HTTPConfig      `toml:"http"`
+	Cameras []camera.Config `toml:"camera"`
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
+}
+
+// DetectorConfig is the detector section with its job slots sized for the
+// cameras: every camera can have a frame preprocessed and waiting while
+// each session runs another.
+func (c *Config) DetectorConfig() detector.Config {
+	d := c.Detector
+	d.Slots = len(c.Cameras) + max(1, d.Sessions)
+	return d
 }
 
 // LogConfig configures logging.
@@ -92,6 +105,47 @@ type StatsConfig struct {
 	Interval cfgtypes.Duration `toml:"interval"`
 }
 
+// HTTPConfig configures the agent's HTTP server.
+type HTTPConfig struct {
+	// Listen is the address to serve on ("" = no HTTP server). Keep it on
+	// loopback unless a firewall or reverse proxy guards it: the live view
+	// shows the camera images.
+	Listen string `toml:"listen"`
+	// Metrics serves Prometheus metrics at /metrics.
+	Metrics bool `toml:"metrics"`
+	// LiveView serves / (a page listing the cameras) and one MJPEG stream
+	// of the processed frames, boxes drawn, per camera. Frames are only
+	// encoded while someone watches.
+	LiveView bool `toml:"live_view"`
+	// LiveFPS caps the frames per second each live stream sends.
+	LiveFPS float64 `toml:"live_fps"`
+	// LiveQuality is the live view's JPEG quality (1-100).
+	LiveQuality int `toml:"live_quality"`
+	// StallAfter makes /healthz fail for a camera that has processed no
+	// frame for this long.
+	StallAfter cfgtypes.Duration `toml:"stall_after"`
+}
+
+// Validate checks the HTTP section.
+func (h HTTPConfig) Validate() error {
+	var errs []error
+	if h.Listen != "" {
+		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port: %w", h.Listen, err))
+		}
+	}
+	if h.LiveFPS <= 0 || h.LiveFPS > 60 {
+		errs = append(errs, fmt.Errorf("http.live_fps: %g not in (0, 60]", h.LiveFPS))
+	}
+	if h.LiveQuality < 1 || h.LiveQuality > 100 {
+		errs = append(errs, fmt.Errorf("http.live_quality: %d not in 1..100", h.LiveQuality))
+	}
+	if h.StallAfter.D() < time.Second {
+		errs = append(errs, fmt.Errorf("http.stall_after: %v must be at least 1s", h.StallAfter))
+	}
+	return errors.Join(errs...)
+}
+
 // Default returns the configuration used for every key a file leaves out.
 func Default() Config {
 	det := detector.DefaultConfig()
@@ -107,6 +161,8 @@ func Default() Config {
 		Stats:         StatsConfig{Interval: cfgtypes.Duration(60e9)},
 		Spool:         outbox.Config{}.WithDefaults(),
 		HomeAssistant: report.DiscoveryConfig{}.WithDefaults(),
+		HTTP: HTTPConfig{Listen: "127.0.0.1:9464", Metrics: true, LiveView: false, LiveFPS: 5, LiveQuality: 75,
+			StallAfter: cfgtypes.Duration(30e9)},
 	}
 }
 
@@ -236,6 +292,9 @@ func (c *Config) Validate() error {
 		if err := c.HomeAssistant.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.HTTP.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.Cameras) == 0 {
 		errs = append(errs, errors.New("camera: no [[camera]] configured"))

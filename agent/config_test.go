@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -118,6 +119,12 @@ func TestParseErrorsNameKeyAndLine(t *testing.T) {
 			[]string{"detector.iou_threshold: 1.5"}},
 		{"log level", text + "\n[log]\nlevel = \"loud\"\n",
 			[]string{`log.level: "loud"`}},
+		{"http listen", text + "\n[http]\nlisten = \"9464\"\n",
+			[]string{`http.listen: "9464"`}},
+		{"http live view values", text + "\n[http]\nlive_fps = 0\nlive_quality = 101\nstall_after = \"100ms\"\n",
+			[]string{"http.live_fps: 0", "http.live_quality: 101", "http.stall_after: 100ms"}},
+		{"detector sessions", strings.Replace(text, "model = \"m.onnx\"", "model = \"m.onnx\"\nsessions = 40", 1),
+			[]string{"detector.sessions: 40"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,5 +174,20 @@ func TestSampleConfig(t *testing.T) {
 	}
 	if !strings.HasSuffix(cfg.Detector.Model, "yolox_nano_416.onnx") {
 		t.Errorf("sample model %s", cfg.Detector.Model)
+	}
+}
+
+func TestDetectorConfigSizesSlotsForCameras(t *testing.T) {
+	cfg := Default()
+	cfg.Cameras = make([]camera.Config, 3)
+	if got := cfg.DetectorConfig().Slots; got != 4 {
+		t.Errorf("3 cameras, 1 session: %d slots, want 4", got)
+	}
+	cfg.Detector.Sessions = 2
+	if got := cfg.DetectorConfig().Slots; got != 5 {
+		t.Errorf("3 cameras, 2 sessions: %d slots, want 5", got)
+	}
+	if cfg.Detector.Slots != 0 {
+		t.Error("DetectorConfig changed the config itself")
 	}
 }

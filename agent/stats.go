@@ -72,8 +72,7 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 			Model: info.Name, Precision: info.Precision, Provider: info.Provider, Cameras: map[string]CameraStats{}}
 		for i, p := range a.pipes {
 			s := p.stream.Stats()
-			cur := statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,
-				off: p.skippedOff.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
+			cur := p.totals(now)
 			old := prev[i]
 			secs := now.Sub(old.at).Seconds()
 			n := float64(cur.processed - old.processed)

@@ -121,6 +121,9 @@ device = "e2e"
 keep_alive = "2s"
 connect_timeout = "2s"
 
+[http]
+listen = "127.0.0.1:0"
+
 %s`, model, broker, cameras)
 }
 

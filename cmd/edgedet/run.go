@@ -46,7 +46,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := applyPlan(cfg, log); err != nil {
 		return err
 	}
-	det, err := detector.New(cfg.Detector, log)
+	det, err := detector.New(cfg.DetectorConfig(), log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgedet/edgedet/agent/web"
+)
+
+// rateEvery is how often the live rates of each camera are refreshed.
+const rateEvery = 2 * time.Second
+
+// liveRates are a camera's rates over the last rateEvery, for the live
+// page and /api/cameras (float64 bits in atomics: written by sampleRates,
+// read by HTTP handlers).
+type liveRates struct {
+	capture, process, inferMs atomic.Uint64
+}
+
+func storeFloat(a *atomic.Uint64, v float64) { a.Store(math.Float64bits(v)) }
+func loadFloat(a *atomic.Uint64) float64     { return math.Float64frombits(a.Load()) }
+
+// sampleRates refreshes every pipeline's liveRates until ctx is done.
+func (a *Agent) sampleRates(ctx context.Context) {
+	t := time.NewTicker(rateEvery)
+	defer t.Stop()
+	prev := make([]statsState, len(a.pipes))
+	for i, p := range a.pipes {
+		prev[i] = p.totals(time.Now())
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for i, p := range a.pipes {
+				cur := p.totals(now)
+				old := prev[i]
+				secs := cur.at.Sub(old.at).Seconds()
+				n := float64(cur.processed - old.processed)
+				if secs > 0 {
+					storeFloat(&p.rates.capture, float64(cur.captured-old.captured)/secs)
+					storeFloat(&p.rates.process, n/secs)
+				}
+				if n > 0 {
+					storeFloat(&p.rates.inferMs, float64(cur.infer-old.infer)/n/1e6)
+				}
+				prev[i] = cur
+			}
+		}
+	}
+}
+
+// totals reads the pipeline's running totals.
+func (p *pipeline) totals(now time.Time) statsState {
+	s := p.stream.Stats()
+	return statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,
+		off: p.skippedOff.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
+}
+
+// status is the camera's state for /healthz and the live page.
+func (p *pipeline) status() web.CameraStatus {
+	s := p.stream.Stats()
+	st := web.CameraStatus{
+		Connected:   s.Connected,
+		LastError:   s.LastError,
+		Started:     p.started,
+		CaptureFPS:  loadFloat(&p.rates.capture),
+		ProcessFPS:  loadFloat(&p.rates.process),
+		InferenceMs: loadFloat(&p.rates.inferMs),
+		Detect:      p.ctrl.Detect(),
+	}
+	if ns := p.lastProgress.Load(); ns != 0 {
+		st.LastProgress = time.Unix(0, ns)
+	}
+	if o := p.objects.Load(); o != nil {
+		st.Objects = *o
+	}
+	return st
+}
+
+// CameraTotals are one camera's running totals since Run started.
+type CameraTotals struct {
+	Name                               string
+	Captured, Processed                uint64
+	Dropped, Skipped                   uint64 // replaced before the detector took them; not delivered (detect_fps, detection off)
+	Preprocess, Inference, Postprocess time.Duration
+}
+
+// Totals returns every camera's totals (none before Run built the
+// pipelines or after it returned).
+func (a *Agent) Totals() []CameraTotals {
+	a.pipesMu.RLock()
+	defer a.pipesMu.RUnlock()
+	out := make([]CameraTotals, 0, len(a.pipes))
+	for _, p := range a.pipes {
+		s := p.stream.Stats()
+		out = append(out, CameraTotals{Name: p.name, Captured: s.Captured, Processed: p.processed.Load(),
+			Dropped: s.Dropped, Skipped: s.Skipped + p.skippedOff.Load(),
+			Preprocess: time.Duration(p.preNanos.Load()), Inference: time.Duration(p.inferNanos.Load()),
+			Postprocess: time.Duration(p.postNanos.Load())})
+	}
+	return out
+}
