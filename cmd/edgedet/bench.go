@@ -117,9 +117,34 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	warmup := fs.Int("warmup", 10, "untimed warm-up runs")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	profile := fs.Bool("profile", false, "also print the per-operator time split from ONNX Runtime's profiler")
+	var e2e e2eOptions
+	fs.StringVar(&e2e.video, "video", "", "end-to-end mode: run the real pipeline (camera, detector, tracker, MQTT) on this looping video")
+	fs.Float64Var(&e2e.seconds, "seconds", 20, "end-to-end: seconds to measure")
+	fs.Float64Var(&e2e.warmup, "warmup-seconds", 3, "end-to-end: seconds to run before measuring")
+	fs.IntVar(&e2e.cameras, "cameras", 1, "end-to-end: cameras reading the video")
+	fs.IntVar(&e2e.sessions, "sessions", 1, "ONNX Runtime sessions the cameras share")
+	fs.StringVar(&e2e.memProfile, "memprofile", "", "end-to-end: write a heap profile of the allocations made while measuring")
+	fs.BoolVar(&e2e.realtime, "realtime", false, "end-to-end: read the video at its frame rate, like a live camera (default: as fast as it decodes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if e2e.video != "" {
+		if fs.NArg() > 0 || *profile {
+			return fmt.Errorf("%w: --video runs the end-to-end bench; it takes no images and no --profile", errUsage)
+		}
+		if len(mf.models) != 1 {
+			return fmt.Errorf("%w: --video needs exactly one --model", errUsage)
+		}
+		if e2e.seconds <= 0 || e2e.warmup < 0 || e2e.cameras < 1 || e2e.sessions < 1 {
+			return fmt.Errorf("%w: --seconds must be > 0, --warmup-seconds >= 0, --cameras and --sessions >= 1", errUsage)
+		}
+		r, err := benchEndToEnd(ctx, &mf, e2e, stderr)
+		if err != nil {
+			return err
+		}
+		return writeE2E(stdout, r, *asJSON)
+	}
+	mf.cfg.Sessions = e2e.sessions
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: no images given", errUsage)
 	}
