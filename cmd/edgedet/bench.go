@@ -123,6 +123,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&e2e.warmup, "warmup-seconds", 3, "end-to-end: seconds to run before measuring")
 	fs.IntVar(&e2e.cameras, "cameras", 1, "end-to-end: cameras reading the video")
 	fs.IntVar(&e2e.sessions, "sessions", 1, "ONNX Runtime sessions the cameras share")
+	fs.StringVar(&e2e.broker, "broker", "", "end-to-end: MQTT broker URL to publish to (default: one started in-process on loopback)")
 	fs.StringVar(&e2e.memProfile, "memprofile", "", "end-to-end: write a heap profile of the allocations made while measuring")
 	fs.BoolVar(&e2e.realtime, "realtime", false, "end-to-end: read the video at its frame rate, like a live camera (default: as fast as it decodes)")
 	if err := fs.Parse(args); err != nil {

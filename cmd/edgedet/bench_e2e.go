@@ -33,6 +33,10 @@ type e2eOptions struct {
 	cameras  int
 	sessions int
 	realtime bool
+	// broker, if set, is the MQTT broker to publish to; otherwise the bench
+	// starts one in-process on a loopback port (its own allocations then
+	// count in AllocsPerFrame).
+	broker string
 	// memProfile, if set, receives a heap profile of every allocation made
 	// during the measured window (go tool pprof -sample_index=alloc_objects).
 	memProfile string
@@ -78,8 +82,9 @@ type e2eReport struct {
 	// the soak figure.
 	RSSAfterMinuteMB float64 `json:"rss_after_minute_mb,omitempty"`
 	RSSGrowthMB      float64 `json:"rss_growth_mb,omitempty"`
-	// AllocsPerFrame is Go heap allocations of the whole process (MQTT,
-	// broker and timers included) per processed frame over the window.
+	// AllocsPerFrame is Go heap allocations of the whole process (MQTT
+	// messages, the in-process broker unless --broker is given, timers)
+	// per processed frame over the window.
 	AllocsPerFrame float64 `json:"heap_allocs_per_frame"`
 	// LoadS is the model load time; FirstFrameS the time from starting the
 	// pipeline to the first frame through the model; FirstEventS the time
@@ -106,16 +111,20 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 		return r, err
 	}
 	defer cleanup()
-	broker, err := mqtt.StartBroker("127.0.0.1:0", log)
-	if err != nil {
-		return r, err
+	brokerURL := o.broker
+	if brokerURL == "" {
+		b, err := mqtt.StartBroker("127.0.0.1:0", log)
+		if err != nil {
+			return r, err
+		}
+		defer b.Close()
+		brokerURL = b.URL()
 	}
-	defer broker.Close()
 
 	cfg := agent.Default()
 	cfg.Detector = mf.cfg
 	cfg.Detector.Sessions = o.sessions
-	cfg.MQTT.Broker, cfg.MQTT.Device = broker.URL(), "bench"
+	cfg.MQTT.Broker, cfg.MQTT.Device = brokerURL, "bench"
 	cfg.MQTT = cfg.MQTT.WithDefaults()
 	cfg.Log.StatsInterval, cfg.Stats.Interval = 0, 0
 	cfg.HTTP.Listen = ""
@@ -125,7 +134,7 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 			Realtime: &rt}.WithDefaults())
 	}
 	if err := cfg.Validate(); err != nil {
-		return r, err
+		return r, fmt.Errorf("bench configuration: %w", err)
 	}
 
 	loadStart := time.Now()
@@ -138,7 +147,7 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 	info := det.Info()
 
 	// A second client watches for the first event.
-	subCfg := mqtt.Config{Broker: broker.URL(), Device: "bench-watch"}.WithDefaults()
+	subCfg := mqtt.Config{Broker: brokerURL, Device: "bench-watch"}.WithDefaults()
 	sub, err := mqtt.NewClient(subCfg, log)
 	if err != nil {
 		return r, err

@@ -133,7 +133,9 @@ func TestTwoCamerasShareOneModel(t *testing.T) {
 	broker := testenv.StartMosquitto(t)
 	sub := testenv.Subscribe(t, broker.URL, "edgedet/e2e/+/detections")
 	cams := fmt.Sprintf("[[camera]]\nname = \"porch\"\nsource = %q\nloop = true\n\n[[camera]]\nname = \"yard\"\nsource = %q\nloop = true\n", porch, yard)
-	a := startAgent(t, agentConfig(broker.URL, testenv.Shared(t, "models", "yolox_nano_416.onnx"), cams))
+	cfg := strings.Replace(agentConfig(broker.URL, testenv.Shared(t, "models", "yolox_nano_416.onnx"), cams),
+		"[http]\n", "[http]\nlive_view = true\n", 1)
+	a := startAgent(t, cfg)
 	base := agentHTTP(t, a)
 
 	seen := map[string]int{}
@@ -193,6 +195,21 @@ func TestTwoCamerasShareOneModel(t *testing.T) {
 	}
 	if code, body := httpGet(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: HTTP %d: %s", code, body)
+	}
+	// The live view serves each camera's processed frame.
+	for _, cam := range []string{"porch", "yard"} {
+		code, body := httpGet(t, base+"/cameras/"+cam+"/latest.jpg")
+		if code != http.StatusOK {
+			t.Fatalf("latest.jpg of %s: HTTP %d: %s", cam, code, body)
+		}
+		img, err := gocv.IMDecode([]byte(body), gocv.IMReadColor)
+		if err != nil || img.Cols() != 640 || img.Rows() != 480 {
+			t.Errorf("latest.jpg of %s: %v, %dx%d", cam, err, img.Cols(), img.Rows())
+		}
+		img.Close()
+	}
+	if code, body := httpGet(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "yard") {
+		t.Errorf("live page: HTTP %d", code)
 	}
 }
 
