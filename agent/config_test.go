@@ -191,3 +191,18 @@ func TestDetectorConfigSizesSlotsForCameras(t *testing.T) {
 		t.Error("DetectorConfig changed the config itself")
 	}
 }
+
+func TestParseDetectorRuntimeKeys(t *testing.T) {
+	dir, text := minimal(t)
+	if cfg, err := Parse([]byte(text), dir); err != nil || cfg.Detector.SpinWait || cfg.Detector.Sessions != 0 {
+		t.Fatalf("defaults: spin_wait %v, sessions %d, err %v; want off, 0 (one session)", cfg.Detector.SpinWait, cfg.Detector.Sessions, err)
+	}
+	text = strings.Replace(text, "model = \"m.onnx\"", "model = \"m.onnx\"\nspin_wait = true\nsessions = 2", 1)
+	cfg, err := Parse([]byte(text), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Detector.SpinWait || cfg.Detector.Sessions != 2 || cfg.DetectorConfig().Slots != 3 {
+		t.Errorf("spin_wait %v, sessions %d, slots %d", cfg.Detector.SpinWait, cfg.Detector.Sessions, cfg.DetectorConfig().Slots)
+	}
+}

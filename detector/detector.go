@@ -43,6 +43,12 @@ type Config struct {
 	// enough for one frame to be preprocessed while every session runs.
 	// The agent sets it from the number of cameras.
 	Slots int `toml:"-"`
+	// SpinWait keeps ONNX Runtime's intra-op threads spinning between
+	// runs ("session.intra_op.allow_spinning"). It shaves a little latency
+	// off back-to-back runs but burns CPU while the agent waits for the
+	// next frame; off by default (measured here at 10 fps with 2 threads:
+	// 46 % CPU instead of 78 %).
+	SpinWait bool `toml:"spin_wait"`
 	// GraphOptimization is "disable", "basic", "extended" or "all".
 	GraphOptimization string `toml:"graph_optimization"`
 	// ScoreThreshold drops candidates scoring below it.

@@ -165,6 +165,9 @@ func (d *Detector) configureOptions(opts *ort.SessionOptions, p string) error {
 			return fmt.Errorf("enable profiling: %w", err)
 		}
 	}
+	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", map[bool]string{true: "1", false: "0"}[d.cfg.SpinWait]); err != nil {
+		return fmt.Errorf("set spin_wait: %w", err)
+	}
 	level, _ := graphOptLevel(d.cfg.GraphOptimization)
 	if err := opts.SetGraphOptimizationLevel(level); err != nil {
 		return fmt.Errorf("set graph optimisation %q: %w", d.cfg.GraphOptimization, err)

@@ -39,6 +39,7 @@ func addModelFlags(fs interface {
 	})
 	fs.IntVar(&m.cfg.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = default)")
 	fs.StringVar(&m.cfg.GraphOptimization, "graph-opt", "all", "graph optimisation: disable, basic, extended, all")
+	fs.BoolVar(&m.cfg.SpinWait, "spin-wait", false, "keep ONNX Runtime's threads spinning between runs (lower latency back to back, more idle CPU)")
 	fs.Func("score", "score threshold (default 0.25)", func(s string) error { return parseF32(s, &m.cfg.ScoreThreshold) })
 	fs.Func("iou", "NMS IoU threshold (default 0.45)", func(s string) error { return parseF32(s, &m.cfg.IoUThreshold) })
 	fs.BoolVar(&m.cfg.ClassAgnostic, "agnostic", false, "class-agnostic NMS")
