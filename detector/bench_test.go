@@ -2,6 +2,7 @@ package detector_test
 
 import (
 	"context"
+	"image"
 	"math"
 	"testing"
 
@@ -131,3 +132,35 @@ func BenchmarkDetectYOLOX(b *testing.B) {
 }
 
 func gocvScalar(b, g, r float64) gocv.Scalar { return gocv.NewScalar(b, g, r, 0) }
+
+// TestPreprocessRegion: a region of a larger frame (a view into its memory)
+// preprocesses exactly like the same pixels copied out, resized or not.
+func TestPreprocessRegion(t *testing.T) {
+	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg")) // 768x576
+	spec := detector.Spec{Format: detector.FormatYOLOv8, InputWidth: 320, InputHeight: 320}.WithDefaults()
+	p, err := detector.NewPreprocessor(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, r := range []image.Rectangle{image.Rect(100, 50, 420, 370), image.Rect(0, 0, 500, 400)} {
+		view := img.Region(r)
+		copied := view.Clone()
+		a, b := make([]float32, p.Len()), make([]float32, p.Len())
+		ga, errA := p.Run(view, a)
+		gb, errB := p.Run(copied, b)
+		view.Close()
+		copied.Close()
+		if errA != nil || errB != nil {
+			t.Fatalf("region %v: %v, %v", r, errA, errB)
+		}
+		if ga != gb {
+			t.Errorf("region %v: geometry %+v vs %+v", r, ga, gb)
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("region %v: value %d differs: %v vs %v", r, i, a[i], b[i])
+			}
+		}
+	}
+}

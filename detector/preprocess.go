@@ -21,6 +21,7 @@ type Preprocessor struct {
 	srcChan [3]int          // model channel c reads BGR byte srcChan[c]
 	resized gocv.Mat
 	last    Geometry // geometry of the previous call: padding is rewritten only when it changes
+	lastDst *float32 // and the destination it was written to
 	valid   bool
 }
 
@@ -75,18 +76,20 @@ func (p *Preprocessor) Run(img gocv.Mat, dst []float32) (Geometry, error) {
 	if g.ResizedW != img.Cols() || g.ResizedH != img.Rows() {
 		gocv.Resize(img, &p.resized, image.Pt(g.ResizedW, g.ResizedH), 0, 0, gocv.InterpolationLinear)
 		src = p.resized
-	}
-	if !src.IsContinuous() {
-		return Geometry{}, fmt.Errorf("preprocess: image memory is not continuous")
+	} else if !img.IsContinuous() {
+		// A region of a larger frame (Mat.Region) already at the input
+		// size: copy it into contiguous memory.
+		img.CopyTo(&p.resized)
+		src = p.resized
 	}
 	pix, err := src.DataPtrUint8()
 	if err != nil {
 		return Geometry{}, fmt.Errorf("preprocess: %w", err)
 	}
-	if !p.valid || p.last.PadLeft != g.PadLeft || p.last.PadTop != g.PadTop ||
+	if !p.valid || p.lastDst != &dst[0] || p.last.PadLeft != g.PadLeft || p.last.PadTop != g.PadTop ||
 		p.last.ResizedW != g.ResizedW || p.last.ResizedH != g.ResizedH {
 		p.fillPadding(dst)
-		p.last, p.valid = g, true
+		p.last, p.lastDst, p.valid = g, &dst[0], true
 	}
 	plane := p.w * p.h
 	l0, l1, l2 := &p.lut[0], &p.lut[1], &p.lut[2]
