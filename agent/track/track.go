@@ -354,14 +354,20 @@ func endEvent(tr *track, at time.Time) Event {
 
 // Active returns the reported, not yet ended objects, sorted by ID.
 func (t *Tracker) Active() []Object {
-	var out []Object
-	for i := range t.tracks {
-		if t.tracks[i].reported {
-			out = append(out, t.tracks[i].obj)
-		}
-	}
+	out := t.AppendActive(nil)
 	slices.SortFunc(out, func(a, b Object) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// AppendActive appends the reported, active objects to dst, in tracking
+// order (unsorted); with room in dst it does not allocate.
+func (t *Tracker) AppendActive(dst []Object) []Object {
+	for i := range t.tracks {
+		if t.tracks[i].reported {
+			dst = append(dst, t.tracks[i].obj)
+		}
+	}
+	return dst
 }
 
 // Counts returns how many reported, active objects there are per label.

@@ -505,6 +505,13 @@ func TestSteadyStateNoAllocs(t *testing.T) {
 	if allocs := testing.AllocsPerRun(200, step); allocs != 0 {
 		t.Errorf("Update allocates %g times per call in steady state", allocs)
 	}
+	objs := make([]Object, 0, 64)
+	if allocs := testing.AllocsPerRun(200, func() { objs = tr.AppendActive(objs[:0]) }); allocs != 0 {
+		t.Errorf("AppendActive allocates %g times with room in dst", allocs)
+	}
+	if len(objs) != len(tr.Active()) || len(objs) == 0 {
+		t.Errorf("AppendActive gave %d objects, Active %d", len(objs), len(tr.Active()))
+	}
 }
 
 func TestConfigValidate(t *testing.T) {

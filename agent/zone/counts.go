@@ -1,0 +1,86 @@
+package zone
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/edgedet/edgedet/agent/spool"
+)
+
+// Counts turns the per-zone, per-label counts of one camera (what
+// Tracker.Counts returns) into retained count messages, sending only
+// changes, the way report.Counts does for the per-label counts. It is not
+// safe for concurrent use; the camera's pipeline stage owns it.
+type Counts struct {
+	topic func(zone, label string) string
+	last  map[string]map[string]int // last published count per zone, label
+	keys  []zoneLabel               // scratch for sorting
+}
+
+type zoneLabel struct{ zone, label string }
+
+// NewCounts returns a Counts that has published nothing yet. topic (not
+// nil) names the topic of a zone's label count, meant to be
+// <prefix>/<device>/<camera>/zone/<zone>/<label>, the label made one safe
+// topic level with report.Level; zone names are valid topic levels
+// already (Config.Validate).
+func NewCounts(topic func(zone, label string) string) *Counts {
+	return &Counts{topic: topic, last: map[string]map[string]int{}}
+}
+
+// Update returns one message (retained, QoS 1, payload the decimal count,
+// Time now) per zone and label whose count differs from what was last
+// published, sorted by zone, then label. A zone or label missing from
+// current counts as 0, so a count that drops to 0 publishes "0" once. A
+// zone and label never published before is published on its first
+// appearance in current, even with an explicit 0 (Tracker.Counts lists a
+// zone's Objects labels at 0 from the start, which clears counts retained
+// by a previous run). Negative counts are treated as 0. current is not
+// retained. When nothing changed Update returns nil and does not allocate.
+func (c *Counts) Update(current map[string]map[string]int, now time.Time) []spool.Message {
+	c.keys = c.keys[:0]
+	for zone, labels := range current {
+		last := c.last[zone]
+		for label, n := range labels {
+			n = max(n, 0)
+			if p, ok := last[label]; !ok || p != n {
+				c.keys = append(c.keys, zoneLabel{zone, label})
+			}
+		}
+	}
+	for zone, labels := range c.last {
+		cur := current[zone]
+		for label, p := range labels {
+			if _, ok := cur[label]; !ok && p != 0 {
+				c.keys = append(c.keys, zoneLabel{zone, label})
+			}
+		}
+	}
+	if len(c.keys) == 0 {
+		return nil
+	}
+	slices.SortFunc(c.keys, func(a, b zoneLabel) int {
+		return cmp.Or(cmp.Compare(a.zone, b.zone), cmp.Compare(a.label, b.label))
+	})
+	msgs := make([]spool.Message, 0, len(c.keys))
+	for _, k := range c.keys {
+		n := max(current[k.zone][k.label], 0)
+		last := c.last[k.zone]
+		if last == nil {
+			last = map[string]int{}
+			c.last[k.zone] = last
+		}
+		last[k.label] = n
+		msgs = append(msgs, spool.Message{
+			Topic:    c.topic(k.zone, k.label),
+			Payload:  strconv.AppendInt(nil, int64(n), 10),
+			QoS:      1,
+			Retained: true,
+			Time:     now,
+		})
+	}
+	clear(c.keys) // drop string references
+	return msgs
+}
