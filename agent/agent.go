@@ -136,7 +136,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	topics := report.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
 	ctrlTopics := control.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
 	for _, cc := range a.cfg.Cameras {
-		stream, err := camera.NewStream(cc, a.log)
+		stream, err := camera.NewStream(cc.Config, a.log)
 		if err != nil {
 			a.closePipes()
 			return fmt.Errorf("camera %q: %w", cc.Name, err)
@@ -146,8 +146,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.closePipes()
 			return fmt.Errorf("events: %w", err)
 		}
-		a.pipesMu.Lock()
-		a.pipes = append(a.pipes, &pipeline{
+		p := &pipeline{
 			name:          cc.Name,
 			stream:        stream,
 			det:           a.det,
@@ -168,8 +167,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			model:         info.Name,
 			prec:          info.Precision,
 			log:           a.log.With("component", "pipeline", "camera", cc.Name),
-		})
+		}
+		a.pipesMu.Lock()
+		a.pipes = append(a.pipes, p)
 		a.pipesMu.Unlock()
+		if err := p.configure(cc, topics, info.Spec); err != nil {
+			a.closePipes()
+			return fmt.Errorf("camera %q: %w", cc.Name, err)
+		}
 	}
 	defer a.closePipes()
 
@@ -413,6 +418,11 @@ func (a *Agent) closePipes() {
 	for _, p := range a.pipes {
 		if err := p.stream.Close(); err != nil {
 			a.log.Warn("close camera", "camera", p.name, "err", err)
+		}
+		if p.motion != nil {
+			if err := p.motion.Close(); err != nil {
+				a.log.Warn("close motion detector", "camera", p.name, "err", err)
+			}
 		}
 	}
 	a.pipes = nil

@@ -22,9 +22,11 @@ import (
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/report"
 	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/motion"
 )
 
 // Config is the whole agent configuration, as read from agent.toml.
@@ -41,8 +43,8 @@ type Config struct {
 	// sensors and occupancy binary sensors.
 	HomeAssistant report.DiscoveryConfig `toml:"homeassistant"`
 	// HTTP serves /healthz, Prometheus /metrics and the live view.
-	HTTP    HTTPConfig      `toml:"http"`
-	Cameras []camera.Config `toml:"camera"`
+	HTTP    HTTPConfig     `toml:"http"`
+	Cameras []CameraConfig `toml:"camera"`
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
@@ -103,6 +105,102 @@ func (e EventsConfig) Tracker() track.Config {
 type StatsConfig struct {
 	// Interval between stats messages (0 = none).
 	Interval cfgtypes.Duration `toml:"interval"`
+}
+
+// CameraConfig is one [[camera]] entry: where its frames come from (the
+// camera.Config keys) and what the pipeline does with them.
+type CameraConfig struct {
+	camera.Config
+	// Motion gates the detector on motion ([camera.motion]).
+	Motion MotionConfig `toml:"motion"`
+	// Zones are named areas ([[camera.zone]]); events say which zones an
+	// object is in and has entered, and each zone has per-label counts.
+	Zones []zone.Config `toml:"zone"`
+	// ObjectMasks are polygons, in frame pixels, where detections are
+	// dropped (their box's bottom-centre is inside): a parked-car row, a
+	// poster of a person.
+	ObjectMasks [][]zone.Point `toml:"object_mask"`
+}
+
+// MotionConfig is a camera's [camera.motion] table: Frigate's idea of
+// running the detector only where something moved.
+type MotionConfig struct {
+	// Enabled runs the detector only on frames with motion, and, while
+	// objects are tracked, at least every Recheck.
+	Enabled bool `toml:"enabled"`
+	// Regions runs the detector on square crops, at least the model's
+	// input size, around the motion and the tracked objects instead of on
+	// the whole frame: small distant objects keep their pixels.
+	Regions bool `toml:"regions"`
+	// Recheck is how often tracked objects that stopped moving are looked
+	// at again (default 1s), so a parked car keeps its event open; it must
+	// be shorter than events.max_age.
+	Recheck cfgtypes.Duration `toml:"recheck"`
+	// The motion detector's tuning: threshold, min_area, frame_height,
+	// learning_rate, lightning_threshold, and mask (polygons where motion
+	// is ignored: timestamps, trees).
+	motion.Config
+}
+
+// DefaultRecheck is MotionConfig.Recheck's default.
+const DefaultRecheck = time.Second
+
+// WithDefaults fills the camera's, its motion's and its zones' defaults.
+func (c CameraConfig) WithDefaults() CameraConfig {
+	c.Config = c.Config.WithDefaults()
+	c.Motion.Config = c.Motion.Config.WithDefaults()
+	if c.Motion.Recheck == 0 {
+		c.Motion.Recheck = cfgtypes.Duration(DefaultRecheck)
+	}
+	zones := make([]zone.Config, len(c.Zones))
+	for i, z := range c.Zones {
+		if z.Camera == "" {
+			z.Camera = c.Name
+		}
+		zones[i] = z.WithDefaults()
+	}
+	c.Zones = zones
+	return c
+}
+
+// validate checks the pipeline keys of camera i (the source is checked by
+// camera.Config.Validate).
+func (c CameraConfig) validate(i int, events EventsConfig) []error {
+	var errs []error
+	prefix := fmt.Sprintf("camera[%d].", i)
+	if c.Motion.Enabled || c.Motion.Regions {
+		if err := c.Motion.Config.Validate(); err != nil {
+			errs = append(errs, prefixErrors(prefix, err)) // its messages start with "motion."
+		}
+		if c.Motion.Recheck <= 0 {
+			errs = append(errs, fmt.Errorf("%smotion.recheck: %v must be > 0", prefix, c.Motion.Recheck))
+		} else if events.Enabled && c.Motion.Recheck.D() >= events.Tracker().MaxAge {
+			errs = append(errs, fmt.Errorf("%smotion.recheck: %v must be shorter than events.max_age (%v), or still objects end",
+				prefix, c.Motion.Recheck, events.Tracker().MaxAge))
+		}
+	}
+	if c.Motion.Regions && !c.Motion.Enabled {
+		errs = append(errs, fmt.Errorf("%smotion.regions: needs motion.enabled = true", prefix))
+	}
+	if len(c.Zones) > 0 {
+		if !events.Enabled {
+			errs = append(errs, fmt.Errorf("%szone: zones need [events] enabled (they follow tracked objects)", prefix))
+		}
+		zs := make([]zone.Config, len(c.Zones))
+		for j, z := range c.Zones {
+			if z.Camera == "" {
+				z.Camera = c.Name
+			}
+			zs[j] = z
+		}
+		if err := zone.ValidateAll(zs, []string{c.Name}); err != nil {
+			errs = append(errs, prefixErrors(prefix, err))
+		}
+	}
+	if _, err := zone.NewMask(c.ObjectMasks); err != nil {
+		errs = append(errs, fmt.Errorf("%sobject_mask: %w", prefix, err))
+	}
+	return errs
 }
 
 // HTTPConfig configures the agent's HTTP server.
@@ -310,6 +408,7 @@ func (c *Config) Validate() error {
 		if err := cam.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+		errs = append(errs, cam.validate(i, c.Events)...)
 	}
 	return errors.Join(errs...)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -123,6 +122,14 @@ func TestParseErrorsNameKeyAndLine(t *testing.T) {
 			[]string{`http.listen: "9464"`}},
 		{"http live view values", text + "\n[http]\nlive_fps = 0\nlive_quality = 101\nstall_after = \"100ms\"\n",
 			[]string{"http.live_fps: 0", "http.live_quality: 101", "http.stall_after: 100ms"}},
+		{"motion values", text + "[camera.motion]\nenabled = true\nthreshold = 300\nrecheck = \"5s\"\n",
+			[]string{"camera[0].motion.threshold: 300", "camera[0].motion.recheck: 5s must be shorter than events.max_age"}},
+		{"regions without motion", text + "[camera.motion]\nregions = true\n",
+			[]string{"camera[0].motion.regions: needs motion.enabled"}},
+		{"zone with two points", text + "[[camera.zone]]\nname = \"drive\"\npoints = [[0,0],[10,0]]\n",
+			[]string{"camera[0].zone[0].points", "2 points"}},
+		{"object mask", text + "object_mask = [[[0,0],[10,0]]]\n",
+			[]string{"camera[0].object_mask"}},
 		{"detector sessions", strings.Replace(text, "model = \"m.onnx\"", "model = \"m.onnx\"\nsessions = 40", 1),
 			[]string{"detector.sessions: 40"}},
 	}
@@ -179,7 +186,7 @@ func TestSampleConfig(t *testing.T) {
 
 func TestDetectorConfigSizesSlotsForCameras(t *testing.T) {
 	cfg := Default()
-	cfg.Cameras = make([]camera.Config, 3)
+	cfg.Cameras = make([]CameraConfig, 3)
 	if got := cfg.DetectorConfig().Slots; got != 4 {
 		t.Errorf("3 cameras, 1 session: %d slots, want 4", got)
 	}
@@ -204,5 +211,32 @@ func TestParseDetectorRuntimeKeys(t *testing.T) {
 	}
 	if !cfg.Detector.SpinWait || cfg.Detector.Sessions != 2 || cfg.DetectorConfig().Slots != 3 {
 		t.Errorf("spin_wait %v, sessions %d, slots %d", cfg.Detector.SpinWait, cfg.Detector.Sessions, cfg.DetectorConfig().Slots)
+	}
+}
+
+func TestParseCameraMotionZonesMasks(t *testing.T) {
+	dir, text := minimal(t)
+	text += `object_mask = [[[0,400],[100,400],[100,480]]]
+[camera.motion]
+enabled = true
+regions = true
+threshold = 25
+mask = [[[0,0],[200,0],[200,30],[0,30]]]
+[[camera.zone]]
+name = "drive"
+points = [[0,300],[640,300],[640,480],[0,480]]
+objects = ["car"]
+`
+	cfg, err := Parse([]byte(text), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cameras[0]
+	if !c.Motion.Enabled || !c.Motion.Regions || c.Motion.Threshold != 25 || len(c.Motion.Masks) != 1 ||
+		c.Motion.Recheck.D() != DefaultRecheck || c.Motion.FrameHeight == 0 {
+		t.Errorf("motion %+v", c.Motion)
+	}
+	if len(c.Zones) != 1 || c.Zones[0].Camera != "front" || c.Zones[0].Inertia == 0 || len(c.ObjectMasks) != 1 {
+		t.Errorf("zones %+v, masks %v", c.Zones, c.ObjectMasks)
 	}
 }

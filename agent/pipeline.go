@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,8 +20,10 @@ import (
 	"github.com/edgedet/edgedet/agent/report"
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/motion"
 )
 
 // stageObserver records per-frame figures (metrics.Camera).
@@ -56,6 +61,30 @@ type pipeline struct {
 	logPub    bool
 	metrics   stageObserver // nil = no metrics
 	feed      liveFeed      // nil = no live view
+	// Motion gating (nil motion: every frame goes to the detector). The
+	// motion detector, lastCheck, areas and bufs belong to prepare.
+	motion    *motion.Detector
+	regions   bool          // run the detector on crops around motion and tracked objects
+	recheck   time.Duration // tracked objects are looked at again at least this often
+	inputSide int           // the model input's larger side: the smallest crop
+	lastCheck time.Time
+	areas     []image.Rectangle
+	bufs      [2]itemBufs // per in-flight frame: prepare fills one while finish reads the other
+	bufIdx    int
+	// objMask drops detections (nil: none); zones follow tracked objects
+	// (nil: the camera has none).
+	objMask    *zone.Mask
+	zones      *zone.Tracker
+	zoneCounts *zone.Counts
+	zoneLookup func(id string) (current, entered []string)
+	// Written by finish, read by prepare: how many objects are tracked and
+	// where (a still object's own motion is no news; crops cover them).
+	active       atomic.Int32
+	trackedMu    sync.Mutex
+	trackedBoxes []image.Rectangle // every tracked object
+	stillBoxes   []image.Rectangle // those that did not move between their last two detections
+	lastBoxes    []idBox           // finish's: each object's box at the previous detection
+	nextBoxes    []idBox
 	// processedHook runs after every frame the detector processed;
 	// aliveHook after a frame skipped because detection is off (the
 	// pipeline is alive, so the watchdog must keep being fed).
@@ -67,6 +96,8 @@ type pipeline struct {
 	started       time.Time
 	processed     atomic.Uint64
 	skippedOff    atomic.Uint64 // frames not processed because detection is off
+	gated         atomic.Uint64 // frames not processed because nothing moved
+	inferences    atomic.Uint64 // detector runs (with regions, one per crop)
 	published     atomic.Uint64
 	publishFailed atomic.Uint64
 	inferNanos    atomic.Int64
@@ -79,6 +110,29 @@ type pipeline struct {
 	rates         liveRates
 }
 
+// configure sets up the camera's motion gating, object masks and zones.
+func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detector.Spec) error {
+	var err error
+	if p.objMask, err = zone.NewMask(cc.ObjectMasks); err != nil {
+		return fmt.Errorf("object_mask: %w", err)
+	}
+	if len(cc.Zones) > 0 {
+		if p.zones, err = zone.NewTracker(cc.Zones); err != nil {
+			return err
+		}
+		p.zoneLookup = p.zones.Zones
+		p.zoneCounts = zone.NewCounts(func(z, label string) string { return topics.ZoneCount(cc.Name, z, label) })
+	}
+	if cc.Motion.Enabled {
+		if p.motion, err = motion.NewDetector(cc.Motion.Config); err != nil {
+			return err
+		}
+		p.regions, p.recheck = cc.Motion.Regions, cc.Motion.Recheck.D()
+		p.inputSide = max(spec.InputWidth, spec.InputHeight)
+	}
+	return nil
+}
+
 func (p *pipeline) avgInferenceMs() float64 {
 	n := p.processed.Load()
 	if n == 0 {
@@ -87,11 +141,21 @@ func (p *pipeline) avgInferenceMs() float64 {
 	return float64(p.inferNanos.Load()) / float64(n) / 1e6
 }
 
-// prepared is a frame on its way from prepare to finish: job holds its
-// preprocessed input; job == nil means detection was off for this frame.
+// prepared is a frame on its way from prepare to finish. job holds its
+// preprocessed input, or regions the crops finish runs the detector on;
+// with neither, the frame is not run: gated (nothing moved) or detection
+// is off. motion is what the motion detector found.
 type prepared struct {
-	job   *detector.Job
-	frame *camera.Frame
+	job     *detector.Job
+	frame   *camera.Frame
+	gated   bool
+	motion  []image.Rectangle
+	regions []image.Rectangle
+}
+
+// itemBufs hold one in-flight frame's motion boxes and crops.
+type itemBufs struct {
+	motion, regions []image.Rectangle
 }
 
 // run processes frames until ctx is done or the camera ends.
@@ -106,8 +170,8 @@ func (p *pipeline) run(ctx context.Context) error {
 	return <-prepErr
 }
 
-// prepare takes each newest frame, waits for a free detector job and
-// preprocesses the frame into it, then hands both to finish.
+// prepare takes each newest frame, gates it on motion, preprocesses it
+// into a detector job (waiting for a free one) and hands it to finish.
 func (p *pipeline) prepare(ctx context.Context, out chan<- prepared) error {
 	var errs errorLimiter
 	for {
@@ -118,26 +182,112 @@ func (p *pipeline) prepare(ctx context.Context, out chan<- prepared) error {
 			}
 			return err
 		}
-		var job *detector.Job
-		if p.ctrl.Detect() {
-			if job, err = p.det.Acquire(ctx); err != nil {
-				p.stream.Release(f)
+		it, err := p.prepareFrame(ctx, f)
+		if err != nil {
+			p.stream.Release(f)
+			if ctx.Err() != nil || errors.Is(err, detector.ErrClosed) {
 				return err
 			}
-			if err := job.Prepare(f.Mat); err != nil {
-				p.det.Release(job)
-				p.stream.Release(f)
-				errs.log(p.log, "preprocess failed", err)
-				continue
-			}
+			errs.log(p.log, "preprocess failed", err)
+			continue
 		}
-		select {
-		case out <- prepared{job: job, frame: f}:
-		case <-ctx.Done():
-			p.det.Release(job)
-			p.stream.Release(f)
+		if !p.send(ctx, out, it) {
 			return ctx.Err()
 		}
+	}
+}
+
+// prepareFrame decides what finish does with f: nothing (detection off, or
+// gated: nothing moved), the crops to run (regions), or the job holding
+// the preprocessed frame. On error f is not released.
+func (p *pipeline) prepareFrame(ctx context.Context, f *camera.Frame) (prepared, error) {
+	it := prepared{frame: f}
+	if !p.ctrl.Detect() {
+		return it, nil
+	}
+	if p.motion != nil {
+		p.gate(&it)
+		if it.gated || len(it.regions) > 0 {
+			return it, nil
+		}
+	}
+	job, err := p.det.Acquire(ctx)
+	if err != nil {
+		return it, err
+	}
+	if err := job.Prepare(f.Mat); err != nil {
+		p.det.Release(job)
+		return it, err
+	}
+	it.job = job
+	return it, nil
+}
+
+// unexplained reports whether some motion box is not just a tracked
+// object standing still: the background learns a stopped object only
+// slowly, and until it has, the object itself reads as motion. A box that
+// lies within the box (grown by a tenth) of an object that did not move
+// between its last two detections (and covers less than half the frame) is
+// that; once the object moves on, its motion leaves the box and the
+// detector runs again. The price: something small moving right in front of
+// a still object waits for the next recheck.
+func (p *pipeline) unexplained(boxes []image.Rectangle) bool {
+	if len(boxes) == 0 {
+		return false
+	}
+	p.trackedMu.Lock()
+	defer p.trackedMu.Unlock()
+next:
+	for _, m := range boxes {
+		for _, t := range p.stillBoxes {
+			g := image.Pt(t.Dx()/10+2, t.Dy()/10+2)
+			if m.In(image.Rectangle{Min: t.Min.Sub(g), Max: t.Max.Add(g)}) {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// send hands it to finish; when ctx ends first it releases what it holds.
+func (p *pipeline) send(ctx context.Context, out chan<- prepared, it prepared) bool {
+	select {
+	case out <- it:
+		return true
+	case <-ctx.Done():
+		p.det.Release(it.job)
+		p.stream.Release(it.frame)
+		return false
+	}
+}
+
+// gate runs the motion detector on it's frame and decides: gated (nothing
+// moved and no tracked object is due for a recheck), crops to run (regions
+// mode), or the whole frame.
+func (p *pipeline) gate(it *prepared) {
+	b := &p.bufs[p.bufIdx]
+	p.bufIdx ^= 1
+	f := it.frame
+	b.motion = p.motion.Detect(f.Mat, b.motion[:0])
+	it.motion = b.motion
+	recheck := p.active.Load() > 0 && f.Time.Sub(p.lastCheck) >= p.recheck
+	if !p.unexplained(it.motion) && !recheck {
+		it.gated = true
+		return
+	}
+	p.lastCheck = f.Time
+	if !p.regions {
+		return
+	}
+	p.areas = append(p.areas[:0], it.motion...)
+	p.trackedMu.Lock()
+	p.areas = append(p.areas, p.trackedBoxes...)
+	p.trackedMu.Unlock()
+	b.regions = planRegions(p.areas, f.Mat.Cols(), f.Mat.Rows(), p.inputSide, b.regions[:0])
+	it.regions = b.regions
+	if len(it.regions) == 0 {
+		it.gated = true
 	}
 }
 
@@ -153,35 +303,61 @@ func (p *pipeline) finish(ctx context.Context, in <-chan prepared) {
 // frameState is finish's storage, reused from frame to frame so the steady
 // state allocates nothing.
 type frameState struct {
-	dets                []detector.Detection
-	evs                 []track.Event
+	dets, crop          []detector.Detection
+	evs, ends, rest     []track.Event
+	objs                []track.Object
 	buf                 []byte
 	detectErrs, pubErrs errorLimiter
 }
 
 func newFrameState() *frameState {
-	return &frameState{dets: make([]detector.Detection, 0, 128), evs: make([]track.Event, 0, 16),
-		buf: make([]byte, 0, 4096)}
+	return &frameState{dets: make([]detector.Detection, 0, 128), crop: make([]detector.Detection, 0, 128),
+		evs: make([]track.Event, 0, 16), ends: make([]track.Event, 0, 16), rest: make([]track.Event, 0, 16),
+		objs: make([]track.Object, 0, 32), buf: make([]byte, 0, 4096)}
 }
 
-// process finishes one prepared frame: inference, decoding, metrics, live
-// view, tracking and publishing. It releases the job and the frame.
+// process finishes one prepared frame: inference (whole frame or crops),
+// decoding, masks, metrics, live view, tracking, zones and publishing. It
+// releases the job and the frame.
 func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	f := it.frame
-	if it.job == nil {
-		p.stream.Release(f)
-		p.skippedOff.Add(1)
+	if it.job == nil && len(it.regions) == 0 {
+		// Not run: nothing moved, or detection is off. Objects still end
+		// after max_age.
+		if it.gated {
+			p.gated.Add(1)
+		} else {
+			p.skippedOff.Add(1)
+		}
 		p.lastProgress.Store(time.Now().UnixNano())
 		if p.aliveHook != nil {
 			p.aliveHook()
 		}
-		// Objects still end after max_age while detection is off.
-		p.queueEvents(p.tracker.Update(time.Now(), nil, st.evs[:0]), nil, report.Meta{})
+		if p.feed != nil && it.gated && p.feed.Wanted() {
+			p.feed.Offer(f.Mat, nil)
+		}
+		at := f.Time
+		if !it.gated {
+			at = time.Now()
+		}
+		meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
+			Width: int(p.lastWidth.Load()), Height: int(p.lastHeight.Load())}
+		if p.events {
+			p.track(at, nil, false, nil, meta, st)
+		}
+		p.stream.Release(f)
 		return
 	}
-	err := it.job.Infer(ctx)
-	res := it.job.Decode(st.dets)
-	p.det.Release(it.job)
+	var res detector.Result
+	var err error
+	if len(it.regions) > 0 {
+		res, err = p.detectRegions(ctx, f.Mat, it.regions, st)
+	} else {
+		err = it.job.Infer(ctx)
+		res = it.job.Decode(st.dets)
+		p.det.Release(it.job)
+		p.inferences.Add(1)
+	}
 	if err != nil {
 		p.stream.Release(f)
 		if ctx.Err() == nil {
@@ -189,7 +365,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 		}
 		return
 	}
-	dets := keepAbove(res.Detections, p.ctrl.Threshold())
+	dets := keepAbove(p.objMask.Filter(res.Detections), p.ctrl.Threshold())
 	st.dets = dets
 	p.processed.Add(1)
 	p.lastProgress.Store(time.Now().UnixNano())
@@ -213,8 +389,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	}
 	meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec, Width: res.Width, Height: res.Height}
 	if p.events {
-		st.evs = p.tracker.Update(f.Time, dets, st.evs[:0])
-		p.queueEvents(st.evs, &f.Mat, meta)
+		p.track(f.Time, dets, true, &f.Mat, meta, st)
 	}
 	seq, at := f.Seq, f.Time
 	p.stream.Release(f)
@@ -235,6 +410,136 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	if p.logPub {
 		p.log.Info("published", "topic", p.detTopic, "frame", seq, "detections", summarize(dets))
 	}
+}
+
+// detectRegions runs the detector on each crop of img and returns the
+// detections in img's pixels, best first, de-duplicated across crops.
+// Timings are summed over the crops.
+func (p *pipeline) detectRegions(ctx context.Context, img gocv.Mat, regions []image.Rectangle, st *frameState) (detector.Result, error) {
+	res := detector.Result{Width: img.Cols(), Height: img.Rows()}
+	dets := st.dets[:0]
+	for _, r := range regions {
+		j, err := p.det.Acquire(ctx)
+		if err != nil {
+			return res, err
+		}
+		roi := img.Region(r)
+		err = j.Prepare(roi)
+		roi.Close()
+		if err == nil {
+			err = j.Infer(ctx)
+		}
+		cr := j.Decode(st.crop)
+		p.det.Release(j)
+		if err != nil {
+			return res, fmt.Errorf("region %v: %w", r, err)
+		}
+		p.inferences.Add(1)
+		st.crop = cr.Detections
+		dx, dy := float32(r.Min.X), float32(r.Min.Y)
+		for _, d := range cr.Detections {
+			d.Box.X1, d.Box.X2, d.Box.Y1, d.Box.Y2 = d.Box.X1+dx, d.Box.X2+dx, d.Box.Y1+dy, d.Box.Y2+dy
+			dets = append(dets, d)
+		}
+		res.Timings.Preprocess += cr.Timings.Preprocess
+		res.Timings.Wait += cr.Timings.Wait
+		res.Timings.Inference += cr.Timings.Inference
+		res.Timings.Postprocess += cr.Timings.Postprocess
+	}
+	if len(regions) > 1 {
+		slices.SortFunc(dets, func(a, b detector.Detection) int { return cmp.Compare(b.Score, a.Score) })
+		dets = dedupeRegions(dets, 0.5)
+	}
+	res.Detections = dets
+	return res, nil
+}
+
+// track updates the tracker with a frame's detections (ran false: a frame
+// the detector did not run on), follows the zones and queues the events,
+// snapshots and counts.
+func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img *gocv.Mat, meta report.Meta, st *frameState) {
+	st.evs = p.tracker.Update(at, dets, st.evs[:0])
+	if p.zones == nil {
+		p.queueEvents(st.evs, img, meta)
+	} else {
+		meta.Zones = p.zoneLookup
+		// "end" events first, while the zone tracker still knows the
+		// zones the object was in; then the zones move on, and objects
+		// whose zones changed get an update even if nothing else did.
+		st.ends, st.rest = st.ends[:0], st.rest[:0]
+		for _, ev := range st.evs {
+			if ev.Type == track.EventEnd {
+				st.ends = append(st.ends, ev)
+			} else {
+				st.rest = append(st.rest, ev)
+			}
+		}
+		p.queueEvents(st.ends, img, meta)
+		st.objs = p.tracker.AppendActive(st.objs[:0])
+		p.zones.Update(st.objs)
+		for _, o := range st.objs {
+			if p.zones.ZonesChanged(o.ID) && !hasEvent(st.rest, o.ID) {
+				st.rest = append(st.rest, track.Event{Type: track.EventUpdate, Before: o, After: o})
+			}
+		}
+		p.queueEvents(st.rest, img, meta)
+		if p.zones.Changed() {
+			p.box.Send(p.zoneCounts.Update(p.zones.Counts(), time.Now())...)
+		}
+	}
+	if p.motion != nil {
+		// prepare needs to know what is tracked: gate rechecks, crops cover it.
+		if p.zones == nil {
+			st.objs = p.tracker.AppendActive(st.objs[:0])
+		}
+		p.active.Store(int32(len(st.objs)))
+		if !ran {
+			return // boxes only change when the detector ran
+		}
+		frameArea := meta.Width * meta.Height
+		p.trackedMu.Lock()
+		p.trackedBoxes, p.stillBoxes, p.nextBoxes = p.trackedBoxes[:0], p.stillBoxes[:0], p.nextBoxes[:0]
+		for _, o := range st.objs {
+			b := o.Box
+			r := image.Rect(int(b.X1), int(b.Y1), int(b.X2+0.5), int(b.Y2+0.5))
+			p.trackedBoxes = append(p.trackedBoxes, r)
+			for _, prev := range p.lastBoxes {
+				// An object covering most of the frame explains nothing: it
+			// would hide every other motion.
+			if prev.id == o.ID && still(prev.box, r) && 2*r.Dx()*r.Dy() < frameArea {
+					p.stillBoxes = append(p.stillBoxes, r)
+					break
+				}
+			}
+			p.nextBoxes = append(p.nextBoxes, idBox{o.ID, r})
+		}
+		p.lastBoxes, p.nextBoxes = p.nextBoxes, p.lastBoxes
+		p.trackedMu.Unlock()
+	}
+}
+
+// idBox is a tracked object's box at a detection.
+type idBox struct {
+	id  string
+	box image.Rectangle
+}
+
+// still reports whether an object's box barely moved between two
+// detections: its centre by at most 4 px or 3 % of its size.
+func still(a, b image.Rectangle) bool {
+	tol := max(4, max(b.Dx(), b.Dy())*3/100)
+	dx := (a.Min.X + a.Max.X - b.Min.X - b.Max.X) / 2
+	dy := (a.Min.Y + a.Max.Y - b.Min.Y - b.Max.Y) / 2
+	return dx*dx+dy*dy <= tol*tol
+}
+
+func hasEvent(evs []track.Event, id string) bool {
+	for _, ev := range evs {
+		if ev.After.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // queueEvents spools the events of one frame, the snapshots they call for
@@ -276,8 +581,15 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 
 // flushTracks ends every open object (agent shutdown).
 func (p *pipeline) flushTracks(now time.Time) {
-	if p.events {
-		p.queueEvents(p.tracker.Flush(now), nil, report.Meta{})
+	if !p.events {
+		return
+	}
+	meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
+		Width: int(p.lastWidth.Load()), Height: int(p.lastHeight.Load()), Zones: p.zoneLookup}
+	p.queueEvents(p.tracker.Flush(now), nil, meta)
+	if p.zones != nil {
+		p.zones.Update(nil)
+		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), now)...)
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 // testPipeline builds a camera pipeline around real parts (detector,
 // tracker, outbox, metrics, live feed); its stream is never run: tests
 // hand it frames themselves.
-func testPipeline(t *testing.T) (*pipeline, *metrics.Metrics) {
+func testPipeline(t *testing.T, cc CameraConfig) (*pipeline, *metrics.Metrics) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := detector.InitRuntime(testenv.ORTLibrary(t)); err != nil {
@@ -65,6 +65,15 @@ func testPipeline(t *testing.T) (*pipeline, *metrics.Metrics) {
 		topics: topics, events: true, snapshots: report.SnapshotConfig{}.WithDefaults(), feed: feed,
 		model: info.Name, prec: info.Precision, log: log}
 	p.metrics = m.AddCamera("static", info.Labels, p.counters)
+	cc.Name = "static"
+	if err := p.configure(cc.WithDefaults(), topics, info.Spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.motion != nil {
+			p.motion.Close()
+		}
+	})
 	return p, m
 }
 
@@ -72,7 +81,7 @@ func testPipeline(t *testing.T) (*pipeline, *metrics.Metrics) {
 // tracked, a frame — preprocessing, inference, decoding, NMS, metrics,
 // live-view check, tracking — makes no Go heap allocation.
 func TestFrameAllocatesNothing(t *testing.T) {
-	p, _ := testPipeline(t)
+	p, _ := testPipeline(t, CameraConfig{})
 	img := gocv.IMRead(testenv.Shared(t, "datasets", "samples", "dog.jpg"), gocv.IMReadColor)
 	defer img.Close()
 	ctx := context.Background()

@@ -62,6 +62,7 @@ func TestTopics(t *testing.T) {
 		{tp.Count("front", ""), "home/edgedet/pi5/front/_"},
 		{tp.Count("front", "nul\x00bad\xff"), "home/edgedet/pi5/front/nul_bad_"},
 		{tp.Count("front", "café"), "home/edgedet/pi5/front/café"},
+		{tp.ZoneCount("front", "drive", "car"), "home/edgedet/pi5/front/zone/drive/car"},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

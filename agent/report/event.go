@@ -13,6 +13,10 @@ import (
 type Meta struct {
 	Camera, Model, Precision string
 	Width, Height            int
+	// Zones, when the camera has zones, gives an object's current zones and
+	// the zones it entered so far; "after" then carries current_zones and
+	// entered_zones.
+	Zones func(id string) (current, entered []string)
 }
 
 // eventSizeHint is enough for a typical event, so EventMessage allocates
@@ -55,7 +59,28 @@ func AppendEventJSON(buf []byte, m Meta, ev track.Event) []byte {
 	}
 	buf = append(buf, `,"after":`...)
 	buf = appendObject(buf, m, &ev.After)
+	if m.Zones != nil {
+		// Inside "after": reopen its object.
+		buf = buf[:len(buf)-1]
+		cur, entered := m.Zones(ev.After.ID)
+		buf = append(buf, `,"current_zones":`...)
+		buf = appendStrings(buf, cur)
+		buf = append(buf, `,"entered_zones":`...)
+		buf = appendStrings(buf, entered)
+		buf = append(buf, '}')
+	}
 	return append(buf, '}')
+}
+
+func appendStrings(buf []byte, ss []string) []byte {
+	buf = append(buf, '[')
+	for i, s := range ss {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = jsonw.String(buf, s)
+	}
+	return append(buf, ']')
 }
 
 func appendObject(buf []byte, m Meta, o *track.Object) []byte {

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,6 +217,43 @@ func TestEventMessage(t *testing.T) {
 				t.Error("end event without end_time")
 			}
 		})
+	}
+}
+
+// TestEventMessageZones: with zones, "after" lists the object's current and
+// entered zones; without, the fields are absent.
+func TestEventMessageZones(t *testing.T) {
+	obj := object("1740826800123-000001", "car", 0.7, 0.7, detector.Box{X1: 10, Y1: 10, X2: 50, Y2: 40}, t0, 3)
+	ev := track.Event{Type: track.EventUpdate, Before: obj, After: obj}
+	m := testMeta
+	m.Zones = func(id string) (current, entered []string) {
+		if id != obj.ID {
+			t.Errorf("zones asked for %q", id)
+		}
+		return []string{"drive"}, []string{"street", "drive"}
+	}
+	var got struct {
+		Before map[string]any `json:"before"`
+		After  struct {
+			ID      string   `json:"id"`
+			Current []string `json:"current_zones"`
+			Entered []string `json:"entered_zones"`
+		} `json:"after"`
+	}
+	payload := EventMessage(testTopics, m, ev).Payload
+	if err := json.Unmarshal(payload, &got); err != nil {
+		t.Fatalf("%v: %s", err, payload)
+	}
+	if got.After.ID != obj.ID || len(got.After.Current) != 1 || got.After.Current[0] != "drive" ||
+		len(got.After.Entered) != 2 || got.After.Entered[1] != "drive" {
+		t.Errorf("after = %+v in %s", got.After, payload)
+	}
+	m.Zones = func(string) (current, entered []string) { return nil, nil }
+	if p := string(EventMessage(testTopics, m, ev).Payload); !strings.Contains(p, `"current_zones":[],"entered_zones":[]}}`) {
+		t.Errorf("no zones: %s", p)
+	}
+	if p := string(EventMessage(testTopics, testMeta, ev).Payload); strings.Contains(p, "zones") {
+		t.Errorf("a camera without zones has zone fields: %s", p)
 	}
 }
 

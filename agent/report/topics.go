@@ -1,7 +1,9 @@
 // Package report builds the MQTT messages about tracked objects: lifecycle
 // events (<prefix>/<device>/<camera>/events), per-label counts
-// (<prefix>/<device>/<camera>/<label>) and best-frame JPEG snapshots
-// (<prefix>/<device>/<camera>/<label>/snapshot), in the Frigate style.
+// (<prefix>/<device>/<camera>/<label>), per-zone counts
+// (<prefix>/<device>/<camera>/zone/<zone>/<label>) and best-frame JPEG
+// snapshots (<prefix>/<device>/<camera>/<label>/snapshot), in the Frigate
+// style.
 //
 // Everything but Snapshot is plain Go; Snapshot uses gocv and closes every
 // Mat it creates before returning.
@@ -32,6 +34,11 @@ func (t Topics) Count(camera, label string) string {
 // Snapshot returns <prefix>/<device>/<camera>/<label>/snapshot.
 func (t Topics) Snapshot(camera, label string) string {
 	return t.join(camera, Level(label), "snapshot")
+}
+
+// ZoneCount returns <prefix>/<device>/<camera>/zone/<zone>/<label>.
+func (t Topics) ZoneCount(camera, zone, label string) string {
+	return t.join(camera, "zone", zone, Level(label))
 }
 
 func (t Topics) join(levels ...string) string {

@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"context"
+	"image"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/camera"
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+// sceneRun feeds a synthetic scene's frames, 10 a second, through a
+// pipeline synchronously and records what happened.
+type sceneRun struct {
+	ran    []bool        // per frame: the detector ran
+	events []track.Event // every event queued
+	found  []int         // per frame: detections of the sprite's label
+}
+
+func runScene(t *testing.T, p *pipeline, sc *testenv.SceneRenderer, frames int, label string) sceneRun {
+	t.Helper()
+	ctx := context.Background()
+	st := newFrameState()
+	mat := gocv.NewMat()
+	defer mat.Close()
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	var r sceneRun
+	for i := range frames {
+		sc.Frame(i, &mat)
+		f := &camera.Frame{Mat: mat, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * 100 * time.Millisecond)}
+		it, err := p.prepareFrame(ctx, f)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		before := p.inferences.Load()
+		nEv := p.box.Stats().Len
+		p.process(ctx, it, st)
+		r.ran = append(r.ran, p.inferences.Load() > before)
+		n := 0
+		if r.ran[i] {
+			for _, d := range st.dets {
+				if d.Label == label {
+					n++
+				}
+			}
+		}
+		r.found = append(r.found, n)
+		_ = nEv
+		r.events = append(r.events, st.evs...)
+	}
+	return r
+}
+
+func (r sceneRun) runs(from, to int) int {
+	n := 0
+	for _, ran := range r.ran[from:to] {
+		if ran {
+			n++
+		}
+	}
+	return n
+}
+
+func eventTypes(evs []track.Event, label string) (out []track.EventType) {
+	for _, ev := range evs {
+		if ev.After.Label == label && ev.Type != track.EventUpdate {
+			out = append(out, ev.Type)
+		}
+	}
+	return out
+}
+
+// dogScene: a still painting (nothing detectable) that a dog crosses from
+// frame 40 to 70, stands still in until 110 and then leaves.
+func dogScene(t *testing.T, w, h, spriteW int, from, to image.Point) *testenv.SceneRenderer {
+	t.Helper()
+	sc, err := testenv.NewScene(testenv.Scene{
+		Background: testenv.Shared(t, "datasets", "samples", "scream.jpg"), W: w, H: h,
+		Sprite: testenv.Shared(t, "datasets", "samples", "dog.jpg"), SpriteRect: image.Rect(132, 206, 325, 543), SpriteW: spriteW,
+		From: from, To: to, Enter: 40, Stop: 70, Leave: 110,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sc.Close)
+	return sc
+}
+
+// TestMotionGating: on a clip that is still for most of its length the
+// detector runs only where the dog moves and, while it stands still, at
+// the recheck rate; it finds the dog as the ungated run does, and the
+// stopped dog keeps its event open until it has left.
+func TestMotionGating(t *testing.T) {
+	sc := dogScene(t, 1280, 720, 260, image.Pt(-200, 300), image.Pt(600, 330))
+	const frames = 160
+	full, _ := testPipeline(t, CameraConfig{})
+	ungated := runScene(t, full, sc, frames, "dog")
+	gp, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true}})
+	gated := runScene(t, gp, sc, frames, "dog")
+
+	if n := ungated.runs(0, frames); n != frames {
+		t.Fatalf("ungated run skipped frames: %d of %d run", n, frames)
+	}
+	if n := gated.runs(1, 40); n != 0 {
+		t.Errorf("the detector ran on %d still frames before the dog came", n)
+	}
+	if n := gated.runs(42, 70); n < 25 {
+		t.Errorf("the detector ran on %d of the 28 frames the dog moved in", n)
+	}
+	// Standing still (70..110): only rechecks, about one a second.
+	if n := gated.runs(72, 110); n < 3 || n > 8 {
+		t.Errorf("the detector ran %d times in the 38 frames the dog stood still, want a recheck about every 10", n)
+	}
+	total := gated.runs(0, frames)
+	t.Logf("detector runs: gated %d, ungated %d (%.1fx fewer)", total, frames, float64(frames)/float64(total))
+	if total*3 > frames {
+		t.Errorf("gated run used the detector %d times of %d", total, frames)
+	}
+	// Nothing the full-frame run found while the dog moved is missed.
+	for i := 42; i < 70; i++ {
+		if ungated.found[i] > 0 && gated.ran[i] && gated.found[i] == 0 {
+			t.Errorf("frame %d: the ungated run found the dog, the gated run did not", i)
+		}
+	}
+	// Same events: one dog, new while moving, ending only after it left.
+	want := eventTypes(ungated.events, "dog")
+	got := eventTypes(gated.events, "dog")
+	if len(want) != 2 || len(got) != 2 || got[0] != track.EventNew || got[1] != track.EventEnd {
+		t.Fatalf("dog events: ungated %v, gated %v; want new then end in both", want, got)
+	}
+	for _, ev := range gated.events {
+		if ev.Type == track.EventEnd && ev.After.Label == "dog" && ev.After.End.Before(time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)) {
+			t.Errorf("the dog's event ended at %v, while it still stood in view (until 11 s)", ev.After.End)
+		}
+	}
+}
