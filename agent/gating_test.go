@@ -19,6 +19,7 @@ type sceneRun struct {
 	ran    []bool        // per frame: the detector ran
 	events []track.Event // every event queued
 	found  []int         // per frame: detections of the sprite's label
+	dogBox []image.Rectangle
 }
 
 func runScene(t *testing.T, p *pipeline, sc *testenv.SceneRenderer, frames int, label string) sceneRun {
@@ -37,19 +38,20 @@ func runScene(t *testing.T, p *pipeline, sc *testenv.SceneRenderer, frames int, 
 			t.Fatalf("frame %d: %v", i, err)
 		}
 		before := p.inferences.Load()
-		nEv := p.box.Stats().Len
 		p.process(ctx, it, st)
 		r.ran = append(r.ran, p.inferences.Load() > before)
 		n := 0
+		var box image.Rectangle
 		if r.ran[i] {
 			for _, d := range st.dets {
 				if d.Label == label {
 					n++
+					box = image.Rect(int(d.Box.X1), int(d.Box.Y1), int(d.Box.X2), int(d.Box.Y2))
 				}
 			}
 		}
 		r.found = append(r.found, n)
-		_ = nEv
+		r.dogBox = append(r.dogBox, box)
 		r.events = append(r.events, st.evs...)
 	}
 	return r
@@ -135,6 +137,41 @@ func TestMotionGating(t *testing.T) {
 	for _, ev := range gated.events {
 		if ev.Type == track.EventEnd && ev.After.Label == "dog" && ev.After.End.Before(time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)) {
 			t.Errorf("the dog's event ended at %v, while it still stood in view (until 11 s)", ev.After.End)
+		}
+	}
+}
+
+// TestRegionsFindSmallObjects: a small dog crossing a 1080p frame is lost
+// when the whole frame is shrunk to the model's 416 pixels, and found when
+// the detector runs on a model-size crop around its motion.
+func TestRegionsFindSmallObjects(t *testing.T) {
+	sc := dogScene(t, 1920, 1080, 120, image.Pt(300, 600), image.Pt(1200, 640))
+	const frames = 75 // the dog moves in 40..70
+	whole, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true}})
+	full := runScene(t, whole, sc, frames, "dog")
+	crops, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true, Regions: true}})
+	reg := runScene(t, crops, sc, frames, "dog")
+	count := func(r sceneRun) (n int) {
+		for i := 42; i < 70; i++ {
+			if r.found[i] > 0 {
+				n++
+			}
+		}
+		return n
+	}
+	nf, nr := count(full), count(reg)
+	t.Logf("frames with the dog found (of 28): whole frame %d, regions %d", nf, nr)
+	if nr < 20 || nf > nr/3 {
+		t.Errorf("dog found in %d frames with regions and %d with the whole frame; want regions to find it in most, the whole frame in few", nr, nf)
+	}
+	// The boxes are in frame pixels, on the sprite.
+	for i := 42; i < 70; i++ {
+		if reg.found[i] == 0 {
+			continue
+		}
+		want, _ := sc.SpriteBox(i)
+		if !reg.dogBox[i].Overlaps(want) {
+			t.Errorf("frame %d: dog found at %v, the sprite is at %v", i, reg.dogBox[i], want)
 		}
 	}
 }
