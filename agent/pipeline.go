@@ -122,6 +122,9 @@ func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detecto
 		}
 		p.zoneLookup = p.zones.Zones
 		p.zoneCounts = zone.NewCounts(func(z, label string) string { return topics.ZoneCount(cc.Name, z, label) })
+		// Zeros for the labels the zones watch: clears what a previous run
+		// left retained on the broker.
+		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), time.Now())...)
 	}
 	if cc.Motion.Enabled {
 		if p.motion, err = motion.NewDetector(cc.Motion.Config); err != nil {
