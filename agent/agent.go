@@ -377,6 +377,7 @@ func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server,
 		v := web.CameraView{Name: p.name, Status: p.status}
 		if hc.LiveView {
 			f := web.NewFeed(hc.LiveFPS, hc.LiveQuality)
+			f.SetZones(p.overlay.Zones)
 			feeds = append(feeds, f)
 			p.feed, v.Feed = f, f
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/overlay"
 	"github.com/edgedet/edgedet/motion"
 )
 
@@ -35,7 +36,7 @@ type stageObserver interface {
 // liveFeed receives processed frames for the live view (web.Feed).
 type liveFeed interface {
 	Wanted() bool
-	Offer(img gocv.Mat, dets []detector.Detection)
+	Offer(img gocv.Mat, dets []detector.Detection, motion []image.Rectangle)
 }
 
 // pipeline is one camera's detect path, in two goroutines so the stages
@@ -77,6 +78,9 @@ type pipeline struct {
 	zones      *zone.Tracker
 	zoneCounts *zone.Counts
 	zoneLookup func(id string) (current, entered []string)
+	// overlay is what live view and snapshots draw to tune motion and
+	// zones: the zones, and (finish's) the current frame's motion boxes.
+	overlay overlay.Overlay
 	// Written by finish, read by prepare: how many objects are tracked and
 	// where (a still object's own motion is no news; crops cover them).
 	active       atomic.Int32
@@ -121,6 +125,13 @@ func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detecto
 			return err
 		}
 		p.zoneLookup = p.zones.Zones
+		for _, z := range cc.Zones {
+			oz := overlay.Zone{Name: z.Name}
+			for _, pt := range z.Points {
+				oz.Points = append(oz.Points, image.Pt(int(pt[0]), int(pt[1])))
+			}
+			p.overlay.Zones = append(p.overlay.Zones, oz)
+		}
 		p.zoneCounts = zone.NewCounts(func(z, label string) string { return topics.ZoneCount(cc.Name, z, label) })
 		// Zeros for the labels the zones watch: clears what a previous run
 		// left retained on the broker.
@@ -337,7 +348,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 			p.aliveHook()
 		}
 		if p.feed != nil && it.gated && p.feed.Wanted() {
-			p.feed.Offer(f.Mat, nil)
+			p.feed.Offer(f.Mat, nil, it.motion)
 		}
 		at := f.Time
 		if !it.gated {
@@ -351,6 +362,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 		p.stream.Release(f)
 		return
 	}
+	p.overlay.Motion = it.motion
 	var res detector.Result
 	var err error
 	if len(it.regions) > 0 {
@@ -388,7 +400,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 		}
 	}
 	if p.feed != nil && p.feed.Wanted() {
-		p.feed.Offer(f.Mat, dets)
+		p.feed.Offer(f.Mat, dets, it.motion)
 	}
 	meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec, Width: res.Width, Height: res.Height}
 	if p.events {
@@ -562,7 +574,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 			p.log.Info("event", "type", ev.Type, "id", ev.After.ID, "label", ev.After.Label, "score", ev.After.Score)
 		}
 		if img != nil && p.snapshots.Enabled && report.WantsSnapshot(ev) {
-			jpeg, err := report.Snapshot(*img, ev.After, p.snapshots)
+			jpeg, err := report.SnapshotWithOverlay(*img, ev.After, p.snapshots, p.overlay)
 			if err != nil {
 				p.log.Warn("snapshot failed", "id", ev.After.ID, "err", err)
 			} else {

@@ -13,6 +13,7 @@ import (
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/overlay"
 )
 
 // SnapshotConfig is the [snapshots] section: JPEG snapshots of an object's
@@ -30,6 +31,9 @@ type SnapshotConfig struct {
 	Quality int `toml:"quality"`
 	// DrawBox draws the box and "label score" on the snapshot (default true).
 	DrawBox bool `toml:"draw_box"`
+	// Overlay draws the camera's zones and the frame's motion boxes, to
+	// tune them (default false).
+	Overlay bool `toml:"overlay"`
 }
 
 // Snapshot defaults and limits.
@@ -83,6 +87,12 @@ func (c SnapshotConfig) Validate() error {
 // be valid (apply WithDefaults first). Every Mat it creates is closed
 // before it returns.
 func Snapshot(img gocv.Mat, obj track.Object, cfg SnapshotConfig) ([]byte, error) {
+	return SnapshotWithOverlay(img, obj, cfg, overlay.Overlay{})
+}
+
+// SnapshotWithOverlay is Snapshot that also draws ov (zones, motion boxes,
+// in frame pixels) when cfg.Overlay is set.
+func SnapshotWithOverlay(img gocv.Mat, obj track.Object, cfg SnapshotConfig, ov overlay.Overlay) ([]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
@@ -125,6 +135,9 @@ func Snapshot(img gocv.Mat, obj track.Object, cfg SnapshotConfig) ([]byte, error
 		return nil, errors.New("snapshot: resize produced an empty image")
 	}
 
+	if cfg.Overlay {
+		overlay.Draw(&out, ov, src.Min, float64(scale))
+	}
 	if cfg.DrawBox {
 		ox, oy := float32(src.Min.X), float32(src.Min.Y)
 		detector.Draw(&out, []detector.Detection{{

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/overlay"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -204,5 +205,32 @@ func TestSnapshotMessage(t *testing.T) {
 	m := SnapshotMessage(testTopics, "front", "traffic light", []byte{0xff, 0xd8}, at)
 	if m.Topic != "edgedet/pi5/front/traffic light/snapshot" || !m.Retained || m.QoS != 1 || !m.Time.Equal(at) || len(m.Payload) != 2 {
 		t.Errorf("message = %+v", m)
+	}
+}
+
+// TestSnapshotOverlay: with overlay on, the zone outline is drawn in the
+// snapshot where the zone is; off (or no zones), nothing changes.
+func TestSnapshotOverlay(t *testing.T) {
+	img := readDog(t)
+	ov := overlay.Overlay{Zones: []overlay.Zone{{Name: "lawn", Points: []image.Point{{0, 400}, {767, 400}, {767, 575}, {0, 575}}}}}
+	cfg := SnapshotConfig{Quality: 100}
+	plain := snap(t, img, dogObject(), cfg)
+	off, err := SnapshotWithOverlay(img, dogObject(), cfg, ov)
+	if err != nil || !bytes.Equal(plain, off) {
+		t.Fatalf("overlay off changed the snapshot (err %v)", err)
+	}
+	cfg.Overlay = true
+	on, err := SnapshotWithOverlay(img, dogObject(), cfg, ov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := gocv.IMDecode(on, gocv.IMReadColor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v := m.GetVecbAt(400, 600) // on the zone's top edge: yellow (BGR 0,215,255)
+	if v[0] > 80 || v[1] < 170 || v[2] < 200 {
+		t.Errorf("zone edge pixel is BGR %v, want yellow", v)
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"image"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/overlay"
 )
 
 // Feed states. Offer moves idle → filling → pending, the encoder moves
@@ -46,8 +48,11 @@ type Feed struct {
 	work    chan struct{}
 
 	// Owned by whoever holds state filling (Offer) or encoding (Run).
-	mat  gocv.Mat
-	dets []detector.Detection
+	mat    gocv.Mat
+	dets   []detector.Detection
+	motion []image.Rectangle
+	// zones are drawn on every frame (SetZones, before Run).
+	zones []overlay.Zone
 
 	mu      sync.Mutex
 	frame   []byte        // newest JPEG; never modified once published
@@ -78,16 +83,20 @@ func NewFeed(maxFPS float64, quality int) *Feed {
 	}
 }
 
+// SetZones sets the zone outlines drawn on every frame, with the motion
+// boxes Offer passes (tuning aids). Call it before Run.
+func (f *Feed) SetZones(zones []overlay.Zone) { f.zones = zones }
+
 // Wanted reports whether a viewer is connected. The detect loop may use it
 // to skip work that only the live view needs.
 func (f *Feed) Wanted() bool { return f.viewers.Load() > 0 }
 
-// Offer hands the feed the frame the detect loop has just processed and its
-// detections. It never blocks: when a viewer is connected, the encoder is
+// Offer hands the feed the frame the detect loop has just processed, its
+// detections and its motion boxes (nil without motion detection). It never blocks: when a viewer is connected, the encoder is
 // idle and maxFPS allows, it copies img (BGR CV_8UC3) and dets into the
 // feed's own buffers and wakes the encoder; otherwise it returns at once.
 // The caller keeps ownership of img and dets.
-func (f *Feed) Offer(img gocv.Mat, dets []detector.Detection) {
+func (f *Feed) Offer(img gocv.Mat, dets []detector.Detection, motion []image.Rectangle) {
 	if f.viewers.Load() == 0 {
 		return
 	}
@@ -104,6 +113,7 @@ func (f *Feed) Offer(img gocv.Mat, dets []detector.Detection) {
 	}
 	img.CopyTo(&f.mat)
 	f.dets = append(f.dets[:0], dets...)
+	f.motion = append(f.motion[:0], motion...)
 	f.next.Store(now + int64(f.interval))
 	f.state.Store(feedPending)
 	select {
@@ -137,6 +147,7 @@ func (f *Feed) Run(ctx context.Context) {
 // encoding. The returned bytes are a Go copy: the native buffer is freed
 // before encode returns.
 func (f *Feed) encode() ([]byte, error) {
+	overlay.Draw(&f.mat, overlay.Overlay{Motion: f.motion, Zones: f.zones}, image.Point{}, 1)
 	detector.Draw(&f.mat, f.dets)
 	nb, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, f.mat, []int{gocv.IMWriteJpegQuality, f.quality})
 	if nb == nil {

@@ -144,7 +144,7 @@ func runPipeline(t testing.TB, feed *web.Feed, img gocv.Mat, dets []detector.Det
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				feed.Offer(img, dets)
+				feed.Offer(img, dets, nil)
 			}
 		}
 	}()

@@ -207,7 +207,7 @@ func TestFeedOfferWithoutViewerAllocatesNothing(t *testing.T) {
 	if feed.Wanted() {
 		t.Fatal("Wanted with no viewer")
 	}
-	if n := testing.AllocsPerRun(1000, func() { feed.Offer(img, dets) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { feed.Offer(img, dets, nil) }); n != 0 {
 		t.Errorf("Offer without a viewer: %v allocs, want 0", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { _ = feed.Wanted() }); n != 0 {
@@ -217,7 +217,7 @@ func TestFeedOfferWithoutViewerAllocatesNothing(t *testing.T) {
 	if err := feed.Close(); err != nil {
 		t.Fatal(err)
 	}
-	feed.Offer(img, dets)
+	feed.Offer(img, dets, nil)
 	if err := feed.Close(); err != nil {
 		t.Fatal(err)
 	}
