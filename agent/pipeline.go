@@ -520,8 +520,8 @@ func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img 
 			p.trackedBoxes = append(p.trackedBoxes, r)
 			for _, prev := range p.lastBoxes {
 				// An object covering most of the frame explains nothing: it
-			// would hide every other motion.
-			if prev.id == o.ID && still(prev.box, r) && 2*r.Dx()*r.Dy() < frameArea {
+				// would hide every other motion.
+				if prev.id == o.ID && still(prev.box, r) && 2*r.Dx()*r.Dy() < frameArea {
 					p.stillBoxes = append(p.stillBoxes, r)
 					break
 				}
