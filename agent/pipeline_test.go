@@ -24,7 +24,7 @@ import (
 // testPipeline builds a camera pipeline around real parts (detector,
 // tracker, outbox, metrics, live feed); its stream is never run: tests
 // hand it frames themselves.
-func testPipeline(t *testing.T, cc CameraConfig) (*pipeline, *metrics.Metrics) {
+func testPipeline(t testing.TB, cc CameraConfig) (*pipeline, *metrics.Metrics) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := detector.InitRuntime(testenv.ORTLibrary(t)); err != nil {

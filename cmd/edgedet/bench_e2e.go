@@ -130,8 +130,8 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 	cfg.HTTP.Listen = ""
 	for i := range o.cameras {
 		rt := o.realtime
-		cfg.Cameras = append(cfg.Cameras, camera.Config{Name: fmt.Sprintf("cam%d", i+1), Source: o.video, Loop: true,
-			Realtime: &rt}.WithDefaults())
+		cfg.Cameras = append(cfg.Cameras, agent.CameraConfig{Config: camera.Config{Name: fmt.Sprintf("cam%d", i+1),
+			Source: o.video, Loop: true, Realtime: &rt}}.WithDefaults())
 	}
 	if err := cfg.Validate(); err != nil {
 		return r, fmt.Errorf("bench configuration: %w", err)

@@ -287,3 +287,51 @@ func TestHealthzFailsWhenCameraStalls(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMotionGatedZonesEndToEnd: a camera with motion gating and a zone, run
+// by the binary on a mostly still clip: the dog's events name the zone, and
+// the detector ran on far fewer frames than were captured.
+func TestMotionGatedZonesEndToEnd(t *testing.T) {
+	clip := filepath.Join(t.TempDir(), "yard.avi")
+	err := testenv.WriteScene(clip, testenv.Scene{
+		Background: testenv.Shared(t, "datasets", "samples", "scream.jpg"), W: 1280, H: 720,
+		Sprite: testenv.Shared(t, "datasets", "samples", "dog.jpg"), SpriteRect: image.Rect(132, 206, 325, 543), SpriteW: 260,
+		From: image.Pt(-200, 300), To: image.Pt(700, 330), Enter: 30, Stop: 60, Leave: 80,
+	}, 20, 300) // 15 s at 20 fps, the dog in view for 2.5 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker := testenv.StartMosquitto(t)
+	sub := testenv.Subscribe(t, broker.URL, "edgedet/e2e/yard/#")
+	cams := fmt.Sprintf(`[[camera]]
+name = "yard"
+source = %q
+loop = true
+[camera.motion]
+enabled = true
+[[camera.zone]]
+name = "lawn"
+points = [[640,0],[1280,0],[1280,720],[640,720]]
+inertia = 2
+`, clip)
+	a := startAgent(t, agentConfig(broker.URL, testenv.Shared(t, "models", "yolox_nano_416.onnx"), cams))
+	base := agentHTTP(t, a)
+	waitFor(t, sub, 60*time.Second, "a dog event that entered the lawn", func(m testenv.Message) bool {
+		return strings.HasSuffix(m.Topic, "/events") && strings.Contains(string(m.Payload), `"label":"dog"`) &&
+			strings.Contains(string(m.Payload), `"entered_zones":["lawn"]`)
+	})
+	waitFor(t, sub, 30*time.Second, "the lawn's retained dog count", func(m testenv.Message) bool {
+		return m.Topic == "edgedet/e2e/yard/zone/lawn/dog" && string(m.Payload) == "1"
+	})
+	var captured, processed float64
+	testenv.Eventually(t, 30*time.Second, "the whole clip captured", func() bool {
+		fams := scrape(t, base)
+		captured = fams["edgedet_camera_frames_captured_total"].value(t, "captured", "camera", "yard")
+		processed = fams["edgedet_camera_frames_processed_total"].value(t, "processed", "camera", "yard")
+		return captured >= 300
+	})
+	t.Logf("captured %.0f frames, the detector ran on %.0f", captured, processed)
+	if processed == 0 || processed*2 > captured {
+		t.Errorf("motion gating: detector ran on %.0f of %.0f frames of a mostly still clip", processed, captured)
+	}
+}

@@ -304,7 +304,7 @@ func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n 
 	for i := range cfg.Cameras {
 		names = append(names, cfg.Cameras[i].Name)
 		if cfg.Cameras[i].Name == name {
-			cc = &cfg.Cameras[i]
+			cc = &cfg.Cameras[i].Config
 		}
 	}
 	if cc == nil {
