@@ -400,7 +400,7 @@ func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server,
 func (p *pipeline) counters() metrics.CameraCounters {
 	s := p.stream.Stats()
 	return metrics.CameraCounters{Captured: s.Captured, Processed: p.processed.Load(), Dropped: s.Dropped,
-		Skipped: s.Skipped + p.skippedOff.Load(), Reconnects: s.Reconnects, Connected: s.Connected}
+		Skipped: s.Skipped + p.skippedOff.Load() + p.gated.Load(), Reconnects: s.Reconnects, Connected: s.Connected}
 }
 
 // frameProcessed runs the readiness and liveness hooks.

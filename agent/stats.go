@@ -25,7 +25,7 @@ type StatsReport struct {
 type CameraStats struct {
 	CameraFPS    float64 `json:"camera_fps"`    // frames read from the source
 	ProcessFPS   float64 `json:"process_fps"`   // frames run through the detector
-	SkippedFPS   float64 `json:"skipped_fps"`   // frames not processed (rate limit, newer frame, detection off)
+	SkippedFPS   float64 `json:"skipped_fps"`   // frames not processed (rate limit, newer frame, detection off, no motion)
 	InferenceMs  float64 `json:"inference_ms"`  // mean over the interval
 	PreprocessMs float64 `json:"preprocess_ms"` // mean over the interval
 	PostMs       float64 `json:"postprocess_ms"`

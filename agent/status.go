@@ -57,7 +57,7 @@ func (a *Agent) sampleRates(ctx context.Context) {
 func (p *pipeline) totals(now time.Time) statsState {
 	s := p.stream.Stats()
 	return statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,
-		off: p.skippedOff.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
+		off: p.skippedOff.Load() + p.gated.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
 }
 
 // status is the camera's state for /healthz and the live page.
@@ -98,7 +98,7 @@ func (a *Agent) Totals() []CameraTotals {
 	for _, p := range a.pipes {
 		s := p.stream.Stats()
 		out = append(out, CameraTotals{Name: p.name, Captured: s.Captured, Processed: p.processed.Load(),
-			Dropped: s.Dropped, Skipped: s.Skipped + p.skippedOff.Load(),
+			Dropped: s.Dropped, Skipped: s.Skipped + p.skippedOff.Load() + p.gated.Load(),
 			Preprocess: time.Duration(p.preNanos.Load()), Inference: time.Duration(p.inferNanos.Load()),
 			Postprocess: time.Duration(p.postNanos.Load())})
 	}

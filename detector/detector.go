@@ -500,6 +500,9 @@ func (d *Detector) Acquire(ctx context.Context) (*Job, error) {
 		return nil, ErrClosed
 	default:
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case j := <-d.free:
 		j.prepared, j.ran = false, false
@@ -541,6 +544,9 @@ func (j *Job) Infer(ctx context.Context) error {
 	d := j.d
 	if !j.prepared {
 		return errors.New("detector: Infer before a successful Prepare")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	t0 := time.Now()
 	var s int

@@ -26,7 +26,7 @@ func newDescs(window fmt.Stringer) descs {
 		captured:   cam("frames_captured_total", "Frames read from the camera (a count of frames)."),
 		processed:  cam("frames_processed_total", "Frames run through the detector: preprocess, inference and postprocess (a count of frames)."),
 		dropped:    cam("frames_dropped_total", "Frames discarded because a newer frame replaced them before the detector took them (a count of frames)."),
-		skipped:    cam("frames_skipped_total", "Frames read but deliberately not run through the detector, e.g. to keep to the configured detection rate (a count of frames)."),
+		skipped:    cam("frames_skipped_total", "Frames read but deliberately not run through the detector: the configured detection rate, detection switched off, or no motion (a count of frames)."),
 		reconnects: cam("reconnects_total", "Times the camera source was reopened after it failed (a count of reconnects)."),
 		connected:  cam("connected", "Whether the camera source is open and delivering frames: 1 if so, 0 if not."),
 		captureFPS: cam("capture_fps",

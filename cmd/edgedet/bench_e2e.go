@@ -57,10 +57,18 @@ type e2eReport struct {
 	CaptureFPS   float64 `json:"capture_fps"`
 	ProcessedFPS float64 `json:"processed_fps"`
 	// BareFPS is the same model's inference alone, back to back on one
-	// prepared frame, right after the pipeline ran.
+	// prepared frame, measured just before and just after the pipeline ran
+	// (the mean of both, so a machine that slows down or speeds up during
+	// the run does not skew the ratio).
 	BareFPS float64 `json:"bare_inference_fps"`
 	// Ratio is ProcessedFPS / BareFPS.
 	Ratio float64 `json:"ratio"`
+	// Busy is the share of the measured time the model was running
+	// (processed frames × mean inference time / wall time, per session):
+	// what the pipeline loses outside inference. Ratio below Busy is
+	// inference itself running slower next to capture and preprocessing
+	// (cores, caches and memory shared).
+	Busy float64 `json:"model_busy"`
 	// Mean stage times per processed frame over the window.
 	PreprocessMs  float64 `json:"preprocess_ms"`
 	InferenceMs   float64 `json:"inference_ms"`
@@ -163,6 +171,10 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 		return r, err
 	}
 
+	bareBefore, err := bareInference(ctx, det, o.video, seconds(max(2, o.seconds/4)))
+	if err != nil {
+		return r, err
+	}
 	a, err := agent.New(&cfg, det, log)
 	if err != nil {
 		return r, err
@@ -243,10 +255,13 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 	r.CPUPercent = 100 * (ru1 - ru0).Seconds() / wall
 	r.AllocsPerFrame = float64(ms1.Mallocs-ms0.Mallocs) / n
 
-	if r.BareFPS, err = bareInference(ctx, det, o.video, seconds(o.seconds/2)); err != nil {
+	bareAfter, err := bareInference(ctx, det, o.video, seconds(max(2, o.seconds/4)))
+	if err != nil {
 		return r, err
 	}
+	r.BareFPS = (bareBefore + bareAfter) / 2
 	r.Ratio = r.ProcessedFPS / r.BareFPS
+	r.Busy = r.ProcessedFPS * r.InferenceMs / 1000 / float64(max(1, o.sessions))
 	r.Model, r.Precision, r.Video = info.Name, info.Precision, o.video
 	r.Cameras, r.Threads, r.Sessions, r.Realtime = o.cameras, mf.cfg.Threads, max(1, o.sessions), o.realtime
 	r.Seconds, r.CPUs = wall, runtime.NumCPU()
@@ -288,13 +303,17 @@ func bareInference(ctx context.Context, det *detector.Detector, video string, d 
 }
 
 func printE2E(w io.Writer, r e2eReport) {
-	fmt.Fprintf(w, "end to end: %s (%s), %d camera(s) on %s (%s), %d threads x %d session(s), %.0f s measured, %d CPUs\n",
+	threads := "default"
+	if r.Threads > 0 {
+		threads = fmt.Sprint(r.Threads)
+	}
+	fmt.Fprintf(w, "end to end: %s (%s), %d camera(s) on %s (%s), %s threads x %d session(s), %.0f s measured, %d CPUs\n",
 		r.Model, r.Precision, r.Cameras, r.Video, map[bool]string{true: "paced", false: "as fast as read"}[r.Realtime],
-		r.Threads, r.Sessions, r.Seconds, r.CPUs)
+		threads, r.Sessions, r.Seconds, r.CPUs)
 	fmt.Fprintf(w, "capture fps            %8.1f\n", r.CaptureFPS)
 	fmt.Fprintf(w, "processed fps          %8.1f\n", r.ProcessedFPS)
 	fmt.Fprintf(w, "bare inference fps     %8.1f\n", r.BareFPS)
-	fmt.Fprintf(w, "processed / bare       %8.3f\n", r.Ratio)
+	fmt.Fprintf(w, "processed / bare       %8.3f (the model was busy %.1f %% of the time)\n", r.Ratio, 100*r.Busy)
 	fmt.Fprintf(w, "per frame ms           pre %.2f  inference %.2f  post %.2f  (pre+post)/inference %.1f%%\n",
 		r.PreprocessMs, r.InferenceMs, r.PostprocessMs, 100*r.OverheadRatio)
 	fmt.Fprintf(w, "cpu                    %8.0f%% (100%% = one core)\n", r.CPUPercent)

@@ -64,6 +64,9 @@ func TestCLIBenchEndToEnd(t *testing.T) {
 	if d := r.Ratio - r.ProcessedFPS/r.BareFPS; d > 1e-9 || d < -1e-9 {
 		t.Errorf("ratio %g is not processed/bare", r.Ratio)
 	}
+	if r.Busy <= 0.1 || r.Busy > 1.05 {
+		t.Errorf("model busy %.2f of the time: not a share", r.Busy)
+	}
 	if r.InferenceMs <= 0 || r.PreprocessMs <= 0 || r.OverheadRatio <= 0 {
 		t.Errorf("stage times %+v", r)
 	}
