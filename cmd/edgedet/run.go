@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/BurntSushi/toml"
@@ -35,6 +36,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "# %s is valid; resolved configuration:\n", *cfgPath)
 		return toml.NewEncoder(stdout).Encode(redacted(cfg))
 	}
+	daemonGC()
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel())
 	log := newLogger(stderr, level, cfg.Log.Format)
@@ -167,4 +169,17 @@ func redacted(cfg *agent.Config) agent.Config {
 		c.MQTT.Password = "(redacted)"
 	}
 	return c
+}
+
+// daemonGCPercent is the Go GC target the agent runs with: its live heap is
+// small and steady (≈ 7 MB) and it allocates little, so with Go's default
+// (100) the heap drifts to twice that between the rare collections and RSS
+// with it; 25 keeps it within a quarter for a negligible CPU cost.
+const daemonGCPercent = 25
+
+// daemonGC applies daemonGCPercent unless GOGC is set.
+func daemonGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(daemonGCPercent)
+	}
 }
