@@ -1,0 +1,704 @@
+package prune
+
+// The reconstruction half of channel pruning (He et al., 2017, "Channel
+// Pruning for Accelerating Very Deep Neural Networks"): once some input
+// channels of a Conv are removed, the remaining weights are re-fitted by
+// least squares on calibration activations so that the Conv's outputs stay
+// close to the unpruned ones. CollectConvSamples gathers the data
+// (im2col rows of the Conv's input and its original outputs); Refit solves
+// the regression; Error measures how far a set of weights is from the
+// original outputs.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"gonum.org/v1/gonum/mat"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/quant/onnxpb"
+)
+
+// ConvSamples are sampled im2col rows of one Conv's input and the conv's
+// original output at the same positions.
+type ConvSamples struct {
+	Node        string
+	Cin, Kh, Kw int
+	// X is N × (Cin*Kh*Kw): input patches (zero padding respected), column
+	// order c*Kh*Kw + y*Kw + x, the order of ONNX's weight layout.
+	X *mat.Dense
+	// Y is N × Cout: the ORIGINAL conv outputs (W·x + b) at those positions.
+	Y *mat.Dense
+	// Pos locates each row: Pos[i] is the calibration input and output
+	// position that row i of X and Y was taken from.
+	Pos []SamplePos
+}
+
+// SamplePos is where a sample was drawn: calibration input index and
+// output row (Y) and column (X) of the conv's output map.
+type SamplePos struct {
+	Input, Y, X int
+}
+
+// refitConv is a validated group=1 2-D Conv node.
+type refitConv struct {
+	input        string // tensor the conv reads
+	w, b         []float32
+	cout, cin    int
+	kh, kw       int
+	strideH      int
+	strideW      int
+	dilH, dilW   int
+	padT, padL   int // explicit pads (auto_pad resolved per input size)
+	padB, padR   int
+	autoPad      string
+	outH, outW   int // set once the input size is known
+	inH, inW     int
+	samples      *ConvSamples
+	rng          *rand.Rand
+	sampledSoFar int
+}
+
+// CollectConvSamples runs model m (in ONNX Runtime, initialised by the
+// caller) on every input of inputs, exposing each listed Conv's input tensor
+// as an extra output, and draws perConv random output positions per input
+// per conv (deterministic with seed; each conv draws from its own stream,
+// so a conv's samples do not depend on which other convs are listed).
+// Positions are distinct within one input unless perConv exceeds the
+// output map's size, in which case every position is taken and the rest is
+// drawn with replacement. Only group=1 2-D Convs whose weight (and bias) are
+// initializers are supported (an error names the node otherwise). Memory is
+// bounded: N = inputs.Len()*perConv rows per conv.
+//
+// The model must have one float input of static shape (a dynamic batch
+// dimension is taken as 1).
+func CollectConvSamples(ctx context.Context, m *onnxpb.ModelProto, inputs quant.Inputs, convs []string, perConv int, seed int64) (map[string]*ConvSamples, error) {
+	if perConv <= 0 {
+		return nil, fmt.Errorf("collect conv samples: perConv %d must be > 0", perConv)
+	}
+	if len(convs) == 0 {
+		return nil, errors.New("collect conv samples: no convs listed")
+	}
+	if inputs == nil || inputs.Len() == 0 {
+		return nil, errors.New("collect conv samples: no calibration inputs")
+	}
+	g := quant.NewGraph(m)
+	byName := map[string]*onnxpb.NodeProto{}
+	for _, n := range m.GetGraph().GetNode() {
+		if _, dup := byName[n.GetName()]; !dup && n.GetName() != "" {
+			byName[n.GetName()] = n
+		}
+	}
+	inName, inShape, err := refitModelInput(m)
+	if err != nil {
+		return nil, err
+	}
+	nIn := inputs.Len()
+	list := make([]*refitConv, 0, len(convs))
+	seen := map[string]bool{}
+	var outputs []string
+	outSeen := map[string]bool{}
+	for _, name := range convs {
+		if seen[name] {
+			return nil, fmt.Errorf("conv %q listed twice", name)
+		}
+		seen[name] = true
+		n := byName[name]
+		if n == nil {
+			return nil, fmt.Errorf("conv %q: no such node", name)
+		}
+		c, err := refitParseConv(g, n)
+		if err != nil {
+			return nil, err
+		}
+		h := fnv.New64a()
+		h.Write([]byte(name))
+		c.rng = rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+		c.samples = &ConvSamples{
+			Node: name, Cin: c.cin, Kh: c.kh, Kw: c.kw,
+			X:   mat.NewDense(nIn*perConv, c.cin*c.kh*c.kw, nil),
+			Y:   mat.NewDense(nIn*perConv, c.cout, nil),
+			Pos: make([]SamplePos, 0, nIn*perConv),
+		}
+		list = append(list, c)
+		if c.input != inName && !outSeen[c.input] {
+			outSeen[c.input] = true
+			outputs = append(outputs, c.input)
+		}
+	}
+	if len(outputs) == 0 {
+		// Every conv reads the model input: run something all the same.
+		for _, o := range m.GetGraph().GetOutput() {
+			outputs = append(outputs, o.GetName())
+		}
+	}
+	r, err := newRefitRunner(m, inName, inShape, outputs)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	for i := 0; i < nIn; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		in := r.input.GetData()
+		if err := inputs.Input(ctx, i, in); err != nil {
+			return nil, fmt.Errorf("calibration input %d: %w", i, err)
+		}
+		err := r.run(func(name string, shape []int64, values []float32) error {
+			if name == inName {
+				return nil // sampled from the input buffer below
+			}
+			for _, c := range list {
+				if c.input == name {
+					if err := c.sample(i, refitActivation{values: values, shape: shape}, perConv); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range list {
+			if c.input == inName {
+				if err := c.sample(i, refitActivation{values: in, shape: inShape}, perConv); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	res := make(map[string]*ConvSamples, len(list))
+	for _, c := range list {
+		res[c.samples.Node] = c.samples
+	}
+	return res, nil
+}
+
+type refitActivation struct {
+	values []float32
+	shape  []int64
+}
+
+// refitModelInput returns the single float input's name and shape.
+func refitModelInput(m *onnxpb.ModelProto) (string, []int64, error) {
+	gp := m.GetGraph()
+	inits := map[string]bool{}
+	for _, t := range gp.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var ins []*onnxpb.ValueInfoProto
+	for _, vi := range gp.GetInput() {
+		if !inits[vi.GetName()] {
+			ins = append(ins, vi)
+		}
+	}
+	if len(ins) != 1 {
+		return "", nil, fmt.Errorf("model has %d inputs; conv sampling needs exactly one", len(ins))
+	}
+	tt := ins[0].GetType().GetTensorType()
+	if tt == nil || tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
+		return "", nil, fmt.Errorf("model input %q is not a float tensor", ins[0].GetName())
+	}
+	var shape []int64
+	for i, d := range tt.GetShape().GetDim() {
+		v := d.GetDimValue()
+		if v <= 0 {
+			if i != 0 {
+				return "", nil, fmt.Errorf("model input %q has a dynamic dimension %d: conv sampling needs a static input shape", ins[0].GetName(), i)
+			}
+			v = 1
+		}
+		shape = append(shape, v)
+	}
+	if len(shape) == 0 {
+		return "", nil, fmt.Errorf("model input %q has no shape", ins[0].GetName())
+	}
+	return ins[0].GetName(), shape, nil
+}
+
+func refitAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// refitInts is an ints attribute, or def when absent; it must have want
+// values when present.
+func refitInts(n *onnxpb.NodeProto, name string, def []int, want int) ([]int, error) {
+	a := refitAttr(n, name)
+	if a == nil {
+		return def, nil
+	}
+	if len(a.GetInts()) != want {
+		return nil, fmt.Errorf("conv %q: attribute %s has %d values, want %d", n.GetName(), name, len(a.GetInts()), want)
+	}
+	v := make([]int, want)
+	for i, x := range a.GetInts() {
+		v[i] = int(x)
+	}
+	return v, nil
+}
+
+// refitParseConv validates n as a group=1 2-D Conv with initializer weights.
+func refitParseConv(g *quant.Graph, n *onnxpb.NodeProto) (*refitConv, error) {
+	name := n.GetName()
+	if n.GetOpType() != "Conv" || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
+		return nil, fmt.Errorf("node %q is %s, not Conv", name, n.GetOpType())
+	}
+	if a := refitAttr(n, "group"); a != nil && a.GetI() != 1 {
+		return nil, fmt.Errorf("conv %q has group=%d: only group=1 convs are supported", name, a.GetI())
+	}
+	ins := n.GetInput()
+	if len(ins) < 2 || len(n.GetOutput()) < 1 {
+		return nil, fmt.Errorf("conv %q has %d inputs and %d outputs", name, len(ins), len(n.GetOutput()))
+	}
+	wt := g.Initializer(ins[1])
+	if wt == nil {
+		return nil, fmt.Errorf("conv %q: weight %q is not an initializer", name, ins[1])
+	}
+	dims := wt.GetDims()
+	if len(dims) != 4 {
+		return nil, fmt.Errorf("conv %q: weight %q has dims %v: only 2-D convs are supported", name, ins[1], dims)
+	}
+	w, err := quant.TensorFloats(wt)
+	if err != nil {
+		return nil, fmt.Errorf("conv %q weight: %w", name, err)
+	}
+	c := &refitConv{input: ins[0], w: w,
+		cout: int(dims[0]), cin: int(dims[1]), kh: int(dims[2]), kw: int(dims[3])}
+	if c.cout <= 0 || c.cin <= 0 || c.kh <= 0 || c.kw <= 0 {
+		return nil, fmt.Errorf("conv %q: weight %q has dims %v", name, ins[1], dims)
+	}
+	c.b = make([]float32, c.cout)
+	if len(ins) > 2 && ins[2] != "" {
+		bt := g.Initializer(ins[2])
+		if bt == nil {
+			return nil, fmt.Errorf("conv %q: bias %q is not an initializer", name, ins[2])
+		}
+		b, err := quant.TensorFloats(bt)
+		if err != nil {
+			return nil, fmt.Errorf("conv %q bias: %w", name, err)
+		}
+		if len(b) != c.cout {
+			return nil, fmt.Errorf("conv %q: bias has %d values for %d output channels", name, len(b), c.cout)
+		}
+		c.b = b
+	}
+	ks, err := refitInts(n, "kernel_shape", []int{c.kh, c.kw}, 2)
+	if err != nil {
+		return nil, err
+	}
+	if ks[0] != c.kh || ks[1] != c.kw {
+		return nil, fmt.Errorf("conv %q: kernel_shape %v does not match weight dims %v", name, ks, dims)
+	}
+	st, err := refitInts(n, "strides", []int{1, 1}, 2)
+	if err != nil {
+		return nil, err
+	}
+	dl, err := refitInts(n, "dilations", []int{1, 1}, 2)
+	if err != nil {
+		return nil, err
+	}
+	pads, err := refitInts(n, "pads", []int{0, 0, 0, 0}, 4)
+	if err != nil {
+		return nil, err
+	}
+	c.strideH, c.strideW, c.dilH, c.dilW = st[0], st[1], dl[0], dl[1]
+	if c.strideH <= 0 || c.strideW <= 0 || c.dilH <= 0 || c.dilW <= 0 {
+		return nil, fmt.Errorf("conv %q: strides %v, dilations %v must be positive", name, st, dl)
+	}
+	c.padT, c.padL, c.padB, c.padR = pads[0], pads[1], pads[2], pads[3]
+	if a := refitAttr(n, "auto_pad"); a != nil {
+		c.autoPad = string(a.GetS())
+	}
+	switch c.autoPad {
+	case "", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return nil, fmt.Errorf("conv %q: unknown auto_pad %q", name, c.autoPad)
+	}
+	if c.autoPad == "VALID" {
+		c.padT, c.padL, c.padB, c.padR = 0, 0, 0, 0
+	}
+	return c, nil
+}
+
+// refitSamePad is ONNX's SAME_* padding for one axis: (begin, end).
+func refitSamePad(in, k, s, d int, lower bool) (int, int) {
+	out := (in + s - 1) / s
+	total := max(0, (out-1)*s+(k-1)*d+1-in)
+	if lower {
+		return total - total/2, total / 2
+	}
+	return total / 2, total - total/2
+}
+
+// setInputSize resolves padding and the output size for an input map of
+// h × w, checking it does not change between inputs.
+func (c *refitConv) setInputSize(h, w int) error {
+	if c.outH > 0 {
+		if h != c.inH || w != c.inW {
+			return fmt.Errorf("conv %q: input size changed from %dx%d to %dx%d", c.samples.Node, c.inH, c.inW, h, w)
+		}
+		return nil
+	}
+	if c.autoPad == "SAME_UPPER" || c.autoPad == "SAME_LOWER" {
+		lower := c.autoPad == "SAME_LOWER"
+		c.padT, c.padB = refitSamePad(h, c.kh, c.strideH, c.dilH, lower)
+		c.padL, c.padR = refitSamePad(w, c.kw, c.strideW, c.dilW, lower)
+	}
+	c.inH, c.inW = h, w
+	c.outH = (h+c.padT+c.padB-((c.kh-1)*c.dilH+1))/c.strideH + 1
+	c.outW = (w+c.padL+c.padR-((c.kw-1)*c.dilW+1))/c.strideW + 1
+	if c.outH <= 0 || c.outW <= 0 {
+		return fmt.Errorf("conv %q: input %dx%d gives an empty output", c.samples.Node, h, w)
+	}
+	return nil
+}
+
+// sample draws perConv output positions of input i and appends their
+// patches and original outputs.
+func (c *refitConv) sample(i int, a refitActivation, perConv int) error {
+	if len(a.shape) != 4 || a.shape[0] != 1 || int(a.shape[1]) != c.cin {
+		return fmt.Errorf("conv %q: input %q has shape %v, want [1 %d H W]", c.samples.Node, c.input, a.shape, c.cin)
+	}
+	h, w := int(a.shape[2]), int(a.shape[3])
+	if len(a.values) != c.cin*h*w {
+		return fmt.Errorf("conv %q: input %q has %d values for shape %v", c.samples.Node, c.input, len(a.values), a.shape)
+	}
+	if err := c.setInputSize(h, w); err != nil {
+		return err
+	}
+	s := c.samples
+	k := c.cin * c.kh * c.kw
+	xr := s.X.RawMatrix()
+	yr := s.Y.RawMatrix()
+	for _, p := range refitPositions(c.rng, c.outH*c.outW, perConv) {
+		oy, ox := p/c.outW, p%c.outW
+		row := c.sampledSoFar
+		c.sampledSoFar++
+		s.Pos = append(s.Pos, SamplePos{Input: i, Y: oy, X: ox})
+		x := xr.Data[row*xr.Stride : row*xr.Stride+k]
+		for ch := 0; ch < c.cin; ch++ {
+			plane := a.values[ch*h*w : (ch+1)*h*w]
+			for ky := 0; ky < c.kh; ky++ {
+				iy := oy*c.strideH - c.padT + ky*c.dilH
+				col := (ch*c.kh + ky) * c.kw
+				if iy < 0 || iy >= h {
+					clear(x[col : col+c.kw])
+					continue
+				}
+				for kx := 0; kx < c.kw; kx++ {
+					ix := ox*c.strideW - c.padL + kx*c.dilW
+					if ix < 0 || ix >= w {
+						x[col+kx] = 0
+					} else {
+						x[col+kx] = float64(plane[iy*w+ix])
+					}
+				}
+			}
+		}
+		y := yr.Data[row*yr.Stride : row*yr.Stride+c.cout]
+		for o := range y {
+			sum := float64(c.b[o])
+			for j, wv := range c.w[o*k : (o+1)*k] {
+				sum += float64(wv) * x[j]
+			}
+			y[o] = sum
+		}
+	}
+	return nil
+}
+
+// refitPositions draws k of n positions, sorted: distinct (Floyd's
+// algorithm) when k <= n, else all n plus k-n drawn with replacement.
+func refitPositions(rng *rand.Rand, n, k int) []int {
+	var pos []int
+	if k >= n {
+		pos = make([]int, n, k)
+		for i := range pos {
+			pos[i] = i
+		}
+		for len(pos) < k {
+			pos = append(pos, rng.IntN(n))
+		}
+	} else {
+		chosen := make(map[int]bool, k)
+		pos = make([]int, 0, k)
+		for j := n - k; j < n; j++ {
+			t := rng.IntN(j + 1)
+			if chosen[t] {
+				t = j
+			}
+			chosen[t] = true
+			pos = append(pos, t)
+		}
+	}
+	slices.Sort(pos)
+	return pos
+}
+
+// refitRunner runs a model in ONNX Runtime with extra graph outputs
+// exposed, returning each output's values and shape.
+type refitRunner struct {
+	session *ort.DynamicAdvancedSession
+	input   *ort.Tensor[float32]
+	outputs []string
+}
+
+// newRefitRunner builds a session for a copy of m in which every tensor of
+// outputs (float) is a graph output.
+func newRefitRunner(m *onnxpb.ModelProto, inputName string, inShape []int64, outputs []string) (*refitRunner, error) {
+	m = proto.Clone(m).(*onnxpb.ModelProto)
+	gp := m.GetGraph()
+	existing := map[string]bool{}
+	for _, o := range gp.GetOutput() {
+		existing[o.GetName()] = true
+	}
+	for _, t := range outputs {
+		if existing[t] {
+			continue
+		}
+		existing[t] = true
+		gp.Output = append(gp.Output, &onnxpb.ValueInfoProto{
+			Name: proto.String(t),
+			Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+				ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
+			}}},
+		})
+	}
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode model: %w", err)
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{inputName}, outputs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create onnx runtime session: %w", err)
+	}
+	in, err := ort.NewEmptyTensor[float32](ort.NewShape(inShape...))
+	if err != nil {
+		s.Destroy()
+		return nil, fmt.Errorf("create input tensor: %w", err)
+	}
+	return &refitRunner{session: s, input: in, outputs: outputs}, nil
+}
+
+// run executes the model on the current input and calls fn with each
+// output in order (values valid only during fn).
+func (r *refitRunner) run(fn func(name string, shape []int64, values []float32) error) error {
+	outs := make([]ort.Value, len(r.outputs))
+	if err := r.session.Run([]ort.Value{r.input}, outs); err != nil {
+		return fmt.Errorf("run model: %w", err)
+	}
+	defer func() {
+		for _, o := range outs {
+			if o != nil {
+				o.Destroy()
+			}
+		}
+	}()
+	for i, o := range outs {
+		t, ok := o.(*ort.Tensor[float32])
+		if !ok {
+			return fmt.Errorf("output %q is %v, not float32", r.outputs[i], o.GetONNXType())
+		}
+		if err := fn(r.outputs[i], t.GetShape(), t.GetData()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *refitRunner) close() error {
+	if r == nil {
+		return nil
+	}
+	return errors.Join(r.session.Destroy(), r.input.Destroy())
+}
+
+// checkKept validates kept as sorted, distinct channel indices into cin.
+func refitCheckKept(kept []int, cin int) error {
+	if len(kept) == 0 {
+		return errors.New("no input channels kept")
+	}
+	for i, c := range kept {
+		if c < 0 || c >= cin {
+			return fmt.Errorf("kept channel %d out of range [0,%d)", c, cin)
+		}
+		if i > 0 && c <= kept[i-1] {
+			return fmt.Errorf("kept channels must be sorted and distinct: %d after %d", c, kept[i-1])
+		}
+	}
+	return nil
+}
+
+// Refit solves, for the kept input channels (sorted indices into Cin),
+//
+//	min ||Y - X_kept·Wᵀ - b||² + ridge·||W||²
+//
+// (the bias is not penalised; ridge is absolute, not scaled by N) and
+// returns the new weights in ONNX layout [Cout][len(kept)][Kh][Kw]
+// flattened, and the bias [Cout]. It centres X and Y, which eliminates
+// the bias exactly, and solves the ridge problem as the least squares
+// problem [Xc; √ridge·I]·Wᵀ = [Yc; 0] by QR (gonum). With ridge = 0 the
+// kept patches must have full column rank (N > len(kept)*Kh*Kw and no
+// constant or collinear columns); otherwise use a small ridge > 0.
+func (s *ConvSamples) Refit(kept []int, ridge float64) (w, b []float32, err error) {
+	if err := refitCheckKept(kept, s.Cin); err != nil {
+		return nil, nil, fmt.Errorf("refit %q: %w", s.Node, err)
+	}
+	if !(ridge >= 0) || math.IsInf(ridge, 0) {
+		return nil, nil, fmt.Errorf("refit %q: ridge %v must be finite and >= 0", s.Node, ridge)
+	}
+	n, cout := s.Y.Dims()
+	kk := s.Kh * s.Kw
+	p := len(kept) * kk
+	if ridge == 0 && n <= p {
+		return nil, nil, fmt.Errorf("refit %q: %d samples for %d weights per output channel: collect more or use ridge > 0", s.Node, n, p)
+	}
+	if n == 0 {
+		return nil, nil, fmt.Errorf("refit %q: no samples", s.Node)
+	}
+	rows := n
+	if ridge > 0 {
+		rows += p
+	}
+	// Gather and centre the kept columns.
+	a := mat.NewDense(rows, p, nil)
+	xMean := make([]float64, p)
+	for j, c := range kept {
+		for t := 0; t < kk; t++ {
+			col := j*kk + t
+			src := c*kk + t
+			var sum float64
+			for i := 0; i < n; i++ {
+				v := s.X.At(i, src)
+				a.Set(i, col, v)
+				sum += v
+			}
+			mean := sum / float64(n)
+			xMean[col] = mean
+			for i := 0; i < n; i++ {
+				a.Set(i, col, a.At(i, col)-mean)
+			}
+		}
+	}
+	rhs := mat.NewDense(rows, cout, nil)
+	yMean := make([]float64, cout)
+	for o := 0; o < cout; o++ {
+		var sum float64
+		for i := 0; i < n; i++ {
+			sum += s.Y.At(i, o)
+		}
+		yMean[o] = sum / float64(n)
+		for i := 0; i < n; i++ {
+			rhs.Set(i, o, s.Y.At(i, o)-yMean[o])
+		}
+	}
+	if ridge > 0 {
+		sr := math.Sqrt(ridge)
+		for j := 0; j < p; j++ {
+			a.Set(n+j, j, sr)
+		}
+	}
+	var sol mat.Dense // p × cout: Wᵀ
+	if err := sol.Solve(a, rhs); err != nil {
+		var cond mat.Condition
+		if errors.As(err, &cond) {
+			return nil, nil, fmt.Errorf("refit %q: least squares problem is ill-conditioned (%w): use ridge > 0", s.Node, err)
+		}
+		return nil, nil, fmt.Errorf("refit %q: %w", s.Node, err)
+	}
+	w = make([]float32, cout*p)
+	b = make([]float32, cout)
+	for o := 0; o < cout; o++ {
+		bias := yMean[o]
+		for j := 0; j < p; j++ {
+			v := sol.At(j, o)
+			w[o*p+j] = float32(v)
+			bias -= v * xMean[j]
+		}
+		b[o] = float32(bias)
+	}
+	for _, v := range w {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, nil, fmt.Errorf("refit %q: solution is not finite: use ridge > 0", s.Node)
+		}
+	}
+	return w, b, nil
+}
+
+// Error returns the relative output error ||Y - X_kept·Wᵀ - b||_F / ||Y||_F
+// for weights w ([Cout][len(kept)][Kh][Kw]) and bias b ([Cout]) over the
+// kept channels, to compare plain removal with a refit. It is NaN when the
+// arguments do not fit the samples, +Inf when Y is zero but the
+// prediction is not.
+func (s *ConvSamples) Error(kept []int, w, b []float32) float64 {
+	n, cout := s.Y.Dims()
+	kk := s.Kh * s.Kw
+	p := len(kept) * kk
+	if refitCheckKept(kept, s.Cin) != nil || len(w) != cout*p || len(b) != cout {
+		return math.NaN()
+	}
+	// Scatter w into the full Cin layout (zeros for removed channels), so X
+	// is used in place.
+	full := mat.NewDense(s.Cin*kk, cout, nil) // Wᵀ
+	for o := 0; o < cout; o++ {
+		for j, c := range kept {
+			for t := 0; t < kk; t++ {
+				full.Set(c*kk+t, o, float64(w[o*p+j*kk+t]))
+			}
+		}
+	}
+	var pred mat.Dense
+	pred.Mul(s.X, full)
+	var num, den float64
+	for i := 0; i < n; i++ {
+		for o := 0; o < cout; o++ {
+			y := s.Y.At(i, o)
+			d := y - pred.At(i, o) - float64(b[o])
+			num += d * d
+			den += y * y
+		}
+	}
+	if den == 0 {
+		if num == 0 {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	return math.Sqrt(num / den)
+}
+
+// SliceInputChannels is plain removal: the weights w of a conv (ONNX layout
+// [cout][cin][kh][kw], flattened) restricted to the kept input channels
+// (sorted indices into cin), in layout [cout][len(kept)][kh][kw]. It panics
+// when len(w) != cout*cin*kh*kw or a kept index is out of range.
+func SliceInputChannels(w []float32, cout, cin, kh, kw int, kept []int) []float32 {
+	kk := kh * kw
+	if len(w) != cout*cin*kk {
+		panic(fmt.Sprintf("prune: SliceInputChannels: %d weights, want %d×%d×%d×%d", len(w), cout, cin, kh, kw))
+	}
+	out := make([]float32, 0, cout*len(kept)*kk)
+	for o := 0; o < cout; o++ {
+		for _, c := range kept {
+			if c < 0 || c >= cin {
+				panic(fmt.Sprintf("prune: SliceInputChannels: kept channel %d out of range [0,%d)", c, cin))
+			}
+			start := (o*cin + c) * kk
+			out = append(out, w[start:start+kk]...)
+		}
+	}
+	return out
+}
