@@ -42,10 +42,14 @@ Usage:
                                         detect objects in images, optionally draw them
   edgedet bench --model M [--runs N] [--json] IMAGES...
                                         time preprocess / inference / postprocess
+  edgedet bench --model M --video CLIP [--seconds N] [--cameras N] [--json]
+                                        end to end: the real pipeline on a looping video
   edgedet eval --model M --data DIR [--compare M2] [--plot F] [--save-json DIR] [--json]
                                         COCO mAP on a YOLO-format dataset
   edgedet quantize --model FP32.onnx --calib DIR|CAMERA --out INT8.onnx [--method M] [--profile P]
                                         INT8 post-training quantization (QDQ) with sensitivity analysis
+  edgedet prune --model FP32.onnx --calib DIR|CAMERA --out PRUNED.onnx [--target ratio=R|flops=F] [--eval DIR]
+                                        structured channel pruning with least-squares reconstruction
   edgedet platform [--json] [--ort-lib PATH]
                                         board, CPU features, ONNX Runtime providers, execution-provider plan
   edgedet version                       print edgedet, ONNX Runtime and OpenCV versions
@@ -67,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdDetect(ctx, args[1:], stdout, stderr)
 	case "quantize":
 		err = cmdQuantize(ctx, args[1:], stdout, stderr)
+	case "prune":
+		err = cmdPrune(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "eval":

@@ -94,33 +94,14 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer cleanup()
-	// The detector resolves the model's description; calibration frames go
-	// through its Preprocessor, exactly as frames do in the agent.
-	dcfg := detector.DefaultConfig()
-	dcfg.Model = *model
-	det, err := detector.New(dcfg, log)
+	spec, err := modelSpec(*model, log)
 	if err != nil {
 		return err
 	}
-	spec := det.Info().Spec
-	det.Close()
 	opt.InputShape = []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
-
-	var inputs calibInputs
-	if st, err := os.Stat(*calib); err == nil && st.IsDir() {
-		inputs, err = newDirInputs(*calib, *maxImages, spec, log)
-		if err != nil {
-			return err
-		}
-	} else {
-		cfg, err := agent.Load(*cfgPath)
-		if err != nil {
-			return fmt.Errorf("--calib %q is not a directory, so it names a camera of %s: %w", *calib, *cfgPath, err)
-		}
-		inputs, err = captureCameraInputs(ctx, cfg, *calib, *frames, spec, log, stderr)
-		if err != nil {
-			return err
-		}
+	inputs, err := openCalibInputs(ctx, *calib, *cfgPath, *frames, *maxImages, spec, log, stderr)
+	if err != nil {
+		return err
 	}
 	defer inputs.Close()
 
@@ -175,6 +156,35 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	return nil
+}
+
+// modelSpec resolves the model's description (input size, preprocessing)
+// as the detector does, so calibration frames are prepared exactly as the
+// agent prepares frames.
+func modelSpec(model string, log *slog.Logger) (detector.Spec, error) {
+	dcfg := detector.DefaultConfig()
+	dcfg.Model = model
+	det, err := detector.New(dcfg, log)
+	if err != nil {
+		return detector.Spec{}, err
+	}
+	defer det.Close()
+	return det.Info().Spec, nil
+}
+
+// openCalibInputs reads calibration frames from calib: a directory of
+// images (at most maxImages, 0 = all), or else the name of a camera of the
+// config at cfgPath, from which frames frames are captured.
+func openCalibInputs(ctx context.Context, calib, cfgPath string, frames, maxImages int, spec detector.Spec,
+	log *slog.Logger, stderr io.Writer) (calibInputs, error) {
+	if st, err := os.Stat(calib); err == nil && st.IsDir() {
+		return newDirInputs(calib, maxImages, spec, log)
+	}
+	cfg, err := agent.Load(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("--calib %q is not a directory, so it names a camera of %s: %w", calib, cfgPath, err)
+	}
+	return captureCameraInputs(ctx, cfg, calib, frames, spec, log, stderr)
 }
 
 // checkDistinct refuses to write the output over the input model.

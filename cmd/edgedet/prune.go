@@ -1,0 +1,735 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
+	"gonum.org/v1/gonum/mat"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/eval"
+	"github.com/edgedet/edgedet/prune"
+	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/quant/onnxpb"
+)
+
+// pruneTarget is what --target asks for: a share of every prunable group's
+// channels removed, or a share of the multiply-accumulates kept.
+type pruneTarget struct {
+	ratio float64 // channels removed per group
+	flops float64 // MACs kept (0: not this kind)
+}
+
+func parsePruneTarget(s string) (pruneTarget, error) {
+	kind, val, ok := strings.Cut(s, "=")
+	v, err := strconv.ParseFloat(val, 64)
+	if !ok || err != nil {
+		return pruneTarget{}, fmt.Errorf("--target %q: want ratio=R or flops=F", s)
+	}
+	switch kind {
+	case "ratio":
+		if v <= 0 || v >= 1 {
+			return pruneTarget{}, fmt.Errorf("--target ratio=%g: not in (0,1)", v)
+		}
+		return pruneTarget{ratio: v}, nil
+	case "flops":
+		if v <= 0 || v >= 1 {
+			return pruneTarget{}, fmt.Errorf("--target flops=%g: not in (0,1)", v)
+		}
+		return pruneTarget{flops: v}, nil
+	}
+	return pruneTarget{}, fmt.Errorf("--target %q: kind %q is not ratio or flops", s, kind)
+}
+
+func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("prune", stderr)
+	model := fs.String("model", "", "FP32 ONNX model to prune (required)")
+	calib := fs.String("calib", "", "calibration data for the reconstruction: a directory of images, or a camera name from the config (-c) (required unless --refit=false)")
+	out := fs.String("out", "", "output model (required; never the input)")
+	targetFlag := fs.String("target", "ratio=0.25", "ratio=R: remove R of every prunable group's channels; flops=F: keep F of the multiply-accumulates")
+	norm := fs.String("importance", "contribution", "channel importance: contribution (the share of its consumers' output variance a channel carries, on the calibration frames; comparable across groups, so a flops target is spent where it hurts least), l1 or l2 (norm of the filters producing it)")
+	refit := fs.Bool("refit", true, "re-fit the convolutions reading pruned channels by least squares on calibration activations (He et al. 2017)")
+	samples := fs.Int("samples", 64, "activation positions sampled per calibration image and convolution for the refit")
+	maxImages := fs.Int("max-images", 32, "calibration images used from a directory (0 = all)")
+	cfgPath := fs.String("c", "agent.toml", "agent config, for --calib CAMERA")
+	frames := fs.Int("frames", 32, "frames to capture from a camera for calibration")
+	evalData := fs.String("eval", "", "also evaluate both models (COCO mAP) on this YOLO-labelled directory")
+	threads := fs.Int("threads", 1, "ONNX Runtime threads for the latency measurement")
+	groups := fs.Bool("groups", false, "print the table of channel groups")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: search)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *model == "" || *out == "":
+		return fmt.Errorf("%w: --model and --out are required", errUsage)
+	case *calib == "" && *refit:
+		return fmt.Errorf("%w: --calib is required for the reconstruction (or --refit=false)", errUsage)
+	case fs.NArg() > 0:
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	case *norm != "l1" && *norm != "l2" && *norm != "contribution":
+		return fmt.Errorf("%w: --importance %q is not contribution, l1 or l2", errUsage, *norm)
+	case *calib == "" && *norm == "contribution":
+		return fmt.Errorf("%w: --importance contribution needs --calib (or choose l1 or l2)", errUsage)
+	case *samples < 1:
+		return fmt.Errorf("%w: --samples must be >= 1", errUsage)
+	}
+	target, err := parsePruneTarget(*targetFlag)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := checkDistinct(*model, *out); err != nil {
+		return err
+	}
+	log := newLogger(stderr, slog.LevelWarn, "text")
+
+	src, err := quant.LoadModel(*model)
+	if err != nil {
+		return err
+	}
+	if ops := quant.QuantOps(src); len(ops) > 0 {
+		return fmt.Errorf("%s is quantized (it has %s): prune its FP32 original, then quantize the pruned model", *model, strings.Join(ops, ", "))
+	}
+	if _, err := quant.FoldBatchNorm(src); err != nil {
+		return fmt.Errorf("%s: fold BatchNormalization: %w", *model, err)
+	}
+	a, err := prune.Analyze(src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *model, err)
+	}
+	if *groups {
+		a.Table(stdout)
+	}
+	cleanup, err := initRuntime(*ortLib)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	spec, err := modelSpec(*model, log)
+	if err != nil {
+		return err
+	}
+	inShape := []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
+	params0, macs0, err := prune.Cost(src, inShape)
+	if err != nil {
+		return fmt.Errorf("%s: count operations: %w", *model, err)
+	}
+
+	var inputs calibInputs
+	if *calib != "" {
+		if inputs, err = openCalibInputs(ctx, *calib, *cfgPath, *frames, *maxImages, spec, log, stderr); err != nil {
+			return err
+		}
+		defer inputs.Close()
+	}
+	scores, err := channelScores(ctx, a, src, *norm, inputs, *samples, stderr)
+	if err != nil {
+		return err
+	}
+	plan, err := planPrune(a, src, target, scores, *norm == "contribution", inShape, macs0)
+	if err != nil {
+		return err
+	}
+	pruned, err := prune.Apply(src, a, plan)
+	if err != nil {
+		return err
+	}
+	var refits []refitResult
+	if *refit {
+		if refits, err = refitConsumers(ctx, src, pruned, a, plan, inputs, *samples, stderr); err != nil {
+			return err
+		}
+	}
+	if err := checkPruned(src, pruned, inShape); err != nil {
+		return fmt.Errorf("the pruned model is not valid, nothing written: %w", err)
+	}
+	params1, macs1, err := prune.Cost(pruned, inShape)
+	if err != nil {
+		return fmt.Errorf("pruned model: count operations: %w", err)
+	}
+	removed := 0
+	for _, idx := range plan {
+		removed += len(idx)
+	}
+	quant.SetMetadata(pruned, "edgedet.prune.target", *targetFlag)
+	quant.SetMetadata(pruned, "edgedet.prune.importance", *norm)
+	quant.SetMetadata(pruned, "edgedet.prune.channels_removed", strconv.Itoa(removed))
+	quant.SetMetadata(pruned, "edgedet.prune.refit", strconv.FormatBool(*refit))
+	if sum, err := quant.ModelSHA256(*model); err == nil {
+		quant.SetMetadata(pruned, "edgedet.prune.source_sha256", sum)
+	}
+	if err := quant.SaveModel(*out, pruned); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, "wrote %s: %d channels removed from %d of %d groups (%s)\n", *out, removed, len(plan), len(a.Groups), *targetFlag)
+	fmt.Fprintf(stdout, "%-20s %14s %14s %8s\n", "", "before", "after", "after/before")
+	fmt.Fprintf(stdout, "%-20s %14d %14d %7.1f%%\n", "parameters", params0, params1, 100*float64(params1)/float64(params0))
+	fmt.Fprintf(stdout, "%-20s %14.1fM %13.1fM %7.1f%%\n", "multiply-adds", float64(macs0)/1e6, float64(macs1)/1e6, 100*float64(macs1)/float64(macs0))
+	if si, so := fileSize(*model), fileSize(*out); si > 0 && so > 0 {
+		fmt.Fprintf(stdout, "%-20s %13.2fMB %12.2fMB %7.1f%%\n", "file size", float64(si)/1e6, float64(so)/1e6, 100*float64(so)/float64(si))
+	}
+	l0, l1, err := pairedLatency(ctx, *model, *out, *threads, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-20s %12.2fms %12.2fms %7.1f%%  (median, %d threads, measured alternately in this run)\n", "latency", l0, l1, 100*l1/l0, *threads)
+	if len(refits) > 0 {
+		var plain, fit float64
+		kept := 0
+		for _, r := range refits {
+			plain += r.plain
+			fit += r.final
+			if r.refitted {
+				kept++
+			}
+		}
+		fmt.Fprintf(stdout, "reconstruction: %d convolutions re-fitted (%d kept plain removal); held-out output error %.3f -> %.3f (mean relative)\n",
+			kept, len(refits)-kept, plain/float64(len(refits)), fit/float64(len(refits)))
+	}
+	if *evalData != "" {
+		return pruneEval(ctx, *model, *out, *evalData, log, stdout, stderr)
+	}
+	return nil
+}
+
+// channelScores ranks every prunable group's channels: by contribution
+// (sampled consumer activations of the unpruned model) or filter norm.
+func channelScores(ctx context.Context, a *prune.Analysis, m *onnxpb.ModelProto, importance string,
+	inputs quant.Inputs, perImage int, stderr io.Writer) (map[int][]float64, error) {
+	scores := map[int][]float64{}
+	var samples map[string]*prune.ConvSamples
+	if importance == "contribution" {
+		all := map[int][]int{}
+		for _, g := range a.Groups {
+			if g.Prunable {
+				all[g.ID] = keptChannels(g.Channels, nil)
+			}
+		}
+		cols, err := a.RemovedInputs(all)
+		if err != nil {
+			return nil, err
+		}
+		convs := make([]string, 0, len(cols))
+		for c := range cols {
+			convs = append(convs, c)
+		}
+		slices.Sort(convs)
+		fmt.Fprintf(stderr, "prune: measuring channel contributions at %d convolutions on %d calibration frames\n", len(convs), inputs.Len())
+		if samples, err = prune.CollectConvSamples(ctx, m, inputs, convs, perImage, 2); err != nil {
+			return nil, fmt.Errorf("channel contributions: %w", err)
+		}
+	}
+	for _, g := range a.Groups {
+		if !g.Prunable {
+			continue
+		}
+		var imp []float64
+		var err error
+		if samples != nil {
+			imp, err = a.Contribution(m, g.ID, samples)
+		} else {
+			imp, err = a.Importance(g.ID, importance)
+		}
+		if err != nil {
+			return nil, err
+		}
+		scores[g.ID] = imp
+	}
+	if len(scores) == 0 {
+		return nil, errors.New("no prunable channel group in this model")
+	}
+	return scores, nil
+}
+
+// maxGroupShare caps how much of one group a flops target may remove.
+const maxGroupShare = 0.5
+
+// planPrune chooses the channels to remove. ratio=R: the R lowest-scoring
+// channels of every group. flops=F: with comparable scores (contribution),
+// the lowest-scoring channels of the whole model, across groups, until the
+// multiply-adds are down to F (at most maxGroupShare of a group); with
+// filter norms, the smallest uniform ratio that gets there. Both by
+// bisection on Cost.
+func planPrune(a *prune.Analysis, m *onnxpb.ModelProto, t pruneTarget, scores map[int][]float64, global bool,
+	inShape []int64, macs0 int64) (map[int][]int, error) {
+	type ch struct {
+		group, idx int
+		score      float64
+	}
+	byGroup := map[int][]ch{}
+	channels := map[int]int{}
+	var all []ch
+	for id, sc := range scores {
+		channels[id] = len(sc)
+		for i, v := range sc {
+			byGroup[id] = append(byGroup[id], ch{id, i, v})
+		}
+		slices.SortStableFunc(byGroup[id], func(x, y ch) int { return cmpFloat(x.score, y.score) })
+		all = append(all, byGroup[id]...)
+	}
+	slices.SortStableFunc(all, func(x, y ch) int {
+		if c := cmpFloat(x.score, y.score); c != 0 {
+			return c
+		}
+		return x.group*1_000_000 + x.idx - y.group*1_000_000 - y.idx
+	})
+	uniform := func(r float64) map[int][]int {
+		plan := map[int][]int{}
+		for id, cs := range byGroup {
+			n := min(int(r*float64(len(cs))), len(cs)-1)
+			for _, c := range cs[:max(n, 0)] {
+				plan[id] = append(plan[id], c.idx)
+			}
+		}
+		return sortPlan(plan, channels)
+	}
+	lowest := func(k int) map[int][]int {
+		plan := map[int][]int{}
+		for _, c := range all {
+			if k == 0 {
+				break
+			}
+			if float64(len(plan[c.group])+1) > maxGroupShare*float64(len(byGroup[c.group])) {
+				continue
+			}
+			plan[c.group] = append(plan[c.group], c.idx)
+			k--
+		}
+		return sortPlan(plan, channels)
+	}
+	if t.flops == 0 {
+		return uniform(t.ratio), nil
+	}
+	macsOf := func(plan map[int][]int) (int64, error) {
+		p, err := prune.Apply(m, a, plan)
+		if err != nil {
+			return 0, err
+		}
+		_, macs, err := prune.Cost(p, inShape)
+		return macs, err
+	}
+	goal := int64(t.flops * float64(macs0))
+	var best map[int][]int
+	if global {
+		lo, hi := 0, len(all)
+		for lo < hi {
+			mid := (lo + hi) / 2
+			plan := lowest(mid)
+			macs, err := macsOf(plan)
+			if err != nil {
+				return nil, err
+			}
+			if macs <= goal {
+				best, hi = plan, mid
+			} else {
+				lo = mid + 1
+			}
+		}
+	} else {
+		lo, hi := 0.0, 0.95
+		for range 12 {
+			mid := (lo + hi) / 2
+			plan := uniform(mid)
+			macs, err := macsOf(plan)
+			if err != nil {
+				return nil, err
+			}
+			if macs <= goal {
+				best, hi = plan, mid
+			} else {
+				lo = mid
+			}
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("--target flops=%g: not reachable by pruning the prunable groups", t.flops)
+	}
+	return best, nil
+}
+
+// channelAlign is the multiple a pruned group's remaining channels are
+// rounded up to (groups of at least 2× as many channels): ONNX Runtime's
+// CPU kernels work in blocks of 8 (and 16 with AVX-512), and an odd
+// channel count made pruned yolox_nano slower here, not faster.
+const channelAlign = 8
+
+// sortPlan aligns each group's removal (given lowest score first; channels
+// groups[id] in the group) so the remaining count is a multiple of
+// channelAlign, and sorts the indices.
+func sortPlan(plan map[int][]int, channels map[int]int) map[int][]int {
+	for id, idx := range plan {
+		if c := channels[id]; c >= 2*channelAlign {
+			kept := (c - len(idx) + channelAlign - 1) / channelAlign * channelAlign
+			idx = idx[:c-kept]
+		}
+		if len(idx) == 0 {
+			delete(plan, id)
+			continue
+		}
+		slices.Sort(idx)
+		plan[id] = idx
+	}
+	return plan
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// refitResult is one consumer convolution's reconstruction, errors on
+// held-out calibration samples.
+type refitResult struct {
+	node         string
+	plain, final float64
+	refitted     bool
+}
+
+// refitConsumers re-fits every group-1 convolution that lost input
+// channels (He et al. 2017): from the unpruned network's activations at
+// sampled positions of calibration frames, the kept input channels should
+// give the unpruned outputs (of the output channels the conv keeps), by
+// least squares. A quarter of the samples is held out: where the refit does
+// worse there than the plainly cut weights, those stay. Each conv is fitted
+// on the unpruned network's inputs, as if the layers before it were intact
+// (fitting on the pruned network's own activations, all layers at once,
+// over-corrected here: each layer compensates for errors that the refit
+// of the layers before it already removes).
+func refitConsumers(ctx context.Context, src, pruned *onnxpb.ModelProto, a *prune.Analysis, plan map[int][]int,
+	inputs quant.Inputs, perImage int, stderr io.Writer) ([]refitResult, error) {
+	removed, err := a.RemovedInputs(plan)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := a.RemovedOutputs(plan)
+	if err != nil {
+		return nil, err
+	}
+	convs := make([]string, 0, len(removed))
+	for name := range removed {
+		convs = append(convs, name)
+	}
+	slices.Sort(convs)
+	if len(convs) == 0 {
+		return nil, nil
+	}
+	fmt.Fprintf(stderr, "prune: sampling the inputs of %d convolutions on %d calibration frames\n", len(convs), inputs.Len())
+	orig, err := prune.CollectConvSamples(ctx, src, inputs, convs, perImage, 1)
+	if err != nil {
+		return nil, fmt.Errorf("reconstruction: %w", err)
+	}
+	g := quant.NewGraph(pruned)
+	var out []refitResult
+	for _, name := range convs {
+		o := orig[name]
+		_, cout := o.Y.Dims()
+		keptOut := keptChannels(cout, rows[name])
+		keptIn := keptChannels(o.Cin, removed[name])
+		target := *o
+		target.Y = selectCols(o.Y, keptOut)
+		fit, held := splitSamples(&target)
+		r := refitResult{node: name}
+		r.plain = held.Error(keptIn, weightsOf(pruned, name), biasOf(pruned, name, len(keptOut)))
+		r.final = r.plain
+		if w, b, err := fit.Refit(keptIn, ridgeFor(fit, keptIn)); err == nil {
+			if e := held.Error(keptIn, w, b); e < r.plain {
+				r.final, r.refitted = e, true
+				if err := setConvParams(pruned, g, convNode(pruned, name), w, b); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func selectCols(m *mat.Dense, cols []int) *mat.Dense {
+	r, _ := m.Dims()
+	out := mat.NewDense(r, len(cols), nil)
+	for j, c := range cols {
+		for i := range r {
+			out.Set(i, j, m.At(i, c))
+		}
+	}
+	return out
+}
+
+// ridgeFor is the Tikhonov weight: 1 % of a kept feature column's mean
+// energy (the diagonal of XᵀX), so it scales with the activations and the
+// number of samples.
+func ridgeFor(s *prune.ConvSamples, kept []int) float64 {
+	k := s.Kh * s.Kw
+	var sum float64
+	for _, c := range kept {
+		for j := c * k; j < (c+1)*k; j++ {
+			col := mat.Col(nil, j, s.X)
+			sum += mat.Dot(mat.NewVecDense(len(col), col), mat.NewVecDense(len(col), col))
+		}
+	}
+	return 0.01 * sum / float64(max(1, len(kept)*k))
+}
+
+// splitSamples keeps every fourth sample row apart for validation.
+func splitSamples(s *prune.ConvSamples) (fit, held *prune.ConvSamples) {
+	n, _ := s.X.Dims()
+	var fi, hi []int
+	for i := range n {
+		if i%4 == 3 {
+			hi = append(hi, i)
+		} else {
+			fi = append(fi, i)
+		}
+	}
+	pick := func(rows []int) *prune.ConvSamples {
+		c := *s
+		c.X = selectRows(s.X, rows)
+		c.Y = selectRows(s.Y, rows)
+		c.Pos = nil
+		return &c
+	}
+	return pick(fi), pick(hi)
+}
+
+func selectRows(m *mat.Dense, rows []int) *mat.Dense {
+	_, c := m.Dims()
+	out := mat.NewDense(len(rows), c, nil)
+	for i, r := range rows {
+		out.SetRow(i, m.RawRowView(r))
+	}
+	return out
+}
+
+func keptChannels(n int, removed []int) []int {
+	kept := make([]int, 0, n-len(removed))
+	for i := range n {
+		if _, found := slices.BinarySearch(removed, i); !found {
+			kept = append(kept, i)
+		}
+	}
+	return kept
+}
+
+func convNode(m *onnxpb.ModelProto, name string) *onnxpb.NodeProto {
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetName() == name {
+			return n
+		}
+	}
+	return nil
+}
+
+func weightsOf(m *onnxpb.ModelProto, conv string) []float32 {
+	n := convNode(m, conv)
+	if n == nil || len(n.GetInput()) < 2 {
+		return nil
+	}
+	w, _ := quant.TensorFloats(quant.NewGraph(m).Initializer(n.GetInput()[1]))
+	return w
+}
+
+func biasOf(m *onnxpb.ModelProto, conv string, cout int) []float32 {
+	n := convNode(m, conv)
+	if n != nil && len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
+		if b, err := quant.TensorFloats(quant.NewGraph(m).Initializer(n.GetInput()[2])); err == nil {
+			return b
+		}
+	}
+	return make([]float32, cout)
+}
+
+// setConvParams writes re-fitted weights (and bias, added when the conv had
+// none) into the pruned model's initializers of node n.
+func setConvParams(m *onnxpb.ModelProto, g *quant.Graph, n *onnxpb.NodeProto, w, b []float32) error {
+	if n == nil || len(n.GetInput()) < 2 {
+		return errors.New("reconstruction: convolution missing from the pruned model")
+	}
+	wt := g.Initializer(n.GetInput()[1])
+	if wt == nil || quant.NumElements(wt) != int64(len(w)) {
+		return fmt.Errorf("reconstruction of %s: weight %q does not match the re-fitted %d values", n.GetName(), n.GetInput()[1], len(w))
+	}
+	quant.SetTensorFloats(wt, w)
+	if len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
+		bt := g.Initializer(n.GetInput()[2])
+		if bt == nil || quant.NumElements(bt) != int64(len(b)) {
+			return fmt.Errorf("reconstruction of %s: bias %q does not match", n.GetName(), n.GetInput()[2])
+		}
+		quant.SetTensorFloats(bt, b)
+		return nil
+	}
+	name := n.GetName() + ".refit_bias"
+	m.GetGraph().Initializer = append(m.GetGraph().Initializer, quant.Float32Vector(name, b))
+	n.Input = append(n.Input[:2], name)
+	return nil
+}
+
+// checkPruned runs both models on the same input in ONNX Runtime: the
+// pruned one must load, run and give outputs of the original's shapes.
+func checkPruned(src, pruned *onnxpb.ModelProto, inShape []int64) error {
+	shapes := func(m *onnxpb.ModelProto) ([][]int64, error) {
+		return runOnce(m, inShape)
+	}
+	a, err := shapes(src)
+	if err != nil {
+		return fmt.Errorf("original: %w", err)
+	}
+	b, err := shapes(pruned)
+	if err != nil {
+		return err
+	}
+	if len(a) != len(b) {
+		return fmt.Errorf("%d outputs instead of %d", len(b), len(a))
+	}
+	for i := range a {
+		if !slices.Equal(a[i], b[i]) {
+			return fmt.Errorf("output %d has shape %v instead of %v", i, b[i], a[i])
+		}
+	}
+	return nil
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// pairedLatency times the two models alternately, 5 rounds of 20 runs each
+// after a warm-up, on the same sample image, and returns their medians in
+// ms: alternating keeps a machine whose load changes from favouring one.
+func pairedLatency(ctx context.Context, a, b string, threads int, log *slog.Logger) (float64, float64, error) {
+	open := func(path string) (*detector.Detector, error) {
+		cfg := detector.DefaultConfig()
+		cfg.Model, cfg.Threads = path, threads
+		return detector.New(cfg, log)
+	}
+	da, err := open(a)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer da.Close()
+	db, err := open(b)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(114, 114, 114, 0), 480, 640, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	var ta, tb []float64
+	run := func(d *detector.Detector, n int, into *[]float64) error {
+		for range n {
+			res, err := d.Detect(ctx, img, nil)
+			if err != nil {
+				return err
+			}
+			*into = append(*into, ms(res.Timings.Inference))
+		}
+		return nil
+	}
+	var warm []float64
+	if err := run(da, 5, &warm); err != nil {
+		return 0, 0, err
+	}
+	if err := run(db, 5, &warm); err != nil {
+		return 0, 0, err
+	}
+	for range 5 {
+		if err := run(da, 20, &ta); err != nil {
+			return 0, 0, err
+		}
+		if err := run(db, 20, &tb); err != nil {
+			return 0, 0, err
+		}
+	}
+	return percentiles(ta).P50, percentiles(tb).P50, nil
+}
+
+// pruneEval evaluates both models on a YOLO-labelled directory and prints
+// their mAP and the difference.
+func pruneEval(ctx context.Context, before, after, data string, log *slog.Logger, stdout, stderr io.Writer) error {
+	var sums []eval.Summary
+	var ds *eval.Dataset
+	for _, path := range []string{before, after} {
+		cfg := detector.DefaultConfig()
+		cfg.Model, cfg.ScoreThreshold, cfg.IoUThreshold, cfg.MaxDetections = path, evalScore, evalIoU, evalMaxDet
+		det, err := detector.New(cfg, log)
+		if err != nil {
+			return err
+		}
+		if ds == nil {
+			if ds, err = eval.LoadYOLODataset(data, det.Info().Labels); err != nil {
+				det.Close()
+				return err
+			}
+		}
+		r, err := evalModel(ctx, det, ds, stderr)
+		det.Close()
+		if err != nil {
+			return err
+		}
+		sums = append(sums, r.Summary)
+	}
+	d := summaryDelta(sums[0], sums[1])
+	fmt.Fprintf(stdout, "%-20s %13.1f %14.1f %+8.1f  (%s, %d images)\n", "mAP@0.5:0.95", 100*sums[0].AP, 100*sums[1].AP, 100*d.AP, filepath.Base(data), len(ds.Images))
+	fmt.Fprintf(stdout, "%-20s %13.1f %14.1f %+8.1f\n", "mAP@0.5", 100*sums[0].AP50, 100*sums[1].AP50, 100*d.AP50)
+	return nil
+}
+
+// runOnce runs m on a zero input of inShape and returns its outputs' shapes.
+func runOnce(m *onnxpb.ModelProto, inShape []int64) ([][]int64, error) {
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	g := quant.NewGraph(m)
+	var in string
+	for _, v := range m.GetGraph().GetInput() {
+		if g.Initializer(v.GetName()) == nil {
+			in = v.GetName()
+			break
+		}
+	}
+	var outs []string
+	for _, v := range m.GetGraph().GetOutput() {
+		outs = append(outs, v.GetName())
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{in}, outs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("load in ONNX Runtime: %w", err)
+	}
+	defer s.Destroy()
+	x, err := ort.NewEmptyTensor[float32](ort.NewShape(inShape...))
+	if err != nil {
+		return nil, err
+	}
+	defer x.Destroy()
+	vals := make([]ort.Value, len(outs))
+	if err := s.Run([]ort.Value{x}, vals); err != nil {
+		return nil, fmt.Errorf("run in ONNX Runtime: %w", err)
+	}
+	shapes := make([][]int64, len(vals))
+	for i, v := range vals {
+		shapes[i] = slices.Clone([]int64(v.GetShape()))
+		v.Destroy()
+	}
+	return shapes, nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+// TestCLIPrune: pruning yolox_nano_416 a little (3 % of its multiply-adds,
+// the channels contributing least on 8 calibration frames, with
+// least-squares reconstruction) writes a smaller model that ONNX Runtime
+// runs and that still finds the dog, the bicycle and the car.
+func TestCLIPrune(t *testing.T) {
+	model := testenv.Shared(t, "models", "yolox_nano_416.onnx")
+	out := filepath.Join(t.TempDir(), "pruned.onnx")
+	stdout, stderr, code := runCLI(t, "prune", "--model", model, "--calib", testenv.Shared(t, "datasets", "coco128", "train"),
+		"--max-images", "8", "--target", "flops=0.97", "--out", out)
+	if code != 0 {
+		t.Fatalf("prune exit %d: %s", code, stderr)
+	}
+	t.Log(stdout)
+	for _, want := range []string{"wrote " + out, "parameters", "multiply-adds", "latency", "re-fitted"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("prune output lacks %q", want)
+		}
+	}
+	if !strings.Contains(stdout, "%") || fileSize(out) >= fileSize(model) {
+		t.Errorf("pruned model is %d bytes, the original %d", fileSize(out), fileSize(model))
+	}
+	js, stderr, code := runCLI(t, "detect", "--model", out, "--format", "yolox", "--json", testenv.Shared(t, "datasets", "samples", "dog.jpg"))
+	if code != 0 {
+		t.Fatalf("detect with the pruned model: %s", stderr)
+	}
+	var res struct {
+		Detections []struct {
+			Label string `json:"label"`
+		} `json:"detections"`
+	}
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		t.Fatalf("%v: %s", err, js)
+	}
+	seen := map[string]bool{}
+	for _, d := range res.Detections {
+		seen[d.Label] = true
+	}
+	if !seen["dog"] || !seen["bicycle"] || !seen["car"] {
+		t.Errorf("pruned model finds %v on dog.jpg, want dog, bicycle and car", seen)
+	}
+}
+
+func TestCLIPruneRejectsBadInput(t *testing.T) {
+	model := testenv.Shared(t, "models", "yolox_nano_416.onnx")
+	calib := testenv.Shared(t, "datasets", "coco128", "train")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"quantized model", []string{"--model", testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx"), "--calib", calib, "--out", filepath.Join(t.TempDir(), "x.onnx")}, "is quantized"},
+		{"output is the input", []string{"--model", model, "--calib", calib, "--out", model}, "is the input model"},
+		{"bad target", []string{"--model", model, "--calib", calib, "--out", filepath.Join(t.TempDir(), "x.onnx"), "--target", "speed=2"}, `kind "speed"`},
+		{"contribution without calibration", []string{"--model", model, "--refit=false", "--out", filepath.Join(t.TempDir(), "x.onnx")}, "needs --calib"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, append([]string{"prune"}, tc.args...)...)
+			if code == 0 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want an error mentioning %q", code, stderr, tc.want)
+			}
+		})
+	}
+}
