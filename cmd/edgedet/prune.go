@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/eval"
+	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/prune"
 	"github.com/edgedet/edgedet/quant"
 	"github.com/edgedet/edgedet/quant/onnxpb"
@@ -27,15 +28,16 @@ import (
 // pruneTarget is what --target asks for: a share of every prunable group's
 // channels removed, or a share of the multiply-accumulates kept.
 type pruneTarget struct {
-	ratio float64 // channels removed per group
-	flops float64 // MACs kept (0: not this kind)
+	ratio   float64 // channels removed per group
+	flops   float64 // MACs kept (0: not this kind)
+	latency float64 // latency kept, measured (0: not this kind)
 }
 
 func parsePruneTarget(s string) (pruneTarget, error) {
 	kind, val, ok := strings.Cut(s, "=")
 	v, err := strconv.ParseFloat(val, 64)
 	if !ok || err != nil {
-		return pruneTarget{}, fmt.Errorf("--target %q: want ratio=R or flops=F", s)
+		return pruneTarget{}, fmt.Errorf("--target %q: want ratio=R, flops=F or latency=L", s)
 	}
 	switch kind {
 	case "ratio":
@@ -48,8 +50,13 @@ func parsePruneTarget(s string) (pruneTarget, error) {
 			return pruneTarget{}, fmt.Errorf("--target flops=%g: not in (0,1)", v)
 		}
 		return pruneTarget{flops: v}, nil
+	case "latency":
+		if v <= 0 || v >= 1 {
+			return pruneTarget{}, fmt.Errorf("--target latency=%g: not in (0,1)", v)
+		}
+		return pruneTarget{latency: v}, nil
 	}
-	return pruneTarget{}, fmt.Errorf("--target %q: kind %q is not ratio or flops", s, kind)
+	return pruneTarget{}, fmt.Errorf("--target %q: kind %q is not ratio, flops or latency", s, kind)
 }
 
 func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,7 +64,12 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	model := fs.String("model", "", "FP32 ONNX model to prune (required)")
 	calib := fs.String("calib", "", "calibration data for the reconstruction: a directory of images, or a camera name from the config (-c) (required unless --refit=false)")
 	out := fs.String("out", "", "output model (required; never the input)")
-	targetFlag := fs.String("target", "ratio=0.25", "ratio=R: remove R of every prunable group's channels; flops=F: keep F of the multiply-accumulates")
+	targetFlag := fs.String("target", "flops=0.9", "ratio=R: remove R of every prunable group's channels; flops=F: keep F of the multiply-adds; latency=L: keep L of the measured latency")
+	sensitivity := fs.Bool("sensitivity", false, "prune each group alone at several ratios and measure the mAP it costs on --sensitivity-images of --eval; the target is then spent on the groups that cost least")
+	sensImages := fs.Int("sensitivity-images", 16, "images of --eval the sensitivity analysis scores on")
+	plotPath := fs.String("plot", "", "write a PNG of mAP against latency for the models (needs --eval)")
+	int8Model := fs.String("int8", "", "with --plot: the original's INT8 model, to place on the plot")
+	prunedInt8 := fs.String("pruned-int8", "", "with --plot: the pruned model's INT8 model (edgedet quantize of --out), to place on the plot")
 	norm := fs.String("importance", "contribution", "channel importance: contribution (the share of its consumers' output variance a channel carries, on the calibration frames; comparable across groups, so a flops target is spent where it hurts least), l1 or l2 (norm of the filters producing it)")
 	refit := fs.Bool("refit", true, "re-fit the convolutions reading pruned channels by least squares on calibration activations (He et al. 2017)")
 	samples := fs.Int("samples", 64, "activation positions sampled per calibration image and convolution for the refit")
@@ -84,6 +96,10 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%w: --importance contribution needs --calib (or choose l1 or l2)", errUsage)
 	case *samples < 1:
 		return fmt.Errorf("%w: --samples must be >= 1", errUsage)
+	case (*sensitivity || *plotPath != "") && *evalData == "":
+		return fmt.Errorf("%w: --sensitivity and --plot need --eval DIR", errUsage)
+	case *sensitivity && *sensImages < 1:
+		return fmt.Errorf("%w: --sensitivity-images must be >= 1", errUsage)
 	}
 	target, err := parsePruneTarget(*targetFlag)
 	if err != nil {
@@ -137,7 +153,15 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	plan, err := planPrune(a, src, target, scores, *norm == "contribution", inShape, macs0)
+	var sens map[int][]float64
+	if *sensitivity {
+		if sens, err = pruneSensitivity(ctx, a, src, scores, *evalData, *sensImages, log, stdout, stderr); err != nil {
+			return err
+		}
+	}
+	pl := planner{a: a, m: src, scores: scores, global: *norm == "contribution", sens: sens, inShape: inShape,
+		macs0: macs0, model: *model, threads: *threads, log: log, stderr: stderr}
+	plan, err := pl.plan(ctx, target)
 	if err != nil {
 		return err
 	}
@@ -198,9 +222,38 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "reconstruction: %d convolutions re-fitted (%d kept plain removal); held-out output error %.3f -> %.3f (mean relative)\n",
 			kept, len(refits)-kept, plain/float64(len(refits)), fit/float64(len(refits)))
 	}
-	if *evalData != "" {
-		return pruneEval(ctx, *model, *out, *evalData, log, stdout, stderr)
+	if *evalData == "" {
+		return nil
 	}
+	models := []string{*model, *out}
+	names := []string{"fp32", "pruned"}
+	if *plotPath != "" {
+		for i, extra := range []string{*int8Model, *prunedInt8} {
+			if extra != "" {
+				models = append(models, extra)
+				names = append(names, []string{"int8", "pruned + int8"}[i])
+			}
+		}
+	}
+	sums, err := pruneEval(ctx, models, *evalData, log, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if *plotPath == "" {
+		return nil
+	}
+	var pts []eval.TradeoffPoint
+	for i, path := range models {
+		_, lat, err := pairedLatency(ctx, *model, path, *threads, log)
+		if err != nil {
+			return err
+		}
+		pts = append(pts, eval.TradeoffPoint{Name: names[i], LatencyMs: lat, MAP: sums[i].AP})
+	}
+	if err := eval.PlotTradeoff(*plotPath, fmt.Sprintf("%s: mAP against latency (%d threads)", strings.TrimSuffix(filepath.Base(*model), ".onnx"), *threads), pts...); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *plotPath)
 	return nil
 }
 
@@ -253,110 +306,175 @@ func channelScores(ctx context.Context, a *prune.Analysis, m *onnxpb.ModelProto,
 	return scores, nil
 }
 
-// maxGroupShare caps how much of one group a flops target may remove.
+// maxGroupShare caps how much of one group a flops or latency target
+// may remove.
 const maxGroupShare = 0.5
 
-// planPrune chooses the channels to remove. ratio=R: the R lowest-scoring
-// channels of every group. flops=F: with comparable scores (contribution),
-// the lowest-scoring channels of the whole model, across groups, until the
-// multiply-adds are down to F (at most maxGroupShare of a group); with
-// filter norms, the smallest uniform ratio that gets there. Both by
-// bisection on Cost.
-func planPrune(a *prune.Analysis, m *onnxpb.ModelProto, t pruneTarget, scores map[int][]float64, global bool,
-	inShape []int64, macs0 int64) (map[int][]int, error) {
-	type ch struct {
-		group, idx int
-		score      float64
-	}
-	byGroup := map[int][]ch{}
-	channels := map[int]int{}
-	var all []ch
-	for id, sc := range scores {
-		channels[id] = len(sc)
-		for i, v := range sc {
-			byGroup[id] = append(byGroup[id], ch{id, i, v})
-		}
-		slices.SortStableFunc(byGroup[id], func(x, y ch) int { return cmpFloat(x.score, y.score) })
-		all = append(all, byGroup[id]...)
-	}
-	slices.SortStableFunc(all, func(x, y ch) int {
-		if c := cmpFloat(x.score, y.score); c != 0 {
-			return c
-		}
-		return x.group*1_000_000 + x.idx - y.group*1_000_000 - y.idx
-	})
-	uniform := func(r float64) map[int][]int {
+// planner chooses the channels to remove for a target.
+type planner struct {
+	a       *prune.Analysis
+	m       *onnxpb.ModelProto
+	scores  map[int][]float64 // per group, per channel: low = remove first
+	global  bool              // scores are comparable across groups (contribution)
+	sens    map[int][]float64 // per group, mAP lost at sensitivityRatios (nil: no analysis)
+	inShape []int64
+	macs0   int64
+	model   string // the original's path, for latency
+	threads int
+	log     *slog.Logger
+	stderr  io.Writer
+}
+
+// plan returns the channels to remove. ratio=R: the R lowest-scoring
+// channels of every group. flops=F and latency=L: a family of plans that
+// prune more and more — groups by their measured mAP cost (with the
+// sensitivity analysis), else the lowest-scoring channels of the whole
+// model (comparable scores), else a uniform share — searched by bisection
+// for the least pruning that reaches the target (multiply-adds by Cost,
+// latency measured against the original).
+func (p *planner) plan(ctx context.Context, t pruneTarget) (map[int][]int, error) {
+	if t.ratio > 0 {
 		plan := map[int][]int{}
-		for id, cs := range byGroup {
-			n := min(int(r*float64(len(cs))), len(cs)-1)
-			for _, c := range cs[:max(n, 0)] {
-				plan[id] = append(plan[id], c.idx)
+		for id, sc := range p.scores {
+			if idx := lowestShare(sc, t.ratio); len(idx) > 0 {
+				plan[id] = idx
 			}
 		}
-		return sortPlan(plan, channels)
+		return plan, nil
 	}
-	lowest := func(k int) map[int][]int {
-		plan := map[int][]int{}
-		for _, c := range all {
-			if k == 0 {
-				break
-			}
-			if float64(len(plan[c.group])+1) > maxGroupShare*float64(len(byGroup[c.group])) {
-				continue
-			}
-			plan[c.group] = append(plan[c.group], c.idx)
-			k--
-		}
-		return sortPlan(plan, channels)
-	}
-	if t.flops == 0 {
-		return uniform(t.ratio), nil
-	}
-	macsOf := func(plan map[int][]int) (int64, error) {
-		p, err := prune.Apply(m, a, plan)
+	family, steps := p.family()
+	reached := func(plan map[int][]int) (bool, error) {
+		pm, err := prune.Apply(p.m, p.a, plan)
 		if err != nil {
-			return 0, err
+			return false, err
 		}
-		_, macs, err := prune.Cost(p, inShape)
-		return macs, err
+		if t.flops > 0 {
+			_, macs, err := prune.Cost(pm, p.inShape)
+			return float64(macs) <= t.flops*float64(p.macs0), err
+		}
+		ratio, err := p.latencyRatio(ctx, pm)
+		fmt.Fprintf(p.stderr, "prune: candidate at %.1f %% of the latency\n", 100*ratio)
+		return ratio <= t.latency, err
 	}
-	goal := int64(t.flops * float64(macs0))
+	lo, hi := 0, steps
 	var best map[int][]int
-	if global {
-		lo, hi := 0, len(all)
-		for lo < hi {
-			mid := (lo + hi) / 2
-			plan := lowest(mid)
-			macs, err := macsOf(plan)
-			if err != nil {
-				return nil, err
-			}
-			if macs <= goal {
-				best, hi = plan, mid
-			} else {
-				lo = mid + 1
-			}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		plan := family(mid)
+		ok, err := reached(plan)
+		if err != nil {
+			return nil, err
 		}
-	} else {
-		lo, hi := 0.0, 0.95
-		for range 12 {
-			mid := (lo + hi) / 2
-			plan := uniform(mid)
-			macs, err := macsOf(plan)
-			if err != nil {
-				return nil, err
-			}
-			if macs <= goal {
-				best, hi = plan, mid
-			} else {
-				lo = mid
-			}
+		if ok {
+			best, hi = plan, mid
+		} else {
+			lo = mid + 1
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("--target flops=%g: not reachable by pruning the prunable groups", t.flops)
+		if ok, err := reached(family(steps)); err != nil || !ok {
+			return nil, fmt.Errorf("--target: not reachable by pruning at most %.0f %% of each prunable group", 100*maxGroupShare)
+		}
+		best = family(steps)
 	}
 	return best, nil
+}
+
+// family returns plans indexed 0..steps, pruning more as the index grows.
+func (p *planner) family() (func(int) map[int][]int, int) {
+	ids := make([]int, 0, len(p.scores))
+	for id := range p.scores {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if p.sens != nil {
+		// Thresholds on the measured loss: at step k each group is pruned
+		// at the largest ratio whose loss is within the k-th smallest loss.
+		var losses []float64
+		for _, id := range ids {
+			losses = append(losses, p.sens[id]...)
+		}
+		slices.Sort(losses)
+		losses = slices.Compact(losses)
+		return func(k int) map[int][]int {
+			plan := map[int][]int{}
+			if k == 0 {
+				return plan
+			}
+			tau := losses[min(k, len(losses))-1]
+			for _, id := range ids {
+				share := 0.0
+				for i, r := range sensitivityRatios {
+					if p.sens[id][i] <= tau && r <= maxGroupShare {
+						share = r
+					}
+				}
+				if idx := lowestShare(p.scores[id], share); share > 0 && len(idx) > 0 {
+					plan[id] = idx
+				}
+			}
+			return plan
+		}, len(losses)
+	}
+	if p.global {
+		type ch struct {
+			group, idx int
+			score      float64
+		}
+		var all []ch
+		for _, id := range ids {
+			for i, v := range p.scores[id] {
+				all = append(all, ch{id, i, v})
+			}
+		}
+		slices.SortStableFunc(all, func(x, y ch) int { return cmpFloat(x.score, y.score) })
+		return func(k int) map[int][]int {
+			plan := map[int][]int{}
+			for _, c := range all {
+				if k == 0 {
+					break
+				}
+				if float64(len(plan[c.group])+1) > maxGroupShare*float64(len(p.scores[c.group])) {
+					continue
+				}
+				plan[c.group] = append(plan[c.group], c.idx)
+				k--
+			}
+			channels := map[int]int{}
+			for id := range plan {
+				channels[id] = len(p.scores[id])
+			}
+			return sortPlan(plan, channels)
+		}, len(all)
+	}
+	const n = 100 // uniform shares 0, 0.5 %, ..., maxGroupShare
+	return func(k int) map[int][]int {
+		plan := map[int][]int{}
+		for _, id := range ids {
+			if idx := lowestShare(p.scores[id], maxGroupShare*float64(k)/n); len(idx) > 0 {
+				plan[id] = idx
+			}
+		}
+		return plan
+	}, n
+}
+
+// latencyRatio times a candidate against the original.
+func (p *planner) latencyRatio(ctx context.Context, pm *onnxpb.ModelProto) (float64, error) {
+	dir, err := os.MkdirTemp("", "edgedet-prune-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "candidate.onnx")
+	if err := quant.SaveModel(path, pm); err != nil {
+		return 0, err
+	}
+	l0, l1, err := pairedLatency(ctx, p.model, path, p.threads, p.log)
+	if err != nil {
+		return 0, err
+	}
+	return l1 / l0, nil
 }
 
 // channelAlign is the multiple a pruned group's remaining channels are
@@ -663,35 +781,138 @@ func pairedLatency(ctx context.Context, a, b string, threads int, log *slog.Logg
 	return percentiles(ta).P50, percentiles(tb).P50, nil
 }
 
-// pruneEval evaluates both models on a YOLO-labelled directory and prints
-// their mAP and the difference.
-func pruneEval(ctx context.Context, before, after, data string, log *slog.Logger, stdout, stderr io.Writer) error {
+// pruneEval evaluates the models on a YOLO-labelled directory and prints
+// each one's mAP and its difference to the first.
+func pruneEval(ctx context.Context, models []string, data string, log *slog.Logger, stdout, stderr io.Writer) ([]eval.Summary, error) {
 	var sums []eval.Summary
 	var ds *eval.Dataset
-	for _, path := range []string{before, after} {
-		cfg := detector.DefaultConfig()
-		cfg.Model, cfg.ScoreThreshold, cfg.IoUThreshold, cfg.MaxDetections = path, evalScore, evalIoU, evalMaxDet
-		det, err := detector.New(cfg, log)
+	for _, path := range models {
+		det, err := evalDetector(path, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ds == nil {
 			if ds, err = eval.LoadYOLODataset(data, det.Info().Labels); err != nil {
 				det.Close()
-				return err
+				return nil, err
 			}
 		}
 		r, err := evalModel(ctx, det, ds, stderr)
 		det.Close()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sums = append(sums, r.Summary)
 	}
-	d := summaryDelta(sums[0], sums[1])
-	fmt.Fprintf(stdout, "%-20s %13.1f %14.1f %+8.1f  (%s, %d images)\n", "mAP@0.5:0.95", 100*sums[0].AP, 100*sums[1].AP, 100*d.AP, filepath.Base(data), len(ds.Images))
-	fmt.Fprintf(stdout, "%-20s %13.1f %14.1f %+8.1f\n", "mAP@0.5", 100*sums[0].AP50, 100*sums[1].AP50, 100*d.AP50)
-	return nil
+	for i, sum := range sums {
+		d := summaryDelta(sums[0], sum)
+		fmt.Fprintf(stdout, "mAP@0.5:0.95 %-24s %5.1f (%+5.1f)   mAP@0.5 %5.1f (%+5.1f)   (%s, %d images)\n",
+			filepath.Base(models[i]), 100*sum.AP, 100*d.AP, 100*sum.AP50, 100*d.AP50, filepath.Base(data), len(ds.Images))
+	}
+	return sums, nil
+}
+
+func evalDetector(path string, log *slog.Logger) (*detector.Detector, error) {
+	cfg := detector.DefaultConfig()
+	cfg.Model, cfg.ScoreThreshold, cfg.IoUThreshold, cfg.MaxDetections = path, evalScore, evalIoU, evalMaxDet
+	return detector.New(cfg, log)
+}
+
+// sensitivityRatios are the shares of a group the sensitivity analysis
+// removes, alone, to see what each costs.
+var sensitivityRatios = []float64{0.25, 0.5}
+
+// pruneSensitivity prunes each group alone at each sensitivityRatios share
+// (its lowest-scoring channels) and measures the mAP@0.5:0.95 lost on the
+// first n images of data. It prints the table and returns, per group, the
+// loss at each ratio.
+func pruneSensitivity(ctx context.Context, a *prune.Analysis, m *onnxpb.ModelProto, scores map[int][]float64,
+	data string, n int, log *slog.Logger, stdout, stderr io.Writer) (map[int][]float64, error) {
+	dir, err := os.MkdirTemp("", "edgedet-prune-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "candidate.onnx")
+	var ds *eval.Dataset
+	score := func(model *onnxpb.ModelProto) (float64, error) {
+		if err := quant.SaveModel(path, model); err != nil {
+			return 0, err
+		}
+		det, err := evalDetector(path, log)
+		if err != nil {
+			return 0, err
+		}
+		defer det.Close()
+		if ds == nil {
+			if ds, err = eval.LoadYOLODataset(data, det.Info().Labels); err != nil {
+				return 0, err
+			}
+			sub := *ds
+			sub.Images = sub.Images[:min(n, len(sub.Images))]
+			ds = &sub
+		}
+		r, err := evalModel(ctx, det, ds, io.Discard)
+		if err != nil {
+			return 0, err
+		}
+		return r.Summary.AP, nil
+	}
+	base, err := score(m)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int, 0, len(scores))
+	for id := range scores {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	bar := progress.New(stderr, len(ids)*len(sensitivityRatios), "pruned variants")
+	out := map[int][]float64{}
+	for _, id := range ids {
+		for _, r := range sensitivityRatios {
+			plan := lowestShare(scores[id], r)
+			loss := 0.0
+			if len(plan) > 0 {
+				p, err := prune.Apply(m, a, map[int][]int{id: plan})
+				if err != nil {
+					return nil, err
+				}
+				ap, err := score(p)
+				if err != nil {
+					return nil, fmt.Errorf("sensitivity of group %d: %w", id, err)
+				}
+				loss = base - ap
+			}
+			out[id] = append(out[id], loss)
+			bar.Add(1)
+		}
+	}
+	bar.Finish()
+	fmt.Fprintf(stdout, "sensitivity: mAP@0.5:0.95 lost with one group pruned (of %.1f, on %d images)\n", 100*base, len(ds.Images))
+	fmt.Fprintf(stdout, "%6s %9s", "group", "channels")
+	for _, r := range sensitivityRatios {
+		fmt.Fprintf(stdout, " %8.0f%%", 100*r)
+	}
+	fmt.Fprintln(stdout, "  producer")
+	for _, id := range ids {
+		fmt.Fprintf(stdout, "%6d %9d", id, a.Groups[id].Channels)
+		for _, l := range out[id] {
+			fmt.Fprintf(stdout, " %+9.1f", -100*l)
+		}
+		fmt.Fprintf(stdout, "  %s\n", a.Groups[id].Producers[0])
+	}
+	return out, nil
+}
+
+// lowestShare is the lowest-scoring share r of a group's channels, the
+// remaining count aligned to channelAlign, sorted.
+func lowestShare(scores []float64, r float64) []int {
+	idx := keptChannels(len(scores), nil)
+	slices.SortStableFunc(idx, func(x, y int) int { return cmpFloat(scores[x], scores[y]) })
+	n := min(int(r*float64(len(idx))), len(idx)-1)
+	plan := sortPlan(map[int][]int{0: slices.Clone(idx[:max(n, 0)])}, map[int]int{0: len(scores)})
+	return plan[0]
 }
 
 // runOnce runs m on a zero input of inShape and returns its outputs' shapes.

@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"image/png"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,5 +73,45 @@ func TestCLIPruneRejectsBadInput(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want an error mentioning %q", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestCLIPruneSensitivityAndPlot: --sensitivity scores every prunable group
+// alone and prints the table the allocation follows; --plot writes the
+// mAP-against-latency PNG of the original and the pruned model.
+func TestCLIPruneSensitivityAndPlot(t *testing.T) {
+	data := t.TempDir()
+	imgs, _ := filepath.Glob(filepath.Join(testenv.Shared(t, "datasets", "coco128", "train"), "*.jpg"))
+	slices.Sort(imgs)
+	for _, img := range imgs[:4] {
+		for _, f := range []string{img, strings.TrimSuffix(img, ".jpg") + ".txt"} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(data, filepath.Base(f)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out := filepath.Join(t.TempDir(), "pruned.onnx")
+	plot := filepath.Join(t.TempDir(), "tradeoff.png")
+	stdout, stderr, code := runCLI(t, "prune", "--model", testenv.Shared(t, "models", "yolox_nano_416.onnx"),
+		"--calib", data, "--target", "flops=0.95", "--sensitivity", "--sensitivity-images", "2", "--eval", data,
+		"--out", out, "--plot", plot)
+	if code != 0 {
+		t.Fatalf("prune exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "sensitivity: mAP@0.5:0.95 lost with one group pruned") ||
+		!strings.Contains(stdout, "/backbone/backbone/stem/conv/conv/Conv") || !strings.Contains(stdout, "wrote "+plot) {
+		t.Errorf("output lacks the sensitivity table or the plot:\n%s", stdout)
+	}
+	f, err := os.Open(plot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Errorf("plot is not a PNG: %v", err)
 	}
 }
