@@ -18,9 +18,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	ort "github.com/yalue/onnxruntime_go"
 	"gonum.org/v1/gonum/mat"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/quant"
 	"github.com/edgedet/edgedet/quant/onnxpb"
@@ -139,20 +137,20 @@ func CollectConvSamples(ctx context.Context, m *onnxpb.ModelProto, inputs quant.
 			outputs = append(outputs, o.GetName())
 		}
 	}
-	r, err := newRefitRunner(m, inName, inShape, outputs)
+	r, err := quant.NewRunner(m, inName, inShape, outputs, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer r.close()
+	defer r.Close()
 	for i := 0; i < nIn; i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		in := r.input.GetData()
+		in := r.Input()
 		if err := inputs.Input(ctx, i, in); err != nil {
 			return nil, fmt.Errorf("calibration input %d: %w", i, err)
 		}
-		err := r.run(func(name string, shape []int64, values []float32) error {
+		err := r.Run(func(_ int, name string, shape []int64, values []float32) error {
 			if name == inName {
 				return nil // sampled from the input buffer below
 			}
@@ -447,84 +445,6 @@ func refitPositions(rng *rand.Rand, n, k int) []int {
 	}
 	slices.Sort(pos)
 	return pos
-}
-
-// refitRunner runs a model in ONNX Runtime with extra graph outputs
-// exposed, returning each output's values and shape.
-type refitRunner struct {
-	session *ort.DynamicAdvancedSession
-	input   *ort.Tensor[float32]
-	outputs []string
-}
-
-// newRefitRunner builds a session for a copy of m in which every tensor of
-// outputs (float) is a graph output.
-func newRefitRunner(m *onnxpb.ModelProto, inputName string, inShape []int64, outputs []string) (*refitRunner, error) {
-	m = proto.Clone(m).(*onnxpb.ModelProto)
-	gp := m.GetGraph()
-	existing := map[string]bool{}
-	for _, o := range gp.GetOutput() {
-		existing[o.GetName()] = true
-	}
-	for _, t := range outputs {
-		if existing[t] {
-			continue
-		}
-		existing[t] = true
-		gp.Output = append(gp.Output, &onnxpb.ValueInfoProto{
-			Name: proto.String(t),
-			Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
-				ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
-			}}},
-		})
-	}
-	data, err := proto.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode model: %w", err)
-	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{inputName}, outputs, nil)
-	if err != nil {
-		return nil, fmt.Errorf("create onnx runtime session: %w", err)
-	}
-	in, err := ort.NewEmptyTensor[float32](ort.NewShape(inShape...))
-	if err != nil {
-		s.Destroy()
-		return nil, fmt.Errorf("create input tensor: %w", err)
-	}
-	return &refitRunner{session: s, input: in, outputs: outputs}, nil
-}
-
-// run executes the model on the current input and calls fn with each
-// output in order (values valid only during fn).
-func (r *refitRunner) run(fn func(name string, shape []int64, values []float32) error) error {
-	outs := make([]ort.Value, len(r.outputs))
-	if err := r.session.Run([]ort.Value{r.input}, outs); err != nil {
-		return fmt.Errorf("run model: %w", err)
-	}
-	defer func() {
-		for _, o := range outs {
-			if o != nil {
-				o.Destroy()
-			}
-		}
-	}()
-	for i, o := range outs {
-		t, ok := o.(*ort.Tensor[float32])
-		if !ok {
-			return fmt.Errorf("output %q is %v, not float32", r.outputs[i], o.GetONNXType())
-		}
-		if err := fn(r.outputs[i], t.GetShape(), t.GetData()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *refitRunner) close() error {
-	if r == nil {
-		return nil
-	}
-	return errors.Join(r.session.Destroy(), r.input.Destroy())
 }
 
 // checkKept validates kept as sorted, distinct channel indices into cin.

@@ -270,20 +270,20 @@ func refitCheckAgainstORT(t *testing.T, m *onnxpb.ModelProto, inputs quant.Input
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := newRefitRunner(m, inName, inShape, outs)
+	r, err := quant.NewRunner(m, inName, inShape, outs, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.close()
+	defer r.Close()
 	ortY := map[string]*mat.Dense{}
 	for _, name := range names {
 		ortY[name] = mat.NewDense(samples[name].Y.RawMatrix().Rows, samples[name].Y.RawMatrix().Cols, nil)
 	}
 	for i := 0; i < inputs.Len(); i++ {
-		if err := inputs.Input(context.Background(), i, r.input.GetData()); err != nil {
+		if err := inputs.Input(context.Background(), i, r.Input()); err != nil {
 			t.Fatal(err)
 		}
-		err := r.run(func(out string, shape []int64, v []float32) error {
+		err := r.Run(func(_ int, out string, shape []int64, v []float32) error {
 			name := names[slices.Index(outs, out)]
 			s := samples[name]
 			cout, hw := int(shape[1]), int(shape[2]*shape[3])

@@ -192,32 +192,32 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 	for i := range stats {
 		stats[i] = NewTensorStats()
 	}
-	r, err := newRunner(fp, inName, inShape, tensors, opt.Threads)
+	r, err := NewRunner(fp, inName, inShape, tensors, opt.Threads)
 	if err != nil {
 		return nil, nil, fmt.Errorf("calibration model: %w", err)
 	}
 	for i := 0; i < inputs.Len(); i++ {
 		if err := ctx.Err(); err != nil {
-			r.close()
+			r.Close()
 			return nil, nil, err
 		}
-		if err := inputs.Input(ctx, i, r.input.GetData()); err != nil {
-			r.close()
+		if err := inputs.Input(ctx, i, r.Input()); err != nil {
+			r.Close()
 			return nil, nil, fmt.Errorf("calibration input %d: %w", i, err)
 		}
-		err := r.run(func(k int, name string, v []float32) error {
+		err := r.Run(func(k int, name string, _ []int64, v []float32) error {
 			if err := stats[k].Add(v); err != nil {
 				return fmt.Errorf("tensor %q: %w", name, err)
 			}
 			return nil
 		})
 		if err != nil {
-			r.close()
+			r.Close()
 			return nil, nil, fmt.Errorf("calibration input %d: %w", i, err)
 		}
 		progress("calibrate", i+1, inputs.Len())
 	}
-	r.close()
+	r.Close()
 	ranges := map[string][2]float32{}
 	for i, t := range tensors {
 		lo, hi := stats[i].Range(opt.Method, opt.Percentile)
@@ -463,11 +463,11 @@ func newSensitivity(ctx context.Context, p *prepared, inName string, inShape []i
 	for _, o := range p.model.GetGraph().GetOutput() {
 		s.outs = append(s.outs, o.GetName())
 	}
-	r, err := newRunner(p.model, inName, inShape, s.outs, opt.Threads)
+	r, err := NewRunner(p.model, inName, inShape, s.outs, opt.Threads)
 	if err != nil {
 		return nil, fmt.Errorf("reference model: %w", err)
 	}
-	defer r.close()
+	defer r.Close()
 	n := 1
 	for _, d := range inShape {
 		n *= int(d)
@@ -479,9 +479,9 @@ func newSensitivity(ctx context.Context, p *prepared, inName string, inShape []i
 		if err := inputs.Input(ctx, idx, buf); err != nil {
 			return nil, fmt.Errorf("calibration input %d: %w", idx, err)
 		}
-		copy(r.input.GetData(), buf)
+		copy(r.Input(), buf)
 		outs := make([][]float32, len(s.outs))
-		if err := r.run(func(i int, _ string, v []float32) error { outs[i] = slices.Clone(v); return nil }); err != nil {
+		if err := r.Run(func(i int, _ string, _ []int64, v []float32) error { outs[i] = slices.Clone(v); return nil }); err != nil {
 			return nil, err
 		}
 		s.inputs = append(s.inputs, buf)
@@ -525,11 +525,11 @@ func (s *sensitivity) errorOf(ctx context.Context, plan *Plan) (float64, error) 
 // errorOfModel is the mean over output features of the squared error
 // against FP32 divided by the feature's FP32 variance.
 func (s *sensitivity) errorOfModel(ctx context.Context, m *onnxpb.ModelProto) (float64, error) {
-	r, err := newRunner(m, s.inName, s.inShape, s.outs, s.threads)
+	r, err := NewRunner(m, s.inName, s.inShape, s.outs, s.threads)
 	if err != nil {
 		return 0, err
 	}
-	defer r.close()
+	defer r.Close()
 	type acc struct {
 		se, sum, sq []float64
 		n           float64
@@ -542,8 +542,8 @@ func (s *sensitivity) errorOfModel(ctx context.Context, m *onnxpb.ModelProto) (f
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		copy(r.input.GetData(), in)
-		err := r.run(func(i int, _ string, v []float32) error {
+		copy(r.Input(), in)
+		err := r.Run(func(i int, _ string, _ []int64, v []float32) error {
 			ref := s.ref[j][i]
 			if len(v) != len(ref) {
 				return fmt.Errorf("output %q has %d values, FP32 has %d", s.outs[i], len(v), len(ref))

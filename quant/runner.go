@@ -21,17 +21,19 @@ type Inputs interface {
 	Input(ctx context.Context, i int, dst []float32) error
 }
 
-// runner runs one model in ONNX Runtime (which the caller has initialised)
-// and returns the named outputs as float32 slices.
-type runner struct {
+// Runner runs one model in ONNX Runtime (which the caller has initialised)
+// with chosen tensors exposed as outputs, and hands them over as float32
+// slices: calibration here, activation sampling in package prune.
+type Runner struct {
 	session *ort.DynamicAdvancedSession
 	input   *ort.Tensor[float32]
 	outputs []string
 }
 
-// newRunner creates a session for m with extra graph outputs for tensors
-// (which must be float), reading one float input of shape inShape.
-func newRunner(m *onnxpb.ModelProto, inputName string, inShape []int64, outputs []string, threads int) (*runner, error) {
+// NewRunner creates a session for a copy of m with extra graph outputs for
+// tensors (which must be float), reading one float input of shape inShape;
+// threads is ONNX Runtime's intra-op thread count (0 = its default).
+func NewRunner(m *onnxpb.ModelProto, inputName string, inShape []int64, outputs []string, threads int) (*Runner, error) {
 	m = proto.Clone(m).(*onnxpb.ModelProto)
 	gp := m.GetGraph()
 	existing := map[string]bool{}
@@ -72,12 +74,15 @@ func newRunner(m *onnxpb.ModelProto, inputName string, inShape []int64, outputs 
 		s.Destroy()
 		return nil, err
 	}
-	return &runner{session: s, input: in, outputs: outputs}, nil
+	return &Runner{session: s, input: in, outputs: outputs}, nil
 }
 
-// run executes the model on the current input and calls fn with each
-// output's values (valid only during fn).
-func (r *runner) run(fn func(i int, name string, values []float32) error) error {
+// Input is the input tensor's data: fill it before Run.
+func (r *Runner) Input() []float32 { return r.input.GetData() }
+
+// Run executes the model on the current input and calls fn with each
+// output's shape and values, in order (valid only during fn).
+func (r *Runner) Run(fn func(i int, name string, shape []int64, values []float32) error) error {
 	outs := make([]ort.Value, len(r.outputs))
 	if err := r.session.Run([]ort.Value{r.input}, outs); err != nil {
 		return fmt.Errorf("run model: %w", err)
@@ -94,14 +99,15 @@ func (r *runner) run(fn func(i int, name string, values []float32) error) error 
 		if !ok {
 			return fmt.Errorf("output %q is %v, not float32", r.outputs[i], o.GetONNXType())
 		}
-		if err := fn(i, r.outputs[i], t.GetData()); err != nil {
+		if err := fn(i, r.outputs[i], t.GetShape(), t.GetData()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *runner) close() error {
+// Close frees the session and the input tensor.
+func (r *Runner) Close() error {
 	if r == nil {
 		return nil
 	}
