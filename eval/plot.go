@@ -85,20 +85,26 @@ func PlotPR(path string, curves ...Curve) (err error) {
 		p.Add(line)
 		p.Legend.Add(fmt.Sprintf("%s  mAP@0.5 %.3f", c.Name, c.AP50), line)
 	}
+	return savePlot(p, path, "plot precision-recall")
+}
+
+// savePlot draws p at PlotWidth × PlotHeight and writes it to path; errors
+// start with what.
+func savePlot(p *plot.Plot, path, what string) (err error) {
 	px := func(n int) vg.Length { return vg.Length(n) * vg.Inch / plotDPI }
 	img := vgimg.NewWith(vgimg.UseWH(px(PlotWidth), px(PlotHeight)), vgimg.UseDPI(plotDPI))
 	p.Draw(draw.Crop(draw.New(img), 8, -16, 8, -8)) // margins
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("plot precision-recall: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("plot precision-recall: %w", cerr)
+			err = fmt.Errorf("%s: %w", what, cerr)
 		}
 	}()
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		return fmt.Errorf("plot precision-recall %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return nil
 }

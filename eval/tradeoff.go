@@ -3,14 +3,11 @@ package eval
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // TradeoffPoint is one model on an accuracy/speed plot.
@@ -22,7 +19,7 @@ type TradeoffPoint struct {
 
 // PlotTradeoff draws mAP@0.5:0.95 against latency, one labelled marker per
 // model, and writes a PNG to path.
-func PlotTradeoff(path, title string, points ...TradeoffPoint) (err error) {
+func PlotTradeoff(path, title string, points ...TradeoffPoint) error {
 	if len(points) == 0 {
 		return errors.New("plot trade-off: no models")
 	}
@@ -50,20 +47,5 @@ func PlotTradeoff(path, title string, points ...TradeoffPoint) (err error) {
 	pad := max((maxX-minX)*0.15, 1)
 	p.X.Min, p.X.Max = max(0, minX-pad), maxX+pad
 	p.Y.Min, p.Y.Max = 0, maxY*1.35+0.01 // room for the legend
-	px := func(n int) vg.Length { return vg.Length(n) * vg.Inch / plotDPI }
-	img := vgimg.NewWith(vgimg.UseWH(px(PlotWidth), px(PlotHeight)), vgimg.UseDPI(plotDPI))
-	p.Draw(draw.Crop(draw.New(img), 8, -16, 8, -8))
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("plot trade-off: %w", err)
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("plot trade-off: %w", cerr)
-		}
-	}()
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		return fmt.Errorf("plot trade-off %s: %w", path, err)
-	}
-	return nil
+	return savePlot(p, path, "plot trade-off")
 }
