@@ -422,20 +422,33 @@ func freshFor(f *Feed) time.Duration {
 	return max(time.Second, 2*f.interval)
 }
 
+// viewer resolves the request's camera (answering 404 itself when there
+// is none) and registers a viewer of its feed, so the pipeline starts
+// offering frames; call done when the response is finished.
+func (s *Server) viewer(w http.ResponseWriter, r *http.Request) (*CameraView, func()) {
+	c := s.camera(w, r)
+	if c == nil {
+		return nil, nil
+	}
+	s.viewers.Add(1)
+	stop := c.Feed.watch()
+	return c, func() {
+		stop()
+		s.viewers.Done()
+	}
+}
+
 // serveStream sends the camera's frames as multipart/x-mixed-replace. Each
 // part is the newest frame when the previous one has been written, so a
 // slow client skips frames and nothing queues. It ends when the request
 // context ends (client gone or Run's ctx done) or a write fails.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
-	c := s.camera(w, r)
+	c, done := s.viewer(w, r)
 	if c == nil {
 		return
 	}
-	s.viewers.Add(1)
-	defer s.viewers.Done()
+	defer done()
 	f := c.Feed
-	stop := f.watch()
-	defer stop()
 	log := s.log.With("camera", c.Name, "remote", r.RemoteAddr)
 	log.Debug("live stream viewer connected")
 	defer log.Debug("live stream viewer gone")
@@ -494,15 +507,12 @@ func writePart(w http.ResponseWriter, frame []byte) error {
 // serveLatest answers with one fresh annotated JPEG, waiting up to
 // latestWait for the pipeline to offer a frame.
 func (s *Server) serveLatest(w http.ResponseWriter, r *http.Request) {
-	c := s.camera(w, r)
+	c, done := s.viewer(w, r)
 	if c == nil {
 		return
 	}
-	s.viewers.Add(1)
-	defer s.viewers.Done()
+	defer done()
 	f := c.Feed
-	stop := f.watch()
-	defer stop()
 	ctx, cancel := context.WithTimeout(r.Context(), latestWait)
 	defer cancel()
 	frame, _, err := f.frameAfter(ctx, 0, time.Now().Add(-freshFor(f)))
