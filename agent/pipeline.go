@@ -191,6 +191,11 @@ func (p *pipeline) prepare(ctx context.Context, out chan<- prepared) error {
 	for {
 		f, err := p.stream.Next(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Shutting down: the stream may report itself closed
+				// (its Run returned) before Next sees ctx.
+				return ctx.Err()
+			}
 			if errors.Is(err, camera.ErrEndOfStream) {
 				p.log.Info("camera source ended")
 			}
