@@ -529,7 +529,9 @@ type refitResult struct {
 // on the unpruned network's inputs, as if the layers before it were intact
 // (fitting on the pruned network's own activations, all layers at once,
 // over-corrected here: each layer compensates for errors that the refit
-// of the layers before it already removes).
+// of the layers before it already removes; layer by layer, re-sampling the
+// pruned network after each refit, was no better on yolox_nano: mAP 26.0
+// against 28.2 at flops=0.97).
 func refitConsumers(ctx context.Context, src, pruned *onnxpb.ModelProto, a *prune.Analysis, plan map[int][]int,
 	inputs quant.Inputs, perImage int, stderr io.Writer) ([]refitResult, error) {
 	removed, err := a.RemovedInputs(plan)
