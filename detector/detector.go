@@ -34,9 +34,9 @@ type Config struct {
 	// ORT's default: one per core).
 	Threads int `toml:"threads"`
 	// Sessions is the number of ONNX Runtime sessions frames run on in
-	// parallel (default 1). Cameras share them; more than one only pays
-	// when the cores outnumber Threads (e.g. 2 sessions of 2 threads on 4
-	// cores) or on accelerators.
+	// parallel (default 1). Cameras share them; more than one can only pay
+	// when the cores outnumber Threads, or on accelerators (measure with
+	// edgedet bench --video --cameras N --sessions N).
 	Sessions int `toml:"sessions"`
 	// Slots is the number of frames that can be in flight at once
 	// (preprocessed, waiting, running or being decoded); 0 = Sessions+1,
@@ -47,7 +47,7 @@ type Config struct {
 	// runs ("session.intra_op.allow_spinning"). It shaves a little latency
 	// off back-to-back runs but burns CPU while the agent waits for the
 	// next frame; off by default (measured here at 10 fps with 2 threads:
-	// 46 % CPU instead of 78 %).
+	// 41 % CPU instead of 83 %).
 	SpinWait bool `toml:"spin_wait"`
 	// GraphOptimization is "disable", "basic", "extended" or "all".
 	GraphOptimization string `toml:"graph_optimization"`

@@ -703,14 +703,11 @@ func setConvParams(m *onnxpb.ModelProto, g *quant.Graph, n *onnxpb.NodeProto, w,
 // checkPruned runs both models on the same input in ONNX Runtime: the
 // pruned one must load, run and give outputs of the original's shapes.
 func checkPruned(src, pruned *onnxpb.ModelProto, inShape []int64) error {
-	shapes := func(m *onnxpb.ModelProto) ([][]int64, error) {
-		return runOnce(m, inShape)
-	}
-	a, err := shapes(src)
+	a, err := runOnce(src, inShape)
 	if err != nil {
 		return fmt.Errorf("original: %w", err)
 	}
-	b, err := shapes(pruned)
+	b, err := runOnce(pruned, inShape)
 	if err != nil {
 		return err
 	}
