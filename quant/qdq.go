@@ -111,9 +111,33 @@ type Plan struct {
 	PerChannel bool
 	// ReduceRange quantizes weights to 7 bits ([-63, 63]).
 	ReduceRange bool
-	// WeightOnlyFloat stores the weights of compute layers kept float as
-	// int8 too (weight-only quantization).
-	WeightOnlyFloat bool
+	// FloatWeights says how the weights of compute layers kept float are
+	// stored (by node name); a layer not listed keeps float32 weights.
+	FloatWeights map[string]WeightStorage
+	// InputMeans are per-channel means of activation tensors on the
+	// calibration frames (by tensor name), for bias correction.
+	InputMeans map[string][]float32
+}
+
+// WeightStorage is how the file stores the weights of a layer that computes
+// in float. Int8 and Float16 weights are turned back into float32 by nodes
+// that ONNX Runtime folds into constants when it loads the model, so they
+// shrink the file without costing any time per inference.
+type WeightStorage string
+
+const (
+	WeightsInt8    WeightStorage = "int8"
+	WeightsFloat16 WeightStorage = "fp16"
+	WeightsFloat32 WeightStorage = "fp32"
+)
+
+// ParseWeightStorage parses int8, fp16 or fp32.
+func ParseWeightStorage(s string) (WeightStorage, error) {
+	switch w := WeightStorage(s); w {
+	case WeightsInt8, WeightsFloat16, WeightsFloat32:
+		return w, nil
+	}
+	return "", fmt.Errorf("unknown weight storage %q (want int8, fp16 or fp32)", s)
 }
 
 // prepared is the float model ready for QDQ: BatchNorm folded, opset ≥ 13,
@@ -417,25 +441,22 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		}
 		added = append(added, nodesAdded...)
 	}
-	// Layers kept float keep int8 weights behind a DequantizeLinear
-	// (weight-only): the file stays small, the compute and activations stay
-	// float (nothing quantizes their input or output).
-	if plan.WeightOnlyFloat {
-		for _, n := range p.candidates {
-			cn := nodes[n.GetName()]
-			if q(cn) {
-				continue
-			}
-			w := g.Initializer(cn.GetInput()[1])
-			if w == nil || weightShared(g, w.GetName()) {
-				continue
-			}
-			nodesAdded, err := quantizeWeights(gp, names, cn, w, nil, 0, plan.PerChannel, false)
-			if err != nil {
-				return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
-			}
-			added = append(added, nodesAdded...)
+	// Layers kept float may store their weights smaller (see WeightStorage).
+	for _, n := range p.candidates {
+		cn := nodes[n.GetName()]
+		storage := plan.FloatWeights[n.GetName()]
+		if q(cn) || storage == "" || storage == WeightsFloat32 {
+			continue
 		}
+		w := g.Initializer(cn.GetInput()[1])
+		if w == nil || weightShared(g, w.GetName()) {
+			continue
+		}
+		nodesAdded, err := storeWeights(gp, names, cn, w, storage, plan.PerChannel, plan.InputMeans[cn.GetInput()[0]])
+		if err != nil {
+			return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
+		}
+		added = append(added, nodesAdded...)
 	}
 	gp.Node = append(gp.Node, added...)
 	removeUnusedInitializers(gp)
@@ -495,44 +516,16 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	dims := w.GetDims()
 	axis := weightAxis(n)
 	channels := int(dims[axis])
-	// stride/inner describe how element index maps to channel along axis.
-	inner := 1
-	for _, d := range dims[axis+1:] {
-		inner *= int(d)
-	}
-	chanOf := func(i int) int { return (i / inner) % channels }
-	scales := make([]float32, channels)
-	for i, v := range wv {
-		c := chanOf(i)
-		scales[c] = max(scales[c], float32(math.Abs(float64(v))))
-	}
-	if !perChannel {
-		var m float32
-		for _, s := range scales {
-			m = max(m, s)
-		}
-		scales = []float32{m}
-	}
 	qmax := 127.0
 	if reduceRange {
 		qmax = 63
 	}
-	for i, s := range scales {
-		scales[i] = s / float32(qmax)
-		if scales[i] == 0 {
-			scales[i] = 1
-		}
-	}
+	qw, scales, _ := symmetricWeights(wv, dims, axis, perChannel, qmax)
 	scaleOf := func(c int) float32 {
 		if len(scales) == 1 {
 			return scales[0]
 		}
 		return scales[c]
-	}
-	qw := make([]int8, len(wv))
-	for i, v := range wv {
-		x := math.Round(float64(v / scaleOf(chanOf(i))))
-		qw[i] = int8(min(max(x, -qmax), qmax))
 	}
 	base := n.GetInput()[1]
 	qName := uniqueName(names, base+"_quantized")
@@ -586,6 +579,191 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	out = append(out, qdqNode(uniqueName(names, bBase+"_DequantizeLinear"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
 	n.Input[2] = bOut
 	return out, nil
+}
+
+// symmetricWeights quantizes wv (shaped dims) to int8 in [-qmax, qmax],
+// symmetric, per channel along axis (or per tensor): it returns the values,
+// the scales (one, or one per channel) and the channel of each element.
+func symmetricWeights(wv []float32, dims []int64, axis int64, perChannel bool, qmax float64) ([]int8, []float32, func(int) int) {
+	channels := int(dims[axis])
+	inner := 1
+	for _, d := range dims[axis+1:] {
+		inner *= int(d)
+	}
+	chanOf := func(i int) int { return (i / inner) % channels }
+	scales := make([]float32, channels)
+	for i, v := range wv {
+		c := chanOf(i)
+		scales[c] = max(scales[c], float32(math.Abs(float64(v))))
+	}
+	if !perChannel {
+		var m float32
+		for _, s := range scales {
+			m = max(m, s)
+		}
+		scales = []float32{m}
+	}
+	for i, s := range scales {
+		scales[i] = s / float32(qmax)
+		if scales[i] == 0 {
+			scales[i] = 1
+		}
+	}
+	qw := make([]int8, len(wv))
+	for i, v := range wv {
+		s := scales[0]
+		if len(scales) > 1 {
+			s = scales[chanOf(i)]
+		}
+		x := math.Round(float64(v / s))
+		qw[i] = int8(min(max(x, -qmax), qmax))
+	}
+	return qw, scales, chanOf
+}
+
+// storeWeights stores the float weight of n, a compute node that stays
+// float, as int8 (8 bits, symmetric, per output channel unless perChannel is
+// false) followed by Cast and Mul by the scales, or as float16 followed by
+// Cast. Every input of those nodes is an initializer, so ONNX Runtime's
+// constant folding (a basic optimisation, applied before execution
+// providers are assigned) turns them back into one float initializer when
+// it loads the model: the file is smaller and the layer runs exactly like a
+// float layer with those weights. (A DequantizeLinear would not be folded:
+// ONNX Runtime keeps it for its QDQ fusions and runs it on every inference.)
+//
+// inMeans, if not nil, are the mean values of the node's input channels on
+// the calibration frames: the bias then absorbs the mean output shift the
+// int8 rounding causes (bias correction, Nagel et al. 2019).
+func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w *onnxpb.TensorProto, storage WeightStorage, perChannel bool, inMeans []float32) ([]*onnxpb.NodeProto, error) {
+	wv, err := TensorFloats(w)
+	if err != nil {
+		return nil, err
+	}
+	dims := w.GetDims()
+	base := n.GetInput()[1]
+	castNode := func(in string) (*onnxpb.NodeProto, string) {
+		out := uniqueName(names, base+"_"+string(storage)+"_Cast_Output")
+		return &onnxpb.NodeProto{
+			Name: proto.String(uniqueName(names, base+"_"+string(storage)+"_Cast")), OpType: proto.String("Cast"),
+			Input: []string{in}, Output: []string{out},
+			Attribute: []*onnxpb.AttributeProto{intAttr("to", int64(onnxpb.TensorProto_FLOAT))},
+		}, out
+	}
+	switch storage {
+	case WeightsFloat16:
+		hName := uniqueName(names, base+"_fp16")
+		gp.Initializer = append(gp.Initializer, Float16Tensor(hName, dims, wv))
+		cast, out := castNode(hName)
+		n.Input[1] = out
+		return []*onnxpb.NodeProto{cast}, nil
+	case WeightsInt8:
+	default:
+		return nil, fmt.Errorf("cannot store weights as %q", storage)
+	}
+	axis := weightAxis(n)
+	if int(axis) >= len(dims) {
+		return nil, fmt.Errorf("weight %q has %d dimensions, output channels on axis %d", w.GetName(), len(dims), axis)
+	}
+	qw, scales, chanOf := symmetricWeights(wv, dims, axis, perChannel, 127)
+	// The scales broadcast along the output-channel axis.
+	sDims := make([]int64, len(dims))
+	for i := range sDims {
+		sDims[i] = 1
+	}
+	sDims[axis] = int64(len(scales))
+	qName := uniqueName(names, base+"_int8")
+	sName := uniqueName(names, base+"_int8_scale")
+	gp.Initializer = append(gp.Initializer, Int8Tensor(qName, dims, qw), Float32Tensor(sName, sDims, scales))
+	cast, castOut := castNode(qName)
+	mulOut := uniqueName(names, base+"_int8_Mul_Output")
+	mul := &onnxpb.NodeProto{
+		Name: proto.String(uniqueName(names, base+"_int8_Mul")), OpType: proto.String("Mul"),
+		Input: []string{castOut, sName}, Output: []string{mulOut},
+	}
+	n.Input[1] = mulOut
+	restored := make([]float32, len(qw))
+	for i, q := range qw {
+		restored[i] = float32(q) * scales[chanOf(i)%len(scales)]
+	}
+	if shift := convBiasShift(n, wv, restored, dims, inMeans); shift != nil {
+		if err := correctConvBias(gp, names, n, shift); err != nil {
+			return nil, err
+		}
+	}
+	return []*onnxpb.NodeProto{cast, mul}, nil
+}
+
+// convBiasShift is the mean change of Conv n's outputs when its weights
+// orig (shaped dims) become restored, given the mean of each input channel
+// (border padding ignored); nil when the channel counts do not line up.
+func convBiasShift(n *onnxpb.NodeProto, orig, restored []float32, dims []int64, inMeans []float32) []float32 {
+	if n.GetOpType() != "Conv" || len(dims) < 2 || inMeans == nil {
+		return nil
+	}
+	outC, inPerGroup := int(dims[0]), int(dims[1])
+	groups := int(attrInt(n, "group", 1))
+	if outC == 0 || inPerGroup == 0 || groups < 1 || outC%groups != 0 || inPerGroup*groups != len(inMeans) || len(orig) != len(restored) {
+		return nil
+	}
+	k := len(orig) / (outC * inPerGroup)
+	shift := make([]float32, outC)
+	for o := range outC {
+		g := o / (outC / groups)
+		var sum float64
+		for i := range inPerGroup {
+			mean := float64(inMeans[g*inPerGroup+i])
+			base := (o*inPerGroup + i) * k
+			for j := base; j < base+k; j++ {
+				sum += float64(restored[j]-orig[j]) * mean
+			}
+		}
+		shift[o] = float32(sum)
+	}
+	return shift
+}
+
+// correctConvBias gives float Conv n a bias that absorbs shift (see
+// convBiasShift); a Conv without bias gets one.
+func correctConvBias(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, shift []float32) error {
+	outC := len(shift)
+	var bias []float32
+	if b := inputAt(n, 2); b != "" {
+		t := findInitializer(gp, b)
+		if t == nil {
+			return nil // bias computed at run time: leave it
+		}
+		v, err := TensorFloats(t)
+		if err != nil {
+			return err
+		}
+		bias = v
+	} else {
+		bias = make([]float32, outC)
+	}
+	if len(bias) != outC {
+		return fmt.Errorf("bias of %q has %d values for %d output channels", n.GetName(), len(bias), outC)
+	}
+	corrected := make([]float32, outC)
+	for o := range corrected {
+		corrected[o] = bias[o] - shift[o]
+	}
+	name := uniqueName(names, n.GetOutput()[0]+"_bias_corrected")
+	gp.Initializer = append(gp.Initializer, Float32Vector(name, corrected))
+	for len(n.Input) < 3 {
+		n.Input = append(n.Input, "")
+	}
+	n.Input[2] = name
+	return nil
+}
+
+// findInitializer returns gp's initializer called name, or nil.
+func findInitializer(gp *onnxpb.GraphProto, name string) *onnxpb.TensorProto {
+	for _, t := range gp.GetInitializer() {
+		if t.GetName() == name {
+			return t
+		}
+	}
+	return nil
 }
 
 // weightShared reports whether more than one node reads initializer name.

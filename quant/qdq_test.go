@@ -703,6 +703,7 @@ func TestQuantizeTinySensitivity(t *testing.T) {
 	qtInitORT(t)
 	opt := DefaultOptions()
 	opt.MaxError, opt.SensitivityFrames = 0, 4
+	opt.FloatWeights = WeightsFloat32 // int8-stored weights would have some error too
 	out, rep, err := Quantize(context.Background(), m, randomInputs{n: 8, seed: 5}, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -879,9 +880,14 @@ func TestQuantizeIslandReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := NewGraph(out)
 	conv2 := qtNodeByName(out, "conv2")
-	if conv2.GetInput()[1] != "W2" {
-		t.Errorf("conv2 reads weight %q, want the float W2", conv2.GetInput()[1])
+	if op := producerOp(g, conv2.GetInput()[0]); op == "DequantizeLinear" {
+		t.Errorf("conv2 reads a dequantized input")
+	}
+	// Its weights are stored int8 but restored to float (Cast, Mul).
+	if op := producerOp(g, conv2.GetInput()[1]); op != "Mul" {
+		t.Errorf("conv2 reads weight %q from %q, want the float weight restored by Mul", conv2.GetInput()[1], op)
 	}
 	for _, l := range rep.Layers {
 		if l.Node == "conv2" && (!l.Float || !strings.HasPrefix(l.Reason, "kept float: it reads a float layer")) {

@@ -28,11 +28,12 @@ type Options struct {
 	// Runtime's uint8×int8 x86 kernels cannot saturate their 16-bit pair
 	// sums on CPUs without VNNI (255·63·2 < 2^15), keeping the fast path.
 	ReduceRange bool
-	// WeightOnlyFloat keeps int8 weights behind DequantizeLinear for the
-	// compute layers kept float: the file shrinks (yolox_nano: 68 % → 30 %
-	// of FP32) but ONNX Runtime dequantizes those weights on every run and
-	// loses its blocked float Conv kernels for them, so it is slower.
-	WeightOnlyFloat bool
+	// FloatWeights is how the weights of the layers kept float are stored
+	// (default int8, with bias correction). ONNX Runtime turns them back into
+	// float32 when it loads the model (see WeightStorage): a smaller file at
+	// the speed of float weights. The sensitivity analysis measures the model
+	// with its float layers stored this way, so MaxError covers it.
+	FloatWeights WeightStorage
 	// Elementwise also runs Sigmoid, Mul, Add, Concat, MaxPool and Resize
 	// between quantized compute ops in INT8. Off, they stay float and ONNX
 	// Runtime fuses them (SiLU) as in the FP32 model.
@@ -69,6 +70,7 @@ func DefaultOptions() Options {
 		ReduceRange:       true,
 		MaxError:          0.03,
 		SensitivityFrames: 8,
+		FloatWeights:      WeightsInt8,
 	}
 }
 
@@ -79,6 +81,8 @@ type LayerReport struct {
 	Damage float64 `json:"damage"` // output error with only this layer quantized (-1: not measured)
 	Float  bool    `json:"float"`
 	Reason string  `json:"reason,omitempty"`
+	// Weights is how a float layer's weights are stored.
+	Weights WeightStorage `json:"weights,omitempty"`
 }
 
 // Report describes a quantization run.
@@ -98,6 +102,7 @@ type Report struct {
 	ErrorAll          float64       `json:"error_all_quantized"`
 	ErrorFinal        float64       `json:"error_final"`
 	MaxError          float64       `json:"max_error"`
+	FloatWeights      WeightStorage `json:"float_weights"`
 	Layers            []LayerReport `json:"layers"`
 	Head              []string      `json:"head"`
 }
@@ -144,7 +149,13 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 		progress = func(string, int, int) {}
 	}
 	rep := &Report{Method: opt.Method, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange, Elementwise: opt.Elementwise,
-		CalibrationFrames: inputs.Len(), MaxError: opt.MaxError}
+		CalibrationFrames: inputs.Len(), MaxError: opt.MaxError, FloatWeights: opt.FloatWeights}
+	if rep.FloatWeights == "" {
+		rep.FloatWeights = WeightsFloat32
+	}
+	if _, err := ParseWeightStorage(string(rep.FloatWeights)); err != nil {
+		return nil, nil, err
+	}
 	if opt.Method == MethodPercentile {
 		rep.Percentile = opt.Percentile
 	}
@@ -196,6 +207,14 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 	if err != nil {
 		return nil, nil, fmt.Errorf("calibration model: %w", err)
 	}
+	// Per-channel means of the Conv inputs, for bias correction.
+	convInputs := map[string]bool{}
+	for _, n := range p.candidates {
+		if n.GetOpType() == "Conv" {
+			convInputs[n.GetInput()[0]] = true
+		}
+	}
+	means := channelMeans{}
 	for i := 0; i < inputs.Len(); i++ {
 		if err := ctx.Err(); err != nil {
 			r.Close()
@@ -205,9 +224,12 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 			r.Close()
 			return nil, nil, fmt.Errorf("calibration input %d: %w", i, err)
 		}
-		err := r.Run(func(k int, name string, _ []int64, v []float32) error {
+		err := r.Run(func(k int, name string, shape []int64, v []float32) error {
 			if err := stats[k].Add(v); err != nil {
 				return fmt.Errorf("tensor %q: %w", name, err)
+			}
+			if convInputs[name] {
+				means.add(name, shape, v)
 			}
 			return nil
 		})
@@ -223,6 +245,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 		lo, hi := stats[i].Range(opt.Method, opt.Percentile)
 		ranges[t] = [2]float32{lo, hi}
 	}
+	inputMeans := means.means()
 	for _, n := range p.elementwise {
 		if sharesInputParams[n.GetOpType()] {
 			ranges[n.GetOutput()[0]] = ranges[n.GetInput()[0]]
@@ -247,16 +270,17 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 			}
 			islands = append(islands, changed...)
 		}
-		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}, islands
+		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
+			FloatWeights: p.floatWeights(q, rep.FloatWeights), InputMeans: inputMeans}, islands
 	}
 	layers := make([]LayerReport, len(p.candidates))
 	for i, n := range p.candidates {
 		layers[i] = LayerReport{Node: n.GetName(), Op: n.GetOpType(), Damage: -1}
 	}
 	floatNodes := map[string]bool{}
+	var s *sensitivity
 	if opt.MaxError >= 0 {
-		s, err := newSensitivity(ctx, p, inName, inShape, inputs, opt)
-		if err != nil {
+		if s, err = newSensitivity(ctx, p, inName, inShape, inputs, opt); err != nil {
 			return nil, nil, err
 		}
 		all, _ := plan(nil)
@@ -324,7 +348,6 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 		}
 	}
 	final, islands := plan(floatNodes)
-	final.WeightOnlyFloat = opt.WeightOnlyFloat
 	island := map[string]bool{}
 	for _, name := range islands {
 		island[name] = true
@@ -346,22 +369,93 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 			layers[i].Reason = "kept float"
 		}
 	}
+	for i, n := range p.candidates {
+		if layers[i].Float {
+			layers[i].Weights = WeightsFloat32
+			if w, ok := final.FloatWeights[n.GetName()]; ok {
+				layers[i].Weights = w
+			}
+		}
+	}
 	rep.Layers = layers
 	out, err := p.buildQDQ(final)
 	if err != nil {
 		return nil, nil, err
 	}
-	if opt.MaxError >= 0 {
-		s, err := newSensitivity(ctx, p, inName, inShape, inputs, opt)
-		if err != nil {
-			return nil, nil, err
-		}
+	if s != nil {
 		rep.ErrorFinal, err = s.errorOfModel(ctx, out)
 		if err != nil {
 			return nil, nil, fmt.Errorf("check quantized model: %w", err)
 		}
 	}
 	return out, rep, nil
+}
+
+// floatWeights maps every layer q keeps float to storage, except layers the
+// user excluded (they keep their float weights exactly) and layers whose
+// weight is computed or shared (those keep it as it is).
+func (p *prepared) floatWeights(q map[string]bool, storage WeightStorage) map[string]WeightStorage {
+	out := map[string]WeightStorage{}
+	for _, n := range p.candidates {
+		if q[n.GetName()] || p.excluded[n.GetName()] {
+			continue
+		}
+		if w := p.g.Initializer(n.GetInput()[1]); w == nil || weightShared(p.g, w.GetName()) {
+			continue
+		}
+		out[n.GetName()] = storage
+	}
+	return out
+}
+
+// channelMeans accumulates the mean of every channel (axis 1) of NCHW
+// tensors, by tensor name.
+type channelMeans map[string]*channelSum
+
+type channelSum struct {
+	sum []float64
+	n   float64
+}
+
+func (c channelMeans) add(name string, shape []int64, v []float32) {
+	if len(shape) != 4 || shape[1] <= 0 {
+		return
+	}
+	ch := int(shape[1])
+	plane := int(shape[2] * shape[3])
+	if plane <= 0 || len(v) != int(shape[0])*ch*plane {
+		return
+	}
+	s := c[name]
+	if s == nil {
+		s = &channelSum{sum: make([]float64, ch)}
+		c[name] = s
+	}
+	if len(s.sum) != ch {
+		return
+	}
+	for b := range int(shape[0]) {
+		for k := range ch {
+			var t float64
+			for _, x := range v[(b*ch+k)*plane : (b*ch+k+1)*plane] {
+				t += float64(x)
+			}
+			s.sum[k] += t
+		}
+		s.n += float64(plane)
+	}
+}
+
+func (c channelMeans) means() map[string][]float32 {
+	out := make(map[string][]float32, len(c))
+	for name, s := range c {
+		m := make([]float32, len(s.sum))
+		for k, v := range s.sum {
+			m[k] = float32(v / s.n)
+		}
+		out[name] = m
+	}
+	return out
 }
 
 func opTypePresent(p *prepared, op string) bool {

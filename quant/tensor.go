@@ -176,3 +176,71 @@ func checkLen(name string, dims []int64, n int) {
 		panic(fmt.Sprintf("quant: tensor %q: %d values for dims %v (want %d)", name, n, dims, want))
 	}
 }
+
+// Float16Tensor is a FLOAT16 initializer of shape dims holding v rounded to
+// the nearest half-precision value; it panics if len(v) does not match dims.
+func Float16Tensor(name string, dims []int64, v []float32) *onnxpb.TensorProto {
+	checkLen(name, dims, len(v))
+	b := make([]byte, 2*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint16(b[2*i:], Float16Bits(x))
+	}
+	return NewInitializer(name, onnxpb.TensorProto_FLOAT16, dims, b)
+}
+
+// Float16Bits is f as an IEEE 754 half-precision value, rounded to nearest
+// (ties to even); values beyond the half range become ±Inf, NaN stays NaN.
+func Float16Bits(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	mant := b & 0x7fffff
+	switch {
+	case exp == 0xff: // Inf or NaN
+		if mant != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	case exp-127+15 >= 0x1f: // overflow
+		return sign | 0x7c00
+	case exp-127+15 <= 0: // half subnormal or zero
+		e := exp - 127 + 15
+		if e < -10 {
+			return sign
+		}
+		m := mant | 0x800000 // implicit leading 1
+		shift := uint32(14 - e)
+		half := uint32(1) << (shift - 1)
+		r := m >> shift
+		rem := m & (1<<shift - 1)
+		if rem > half || (rem == half && r&1 == 1) {
+			r++
+		}
+		return sign | uint16(r)
+	}
+	e := uint32(exp - 127 + 15)
+	r := e<<10 | mant>>13
+	rem := mant & 0x1fff
+	if rem > 0x1000 || (rem == 0x1000 && r&1 == 1) {
+		r++ // may carry into the exponent, which is the right result (up to Inf)
+	}
+	return sign | uint16(r)
+}
+
+// Float16Value is the float32 value of half-precision bits h.
+func Float16Value(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h & 0x3ff)
+	switch {
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	case exp == 0:
+		v := float32(mant) / (1 << 24)
+		if sign != 0 {
+			v = -v
+		}
+		return v
+	}
+	return math.Float32frombits(sign | (exp-15+127)<<23 | mant<<13)
+}

@@ -36,7 +36,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	profile := fs.String("profile", "cpu", "activations: cpu (uint8), arm (int8), tensorrt (int8 symmetric)")
 	perTensor := fs.Bool("per-tensor", false, "quantize weights per tensor instead of per output channel")
 	reduceRange := fs.Bool("reduce-range", true, "7-bit weights, so ONNX Runtime's x86 uint8×int8 kernels cannot saturate on CPUs without AVX-512 VNNI / AVX-VNNI (default: true with --profile cpu; set false for VNNI CPUs)")
-	weightOnly := fs.Bool("weight-only-float", false, "store int8 weights for the layers kept float too (much smaller file, but ONNX Runtime dequantizes them on every run: slower)")
+	floatWeights := fs.String("float-weights", string(quant.WeightsInt8), "how the layers kept float store their weights: int8 (with bias correction), fp16 or fp32; ONNX Runtime restores float32 weights when it loads the model, so this changes the file size, not the speed")
 	elementwise := fs.Bool("elementwise", false, "also run Sigmoid/Mul/Add/Concat/MaxPool/Resize between convolutions in INT8")
 	exclude := fs.String("exclude", "", "comma-separated node names or op types to keep float")
 	maxErr := fs.Float64("max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
@@ -67,7 +67,10 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			opt.ReduceRange = *reduceRange
 		}
 	})
-	opt.Percentile, opt.PerChannel, opt.Elementwise, opt.WeightOnlyFloat = *pct, !*perTensor, *elementwise, *weightOnly
+	opt.Percentile, opt.PerChannel, opt.Elementwise = *pct, !*perTensor, *elementwise
+	if opt.FloatWeights, err = quant.ParseWeightStorage(*floatWeights); err != nil {
+		return fmt.Errorf("%w: --float-weights: %v", errUsage, err)
+	}
 	opt.MaxError, opt.SensitivityFrames, opt.Threads = *maxErr, *sensFrames, *threads
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")
@@ -138,6 +141,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		"edgedet.quant.reduce_range":       strconv.FormatBool(opt.ReduceRange),
 		"edgedet.quant.elementwise":        strconv.FormatBool(rep.Elementwise),
 		"edgedet.quant.float_layers":       strings.Join(floats, ","),
+		"edgedet.quant.float_weights":      string(rep.FloatWeights),
 	}
 	if rep.Method == quant.MethodPercentile {
 		meta["edgedet.quant.percentile"] = strconv.FormatFloat(rep.Percentile, 'g', -1, 64)
@@ -219,11 +223,24 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 		fmt.Fprintf(w, "opset: %d -> %d\n", r.OpsetFrom, r.Opset)
 	}
 	fmt.Fprintf(w, "quantized %d of %d compute layers; head kept float: %d nodes\n", r.Quantized, r.Candidates, len(r.Head))
+	stored := map[quant.WeightStorage]int{}
+	for _, l := range r.FloatLayers() {
+		stored[l.Weights]++
+	}
+	if len(stored) > 0 {
+		var parts []string
+		for _, ws := range []quant.WeightStorage{quant.WeightsInt8, quant.WeightsFloat16, quant.WeightsFloat32} {
+			if stored[ws] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", stored[ws], ws))
+			}
+		}
+		fmt.Fprintf(w, "float layers' weights stored as: %s (restored to float32 when ONNX Runtime loads the model)\n", strings.Join(parts, ", "))
+	}
 	if r.MaxError >= 0 {
 		fmt.Fprintf(w, "output error vs FP32: all layers %.4f, final %.4f (budget %.4f)\n", r.ErrorAll, r.ErrorFinal, r.MaxError)
 	}
 	for _, l := range r.FloatLayers() {
-		fmt.Fprintf(w, "  float: %-28s %s\n", l.Node, l.Reason)
+		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)
 	}
 }
 

@@ -109,6 +109,7 @@ func TestQuantizeCLI(t *testing.T) {
 		"edgedet.quant.reduce_range":       "true",
 		"edgedet.quant.elementwise":        "false",
 		"edgedet.quant.float_layers":       "",
+		"edgedet.quant.float_weights":      "int8",
 	} {
 		if got, ok := md[k]; !ok || got != want {
 			t.Errorf("metadata %s = %q (present %v), want %q", k, got, ok, want)
@@ -185,6 +186,7 @@ func TestQuantizeCLIErrors(t *testing.T) {
 		{"missing --out", []string{"--model", model, "--calib", good}, 2, []string{"--out"}},
 		{"bad method", []string{"--model", model, "--calib", good, "--out", out, "--method", "kl"}, 2, []string{`"kl"`}},
 		{"bad profile", []string{"--model", model, "--calib", good, "--out", out, "--profile", "gpu"}, 2, []string{`"gpu"`}},
+		{"bad float weights", []string{"--model", model, "--calib", good, "--out", out, "--float-weights", "int4"}, 2, []string{"--float-weights", `"int4"`}},
 		{"unknown exclude", []string{"--model", model, "--calib", good, "--out", out, "--max-error", "-1", "--exclude", "/no/such/Conv"}, 1, []string{`"/no/such/Conv"`}},
 		{"missing model", []string{"--model", filepath.Join(tmp, "none.onnx"), "--calib", good, "--out", out}, 1, []string{"none.onnx"}},
 	} {

@@ -1,0 +1,243 @@
+package quant
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/quant/onnxpb"
+)
+
+// Layers kept float store their weights as int8 (Cast, Mul by per-channel
+// scales) or float16 (Cast); both run in ONNX Runtime, stay close to the
+// float weights, and ONNX Runtime folds them back into float initializers
+// when it loads the model (nothing of them is left to run per inference).
+func TestFloatWeightStorage(t *testing.T) {
+	m := convReluConv(rand.New(rand.NewPCG(21, 22)))
+	orig := proto.Clone(m).(*onnxpb.ModelProto)
+	og := NewGraph(orig)
+	p := analyseOK(t, m)
+	x := make([]float32, 3*8*8)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range x {
+		x[i] = 2*rng.Float32() - 1
+	}
+	want := runModel(t, orig, x, false)
+
+	for _, c := range []struct {
+		storage WeightStorage
+		maxErr  float64
+	}{{WeightsInt8, 0.02}, {WeightsFloat16, 1e-3}, {WeightsFloat32, 0}} {
+		t.Run(string(c.storage), func(t *testing.T) {
+			plan := &Plan{Quantize: map[string]bool{}, Profile: ProfileCPU, PerChannel: true,
+				FloatWeights: map[string]WeightStorage{"conv1": c.storage, "conv2": c.storage}}
+			out, err := p.buildQDQ(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := NewGraph(out)
+			for _, conv := range []string{"conv1", "conv2"} {
+				n := qtNodeByName(out, conv)
+				w := qtFloats(t, og, qtNodeByName(orig, conv).GetInput()[1])
+				dims := og.Initializer(qtNodeByName(orig, conv).GetInput()[1]).GetDims()
+				switch c.storage {
+				case WeightsFloat32:
+					if got := n.GetInput()[1]; got != qtNodeByName(orig, conv).GetInput()[1] {
+						t.Errorf("%s weight %q, want the original initializer", conv, got)
+					}
+				case WeightsFloat16:
+					cast := g.Producer(n.GetInput()[1])
+					if cast == nil || cast.GetOpType() != "Cast" || nodeAttr(cast, "to").GetI() != int64(onnxpb.TensorProto_FLOAT) {
+						t.Fatalf("%s weight comes from %v, want Cast to FLOAT", conv, cast)
+					}
+					h := qtInit(t, g, cast.GetInput()[0], onnxpb.TensorProto_FLOAT16)
+					if !slices.Equal(h.GetDims(), dims) {
+						t.Errorf("%s fp16 weight dims %v, want %v", conv, h.GetDims(), dims)
+					}
+					raw := h.GetRawData()
+					for i, v := range w {
+						hv := Float16Value(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
+						if d := math.Abs(float64(hv - v)); d > math.Abs(float64(v))/2048 {
+							t.Errorf("%s weight[%d] %g stored as %g", conv, i, v, hv)
+						}
+					}
+				case WeightsInt8:
+					mul := g.Producer(n.GetInput()[1])
+					if mul == nil || mul.GetOpType() != "Mul" {
+						t.Fatalf("%s weight comes from %v, want Mul", conv, mul)
+					}
+					cast := g.Producer(mul.GetInput()[0])
+					if cast == nil || cast.GetOpType() != "Cast" {
+						t.Fatalf("%s weight Mul reads %v, want Cast", conv, cast)
+					}
+					qw := qtInt8s(t, g, cast.GetInput()[0])
+					scale := g.Initializer(mul.GetInput()[1])
+					wantDims := []int64{dims[0], 1, 1, 1}
+					if !slices.Equal(scale.GetDims(), wantDims) {
+						t.Errorf("%s scale dims %v, want %v (broadcast per output channel)", conv, scale.GetDims(), wantDims)
+					}
+					s := qtFloats(t, g, scale.GetName())
+					per := len(w) / int(dims[0])
+					for i, v := range w {
+						step := float64(s[i/per])
+						if d := math.Abs(float64(qw[i])*step - float64(v)); d > step/2*1.0001 {
+							t.Errorf("%s weight[%d] %g restored as %d·%g, off by more than half a step", conv, i, v, qw[i], step)
+						}
+					}
+				}
+			}
+			if c.storage != WeightsFloat32 {
+				if ops := QuantOps(out); len(ops) != 0 {
+					t.Errorf("float layers with stored weights show quantized ops %v", ops)
+				}
+			}
+			got := runModel(t, out, x, false)
+			if e := relErr(got, want); e > c.maxErr {
+				t.Errorf("relative error vs FP32 %.5f > %g", e, c.maxErr)
+			}
+
+			// ONNX Runtime's basic optimisations fold the weight nodes.
+			if c.storage == WeightsFloat32 {
+				return
+			}
+			folded := optimisedModel(t, out)
+			var ops []string
+			for _, n := range folded.GetGraph().GetNode() {
+				ops = append(ops, n.GetOpType())
+			}
+			if !slices.Equal(ops, []string{"Conv", "Relu", "Conv"}) {
+				t.Errorf("optimised model runs %v, want [Conv Relu Conv] (weight nodes folded)", ops)
+			}
+		})
+	}
+}
+
+// Bias correction: with int8 weights and the input's channel means, the
+// Conv's bias absorbs the mean shift the rounding causes, so on an input at
+// its means the output error drops (it is exact away from the padded border).
+func TestFloatWeightsBiasCorrection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	m := convReluConv(rng)
+	orig := proto.Clone(m).(*onnxpb.ModelProto)
+	p := analyseOK(t, m)
+	means := []float32{3, -2, 5}
+	x := make([]float32, 3*8*8)
+	for i := range x {
+		x[i] = means[i/64]
+	}
+	// conv1's output, compared inside the border.
+	conv1 := func(mm *onnxpb.ModelProto) *onnxpb.ModelProto {
+		c := proto.Clone(mm).(*onnxpb.ModelProto)
+		c.Graph.Output = []*onnxpb.ValueInfoProto{qtValueInfo("c1", 1, 4, 8, 8)}
+		return c
+	}
+	interior := func(v []float32) []float32 {
+		var out []float32
+		for ch := range 4 {
+			for y := 1; y < 7; y++ {
+				out = append(out, v[ch*64+y*8+1:ch*64+y*8+7]...)
+			}
+		}
+		return out
+	}
+	want := interior(runModel(t, conv1(orig), x, false))
+	build := func(inMeans map[string][]float32) []float32 {
+		plan := &Plan{Quantize: map[string]bool{}, Profile: ProfileCPU, PerChannel: true,
+			FloatWeights: map[string]WeightStorage{"conv1": WeightsInt8}, InputMeans: inMeans}
+		out, err := p.buildQDQ(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return interior(runModel(t, conv1(out), x, false))
+	}
+	plain, corrected := relErr(build(nil), want), relErr(build(map[string][]float32{"x": means}), want)
+	t.Logf("relative error of conv1 on its mean input: plain %.2e, bias-corrected %.2e", plain, corrected)
+	if plain < 1e-4 {
+		t.Fatalf("plain int8 weights give error %.2e: the test input does not show the rounding", plain)
+	}
+	if corrected > plain/100 {
+		t.Errorf("bias-corrected error %.2e, want ≤ 1/100 of plain %.2e", corrected, plain)
+	}
+}
+
+func TestFloat16Bits(t *testing.T) {
+	for _, c := range []struct {
+		f float32
+		h uint16
+	}{
+		{0, 0x0000}, {float32(math.Copysign(0, -1)), 0x8000}, {1, 0x3c00}, {-2, 0xc000}, {0.5, 0x3800},
+		{65504, 0x7bff}, {65520, 0x7c00}, {1e6, 0x7c00}, {-1e6, 0xfc00},
+		{0.1, 0x2e66},                         // 0.0999755859375
+		{1 + 1.0/2048, 0x3c00},                // tie: to even (down)
+		{1 + 3.0/2048, 0x3c02},                // tie: to even (up)
+		{float32(math.Ldexp(1, -14)), 0x0400}, // smallest normal
+		{float32(math.Ldexp(1, -24)), 0x0001}, // smallest subnormal
+		{float32(math.Ldexp(3, -25)), 0x0002}, // 1.5 × smallest subnormal: tie to even
+		{float32(math.Ldexp(1, -26)), 0x0000}, // below half the smallest subnormal
+		{float32(math.Inf(1)), 0x7c00}, {float32(math.Inf(-1)), 0xfc00},
+	} {
+		if got := Float16Bits(c.f); got != c.h {
+			t.Errorf("Float16Bits(%g) = %#04x, want %#04x", c.f, got, c.h)
+		}
+	}
+	if h := Float16Bits(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
+		t.Errorf("Float16Bits(NaN) = %#04x, not a NaN", h)
+	}
+	// Every finite half value survives the round trip.
+	for h := range uint16(0x7c00) {
+		for _, sign := range []uint16{0, 0x8000} {
+			if got := Float16Bits(Float16Value(h | sign)); got != h|sign {
+				t.Fatalf("Float16Bits(Float16Value(%#04x)) = %#04x", h|sign, got)
+			}
+		}
+	}
+}
+
+func TestParseWeightStorage(t *testing.T) {
+	for _, s := range []string{"int8", "fp16", "fp32"} {
+		if w, err := ParseWeightStorage(s); err != nil || string(w) != s {
+			t.Errorf("ParseWeightStorage(%q) = %q, %v", s, w, err)
+		}
+	}
+	if _, err := ParseWeightStorage("int4"); err == nil {
+		t.Error("ParseWeightStorage(int4) succeeded")
+	}
+}
+
+// optimisedModel is m as ONNX Runtime's basic optimisations leave it.
+func optimisedModel(t *testing.T, m *onnxpb.ModelProto) *onnxpb.ModelProto {
+	t.Helper()
+	qtInitORT(t)
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableBasic); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "optimised.onnx")
+	if err := opts.SetOptimizedModelFilePath(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp := m.GetGraph()
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{gp.GetInput()[0].GetName()}, []string{gp.GetOutput()[0].GetName()}, opts)
+	if err != nil {
+		t.Fatalf("ONNX Runtime session: %v", err)
+	}
+	s.Destroy()
+	out, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
