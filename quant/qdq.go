@@ -452,7 +452,7 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		if w == nil || weightShared(g, w.GetName()) {
 			continue
 		}
-		nodesAdded, err := storeWeights(gp, names, cn, w, storage, plan.PerChannel, plan.InputMeans[cn.GetInput()[0]])
+		nodesAdded, err := storeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), storage, plan.PerChannel, plan.InputMeans[cn.GetInput()[0]])
 		if err != nil {
 			return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
 		}
@@ -632,9 +632,10 @@ func symmetricWeights(wv []float32, dims []int64, axis int64, perChannel bool, q
 // ONNX Runtime keeps it for its QDQ fusions and runs it on every inference.)
 //
 // inMeans, if not nil, are the mean values of the node's input channels on
-// the calibration frames: the bias then absorbs the mean output shift the
-// int8 rounding causes (bias correction, Nagel et al. 2019).
-func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w *onnxpb.TensorProto, storage WeightStorage, perChannel bool, inMeans []float32) ([]*onnxpb.NodeProto, error) {
+// the calibration frames: the bias (b, the bias initializer, or nil if there
+// is none) then absorbs the mean output shift the int8 rounding causes (bias
+// correction, Nagel et al. 2019).
+func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, storage WeightStorage, perChannel bool, inMeans []float32) ([]*onnxpb.NodeProto, error) {
 	wv, err := TensorFloats(w)
 	if err != nil {
 		return nil, err
@@ -686,7 +687,7 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		restored[i] = float32(q) * scales[chanOf(i)%len(scales)]
 	}
 	if shift := convBiasShift(n, wv, restored, dims, inMeans); shift != nil {
-		if err := correctConvBias(gp, names, n, shift); err != nil {
+		if err := correctConvBias(gp, names, n, b, shift); err != nil {
 			return nil, err
 		}
 	}
@@ -722,26 +723,23 @@ func convBiasShift(n *onnxpb.NodeProto, orig, restored []float32, dims []int64, 
 	return shift
 }
 
-// correctConvBias gives float Conv n a bias that absorbs shift (see
-// convBiasShift); a Conv without bias gets one.
-func correctConvBias(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, shift []float32) error {
+// correctConvBias gives float Conv n a new bias, its bias b (nil: zeros)
+// minus shift (see convBiasShift). A bias computed at run time is left alone.
+func correctConvBias(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, b *onnxpb.TensorProto, shift []float32) error {
 	outC := len(shift)
-	var bias []float32
-	if b := inputAt(n, 2); b != "" {
-		t := findInitializer(gp, b)
-		if t == nil {
-			return nil // bias computed at run time: leave it
-		}
-		v, err := TensorFloats(t)
+	bias := make([]float32, outC)
+	switch {
+	case b != nil:
+		v, err := TensorFloats(b)
 		if err != nil {
 			return err
 		}
+		if len(v) != outC {
+			return fmt.Errorf("bias %q has %d values for %d output channels", b.GetName(), len(v), outC)
+		}
 		bias = v
-	} else {
-		bias = make([]float32, outC)
-	}
-	if len(bias) != outC {
-		return fmt.Errorf("bias of %q has %d values for %d output channels", n.GetName(), len(bias), outC)
+	case inputAt(n, 2) != "":
+		return nil
 	}
 	corrected := make([]float32, outC)
 	for o := range corrected {
@@ -753,16 +751,6 @@ func correctConvBias(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		n.Input = append(n.Input, "")
 	}
 	n.Input[2] = name
-	return nil
-}
-
-// findInitializer returns gp's initializer called name, or nil.
-func findInitializer(gp *onnxpb.GraphProto, name string) *onnxpb.TensorProto {
-	for _, t := range gp.GetInitializer() {
-		if t.GetName() == name {
-			return t
-		}
-	}
 	return nil
 }
 

@@ -120,48 +120,61 @@ func TestFloatWeightStorage(t *testing.T) {
 // Bias correction: with int8 weights and the input's channel means, the
 // Conv's bias absorbs the mean shift the rounding causes, so on an input at
 // its means the output error drops (it is exact away from the padded border).
+// A Conv without bias gets one.
 func TestFloatWeightsBiasCorrection(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	m := convReluConv(rng)
-	orig := proto.Clone(m).(*onnxpb.ModelProto)
-	p := analyseOK(t, m)
-	means := []float32{3, -2, 5}
-	x := make([]float32, 3*8*8)
-	for i := range x {
-		x[i] = means[i/64]
-	}
-	// conv1's output, compared inside the border.
-	conv1 := func(mm *onnxpb.ModelProto) *onnxpb.ModelProto {
-		c := proto.Clone(mm).(*onnxpb.ModelProto)
-		c.Graph.Output = []*onnxpb.ValueInfoProto{qtValueInfo("c1", 1, 4, 8, 8)}
-		return c
-	}
-	interior := func(v []float32) []float32 {
-		var out []float32
-		for ch := range 4 {
-			for y := 1; y < 7; y++ {
-				out = append(out, v[ch*64+y*8+1:ch*64+y*8+7]...)
+	for _, withBias := range []bool{true, false} {
+		t.Run(map[bool]string{true: "bias", false: "no bias"}[withBias], func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, 6))
+			m := convReluConv(rng)
+			if !withBias {
+				c := qtNodeByName(m, "conv1")
+				c.Input = c.Input[:2]
+				removeUnusedInitializers(m.GetGraph())
 			}
-		}
-		return out
-	}
-	want := interior(runModel(t, conv1(orig), x, false))
-	build := func(inMeans map[string][]float32) []float32 {
-		plan := &Plan{Quantize: map[string]bool{}, Profile: ProfileCPU, PerChannel: true,
-			FloatWeights: map[string]WeightStorage{"conv1": WeightsInt8}, InputMeans: inMeans}
-		out, err := p.buildQDQ(plan)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return interior(runModel(t, conv1(out), x, false))
-	}
-	plain, corrected := relErr(build(nil), want), relErr(build(map[string][]float32{"x": means}), want)
-	t.Logf("relative error of conv1 on its mean input: plain %.2e, bias-corrected %.2e", plain, corrected)
-	if plain < 1e-4 {
-		t.Fatalf("plain int8 weights give error %.2e: the test input does not show the rounding", plain)
-	}
-	if corrected > plain/100 {
-		t.Errorf("bias-corrected error %.2e, want ≤ 1/100 of plain %.2e", corrected, plain)
+			orig := proto.Clone(m).(*onnxpb.ModelProto)
+			p := analyseOK(t, m)
+			means := []float32{3, -2, 5}
+			x := make([]float32, 3*8*8)
+			for i := range x {
+				x[i] = means[i/64]
+			}
+			// conv1's output, compared inside the border.
+			conv1 := func(mm *onnxpb.ModelProto) *onnxpb.ModelProto {
+				c := proto.Clone(mm).(*onnxpb.ModelProto)
+				c.Graph.Output = []*onnxpb.ValueInfoProto{qtValueInfo("c1", 1, 4, 8, 8)}
+				return c
+			}
+			interior := func(v []float32) []float32 {
+				var out []float32
+				for ch := range 4 {
+					for y := 1; y < 7; y++ {
+						out = append(out, v[ch*64+y*8+1:ch*64+y*8+7]...)
+					}
+				}
+				return out
+			}
+			want := interior(runModel(t, conv1(orig), x, false))
+			build := func(inMeans map[string][]float32) []float32 {
+				plan := &Plan{Quantize: map[string]bool{}, Profile: ProfileCPU, PerChannel: true,
+					FloatWeights: map[string]WeightStorage{"conv1": WeightsInt8}, InputMeans: inMeans}
+				out, err := p.buildQDQ(plan)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := len(qtNodeByName(out, "conv1").GetInput()); inMeans != nil && n != 3 {
+					t.Errorf("corrected conv1 has %d inputs, want 3 (with a bias)", n)
+				}
+				return interior(runModel(t, conv1(out), x, false))
+			}
+			plain, corrected := relErr(build(nil), want), relErr(build(map[string][]float32{"x": means}), want)
+			t.Logf("relative error of conv1 on its mean input: plain %.2e, bias-corrected %.2e", plain, corrected)
+			if plain < 1e-4 {
+				t.Fatalf("plain int8 weights give error %.2e: the test input does not show the rounding", plain)
+			}
+			if corrected > plain/100 {
+				t.Errorf("bias-corrected error %.2e, want ≤ 1/100 of plain %.2e", corrected, plain)
+			}
+		})
 	}
 }
 
@@ -240,4 +253,21 @@ func optimisedModel(t *testing.T, m *onnxpb.ModelProto) *onnxpb.ModelProto {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// channelMeans averages each channel over batch and positions, across calls,
+// and ignores tensors that are not NCHW.
+func TestChannelMeans(t *testing.T) {
+	c := channelMeans{}
+	// Batch 2, 2 channels, 1×2 plane: channel 0 holds 1,3 and 5,7; channel 1 holds 2,2 and 4,4.
+	c.add("t", []int64{2, 2, 1, 2}, []float32{1, 3, 2, 2, 5, 7, 4, 4})
+	c.add("t", []int64{1, 2, 1, 2}, []float32{4, 4, 0, 0})
+	c.add("flat", []int64{2, 3}, []float32{1, 2, 3, 4, 5, 6})
+	got := c.means()
+	if want := []float32{4, 2}; !slices.Equal(got["t"], want) {
+		t.Errorf("means of t = %v, want %v", got["t"], want)
+	}
+	if _, ok := got["flat"]; ok {
+		t.Errorf("a 2-D tensor got channel means %v", got["flat"])
+	}
 }
