@@ -83,6 +83,14 @@ type Client struct {
 
 	published, dropped, failed, connects, disconnects atomic.Uint64
 
+	// storeSettled is false from a reconnect attempt until paho has read
+	// (on reconnect) or cleared (on the first connect) its store of
+	// in-flight messages. paho marks the connection open before that, and a
+	// publish made in between is stored, sent, and then sent again by
+	// paho's resume as a "pending" message: a duplicate. Publishes wait for
+	// it (see copyingStore).
+	storeSettled atomic.Bool
+
 	hooks connectHooks // OnConnect callbacks and Subscribe's subscriptions (subscribe.go)
 }
 
@@ -154,7 +162,7 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	o.SetConnectRetryInterval(connectRetryInterval)
 	o.SetAutoReconnect(true)
 	o.SetMaxReconnectInterval(maxReconnectInterval)
-	o.SetStore(copyingStore{paho.NewMemoryStore()})
+	o.SetStore(copyingStore{MemoryStore: paho.NewMemoryStore(), settled: func() { c.storeSettled.Store(true) }})
 	o.SetBinaryWill(c.avail, []byte(AvailabilityOffline), 1, true)
 	o.SetOnConnectHandler(c.onConnect)
 	o.SetConnectionLostHandler(c.onLost)
@@ -249,7 +257,7 @@ func (c *Client) publish(ctx context.Context, topic string, payload []byte, qos 
 		c.failed.Add(1)
 		return fmt.Errorf("mqtt publish %q: %w: %w", topic, ErrInvalidMessage, err)
 	}
-	if !c.cli.IsConnectionOpen() {
+	if !c.cli.IsConnectionOpen() || !c.storeSettled.Load() {
 		c.dropped.Add(1)
 		return ErrNotConnected
 	}
@@ -377,6 +385,7 @@ func waitToken(ctx context.Context, tok paho.Token, timeout time.Duration) error
 // onConnect runs (in its own goroutine, started by paho) after every
 // successful connection.
 func (c *Client) onConnect(pc paho.Client) {
+	c.waitStoreSettled()
 	c.availMu.Lock()
 	if c.closed {
 		c.availMu.Unlock()
@@ -434,12 +443,31 @@ func (c *Client) onLost(_ paho.Client, err error) {
 }
 
 func (c *Client) onReconnecting(paho.Client, *paho.ClientOptions) {
+	c.storeSettled.Store(false)
 	c.stateMu.Lock()
 	first := !c.reconnLogged
 	c.reconnLogged = true
 	c.stateMu.Unlock()
 	if first && !c.closedFlg.Load() {
 		c.log.Debug("reconnecting")
+	}
+}
+
+// waitStoreSettled waits (in paho's OnConnect goroutine) until paho has
+// dealt with its store for this connection, so that "online" and the
+// OnConnect callbacks' publishes are not sent twice. paho does so right
+// after marking the connection open; should it ever not within
+// PublishTimeout, publishing goes ahead (a duplicate is possible, a stall
+// is not).
+func (c *Client) waitStoreSettled() {
+	deadline := time.Now().Add(c.cfg.PublishTimeout.D())
+	for !c.storeSettled.Load() && !c.closedFlg.Load() {
+		if time.Now().After(deadline) {
+			c.log.Warn("mqtt client did not settle its in-flight store after connecting; publishing anyway (a message may be sent twice)")
+			c.storeSettled.Store(true)
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -481,7 +509,25 @@ func (c *Client) scrub(err error) string {
 // such as our "online"): a data race, eclipse-paho/paho.mqtt.golang#703,
 // open in v1.5.1. Copying on Put too matters because Write itself sets
 // RemainingLength on the packet it writes.
-type copyingStore struct{ *paho.MemoryStore }
+//
+// It also reports when paho has settled it for a new connection: resume
+// reads All on every reconnect, and the first connect (clean session)
+// calls Reset. A publish stored after that is not in resume's list.
+type copyingStore struct {
+	*paho.MemoryStore
+	settled func()
+}
+
+func (s copyingStore) All() []string {
+	keys := s.MemoryStore.All()
+	s.settled()
+	return keys
+}
+
+func (s copyingStore) Reset() {
+	s.MemoryStore.Reset()
+	s.settled()
+}
 
 func (s copyingStore) Put(key string, p packets.ControlPacket) { s.MemoryStore.Put(key, copyPacket(p)) }
 

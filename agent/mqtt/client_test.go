@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -228,9 +229,50 @@ func TestClientReconnect(t *testing.T) {
 	if n := logs.Count("msg=reconnected"); n != 1 {
 		t.Errorf("'reconnected' logged %d times, want 1", n)
 	}
+	// paho read its store on reconnect (so publishes were let through at
+	// once, without the fallback).
+	if n := logs.Count("did not settle"); n != 0 {
+		t.Errorf("the store-settled fallback ran:\n%s", logs.String())
+	}
 	if strings.Contains(logs.String(), secret) {
 		t.Errorf("log shows the password:\n%s", logs.String())
 	}
+}
+
+// Publishes wait until paho has settled its in-flight store for the
+// connection (else paho's resume could send a just-made publish twice); if
+// it never does, the OnConnect wait lets them through after PublishTimeout.
+func TestClientPublishWaitsForSettledStore(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	cfg := testConfig(m.URL, "settle")
+	cfg.PublishTimeout = cfgtypes.Duration(200 * time.Millisecond)
+	c, logs := startClient(t, cfg)
+	waitConnected(t, c)
+	if !c.storeSettled.Load() {
+		t.Fatal("store not settled after the first connect")
+	}
+	msgs := testenv.Subscribe(t, m.URL, c.Config().Topic("x"))
+
+	c.storeSettled.Store(false) // as between a reconnect and paho's resume
+	before := c.Stats().Dropped
+	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("early"), false); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("Publish before the store settled = %v, want ErrNotConnected", err)
+	}
+	if d := c.Stats().Dropped - before; d != 1 {
+		t.Errorf("Dropped grew by %d, want 1", d)
+	}
+	start := time.Now()
+	c.waitStoreSettled()
+	if d := time.Since(start); d < 150*time.Millisecond || !c.storeSettled.Load() {
+		t.Fatalf("waitStoreSettled returned after %s, settled %v; want the 200ms fallback", d, c.storeSettled.Load())
+	}
+	if n := logs.Count("did not settle"); n != 1 {
+		t.Errorf("fallback logged %d times, want 1", n)
+	}
+	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("late"), false); err != nil {
+		t.Fatalf("Publish after the fallback: %v", err)
+	}
+	waitFor(t, msgs, msgTimeout, "message after the fallback", payloadIs(c.Config().Topic("x"), "late", false))
 }
 
 // TestLastWill runs a client in a child process and SIGKILLs it: the broker
