@@ -392,20 +392,41 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 }
 
 // floatWeights maps every layer q keeps float to storage, except layers the
-// user excluded (they keep their float weights exactly) and layers whose
-// weight is computed or shared (those keep it as it is).
+// user excluded (they keep their float weights exactly), layers whose
+// weight is computed or shared (those keep it as it is) and, for float16,
+// layers with a weight beyond its range (they keep float32).
 func (p *prepared) floatWeights(q map[string]bool, storage WeightStorage) map[string]WeightStorage {
 	out := map[string]WeightStorage{}
 	for _, n := range p.candidates {
 		if q[n.GetName()] || p.excluded[n.GetName()] {
 			continue
 		}
-		if w := p.g.Initializer(n.GetInput()[1]); w == nil || weightShared(p.g, w.GetName()) {
+		w := p.g.Initializer(n.GetInput()[1])
+		if w == nil || weightShared(p.g, w.GetName()) {
+			continue
+		}
+		if storage == WeightsFloat16 && !fitsFloat16(w) {
+			out[n.GetName()] = WeightsFloat32
 			continue
 		}
 		out[n.GetName()] = storage
 	}
 	return out
+}
+
+// fitsFloat16 reports whether every value of FLOAT tensor t is finite in
+// half precision.
+func fitsFloat16(t *onnxpb.TensorProto) bool {
+	v, err := TensorFloats(t)
+	if err != nil {
+		return false
+	}
+	for _, x := range v {
+		if math.Abs(float64(x)) > 65504 {
+			return false
+		}
+	}
+	return true
 }
 
 // channelMeans accumulates the mean of every channel (axis 1) of NCHW

@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -175,6 +176,41 @@ func TestFloatWeightsBiasCorrection(t *testing.T) {
 				t.Errorf("bias-corrected error %.2e, want ≤ 1/100 of plain %.2e", corrected, plain)
 			}
 		})
+	}
+}
+
+// Quantize with float16 storage keeps a layer whose weights overflow half
+// precision in float32 (and says so), and the others in float16.
+func TestQuantizeFloat16KeepsOutOfRangeWeights(t *testing.T) {
+	m := convReluConv(rand.New(rand.NewPCG(51, 52)))
+	g := NewGraph(m)
+	w1, err := TensorFloats(g.Initializer("W1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w1[0] = 1e6
+	for i, init := range m.GetGraph().GetInitializer() {
+		if init.GetName() == "W1" {
+			m.Graph.Initializer[i] = Float32Tensor("W1", init.GetDims(), w1)
+		}
+	}
+	qtInitORT(t)
+	opt := DefaultOptions()
+	opt.MaxError, opt.FloatWeights, opt.SensitivityFrames = 0, WeightsFloat16, 2 // everything float
+	out, rep, err := Quantize(context.Background(), m, randomInputs{n: 4, seed: 9}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]WeightStorage{}
+	for _, l := range rep.Layers {
+		got[l.Node] = l.Weights
+	}
+	if got["conv1"] != WeightsFloat32 || got["conv2"] != WeightsFloat16 {
+		t.Errorf("weights stored as %v, want conv1 fp32 (1e6 overflows half precision), conv2 fp16", got)
+	}
+	og := NewGraph(out)
+	if w := qtNodeByName(out, "conv1").GetInput()[1]; og.Initializer(w) == nil {
+		t.Errorf("conv1 reads %q, not its float32 initializer", w)
 	}
 }
 
