@@ -125,9 +125,14 @@ type Plan struct {
 // shrink the file without costing any time per inference.
 type WeightStorage string
 
+// Weight storages.
 const (
-	WeightsInt8    WeightStorage = "int8"
+	// WeightsInt8: int8 per output channel, Cast and Mul by the scales; the
+	// bias is corrected for the rounding's mean shift.
+	WeightsInt8 WeightStorage = "int8"
+	// WeightsFloat16: float16 and Cast.
 	WeightsFloat16 WeightStorage = "fp16"
+	// WeightsFloat32: unchanged.
 	WeightsFloat32 WeightStorage = "fp32"
 )
 
@@ -137,7 +142,7 @@ func ParseWeightStorage(s string) (WeightStorage, error) {
 	case WeightsInt8, WeightsFloat16, WeightsFloat32:
 		return w, nil
 	}
-	return "", fmt.Errorf("unknown weight storage %q (want int8, fp16 or fp32)", s)
+	return "", fmt.Errorf("weight storage %q is not one of int8, fp16, fp32", s)
 }
 
 // prepared is the float model ready for QDQ: BatchNorm folded, opset ≥ 13,
