@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/quant"
 )
 
@@ -98,6 +99,14 @@ func TestQuantizeCLI(t *testing.T) {
 	if strings.Contains(stdout, "output error vs FP32") {
 		t.Errorf("--max-error -1 printed a sensitivity result:\n%s", stdout)
 	}
+	board, err := platforms.Detect(os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reduce := strconv.FormatBool(defaultReduceRange(board, quant.ProfileCPU))
+	if noVNNI := board.Arch == "x86_64" && !hasVNNI(board); noVNNI != strings.Contains(stdout, "note: this CPU has no VNNI") {
+		t.Errorf("CPU without VNNI %v, but the note about it printed %v:\n%s", noVNNI, !noVNNI, stdout)
+	}
 	md := quantMetadata(t, out)
 	for k, want := range map[string]string{
 		"edgedet.quant.method":             "percentile",
@@ -106,7 +115,7 @@ func TestQuantizeCLI(t *testing.T) {
 		"edgedet.quant.calibration_images": "3",
 		"edgedet.quant.source_sha256":      fileSHA256(t, model),
 		"edgedet.quant.per_channel":        "true",
-		"edgedet.quant.reduce_range":       "true",
+		"edgedet.quant.reduce_range":       reduce,
 		"edgedet.quant.elementwise":        "false",
 		"edgedet.quant.float_layers":       "",
 		"edgedet.quant.float_weights":      "int8",
@@ -236,5 +245,31 @@ func TestQuantizeCLICameraCalibration(t *testing.T) {
 	_, stderr, code = runCLI(t, "quantize", "--model", yoloxPath(t), "--calib", "garage", "-c", cfg, "--out", filepath.Join(dir, "x.onnx"))
 	if code != 1 || !strings.Contains(stderr, `"garage"`) || !strings.Contains(stderr, "porch") {
 		t.Errorf("unknown camera: exit %d, stderr %q; want an error naming it and the cameras there are", code, stderr)
+	}
+}
+
+// --reduce-range defaults to 7-bit weights for the cpu profile, except on
+// an x86 CPU with VNNI; other profiles never reduce.
+func TestDefaultReduceRange(t *testing.T) {
+	x86 := func(flags ...string) platforms.Board {
+		return platforms.Board{Kind: "x86_64", Arch: "x86_64", CPUFlags: flags}
+	}
+	for _, c := range []struct {
+		name    string
+		board   platforms.Board
+		profile quant.Profile
+		want    bool
+	}{
+		{"x86 AVX2", x86("avx", "avx2", "fma"), quant.ProfileCPU, true},
+		{"x86 AVX-512 VNNI", x86("avx2", "avx512f", "avx512_vnni"), quant.ProfileCPU, false},
+		{"x86 AVX-VNNI", x86("avx2", "avx_vnni"), quant.ProfileCPU, false},
+		{"arm64, cpu profile", platforms.Board{Kind: "raspberrypi", Arch: "arm64", CPUFlags: []string{"asimd", "asimddp"}}, quant.ProfileCPU, true},
+		{"unknown CPU", platforms.Board{Kind: "unknown"}, quant.ProfileCPU, true},
+		{"arm profile", x86("avx2"), quant.ProfileARM, false},
+		{"tensorrt profile", x86("avx2"), quant.ProfileTensorRT, false},
+	} {
+		if got := defaultReduceRange(c.board, c.profile); got != c.want {
+			t.Errorf("%s: defaultReduceRange = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
