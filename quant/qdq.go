@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 	"math"
+	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
@@ -400,14 +401,15 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 			return nil, fmt.Errorf("no calibration range for tensor %q", t)
 		}
 		qp := activationParams(r[0], r[1], plan.Profile)
-		scale := uniqueName(names, t+"_scale")
-		zp := uniqueName(names, t+"_zero_point")
-		qOut := uniqueName(names, t+"_QuantizeLinear_Output")
-		dqOut := uniqueName(names, t+"_DequantizeLinear_Output")
+		stem := shortStem(names, "a")
+		scale := uniqueName(names, stem+"_scale")
+		zp := uniqueName(names, stem+"_zp")
+		qOut := uniqueName(names, stem+"_q")
+		dqOut := uniqueName(names, stem+"_dq")
 		gp.Initializer = append(gp.Initializer, Float32Scalar(scale, qp.scale), zeroPoint(zp, qp))
 		added = append(added,
-			qdqNode(uniqueName(names, t+"_QuantizeLinear"), "QuantizeLinear", []string{t, scale, zp}, qOut, -1),
-			qdqNode(uniqueName(names, t+"_DequantizeLinear"), "DequantizeLinear", []string{qOut, scale, zp}, dqOut, -1))
+			qdqNode(uniqueName(names, stem+"_Q"), "QuantizeLinear", []string{t, scale, zp}, qOut, -1),
+			qdqNode(uniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qOut, scale, zp}, dqOut, -1))
 		producerQuantized := q(g.Producer(t))
 		for _, c := range g.Consumers(t) {
 			useDQ := producerQuantized
@@ -532,11 +534,11 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		}
 		return scales[c]
 	}
-	base := n.GetInput()[1]
-	qName := uniqueName(names, base+"_quantized")
-	sName := uniqueName(names, base+"_scale")
-	zName := uniqueName(names, base+"_zero_point")
-	dqOut := uniqueName(names, base+"_DequantizeLinear_Output")
+	stem := shortStem(names, "w")
+	qName := uniqueName(names, stem+"_q")
+	sName := uniqueName(names, stem+"_scale")
+	zName := uniqueName(names, stem+"_zp")
+	dqOut := uniqueName(names, stem+"_dq")
 	dqAxis := int64(-1)
 	if len(scales) > 1 {
 		dqAxis = axis
@@ -552,7 +554,7 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	} else {
 		gp.Initializer = append(gp.Initializer, Float32Scalar(sName, scales[0]))
 	}
-	out := []*onnxpb.NodeProto{qdqNode(uniqueName(names, base+"_DequantizeLinear"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
+	out := []*onnxpb.NodeProto{qdqNode(uniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
 	n.Input[1] = dqOut
 	if b == nil {
 		return out, nil
@@ -575,13 +577,12 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		x := math.Round(float64(v / s))
 		qb[c] = int32(min(max(x, math.MinInt32), math.MaxInt32))
 	}
-	bBase := b.GetName()
-	bq := uniqueName(names, bBase+"_quantized")
-	bs := uniqueName(names, bBase+"_scale")
-	bz := uniqueName(names, bBase+"_zero_point")
-	bOut := uniqueName(names, bBase+"_DequantizeLinear_Output")
+	bq := uniqueName(names, stem+"_bias_q")
+	bs := uniqueName(names, stem+"_bias_scale")
+	bz := uniqueName(names, stem+"_bias_zp")
+	bOut := uniqueName(names, stem+"_bias_dq")
 	gp.Initializer = append(gp.Initializer, Int32Tensor(bq, b.GetDims(), qb), Float32Vector(bs, bScales), Int32Vector(bz, make([]int32, channels)))
-	out = append(out, qdqNode(uniqueName(names, bBase+"_DequantizeLinear"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
+	out = append(out, qdqNode(uniqueName(names, stem+"_bias_DQ"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
 	n.Input[2] = bOut
 	return out, nil
 }
@@ -646,18 +647,18 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		return nil, err
 	}
 	dims := w.GetDims()
-	base := n.GetInput()[1]
+	stem := shortStem(names, "f")
 	castNode := func(in string) (*onnxpb.NodeProto, string) {
-		out := uniqueName(names, base+"_"+string(storage)+"_Cast_Output")
+		out := uniqueName(names, stem+"_cast")
 		return &onnxpb.NodeProto{
-			Name: proto.String(uniqueName(names, base+"_"+string(storage)+"_Cast")), OpType: proto.String("Cast"),
+			Name: proto.String(uniqueName(names, stem+"_Cast")), OpType: proto.String("Cast"),
 			Input: []string{in}, Output: []string{out},
 			Attribute: []*onnxpb.AttributeProto{intAttr("to", int64(onnxpb.TensorProto_FLOAT))},
 		}, out
 	}
 	switch storage {
 	case WeightsFloat16:
-		hName := uniqueName(names, base+"_fp16")
+		hName := uniqueName(names, stem+"_fp16")
 		gp.Initializer = append(gp.Initializer, Float16Tensor(hName, dims, wv))
 		cast, out := castNode(hName)
 		n.Input[1] = out
@@ -677,13 +678,13 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		sDims[i] = 1
 	}
 	sDims[axis] = int64(len(scales))
-	qName := uniqueName(names, base+"_int8")
-	sName := uniqueName(names, base+"_int8_scale")
+	qName := uniqueName(names, stem+"_int8")
+	sName := uniqueName(names, stem+"_scale")
 	gp.Initializer = append(gp.Initializer, Int8Tensor(qName, dims, qw), Float32Tensor(sName, sDims, scales))
 	cast, castOut := castNode(qName)
-	mulOut := uniqueName(names, base+"_int8_Mul_Output")
+	mulOut := uniqueName(names, stem+"_w")
 	mul := &onnxpb.NodeProto{
-		Name: proto.String(uniqueName(names, base+"_int8_Mul")), OpType: proto.String("Mul"),
+		Name: proto.String(uniqueName(names, stem+"_Mul")), OpType: proto.String("Mul"),
 		Input: []string{castOut, sName}, Output: []string{mulOut},
 	}
 	n.Input[1] = mulOut
@@ -692,7 +693,7 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		restored[i] = float32(q) * scales[chanOf(i)%len(scales)]
 	}
 	if shift := convBiasShift(n, wv, restored, dims, inMeans); shift != nil {
-		if err := correctConvBias(gp, names, n, b, shift); err != nil {
+		if err := correctConvBias(gp, uniqueName(names, stem+"_b"), n, b, shift); err != nil {
 			return nil, err
 		}
 	}
@@ -728,9 +729,10 @@ func convBiasShift(n *onnxpb.NodeProto, orig, restored []float32, dims []int64, 
 	return shift
 }
 
-// correctConvBias gives float Conv n a new bias, its bias b (nil: zeros)
-// minus shift (see convBiasShift). A bias computed at run time is left alone.
-func correctConvBias(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, b *onnxpb.TensorProto, shift []float32) error {
+// correctConvBias gives float Conv n a new bias called name, its bias b
+// (nil: zeros) minus shift (see convBiasShift). A bias computed at run time
+// is left alone.
+func correctConvBias(gp *onnxpb.GraphProto, name string, n *onnxpb.NodeProto, b *onnxpb.TensorProto, shift []float32) error {
 	outC := len(shift)
 	bias := make([]float32, outC)
 	switch {
@@ -750,13 +752,28 @@ func correctConvBias(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	for o := range corrected {
 		corrected[o] = bias[o] - shift[o]
 	}
-	name := uniqueName(names, n.GetOutput()[0]+"_bias_corrected")
 	gp.Initializer = append(gp.Initializer, Float32Vector(name, corrected))
 	for len(n.Input) < 3 {
 		n.Input = append(n.Input, "")
 	}
 	n.Input[2] = name
 	return nil
+}
+
+// shortStem reserves and returns the first unused name prefix+k (k = 1,
+// 2, …): the stem of the names of the tensors and nodes added for one
+// quantized activation or weight. Names derived from the exporter's (often
+// 60 characters or more, repeated in every node that reads them) made a
+// fifth of an INT8 file; the Q/DQ nodes still show which tensor they
+// quantize by what they read.
+func shortStem(names map[string]bool, prefix string) string {
+	for k := 1; ; k++ {
+		stem := prefix + strconv.Itoa(k)
+		if !names[stem] {
+			names[stem] = true
+			return stem
+		}
+	}
 }
 
 // weightShared reports whether more than one node reads initializer name.
