@@ -418,15 +418,6 @@ func findAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
 	return nil
 }
 
-func intAttr(n *onnxpb.NodeProto, name string, def int64) int64 {
-	for _, at := range n.GetAttribute() {
-		if at.GetName() == name {
-			return at.GetI()
-		}
-	}
-	return def
-}
-
 func (a *analyzer) visitConv(i int) {
 	n := a.nodes[i]
 	in := n.GetInput()
@@ -453,7 +444,7 @@ func (a *analyzer) visitConv(i int) {
 	}
 	dims := w.GetDims()
 	cout, cinPer := int(dims[0]), int(dims[1])
-	group := int(intAttr(n, "group", 1))
+	group := int(quant.AttrInt(n, "group", 1))
 	rank := len(dims)
 	if group < 1 || cout%group != 0 {
 		reason := fmt.Sprintf("Conv %s has group %d for %d output channels", a.label(i), group, cout)
@@ -613,10 +604,8 @@ func (a *analyzer) visitResize(i int) {
 	case op == "Upsample" && len(in) > 1:
 		scales = a.constFloats(in[1])
 	case op == "Upsample":
-		for _, at := range n.GetAttribute() {
-			if at.GetName() == "scales" {
-				scales = at.GetFloats()
-			}
+		if at := findAttr(n, "scales"); at != nil {
+			scales = at.GetFloats()
 		}
 	}
 	if len(scales) < 2 || scales[1] != 1 {
@@ -758,7 +747,7 @@ func sameShape(x, y *layout) bool {
 func (a *analyzer) visitConcat(i int) {
 	n := a.nodes[i]
 	in := n.GetInput()
-	axis := intAttr(n, "axis", 1)
+	axis := quant.AttrInt(n, "axis", 1)
 	rank := 0
 	for _, name := range in {
 		if l := a.layouts[name]; l != nil && l.rank != 0 {

@@ -129,7 +129,7 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 			// Shared with another reader: give this node its own copy.
 			refs[name]--
 			copied[name] = true
-			nn := uniqueName(names, name+"_pruned")
+			nn := quant.UniqueName(names, name+"_pruned")
 			nt := quant.Float32Tensor(nn, dims, nv)
 			gp.Initializer = append(gp.Initializer, nt)
 			inits[nn] = nt
@@ -149,7 +149,7 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 				setShape(vi, dims)
 			}
 		}
-		if n.GetOpType() == "Conv" && k.input == 1 && intAttr(n, "group", 1) > 1 {
+		if n.GetOpType() == "Conv" && k.input == 1 && quant.AttrInt(n, "group", 1) > 1 {
 			// Depthwise: one group per channel.
 			for _, at := range n.GetAttribute() {
 				if at.GetName() == "group" {
@@ -278,14 +278,4 @@ func setShape(vi *onnxpb.ValueInfoProto, dims []int64) {
 		})
 	}
 	tt.Shape = shape
-}
-
-// uniqueName returns base, or base_N, that is not in names, and adds it.
-func uniqueName(names map[string]bool, base string) string {
-	name := base
-	for i := 1; names[name]; i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
-	}
-	names[name] = true
-	return name
 }

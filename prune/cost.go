@@ -95,7 +95,7 @@ func Cost(m *onnxpb.ModelProto, inShape []int64) (params int64, macs int64, err 
 				continue
 			}
 			k := a[1]
-			if intAttr(n, "transA", 0) != 0 {
+			if quant.AttrInt(n, "transA", 0) != 0 {
 				k = a[0]
 			}
 			macs += prod(y) * k
@@ -370,7 +370,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		set(out[0], y)
 		s.intArith(n)
 	case op == "Concat":
-		axis := intAttr(n, "axis", 0)
+		axis := quant.AttrInt(n, "axis", 0)
 		var y []int64
 		var vals []int64
 		allInts := true
@@ -445,7 +445,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil {
 			return
 		}
-		start, end := intAttr(n, "start", 0), intAttr(n, "end", int64(len(x)))
+		start, end := quant.AttrInt(n, "start", 0), quant.AttrInt(n, "end", int64(len(x)))
 		start, end = clampRange(start, int64(len(x))), clampRange(end, int64(len(x)))
 		v := []int64{}
 		if start < end {
@@ -465,7 +465,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		known := int64(1)
 		for i, d := range y {
 			switch {
-			case d == 0 && intAttr(n, "allowzero", 0) == 0:
+			case d == 0 && quant.AttrInt(n, "allowzero", 0) == 0:
 				if i >= len(x) {
 					return
 				}
@@ -519,7 +519,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil {
 			return
 		}
-		axis := intAttr(n, "axis", 1)
+		axis := quant.AttrInt(n, "axis", 1)
 		if axis < 0 {
 			axis += int64(len(x))
 		}
@@ -558,13 +558,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 			return
 		}
 		axes, _ := s.intsArg(n, "axes", 1)
-		drop := map[int64]bool{}
-		for _, a := range axes {
-			if a < 0 {
-				a += int64(len(x))
-			}
-			drop[a] = true
-		}
+		drop := axisSet(axes, len(x))
 		y := []int64{}
 		for i, d := range x {
 			if (len(axes) == 0 && d == 1) || drop[int64(i)] {
@@ -581,7 +575,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil || idx == nil {
 			return
 		}
-		axis := intAttr(n, "axis", 0)
+		axis := quant.AttrInt(n, "axis", 0)
 		if axis < 0 {
 			axis += int64(len(x))
 		}
@@ -609,7 +603,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil {
 			return
 		}
-		axis := intAttr(n, "axis", 0)
+		axis := quant.AttrInt(n, "axis", 0)
 		if axis < 0 {
 			axis += int64(len(x))
 		}
@@ -639,10 +633,10 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 			return
 		}
 		m, nn := a[0], b[1]
-		if intAttr(n, "transA", 0) != 0 {
+		if quant.AttrInt(n, "transA", 0) != 0 {
 			m = a[1]
 		}
-		if intAttr(n, "transB", 0) != 0 {
+		if quant.AttrInt(n, "transB", 0) != 0 {
 			nn = b[0]
 		}
 		set(out[0], []int64{m, nn})
@@ -678,14 +672,8 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if !ok {
 			return
 		}
-		keep := intAttr(n, "keepdims", 1) != 0
-		red := map[int64]bool{}
-		for _, a := range axes {
-			if a < 0 {
-				a += int64(len(x))
-			}
-			red[a] = true
-		}
+		keep := quant.AttrInt(n, "keepdims", 1) != 0
+		red := axisSet(axes, len(x))
 		y := []int64{}
 		for i, d := range x {
 			switch {
@@ -856,7 +844,7 @@ func (s *shapes) windowed(n *onnxpb.NodeProto, x []int64, c int64, k []int64) []
 	if at := findAttr(n, "auto_pad"); at != nil {
 		autoPad = string(at.GetS())
 	}
-	ceil := intAttr(n, "ceil_mode", 0) != 0
+	ceil := quant.AttrInt(n, "ceil_mode", 0) != 0
 	y := []int64{x[0], c}
 	for i := 0; i < sp; i++ {
 		in, st := x[2+i], strides[i]
@@ -918,4 +906,17 @@ func broadcast(a, b []int64) ([]int64, bool) {
 		}
 	}
 	return y, true
+}
+
+// axisSet is the set of axes of a rank-dimensional tensor, negative ones
+// counted from the end.
+func axisSet(axes []int64, rank int) map[int64]bool {
+	set := make(map[int64]bool, len(axes))
+	for _, a := range axes {
+		if a < 0 {
+			a += int64(rank)
+		}
+		set[a] = true
+	}
+	return set
 }

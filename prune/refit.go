@@ -186,56 +186,35 @@ type refitActivation struct {
 	shape  []int64
 }
 
-// refitModelInput returns the single float input's name and shape.
+// refitModelInput returns the single float input's name and shape (a
+// dynamic batch counts as 1).
 func refitModelInput(m *onnxpb.ModelProto) (string, []int64, error) {
-	gp := m.GetGraph()
-	inits := map[string]bool{}
-	for _, t := range gp.GetInitializer() {
-		inits[t.GetName()] = true
+	in, err := quant.ImageInput(m)
+	if err != nil {
+		return "", nil, err
 	}
-	var ins []*onnxpb.ValueInfoProto
-	for _, vi := range gp.GetInput() {
-		if !inits[vi.GetName()] {
-			ins = append(ins, vi)
-		}
-	}
-	if len(ins) != 1 {
-		return "", nil, fmt.Errorf("model has %d inputs; conv sampling needs exactly one", len(ins))
-	}
-	tt := ins[0].GetType().GetTensorType()
-	if tt == nil || tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
-		return "", nil, fmt.Errorf("model input %q is not a float tensor", ins[0].GetName())
-	}
+	tt := in.GetType().GetTensorType()
 	var shape []int64
 	for i, d := range tt.GetShape().GetDim() {
 		v := d.GetDimValue()
 		if v <= 0 {
 			if i != 0 {
-				return "", nil, fmt.Errorf("model input %q has a dynamic dimension %d: conv sampling needs a static input shape", ins[0].GetName(), i)
+				return "", nil, fmt.Errorf("model input %q has a dynamic dimension %d: conv sampling needs a static input shape", in.GetName(), i)
 			}
 			v = 1
 		}
 		shape = append(shape, v)
 	}
 	if len(shape) == 0 {
-		return "", nil, fmt.Errorf("model input %q has no shape", ins[0].GetName())
+		return "", nil, fmt.Errorf("model input %q has no shape", in.GetName())
 	}
-	return ins[0].GetName(), shape, nil
-}
-
-func refitAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
+	return in.GetName(), shape, nil
 }
 
 // refitInts is an ints attribute, or def when absent; it must have want
 // values when present.
 func refitInts(n *onnxpb.NodeProto, name string, def []int, want int) ([]int, error) {
-	a := refitAttr(n, name)
+	a := findAttr(n, name)
 	if a == nil {
 		return def, nil
 	}
@@ -255,7 +234,7 @@ func refitParseConv(g *quant.Graph, n *onnxpb.NodeProto) (*refitConv, error) {
 	if n.GetOpType() != "Conv" || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
 		return nil, fmt.Errorf("node %q is %s, not Conv", name, n.GetOpType())
 	}
-	if a := refitAttr(n, "group"); a != nil && a.GetI() != 1 {
+	if a := findAttr(n, "group"); a != nil && a.GetI() != 1 {
 		return nil, fmt.Errorf("conv %q has group=%d: only group=1 convs are supported", name, a.GetI())
 	}
 	ins := n.GetInput()
@@ -318,7 +297,7 @@ func refitParseConv(g *quant.Graph, n *onnxpb.NodeProto) (*refitConv, error) {
 		return nil, fmt.Errorf("conv %q: strides %v, dilations %v must be positive", name, st, dl)
 	}
 	c.padT, c.padL, c.padB, c.padR = pads[0], pads[1], pads[2], pads[3]
-	if a := refitAttr(n, "auto_pad"); a != nil {
+	if a := findAttr(n, "auto_pad"); a != nil {
 		c.autoPad = string(a.GetS())
 	}
 	switch c.autoPad {

@@ -474,7 +474,7 @@ func refitPickConvs(t *testing.T, m *onnxpb.ModelProto) []string {
 			continue
 		}
 		group := int64(1)
-		if a := refitAttr(n, "group"); a != nil {
+		if a := findAttr(n, "group"); a != nil {
 			group = a.GetI()
 		}
 		w := g.Initializer(n.GetInput()[1])

@@ -212,10 +212,10 @@ func (g *Graph) planBNFold(bn *onnxpb.NodeProto, names map[string]bool) (*bnFold
 	p := &bnFold{conv: conv, bn: bn, w: fw, b: fb, wDims: wt.GetDims()}
 	stem := bn.GetOutput()[0]
 	if g.shared(cin[1], conv) {
-		p.newW = uniqueName(names, stem+"_bnfold_weight")
+		p.newW = UniqueName(names, stem+"_bnfold_weight")
 	}
 	if !hasBias || g.shared(cin[2], conv) {
-		p.newB = uniqueName(names, stem+"_bnfold_bias")
+		p.newB = UniqueName(names, stem+"_bnfold_bias")
 	}
 	return p, nil
 }
@@ -305,8 +305,8 @@ func tensorNames(gp *onnxpb.GraphProto) map[string]bool {
 	return names
 }
 
-// uniqueName returns base, or base_N, that is not in names, and adds it.
-func uniqueName(names map[string]bool, base string) string {
+// UniqueName returns base, or base_N, that is not in names, and adds it.
+func UniqueName(names map[string]bool, base string) string {
 	name := base
 	for i := 1; names[name]; i++ {
 		name = fmt.Sprintf("%s_%d", base, i)

@@ -39,7 +39,7 @@ func UpgradeOpset(m *onnxpb.ModelProto) (from int64, err error) {
 		switch n.GetOpType() {
 		case "Squeeze", "Unsqueeze", "ReduceSum":
 			if a := popAttr(n, "axes"); a != nil {
-				name := uniqueName(names, n.GetName()+"_axes")
+				name := UniqueName(names, n.GetName()+"_axes")
 				g.addInitializer(int64Vector(name, a.GetInts()))
 				for len(n.Input) < 1 {
 					n.Input = append(n.Input, "")
@@ -49,7 +49,7 @@ func UpgradeOpset(m *onnxpb.ModelProto) (from int64, err error) {
 			out = append(out, n)
 		case "Split":
 			if a := popAttr(n, "split"); a != nil {
-				name := uniqueName(names, n.GetName()+"_split")
+				name := UniqueName(names, n.GetName()+"_split")
 				g.addInitializer(int64Vector(name, a.GetInts()))
 				n.Input = append(n.Input[:1], name)
 			}
@@ -85,23 +85,23 @@ func wrapCoerced2D(g *Graph, names map[string]bool, n *onnxpb.NodeProto) []*onnx
 	if base == "" {
 		base = outName
 	}
-	flat := uniqueName(names, base+"_flat")
-	shape := uniqueName(names, base+"_shape")
-	res := uniqueName(names, base+"_2d")
+	flat := UniqueName(names, base+"_flat")
+	shape := UniqueName(names, base+"_shape")
+	res := UniqueName(names, base+"_2d")
 	flatten := &onnxpb.NodeProto{
-		Name: proto.String(uniqueName(names, base+"_Flatten")), OpType: proto.String("Flatten"),
+		Name: proto.String(UniqueName(names, base+"_Flatten")), OpType: proto.String("Flatten"),
 		Input: []string{in}, Output: []string{flat},
 		Attribute: []*onnxpb.AttributeProto{intAttr("axis", axis)},
 	}
 	shapeOf := &onnxpb.NodeProto{
-		Name: proto.String(uniqueName(names, base+"_Shape")), OpType: proto.String("Shape"),
+		Name: proto.String(UniqueName(names, base+"_Shape")), OpType: proto.String("Shape"),
 		Input: []string{in}, Output: []string{shape},
 	}
 	n.Input = []string{flat}
 	n.Output = []string{res}
 	n.Attribute = append(n.Attribute, intAttr("axis", 1))
 	reshape := &onnxpb.NodeProto{
-		Name: proto.String(uniqueName(names, base+"_Reshape")), OpType: proto.String("Reshape"),
+		Name: proto.String(UniqueName(names, base+"_Reshape")), OpType: proto.String("Reshape"),
 		Input: []string{res, shape}, Output: []string{outName},
 	}
 	return []*onnxpb.NodeProto{flatten, shapeOf, n, reshape}

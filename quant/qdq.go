@@ -235,7 +235,7 @@ func (p *prepared) quantizableCompute(n *onnxpb.NodeProto) bool {
 			return false
 		}
 	case "Gemm":
-		if len(w.GetDims()) != 2 || attrInt(n, "transA", 0) != 0 {
+		if len(w.GetDims()) != 2 || AttrInt(n, "transA", 0) != 0 {
 			return false
 		}
 	case "MatMul":
@@ -261,7 +261,8 @@ func (p *prepared) allFloat(n *onnxpb.NodeProto) bool {
 	return isFloat(p.types, n.GetOutput()[0])
 }
 
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
+// AttrInt is n's int attribute name, or def when n has none.
+func AttrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
 	for _, a := range n.GetAttribute() {
 		if a.GetName() == name {
 			return a.GetI()
@@ -402,14 +403,14 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		}
 		qp := activationParams(r[0], r[1], plan.Profile)
 		stem := shortStem(names, "a")
-		scale := uniqueName(names, stem+"_scale")
-		zp := uniqueName(names, stem+"_zp")
-		qOut := uniqueName(names, stem+"_q")
-		dqOut := uniqueName(names, stem+"_dq")
+		scale := UniqueName(names, stem+"_scale")
+		zp := UniqueName(names, stem+"_zp")
+		qOut := UniqueName(names, stem+"_q")
+		dqOut := UniqueName(names, stem+"_dq")
 		gp.Initializer = append(gp.Initializer, Float32Scalar(scale, qp.scale), zeroPoint(zp, qp))
 		added = append(added,
-			qdqNode(uniqueName(names, stem+"_Q"), "QuantizeLinear", []string{t, scale, zp}, qOut, -1),
-			qdqNode(uniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qOut, scale, zp}, dqOut, -1))
+			qdqNode(UniqueName(names, stem+"_Q"), "QuantizeLinear", []string{t, scale, zp}, qOut, -1),
+			qdqNode(UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qOut, scale, zp}, dqOut, -1))
 		producerQuantized := q(g.Producer(t))
 		for _, c := range g.Consumers(t) {
 			useDQ := producerQuantized
@@ -502,7 +503,7 @@ func qdqNode(name, op string, in []string, out string, axis int64) *onnxpb.NodeP
 func weightAxis(n *onnxpb.NodeProto) int64 {
 	switch n.GetOpType() {
 	case "Gemm":
-		if attrInt(n, "transB", 0) != 0 {
+		if AttrInt(n, "transB", 0) != 0 {
 			return 0
 		}
 		return 1
@@ -535,10 +536,10 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		return scales[c]
 	}
 	stem := shortStem(names, "w")
-	qName := uniqueName(names, stem+"_q")
-	sName := uniqueName(names, stem+"_scale")
-	zName := uniqueName(names, stem+"_zp")
-	dqOut := uniqueName(names, stem+"_dq")
+	qName := UniqueName(names, stem+"_q")
+	sName := UniqueName(names, stem+"_scale")
+	zName := UniqueName(names, stem+"_zp")
+	dqOut := UniqueName(names, stem+"_dq")
 	dqAxis := int64(-1)
 	if len(scales) > 1 {
 		dqAxis = axis
@@ -554,7 +555,7 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	} else {
 		gp.Initializer = append(gp.Initializer, Float32Scalar(sName, scales[0]))
 	}
-	out := []*onnxpb.NodeProto{qdqNode(uniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
+	out := []*onnxpb.NodeProto{qdqNode(UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
 	n.Input[1] = dqOut
 	if b == nil {
 		return out, nil
@@ -577,12 +578,12 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		x := math.Round(float64(v / s))
 		qb[c] = int32(min(max(x, math.MinInt32), math.MaxInt32))
 	}
-	bq := uniqueName(names, stem+"_bias_q")
-	bs := uniqueName(names, stem+"_bias_scale")
-	bz := uniqueName(names, stem+"_bias_zp")
-	bOut := uniqueName(names, stem+"_bias_dq")
+	bq := UniqueName(names, stem+"_bias_q")
+	bs := UniqueName(names, stem+"_bias_scale")
+	bz := UniqueName(names, stem+"_bias_zp")
+	bOut := UniqueName(names, stem+"_bias_dq")
 	gp.Initializer = append(gp.Initializer, Int32Tensor(bq, b.GetDims(), qb), Float32Vector(bs, bScales), Int32Vector(bz, make([]int32, channels)))
-	out = append(out, qdqNode(uniqueName(names, stem+"_bias_DQ"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
+	out = append(out, qdqNode(UniqueName(names, stem+"_bias_DQ"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
 	n.Input[2] = bOut
 	return out, nil
 }
@@ -649,16 +650,16 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 	dims := w.GetDims()
 	stem := shortStem(names, "f")
 	castNode := func(in string) (*onnxpb.NodeProto, string) {
-		out := uniqueName(names, stem+"_cast")
+		out := UniqueName(names, stem+"_cast")
 		return &onnxpb.NodeProto{
-			Name: proto.String(uniqueName(names, stem+"_Cast")), OpType: proto.String("Cast"),
+			Name: proto.String(UniqueName(names, stem+"_Cast")), OpType: proto.String("Cast"),
 			Input: []string{in}, Output: []string{out},
 			Attribute: []*onnxpb.AttributeProto{intAttr("to", int64(onnxpb.TensorProto_FLOAT))},
 		}, out
 	}
 	switch storage {
 	case WeightsFloat16:
-		hName := uniqueName(names, stem+"_fp16")
+		hName := UniqueName(names, stem+"_fp16")
 		gp.Initializer = append(gp.Initializer, Float16Tensor(hName, dims, wv))
 		cast, out := castNode(hName)
 		n.Input[1] = out
@@ -678,13 +679,13 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		sDims[i] = 1
 	}
 	sDims[axis] = int64(len(scales))
-	qName := uniqueName(names, stem+"_int8")
-	sName := uniqueName(names, stem+"_scale")
+	qName := UniqueName(names, stem+"_int8")
+	sName := UniqueName(names, stem+"_scale")
 	gp.Initializer = append(gp.Initializer, Int8Tensor(qName, dims, qw), Float32Tensor(sName, sDims, scales))
 	cast, castOut := castNode(qName)
-	mulOut := uniqueName(names, stem+"_w")
+	mulOut := UniqueName(names, stem+"_w")
 	mul := &onnxpb.NodeProto{
-		Name: proto.String(uniqueName(names, stem+"_Mul")), OpType: proto.String("Mul"),
+		Name: proto.String(UniqueName(names, stem+"_Mul")), OpType: proto.String("Mul"),
 		Input: []string{castOut, sName}, Output: []string{mulOut},
 	}
 	n.Input[1] = mulOut
@@ -693,7 +694,7 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		restored[i] = float32(q) * scales[chanOf(i)%len(scales)]
 	}
 	if shift := convBiasShift(n, wv, restored, dims, inMeans); shift != nil {
-		if err := correctConvBias(gp, uniqueName(names, stem+"_b"), n, b, shift); err != nil {
+		if err := correctConvBias(gp, UniqueName(names, stem+"_b"), n, b, shift); err != nil {
 			return nil, err
 		}
 	}
@@ -708,7 +709,7 @@ func convBiasShift(n *onnxpb.NodeProto, orig, restored []float32, dims []int64, 
 		return nil
 	}
 	outC, inPerGroup := int(dims[0]), int(dims[1])
-	groups := int(attrInt(n, "group", 1))
+	groups := int(AttrInt(n, "group", 1))
 	if outC == 0 || inPerGroup == 0 || groups < 1 || outC%groups != 0 || inPerGroup*groups != len(inMeans) || len(orig) != len(restored) {
 		return nil
 	}

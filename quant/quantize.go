@@ -507,8 +507,9 @@ func nameNodes(m *onnxpb.ModelProto) {
 	}
 }
 
-// modelInput returns the single image input's name and concrete shape.
-func modelInput(m *onnxpb.ModelProto, override []int64) (string, []int64, error) {
+// ImageInput returns m's single input that is not an initializer, and an
+// error unless there is exactly one and it is a float tensor.
+func ImageInput(m *onnxpb.ModelProto) (*onnxpb.ValueInfoProto, error) {
 	gp := m.GetGraph()
 	inits := map[string]bool{}
 	for _, t := range gp.GetInitializer() {
@@ -521,13 +522,21 @@ func modelInput(m *onnxpb.ModelProto, override []int64) (string, []int64, error)
 		}
 	}
 	if len(ins) != 1 {
-		return "", nil, fmt.Errorf("model has %d inputs; edgedet quantizes models with one image input", len(ins))
+		return nil, fmt.Errorf("model has %d inputs; edgedet handles models with one image input", len(ins))
 	}
-	in := ins[0]
+	if tt := ins[0].GetType().GetTensorType(); tt == nil || tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
+		return nil, fmt.Errorf("model input %q is not a float tensor", ins[0].GetName())
+	}
+	return ins[0], nil
+}
+
+// modelInput returns the single image input's name and concrete shape.
+func modelInput(m *onnxpb.ModelProto, override []int64) (string, []int64, error) {
+	in, err := ImageInput(m)
+	if err != nil {
+		return "", nil, err
+	}
 	tt := in.GetType().GetTensorType()
-	if tt == nil || tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
-		return "", nil, fmt.Errorf("model input %q is not a float tensor", in.GetName())
-	}
 	var shape []int64
 	dynamic := false
 	for _, d := range tt.GetShape().GetDim() {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -305,5 +306,25 @@ func TestChannelMeans(t *testing.T) {
 	}
 	if _, ok := got["flat"]; ok {
 		t.Errorf("a 2-D tensor got channel means %v", got["flat"])
+	}
+}
+
+// ImageInput finds the one non-initializer input and refuses models with
+// none or several, or whose input is not float.
+func TestImageInput(t *testing.T) {
+	m := convReluConv(rand.New(rand.NewPCG(1, 2)))
+	m.Graph.Input = append(m.Graph.Input, qtValueInfo("W1", 4, 3, 3, 3)) // an initializer listed as input (IR < 4 style)
+	if in, err := ImageInput(m); err != nil || in.GetName() != "x" {
+		t.Fatalf("ImageInput = %v, %v; want x", in.GetName(), err)
+	}
+	two := proto.Clone(m).(*onnxpb.ModelProto)
+	two.Graph.Input = append(two.Graph.Input, qtValueInfo("extra", 1, 3))
+	if _, err := ImageInput(two); err == nil || !strings.Contains(err.Error(), "2 inputs") {
+		t.Errorf("two inputs: err = %v, want one naming 2 inputs", err)
+	}
+	ints := proto.Clone(m).(*onnxpb.ModelProto)
+	ints.Graph.Input[0].GetType().GetTensorType().ElemType = proto.Int32(int32(onnxpb.TensorProto_INT64))
+	if _, err := ImageInput(ints); err == nil || !strings.Contains(err.Error(), `"x" is not a float tensor`) {
+		t.Errorf("int64 input: err = %v, want one naming x", err)
 	}
 }
