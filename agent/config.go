@@ -46,6 +46,11 @@ type Config struct {
 	HTTP    HTTPConfig     `toml:"http"`
 	Cameras []CameraConfig `toml:"camera"`
 
+	// StateDir holds what the agent keeps across restarts besides the
+	// spool: the objects it had open (so an unclean stop still ends them)
+	// and the embedded broker's retained messages. "" keeps no state.
+	StateDir string `toml:"state_dir"`
+
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
 }
@@ -333,6 +338,7 @@ func (c *Config) resolvePaths(baseDir string) {
 	c.MQTT.TLS.CertFile = abs(c.MQTT.TLS.CertFile)
 	c.MQTT.TLS.KeyFile = abs(c.MQTT.TLS.KeyFile)
 	c.Spool.Dir = abs(c.Spool.Dir)
+	c.StateDir = abs(c.StateDir)
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		if isLocalPath(cam.Source) {
