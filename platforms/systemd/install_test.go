@@ -39,13 +39,22 @@ func fakeSrc(t *testing.T) string {
 	return src
 }
 
+// runInstall runs install.sh staged into destdir, on a machine that looks
+// like no particular board (an empty EDGEDET_DETECT_ROOT).
 func runInstall(t *testing.T, src, destdir string, args ...string) (string, error) {
+	t.Helper()
+	return runInstallOn(t, t.TempDir(), src, destdir, args...)
+}
+
+// runInstallOn is runInstall with --platform auto looking at board files
+// under detectRoot.
+func runInstallOn(t *testing.T, detectRoot, src, destdir string, args ...string) (string, error) {
 	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Fatalf("bash is required: %v", err)
 	}
 	cmd := exec.Command("bash", append([]string{"install.sh"}, args...)...)
-	cmd.Env = append(os.Environ(), "DESTDIR="+destdir, "EDGEDET_INSTALL_NO_SYSTEM=1", "EDGEDET_SRC_DIR="+src)
+	cmd.Env = append(os.Environ(), "DESTDIR="+destdir, "EDGEDET_INSTALL_NO_SYSTEM=1", "EDGEDET_SRC_DIR="+src, "EDGEDET_DETECT_ROOT="+detectRoot)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -83,7 +92,7 @@ func TestInstallScript(t *testing.T) {
 	checkFile(t, filepath.Join(dest, "usr/bin/edgedet"), 0o755, "echo edgedet")
 	checkFile(t, filepath.Join(dest, "usr/lib/edgedet/libonnxruntime.so.1"), 0o644, "fake ort")
 	conf := filepath.Join(dest, "etc/edgedet/agent.toml")
-	checkFile(t, conf, 0o644, "\n[spool]\n", `dir = "/var/lib/edgedet/spool"`)
+	checkFile(t, conf, 0o644, "\n[spool]\n", `dir = "/var/lib/edgedet/spool"`, "\n"+`state_dir = "/var/lib/edgedet/state"`+"\n")
 	unit := checkFile(t, filepath.Join(dest, "etc/systemd/system/edgedet.service"), 0o644,
 		"ExecStart=/usr/bin/edgedet run -c /etc/edgedet/agent.toml",
 		"Environment=EDGEDET_ORT_LIB=/usr/lib/edgedet/libonnxruntime.so.1")
@@ -93,6 +102,9 @@ func TestInstallScript(t *testing.T) {
 	}
 	if _, err := os.Stat(conf + ".dist"); err == nil {
 		t.Error("agent.toml.dist written on a fresh install")
+	}
+	if !strings.Contains(out, "platform: generic (detected") {
+		t.Errorf("output does not say which platform was detected:\n%s", out)
 	}
 	if !strings.Contains(out, "systemctl enable --now edgedet") {
 		t.Errorf("output lacks the enable hint:\n%s", out)
@@ -171,5 +183,83 @@ func TestInstallScriptMissingArtefacts(t *testing.T) {
 	out, err := runInstall(t, fakeSrc(t), t.TempDir(), "--bogus")
 	if err == nil || !strings.Contains(out, "unknown argument: --bogus") {
 		t.Errorf("--bogus: err=%v\n%s", err, out)
+	}
+}
+
+func TestInstallScriptPlatformDropIn(t *testing.T) {
+	src := fakeSrc(t)
+	dest := t.TempDir()
+	dropIn := filepath.Join(dest, "etc/systemd/system/edgedet.service.d/platform.conf")
+	want, err := os.ReadFile("dropins/jetson.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runInstall(t, src, dest, "--platform", "jetson")
+	if err != nil {
+		t.Fatalf("install.sh --platform jetson: %v\n%s", err, out)
+	}
+	if got := checkFile(t, dropIn, 0o644); got != string(want) {
+		t.Errorf("platform.conf is not dropins/jetson.conf:\n%s", got)
+	}
+	// The user's own drop-in survives switching boards; ours is replaced.
+	mine := filepath.Join(filepath.Dir(dropIn), "override.conf")
+	if err := os.WriteFile(mine, []byte("[Service]\nNice=5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runInstall(t, src, dest, "--platform=rpi-csi"); err != nil {
+		t.Fatalf("install.sh --platform=rpi-csi: %v\n%s", err, out)
+	}
+	want, _ = os.ReadFile("dropins/rpi-csi.conf")
+	if got := checkFile(t, dropIn, 0o644); got != string(want) {
+		t.Errorf("platform.conf is not dropins/rpi-csi.conf after switching:\n%s", got)
+	}
+	out, err = runInstall(t, src, dest, "--platform", "generic")
+	if err != nil {
+		t.Fatalf("install.sh --platform generic: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dropIn); err == nil {
+		t.Error("platform.conf left behind on --platform generic")
+	}
+	checkFile(t, mine, 0o644, "Nice=5")
+
+	out, err = runInstall(t, src, t.TempDir(), "--platform", "tpu")
+	if err == nil || !strings.Contains(out, "unknown --platform: tpu") {
+		t.Errorf("--platform tpu: err=%v\n%s", err, out)
+	}
+}
+
+func TestInstallScriptDetectsPlatform(t *testing.T) {
+	for _, c := range []struct {
+		files map[string]string
+		want  string
+	}{
+		{nil, "generic"},
+		{map[string]string{"etc/nv_tegra_release": "# R35 (release), REVISION: 4.1\n"}, "jetson"},
+		{map[string]string{"proc/device-tree/compatible": "nvidia,p3768-0000+p3767-0005\x00nvidia,tegra234\x00"}, "jetson"},
+		{map[string]string{"proc/device-tree/model": "Raspberry Pi 5 Model B Rev 1.0\x00"}, "rpi-csi"},
+		{map[string]string{"proc/device-tree/model": "Radxa ROCK 5B\x00"}, "generic"},
+		{map[string]string{"dev/nvidiactl": ""}, "nvidia-gpu"},
+	} {
+		root := t.TempDir()
+		for p, data := range c.files {
+			if err := os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dest := t.TempDir()
+		out, err := runInstallOn(t, root, fakeSrc(t), dest)
+		if err != nil {
+			t.Fatalf("%v: install.sh: %v\n%s", c.files, err, out)
+		}
+		if !strings.Contains(out, "platform: "+c.want+" (detected") {
+			t.Errorf("%v: want platform %s:\n%s", c.files, c.want, out)
+		}
+		_, err = os.Stat(filepath.Join(dest, "etc/systemd/system/edgedet.service.d/platform.conf"))
+		if (c.want == "generic") != os.IsNotExist(err) {
+			t.Errorf("%v: platform %s, platform.conf stat: %v", c.files, c.want, err)
+		}
 	}
 }
