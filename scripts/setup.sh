@@ -2,7 +2,9 @@
 # setup.sh — install everything edgedet needs to build, run and test, idempotently.
 #
 #   Debian packages: libopencv-dev, pkg-config (build), mosquitto + clients (tests),
-#   chromium (headless browser for the live-view test in agent/web)
+#   chromium (headless browser for the live-view test in agent/web),
+#   systemd when systemd-analyze is missing (platforms/systemd's tests verify and
+#   rate the unit with it; installing the package does not make it PID 1)
 #   ONNX Runtime 1.24.1 shared library for this CPU, from the npm package
 #   onnxruntime-node@1.24.1, verified by sha256, into build/lib/
 #   build/sample.avi: a clip made from ../shared/datasets/samples (for `make run`)
@@ -34,6 +36,7 @@ for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 command -v chromium >/dev/null || missing+=(chromium)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if ((${#missing[@]})); then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
