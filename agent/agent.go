@@ -22,6 +22,7 @@ import (
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 )
 
 // Publisher sends one MQTT message now, or fails (not connected, timeout).
@@ -50,7 +51,8 @@ type Agent struct {
 	cfg   *Config
 	log   *slog.Logger
 	det   *detector.Detector
-	start time.Time
+	clock clock.Clock   // wall time for timestamps, monotonic for every "since"
+	start time.Duration // Run's start (clock.Mono)
 
 	running atomic.Bool
 	// pipes are written by Run (under pipesMu) before its goroutines start
@@ -79,7 +81,7 @@ func New(cfg *Config, det *detector.Detector, log *slog.Logger) (*Agent, error) 
 	if det == nil {
 		return nil, errors.New("agent: nil detector")
 	}
-	return &Agent{cfg: cfg, log: log, det: det}, nil
+	return &Agent{cfg: cfg, log: log, det: det, clock: clock.System}, nil
 }
 
 // Run starts the embedded broker (if configured), the MQTT client, the
@@ -92,7 +94,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
 	}
-	a.start = time.Now()
+	a.start = a.clock.Mono()
 	if a.cfg.MQTT.Embedded.Enabled {
 		broker, err := mqtt.StartBroker(a.cfg.MQTT.Embedded.Listen, a.log)
 		if err != nil {
@@ -154,6 +156,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			box:           box,
 			ctrl:          control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
 			tracker:       tracker,
+			clock:         a.clock,
 			counts:        report.NewCounts(topics, cc.Name),
 			topics:        topics,
 			detTopic:      a.cfg.MQTT.Topic(cc.Name, "detections"),
@@ -257,7 +260,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	errs := make(chan error, 2*len(a.pipes))
 	var active sync.WaitGroup
 	for _, p := range a.pipes {
-		p.started = time.Now()
+		p.started, p.startedMono = a.clock.Now(), a.clock.Mono()
 		active.Add(1)
 		wg.Add(2)
 		go func() {
@@ -357,7 +360,7 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server, []*web.Feed, error) {
 	hc := a.cfg.HTTP
 	info := a.det.Info()
-	opts := web.Options{Listen: hc.Listen, LiveView: hc.LiveView, StallAfter: hc.StallAfter.D(), Log: a.log}
+	opts := web.Options{Listen: hc.Listen, LiveView: hc.LiveView, StallAfter: hc.StallAfter.D(), Log: a.log, Clock: a.clock}
 	if hc.Metrics {
 		m := metrics.New(metrics.Options{Version: a.Version, Model: info.Name, Precision: info.Precision, Provider: info.Provider})
 		for _, p := range a.pipes {

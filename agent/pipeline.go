@@ -23,6 +23,7 @@ import (
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/overlay"
 	"github.com/edgedet/edgedet/motion"
 )
@@ -52,6 +53,7 @@ type pipeline struct {
 	box       *outbox.Outbox // events, counts, snapshots: spooled, never lost
 	ctrl      *control.Camera
 	tracker   *track.Tracker
+	clock     clock.Clock // the agent's: wall time for timestamps, monotonic for "since"
 	counts    *report.Counts
 	topics    report.Topics
 	detTopic  string
@@ -97,7 +99,8 @@ type pipeline struct {
 	prec                     string
 	log                      *slog.Logger
 
-	started       time.Time
+	started       time.Time     // wall clock, shown on the status page
+	startedMono   time.Duration // the same instant on clock.Mono: health is judged from it
 	processed     atomic.Uint64
 	skippedOff    atomic.Uint64 // frames not processed because detection is off
 	gated         atomic.Uint64 // frames not processed because nothing moved
@@ -109,9 +112,13 @@ type pipeline struct {
 	postNanos     atomic.Int64
 	lastWidth     atomic.Int64
 	lastHeight    atomic.Int64
-	lastProgress  atomic.Int64             // unix nanos of the last frame processed or skipped because detection is off
-	objects       atomic.Pointer[[]string] // labels of the objects tracked now, for the live page
-	rates         liveRates
+	// The last frame processed or skipped because detection is off, on
+	// the wall clock (unix ns, shown; 0: none yet) and on clock.Mono (ns,
+	// what health is judged from).
+	lastProgressWall atomic.Int64
+	lastProgressMono atomic.Int64
+	objects          atomic.Pointer[[]string] // labels of the objects tracked now, for the live page
+	rates            liveRates
 }
 
 // configure sets up the camera's motion gating, object masks and zones.
@@ -145,6 +152,13 @@ func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detecto
 		p.inputSide = max(spec.InputWidth, spec.InputHeight)
 	}
 	return nil
+}
+
+// progressed records that a frame went through (processed, or skipped
+// because detection is off).
+func (p *pipeline) progressed() {
+	p.lastProgressMono.Store(int64(p.clock.Mono()))
+	p.lastProgressWall.Store(p.clock.Now().UnixNano())
 }
 
 func (p *pipeline) avgInferenceMs() float64 {
@@ -348,7 +362,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 		} else {
 			p.skippedOff.Add(1)
 		}
-		p.lastProgress.Store(time.Now().UnixNano())
+		p.progressed()
 		if p.aliveHook != nil {
 			p.aliveHook()
 		}
@@ -388,7 +402,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	dets := keepAbove(p.objMask.Filter(res.Detections), p.ctrl.Threshold())
 	st.dets = dets
 	p.processed.Add(1)
-	p.lastProgress.Store(time.Now().UnixNano())
+	p.progressed()
 	if p.processedHook != nil {
 		p.processedHook()
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -61,7 +62,7 @@ func testPipeline(t testing.TB, cc CameraConfig) (*pipeline, *metrics.Metrics) {
 	feed := web.NewFeed(5, 75)
 	t.Cleanup(func() { feed.Close() })
 	p := &pipeline{name: "static", stream: stream, det: det, direct: client, box: box,
-		ctrl: control.NewCamera("static", 0.3), tracker: tracker, counts: report.NewCounts(topics, "static"),
+		ctrl: control.NewCamera("static", 0.3), tracker: tracker, clock: clock.System, counts: report.NewCounts(topics, "static"),
 		topics: topics, events: true, snapshots: report.SnapshotConfig{}.WithDefaults(), feed: feed,
 		model: info.Name, prec: info.Precision, log: log}
 	p.metrics = m.AddCamera("static", info.Labels, p.counters)
