@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,6 +139,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	info := a.det.Info()
 	topics := report.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
 	ctrlTopics := control.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
+	// Before anything new is queued: end what an unclean stop left open.
+	open, restarted, err := a.restoreOpen(box, topics)
+	if err != nil {
+		return err
+	}
 	for _, cc := range a.cfg.Cameras {
 		stream, err := camera.NewStream(cc.Config, a.log)
 		if err != nil {
@@ -148,6 +155,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.closePipes()
 			return fmt.Errorf("events: %w", err)
 		}
+		counts := restarted[cc.Name]
+		if counts == nil {
+			counts = report.NewCounts(topics, cc.Name)
+		}
 		p := &pipeline{
 			name:          cc.Name,
 			stream:        stream,
@@ -157,7 +168,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			ctrl:          control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
 			tracker:       tracker,
 			clock:         a.clock,
-			counts:        report.NewCounts(topics, cc.Name),
+			counts:        counts,
+			open:          open,
 			topics:        topics,
 			detTopic:      a.cfg.MQTT.Topic(cc.Name, "detections"),
 			qos:           a.cfg.MQTT.QoS,
@@ -312,6 +324,45 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		p.flushTracks(time.Now())
 	}
 	return runErr
+}
+
+// restoreOpen opens the state directory (nil store when state_dir is
+// unset) and queues an "end" (reason restart) for every object the
+// previous run left open — it was killed or lost power before it could
+// end them — with the per-label counts of their cameras back to 0. Then it
+// empties the file, so they are ended once. It returns the counts it
+// published per camera, for the pipelines to carry on from.
+func (a *Agent) restoreOpen(box *outbox.Outbox, topics report.Topics) (*openStore, map[string]*report.Counts, error) {
+	if a.cfg.StateDir == "" {
+		return nil, nil, nil
+	}
+	store, prev, err := openOpenStore(a.cfg.StateDir, a.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts := map[string]*report.Counts{}
+	now := a.clock.Now()
+	for _, name := range slices.Sorted(maps.Keys(prev)) {
+		cam := prev[name]
+		if len(cam.Objects) == 0 {
+			continue
+		}
+		meta, evs := restartEnds(name, cam, now)
+		zero := map[string]int{}
+		for _, ev := range evs {
+			box.Send(report.EventMessage(topics, meta, ev))
+			zero[ev.After.Label] = 0
+		}
+		c := report.NewCounts(topics, name)
+		box.Send(c.Update(zero, now)...)
+		counts[name] = c
+		a.log.Info("ended the objects the previous run left open", "camera", name, "objects", len(evs),
+			"end_reason", track.EndRestart, "file", store.path)
+	}
+	if err := store.clear(); err != nil {
+		return nil, nil, fmt.Errorf("state_dir: %w", err)
+	}
+	return store, counts, nil
 }
 
 // Reload applies what can change while running from a freshly loaded and

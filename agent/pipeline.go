@@ -55,6 +55,7 @@ type pipeline struct {
 	tracker   *track.Tracker
 	clock     clock.Clock // the agent's: wall time for timestamps, monotonic for "since"
 	counts    *report.Counts
+	open      *openStore // persists the open objects (nil: state_dir unset)
 	topics    report.Topics
 	detTopic  string
 	qos       byte
@@ -521,6 +522,13 @@ func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img 
 			p.box.Send(p.zoneCounts.Update(p.zones.Counts(), time.Now())...)
 		}
 	}
+	if p.open != nil && opensOrEnds(st.evs) {
+		// The set of open objects changed: persist it, so that after an
+		// unclean stop the next start can end them.
+		st.objs = p.tracker.AppendActive(st.objs[:0])
+		meta.Zones = p.zoneLookup
+		p.open.set(p.name, meta, st.objs)
+	}
 	if p.motion != nil {
 		// prepare needs to know what is tracked: gate rechecks, crops cover it.
 		if p.zones == nil {
@@ -565,6 +573,16 @@ func still(a, b image.Rectangle) bool {
 	dx := (a.Min.X + a.Max.X - b.Min.X - b.Max.X) / 2
 	dy := (a.Min.Y + a.Max.Y - b.Min.Y - b.Max.Y) / 2
 	return dx*dx+dy*dy <= tol*tol
+}
+
+// opensOrEnds reports whether evs has a "new" or an "end".
+func opensOrEnds(evs []track.Event) bool {
+	for _, ev := range evs {
+		if ev.Type != track.EventUpdate {
+			return true
+		}
+	}
+	return false
 }
 
 func hasEvent(evs []track.Event, id string) bool {
@@ -621,6 +639,9 @@ func (p *pipeline) flushTracks(now time.Time) {
 	meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
 		Width: int(p.lastWidth.Load()), Height: int(p.lastHeight.Load()), Zones: p.zoneLookup}
 	p.queueEvents(p.tracker.Flush(now), nil, meta)
+	if p.open != nil {
+		p.open.set(p.name, meta, nil)
+	}
 	if p.zones != nil {
 		p.zones.Update(nil)
 		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), now)...)
