@@ -204,7 +204,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		names = append(names, p.name)
 	}
 	retainedState := func() {
-		now := time.Now()
+		now := a.clock.Now()
 		for _, p := range a.pipes {
 			box.Send(ctrlTopics.StateMessages(p.ctrl, now)...)
 		}
@@ -226,7 +226,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		if changed {
 			a.log.Info("control", "camera", cam, "setting", setting, "value", strings.TrimSpace(string(payload)))
 		}
-		box.Send(ctrlTopics.StateMessages(p.ctrl, time.Now())...)
+		box.Send(ctrlTopics.StateMessages(p.ctrl, a.clock.Now())...)
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe to control topics: %w", err)
@@ -321,7 +321,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	// End the objects still in view so every "new" has its "end".
 	for _, p := range a.pipes {
-		p.flushTracks(time.Now())
+		p.flushTracks(a.clock.Now())
 	}
 	return runErr
 }

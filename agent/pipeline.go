@@ -143,7 +143,7 @@ func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detecto
 		p.zoneCounts = zone.NewCounts(func(z, label string) string { return topics.ZoneCount(cc.Name, z, label) })
 		// Zeros for the labels the zones watch: clears what a previous run
 		// left retained on the broker.
-		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), time.Now())...)
+		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
 	}
 	if cc.Motion.Enabled {
 		if p.motion, err = motion.NewDetector(cc.Motion.Config); err != nil {
@@ -519,7 +519,7 @@ func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img 
 		}
 		p.queueEvents(st.rest, img, meta)
 		if p.zones.Changed() {
-			p.box.Send(p.zoneCounts.Update(p.zones.Counts(), time.Now())...)
+			p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
 		}
 	}
 	if p.open != nil && opensOrEnds(st.evs) {
@@ -600,7 +600,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 	if len(evs) == 0 {
 		return
 	}
-	now := time.Now()
+	now := p.clock.Now()
 	for _, ev := range evs {
 		if meta.Camera == "" {
 			meta = report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,

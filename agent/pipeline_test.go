@@ -22,10 +22,16 @@ import (
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
+// pipelineOption changes a test pipeline before it is configured.
+type pipelineOption func(*pipeline)
+
+// withClock gives the pipeline clk instead of the system clock.
+func withClock(clk clock.Clock) pipelineOption { return func(p *pipeline) { p.clock = clk } }
+
 // testPipeline builds a camera pipeline around real parts (detector,
 // tracker, outbox, metrics, live feed); its stream is never run: tests
 // hand it frames themselves.
-func testPipeline(t testing.TB, cc CameraConfig) (*pipeline, *metrics.Metrics) {
+func testPipeline(t testing.TB, cc CameraConfig, opts ...pipelineOption) (*pipeline, *metrics.Metrics) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := detector.InitRuntime(testenv.ORTLibrary(t)); err != nil {
@@ -66,6 +72,9 @@ func testPipeline(t testing.TB, cc CameraConfig) (*pipeline, *metrics.Metrics) {
 		topics: topics, events: true, snapshots: report.SnapshotConfig{}.WithDefaults(), feed: feed,
 		model: info.Name, prec: info.Precision, log: log}
 	p.metrics = m.AddCamera("static", info.Labels, p.counters)
+	for _, o := range opts {
+		o(p)
+	}
 	cc.Name = "static"
 	if err := p.configure(cc.WithDefaults(), topics, info.Spec); err != nil {
 		t.Fatal(err)
