@@ -395,7 +395,7 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 		{"events", next.Events, cur.Events}, {"snapshots", next.Snapshots, cur.Snapshots},
 		{"detections", next.Detections, cur.Detections}, {"stats", next.Stats, cur.Stats},
 		{"spool", next.Spool, cur.Spool}, {"homeassistant", next.HomeAssistant, cur.HomeAssistant},
-		{"http", next.HTTP, cur.HTTP}, {"log", nl, cl},
+		{"http", next.HTTP, cur.HTTP}, {"log", nl, cl}, {"state_dir", next.StateDir, cur.StateDir},
 	} {
 		if !reflect.DeepEqual(s.now, s.was) {
 			needRestart = append(needRestart, s.name)
