@@ -148,16 +148,15 @@ func (s *openStore) load() (map[string]openCamera, error) {
 		return nil, fmt.Errorf("read %s: %w", s.path, err)
 	}
 	var st openState
-	if err := json.Unmarshal(data, &st); err == nil {
+	err = json.Unmarshal(data, &st)
+	if err == nil {
 		err = st.check()
-		if err == nil {
-			return st.Cameras, nil
-		}
-		s.moveAside(err)
-	} else {
-		s.moveAside(err)
 	}
-	return nil, nil
+	if err != nil {
+		s.moveAside(err)
+		return nil, nil
+	}
+	return st.Cameras, nil
 }
 
 func (s *openStore) moveAside(why error) {
