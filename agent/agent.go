@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 )
 
 // Publisher sends one MQTT message now, or fails (not connected, timeout).
@@ -50,7 +53,8 @@ type Agent struct {
 	cfg   *Config
 	log   *slog.Logger
 	det   *detector.Detector
-	start time.Time
+	clock clock.Clock   // wall time for timestamps, monotonic for every "since"
+	start time.Duration // Run's start (clock.Mono)
 
 	running atomic.Bool
 	// pipes are written by Run (under pipesMu) before its goroutines start
@@ -79,7 +83,7 @@ func New(cfg *Config, det *detector.Detector, log *slog.Logger) (*Agent, error) 
 	if det == nil {
 		return nil, errors.New("agent: nil detector")
 	}
-	return &Agent{cfg: cfg, log: log, det: det}, nil
+	return &Agent{cfg: cfg, log: log, det: det, clock: clock.System}, nil
 }
 
 // Run starts the embedded broker (if configured), the MQTT client, the
@@ -92,7 +96,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("agent: Run called twice")
 	}
-	a.start = time.Now()
+	a.start = a.clock.Mono()
 	if a.cfg.MQTT.Embedded.Enabled {
 		broker, err := mqtt.StartBroker(a.cfg.MQTT.Embedded.Listen, a.log)
 		if err != nil {
@@ -135,6 +139,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	info := a.det.Info()
 	topics := report.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
 	ctrlTopics := control.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
+	// Before anything new is queued: end what an unclean stop left open.
+	open, restarted, err := a.restoreOpen(box, topics)
+	if err != nil {
+		return err
+	}
 	for _, cc := range a.cfg.Cameras {
 		stream, err := camera.NewStream(cc.Config, a.log)
 		if err != nil {
@@ -146,6 +155,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.closePipes()
 			return fmt.Errorf("events: %w", err)
 		}
+		counts := restarted[cc.Name]
+		if counts == nil {
+			counts = report.NewCounts(topics, cc.Name)
+		}
 		p := &pipeline{
 			name:          cc.Name,
 			stream:        stream,
@@ -154,7 +167,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			box:           box,
 			ctrl:          control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
 			tracker:       tracker,
-			counts:        report.NewCounts(topics, cc.Name),
+			clock:         a.clock,
+			counts:        counts,
+			open:          open,
 			topics:        topics,
 			detTopic:      a.cfg.MQTT.Topic(cc.Name, "detections"),
 			qos:           a.cfg.MQTT.QoS,
@@ -189,7 +204,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		names = append(names, p.name)
 	}
 	retainedState := func() {
-		now := time.Now()
+		now := a.clock.Now()
 		for _, p := range a.pipes {
 			box.Send(ctrlTopics.StateMessages(p.ctrl, now)...)
 		}
@@ -211,7 +226,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		if changed {
 			a.log.Info("control", "camera", cam, "setting", setting, "value", strings.TrimSpace(string(payload)))
 		}
-		box.Send(ctrlTopics.StateMessages(p.ctrl, time.Now())...)
+		box.Send(ctrlTopics.StateMessages(p.ctrl, a.clock.Now())...)
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe to control topics: %w", err)
@@ -257,7 +272,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	errs := make(chan error, 2*len(a.pipes))
 	var active sync.WaitGroup
 	for _, p := range a.pipes {
-		p.started = time.Now()
+		p.started, p.startedMono = a.clock.Now(), a.clock.Mono()
 		active.Add(1)
 		wg.Add(2)
 		go func() {
@@ -306,9 +321,48 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	// End the objects still in view so every "new" has its "end".
 	for _, p := range a.pipes {
-		p.flushTracks(time.Now())
+		p.flushTracks(a.clock.Now())
 	}
 	return runErr
+}
+
+// restoreOpen opens the state directory (nil store when state_dir is
+// unset) and queues an "end" (reason restart) for every object the
+// previous run left open — it was killed or lost power before it could
+// end them — with the per-label counts of their cameras back to 0. Then it
+// empties the file, so they are ended once. It returns the counts it
+// published per camera, for the pipelines to carry on from.
+func (a *Agent) restoreOpen(box *outbox.Outbox, topics report.Topics) (*openStore, map[string]*report.Counts, error) {
+	if a.cfg.StateDir == "" {
+		return nil, nil, nil
+	}
+	store, prev, err := openOpenStore(a.cfg.StateDir, a.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts := map[string]*report.Counts{}
+	now := a.clock.Now()
+	for _, name := range slices.Sorted(maps.Keys(prev)) {
+		cam := prev[name]
+		if len(cam.Objects) == 0 {
+			continue
+		}
+		meta, evs := restartEnds(name, cam, now)
+		zero := map[string]int{}
+		for _, ev := range evs {
+			box.Send(report.EventMessage(topics, meta, ev))
+			zero[ev.After.Label] = 0
+		}
+		c := report.NewCounts(topics, name)
+		box.Send(c.Update(zero, now)...)
+		counts[name] = c
+		a.log.Info("ended the objects the previous run left open", "camera", name, "objects", len(evs),
+			"end_reason", track.EndRestart, "file", store.path)
+	}
+	if err := store.clear(); err != nil {
+		return nil, nil, fmt.Errorf("state_dir: %w", err)
+	}
+	return store, counts, nil
 }
 
 // Reload applies what can change while running from a freshly loaded and
@@ -341,7 +395,7 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 		{"events", next.Events, cur.Events}, {"snapshots", next.Snapshots, cur.Snapshots},
 		{"detections", next.Detections, cur.Detections}, {"stats", next.Stats, cur.Stats},
 		{"spool", next.Spool, cur.Spool}, {"homeassistant", next.HomeAssistant, cur.HomeAssistant},
-		{"http", next.HTTP, cur.HTTP}, {"log", nl, cl},
+		{"http", next.HTTP, cur.HTTP}, {"log", nl, cl}, {"state_dir", next.StateDir, cur.StateDir},
 	} {
 		if !reflect.DeepEqual(s.now, s.was) {
 			needRestart = append(needRestart, s.name)
@@ -357,7 +411,7 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server, []*web.Feed, error) {
 	hc := a.cfg.HTTP
 	info := a.det.Info()
-	opts := web.Options{Listen: hc.Listen, LiveView: hc.LiveView, StallAfter: hc.StallAfter.D(), Log: a.log}
+	opts := web.Options{Listen: hc.Listen, LiveView: hc.LiveView, StallAfter: hc.StallAfter.D(), Log: a.log, Clock: a.clock}
 	if hc.Metrics {
 		m := metrics.New(metrics.Options{Version: a.Version, Model: info.Name, Precision: info.Precision, Provider: info.Provider})
 		for _, p := range a.pipes {

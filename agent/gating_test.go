@@ -14,8 +14,19 @@ import (
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-// sceneRun feeds a synthetic scene's frames, 10 a second, through a
-// pipeline synchronously and records what happened.
+// Frame clocks of the scene tests: fixed dates years apart, in the past
+// and in the future, never today's, so the suite shows that nothing
+// (tracking, zones, the spool's ageing) depends on the machine's date.
+var (
+	scenePast   = time.Date(2019, 3, 1, 12, 0, 0, 0, time.UTC)
+	sceneFuture = time.Date(2035, 9, 1, 12, 0, 0, 0, time.UTC)
+)
+
+// sceneEpochs are the dates a time-sensitive scene test runs at.
+var sceneEpochs = []time.Time{scenePast, sceneFuture}
+
+// sceneRun feeds a synthetic scene's frames, 10 a second from t0, through
+// a pipeline synchronously and records what happened.
 type sceneRun struct {
 	ran    []bool        // per frame: the detector ran
 	cpu    time.Duration // process CPU time spent in the pipeline
@@ -24,13 +35,12 @@ type sceneRun struct {
 	dogBox []image.Rectangle
 }
 
-func runScene(t testing.TB, p *pipeline, sc *testenv.SceneRenderer, frames int, label string) sceneRun {
+func runScene(t testing.TB, p *pipeline, sc *testenv.SceneRenderer, t0 time.Time, frames int, label string) sceneRun {
 	t.Helper()
 	ctx := context.Background()
 	st := newFrameState()
 	mat := gocv.NewMat()
 	defer mat.Close()
-	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	var r sceneRun
 	for i := range frames {
 		sc.Frame(i, &mat)
@@ -104,9 +114,9 @@ func TestMotionGating(t *testing.T) {
 	sc := dogScene(t, 1280, 720, 260, image.Pt(-200, 300), image.Pt(600, 330))
 	const frames = 160
 	full, _ := testPipeline(t, CameraConfig{})
-	ungated := runScene(t, full, sc, frames, "dog")
+	ungated := runScene(t, full, sc, scenePast, frames, "dog")
 	gp, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true}})
-	gated := runScene(t, gp, sc, frames, "dog")
+	gated := runScene(t, gp, sc, scenePast, frames, "dog")
 
 	if n := ungated.runs(0, frames); n != frames {
 		t.Fatalf("ungated run skipped frames: %d of %d run", n, frames)
@@ -139,7 +149,7 @@ func TestMotionGating(t *testing.T) {
 		t.Fatalf("dog events: ungated %v, gated %v; want new then end in both", want, got)
 	}
 	for _, ev := range gated.events {
-		if ev.Type == track.EventEnd && ev.After.Label == "dog" && ev.After.End.Before(time.Date(2026, 11, 27, 12, 0, 10, 0, time.UTC)) {
+		if ev.Type == track.EventEnd && ev.After.Label == "dog" && ev.After.End.Before(scenePast.Add(10*time.Second)) {
 			t.Errorf("the dog's event ended at %v, while it still stood in view (until 11 s)", ev.After.End)
 		}
 	}
@@ -152,9 +162,9 @@ func TestRegionsFindSmallObjects(t *testing.T) {
 	sc := dogScene(t, 1920, 1080, 120, image.Pt(300, 600), image.Pt(1200, 640))
 	const frames = 75 // the dog moves in 40..70
 	whole, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true}})
-	full := runScene(t, whole, sc, frames, "dog")
+	full := runScene(t, whole, sc, sceneFuture, frames, "dog")
 	crops, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true, Regions: true}})
-	reg := runScene(t, crops, sc, frames, "dog")
+	reg := runScene(t, crops, sc, sceneFuture, frames, "dog")
 	count := func(r sceneRun) (n int) {
 		for i := 42; i < 70; i++ {
 			if r.found[i] > 0 {
@@ -207,9 +217,9 @@ func BenchmarkMotionGating(b *testing.B) {
 	var full, gated sceneRun
 	for range b.N {
 		fp, _ := testPipeline(b, CameraConfig{})
-		full = runScene(b, fp, sc, frames, "dog")
+		full = runScene(b, fp, sc, sceneFuture, frames, "dog")
 		gp, _ := testPipeline(b, CameraConfig{Motion: MotionConfig{Enabled: true}})
-		gated = runScene(b, gp, sc, frames, "dog")
+		gated = runScene(b, gp, sc, sceneFuture, frames, "dog")
 	}
 	nf, ng := full.runs(0, frames), gated.runs(0, frames)
 	b.ReportMetric(float64(nf), "runs-ungated")

@@ -23,6 +23,7 @@ import (
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/overlay"
 	"github.com/edgedet/edgedet/motion"
 )
@@ -52,7 +53,9 @@ type pipeline struct {
 	box       *outbox.Outbox // events, counts, snapshots: spooled, never lost
 	ctrl      *control.Camera
 	tracker   *track.Tracker
+	clock     clock.Clock // the agent's: wall time for timestamps, monotonic for "since"
 	counts    *report.Counts
+	open      *openStore // persists the open objects (nil: state_dir unset)
 	topics    report.Topics
 	detTopic  string
 	qos       byte
@@ -97,7 +100,8 @@ type pipeline struct {
 	prec                     string
 	log                      *slog.Logger
 
-	started       time.Time
+	started       time.Time     // wall clock, shown on the status page
+	startedMono   time.Duration // the same instant on clock.Mono: health is judged from it
 	processed     atomic.Uint64
 	skippedOff    atomic.Uint64 // frames not processed because detection is off
 	gated         atomic.Uint64 // frames not processed because nothing moved
@@ -109,9 +113,13 @@ type pipeline struct {
 	postNanos     atomic.Int64
 	lastWidth     atomic.Int64
 	lastHeight    atomic.Int64
-	lastProgress  atomic.Int64             // unix nanos of the last frame processed or skipped because detection is off
-	objects       atomic.Pointer[[]string] // labels of the objects tracked now, for the live page
-	rates         liveRates
+	// The last frame processed or skipped because detection is off, on
+	// the wall clock (unix ns, shown; 0: none yet) and on clock.Mono (ns,
+	// what health is judged from).
+	lastProgressWall atomic.Int64
+	lastProgressMono atomic.Int64
+	objects          atomic.Pointer[[]string] // labels of the objects tracked now, for the live page
+	rates            liveRates
 }
 
 // configure sets up the camera's motion gating, object masks and zones.
@@ -135,7 +143,7 @@ func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detecto
 		p.zoneCounts = zone.NewCounts(func(z, label string) string { return topics.ZoneCount(cc.Name, z, label) })
 		// Zeros for the labels the zones watch: clears what a previous run
 		// left retained on the broker.
-		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), time.Now())...)
+		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
 	}
 	if cc.Motion.Enabled {
 		if p.motion, err = motion.NewDetector(cc.Motion.Config); err != nil {
@@ -145,6 +153,13 @@ func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detecto
 		p.inputSide = max(spec.InputWidth, spec.InputHeight)
 	}
 	return nil
+}
+
+// progressed records that a frame went through (processed, or skipped
+// because detection is off).
+func (p *pipeline) progressed() {
+	p.lastProgressMono.Store(int64(p.clock.Mono()))
+	p.lastProgressWall.Store(p.clock.Now().UnixNano())
 }
 
 func (p *pipeline) avgInferenceMs() float64 {
@@ -348,7 +363,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 		} else {
 			p.skippedOff.Add(1)
 		}
-		p.lastProgress.Store(time.Now().UnixNano())
+		p.progressed()
 		if p.aliveHook != nil {
 			p.aliveHook()
 		}
@@ -388,7 +403,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	dets := keepAbove(p.objMask.Filter(res.Detections), p.ctrl.Threshold())
 	st.dets = dets
 	p.processed.Add(1)
-	p.lastProgress.Store(time.Now().UnixNano())
+	p.progressed()
 	if p.processedHook != nil {
 		p.processedHook()
 	}
@@ -504,8 +519,15 @@ func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img 
 		}
 		p.queueEvents(st.rest, img, meta)
 		if p.zones.Changed() {
-			p.box.Send(p.zoneCounts.Update(p.zones.Counts(), time.Now())...)
+			p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
 		}
+	}
+	if p.open != nil && opensOrEnds(st.evs) {
+		// The set of open objects changed: persist it, so that after an
+		// unclean stop the next start can end them.
+		st.objs = p.tracker.AppendActive(st.objs[:0])
+		meta.Zones = p.zoneLookup
+		p.open.set(p.name, meta, st.objs)
 	}
 	if p.motion != nil {
 		// prepare needs to know what is tracked: gate rechecks, crops cover it.
@@ -553,6 +575,16 @@ func still(a, b image.Rectangle) bool {
 	return dx*dx+dy*dy <= tol*tol
 }
 
+// opensOrEnds reports whether evs has a "new" or an "end".
+func opensOrEnds(evs []track.Event) bool {
+	for _, ev := range evs {
+		if ev.Type != track.EventUpdate {
+			return true
+		}
+	}
+	return false
+}
+
 func hasEvent(evs []track.Event, id string) bool {
 	for _, ev := range evs {
 		if ev.After.ID == id {
@@ -568,7 +600,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 	if len(evs) == 0 {
 		return
 	}
-	now := time.Now()
+	now := p.clock.Now()
 	for _, ev := range evs {
 		if meta.Camera == "" {
 			meta = report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
@@ -607,6 +639,9 @@ func (p *pipeline) flushTracks(now time.Time) {
 	meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
 		Width: int(p.lastWidth.Load()), Height: int(p.lastHeight.Load()), Zones: p.zoneLookup}
 	p.queueEvents(p.tracker.Flush(now), nil, meta)
+	if p.open != nil {
+		p.open.set(p.name, meta, nil)
+	}
 	if p.zones != nil {
 		p.zones.Update(nil)
 		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), now)...)

@@ -18,13 +18,20 @@ import (
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
+
+// pipelineOption changes a test pipeline before it is configured.
+type pipelineOption func(*pipeline)
+
+// withClock gives the pipeline clk instead of the system clock.
+func withClock(clk clock.Clock) pipelineOption { return func(p *pipeline) { p.clock = clk } }
 
 // testPipeline builds a camera pipeline around real parts (detector,
 // tracker, outbox, metrics, live feed); its stream is never run: tests
 // hand it frames themselves.
-func testPipeline(t testing.TB, cc CameraConfig) (*pipeline, *metrics.Metrics) {
+func testPipeline(t testing.TB, cc CameraConfig, opts ...pipelineOption) (*pipeline, *metrics.Metrics) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := detector.InitRuntime(testenv.ORTLibrary(t)); err != nil {
@@ -61,10 +68,13 @@ func testPipeline(t testing.TB, cc CameraConfig) (*pipeline, *metrics.Metrics) {
 	feed := web.NewFeed(5, 75)
 	t.Cleanup(func() { feed.Close() })
 	p := &pipeline{name: "static", stream: stream, det: det, direct: client, box: box,
-		ctrl: control.NewCamera("static", 0.3), tracker: tracker, counts: report.NewCounts(topics, "static"),
+		ctrl: control.NewCamera("static", 0.3), tracker: tracker, clock: clock.System, counts: report.NewCounts(topics, "static"),
 		topics: topics, events: true, snapshots: report.SnapshotConfig{}.WithDefaults(), feed: feed,
 		model: info.Name, prec: info.Precision, log: log}
 	p.metrics = m.AddCamera("static", info.Labels, p.counters)
+	for _, o := range opts {
+		o(p)
+	}
 	cc.Name = "static"
 	if err := p.configure(cc.WithDefaults(), topics, info.Spec); err != nil {
 		t.Fatal(err)

@@ -28,4 +28,13 @@ func TestReloadNamesSectionsNeedingRestart(t *testing.T) {
 	if a.cfg.Log.Level != "debug" {
 		t.Errorf("log level not taken over: %q", a.cfg.Log.Level)
 	}
+
+	// The state directory is opened once, at start.
+	moved, err := Parse([]byte("state_dir = \"elsewhere\"\n"+text), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, restart, err := a.Reload(moved); err != nil || !slices.Equal(restart, []string{"state_dir"}) {
+		t.Errorf("state_dir changed: restart %v, err %v; want [state_dir]", restart, err)
+	}
 }

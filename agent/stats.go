@@ -45,7 +45,7 @@ type MQTTStats struct {
 
 // statsState remembers the previous totals to turn them into rates.
 type statsState struct {
-	at                                time.Time
+	at                                time.Duration // clock.Mono
 	captured, processed, skipped, off uint64
 	infer, pre, post                  int64
 }
@@ -56,8 +56,8 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 	t := time.NewTicker(every)
 	defer t.Stop()
 	prev := make([]statsState, len(a.pipes))
-	for i := range prev {
-		prev[i].at = time.Now()
+	for i, p := range a.pipes {
+		prev[i] = p.totals(a.clock.Mono())
 	}
 	topic := a.cfg.MQTT.Topic("stats")
 	info := a.det.Info()
@@ -67,14 +67,14 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 			return
 		case <-t.C:
 		}
-		now := time.Now()
-		r := StatsReport{Time: now.UTC().Format("2006-01-02T15:04:05.000Z07:00"), UptimeS: now.Sub(a.start).Seconds(),
+		now, wall := a.clock.Mono(), a.clock.Now()
+		r := StatsReport{Time: wall.UTC().Format("2006-01-02T15:04:05.000Z07:00"), UptimeS: (now - a.start).Seconds(),
 			Model: info.Name, Precision: info.Precision, Provider: info.Provider, Cameras: map[string]CameraStats{}}
 		for i, p := range a.pipes {
 			s := p.stream.Stats()
 			cur := p.totals(now)
 			old := prev[i]
-			secs := now.Sub(old.at).Seconds()
+			secs := (now - old.at).Seconds()
 			n := float64(cur.processed - old.processed)
 			cs := CameraStats{Connected: s.Connected, Reconnects: s.Reconnects, Detect: p.ctrl.Detect(), Threshold: p.ctrl.Threshold()}
 			if secs > 0 {
@@ -97,6 +97,6 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 			a.log.Warn("encode stats", "err", err)
 			continue
 		}
-		_ = client.PublishMessage(ctx, spool.Message{Topic: topic, Payload: payload, QoS: 0, Time: now})
+		_ = client.PublishMessage(ctx, spool.Message{Topic: topic, Payload: payload, QoS: 0, Time: wall})
 	}
 }

@@ -28,17 +28,18 @@ func (a *Agent) sampleRates(ctx context.Context) {
 	defer t.Stop()
 	prev := make([]statsState, len(a.pipes))
 	for i, p := range a.pipes {
-		prev[i] = p.totals(time.Now())
+		prev[i] = p.totals(a.clock.Mono())
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case <-t.C:
+			now := a.clock.Mono()
 			for i, p := range a.pipes {
 				cur := p.totals(now)
 				old := prev[i]
-				secs := cur.at.Sub(old.at).Seconds()
+				secs := (cur.at - old.at).Seconds()
 				n := float64(cur.processed - old.processed)
 				if secs > 0 {
 					storeFloat(&p.rates.capture, float64(cur.captured-old.captured)/secs)
@@ -53,8 +54,8 @@ func (a *Agent) sampleRates(ctx context.Context) {
 	}
 }
 
-// totals reads the pipeline's running totals.
-func (p *pipeline) totals(now time.Time) statsState {
+// totals reads the pipeline's running totals at now (clock.Mono).
+func (p *pipeline) totals(now time.Duration) statsState {
 	s := p.stream.Stats()
 	return statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,
 		off: p.skippedOff.Load() + p.gated.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
@@ -67,13 +68,15 @@ func (p *pipeline) status() web.CameraStatus {
 		Connected:   s.Connected,
 		LastError:   s.LastError,
 		Started:     p.started,
+		StartedMono: p.startedMono,
 		CaptureFPS:  loadFloat(&p.rates.capture),
 		ProcessFPS:  loadFloat(&p.rates.process),
 		InferenceMs: loadFloat(&p.rates.inferMs),
 		Detect:      p.ctrl.Detect(),
 	}
-	if ns := p.lastProgress.Load(); ns != 0 {
+	if ns := p.lastProgressWall.Load(); ns != 0 {
 		st.LastProgress = time.Unix(0, ns)
+		st.LastProgressMono = time.Duration(p.lastProgressMono.Load())
 	}
 	if o := p.objects.Load(); o != nil {
 		st.Objects = *o

@@ -13,6 +13,7 @@ import (
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/zone"
+	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -52,19 +53,30 @@ func deliverTo(t *testing.T, p *pipeline, url string) {
 // half of the frame, for dogs only) and stops there: its events name the
 // zone once it has been inside for inertia frames, the zone's dog count
 // goes to 1, and back to 0 when the object ends; the "path" zone, for
-// people, never counts it.
+// people, never counts it. It runs with the frames and the pipeline's clock
+// set years in the past and in the future: the events and counts travel
+// through the spool, which must not drop them for their date.
 func TestZonesInEventsAndCounts(t *testing.T) {
+	for _, t0 := range sceneEpochs {
+		t.Run(t0.Format("2006"), func(t *testing.T) { testZonesInEventsAndCounts(t, t0) })
+	}
+}
+
+func testZonesInEventsAndCounts(t *testing.T, t0 time.Time) {
 	broker := testenv.StartMosquitto(t)
 	sub := testenv.Subscribe(t, broker.URL, "edgedet/t/static/#")
 	lawn := zone.Config{Name: "lawn", Points: []zone.Point{{640, 0}, {1280, 0}, {1280, 720}, {640, 720}}, Objects: []string{"dog"}}
 	path := zone.Config{Name: "path", Points: []zone.Point{{0, 0}, {1280, 0}, {1280, 720}, {0, 720}}, Objects: []string{"person"}}
-	p, _ := testPipeline(t, CameraConfig{Zones: []zone.Config{lawn, path}})
+	clk := clock.NewFake(t0)
+	p, _ := testPipeline(t, CameraConfig{Zones: []zone.Config{lawn, path}}, withClock(clk))
 	deliverTo(t, p, broker.URL)
 	// The dog moves from x -200 to 600 (its bottom-centre ends at x ≈ 730,
 	// inside the lawn), stands there and leaves at frame 110.
 	sc := dogScene(t, 1280, 720, 260, image.Pt(-200, 300), image.Pt(600, 330))
-	runScene(t, p, sc, 150, "dog")
-	p.flushTracks(time.Now())
+	const frames = 150
+	runScene(t, p, sc, t0, frames, "dog")
+	clk.Advance(frames * 100 * time.Millisecond)
+	p.flushTracks(clk.Now())
 
 	var entered, current bool
 	counts := map[string]string{}
@@ -135,7 +147,7 @@ func TestObjectMaskDropsDetections(t *testing.T) {
 	// The right half: the dog is found while it crosses the left half only.
 	mask := [][]zone.Point{{{640, 0}, {1280, 0}, {1280, 720}, {640, 720}}}
 	p, _ := testPipeline(t, CameraConfig{ObjectMasks: mask})
-	r := runScene(t, p, sc, 110, "dog")
+	r := runScene(t, p, sc, scenePast, 110, "dog")
 	left, right := 0, 0
 	for i := 40; i < 110; i++ {
 		if r.found[i] == 0 {

@@ -26,9 +26,12 @@ const eventSizeHint = 1024
 // EventMessage encodes one tracker event for <prefix>/<device>/<camera>/events
 // (QoS 1, not retained). The payload is
 //
-//	{"type":"new|update|end","before":{...}|null,"after":{...}}
+//	{"type":"new|update|end","end_reason":"timeout|shutdown|restart","before":{...}|null,"after":{...}}
 //
-// where before is null for "new" and an object is
+// where end_reason is present on "end" only (timeout: unseen for max_age;
+// shutdown: the agent stopped cleanly; restart: the object was open when
+// the agent stopped uncleanly, and this start ended it), before is null
+// for "new" and an object is
 //
 //	{"id","camera","label","class_id","score","top_score","box":[x1,y1,x2,y2],
 //	 "box_norm":[...],"area","start_time","end_time"|null,"frame_time",
@@ -51,6 +54,10 @@ func EventMessage(t Topics, m Meta, ev track.Event) spool.Message {
 func AppendEventJSON(buf []byte, m Meta, ev track.Event) []byte {
 	buf = append(buf, `{"type":`...)
 	buf = jsonw.String(buf, string(ev.Type))
+	if ev.Type == track.EventEnd && ev.Reason != "" {
+		buf = append(buf, `,"end_reason":`...)
+		buf = jsonw.String(buf, string(ev.Reason))
+	}
 	buf = append(buf, `,"before":`...)
 	if ev.Type == track.EventNew {
 		buf = append(buf, "null"...)

@@ -37,9 +37,10 @@ type jsonObject struct {
 }
 
 type jsonEvent struct {
-	Type   string      `json:"type"`
-	Before *jsonObject `json:"before"`
-	After  *jsonObject `json:"after"`
+	Type      string      `json:"type"`
+	EndReason string      `json:"end_reason"`
+	Before    *jsonObject `json:"before"`
+	After     *jsonObject `json:"after"`
 }
 
 func object(id, label string, score, top float32, box detector.Box, start time.Time, hits int) track.Object {
@@ -62,8 +63,12 @@ func decodeEvent(t *testing.T, payload []byte) jsonEvent {
 	if err := json.Unmarshal(payload, &top); err != nil {
 		t.Fatal(err)
 	}
-	if len(top) != 3 {
-		t.Errorf("top-level keys = %d, want type, before, after: %s", len(top), payload)
+	want := 3
+	if ev.Type == string(track.EventEnd) {
+		want = 4
+	}
+	if len(top) != want {
+		t.Errorf("top-level keys = %d, want type, before, after (and end_reason on end): %s", len(top), payload)
 	}
 	raw = map[string]map[string]json.RawMessage{}
 	for _, k := range []string{"before", "after"} {
@@ -187,7 +192,7 @@ func TestEventMessage(t *testing.T) {
 	}{
 		{"new", track.Event{Type: track.EventNew, After: first}},
 		{"update", track.Event{Type: track.EventUpdate, Before: first, After: later}},
-		{"end", track.Event{Type: track.EventEnd, Before: later, After: ended}},
+		{"end", track.Event{Type: track.EventEnd, Before: later, After: ended, Reason: track.EndRestart}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,6 +220,9 @@ func TestEventMessage(t *testing.T) {
 			checkObject(t, "after", got.After, tc.ev.After, testMeta)
 			if tc.ev.Type == track.EventEnd && got.After.EndTime == nil {
 				t.Error("end event without end_time")
+			}
+			if want := string(tc.ev.Reason); got.EndReason != want {
+				t.Errorf("end_reason = %q, want %q", got.EndReason, want)
 			}
 		})
 	}

@@ -124,11 +124,28 @@ const (
 	EventEnd    EventType = "end"
 )
 
+// EndReason says why an object ended.
+type EndReason string
+
+// End reasons.
+const (
+	// EndTimeout: the object was not matched for MaxAge (Update).
+	EndTimeout EndReason = "timeout"
+	// EndShutdown: the agent stopped cleanly with the object in view (Flush).
+	EndShutdown EndReason = "shutdown"
+	// EndRestart: the object was open when the agent stopped uncleanly
+	// (killed, crashed, power lost); the next start ends it. The tracker
+	// never produces it; the agent does, from the objects it persisted.
+	EndRestart EndReason = "restart"
+)
+
 // Event is one lifecycle change. Before is the previously published state
-// of the object (zero for "new"); After is its state now.
+// of the object (zero for "new"); After is its state now. Reason is set on
+// "end" events only.
 type Event struct {
 	Type          EventType
 	Before, After Object
+	Reason        EndReason
 }
 
 // track is one tracked object, tentative until reported.
@@ -251,7 +268,7 @@ func (t *Tracker) Update(frameTime time.Time, dets []detector.Detection, dst []E
 				continue
 			}
 			if frameTime.Sub(tr.obj.LastSeen) >= t.cfg.MaxAge {
-				dst = append(dst, endEvent(tr, frameTime))
+				dst = append(dst, endEvent(tr, frameTime, EndTimeout))
 				continue
 			}
 		}
@@ -344,12 +361,18 @@ func moved(a, b detector.Box, thr float32) bool {
 	return abs(bcx-acx) > thr*w || abs(bcy-acy) > thr*h
 }
 
-// endEvent ends tr at decision time at.
-func endEvent(tr *track, at time.Time) Event {
-	after := tr.obj
-	after.End = after.LastSeen
-	after.FrameTime = at
-	return Event{Type: EventEnd, Before: tr.published, After: after}
+// endEvent ends tr at decision time at, for reason.
+func endEvent(tr *track, at time.Time, reason EndReason) Event {
+	return EndOf(tr.published, tr.obj, at, reason)
+}
+
+// EndOf builds the "end" event of an object whose last published state is
+// published and whose current state is cur, decided at time at: After is
+// cur with End set to its LastSeen and FrameTime to at.
+func EndOf(published, cur Object, at time.Time, reason EndReason) Event {
+	cur.End = cur.LastSeen
+	cur.FrameTime = at
+	return Event{Type: EventEnd, Before: published, After: cur, Reason: reason}
 }
 
 // Active returns the reported, not yet ended objects, sorted by ID.
@@ -382,14 +405,14 @@ func (t *Tracker) Counts() map[string]int {
 	return m
 }
 
-// Flush ends every reported track, as of now, and forgets all tracks,
-// tentative ones included. Events are sorted by ID. The Tracker stays
-// usable; IDs keep counting.
+// Flush ends every reported track, as of now, with reason EndShutdown, and
+// forgets all tracks, tentative ones included. Events are sorted by ID.
+// The Tracker stays usable; IDs keep counting.
 func (t *Tracker) Flush(now time.Time) []Event {
 	var out []Event
 	for i := range t.tracks {
 		if t.tracks[i].reported {
-			out = append(out, endEvent(&t.tracks[i], now))
+			out = append(out, endEvent(&t.tracks[i], now, EndShutdown))
 		}
 	}
 	clear(t.tracks)

@@ -319,6 +319,9 @@ func TestCountsChangeOnlyOnNewAndEnd(t *testing.T) {
 			case EventNew:
 				want[e.After.Label]++
 			case EventEnd:
+				if e.Reason != EndTimeout {
+					t.Errorf("frame %d: end of %s with reason %q, want %q", i, e.After.ID, e.Reason, EndTimeout)
+				}
 				if want[e.After.Label]--; want[e.After.Label] == 0 {
 					delete(want, e.After.Label)
 				}
@@ -370,6 +373,9 @@ func TestFlushEndsAll(t *testing.T) {
 	for i, e := range ev {
 		if e.Before.ID != active[i].ID || e.After.ID != active[i].ID {
 			t.Errorf("end %d: IDs %s/%s, want %s", i, e.Before.ID, e.After.ID, active[i].ID)
+		}
+		if e.Reason != EndShutdown {
+			t.Errorf("end %d: reason %q, want %q", i, e.Reason, EndShutdown)
 		}
 		if !e.After.End.Equal(frame(3, 5)) || !e.After.FrameTime.Equal(now) || !e.After.Start.Equal(t0) {
 			t.Errorf("end %d: After = %+v", i, e.After)

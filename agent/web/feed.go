@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/overlay"
 )
 
@@ -40,11 +42,11 @@ const DefaultQuality = 75
 type Feed struct {
 	interval time.Duration // minimum time between offered frames; 0: no limit
 	quality  int
-	epoch    time.Time // monotonic base for next
+	clock    clock.Clock // its monotonic reading paces Offer and dates frames
 
 	viewers atomic.Int32
 	state   atomic.Int32
-	next    atomic.Int64 // nanoseconds since epoch before which Offer skips
+	next    atomic.Int64 // monotonic reading (ns) before which Offer skips
 	work    chan struct{}
 
 	// Owned by whoever holds state filling (Offer) or encoding (Run).
@@ -56,7 +58,7 @@ type Feed struct {
 
 	mu      sync.Mutex
 	frame   []byte        // newest JPEG; never modified once published
-	at      time.Time     // when frame was encoded
+	at      time.Duration // when frame was encoded (clock.Mono)
 	seq     uint64        // increments with every new frame
 	updated chan struct{} // closed and replaced when a new frame is published
 }
@@ -75,7 +77,7 @@ func NewFeed(maxFPS float64, quality int) *Feed {
 	return &Feed{
 		interval: interval,
 		quality:  quality,
-		epoch:    time.Now(),
+		clock:    clock.System,
 		work:     make(chan struct{}, 1),
 		mat:      gocv.NewMat(),
 		dets:     make([]detector.Detection, 0, 32),
@@ -100,7 +102,7 @@ func (f *Feed) Offer(img gocv.Mat, dets []detector.Detection, motion []image.Rec
 	if f.viewers.Load() == 0 {
 		return
 	}
-	now := int64(time.Since(f.epoch))
+	now := int64(f.clock.Mono())
 	if now < f.next.Load() {
 		return
 	}
@@ -166,7 +168,7 @@ func (f *Feed) encode() ([]byte, error) {
 func (f *Feed) publish(buf []byte) {
 	f.mu.Lock()
 	f.frame = buf
-	f.at = time.Now()
+	f.at = f.clock.Mono()
 	f.seq++
 	close(f.updated)
 	f.updated = make(chan struct{})
@@ -182,14 +184,19 @@ func (f *Feed) watch() (stop func()) {
 }
 
 // frameAfter returns the newest frame once its sequence number is above
-// after, waiting for it until ctx is done. A frame encoded before notBefore
-// is treated as absent, so a new viewer never starts with a stale picture.
-func (f *Feed) frameAfter(ctx context.Context, after uint64, notBefore time.Time) ([]byte, uint64, error) {
+// after, waiting for it until ctx is done. With maxAge > 0, a frame
+// encoded longer than maxAge ago (on the monotonic clock) is treated as
+// absent, so a new viewer never starts with a stale picture.
+func (f *Feed) frameAfter(ctx context.Context, after uint64, maxAge time.Duration) ([]byte, uint64, error) {
+	notBefore := time.Duration(math.MinInt64)
+	if maxAge > 0 {
+		notBefore = f.clock.Mono() - maxAge
+	}
 	for {
 		f.mu.Lock()
 		frame, seq, at, ch := f.frame, f.seq, f.at, f.updated
 		f.mu.Unlock()
-		if seq > after && frame != nil && !at.Before(notBefore) {
+		if seq > after && frame != nil && at >= notBefore {
 			return frame, seq, nil
 		}
 		select {

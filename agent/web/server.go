@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/edgedet/edgedet/internal/clock"
 )
 
 // DefaultStallAfter is the StallAfter used when Options leaves it zero.
@@ -50,19 +52,28 @@ type Options struct {
 	Metrics    http.Handler  // served at /metrics when non-nil
 	StallAfter time.Duration // /healthz fails for a camera with no progress for this long (0: DefaultStallAfter)
 	Log        *slog.Logger  // nil: discard
+	// Clock judges stalls on its monotonic reading (nil: clock.System).
+	// CameraStatus.StartedMono and LastProgressMono must come from it.
+	Clock clock.Clock
 }
 
 // CameraStatus is one camera's state as the pipeline reports it.
 type CameraStatus struct {
 	Connected    bool      `json:"connected"`
 	LastError    string    `json:"last_error,omitempty"`
-	Started      time.Time `json:"started,omitzero"`       // pipeline start
+	Started      time.Time `json:"started,omitzero"`       // pipeline start (wall clock, shown only)
 	LastProgress time.Time `json:"last_progress,omitzero"` // last frame processed (or skipped because detection is off); zero: none yet
-	CaptureFPS   float64   `json:"capture_fps"`
-	ProcessFPS   float64   `json:"process_fps"`
-	InferenceMs  float64   `json:"inference_ms"`
-	Detect       bool      `json:"detect"`  // detection switched on
-	Objects      []string  `json:"objects"` // labels of the objects currently tracked/detected
+	// StartedMono and LastProgressMono are the same instants on the
+	// monotonic clock (Options.Clock's Mono): health is judged from them,
+	// never from the wall times above, which can step. Each is meaningful
+	// only when its wall twin is not zero.
+	StartedMono      time.Duration `json:"-"`
+	LastProgressMono time.Duration `json:"-"`
+	CaptureFPS       float64       `json:"capture_fps"`
+	ProcessFPS       float64       `json:"process_fps"`
+	InferenceMs      float64       `json:"inference_ms"`
+	Detect           bool          `json:"detect"`  // detection switched on
+	Objects          []string      `json:"objects"` // labels of the objects currently tracked/detected
 }
 
 // CameraView is one camera as the server shows it.
@@ -86,7 +97,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	ln      net.Listener
-	started time.Time // when Start bound the listener
+	started time.Duration // when Start bound the listener (Clock.Mono); 0: not yet
 	ran     bool
 
 	viewers sync.WaitGroup // stream and latest.jpg handlers in flight
@@ -114,6 +125,9 @@ func NewServer(opts Options, cams []CameraView) (*Server, error) {
 		return nil, fmt.Errorf("web: stall_after %s: must not be negative", opts.StallAfter)
 	case opts.StallAfter == 0:
 		opts.StallAfter = DefaultStallAfter
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System
 	}
 	s := &Server{
 		opts:   opts,
@@ -193,7 +207,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("web: listen %q: %w", s.opts.Listen, err)
 	}
 	s.ln = ln
-	s.started = time.Now()
+	s.started = s.opts.Clock.Mono()
 	s.log.Info("web server listening", "addr", ln.Addr().String(), "live_view", s.opts.LiveView,
 		"metrics", s.opts.Metrics != nil)
 	return nil
@@ -282,12 +296,13 @@ type cameraJSON struct {
 	Healthy bool   `json:"healthy"`
 	Reason  string `json:"reason,omitempty"`
 	// SinceProgressS is seconds since LastProgress (or since the start
-	// when no frame was processed yet), measured on the server's clock.
+	// when no frame was processed yet), measured on the monotonic clock.
 	SinceProgressS float64 `json:"since_progress_s"`
 }
 
-// snapshot reads every camera's status and judges its health at now.
-func (s *Server) snapshot(now time.Time) (map[string]cameraJSON, []string) {
+// snapshot reads every camera's status and judges its health at now, a
+// monotonic reading of the server's Clock.
+func (s *Server) snapshot(now time.Duration) (map[string]cameraJSON, []string) {
 	out := make(map[string]cameraJSON, len(s.cams))
 	var bad []string
 	for i := range s.cams {
@@ -307,27 +322,29 @@ func (s *Server) snapshot(now time.Time) (map[string]cameraJSON, []string) {
 }
 
 // judge returns how long the camera has gone without progress and, when
-// that is longer than StallAfter, the reason it is unhealthy.
-func (s *Server) judge(name string, st CameraStatus, now time.Time) (time.Duration, string) {
+// that is longer than StallAfter, the reason it is unhealthy. Every
+// duration is a difference of monotonic readings (now is one): a wall
+// clock step neither hides nor fakes a stall.
+func (s *Server) judge(name string, st CameraStatus, now time.Duration) (time.Duration, string) {
 	stall := s.opts.StallAfter
 	var since time.Duration
 	var reason string
 	if st.LastProgress.IsZero() {
-		ref := st.Started
-		if ref.IsZero() {
+		ref := st.StartedMono
+		if st.Started.IsZero() {
 			s.mu.Lock()
 			ref = s.started
 			s.mu.Unlock()
 		}
-		if !ref.IsZero() {
-			since = now.Sub(ref)
+		if ref != 0 || !st.Started.IsZero() {
+			since = now - ref
 		}
 		if since > stall {
 			reason = fmt.Sprintf("camera %q: no frame processed since start %s ago (stall_after %s)",
 				name, fmtDuration(since), fmtDuration(stall))
 		}
 	} else {
-		since = now.Sub(st.LastProgress)
+		since = now - st.LastProgressMono
 		if since > stall {
 			reason = fmt.Sprintf("camera %q: no frame processed for %s (stall_after %s)",
 				name, fmtDuration(since), fmtDuration(stall))
@@ -364,7 +381,7 @@ type healthJSON struct {
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	cams, bad := s.snapshot(time.Now())
+	cams, bad := s.snapshot(s.opts.Clock.Mono())
 	h := healthJSON{Status: "ok", Cameras: cams, Errors: bad}
 	code := http.StatusOK
 	if len(bad) > 0 {
@@ -375,7 +392,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveCameras(w http.ResponseWriter, r *http.Request) {
-	cams, _ := s.snapshot(time.Now())
+	cams, _ := s.snapshot(s.opts.Clock.Mono())
 	s.writeJSON(w, http.StatusOK, cams)
 }
 
@@ -474,13 +491,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	var seq uint64
-	notBefore := time.Now().Add(-freshFor(f))
+	maxAge := freshFor(f)
 	for {
-		frame, n, err := f.frameAfter(ctx, seq, notBefore)
+		frame, n, err := f.frameAfter(ctx, seq, maxAge)
 		if err != nil {
 			return
 		}
-		seq, notBefore = n, time.Time{}
+		seq, maxAge = n, 0
 		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		if err := writePart(w, frame); err != nil {
 			log.Debug("live stream write", "err", err)
@@ -515,7 +532,7 @@ func (s *Server) serveLatest(w http.ResponseWriter, r *http.Request) {
 	f := c.Feed
 	ctx, cancel := context.WithTimeout(r.Context(), latestWait)
 	defer cancel()
-	frame, _, err := f.frameAfter(ctx, 0, time.Now().Add(-freshFor(f)))
+	frame, _, err := f.frameAfter(ctx, 0, freshFor(f))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
 			http.Error(w, fmt.Sprintf("camera %q: no frame within %s", c.Name, latestWait), http.StatusServiceUnavailable)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -39,14 +40,29 @@ func health(t *testing.T, base string) (int, healthBody) {
 	return code, h
 }
 
+// progressAt returns a status update recording progress at c's current
+// instant, as a pipeline does.
+func progressAt(c clock.Clock) func(*web.CameraStatus) {
+	return func(s *web.CameraStatus) { s.LastProgress, s.LastProgressMono = c.Now(), c.Mono() }
+}
+
+// started returns a status whose pipeline started at c's current instant.
+func started(c clock.Clock, st web.CameraStatus) web.CameraStatus {
+	st.Started, st.StartedMono = c.Now(), c.Mono()
+	return st
+}
+
 func TestHealthz(t *testing.T) {
-	now := time.Now()
-	front := newStatus(web.CameraStatus{Connected: true, Started: now.Add(-time.Minute), LastProgress: now.Add(-time.Second)})
-	back := newStatus(web.CameraStatus{Connected: true, Started: now.Add(-2 * time.Second)}) // no frame yet, still in grace
-	_, base := startServer(t, web.Options{StallAfter: 10 * time.Second}, []web.CameraView{
+	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
+	front := newStatus(started(clk, web.CameraStatus{Connected: true}))
+	clk.Advance(time.Minute)
+	front.Set(progressAt(clk))
+	back := newStatus(started(clk, web.CameraStatus{Connected: true})) // no frame yet, still in grace
+	_, base := startServer(t, web.Options{StallAfter: 10 * time.Second, Clock: clk}, []web.CameraView{
 		{Name: "front", Status: front.Get},
 		{Name: "back", Status: back.Get},
 	})
+	clk.Advance(2 * time.Second)
 
 	code, h := health(t, base)
 	if code != http.StatusOK || h.Status != "ok" || !h.Cameras["front"].Healthy || !h.Cameras["back"].Healthy || len(h.Errors) != 0 {
@@ -54,7 +70,8 @@ func TestHealthz(t *testing.T) {
 	}
 
 	// front stalls: last frame 12 s ago with stall_after 10 s.
-	front.Set(func(s *web.CameraStatus) { s.LastProgress = time.Now().Add(-12 * time.Second) })
+	clk.Advance(10 * time.Second)
+	back.Set(progressAt(clk))
 	code, h = health(t, base)
 	want := `camera "front": no frame processed for 12s (stall_after 10s)`
 	if code != http.StatusServiceUnavailable || h.Status != "unhealthy" || len(h.Errors) != 1 || h.Errors[0] != want {
@@ -70,39 +87,87 @@ func TestHealthz(t *testing.T) {
 	// back never produced a frame within stall_after of its start; the
 	// camera's last error is part of the reason.
 	back.Set(func(s *web.CameraStatus) {
-		s.Started = time.Now().Add(-31 * time.Second)
-		s.Connected = false
-		s.LastError = "open /dev/video2: no such device"
+		*s = started(clk, web.CameraStatus{LastError: "open /dev/video2: no such device"})
 	})
+	clk.Advance(31 * time.Second)
+	front.Set(progressAt(clk))
 	code, h = health(t, base)
 	wantBack := `camera "back": no frame processed since start 31s ago (stall_after 10s); last error: open /dev/video2: no such device`
-	if code != http.StatusServiceUnavailable || len(h.Errors) != 2 || !strings.Contains(strings.Join(h.Errors, "\n"), wantBack) {
+	if code != http.StatusServiceUnavailable || len(h.Errors) != 1 || h.Errors[0] != wantBack {
 		t.Fatalf("never-started back: %d %+v, want 503 with %q", code, h, wantBack)
 	}
 
-	// Both recover.
-	front.Set(func(s *web.CameraStatus) { s.LastProgress = time.Now() })
-	back.Set(func(s *web.CameraStatus) { s.LastProgress, s.Connected, s.LastError = time.Now(), true, "" })
+	// back recovers.
+	back.Set(func(s *web.CameraStatus) { progressAt(clk)(s); s.Connected, s.LastError = true, "" })
 	code, h = health(t, base)
 	if code != http.StatusOK || h.Status != "ok" || len(h.Errors) != 0 {
 		t.Fatalf("recovered: %d %+v, want 200 ok", code, h)
 	}
 }
 
+// TestHealthzIgnoresWallClockSteps: the wall clock steps by days either
+// way (an NTP sync on a board without RTC, a wrong manual date) while one
+// camera keeps processing and the other stalls. The stalled one is
+// reported once stall_after has really passed, and not before; the running
+// one never is.
+func TestHealthzIgnoresWallClockSteps(t *testing.T) {
+	const stallAfter = 10 * time.Second
+	for _, step := range []time.Duration{-3 * 24 * time.Hour, 3 * 24 * time.Hour, -400 * 24 * time.Hour, 9 * 365 * 24 * time.Hour} {
+		t.Run(step.String(), func(t *testing.T) {
+			clk := clock.NewFake(time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC))
+			running := newStatus(started(clk, web.CameraStatus{Connected: true}))
+			stalled := newStatus(started(clk, web.CameraStatus{Connected: true}))
+			running.Set(progressAt(clk))
+			stalled.Set(progressAt(clk))
+			_, base := startServer(t, web.Options{StallAfter: stallAfter, Clock: clk}, []web.CameraView{
+				{Name: "running", Status: running.Get},
+				{Name: "stalled", Status: stalled.Get},
+			})
+			tick := func(d time.Duration) {
+				clk.Advance(d)
+				running.Set(progressAt(clk))
+			}
+			tick(4 * time.Second)
+			clk.StepWall(step)
+			tick(5 * time.Second) // 9 s without progress: not yet stalled
+			code, h := health(t, base)
+			if code != http.StatusOK || !h.Cameras["running"].Healthy || !h.Cameras["stalled"].Healthy {
+				t.Fatalf("9s after the last frame, wall stepped %v: %d %+v, want both healthy", step, code, h)
+			}
+			tick(2 * time.Second) // 11 s
+			code, h = health(t, base)
+			want := `camera "stalled": no frame processed for 11s (stall_after 10s)`
+			if code != http.StatusServiceUnavailable || len(h.Errors) != 1 || h.Errors[0] != want {
+				t.Fatalf("11s after the last frame, wall stepped %v: %d %+v, want 503 with only %q", step, code, h, want)
+			}
+			if !h.Cameras["running"].Healthy {
+				t.Errorf("the running camera is judged unhealthy after a wall step of %v: %+v", step, h.Cameras["running"])
+			}
+		})
+	}
+}
+
 func TestHealthzDefaultStallAndNoStart(t *testing.T) {
 	// StallAfter 0 means 30 s; a camera whose pipeline has not reported a
 	// start yet is judged from the server's start.
+	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
 	st := newStatus(web.CameraStatus{})
-	_, base := startServer(t, web.Options{}, []web.CameraView{{Name: "cam", Status: st.Get}})
+	_, base := startServer(t, web.Options{Clock: clk}, []web.CameraView{{Name: "cam", Status: st.Get}})
 	if code, h := health(t, base); code != http.StatusOK {
 		t.Fatalf("fresh server: %d %+v", code, h)
 	}
-	st.Set(func(s *web.CameraStatus) { s.LastProgress = time.Now().Add(-29 * time.Second) })
+	clk.Advance(31 * time.Second)
+	code, h := health(t, base)
+	if want := `camera "cam": no frame processed since start 31s ago (stall_after 30s)`; code != http.StatusServiceUnavailable || len(h.Errors) != 1 || h.Errors[0] != want {
+		t.Fatalf("31s after the server's start, no progress: %d %+v, want 503 %q", code, h, want)
+	}
+	st.Set(progressAt(clk))
+	clk.Advance(29 * time.Second)
 	if code, _ := health(t, base); code != http.StatusOK {
 		t.Fatalf("29s without progress, default stall_after 30s: %d, want 200", code)
 	}
-	st.Set(func(s *web.CameraStatus) { s.LastProgress = time.Now().Add(-31 * time.Second) })
-	code, h := health(t, base)
+	clk.Advance(2 * time.Second)
+	code, h = health(t, base)
 	if want := `camera "cam": no frame processed for 31s (stall_after 30s)`; code != http.StatusServiceUnavailable || len(h.Errors) != 1 || h.Errors[0] != want {
 		t.Fatalf("31s: %d %+v, want 503 %q", code, h, want)
 	}
