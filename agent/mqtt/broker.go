@@ -8,6 +8,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -25,6 +26,7 @@ type Broker struct {
 	log      *slog.Logger
 	retained *retainedStore
 	internal string // the agent's own password; "" when auth is off
+	closing  *atomic.Bool
 
 	once sync.Once
 	err  error
@@ -48,7 +50,8 @@ func StartBroker(listen string, log *slog.Logger) (*Broker, error) {
 // is always allowed) is refused: acknowledged by the normal QoS flow but
 // neither retained nor forwarded, as Mosquitto does with its
 // message_size_limit, and logged (rate-limited). A retained Will that does
-// not fit is sent without the retain flag.
+// not fit is sent without the retain flag, as are the Wills of clients cut
+// off by Close.
 //
 // Auth: with cfg.Users, clients must log in as one of them (or as the
 // agent's own client, [Broker.InternalCredentials]) and each user may
@@ -97,8 +100,8 @@ func StartEmbedded(cfg EmbeddedConfig, stateDir string, log *slog.Logger) (*Brok
 		InlineClient: false,
 		Capabilities: caps,
 	})
-	b := &Broker{srv: srv, log: log, retained: store, internal: internal}
-	rh := &retainHook{srv: srv, store: store, loaded: loaded, log: log, limit: newLogLimit(10 * time.Second)}
+	b := &Broker{srv: srv, log: log, retained: store, internal: internal, closing: new(atomic.Bool)}
+	rh := &retainHook{srv: srv, store: store, loaded: loaded, closing: b.closing, log: log, limit: newLogLimit(10 * time.Second)}
 	if dir != "" {
 		rh.started = true
 		go store.run()
@@ -151,6 +154,10 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.once.Do(func() {
+		// Clients cut off by the shutdown (the agent's own client may still
+		// be on its way out) are not failures: their Wills must not
+		// replace the retained state (the agent's "stopped") on disk.
+		b.closing.Store(true)
 		b.err = b.srv.Close()
 		if b.err != nil {
 			b.err = fmt.Errorf("mqtt broker: close: %w", b.err)

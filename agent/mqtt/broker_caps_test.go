@@ -392,3 +392,24 @@ func TestLogLimit(t *testing.T) {
 		t.Fatalf("allow() = %d, %v; want 3, true", n, ok)
 	}
 }
+
+// A client still connected when the broker closes is cut off, not failed:
+// its retained Will must not replace what it last published.
+func TestEmbeddedBrokerCloseKeepsRetainedOverWills(t *testing.T) {
+	state := t.TempDir()
+	b, _ := startEmbedded(t, EmbeddedConfig{}, state)
+	c, err := dial(t, b.URL(), "", "", func(o *paho.ClientOptions) {
+		o.SetWill("x/available", "offline", 1, true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.publish(t, "x/available", 1, true, []byte("stopped"))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := startEmbedded(t, EmbeddedConfig{}, state)
+	if p, _ := b2.retainedPayload("x/available"); p != "stopped" {
+		t.Fatalf("x/available after restart = %q, want stopped", p)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -182,7 +183,8 @@ type retainHook struct {
 	srv     *mochi.Server
 	store   *retainedStore
 	loaded  []storage.Message
-	started bool // store.run is running
+	started bool         // store.run is running
+	closing *atomic.Bool // set by Broker.Close
 	log     *slog.Logger
 	limit   *logLimit
 }
@@ -210,8 +212,13 @@ func (h *retainHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	return pk, nil
 }
 
-// OnWill drops the retain flag of a Will that breaks the caps.
+// OnWill drops the retain flag of a Will that breaks the caps, and of
+// every Will sent while the broker shuts down.
 func (h *retainHook) OnWill(cl *mochi.Client, w mochi.Will) (mochi.Will, error) {
+	if w.Retain && h.closing.Load() {
+		w.Retain = false
+		return w, nil
+	}
 	if w.Retain && len(w.Payload) > 0 {
 		if err := h.store.fits(w.TopicName, msgSize(w.TopicName, w.Payload)); err != nil {
 			h.warn("will sent without retain", "client", cl.ID, "topic", w.TopicName, "bytes", len(w.Payload), "reason", err)
