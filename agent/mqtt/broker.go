@@ -13,6 +13,7 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Broker is an in-process MQTT broker for single-box setups (the default in
@@ -189,7 +190,25 @@ func (m minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= m.min && m.h.Enabled(ctx, l)
 }
 
-func (m minLevelHandler) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+// Handle passes r on with two fixes for mochi's records: a packet
+// attribute (mochi logs whole packets, payload and all, which a client
+// controls) becomes its type, topic and size, and the empty message of
+// mochi's listener errors gets a text.
+func (m minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
+	msg := r.Message
+	if msg == "" {
+		msg = "client connection ended"
+	}
+	out := slog.NewRecord(r.Time, r.Level, msg, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if pk, ok := a.Value.Any().(packets.Packet); ok {
+			a = slog.Group(a.Key, "type", packets.PacketNames[pk.FixedHeader.Type], "topic", pk.TopicName, "bytes", len(pk.Payload))
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return m.h.Handle(ctx, out)
+}
 
 func (m minLevelHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return minLevelHandler{min: m.min, h: m.h.WithAttrs(as)}

@@ -278,3 +278,30 @@ func slogValue(v any) string {
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "v", v)
 	return buf.String()
 }
+
+// mochi logs a packet it refused whole; a client controls its payload, so
+// the log must hold only its type, topic and size.
+func TestEmbeddedBrokerLogsNoPayloads(t *testing.T) {
+	b, logs := startEmbedded(t, authConfig(t), "")
+	ha := mustDial(t, b.URL(), "ha", "ha-secret")
+	secret := strings.Repeat("payload-s3cret ", 100)
+	ha.Publish("edgedet/demo/cam1/detect/set", 1, false, secret)
+	select {
+	case <-ha.lost:
+	case <-time.After(brokerWait):
+		t.Fatal("denied QoS 1 publish did not close the connection")
+	}
+	testenv.Eventually(t, brokerWait, "client connection ended logged", func() bool {
+		return strings.Contains(logs.String(), `msg="client connection ended"`)
+	})
+	out := logs.String()
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "112 97 121") { // "pay" in decimal
+		t.Fatalf("payload in the log:\n%s", out)
+	}
+	if !strings.Contains(out, "pk.type=Publish pk.topic=edgedet/demo/cam1/detect/set pk.bytes=1500") {
+		t.Errorf("packet summary missing:\n%s", out)
+	}
+	if strings.Contains(out, `msg=""`) {
+		t.Errorf("empty log message:\n%s", out)
+	}
+}
