@@ -97,7 +97,7 @@ func StartEmbedded(cfg EmbeddedConfig, stateDir string, log *slog.Logger) (*Brok
 	// quiet day. Messages with their own expiry still expire.
 	caps.MaximumMessageExpiryInterval = 0
 	srv := mochi.New(&mochi.Options{
-		Logger:       slog.New(minLevelHandler{min: slog.LevelWarn, h: log.Handler()}),
+		Logger:       slog.New(minLevelHandler{min: slog.LevelWarn, h: log.Handler(), limits: newMsgLimits(10 * time.Second)}),
 		InlineClient: false,
 		Capabilities: caps,
 	})
@@ -180,10 +180,13 @@ func isLoopback(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// minLevelHandler passes on only records at min or above.
+// minLevelHandler passes on only records at min or above, each message
+// text at most once per interval of limits (clients can make mochi log:
+// bad logins, oversized packets), with the count of those left out.
 type minLevelHandler struct {
-	min slog.Level
-	h   slog.Handler
+	min    slog.Level
+	h      slog.Handler
+	limits *msgLimits
 }
 
 func (m minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -199,7 +202,14 @@ func (m minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
 	if msg == "" {
 		msg = "client connection ended"
 	}
+	suppressed, ok := m.limits.allow(msg)
+	if !ok {
+		return nil
+	}
 	out := slog.NewRecord(r.Time, r.Level, msg, r.PC)
+	if suppressed > 0 {
+		out.AddAttrs(slog.Int("suppressed_before", suppressed))
+	}
 	r.Attrs(func(a slog.Attr) bool {
 		if pk, ok := a.Value.Any().(packets.Packet); ok {
 			a = slog.Group(a.Key, "type", packets.PacketNames[pk.FixedHeader.Type], "topic", pk.TopicName, "bytes", len(pk.Payload))
@@ -211,11 +221,11 @@ func (m minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (m minLevelHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevelHandler{min: m.min, h: m.h.WithAttrs(as)}
+	return minLevelHandler{min: m.min, h: m.h.WithAttrs(as), limits: m.limits}
 }
 
 func (m minLevelHandler) WithGroup(name string) slog.Handler {
-	return minLevelHandler{min: m.min, h: m.h.WithGroup(name)}
+	return minLevelHandler{min: m.min, h: m.h.WithGroup(name), limits: m.limits}
 }
 
 // ClientConfig returns c with the agent's own credentials on this broker

@@ -413,3 +413,47 @@ func TestEmbeddedBrokerCloseKeepsRetainedOverWills(t *testing.T) {
 		t.Fatalf("x/available after restart = %q, want stopped", p)
 	}
 }
+
+// Clients can make mochi log (each oversized packet, each bad login): one
+// line per message per interval reaches the log.
+func TestEmbeddedBrokerLimitsMochiLogLines(t *testing.T) {
+	b, logs := startEmbedded(t, EmbeddedConfig{MaxPacketSize: 1024, MaxRetainedSize: 100}, "")
+	for i := range 5 {
+		c := mustDial(t, b.URL(), "", "")
+		c.Publish(fmt.Sprintf("big/%d", i), 0, false, bytes.Repeat([]byte{'x'}, 4096))
+		select {
+		case <-c.lost:
+		case <-time.After(brokerWait):
+			t.Fatalf("publish %d: connection not dropped", i)
+		}
+	}
+	testenv.Eventually(t, brokerWait, "first line", func() bool {
+		return strings.Contains(logs.String(), "packet too large")
+	})
+	if n := strings.Count(logs.String(), "packet too large"); n != 1 {
+		t.Errorf("%d lines about oversized packets, want 1:\n%s", n, logs.String())
+	}
+}
+
+func TestMsgLimits(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	l := newMsgLimits(time.Minute)
+	l.now = func() time.Time { return now }
+	if _, ok := l.allow("a"); !ok {
+		t.Fatal("first a suppressed")
+	}
+	if _, ok := l.allow("b"); !ok {
+		t.Fatal("first b suppressed (limits are per message)")
+	}
+	if _, ok := l.allow("a"); ok {
+		t.Fatal("second a allowed")
+	}
+	now = now.Add(time.Minute)
+	if n, ok := l.allow("a"); !ok || n != 1 {
+		t.Fatalf("allow(a) = %d, %v", n, ok)
+	}
+	var none *msgLimits
+	if _, ok := none.allow("x"); !ok {
+		t.Fatal("nil msgLimits suppressed")
+	}
+}

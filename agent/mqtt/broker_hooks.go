@@ -292,3 +292,32 @@ func (l *logLimit) allow() (suppressed int, ok bool) {
 	l.last, l.suppressed = now, 0
 	return n, true
 }
+
+// msgLimits is a logLimit per message text (mochi's are constants, so the
+// map stays small).
+type msgLimits struct {
+	every time.Duration
+	now   func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*logLimit
+}
+
+func newMsgLimits(every time.Duration) *msgLimits {
+	return &msgLimits{every: every, now: time.Now, m: map[string]*logLimit{}}
+}
+
+// allow is logLimit.allow for msg; a nil msgLimits allows everything.
+func (l *msgLimits) allow(msg string) (suppressed int, ok bool) {
+	if l == nil {
+		return 0, true
+	}
+	l.mu.Lock()
+	lim := l.m[msg]
+	if lim == nil {
+		lim = &logLimit{every: l.every, now: l.now}
+		l.m[msg] = lim
+	}
+	l.mu.Unlock()
+	return lim.allow()
+}
