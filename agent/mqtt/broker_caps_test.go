@@ -457,3 +457,22 @@ func TestMsgLimits(t *testing.T) {
 		t.Fatal("nil msgLimits suppressed")
 	}
 }
+
+// Changes reach the disk while the broker runs (an agent killed with
+// SIGKILL loses at most the last second), not only at Close.
+func TestEmbeddedBrokerWritesRetainedWhileRunning(t *testing.T) {
+	state := t.TempDir()
+	b, _ := startEmbedded(t, EmbeddedConfig{}, state)
+	c := mustDial(t, b.URL(), "", "")
+	c.publish(t, "run/a", 1, true, []byte("1"))
+	path := b.retained.fileName("run/a")
+	testenv.Eventually(t, brokerWait, "run/a written", func() bool {
+		_, err := os.Stat(path)
+		return err == nil
+	})
+	c.publish(t, "run/a", 1, true, nil)
+	testenv.Eventually(t, brokerWait, "run/a removed", func() bool {
+		_, err := os.Stat(path)
+		return os.IsNotExist(err)
+	})
+}
