@@ -101,6 +101,7 @@ func StartEmbedded(cfg EmbeddedConfig, stateDir string, log *slog.Logger) (*Brok
 		InlineClient: false,
 		Capabilities: caps,
 	})
+	auth.srv = srv
 	b := &Broker{srv: srv, log: log, retained: store, internal: internal, closing: new(atomic.Bool)}
 	rh := &retainHook{srv: srv, store: store, loaded: loaded, closing: b.closing, log: log, limit: newLogLimit(10 * time.Second)}
 	if dir != "" {

@@ -305,3 +305,24 @@ func TestEmbeddedBrokerLogsNoPayloads(t *testing.T) {
 		t.Errorf("empty log message:\n%s", out)
 	}
 }
+
+// A user cannot take over (and so cut off) another user's session by
+// connecting with its client id; the same user can.
+func TestEmbeddedBrokerClientIDTakeover(t *testing.T) {
+	b, _ := startEmbedded(t, authConfig(t), "")
+	id := func(s string) func(*paho.ClientOptions) { return func(o *paho.ClientOptions) { o.SetClientID(s) } }
+	agent, err := dial(t, b.URL(), "ctl", "ctl-secret", id("edgedet-demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := dial(t, b.URL(), "ha", "ha-secret", id("edgedet-demo")); err == nil {
+		c.Disconnect(0)
+		t.Fatal("ha took over ctl's client id")
+	}
+	if !agent.IsConnectionOpen() {
+		t.Fatal("the refused takeover cut off the session")
+	}
+	if _, err := dial(t, b.URL(), "ctl", "ctl-secret", id("edgedet-demo")); err != nil {
+		t.Fatalf("same user reconnecting: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 // Passwords are held as SHA-256 digests and compared in constant time.
 type authHook struct {
 	mochi.HookBase
+	srv      *mochi.Server
 	users    map[string]brokerUser // nil: anonymous access to everything
 	internal [sha256.Size]byte     // digest of the agent's own password
 	log      *slog.Logger
@@ -63,8 +64,9 @@ func (*authHook) Provides(b byte) bool {
 	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
 }
 
-// OnConnectAuthenticate checks the user name and password, and that a Will
-// stays within the user's publish ACL (mochi does not check Wills).
+// OnConnectAuthenticate checks the user name and password, that a Will
+// stays within the user's publish ACL (mochi does not check Wills) and
+// that the client id is not another user's.
 func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	if h.users == nil {
 		return true
@@ -83,6 +85,13 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 	}
 	if w := cl.Properties.Will; w.Flag == 1 && !h.allowed(name, w.TopicName, true) {
 		h.refuse("client refused: will topic not allowed", cl, "user", name, "topic", w.TopicName)
+		return false
+	}
+	// A client id takes over the session holding it: only its own user
+	// may, so that no user can cut off another (the agent's client above
+	// all).
+	if old, ok := h.srv.Clients.Get(cl.ID); ok && string(old.Properties.Username) != name {
+		h.refuse("client refused: client id in use by another user", cl, "user", name)
 		return false
 	}
 	return true
