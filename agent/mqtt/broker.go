@@ -103,7 +103,7 @@ func StartEmbedded(cfg EmbeddedConfig, stateDir string, log *slog.Logger) (*Brok
 	})
 	auth.srv = srv
 	b := &Broker{srv: srv, log: log, retained: store, internal: internal, closing: new(atomic.Bool)}
-	rh := &retainHook{srv: srv, store: store, loaded: loaded, closing: b.closing, log: log, limit: newLogLimit(10 * time.Second)}
+	rh := &retainHook{srv: srv, store: store, loaded: loaded, closing: b.closing, log: log, limits: newMsgLimits(10 * time.Second)}
 	if dir != "" {
 		rh.started = true
 		go store.run()

@@ -376,8 +376,7 @@ func TestEmbeddedBrokerStateDirUnusable(t *testing.T) {
 
 func TestLogLimit(t *testing.T) {
 	now := time.Unix(1e9, 0)
-	l := newLogLimit(10 * time.Second)
-	l.now = func() time.Time { return now }
+	l := &logLimit{every: 10 * time.Second, now: func() time.Time { return now }}
 	if _, ok := l.allow(); !ok {
 		t.Fatal("first line suppressed")
 	}

@@ -26,7 +26,7 @@ type authHook struct {
 	users    map[string]brokerUser // nil: anonymous access to everything
 	internal [sha256.Size]byte     // digest of the agent's own password
 	log      *slog.Logger
-	limit    *logLimit
+	limits   *msgLimits
 }
 
 type brokerUser struct {
@@ -37,7 +37,7 @@ type brokerUser struct {
 // newAuthHook reads the users' passwords and returns the hook with the
 // random password of the agent's own client ("" when auth is off).
 func newAuthHook(cfg EmbeddedConfig, log *slog.Logger) (*authHook, string, error) {
-	h := &authHook{log: log, limit: newLogLimit(10 * time.Second)}
+	h := &authHook{log: log, limits: newMsgLimits(10 * time.Second)}
 	if !cfg.AuthRequired() {
 		return h, "", nil
 	}
@@ -141,7 +141,7 @@ func (h *authHook) allowed(user, topic string, write bool) bool {
 }
 
 func (h *authHook) refuse(msg string, cl *mochi.Client, attrs ...any) {
-	if n, ok := h.limit.allow(); ok {
+	if n, ok := h.limits.allow(msg); ok {
 		h.log.Warn(msg, append(attrs, "client", cl.ID, "remote", cl.Net.Remote, "suppressed_before", n)...)
 	}
 }
@@ -195,7 +195,7 @@ type retainHook struct {
 	started bool         // store.run is running
 	closing *atomic.Bool // set by Broker.Close
 	log     *slog.Logger
-	limit   *logLimit
+	limits  *msgLimits
 }
 
 func (*retainHook) ID() string { return "edgedet-retained" }
@@ -269,7 +269,7 @@ func (h *retainHook) Stop() error {
 }
 
 func (h *retainHook) warn(msg string, attrs ...any) {
-	if n, ok := h.limit.allow(); ok {
+	if n, ok := h.limits.allow(msg); ok {
 		h.log.Warn(msg, append(attrs, "suppressed_before", n)...)
 	}
 }
@@ -284,8 +284,6 @@ type logLimit struct {
 	last       time.Time
 	suppressed int
 }
-
-func newLogLimit(every time.Duration) *logLimit { return &logLimit{every: every, now: time.Now} }
 
 // allow reports whether to log now, and how many lines were suppressed
 // since the last one logged.
