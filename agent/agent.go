@@ -97,15 +97,17 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return errors.New("agent: Run called twice")
 	}
 	a.start = a.clock.Mono()
-	if a.cfg.MQTT.Embedded.Enabled {
-		broker, err := mqtt.StartBroker(a.cfg.MQTT.Embedded.Listen, a.log)
+	mcfg := a.cfg.MQTT
+	if mcfg.Embedded.Enabled {
+		broker, err := mqtt.StartEmbedded(mcfg.Embedded, a.cfg.StateDir, a.log)
 		if err != nil {
 			return fmt.Errorf("start embedded broker: %w", err)
 		}
 		defer broker.Close()
 		a.log.Info("embedded mqtt broker listening", "addr", broker.Addr())
+		mcfg = broker.ClientConfig(mcfg)
 	}
-	client, err := mqtt.NewClient(a.cfg.MQTT, a.log)
+	client, err := mqtt.NewClient(mcfg, a.log)
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}

@@ -337,6 +337,9 @@ func (c *Config) resolvePaths(baseDir string) {
 	c.MQTT.TLS.CAFile = abs(c.MQTT.TLS.CAFile)
 	c.MQTT.TLS.CertFile = abs(c.MQTT.TLS.CertFile)
 	c.MQTT.TLS.KeyFile = abs(c.MQTT.TLS.KeyFile)
+	for i := range c.MQTT.Embedded.Users {
+		c.MQTT.Embedded.Users[i].PasswordFile = abs(c.MQTT.Embedded.Users[i].PasswordFile)
+	}
 	c.Spool.Dir = abs(c.Spool.Dir)
 	c.StateDir = abs(c.StateDir)
 	for i := range c.Cameras {

@@ -78,12 +78,6 @@ type Config struct {
 	defaulted bool
 }
 
-// EmbeddedConfig is the [mqtt.embedded] table: an in-process broker.
-type EmbeddedConfig struct {
-	Enabled bool   `toml:"enabled"`
-	Listen  string `toml:"listen"` // host:port, default "127.0.0.1:1883"
-}
-
 // TLSConfig is the [mqtt.tls] table. With a TLS broker scheme and an empty
 // table the client verifies the broker against the system roots. Validate
 // reads the files; their content is never logged nor put in errors.
@@ -158,9 +152,7 @@ func (c Config) WithDefaults() Config {
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = cfgtypes.Duration(DefaultPublishTimeout)
 	}
-	if c.Embedded.Listen == "" {
-		c.Embedded.Listen = DefaultEmbeddedListen
-	}
+	c.Embedded = c.Embedded.WithDefaults()
 	if c.Broker == "" && c.Embedded.Enabled {
 		c.Broker = "tcp://" + dialAddr(c.Embedded.Listen)
 	}
@@ -282,11 +274,7 @@ func (c Config) Validate() error {
 		add("mqtt.username: empty but %s is set (MQTT sends a password only with a user name)", srcs[0])
 	}
 
-	if c.Embedded.Enabled || c.Embedded.Listen != "" {
-		if err := checkListen(c.Embedded.Listen); err != nil {
-			add("mqtt.embedded.listen: %q %w", c.Embedded.Listen, err)
-		}
-	}
+	errs = append(errs, c.Embedded.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -536,7 +524,7 @@ func (c Config) LogValue() slog.Value {
 	if c.Password != "" {
 		pw = "REDACTED"
 	}
-	return slog.GroupValue(
+	attrs := []slog.Attr{
 		slog.String("broker", redactURL(c.Broker)),
 		slog.String("client_id", c.ClientID),
 		slog.String("username", c.Username),
@@ -549,14 +537,13 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("keep_alive", c.KeepAlive.D()),
 		slog.Duration("connect_timeout", c.ConnectTimeout.D()),
 		slog.Duration("publish_timeout", c.PublishTimeout.D()),
-		slog.Bool("embedded.enabled", c.Embedded.Enabled),
-		slog.String("embedded.listen", c.Embedded.Listen),
 		slog.String("tls.ca_file", c.TLS.CAFile),
 		slog.String("tls.cert_file", c.TLS.CertFile),
 		slog.String("tls.key_file", c.TLS.KeyFile),
 		slog.String("tls.server_name", c.TLS.ServerName),
 		slog.Bool("tls.insecure_skip_verify", c.TLS.InsecureSkipVerify),
-	)
+	}
+	return slog.GroupValue(append(attrs, c.Embedded.logAttrs()...)...)
 }
 
 // redactURL returns raw with any password in its user info replaced by

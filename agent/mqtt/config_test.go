@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -28,10 +29,11 @@ func TestWithDefaults(t *testing.T) {
 		KeepAlive:      cfgtypes.Duration(30 * time.Second),
 		ConnectTimeout: cfgtypes.Duration(10 * time.Second),
 		PublishTimeout: cfgtypes.Duration(5 * time.Second),
-		Embedded:       EmbeddedConfig{Listen: "127.0.0.1:1883"},
-		defaulted:      true,
+		Embedded: EmbeddedConfig{Listen: "127.0.0.1:1883", MaxPacketSize: 4 << 20, MaxRetainedSize: 2 << 20,
+			MaxRetainedMessages: 1000, MaxRetainedBytes: 32 << 20},
+		defaulted: true,
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Config{}.WithDefaults()\n got %+v\nwant %+v", got, want)
 	}
 	if got.Broker != "" {
