@@ -88,13 +88,19 @@ func newGate(t testing.TB, target string) *gate {
 // startClient returns a connecting MQTT client for url, closed in Cleanup.
 func startClient(t testing.TB, url, device string, log *slog.Logger) *mqtt.Client {
 	t.Helper()
+	return startClientTimeout(t, url, device, 3*time.Second, log)
+}
+
+// startClientTimeout is startClient with mqtt.publish_timeout set.
+func startClientTimeout(t testing.TB, url, device string, publishTimeout time.Duration, log *slog.Logger) *mqtt.Client {
+	t.Helper()
 	c, err := mqtt.NewClient(mqtt.Config{
 		Broker:         url,
 		Device:         device,
 		TopicPrefix:    "edgedet-test",
 		KeepAlive:      cfgtypes.Duration(5 * time.Second),
 		ConnectTimeout: cfgtypes.Duration(2 * time.Second),
-		PublishTimeout: cfgtypes.Duration(3 * time.Second),
+		PublishTimeout: cfgtypes.Duration(publishTimeout),
 	}, log)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)

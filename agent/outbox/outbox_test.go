@@ -323,3 +323,57 @@ func TestConfig(t *testing.T) {
 		t.Error("New accepted an invalid config")
 	}
 }
+
+// TestHungBrokerBoundedDuplicates: a broker that hangs (SIGSTOP) long
+// enough for many publish timeouts, then continues, gets every message,
+// none more than twice (the copy written before the hang and paho's
+// resend on a new connection). Before, every retry handed paho another
+// copy and all of them arrived.
+func TestHungBrokerBoundedDuplicates(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	log, _ := newLogger(t)
+	c := startClientTimeout(t, m.URL, "hung", 200*time.Millisecond, log)
+	cfg := fastConfig()
+	o, _ := runOutbox(t, cfg, c, log)
+	c.OnConnect(o.Trigger)
+	waitConnected(t, c)
+	topic := c.Config().Topic("events", "cam1")
+	sub := testenv.Subscribe(t, m.URL, topic)
+
+	m.Pause(t)
+	want := msgs(topic, "hung", 0, 20)
+	for _, msg := range want {
+		o.Send(msg)
+	}
+	// Many publish timeouts and retries while the broker is stopped.
+	testenv.Eventually(t, 10*time.Second, "retries while hung", func() bool { return o.Stats().Failed >= 20 })
+	m.Resume(t)
+
+	counts := map[string]int{}
+	deadline := time.After(30 * time.Second)
+	for len(counts) < len(want) {
+		select {
+		case r := <-sub:
+			counts[string(r.Payload)]++
+		case <-deadline:
+			t.Fatalf("received %d of %d distinct messages: %v", len(counts), len(want), counts)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "spool emptied", func() bool { return o.Stats().Len == 0 })
+	// Late copies still in flight arrive well within this.
+	quiet := time.After(time.Second)
+	for done := false; !done; {
+		select {
+		case r := <-sub:
+			counts[string(r.Payload)]++
+		case <-quiet:
+			done = true
+		}
+	}
+	for _, w := range want {
+		if n := counts[string(w.Payload)]; n < 1 || n > 2 {
+			t.Errorf("%s received %d times, want 1 or 2", w.Payload, n)
+		}
+	}
+	t.Logf("copies received: %v; outbox %+v", counts, o.Stats())
+}

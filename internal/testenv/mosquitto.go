@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,6 +144,32 @@ func (m *Mosquitto) Stop(t testing.TB) {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
 		t.Errorf("mosquitto: pid %d did not exit within 10s of SIGKILL", p.cmd.Process.Pid)
+	}
+}
+
+// Pause stops the broker with SIGSTOP: it keeps its connections open but
+// reads and answers nothing, like a hung broker. Resume continues it.
+func (m *Mosquitto) Pause(t testing.TB) {
+	t.Helper()
+	m.signal(t, syscall.SIGSTOP)
+}
+
+// Resume continues a broker stopped by Pause (SIGCONT).
+func (m *Mosquitto) Resume(t testing.TB) {
+	t.Helper()
+	m.signal(t, syscall.SIGCONT)
+}
+
+func (m *Mosquitto) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	m.mu.Lock()
+	p := m.proc
+	m.mu.Unlock()
+	if p == nil {
+		t.Fatalf("mosquitto: %v: not running", sig)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("mosquitto: %v pid %d: %v", sig, p.cmd.Process.Pid, err)
 	}
 }
 
