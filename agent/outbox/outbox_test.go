@@ -356,7 +356,7 @@ func TestFlushDrainsOnlyWhatWasBuffered(t *testing.T) {
 	})
 	log, _ := newLogger(t)
 	o = &Outbox{cfg: Config{BatchSize: 1}.WithDefaults(), pub: pub, log: log, sp: sp,
-		ready: make(chan struct{}, 1), trigger: make(chan struct{}, 1)}
+		ready: make(chan struct{}, 1), trigger: make(chan struct{}, 1), now: time.Now}
 	o.Send(msgs("t", "x", 0, 3)...)
 	if !o.flush(context.Background(), nil) {
 		t.Fatal("flush failed")
