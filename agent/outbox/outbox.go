@@ -36,7 +36,7 @@ const DropWarnInterval = time.Minute
 // Publisher publishes one message and waits for the broker's acknowledgement
 // (QoS 1/2) or the write (QoS 0). An error wrapping mqtt.ErrInvalidMessage
 // means the message can never be sent; any other error means "not now".
-// *mqtt.Client implements it.
+// m.Payload is only valid during the call. *mqtt.Client implements it.
 type Publisher interface {
 	PublishMessage(ctx context.Context, m spool.Message) error
 }
@@ -75,6 +75,9 @@ type Outbox struct {
 
 	now   func() time.Time // the clock of the drop warnings
 	drops dropWarn
+
+	idPrefix []byte // `"msg_id":"<epoch>-`, see withID
+	idBuf    []byte // payload with the id; reused by flush
 
 	errMu      sync.Mutex
 	sendErrs   int   // Add errors since the last flush log
@@ -120,6 +123,12 @@ func New(cfg Config, pub Publisher, log *slog.Logger) (*Outbox, error) {
 			log.Info("spool holds messages from a previous run", "dir", cfg.Dir, "messages", n)
 		}
 	}
+	epoch, err := o.loadEpoch()
+	if err != nil {
+		_ = o.sp.Close()
+		return nil, err
+	}
+	o.idPrefix = fmt.Appendf(nil, `"msg_id":"%s-`, epoch)
 	return o, nil
 }
 
@@ -267,7 +276,7 @@ func (o *Outbox) flush(ctx context.Context, done <-chan struct{}) bool {
 		var stop error
 		for i := range tx.Messages {
 			m := &tx.Messages[i]
-			err := o.pub.PublishMessage(ctx, *m)
+			err := o.pub.PublishMessage(ctx, o.withID(*m))
 			switch {
 			case err == nil:
 				tx.Accept(i)
