@@ -10,6 +10,11 @@
 // sees the messages of a topic in the order they were sent. A message that
 // cannot be published now stays at the front of the spool for the next
 // flush; one that can never be published is rejected and logged.
+//
+// Delivery is at least once. Every non-retained JSON-object payload is
+// published with a "msg_id" member, the same on every attempt (see
+// EpochFile), so that consumers can drop the duplicates a lost
+// acknowledgement causes.
 package outbox
 
 import (
