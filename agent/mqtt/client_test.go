@@ -17,6 +17,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
+	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -538,5 +539,56 @@ func TestCopyingStoreTracksOutbound(t *testing.T) {
 		if _, ok := outboundMID(k); ok {
 			t.Errorf("outboundMID(%q) ok", k)
 		}
+	}
+}
+
+// PublishMessage with a spool ID: while the broker hangs, calling it again
+// for the same message waits for the copy paho holds instead of adding
+// one. A reused ID with another payload (a new memory spool) is a new
+// message, reported delivered only once it is acknowledged itself.
+func TestPublishMessageNoSecondCopy(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	cfg := testConfig(m.URL, "copies")
+	cfg.PublishTimeout = cfgtypes.Duration(100 * time.Millisecond)
+	c, _ := startClient(t, cfg)
+	waitConnected(t, c)
+	topic := c.Config().Topic("events", "cam")
+	sub := testenv.Subscribe(t, m.URL, topic)
+	ctx := context.Background()
+	a := spool.Message{ID: 1, Topic: topic, Payload: []byte("a"), QoS: 1}
+	b := spool.Message{ID: 1, Topic: topic, Payload: []byte("b"), QoS: 1}
+
+	m.Pause(t)
+	for range 10 {
+		if err := c.PublishMessage(ctx, a); !errors.Is(err, context.DeadlineExceeded) {
+			m.Resume(t)
+			t.Fatalf("PublishMessage to a hung broker = %v, want a timeout", err)
+		}
+	}
+	if err := c.PublishMessage(ctx, b); !errors.Is(err, context.DeadlineExceeded) {
+		m.Resume(t)
+		t.Fatalf("PublishMessage(b) = %v, want a timeout", err)
+	}
+	m.Resume(t)
+	// b is its own message: a's acknowledgement does not count for it,
+	// and a still reaches the broker (paho holds it).
+	testenv.Eventually(t, msgTimeout, "b acknowledged", func() bool { return c.PublishMessage(ctx, b) == nil })
+	got := map[string]int{}
+	for len(got) < 2 {
+		select {
+		case r := <-sub:
+			got[string(r.Payload)]++
+		case <-time.After(msgTimeout):
+			t.Fatalf("received %v, want a and b", got)
+		}
+	}
+	// No more copies: a late one would come right behind.
+	select {
+	case r := <-sub:
+		got[string(r.Payload)]++
+	case <-time.After(500 * time.Millisecond):
+	}
+	if got["a"] != 1 || got["b"] != 1 {
+		t.Errorf("received %v, want a and b once each", got)
 	}
 }
