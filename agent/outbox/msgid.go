@@ -106,7 +106,7 @@ func writeFileAtomic(path string, data []byte) error {
 // such as JPEG snapshots) are returned unchanged. The payload is built in
 // a buffer reused by the next call: it is valid until then.
 func (o *Outbox) withID(m spool.Message) spool.Message {
-	if m.Retained || m.ID == 0 || !isJSONObject(m.Payload) {
+	if m.Retained || m.ID == 0 || len(o.idPrefix) == 0 || !isJSONObject(m.Payload) {
 		return m
 	}
 	i := bytes.IndexByte(m.Payload, '{') + 1
