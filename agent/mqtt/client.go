@@ -4,18 +4,25 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/edgedet/edgedet/agent/spool"
 )
 
 var (
@@ -77,7 +84,8 @@ type Client struct {
 	up           chan struct{} // closed while connected
 	upClosed     bool
 	everUp       bool
-	warnedRetry  bool // "broker unreachable" logged for the current outage
+	warnedRetry  bool // a connect failure logged for the current outage
+	lastFailure  connFailure
 	reconnLogged bool // "reconnecting" logged for the current outage
 	lostAt       time.Time
 
@@ -92,6 +100,32 @@ type Client struct {
 	storeSettled atomic.Bool
 
 	hooks connectHooks // OnConnect callbacks and Subscribe's subscriptions (subscribe.go)
+
+	store *copyingStore // paho's store of in-flight packets
+
+	// pending holds the spooled QoS 1/2 messages handed to paho whose
+	// acknowledgement PublishMessage stopped waiting for, by spool ID.
+	// paho keeps such a message in its store and sends it again after a
+	// reconnect; publishing it again would add a second copy, so the next
+	// PublishMessage of that ID waits for the stored one instead.
+	pendMu   sync.Mutex
+	pending  map[uint64]*inflight
+	pruneLen int // prune resolved entries when pending grows past this
+}
+
+// inflight is a spooled message paho holds in its store.
+type inflight struct {
+	topic    string
+	payload  []byte // the copy handed to paho
+	qos      byte
+	retained bool
+	stored   *storedPublish
+}
+
+// same reports whether m is the message p was published for (a spool ID
+// can be reused by a new memory spool).
+func (p *inflight) same(m spool.Message) bool {
+	return p.topic == m.Topic && p.qos == m.QoS && p.retained == m.Retained && bytes.Equal(p.payload, m.Payload)
 }
 
 // NewClient applies cfg.WithDefaults, validates it, resolves the password,
@@ -162,7 +196,8 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	o.SetConnectRetryInterval(connectRetryInterval)
 	o.SetAutoReconnect(true)
 	o.SetMaxReconnectInterval(maxReconnectInterval)
-	o.SetStore(copyingStore{MemoryStore: paho.NewMemoryStore(), settled: func() { c.storeSettled.Store(true) }})
+	c.store = newCopyingStore(func() { c.storeSettled.Store(true) })
+	o.SetStore(c.store)
 	o.SetBinaryWill(c.avail, []byte(AvailabilityOffline), 1, true)
 	o.SetOnConnectHandler(c.onConnect)
 	o.SetConnectionLostHandler(c.onLost)
@@ -266,6 +301,141 @@ func (c *Client) publish(ctx context.Context, topic string, payload []byte, qos 
 		return fmt.Errorf("mqtt publish %q: %w", topic, err)
 	}
 	tok := c.cli.Publish(topic, qos, retained, bytes.Clone(payload))
+	return c.awaitToken(ctx, topic, tok)
+}
+
+// publishSpooled publishes a QoS 1/2 message with a spool ID and waits for
+// its acknowledgement like publish, but never hands paho a second copy of
+// a message paho still holds: when an earlier call for the same ID gave up
+// waiting, this call waits for that copy's acknowledgement instead (paho
+// resends it after a reconnect). Only when paho dropped the copy unsent
+// (its store was reset for a clean session) is the message published again.
+func (c *Client) publishSpooled(ctx context.Context, m spool.Message) error {
+	if c.closedFlg.Load() {
+		return ErrClosed
+	}
+	if err := checkTopicName(m.Topic); err != nil {
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish: %w: %w", ErrInvalidMessage, err)
+	}
+	if err := checkPublishSize(m.Topic, m.Payload); err != nil {
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w: %w", m.Topic, ErrInvalidMessage, err)
+	}
+	if p := c.takePending(m); p != nil {
+		select {
+		case <-p.stored.done:
+			if p.stored.acked {
+				c.published.Add(1)
+				return nil
+			}
+			// The store was reset: paho dropped it; publish it again.
+		default:
+			if !c.cli.IsConnectionOpen() {
+				c.keepPending(m.ID, p)
+				c.dropped.Add(1)
+				return ErrNotConnected
+			}
+			return c.awaitStored(ctx, m, p)
+		}
+	}
+	if !c.cli.IsConnectionOpen() || !c.storeSettled.Load() {
+		c.dropped.Add(1)
+		return ErrNotConnected
+	}
+	if err := ctx.Err(); err != nil {
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w", m.Topic, err)
+	}
+	payload := bytes.Clone(m.Payload)
+	tok := c.cli.Publish(m.Topic, m.QoS, m.Retained, payload)
+	var stored *storedPublish
+	if pt, ok := tok.(*paho.PublishToken); ok && pt.MessageID() != 0 {
+		stored = c.store.outbound(pt.MessageID())
+	}
+	if stored == nil {
+		// paho did not store it (refused at once) or it was acknowledged
+		// already: the token tells which.
+		return c.awaitToken(ctx, m.Topic, tok)
+	}
+	// Stored: paho sends it until acknowledged, whatever the token says
+	// (a write timeout sets an error on it but keeps the packet).
+	p := &inflight{topic: m.Topic, payload: payload, qos: m.QoS, retained: m.Retained, stored: stored}
+	return c.awaitStored(ctx, m, p)
+}
+
+// awaitStored waits for the acknowledgement of p, a message in paho's store,
+// at most PublishTimeout and until ctx is done. When it gives up, p stays
+// pending for the next PublishMessage of m.ID.
+func (c *Client) awaitStored(ctx context.Context, m spool.Message, p *inflight) error {
+	timeout := c.cfg.PublishTimeout.D()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.stored.done:
+		if p.stored.acked {
+			c.published.Add(1)
+			return nil
+		}
+		c.dropped.Add(1) // dropped by a store reset: not sent, publish again
+		return ErrNotConnected
+	case <-timer.C:
+		c.keepPending(m.ID, p)
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: no acknowledgement within %s (kept in flight): %w", m.Topic, timeout, context.DeadlineExceeded)
+	case <-ctx.Done():
+		c.keepPending(m.ID, p)
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w", m.Topic, ctx.Err())
+	case <-c.closing:
+		c.failed.Add(1)
+		return fmt.Errorf("mqtt publish %q: %w", m.Topic, ErrClosed)
+	}
+}
+
+// takePending removes and returns the pending copy of m, or nil. A pending
+// entry under m.ID for a different message (a reused ID) is forgotten:
+// paho still delivers it, as the message it is.
+func (c *Client) takePending(m spool.Message) *inflight {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	p := c.pending[m.ID]
+	if p == nil {
+		return nil
+	}
+	delete(c.pending, m.ID)
+	if !p.same(m) {
+		return nil
+	}
+	return p
+}
+
+// keepPending records p as the copy of message id paho holds. Entries
+// resolved since (acknowledged, or dropped by a reset) are pruned when the
+// map has doubled, so messages the caller never asks about again (dropped
+// from its spool meanwhile) do not accumulate.
+func (c *Client) keepPending(id uint64, p *inflight) {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	if c.pending == nil {
+		c.pending = make(map[uint64]*inflight)
+	}
+	c.pending[id] = p
+	if len(c.pending) <= max(c.pruneLen, 64) {
+		return
+	}
+	for k, q := range c.pending {
+		select {
+		case <-q.stored.done:
+			delete(c.pending, k)
+		default:
+		}
+	}
+	c.pruneLen = 2 * len(c.pending)
+}
+
+// awaitToken waits for tok, a publish paho did not keep in its store.
+func (c *Client) awaitToken(ctx context.Context, topic string, tok paho.Token) error {
 	timeout := c.cfg.PublishTimeout.D()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -417,6 +587,7 @@ func (c *Client) onConnect(pc paho.Client) {
 	first := !c.everUp
 	c.everUp = true
 	c.warnedRetry = false
+	c.lastFailure = failNone
 	c.reconnLogged = false
 	lostAt := c.lostAt
 	c.stateMu.Unlock()
@@ -471,20 +642,149 @@ func (c *Client) waitStoreSettled() {
 	}
 }
 
-// onNotification reports the first failed attempt of the initial connect
-// loop (losses after that are reported by onLost).
+// onNotification reports why connecting failed, saying what the broker or
+// the network said (see classifyConnect): the first failure of the
+// initial connect loop, and then each change of reason. While reconnecting
+// after a loss (already logged by onLost), only a refusal by the broker or
+// a certificate problem is reported: those need the operator, the network
+// usually does not.
 func (c *Client) onNotification(_ paho.Client, n paho.ConnectionNotification) {
 	f, ok := n.(paho.ConnectionNotificationFailed)
 	if !ok {
 		return
 	}
+	kind := classifyConnect(f.Reason)
 	c.stateMu.Lock()
-	warn := !c.everUp && !c.warnedRetry
-	c.warnedRetry = true
-	c.stateMu.Unlock()
-	if warn && !c.closedFlg.Load() {
-		c.log.Warn("broker unreachable, retrying", "err", c.scrub(f.Reason), "retry_interval", connectRetryInterval)
+	initial := !c.everUp
+	warn := kind != c.lastFailure && (initial || kind.needsOperator())
+	if !c.everUp && c.warnedRetry && !kind.needsOperator() && !c.lastFailure.needsOperator() {
+		warn = false // one "unreachable"-type warning per initial outage
 	}
+	if warn {
+		c.lastFailure = kind
+		c.warnedRetry = true
+	}
+	c.stateMu.Unlock()
+	if !warn || c.closedFlg.Load() {
+		return
+	}
+	if initial {
+		c.log.Warn(kind.message()+", retrying", "reason", kind.String(), "err", c.scrub(f.Reason),
+			"retry_interval", connectRetryInterval)
+	} else {
+		c.log.Warn(kind.message()+", retrying", "reason", kind.String(), "err", c.scrub(f.Reason),
+			"max_retry_interval", maxReconnectInterval)
+	}
+}
+
+// connFailure is why a connection attempt failed.
+type connFailure int
+
+const (
+	failNone connFailure = iota
+	failOther
+	failRefused     // TCP connection refused: nothing listening
+	failUnreachable // no route to the host or network
+	failDNS         // host name not resolved
+	failTimeout     // no answer within connect_timeout
+	failClosed      // the broker closed the connection during the handshake
+	failBadLogin    // CONNACK: bad user name or password
+	failNotAuthorized
+	failIDRejected
+	failServerUnavailable
+	failProtocol
+	failCertAuthority // the broker's certificate is not signed by a trusted CA
+	failCertName      // the broker's certificate is not for the broker's host name
+	failCertInvalid   // the broker's certificate is expired, not yet valid or unusable
+	failTLSRejected   // the broker rejected the TLS handshake (our client certificate)
+	failTLS           // another TLS handshake failure
+)
+
+var connFailures = [...]struct{ reason, message string }{
+	failNone:              {"", ""},
+	failOther:             {"other", "broker connect failed"},
+	failRefused:           {"connection_refused", "broker unreachable (connection refused)"},
+	failUnreachable:       {"unreachable", "broker unreachable (no route to host)"},
+	failDNS:               {"dns", "broker unreachable (host name not found)"},
+	failTimeout:           {"timeout", "broker unreachable (no answer within mqtt.connect_timeout)"},
+	failClosed:            {"closed", "broker closed the connection during connect"},
+	failBadLogin:          {"bad_username_or_password", "broker refused the connection: bad username or password (mqtt.username, mqtt.password*)"},
+	failNotAuthorized:     {"not_authorized", "broker refused the connection: not authorized (check mqtt.username and the password)"},
+	failIDRejected:        {"client_id_rejected", "broker refused the connection: client id rejected"},
+	failServerUnavailable: {"server_unavailable", "broker refused the connection: server unavailable"},
+	failProtocol:          {"protocol", "broker refused the connection: protocol version or violation"},
+	failCertAuthority:     {"certificate_unknown_authority", "broker certificate not trusted: unknown authority (mqtt.tls.ca_file)"},
+	failCertName:          {"certificate_name_mismatch", "broker certificate does not match the broker host name (mqtt.broker, mqtt.tls.server_name)"},
+	failCertInvalid:       {"certificate_invalid", "broker certificate invalid (expired, not yet valid or not for a server)"},
+	failTLSRejected:       {"tls_rejected_by_broker", "broker rejected the TLS handshake (client certificate missing or not trusted: mqtt.tls.cert_file)"},
+	failTLS:               {"tls", "tls handshake with the broker failed"},
+}
+
+func (k connFailure) String() string  { return connFailures[k].reason }
+func (k connFailure) message() string { return connFailures[k].message }
+
+// needsOperator reports a failure retrying will not cure.
+func (k connFailure) needsOperator() bool { return k >= failBadLogin }
+
+// classifyConnect says why a connection attempt failed, from the error paho
+// reports: a CONNACK refusal, a TLS or certificate error, or a network one.
+func classifyConnect(err error) connFailure {
+	if err == nil {
+		return failNone
+	}
+	switch {
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
+		return failBadLogin
+	case errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		return failNotAuthorized
+	case errors.Is(err, packets.ErrorRefusedIDRejected):
+		return failIDRejected
+	case errors.Is(err, packets.ErrorRefusedServerUnavailable):
+		return failServerUnavailable
+	case errors.Is(err, packets.ErrorRefusedBadProtocolVersion), errors.Is(err, packets.ErrorProtocolViolation):
+		return failProtocol
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		recErr    tls.RecordHeaderError
+		dnsErr    *net.DNSError
+		netErr    net.Error
+	)
+	switch {
+	case errors.As(err, &unknownCA):
+		return failCertAuthority
+	case errors.As(err, &hostname):
+		return failCertName
+	case errors.As(err, &invalid):
+		return failCertInvalid
+	case errors.As(err, &verify):
+		return failCertInvalid
+	case errors.As(err, &recErr):
+		return failTLS // not a TLS server
+	case errors.As(err, &dnsErr):
+		return failDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return failRefused
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return failUnreachable
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return failTimeout
+	}
+	// A TLS alert from the broker (crypto/tls reports it as a "remote
+	// error" whose type is not exported): it refused our certificate.
+	if msg := err.Error(); strings.Contains(msg, "remote error: tls:") {
+		return failTLSRejected
+	} else if strings.Contains(msg, "tls:") {
+		return failTLS
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return failClosed
+	}
+	return failOther
 }
 
 // scrub returns err's text with the password (if any) masked: dial errors
@@ -513,26 +813,95 @@ func (c *Client) scrub(err error) string {
 // It also reports when paho has settled it for a new connection: resume
 // reads All on every reconnect, and the first connect (clean session)
 // calls Reset. A publish stored after that is not in resume's list.
+//
+// And it tracks each outbound PUBLISH from Put to its removal, the one
+// reliable record of what paho will still send (paho v1.5.1): Publish
+// stores a QoS 1/2 packet before writing it; the packet stays through
+// write timeouts and connection losses (resume sends it again after every
+// reconnect, completing the original token with no error, acknowledged or
+// not), and only PUBACK (QoS 1) or PUBCOMP (QoS 2) deletes it, or Reset
+// drops it.
 type copyingStore struct {
 	*paho.MemoryStore
 	settled func()
+
+	mu  sync.Mutex
+	out map[uint16]*storedPublish // outbound PUBLISH packets by packet ID
 }
 
-func (s copyingStore) All() []string {
+// storedPublish is one outbound PUBLISH in the store.
+type storedPublish struct {
+	done  chan struct{} // closed when the packet left the store
+	acked bool          // set before done is closed: deleted by the acknowledgement, not by a reset
+}
+
+func newCopyingStore(settled func()) *copyingStore {
+	return &copyingStore{MemoryStore: paho.NewMemoryStore(), settled: settled, out: make(map[uint16]*storedPublish)}
+}
+
+// outbound returns the stored PUBLISH with packet ID mid, or nil.
+func (s *copyingStore) outbound(mid uint16) *storedPublish {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out[mid]
+}
+
+func (s *copyingStore) All() []string {
 	keys := s.MemoryStore.All()
 	s.settled()
 	return keys
 }
 
-func (s copyingStore) Reset() {
+func (s *copyingStore) Reset() {
 	s.MemoryStore.Reset()
+	s.mu.Lock()
+	for mid, p := range s.out {
+		close(p.done)
+		delete(s.out, mid)
+	}
+	s.mu.Unlock()
 	s.settled()
 }
 
-func (s copyingStore) Put(key string, p packets.ControlPacket) { s.MemoryStore.Put(key, copyPacket(p)) }
+func (s *copyingStore) Put(key string, p packets.ControlPacket) {
+	if _, ok := p.(*packets.PublishPacket); ok {
+		if mid, ok := outboundMID(key); ok {
+			s.mu.Lock()
+			if old := s.out[mid]; old != nil { // replaced unacknowledged: gone
+				close(old.done)
+			}
+			s.out[mid] = &storedPublish{done: make(chan struct{})}
+			s.mu.Unlock()
+		}
+	}
+	s.MemoryStore.Put(key, copyPacket(p))
+}
 
-func (s copyingStore) Get(key string) packets.ControlPacket {
+func (s *copyingStore) Del(key string) {
+	s.MemoryStore.Del(key)
+	if mid, ok := outboundMID(key); ok {
+		s.mu.Lock()
+		if p := s.out[mid]; p != nil {
+			p.acked = true
+			close(p.done)
+			delete(s.out, mid)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *copyingStore) Get(key string) packets.ControlPacket {
 	return copyPacket(s.MemoryStore.Get(key))
+}
+
+// outboundMID parses paho's key of an outbound packet, "o.<packet ID>".
+func outboundMID(key string) (uint16, bool) {
+	rest, ok := strings.CutPrefix(key, "o.")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 16)
+	return uint16(n), err == nil
 }
 
 func copyPacket(p packets.ControlPacket) packets.ControlPacket {

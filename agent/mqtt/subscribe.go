@@ -35,6 +35,13 @@ func checkPublishSize(topic string, payload []byte) error {
 // PublishMessage is Publish with m's own QoS (0..2) and Retained instead of
 // the configured QoS. Errors are those of Publish; an invalid QoS or topic
 // wraps ErrInvalidMessage.
+//
+// A QoS 1/2 message with a spool ID (m.ID != 0) is never handed to paho
+// twice while paho still holds it: after a timeout the copy stays in flight
+// (paho resends it on reconnect), and the next call for the same ID and
+// message waits for that copy's acknowledgement instead of publishing
+// again. A subscriber sees at most the copy written before a hang and
+// paho's resend.
 func (c *Client) PublishMessage(ctx context.Context, m spool.Message) error {
 	if m.QoS > 2 {
 		if c.closedFlg.Load() {
@@ -42,6 +49,9 @@ func (c *Client) PublishMessage(ctx context.Context, m spool.Message) error {
 		}
 		c.failed.Add(1)
 		return fmt.Errorf("mqtt publish %q: %w: QoS %d not in 0..2", m.Topic, ErrInvalidMessage, m.QoS)
+	}
+	if m.ID != 0 && m.QoS > 0 {
+		return c.publishSpooled(ctx, m)
 	}
 	return c.publish(ctx, m.Topic, m.Payload, m.QoS, m.Retained)
 }

@@ -74,16 +74,16 @@ func TestTLSHandshake(t *testing.T) {
 			logged: []string{"level=WARN", "tls certificate verification disabled", "mqtt.tls.insecure_skip_verify"}},
 		{name: "wrong ca", broker: m.URL,
 			tls:    TLSConfig{CAFile: certs.OtherCA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey},
-			logged: []string{"broker unreachable", "failed to verify certificate", "unknown authority"}},
+			logged: []string{"broker certificate not trusted: unknown authority", "reason=certificate_unknown_authority", "failed to verify certificate"}},
 		{name: "system roots", broker: m.URL,
 			tls:    TLSConfig{CertFile: certs.ClientCert, KeyFile: certs.ClientKey},
-			logged: []string{"broker unreachable", "failed to verify certificate"}},
+			logged: []string{"broker certificate not trusted: unknown authority", "failed to verify certificate"}},
 		{name: "server name mismatch", broker: m.URL,
 			tls:    TLSConfig{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey, ServerName: "wrong.example"},
-			logged: []string{"broker unreachable", "failed to verify certificate", "wrong.example"}},
+			logged: []string{"broker certificate does not match the broker host name", "reason=certificate_name_mismatch", "wrong.example"}},
 		{name: "no client certificate", broker: m.URL,
 			tls:    TLSConfig{CAFile: certs.CA},
-			logged: []string{"broker unreachable"}},
+			logged: []string{"broker rejected the TLS handshake", "reason=tls_rejected_by_broker"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

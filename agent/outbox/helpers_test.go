@@ -88,13 +88,19 @@ func newGate(t testing.TB, target string) *gate {
 // startClient returns a connecting MQTT client for url, closed in Cleanup.
 func startClient(t testing.TB, url, device string, log *slog.Logger) *mqtt.Client {
 	t.Helper()
+	return startClientTimeout(t, url, device, 3*time.Second, log)
+}
+
+// startClientTimeout is startClient with mqtt.publish_timeout set.
+func startClientTimeout(t testing.TB, url, device string, publishTimeout time.Duration, log *slog.Logger) *mqtt.Client {
+	t.Helper()
 	c, err := mqtt.NewClient(mqtt.Config{
 		Broker:         url,
 		Device:         device,
 		TopicPrefix:    "edgedet-test",
 		KeepAlive:      cfgtypes.Duration(5 * time.Second),
 		ConnectTimeout: cfgtypes.Duration(2 * time.Second),
-		PublishTimeout: cfgtypes.Duration(3 * time.Second),
+		PublishTimeout: cfgtypes.Duration(publishTimeout),
 	}, log)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
@@ -123,9 +129,19 @@ func waitConnected(t testing.TB, c *mqtt.Client) {
 // cancels Run and waits for it (also called in Cleanup).
 func runOutbox(t testing.TB, cfg Config, pub Publisher, log *slog.Logger) (*Outbox, func() error) {
 	t.Helper()
+	return runOutboxClock(t, cfg, pub, log, nil)
+}
+
+// runOutboxClock is runOutbox with the Outbox's clock set to clk (nil: the
+// real one).
+func runOutboxClock(t testing.TB, cfg Config, pub Publisher, log *slog.Logger, clk *fakeClock) (*Outbox, func() error) {
+	t.Helper()
 	o, err := New(cfg, pub, log)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if clk != nil {
+		o.now = clk.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -186,3 +202,26 @@ func noMore(t testing.TB, ch <-chan testenv.Message) {
 
 // logBuffer collects log output (see testenv.Buffer).
 type logBuffer = testenv.Buffer
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// newFakeClock starts at an arbitrary fixed date: nothing depends on today.
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2031, 5, 17, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}

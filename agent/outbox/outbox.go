@@ -10,6 +10,11 @@
 // sees the messages of a topic in the order they were sent. A message that
 // cannot be published now stays at the front of the spool for the next
 // flush; one that can never be published is rejected and logged.
+//
+// Delivery is at least once. Every non-retained JSON-object payload is
+// published with a "msg_id" member, the same on every attempt (see
+// EpochFile), so that consumers can drop the duplicates a lost
+// acknowledgement causes.
 package outbox
 
 import (
@@ -28,10 +33,15 @@ import (
 // FinalFlushTimeout bounds the flush Run makes after its context is done.
 const FinalFlushTimeout = 5 * time.Second
 
+// DropWarnInterval is the least time between two "spool full" warnings:
+// the first drop is logged at once, later ones are counted and summed up in
+// the next warning, at most one per interval (and at shutdown).
+const DropWarnInterval = time.Minute
+
 // Publisher publishes one message and waits for the broker's acknowledgement
 // (QoS 1/2) or the write (QoS 0). An error wrapping mqtt.ErrInvalidMessage
 // means the message can never be sent; any other error means "not now".
-// *mqtt.Client implements it.
+// m.Payload is only valid during the call. *mqtt.Client implements it.
 type Publisher interface {
 	PublishMessage(ctx context.Context, m spool.Message) error
 }
@@ -68,7 +78,11 @@ type Outbox struct {
 	failing atomic.Bool
 	running atomic.Bool
 
-	dropsToLog atomic.Uint64 // DroppedFull since the last flush log
+	now   func() time.Time // the clock of the drop warnings
+	drops dropWarn
+
+	idPrefix []byte // `"msg_id":"<epoch>-`, see withID
+	idBuf    []byte // payload with the id; reused by flush
 
 	errMu      sync.Mutex
 	sendErrs   int   // Add errors since the last flush log
@@ -100,6 +114,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger) (*Outbox, error) {
 		log:     log,
 		ready:   make(chan struct{}, 1),
 		trigger: make(chan struct{}, 1),
+		now:     time.Now,
 	}
 	if cfg.Dir == "" {
 		o.sp = spool.NewMemory(lim)
@@ -113,20 +128,27 @@ func New(cfg Config, pub Publisher, log *slog.Logger) (*Outbox, error) {
 			log.Info("spool holds messages from a previous run", "dir", cfg.Dir, "messages", n)
 		}
 	}
+	epoch, err := o.loadEpoch()
+	if err != nil {
+		_ = o.sp.Close()
+		return nil, err
+	}
+	o.idPrefix = fmt.Appendf(nil, `"msg_id":"%s-`, epoch)
 	return o, nil
 }
 
 // Send adds msgs to the spool (never waiting for the network) and signals
 // Run to flush them now. When the spool is full the oldest messages are
-// dropped; drops are counted in Stats and logged once per flush. A message
-// Send cannot add (see Stats.NotSpooled) is lost.
+// dropped; drops are counted in Stats and logged (the first at once, then
+// at most once per DropWarnInterval, with counts). A message Send cannot
+// add (see Stats.NotSpooled) is lost.
 func (o *Outbox) Send(msgs ...spool.Message) {
 	if len(msgs) == 0 {
 		return
 	}
 	n, err := o.sp.Add(msgs...)
 	if n > 0 {
-		o.dropsToLog.Add(uint64(n))
+		o.noteDrops(n)
 	}
 	if err != nil {
 		o.notSpooled.Add(uint64(countNotSpooled(err, len(msgs))))
@@ -222,6 +244,7 @@ func (o *Outbox) shutdown() error {
 	fctx, cancel := context.WithTimeout(context.Background(), FinalFlushTimeout)
 	o.flush(fctx, nil)
 	cancel()
+	o.warnDrops(true)
 	if n := o.sp.Len(); n > 0 {
 		if o.disk {
 			o.log.Info("undelivered messages kept in the disk spool for the next start", "messages", n, "dir", o.cfg.Dir)
@@ -258,7 +281,7 @@ func (o *Outbox) flush(ctx context.Context, done <-chan struct{}) bool {
 		var stop error
 		for i := range tx.Messages {
 			m := &tx.Messages[i]
-			err := o.pub.PublishMessage(ctx, *m)
+			err := o.pub.PublishMessage(ctx, o.withID(*m))
 			switch {
 			case err == nil:
 				tx.Accept(i)
@@ -297,12 +320,71 @@ func (o *Outbox) logFailure(err error) {
 	o.log.Warn("flush failed, messages kept for retry", "spooled", o.sp.Len(), "err", err)
 }
 
-// logDrops logs, once per flush, the messages dropped since the previous one.
-func (o *Outbox) logDrops() {
-	if n := o.dropsToLog.Swap(0); n > 0 {
-		o.log.Warn("spool full, dropped oldest messages", "dropped", n,
+// dropWarn rate-limits the "spool full" warning.
+type dropWarn struct {
+	mu      sync.Mutex
+	pending uint64    // dropped since the last warning
+	limits  uint8     // the limits those drops hit: limitMessages | limitBytes
+	last    time.Time // of the last warning; zero before the first
+}
+
+const (
+	limitMessages uint8 = 1 << iota
+	limitBytes
+)
+
+// noteDrops counts n messages Add dropped to make room, notes which limit
+// was hit, and warns at once unless a warning went out less than
+// DropWarnInterval ago.
+func (o *Outbox) noteDrops(n int) {
+	limit := limitBytes
+	if s := o.sp.Stats(); s.Len >= o.cfg.MaxMessages {
+		limit = limitMessages
+	}
+	o.drops.mu.Lock()
+	o.drops.pending += uint64(n)
+	o.drops.limits |= limit
+	o.drops.mu.Unlock()
+	o.warnDrops(false)
+}
+
+// warnDrops logs the drops counted since the last warning, if any, when
+// DropWarnInterval has passed since it (or always, with force).
+func (o *Outbox) warnDrops(force bool) {
+	now := o.now()
+	d := &o.drops
+	d.mu.Lock()
+	if d.pending == 0 || (!force && !d.last.IsZero() && now.Sub(d.last) < DropWarnInterval) {
+		d.mu.Unlock()
+		return
+	}
+	n, limits, since := d.pending, d.limits, now.Sub(d.last)
+	first := d.last.IsZero()
+	d.pending, d.limits, d.last = 0, 0, now
+	d.mu.Unlock()
+
+	attrs := make([]any, 0, 10)
+	attrs = append(attrs, "dropped", n)
+	if !first {
+		attrs = append(attrs, "since_last_warning", since.Round(time.Second))
+	}
+	attrs = append(attrs, "dropped_total", o.sp.Stats().DroppedFull)
+	switch limits {
+	case limitMessages:
+		attrs = append(attrs, "limit", "spool.max_messages", "max_messages", o.cfg.MaxMessages)
+	case limitBytes:
+		attrs = append(attrs, "limit", "spool.max_bytes", "max_bytes", o.cfg.MaxBytes)
+	default:
+		attrs = append(attrs, "limit", "spool.max_messages and spool.max_bytes",
 			"max_messages", o.cfg.MaxMessages, "max_bytes", o.cfg.MaxBytes)
 	}
+	o.log.Warn("spool full, dropped oldest messages", attrs...)
+}
+
+// logDrops logs, once per flush, what was dropped or lost since the
+// previous one ("spool full" rate-limited by warnDrops).
+func (o *Outbox) logDrops() {
+	o.warnDrops(false)
 	if age := o.sp.Stats().DroppedAge; age > o.lastAgeDrops {
 		o.log.Warn("dropped messages older than spool.max_age", "dropped", age-o.lastAgeDrops, "max_age", o.cfg.MaxAge)
 		o.lastAgeDrops = age

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,11 +37,12 @@ type Mosquitto struct {
 	Addr string // 127.0.0.1:port
 	URL  string // tcp://127.0.0.1:port, or ssl://127.0.0.1:port with TLS
 
-	bin  string
-	tls  *MosquittoTLS // nil: plain TCP listener
-	dir  string
-	conf string
-	port int
+	bin   string
+	tls   *MosquittoTLS // nil: plain TCP listener
+	users map[string]string
+	dir   string
+	conf  string
+	port  int
 
 	mu   sync.Mutex
 	proc *mosquittoProc
@@ -99,9 +101,35 @@ func StartMosquittoTLS(t testing.TB, opts MosquittoTLS) *Mosquitto {
 	return startMosquitto(t, &opts)
 }
 
+// MosquittoOptions configure [StartMosquittoWith].
+type MosquittoOptions struct {
+	TLS *MosquittoTLS // nil: plain TCP listener
+	// Users, when not empty, turn anonymous access off (allow_anonymous
+	// false): only these user names, with their passwords, may connect
+	// (a password_file written with mosquitto_passwd).
+	Users map[string]string
+}
+
+// StartMosquittoWith is [StartMosquitto] with options.
+func StartMosquittoWith(t testing.TB, opts MosquittoOptions) *Mosquitto {
+	t.Helper()
+	if opts.TLS != nil {
+		return StartMosquittoTLS(t, *opts.TLS) // checks the files
+	}
+	return startMosquittoUsers(t, nil, opts.Users)
+}
+
 func startMosquitto(t testing.TB, tlsOpts *MosquittoTLS) *Mosquitto {
 	t.Helper()
-	m := &Mosquitto{bin: MosquittoPath(t), dir: t.TempDir(), tls: tlsOpts}
+	return startMosquittoUsers(t, tlsOpts, nil)
+}
+
+func startMosquittoUsers(t testing.TB, tlsOpts *MosquittoTLS, users map[string]string) *Mosquitto {
+	t.Helper()
+	m := &Mosquitto{bin: MosquittoPath(t), dir: t.TempDir(), tls: tlsOpts, users: users}
+	if len(users) > 0 {
+		m.writePasswordFile(t)
+	}
 	t.Cleanup(func() {
 		m.Stop(t)
 		if t.Failed() {
@@ -146,6 +174,32 @@ func (m *Mosquitto) Stop(t testing.TB) {
 	}
 }
 
+// Pause stops the broker with SIGSTOP: it keeps its connections open but
+// reads and answers nothing, like a hung broker. Resume continues it.
+func (m *Mosquitto) Pause(t testing.TB) {
+	t.Helper()
+	m.signal(t, syscall.SIGSTOP)
+}
+
+// Resume continues a broker stopped by Pause (SIGCONT).
+func (m *Mosquitto) Resume(t testing.TB) {
+	t.Helper()
+	m.signal(t, syscall.SIGCONT)
+}
+
+func (m *Mosquitto) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	m.mu.Lock()
+	p := m.proc
+	m.mu.Unlock()
+	if p == nil {
+		t.Fatalf("mosquitto: %v: not running", sig)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("mosquitto: %v pid %d: %v", sig, p.cmd.Process.Pid, err)
+	}
+}
+
 // Restart starts the broker again on the same port (stopping it first if it
 // is running). Its retained messages are gone: persistence is off.
 func (m *Mosquitto) Restart(t testing.TB) {
@@ -186,8 +240,12 @@ require_certificate %t
 use_identity_as_username false
 `, m.tls.Files.CA, m.tls.Files.ServerCert, m.tls.Files.ServerKey, m.tls.RequireCertificate)
 	}
-	conf += fmt.Sprintf(`allow_anonymous true
-persistence false
+	if len(m.users) > 0 {
+		conf += fmt.Sprintf("allow_anonymous false\npassword_file %s\n", m.passwordFile())
+	} else {
+		conf += "allow_anonymous true\n"
+	}
+	conf += fmt.Sprintf(`persistence false
 log_dest file %s
 log_type error
 log_type warning
@@ -203,6 +261,38 @@ log_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S
 	}
 	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
 		t.Fatalf("mosquitto: write config: %v", err)
+	}
+}
+
+// SetUsers replaces the users of a broker started with
+// MosquittoOptions.Users; they apply from the next Restart.
+func (m *Mosquitto) SetUsers(t testing.TB, users map[string]string) {
+	t.Helper()
+	if len(m.users) == 0 || len(users) == 0 {
+		t.Fatal("mosquitto: SetUsers needs a broker started with Users, and users")
+	}
+	m.users = users
+	m.writePasswordFile(t)
+}
+
+func (m *Mosquitto) passwordFile() string { return filepath.Join(m.dir, "passwd") }
+
+// writePasswordFile writes m.users with mosquitto_passwd (installed with
+// mosquitto, next to it or in PATH).
+func (m *Mosquitto) writePasswordFile(t testing.TB) {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto_passwd")
+	if err != nil {
+		bin = "/usr/bin/mosquitto_passwd"
+	}
+	path := m.passwordFile()
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatalf("mosquitto: password file: %v", err)
+	}
+	for user, pass := range m.users {
+		if out, err := exec.Command(bin, "-b", path, user, pass).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto: %s -b %s %s: %v: %s (%s)", bin, path, user, err, bytes.TrimSpace(out), mosquittoHint)
+		}
 	}
 }
 
