@@ -1,0 +1,92 @@
+// Package cvsafe runs the OpenCV calls that can throw on input edgedet does
+// not control (image files, output paths, codecs, frame sizes) through a
+// thin C++ layer that catches cv::Exception. gocv calls OpenCV directly, and
+// a C++ exception crossing cgo aborts the whole process (SIGABRT), which Go
+// cannot recover. Each function here validates what it can first, with an
+// error naming the file or value, and turns whatever OpenCV still throws
+// into an *Error.
+package cvsafe
+
+/*
+#cgo !windows pkg-config: opencv4
+#cgo CXXFLAGS: --std=c++11
+#include <stdlib.h>
+#include "cvsafe.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"unsafe"
+
+	"gocv.io/x/gocv"
+)
+
+// Error is an exception OpenCV threw, caught before it could abort the
+// process. Op names the OpenCV call; Msg is OpenCV's message.
+type Error struct {
+	Op  string
+	Msg string
+}
+
+func (e *Error) Error() string { return "opencv " + e.Op + ": " + e.Msg }
+
+// takeErr converts and frees a message set by the C++ layer.
+func takeErr(op string, cerr *C.char) error {
+	if cerr == nil {
+		return nil
+	}
+	defer C.free(unsafe.Pointer(cerr))
+	return &Error{Op: op, Msg: C.GoString(cerr)}
+}
+
+// matPtr is the cv::Mat* behind m.
+func matPtr(m *gocv.Mat) unsafe.Pointer { return unsafe.Pointer(m.Ptr()) }
+
+// cInts copies params into C memory (nil for none); free it with C.free.
+func cInts(params []int) (*C.int, C.int) {
+	if len(params) == 0 {
+		return nil, 0
+	}
+	p := (*C.int)(C.malloc(C.size_t(len(params)) * C.size_t(unsafe.Sizeof(C.int(0)))))
+	s := unsafe.Slice(p, len(params))
+	for i, v := range params {
+		s[i] = C.int(v)
+	}
+	return p, C.int(len(params))
+}
+
+// MaxSide bounds the width and height Resize and OpenVideoWriter accept: far
+// above any camera, far below what would exhaust memory or overflow
+// OpenCV's int sizes.
+const MaxSide = 1 << 15
+
+// Resize resizes src into dst at size with the given interpolation. An
+// empty src or a size outside [1, MaxSide] is an error (OpenCV would throw).
+func Resize(src gocv.Mat, dst *gocv.Mat, size image.Point, interp gocv.InterpolationFlags) error {
+	if src.Empty() {
+		return errors.New("resize: empty source image")
+	}
+	if size.X < 1 || size.Y < 1 || size.X > MaxSide || size.Y > MaxSide {
+		return fmt.Errorf("resize: target size %dx%d not in 1..%d", size.X, size.Y, MaxSide)
+	}
+	var cerr *C.char
+	C.cvsafe_resize(matPtr(&src), matPtr(dst), C.int(size.X), C.int(size.Y), C.int(interp), &cerr)
+	return takeErr("resize", cerr)
+}
+
+// CvtColor converts src into dst with code. An empty src is an error, and
+// so is a code that does not fit src's channel count (OpenCV throws).
+func CvtColor(src gocv.Mat, dst *gocv.Mat, code gocv.ColorConversionCode) error {
+	if src.Empty() {
+		return errors.New("convert colour: empty source image")
+	}
+	var cerr *C.char
+	C.cvsafe_cvtcolor(matPtr(&src), matPtr(dst), C.int(code), &cerr)
+	if err := takeErr("cvtColor", cerr); err != nil {
+		return fmt.Errorf("convert colour of a %d-channel image (code %d): %w", src.Channels(), code, err)
+	}
+	return nil
+}
