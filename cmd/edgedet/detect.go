@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // modelFlags are the detector flags shared by detect and bench.
@@ -120,27 +121,23 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(images) == 0 {
 		return fmt.Errorf("%w: no images given", errUsage)
 	}
+	dsts, err := outPaths(*out, images)
+	if err != nil {
+		return err
+	}
 	det, closeAll, err := mf.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	outDir := ""
-	if *out != "" && len(images) > 1 {
-		outDir = *out
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			return fmt.Errorf("create output directory: %w", err)
-		}
-	}
 	info := det.Info()
 	enc := json.NewEncoder(stdout)
 	var dets []detector.Detection
 	failed := 0
-	for _, path := range images {
-		img := gocv.IMRead(path, gocv.IMReadColor)
-		if img.Empty() {
-			img.Close()
-			fmt.Fprintf(stderr, "edgedet detect: %s: cannot read image\n", path)
+	for i, path := range images {
+		img, err := cvsafe.ReadImage(path, gocv.IMReadColor)
+		if err != nil {
+			fmt.Fprintf(stderr, "edgedet detect: %v\n", err)
 			failed++
 			continue
 		}
@@ -169,15 +166,11 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				fmt.Fprintf(stdout, "  %-14s %.3f  [%.0f %.0f %.0f %.0f]\n", d.Label, d.Score, d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2)
 			}
 		}
-		if *out != "" {
-			dst := *out
-			if outDir != "" {
-				dst = filepath.Join(outDir, filepath.Base(path))
-			}
+		if dsts != nil {
 			detector.Draw(&img, dets)
-			if !gocv.IMWrite(dst, img) {
+			if err := cvsafe.WriteImage(dsts[i], img); err != nil {
 				img.Close()
-				return fmt.Errorf("write annotated image %s: OpenCV could not write it (check the directory and extension)", dst)
+				return fmt.Errorf("--out: %w", err)
 			}
 		}
 		img.Close()
@@ -186,4 +179,54 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%d of %d images could not be read", failed, len(images))
 	}
 	return nil
+}
+
+// outPaths is where detect writes each image's annotated copy for --out
+// (nil when out is ""), checked before any model is loaded. One image goes
+// to out itself, or into out when it is an existing directory. Several
+// images go into out as a directory (created if missing), each under its
+// own base name: an out with an image extension that is not an existing
+// directory is an error rather than a directory named like a file, and so
+// are two inputs with the same base name. Every destination's extension
+// must be one OpenCV can write.
+func outPaths(out string, images []string) ([]string, error) {
+	if out == "" {
+		return nil, nil
+	}
+	st, statErr := os.Stat(out)
+	isDir := statErr == nil && st.IsDir()
+	if len(images) == 1 && !isDir {
+		if err := cvsafe.CheckImageExt(out); err != nil {
+			return nil, fmt.Errorf("%w: --out %w", errUsage, err)
+		}
+		return []string{out}, nil
+	}
+	if !isDir {
+		if statErr == nil {
+			return nil, fmt.Errorf("%w: --out %s: %d images need a directory, and %s is a file", errUsage, out, len(images), out)
+		}
+		if cvsafe.CheckImageExt(out) == nil {
+			return nil, fmt.Errorf("%w: --out %s: %d images need a directory, not an image name (one image per --out file; a directory takes several)",
+				errUsage, out, len(images))
+		}
+	}
+	dsts := make([]string, len(images))
+	seen := make(map[string]string, len(images))
+	for i, img := range images {
+		base := filepath.Base(img)
+		if prev, dup := seen[base]; dup {
+			return nil, fmt.Errorf("%w: --out %s: %s and %s would both be written as %s", errUsage, out, prev, img, base)
+		}
+		seen[base] = img
+		dsts[i] = filepath.Join(out, base)
+		if err := cvsafe.CheckImageExt(dsts[i]); err != nil {
+			return nil, fmt.Errorf("%w: --out: %w", errUsage, err)
+		}
+	}
+	if !isDir {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return nil, fmt.Errorf("--out: create output directory: %w", err)
+		}
+	}
+	return dsts, nil
 }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+// noCrash fails when the process died of an abort or a panic rather than
+// returning an error.
+func noCrash(t *testing.T, args []string, stderr string) {
+	t.Helper()
+	for _, s := range []string{"SIGABRT", "goroutine ", "panic:", "terminate called"} {
+		if strings.Contains(stderr, s) {
+			t.Errorf("%v crashed (%q):\n%s", args, s, stderr)
+		}
+	}
+}
+
+// TestCLIDetectOut: --out values that aborted the process (an extension
+// OpenCV has no writer for) or did something surprising (two images and
+// --out two.jpg made a directory named two.jpg) are usage errors naming the
+// value, checked before the model loads; several images go into a directory.
+func TestCLIDetectOut(t *testing.T) {
+	model := testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	horses := testenv.Shared(t, "datasets", "samples", "horses.jpg")
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyDog := filepath.Join(other, "dog.jpg")
+	data, err := os.ReadFile(dog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyDog, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		out    string
+		images []string
+		want   []string
+	}{
+		{"txt", filepath.Join(dir, "x.txt"), []string{dog}, []string{"x.txt", `".txt"`, ".jpg", ".png"}},
+		{"no extension", filepath.Join(dir, "x"), []string{dog}, []string{"no image extension"}},
+		{"two images one file", filepath.Join(dir, "two.jpg"), []string{dog, horses}, []string{"two.jpg", "2 images need a directory"}},
+		{"same base name", filepath.Join(dir, "dups"), []string{dog, copyDog}, []string{"would both be written as dog.jpg"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"detect", "--model", model, "--out", tc.out}, tc.images...)
+			_, stderr, code := runCLI(t, args...)
+			noCrash(t, args, stderr)
+			if code != 2 {
+				t.Errorf("exit %d, want 2 (usage)\n%s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not mention %q", stderr, w)
+				}
+			}
+			if _, err := os.Stat(tc.out); err == nil {
+				t.Errorf("%s was created", tc.out)
+			}
+		})
+	}
+
+	outDir := filepath.Join(dir, "annotated")
+	_, stderr, code := runCLI(t, "detect", "--model", model, "--out", outDir, dog, horses)
+	if code != 0 {
+		t.Fatalf("two images into a directory: exit %d\n%s", code, stderr)
+	}
+	for _, n := range []string{"dog.jpg", "horses.jpg"} {
+		if st, err := os.Stat(filepath.Join(outDir, n)); err != nil || st.Size() < 1000 {
+			t.Errorf("%s not written: %v", n, err)
+		}
+	}
+}
+
+// TestCLIDetectBadImages: an image path that is a directory, an empty file
+// and a truncated JPEG are reported by name; the good image is still
+// processed and the exit status says how many failed.
+func TestCLIDetectBadImages(t *testing.T) {
+	model := testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	dir := t.TempDir()
+	isDir := filepath.Join(dir, "folder.jpg")
+	if err := os.Mkdir(isDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.jpg")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(dog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.jpg")
+	if err := os.WriteFile(cut, data[:len(data)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"detect", "--model", model, "--out", filepath.Join(dir, "out"), isDir, empty, cut, dog}
+	stdout, stderr, code := runCLI(t, args...)
+	noCrash(t, args, stderr)
+	if code != 1 {
+		t.Errorf("exit %d, want 1\n%s", code, stderr)
+	}
+	for _, w := range []string{"folder.jpg: is a directory", "empty.jpg: empty file", "cut.jpg: truncated JPEG", "3 of 4 images"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr %q does not mention %q", stderr, w)
+		}
+	}
+	if !strings.Contains(stdout, "dog.jpg:") {
+		t.Errorf("the good image was not processed: %s", stdout)
+	}
+}
