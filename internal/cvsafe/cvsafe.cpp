@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -89,12 +90,28 @@ void cvsafe_imdecode(const unsigned char* buf, size_t len, int flags, void* dst,
     });
 }
 
-void cvsafe_resize(void* src, void* dst, int w, int h, int interp, char** err) {
-    guard(err, [&] { cv::resize(mat(src), mat(dst), cv::Size(w, h), 0, 0, interp); });
+// resize and cvtcolor return the error rather than take char**: Go would
+// move an out variable to the heap, and these run on every frame.
+char* cvsafe_resize(void* src, void* dst, int w, int h, int interp) {
+    char* err;
+    guard(&err, [&] {
+        if (mat(src).empty()) {
+            throw std::invalid_argument("empty source image");
+        }
+        cv::resize(mat(src), mat(dst), cv::Size(w, h), 0, 0, interp);
+    });
+    return err;
 }
 
-void cvsafe_cvtcolor(void* src, void* dst, int code, char** err) {
-    guard(err, [&] { cv::cvtColor(mat(src), mat(dst), code); });
+char* cvsafe_cvtcolor(void* src, void* dst, int code) {
+    char* err;
+    guard(&err, [&] {
+        if (mat(src).empty()) {
+            throw std::invalid_argument("empty source image");
+        }
+        cv::cvtColor(mat(src), mat(dst), code);
+    });
+    return err;
 }
 
 void* cvsafe_videowriter_open(const char* filename, int fourcc, double fps, int w, int h, int color, char** err) {

@@ -16,7 +16,6 @@ package cvsafe
 import "C"
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"unsafe"
@@ -65,28 +64,28 @@ const MaxSide = 1 << 15
 
 // Resize resizes src into dst at size with the given interpolation. An
 // empty src or a size outside [1, MaxSide] is an error (OpenCV would throw).
+// It makes no Go heap allocation when it succeeds. (Like the other
+// functions here it calls no gocv method that is a cgo call on its Mat
+// arguments: that would move them to the heap.)
 func Resize(src gocv.Mat, dst *gocv.Mat, size image.Point, interp gocv.InterpolationFlags) error {
-	if src.Empty() {
-		return errors.New("resize: empty source image")
-	}
 	if size.X < 1 || size.Y < 1 || size.X > MaxSide || size.Y > MaxSide {
 		return fmt.Errorf("resize: target size %dx%d not in 1..%d", size.X, size.Y, MaxSide)
 	}
-	var cerr *C.char
-	C.cvsafe_resize(matPtr(&src), matPtr(dst), C.int(size.X), C.int(size.Y), C.int(interp), &cerr)
-	return takeErr("resize", cerr)
+	cerr := C.cvsafe_resize(matPtr(&src), matPtr(dst), C.int(size.X), C.int(size.Y), C.int(interp))
+	if err := takeErr("resize", cerr); err != nil {
+		return fmt.Errorf("resize to %dx%d: %w", size.X, size.Y, err)
+	}
+	return nil
 }
 
 // CvtColor converts src into dst with code. An empty src is an error, and
-// so is a code that does not fit src's channel count (OpenCV throws).
+// so is a code that does not fit src's channel count (OpenCV throws). It
+// makes no Go heap allocation when it succeeds.
 func CvtColor(src gocv.Mat, dst *gocv.Mat, code gocv.ColorConversionCode) error {
-	if src.Empty() {
-		return errors.New("convert colour: empty source image")
-	}
-	var cerr *C.char
-	C.cvsafe_cvtcolor(matPtr(&src), matPtr(dst), C.int(code), &cerr)
+	cerr := C.cvsafe_cvtcolor(matPtr(&src), matPtr(dst), C.int(code))
 	if err := takeErr("cvtColor", cerr); err != nil {
-		return fmt.Errorf("convert colour of a %d-channel image (code %d): %w", src.Channels(), code, err)
+		failed := src // a copy, so only this path moves a Mat to the heap
+		return fmt.Errorf("convert colour of a %d-channel image (code %d): %w", failed.Channels(), code, err)
 	}
 	return nil
 }

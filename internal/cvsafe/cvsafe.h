@@ -16,8 +16,8 @@ void cvsafe_imwrite(const char* filename, void* mat, const int* params, int npar
 void cvsafe_imencode(const char* ext, void* mat, const int* params, int nparams, unsigned char** out, size_t* outlen, char** err);
 void cvsafe_imread(const char* filename, int flags, void* dst, char** err);
 void cvsafe_imdecode(const unsigned char* buf, size_t len, int flags, void* dst, char** err);
-void cvsafe_resize(void* src, void* dst, int w, int h, int interp, char** err);
-void cvsafe_cvtcolor(void* src, void* dst, int code, char** err);
+char* cvsafe_resize(void* src, void* dst, int w, int h, int interp);
+char* cvsafe_cvtcolor(void* src, void* dst, int code);
 void* cvsafe_videowriter_open(const char* filename, int fourcc, double fps, int w, int h, int color, char** err);
 void cvsafe_videowriter_write(void* vw, void* mat, char** err);
 void cvsafe_videowriter_release(void* vw);

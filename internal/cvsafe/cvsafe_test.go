@@ -193,6 +193,20 @@ func TestResizeCvtColor(t *testing.T) {
 		t.Errorf("GrayToBGR on BGR: error %v, want a *cvsafe.Error naming the 3 channels", err)
 	}
 	wantErr(t, cvsafe.CvtColor(empty, &dst, gocv.ColorBGRToGray), "empty")
+
+	// Both sit on per-frame paths that allocate nothing.
+	grey := gocv.NewMat()
+	defer grey.Close()
+	if n := testing.AllocsPerRun(10, func() {
+		if err := cvsafe.Resize(*img, &dst, image.Pt(10, 5), gocv.InterpolationArea); err != nil {
+			t.Fatal(err)
+		}
+		if err := cvsafe.CvtColor(dst, &grey, gocv.ColorBGRToGray); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Resize and CvtColor allocate %v times", n)
+	}
 	if err := cvsafe.CvtColor(*img, &dst, gocv.ColorBGRToGray); err != nil {
 		t.Fatal(err)
 	}
