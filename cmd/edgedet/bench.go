@@ -16,6 +16,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // stageStats are latency percentiles of one pipeline stage, in milliseconds.
@@ -163,10 +164,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	for _, p := range fs.Args() {
-		m := gocv.IMRead(p, gocv.IMReadColor)
-		if m.Empty() {
-			m.Close()
-			return fmt.Errorf("%s: cannot read image", p)
+		m, err := cvsafe.ReadImage(p, gocv.IMReadColor)
+		if err != nil {
+			return err
 		}
 		imgs = append(imgs, m)
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/edgedet/edgedet/agent"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/quant"
@@ -287,13 +287,14 @@ func (e *encodedInputs) Len() int { return max(len(e.files), len(e.blobs)) }
 
 func (e *encodedInputs) Input(_ context.Context, i int, dst []float32) error {
 	var img gocv.Mat
+	var err error
 	if e.files != nil {
-		img = gocv.IMRead(e.files[i], gocv.IMReadColor)
+		img, err = cvsafe.ReadImage(e.files[i], gocv.IMReadColor)
 	} else {
-		var err error
-		if img, err = gocv.IMDecode(e.blobs[i], gocv.IMReadColor); err != nil {
-			return fmt.Errorf("%s: %w", e.names[i], err)
-		}
+		img, err = cvsafe.DecodeImage(e.blobs[i], gocv.IMReadColor)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.names[i], err)
 	}
 	defer img.Close()
 	if img.Empty() {
@@ -325,13 +326,12 @@ func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (
 		if limit > 0 && len(good) == limit {
 			break
 		}
-		img := gocv.IMRead(f, gocv.IMReadColor)
-		ok := !img.Empty()
-		img.Close()
-		if !ok {
-			log.Warn("skipping unreadable calibration image", "file", f)
+		img, err := cvsafe.ReadImage(f, gocv.IMReadColor)
+		if err != nil {
+			log.Warn("skipping unreadable calibration image", "file", f, "err", err)
 			continue
 		}
+		img.Close()
 		good = append(good, f)
 	}
 	if len(good) == 0 {
@@ -387,14 +387,13 @@ func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n 
 		if err != nil {
 			return nil, fmt.Errorf("capture from camera %q: %w", name, err)
 		}
-		buf, err := gocv.IMEncode(gocv.JPEGFileExt, f.Mat)
+		buf, err := cvsafe.EncodeImage(gocv.JPEGFileExt, f.Mat)
 		stream.Release(f)
 		if err != nil {
 			return nil, fmt.Errorf("encode frame: %w", err)
 		}
-		e.blobs = append(e.blobs, slices.Clone(buf.GetBytes()))
+		e.blobs = append(e.blobs, buf)
 		e.names = append(e.names, fmt.Sprintf("camera %s frame %d", name, len(e.blobs)))
-		buf.Close()
 		bar.Add(1)
 	}
 	if len(e.blobs) == 0 {
