@@ -138,11 +138,13 @@ func (c Config) Validate() error {
 	if c.Height < 0 {
 		bad("height", "%d must be >= 0", c.Height)
 	}
-	if !finite(c.FPS) || c.FPS < 0 {
-		bad("fps", "%v must be >= 0", c.FPS)
-	}
-	if !finite(c.DetectFPS) || c.DetectFPS < 0 {
-		bad("detect_fps", "%v must be >= 0", c.DetectFPS)
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"fps", c.FPS}, {"detect_fps", c.DetectFPS}} {
+		if err := cfgtypes.Float64(f.key, f.v, cfgtypes.NonNegative); err != nil {
+			errs = append(errs, fmt.Errorf("camera %q: %w", c.Name, err))
+		}
 	}
 	if c.ReconnectMin < 0 {
 		bad("reconnect_min", "%v must be >= 0", c.ReconnectMin)

@@ -39,8 +39,8 @@ func TestValidate(t *testing.T) {
 		cfg  Config
 		want []string
 	}{
-		{Config{Name: "front", Source: "0", DetectFPS: -1}, []string{`camera "front": detect_fps: -1 must be >= 0`}},
-		{Config{Name: "front", Source: "0", FPS: math.NaN()}, []string{`camera "front": fps: NaN must be >= 0`}},
+		{Config{Name: "front", Source: "0", DetectFPS: -1}, []string{`camera "front": detect_fps: -1 is not a finite number >= 0`}},
+		{Config{Name: "front", Source: "0", FPS: math.NaN()}, []string{`camera "front": fps: NaN is not a finite number >= 0`}},
 		{Config{Name: "front", Source: "0", Width: -2, Height: -3}, []string{`width: -2 must be >= 0`, `height: -3 must be >= 0`}},
 		{Config{Name: "front", Source: "0", Kind: "webcam"}, []string{`camera "front": kind: unknown kind "webcam"`}},
 		{Config{Name: "front"}, []string{`camera "front": source: must not be empty`}},
