@@ -53,15 +53,6 @@ func addModelFlags(fs interface {
 	fs.StringVar(&m.logLevel, "log-level", "warn", "log level")
 }
 
-func parseF32(s string, dst *float32) error {
-	var v float32
-	if _, err := fmt.Sscanf(s, "%g", &v); err != nil {
-		return fmt.Errorf("%q is not a number", s)
-	}
-	*dst = v
-	return nil
-}
-
 // open loads ONNX Runtime and the model; close undoes both.
 func (m *modelFlags) open(stderr io.Writer) (*detector.Detector, func(), error) {
 	if m.cfg.Model == "" {

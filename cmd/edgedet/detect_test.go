@@ -120,3 +120,28 @@ func TestCLIDetectBadImages(t *testing.T) {
 		t.Errorf("the good image was not processed: %s", stdout)
 	}
 }
+
+// TestCLIFloatFlags: NaN and ±Inf (which strconv accepts and which pass
+// every range test: --score NaN turned NMS off) are refused for every float
+// flag, naming the flag.
+func TestCLIFloatFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"detect", "--score", "NaN", "x.jpg"},
+		{"detect", "--iou", "inf", "x.jpg"},
+		{"detect", "--score", "-Inf", "x.jpg"},
+		{"detect", "--score", "1e40", "x.jpg"}, // +Inf as a float32
+		{"detect", "--score", "0.5abc", "x.jpg"},
+		{"bench", "--seconds", "NaN", "x.jpg"},
+		{"bench", "--warmup-seconds", "+Inf", "x.jpg"},
+		{"quantize", "--percentile", "nan", "x.onnx"},
+		{"quantize", "--max-error", "-inf", "x.onnx"},
+		{"prune", "--target", "ratio=NaN", "--model", "x.onnx", "--out", "y.onnx", "--refit=false", "--importance", "l1"},
+	} {
+		_, stderr, code := runCLI(t, args...)
+		noCrash(t, args, stderr)
+		name, val := strings.TrimLeft(args[1], "-"), args[2]
+		if code == 0 || !strings.Contains(stderr, name) || !strings.Contains(stderr, val) {
+			t.Errorf("%v: exit %d, want an error naming %s and %s:\n%s", args, code, name, val, stderr)
+		}
+	}
+}
