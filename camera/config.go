@@ -6,11 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/redact"
 )
 
 // Source kinds. Config.Kind is one of these, or "" to detect it from Source.
@@ -230,15 +230,10 @@ func DetectKind(source string) string {
 	return KindFile
 }
 
-// credentialsRE matches the user-info part of any scheme://user[:pass]@ in a
-// string, including URLs embedded in a GStreamer pipeline.
-var credentialsRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s"']+@`)
-
-// RedactURL replaces credentials embedded in URLs ("rtsp://user:pass@host")
-// with "***" ("rtsp://***@host") so the result can be logged.
-func RedactURL(s string) string {
-	return credentialsRE.ReplaceAllString(s, "${1}***@")
-}
+// RedactURL masks the secrets in s (URL passwords, password query
+// parameters, GStreamer password properties; see redact.String) so the
+// result can be logged: "rtsp://user:xxxxx@host".
+func RedactURL(s string) string { return redact.String(s) }
 
 // IsImageFile reports whether p has an image extension an images source reads.
 func IsImageFile(p string) bool { return imageExts[strings.ToLower(filepath.Ext(p))] }
