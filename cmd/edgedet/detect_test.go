@@ -145,3 +145,52 @@ func TestCLIFloatFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCheckRedacts: `run --check` prints the resolved config without the
+// passwords in the broker URL, in camera URLs (user info and query) and in
+// a GStreamer pipeline.
+func TestRunCheckRedacts(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	if err := os.WriteFile(model, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "agent.toml")
+	if err := os.WriteFile(cfg, []byte(`
+[detector]
+model = "m.onnx"
+
+[mqtt]
+broker = "tcp://bob:brokerpw@127.0.0.1:1883"
+device = "box1"
+
+[[camera]]
+name = "door"
+source = "rtsp://admin:campw@10.0.0.5:554/s"
+
+[[camera]]
+name = "gate"
+source = "http://10.0.0.6/video.cgi?user=admin&pwd=querypw"
+
+[[camera]]
+name = "yard"
+source = "rtspsrc location=rtsp://10.0.0.7/s user-id=admin user-pw=gstpw ! decodebin ! videoconvert ! appsink"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"run", "--check", "-c", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, secret := range []string{"brokerpw", "campw", "querypw", "gstpw"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("run --check shows %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"tcp://bob:xxxxx@127.0.0.1:1883", "rtsp://admin:xxxxx@10.0.0.5:554/s", "pwd=xxxxx", "user-pw=xxxxx"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --check lacks %q:\n%s", want, out)
+		}
+	}
+}
