@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/edgedet/edgedet/internal/redact"
 )
 
 // DefaultStallAfter is the StallAfter used when Options leaves it zero.
@@ -293,6 +295,7 @@ func (s *Server) snapshot(now time.Time) (map[string]cameraJSON, []string) {
 	for i := range s.cams {
 		c := &s.cams[i]
 		st := c.Status()
+		st.LastError = redact.String(st.LastError) // cameras redact too; the page is one more place it shows
 		st.CaptureFPS, st.ProcessFPS, st.InferenceMs = finite(st.CaptureFPS), finite(st.ProcessFPS), finite(st.InferenceMs)
 		if st.Objects == nil {
 			st.Objects = []string{}
