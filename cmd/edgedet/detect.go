@@ -103,7 +103,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("detect", stderr)
 	var mf modelFlags
 	addModelFlags(fs, &mf)
-	out := fs.String("out", "", "write the annotated image here (a directory when several images are given)")
+	out := fs.String("out", "", "write the annotated image to this file (.jpg, .png, …); with several images, a directory (created if missing) that gets each under its own name")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
 	if err := fs.Parse(args); err != nil {
 		return err
