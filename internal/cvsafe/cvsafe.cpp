@@ -4,6 +4,7 @@
 #include <cstring>
 #include <exception>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -29,8 +30,10 @@ void guard(char** err, F f) {
     try {
         f();
     } catch (const cv::Exception& e) {
-        // e.what() repeats the file and line; err is the bare message.
-        *err = dup(e.err.empty() ? e.what() : e.err.c_str());
+        // "<code>\x1f<message>": OpenCV's status code for the Go error,
+        // and the bare message (e.what() repeats the file and line).
+        std::string m = std::to_string(e.code) + "\x1f" + (e.err.empty() ? e.what() : e.err);
+        *err = dup(m.c_str());
     } catch (const std::exception& e) {
         *err = dup(e.what());
     } catch (...) {

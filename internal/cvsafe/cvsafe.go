@@ -18,27 +18,44 @@ import "C"
 import (
 	"fmt"
 	"image"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"gocv.io/x/gocv"
 )
 
 // Error is an exception OpenCV threw, caught before it could abort the
-// process. Op names the OpenCV call; Msg is OpenCV's message.
+// process. Op names the OpenCV call, Code is the cv::Error::Code
+// (e.g. -215 for a failed assertion; 0 for an exception that is not a
+// cv::Exception) and Msg is OpenCV's message.
 type Error struct {
-	Op  string
-	Msg string
+	Op   string
+	Code int
+	Msg  string
 }
 
-func (e *Error) Error() string { return "opencv " + e.Op + ": " + e.Msg }
+func (e *Error) Error() string {
+	if e.Code != 0 {
+		return fmt.Sprintf("opencv %s: %s (code %d)", e.Op, e.Msg, e.Code)
+	}
+	return "opencv " + e.Op + ": " + e.Msg
+}
 
-// takeErr converts and frees a message set by the C++ layer.
+// takeErr converts and frees a message set by the C++ layer: a
+// cv::Exception comes as "<code>\x1f<message>".
 func takeErr(op string, cerr *C.char) error {
 	if cerr == nil {
 		return nil
 	}
 	defer C.free(unsafe.Pointer(cerr))
-	return &Error{Op: op, Msg: C.GoString(cerr)}
+	e := &Error{Op: op, Msg: C.GoString(cerr)}
+	if code, msg, ok := strings.Cut(e.Msg, "\x1f"); ok {
+		if n, err := strconv.Atoi(code); err == nil {
+			e.Code, e.Msg = n, msg
+		}
+	}
+	return e
 }
 
 // matPtr is the cv::Mat* behind m.

@@ -189,8 +189,8 @@ func TestResizeCvtColor(t *testing.T) {
 	}
 	err := cvsafe.CvtColor(*img, &dst, gocv.ColorGrayToBGR)
 	var cvErr *cvsafe.Error
-	if !errors.As(err, &cvErr) || !strings.Contains(err.Error(), "3-channel") {
-		t.Errorf("GrayToBGR on BGR: error %v, want a *cvsafe.Error naming the 3 channels", err)
+	if !errors.As(err, &cvErr) || !strings.Contains(err.Error(), "3-channel") || cvErr.Code != -2 {
+		t.Errorf("GrayToBGR on BGR: error %v, want a *cvsafe.Error naming the 3 channels, code -2 (StsError)", err)
 	}
 	wantErr(t, cvsafe.CvtColor(empty, &dst, gocv.ColorBGRToGray), "empty")
 
