@@ -190,6 +190,9 @@ func outPaths(out string, images []string) ([]string, error) {
 		if err := cvsafe.CheckImageExt(out); err != nil {
 			return nil, fmt.Errorf("%w: --out %w", errUsage, err)
 		}
+		if err := notAnInput(out, images); err != nil {
+			return nil, err
+		}
 		return []string{out}, nil
 	}
 	if !isDir {
@@ -213,6 +216,9 @@ func outPaths(out string, images []string) ([]string, error) {
 		if err := cvsafe.CheckImageExt(dsts[i]); err != nil {
 			return nil, fmt.Errorf("%w: --out: %w", errUsage, err)
 		}
+		if err := notAnInput(dsts[i], images); err != nil {
+			return nil, err
+		}
 	}
 	if !isDir {
 		if err := os.MkdirAll(out, 0o755); err != nil {
@@ -220,4 +226,19 @@ func outPaths(out string, images []string) ([]string, error) {
 		}
 	}
 	return dsts, nil
+}
+
+// notAnInput refuses an --out destination that is one of the input images:
+// detect never overwrites its input.
+func notAnInput(dst string, images []string) error {
+	so, err := os.Stat(dst)
+	if err != nil {
+		return nil // does not exist yet: cannot be an input that exists
+	}
+	for _, img := range images {
+		if si, err := os.Stat(img); err == nil && os.SameFile(si, so) {
+			return fmt.Errorf("%w: --out would overwrite the input image %s: choose another path", errUsage, img)
+		}
+	}
+	return nil
 }

@@ -51,6 +51,8 @@ func TestCLIDetectOut(t *testing.T) {
 		{"no extension", filepath.Join(dir, "x"), []string{dog}, []string{"no image extension"}},
 		{"two images one file", filepath.Join(dir, "two.jpg"), []string{dog, horses}, []string{"two.jpg", "2 images need a directory"}},
 		{"same base name", filepath.Join(dir, "dups"), []string{dog, copyDog}, []string{"would both be written as dog.jpg"}},
+		{"the input itself", copyDog, []string{copyDog}, []string{"would overwrite the input image " + copyDog}},
+		{"the input's directory", other, []string{copyDog, horses}, []string{"would overwrite the input image " + copyDog}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"detect", "--model", model, "--out", tc.out}, tc.images...)
@@ -64,8 +66,10 @@ func TestCLIDetectOut(t *testing.T) {
 					t.Errorf("stderr %q does not mention %q", stderr, w)
 				}
 			}
-			if _, err := os.Stat(tc.out); err == nil {
-				t.Errorf("%s was created", tc.out)
+			if tc.out != copyDog && tc.out != other {
+				if _, err := os.Stat(tc.out); err == nil {
+					t.Errorf("%s was created", tc.out)
+				}
 			}
 		})
 	}
