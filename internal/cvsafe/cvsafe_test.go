@@ -151,7 +151,7 @@ func TestReadImageBadFiles(t *testing.T) {
 		{"directory", isDir, "is a directory"},
 		{"empty file", write("empty.jpg", nil), "empty file"},
 		{"truncated jpeg", write("cut.jpg", data[:len(data)/2]), "truncated JPEG"},
-		{"garbage", write("junk.png", []byte("not an image at all")), "not an image"},
+		{"garbage", write("junk.png", []byte("not an image at all")), "cannot decode"},
 		{"missing", filepath.Join(dir, "nope.jpg"), "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

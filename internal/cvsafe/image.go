@@ -146,7 +146,7 @@ func ReadImage(path string, flags gocv.IMReadFlag) (gocv.Mat, error) {
 	}
 	if m.Empty() {
 		m.Close()
-		return gocv.Mat{}, fmt.Errorf("read image %s: not an image OpenCV can decode", path)
+		return gocv.Mat{}, fmt.Errorf("read image %s: cannot decode it (damaged, or not a format OpenCV reads)", path)
 	}
 	return m, nil
 }
@@ -205,7 +205,7 @@ func DecodeImage(buf []byte, flags gocv.IMReadFlag) (gocv.Mat, error) {
 	}
 	if m.Empty() {
 		m.Close()
-		return gocv.Mat{}, errors.New("decode image: not an image OpenCV can decode")
+		return gocv.Mat{}, errors.New("decode image: cannot decode it (damaged, or not a format OpenCV reads)")
 	}
 	return m, nil
 }
