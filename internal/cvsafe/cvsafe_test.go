@@ -2,7 +2,9 @@ package cvsafe_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"os"
@@ -153,6 +155,7 @@ func TestReadImageBadFiles(t *testing.T) {
 		{"truncated jpeg", write("cut.jpg", data[:len(data)/2]), "truncated JPEG"},
 		{"garbage", write("junk.png", []byte("not an image at all")), "cannot decode"},
 		{"missing", filepath.Join(dir, "nope.jpg"), "no such file"},
+		{"huge png header", write("huge.png", pngHeader(60000, 60000)), "60000x60000 is 3600000000 pixels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := cvsafe.ReadImage(tc.path, gocv.IMReadColor)
@@ -164,6 +167,9 @@ func TestReadImageBadFiles(t *testing.T) {
 	}
 	if _, err := cvsafe.DecodeImage(data[:len(data)/2], gocv.IMReadColor); err == nil {
 		t.Error("DecodeImage of a truncated JPEG: no error")
+	}
+	if _, err := cvsafe.DecodeImage(pngHeader(30000, 30000), gocv.IMReadColor); err == nil || !strings.Contains(err.Error(), "30000x30000") {
+		t.Errorf("DecodeImage of a 30000x30000 PNG header: %v", err)
 	}
 	if _, err := cvsafe.DecodeImage(nil, gocv.IMReadColor); err == nil {
 		t.Error("DecodeImage of no bytes: no error")
@@ -271,4 +277,16 @@ func TestVideoWriter(t *testing.T) {
 	if n := vc.Get(gocv.VideoCaptureFrameCount); n != 3 {
 		t.Errorf("video has %v frames, want 3", n)
 	}
+}
+
+// pngHeader is a PNG signature and IHDR chunk for a w×h 8-bit RGB image,
+// with no image data: what a decompression bomb starts with.
+func pngHeader(w, h uint32) []byte {
+	ihdr := binary.BigEndian.AppendUint32([]byte("IHDR"), w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	ihdr = append(ihdr, 8, 2, 0, 0, 0)
+	b := []byte("\x89PNG\r\n\x1a\n")
+	b = binary.BigEndian.AppendUint32(b, 13)
+	b = append(b, ihdr...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(ihdr))
 }

@@ -8,6 +8,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"image"
+	_ "image/jpeg" // header sizes for checkPixels
+	_ "image/png"
 	"io"
 	"math"
 	"os"
@@ -18,7 +21,29 @@ import (
 	"unsafe"
 
 	"gocv.io/x/gocv"
+	_ "golang.org/x/image/bmp"
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
 )
+
+// MaxPixels bounds the width × height of an image ReadImage and
+// DecodeImage decode: 2^27 (134 M) pixels, 400 MB as BGR, several times
+// any camera's. A file's header decides how much OpenCV allocates, and
+// OpenCV's own limit is 2^30 pixels (3 GB).
+const MaxPixels = 1 << 27
+
+// checkPixels refuses an image whose header (JPEG, PNG, BMP, TIFF, WebP)
+// claims more than MaxPixels. Headers Go cannot read are left to OpenCV.
+func checkPixels(r io.Reader) error {
+	cfg, _, err := image.DecodeConfig(r)
+	if err != nil {
+		return nil
+	}
+	if n := int64(cfg.Width) * int64(cfg.Height); n > MaxPixels {
+		return fmt.Errorf("%dx%d is %d pixels, more than the %d allowed", cfg.Width, cfg.Height, n, MaxPixels)
+	}
+	return nil
+}
 
 // candidateExts are the image extensions OpenCV may have a writer for;
 // WriterExts keeps those this build of OpenCV really supports.
@@ -169,8 +194,11 @@ func checkImageFile(path string) error {
 	case st.Size() == 0:
 		return fmt.Errorf("read image %s: empty file", path)
 	}
+	if err := checkPixels(io.NewSectionReader(f, 0, st.Size())); err != nil {
+		return fmt.Errorf("read image %s: %w", path, err)
+	}
 	head := make([]byte, 2)
-	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte{0xff, 0xd8}) {
+	if _, err := f.ReadAt(head, 0); err != nil || !bytes.Equal(head, []byte{0xff, 0xd8}) {
 		return nil // not a JPEG (or one byte long: OpenCV rejects it)
 	}
 	off := max(0, st.Size()-jpegTail)
@@ -195,6 +223,9 @@ func DecodeImage(buf []byte, flags gocv.IMReadFlag) (gocv.Mat, error) {
 	}
 	if bytes.HasPrefix(buf, []byte{0xff, 0xd8}) && !bytes.Contains(buf[max(0, len(buf)-jpegTail):], []byte{0xff, 0xd9}) {
 		return gocv.Mat{}, errors.New("decode image: truncated JPEG (no end-of-image marker)")
+	}
+	if err := checkPixels(bytes.NewReader(buf)); err != nil {
+		return gocv.Mat{}, fmt.Errorf("decode image: %w", err)
 	}
 	m := gocv.NewMat()
 	var cerr *C.char
