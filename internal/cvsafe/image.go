@@ -149,8 +149,12 @@ func EncodeImage(ext gocv.FileExt, img gocv.Mat, params ...int) ([]byte, error) 
 }
 
 // jpegTail is how far from the end ReadImage looks for a JPEG's
-// end-of-image marker: past the trailer some cameras append.
-const jpegTail = 4096
+// end-of-image marker (FF D9), so the trailers some cameras append after it
+// do not count as truncation. A file cut inside its compressed data has no
+// FF D9 there: that data escapes every FF byte. (A file shorter than this
+// whose EXIF thumbnail ends in FF D9 passes; OpenCV then decodes what it
+// can.)
+const jpegTail = 64 << 10
 
 // ReadImage reads the image file at path. A missing file, a directory, an
 // empty file, a JPEG cut short (no end-of-image marker near its end) or a
