@@ -237,8 +237,8 @@ func (h HTTPConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("http.listen: %q is not host:port: %w", h.Listen, err))
 		}
 	}
-	if h.LiveFPS <= 0 || h.LiveFPS > 60 {
-		errs = append(errs, fmt.Errorf("http.live_fps: %g not in (0, 60]", h.LiveFPS))
+	if err := cfgtypes.Float64("http.live_fps", h.LiveFPS, cfgtypes.Range{Lo: 0, Hi: 60, LoOpen: true}); err != nil {
+		errs = append(errs, err)
 	}
 	if h.LiveQuality < 1 || h.LiveQuality > 100 {
 		errs = append(errs, fmt.Errorf("http.live_quality: %d not in 1..100", h.LiveQuality))
@@ -291,11 +291,7 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 	cfg := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return nil, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
-		}
-		return nil, err
+		return nil, decodeError(data, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		var errs []error
@@ -436,6 +432,85 @@ func (c *Config) LogLevel() slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(c.Log.Level))
 	return l
+}
+
+// tomlKeyErr matches the errors the TOML decoder makes without a
+// ParseError: `toml: line 3 (last key "detector.threads"): …`.
+var (
+	tomlKeyErr   = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+	tomlTypeErr  = regexp.MustCompile(`^incompatible types: TOML value has type (.+); destination has type (.+)$`)
+	tomlTableErr = regexp.MustCompile(`^type mismatch for .*: expected table but found (.+)$`)
+)
+
+// decodeError rewrites a TOML decoding error as "line N: key: message",
+// naming the key whenever the decoder knows it, with type mismatches in
+// words: `line 12: detector.score_threshold: expected a number, got a string`.
+func decodeError(data []byte, err error) error {
+	var perr toml.ParseError
+	if errors.As(err, &perr) {
+		line := perr.Position.Line
+		// A syntax error's LastKey is the last key read, which may be on an
+		// earlier line: name it only when it is the key on the error's line.
+		if perr.LastKey != "" && lineDefines(data, line, perr.LastKey) {
+			return fmt.Errorf("line %d: %s: %s", line, perr.LastKey, perr.Message)
+		}
+		return fmt.Errorf("line %d: %s", line, perr.Message)
+	}
+	m := tomlKeyErr.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	msg := m[3]
+	if t := tomlTypeErr.FindStringSubmatch(msg); t != nil {
+		msg = fmt.Sprintf("expected %s, got %s", tomlTypeName(t[2]), tomlTypeName(t[1]))
+	} else if t := tomlTableErr.FindStringSubmatch(msg); t != nil {
+		msg = fmt.Sprintf("expected a table, got %s", tomlTypeName(t[1]))
+	}
+	if m[1] == "" {
+		return fmt.Errorf("%s: %s", m[2], msg)
+	}
+	return fmt.Errorf("line %s: %s: %s", m[1], m[2], msg)
+}
+
+// tomlTypeName names a type from the decoder's messages (a Go type of a
+// TOML value, or a destination kind) as a reader of the file would.
+func tomlTypeName(t string) string {
+	switch {
+	case t == "string", strings.HasPrefix(t, "primitive"):
+		return "a string"
+	case t == "int64", t == "integer":
+		return "an integer"
+	case t == "float64", t == "float":
+		return "a number"
+	case t == "bool", t == "boolean":
+		return "true or false"
+	case strings.HasPrefix(t, "[]"), t == "slice":
+		return "an array"
+	case strings.HasPrefix(t, "map"):
+		return "a table"
+	case strings.HasPrefix(t, "time."), strings.HasPrefix(t, "toml.Local"):
+		return "a date/time"
+	}
+	return t
+}
+
+// lineDefines reports whether line n of data assigns key's last part
+// (`score_threshold = …`, quoted or not).
+func lineDefines(data []byte, n int, key string) bool {
+	lines := bytes.Split(data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	k, _, ok := strings.Cut(strings.TrimSpace(string(lines[n-1])), "=")
+	if !ok {
+		return false
+	}
+	last := key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		last = key[i+1:]
+	}
+	k = strings.Trim(strings.TrimSpace(k), `"'`)
+	return k == last || strings.HasSuffix(k, "."+last)
 }
 
 // keyLine finds the line that defines key in TOML text, following [table]

@@ -6,11 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/redact"
 )
 
 // Source kinds. Config.Kind is one of these, or "" to detect it from Source.
@@ -138,11 +138,13 @@ func (c Config) Validate() error {
 	if c.Height < 0 {
 		bad("height", "%d must be >= 0", c.Height)
 	}
-	if !finite(c.FPS) || c.FPS < 0 {
-		bad("fps", "%v must be >= 0", c.FPS)
-	}
-	if !finite(c.DetectFPS) || c.DetectFPS < 0 {
-		bad("detect_fps", "%v must be >= 0", c.DetectFPS)
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"fps", c.FPS}, {"detect_fps", c.DetectFPS}} {
+		if err := cfgtypes.Float64(f.key, f.v, cfgtypes.NonNegative); err != nil {
+			errs = append(errs, fmt.Errorf("camera %q: %w", c.Name, err))
+		}
 	}
 	if c.ReconnectMin < 0 {
 		bad("reconnect_min", "%v must be >= 0", c.ReconnectMin)
@@ -228,15 +230,10 @@ func DetectKind(source string) string {
 	return KindFile
 }
 
-// credentialsRE matches the user-info part of any scheme://user[:pass]@ in a
-// string, including URLs embedded in a GStreamer pipeline.
-var credentialsRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s"']+@`)
-
-// RedactURL replaces credentials embedded in URLs ("rtsp://user:pass@host")
-// with "***" ("rtsp://***@host") so the result can be logged.
-func RedactURL(s string) string {
-	return credentialsRE.ReplaceAllString(s, "${1}***@")
-}
+// RedactURL masks the secrets in s (URL passwords, password query
+// parameters, GStreamer password properties; see redact.String) so the
+// result can be logged: "rtsp://user:xxxxx@host".
+func RedactURL(s string) string { return redact.String(s) }
 
 // IsImageFile reports whether p has an image extension an images source reads.
 func IsImageFile(p string) bool { return imageExts[strings.ToLower(filepath.Ext(p))] }

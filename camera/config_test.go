@@ -39,8 +39,8 @@ func TestValidate(t *testing.T) {
 		cfg  Config
 		want []string
 	}{
-		{Config{Name: "front", Source: "0", DetectFPS: -1}, []string{`camera "front": detect_fps: -1 must be >= 0`}},
-		{Config{Name: "front", Source: "0", FPS: math.NaN()}, []string{`camera "front": fps: NaN must be >= 0`}},
+		{Config{Name: "front", Source: "0", DetectFPS: -1}, []string{`camera "front": detect_fps: -1 is not a finite number >= 0`}},
+		{Config{Name: "front", Source: "0", FPS: math.NaN()}, []string{`camera "front": fps: NaN is not a finite number >= 0`}},
 		{Config{Name: "front", Source: "0", Width: -2, Height: -3}, []string{`width: -2 must be >= 0`, `height: -3 must be >= 0`}},
 		{Config{Name: "front", Source: "0", Kind: "webcam"}, []string{`camera "front": kind: unknown kind "webcam"`}},
 		{Config{Name: "front"}, []string{`camera "front": source: must not be empty`}},
@@ -81,7 +81,7 @@ func TestValidateRedactsCredentials(t *testing.T) {
 	if err == nil {
 		t.Fatal("want error: gstreamer pipeline without appsink")
 	}
-	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "rtsp://***@127.0.0.1:1/x") {
+	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "rtsp://admin:xxxxx@127.0.0.1:1/x") {
 		t.Fatalf("error leaks or lacks the redacted URL: %v", err)
 	}
 }
@@ -124,11 +124,13 @@ func TestDetectKind(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	cases := []struct{ in, want string }{
-		{"rtsp://admin:hunter2@10.0.0.5:554/stream1", "rtsp://***@10.0.0.5:554/stream1"},
-		{"rtsp://admin@cam/s", "rtsp://***@cam/s"},
-		{"https://u:p%40ss@host/x.m3u8", "https://***@host/x.m3u8"},
-		{"rtspsrc location=rtsp://u:pw@cam/s latency=0 ! decodebin ! appsink", "rtspsrc location=rtsp://***@cam/s latency=0 ! decodebin ! appsink"},
-		{`open url "rtsp://u:pw@cam/s": capture did not open`, `open url "rtsp://***@cam/s": capture did not open`},
+		{"rtsp://admin:hunter2@10.0.0.5:554/stream1", "rtsp://admin:xxxxx@10.0.0.5:554/stream1"},
+		{"rtsp://admin@cam/s", "rtsp://admin@cam/s"},
+		{"https://u:p%40ss@host/x.m3u8", "https://u:xxxxx@host/x.m3u8"},
+		{"http://cam/mjpg/video.cgi?user=admin&pwd=hunter2", "http://cam/mjpg/video.cgi?user=admin&pwd=xxxxx"},
+		{"rtspsrc location=rtsp://u:pw@cam/s latency=0 ! decodebin ! appsink", "rtspsrc location=rtsp://u:xxxxx@cam/s latency=0 ! decodebin ! appsink"},
+		{"rtspsrc location=rtsp://cam/s user-id=u user-pw=pw ! decodebin ! appsink", "rtspsrc location=rtsp://cam/s user-id=u user-pw=xxxxx ! decodebin ! appsink"},
+		{`open url "rtsp://u:pw@cam/s": capture did not open`, `open url "rtsp://u:xxxxx@cam/s": capture did not open`},
 		{"rtsp://cam/s", "rtsp://cam/s"},
 		{"http://host/a@b", "http://host/a@b"}, // '@' after the host is not user info
 		{"/dev/video0", "/dev/video0"},

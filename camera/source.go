@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // Source produces frames from one opened camera, video file or image set.
@@ -312,13 +314,23 @@ func toBGR(src gocv.Mat, dst *gocv.Mat, inPlace bool) error {
 			cur.CopyTo(dst)
 		}
 	case 1:
-		gocv.CvtColor(cur, dst, gocv.ColorGrayToBGR)
+		return convertColor(cur, dst, gocv.ColorGrayToBGR)
 	case 2:
-		gocv.CvtColor(cur, dst, gocv.ColorYUVToBGRYUY2)
+		return convertColor(cur, dst, gocv.ColorYUVToBGRYUY2)
 	case 4:
-		gocv.CvtColor(cur, dst, gocv.ColorBGRAToBGR)
+		return convertColor(cur, dst, gocv.ColorBGRAToBGR)
 	default:
 		return fmt.Errorf("convert frame to bgr: %d channels: %w", ch, ErrReadFailed)
+	}
+	return nil
+}
+
+// convertColor is cvsafe.CvtColor with a failure reported as a read
+// error: toBGR picks the code from the channel count, so OpenCV should
+// never throw here, but a frame from a driver is outside input.
+func convertColor(src gocv.Mat, dst *gocv.Mat, code gocv.ColorConversionCode) error {
+	if err := cvsafe.CvtColor(src, dst, code); err != nil {
+		return fmt.Errorf("convert frame to bgr: %w: %w", err, ErrReadFailed)
 	}
 	return nil
 }
@@ -411,12 +423,11 @@ func (s *imagesSource) Read(ctx context.Context, f *Frame) error {
 		}
 		name := s.files[s.next]
 		s.next++
-		img := gocv.IMRead(name, gocv.IMReadColor)
-		if img.Empty() {
-			img.Close()
+		img, err := cvsafe.ReadImage(name, gocv.IMReadColor)
+		if err != nil {
 			if !s.warned[name] {
 				s.warned[name] = true
-				s.log.Warn("unreadable image skipped", "file", name)
+				s.log.Warn("unreadable image skipped", "file", name, "err", err)
 			}
 			continue
 		}

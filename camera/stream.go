@@ -218,7 +218,7 @@ func (s *Stream) Run(ctx context.Context) error {
 	}
 	s.finish(ErrClosed)
 	if err != nil {
-		s.log.Error("capture failed", "err", err)
+		s.log.Error("capture failed", "err", RedactURL(err.Error()))
 		return fmt.Errorf("camera %q: %w", s.cfg.Name, err)
 	}
 	return nil

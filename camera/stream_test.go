@@ -320,7 +320,9 @@ func TestUnavailableSourcesStayUp(t *testing.T) {
 		wantErr      string
 	}{
 		{"url", "rtsp://127.0.0.1:1/x", nil, `open url "rtsp://127.0.0.1:1/x": capture did not open`},
-		{"credentials", "rtsp://viewer:s3cret@127.0.0.1:1/x", nil, `open url "rtsp://***@127.0.0.1:1/x"`},
+		{"credentials", "rtsp://viewer:s3cret@127.0.0.1:1/x", nil, `open url "rtsp://viewer:xxxxx@127.0.0.1:1/x"`},
+		{"password parameter", "http://127.0.0.1:1/video.cgi?user=viewer&password=s3cret", nil,
+			`open url "http://127.0.0.1:1/video.cgi?user=viewer&password=xxxxx"`},
 		{"device", "/dev/video99", nil, `open v4l2 "/dev/video99": device not present`},
 		{"device index", "99", nil, `open v4l2 "99": capture did not open`},
 		{"junk file", junk, nil, `open file "` + junk + `": capture did not open`},

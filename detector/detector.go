@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/labels"
 )
 
@@ -121,21 +124,23 @@ func (c Config) Validate() error {
 	if _, err := graphOptLevel(c.GraphOptimization); err != nil {
 		errs = append(errs, err)
 	}
-	if c.ScoreThreshold < 0 || c.ScoreThreshold > 1 {
-		errs = append(errs, fmt.Errorf("score_threshold: %g not in 0..1", c.ScoreThreshold))
+	// NaN would pass a plain range test and turn NMS off: cfgtypes rejects
+	// NaN and ±Inf for every float key.
+	if err := cfgtypes.Float32("score_threshold", c.ScoreThreshold, cfgtypes.Unit); err != nil {
+		errs = append(errs, err)
 	}
-	if c.IoUThreshold <= 0 || c.IoUThreshold > 1 {
-		errs = append(errs, fmt.Errorf("iou_threshold: %g not in (0,1]", c.IoUThreshold))
+	if err := cfgtypes.Float32("iou_threshold", c.IoUThreshold, cfgtypes.UnitOpen); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxDetections < 0 {
 		errs = append(errs, fmt.Errorf("max_detections: %d must be >= 0", c.MaxDetections))
 	}
-	if c.MinArea < 0 {
-		errs = append(errs, fmt.Errorf("min_area: %g must be >= 0", c.MinArea))
+	if err := cfgtypes.Float32("min_area", c.MinArea, cfgtypes.NonNegative); err != nil {
+		errs = append(errs, err)
 	}
-	for l, s := range c.MinScores {
-		if s < 0 || s > 1 {
-			errs = append(errs, fmt.Errorf("min_scores.%s: %g not in 0..1", l, s))
+	for _, l := range slices.Sorted(maps.Keys(c.MinScores)) {
+		if err := cfgtypes.Float32("min_scores."+l, c.MinScores[l], cfgtypes.Unit); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	errs = append(errs, c.validateProviders()...)

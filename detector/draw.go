@@ -18,12 +18,17 @@ var palette = []color.RGBA{
 	{82, 0, 133, 255}, {203, 56, 255, 255}, {255, 149, 200, 255}, {255, 55, 199, 255},
 }
 
-// Draw draws each detection's box and "label score" on img in place.
+// Draw draws each detection's box and "label score" on img in place. An
+// empty img is left alone; any class id gets a colour.
 func Draw(img *gocv.Mat, dets []Detection) {
+	if img.Empty() {
+		return
+	}
 	thick := max(1, min(img.Cols(), img.Rows())/300)
 	font := 0.4 + float64(thick)*0.15
 	for _, d := range dets {
-		c := palette[d.ClassID%len(palette)]
+		n := len(palette)
+		c := palette[(d.ClassID%n+n)%n]
 		r := image.Rect(int(d.Box.X1), int(d.Box.Y1), int(d.Box.X2), int(d.Box.Y2))
 		gocv.Rectangle(img, r, c, thick)
 		text := fmt.Sprintf("%s %.2f", d.Label, d.Score)

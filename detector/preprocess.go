@@ -5,6 +5,8 @@ import (
 	"image"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // Preprocessor turns BGR frames into a model's NCHW float32 input as a Spec
@@ -74,7 +76,9 @@ func (p *Preprocessor) Run(img gocv.Mat, dst []float32) (Geometry, error) {
 	}
 	src := img
 	if g.ResizedW != img.Cols() || g.ResizedH != img.Rows() {
-		gocv.Resize(img, &p.resized, image.Pt(g.ResizedW, g.ResizedH), 0, 0, gocv.InterpolationLinear)
+		if err := cvsafe.Resize(img, &p.resized, image.Pt(g.ResizedW, g.ResizedH), gocv.InterpolationLinear); err != nil {
+			return Geometry{}, fmt.Errorf("preprocess: %w", err)
+		}
 		src = p.resized
 	} else if !img.IsContinuous() {
 		// A region of a larger frame (Mat.Region) already at the input

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
 
 // Spec describes how a model wants its input prepared and its output read.
@@ -159,14 +161,26 @@ func (s Spec) Validate() error {
 	if s.Anchors != nil && len(s.Anchors) != 12 {
 		errs = append(errs, fmt.Errorf("anchors: %d values, want 12 (3 w,h pairs for stride 16, then 3 for stride 32)", len(s.Anchors)))
 	}
+	for i, v := range s.Anchors {
+		if err := cfgtypes.Float32(fmt.Sprintf("anchors[%d]", i), v, cfgtypes.Positive); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s.InputWidth < 0 || s.InputHeight < 0 {
 		errs = append(errs, fmt.Errorf("input size: %dx%d must be positive", s.InputWidth, s.InputHeight))
 	}
 	if s.ChannelOrder != "" && s.ChannelOrder != "bgr" && s.ChannelOrder != "rgb" {
 		errs = append(errs, fmt.Errorf("channel_order: %q is not \"bgr\" or \"rgb\"", s.ChannelOrder))
 	}
-	if s.Scale < 0 {
-		errs = append(errs, fmt.Errorf("scale: %g must be > 0", s.Scale))
+	if s.Scale != 0 { // 0 = unset
+		if err := cfgtypes.Float32("scale", s.Scale, cfgtypes.Positive); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i, v := range s.Mean {
+		if err := cfgtypes.Float32(fmt.Sprintf("mean[%d]", i), v, cfgtypes.AnyFinite); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if s.Mean != nil && len(s.Mean) != 3 {
 		errs = append(errs, fmt.Errorf("mean: %v must have 3 values", s.Mean))
@@ -177,6 +191,8 @@ func (s Spec) Validate() error {
 		for i, v := range s.Std {
 			if v == 0 {
 				errs = append(errs, fmt.Errorf("std[%d]: must not be 0", i))
+			} else if err := cfgtypes.Float32(fmt.Sprintf("std[%d]", i), v, cfgtypes.AnyFinite); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}

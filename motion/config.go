@@ -3,6 +3,8 @@ package motion
 import (
 	"errors"
 	"fmt"
+
+	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
 
 // Defaults filled by Config.WithDefaults.
@@ -108,11 +110,11 @@ func (c Config) Validate() error {
 	if c.FrameHeight < MinFrameHeight || c.FrameHeight > MaxFrameHeight {
 		bad("frame_height", "%d not in %d..%d", c.FrameHeight, MinFrameHeight, MaxFrameHeight)
 	}
-	if !(c.LearningRate > 0 && c.LearningRate <= 1) {
-		bad("learning_rate", "%g not in (0,1]", c.LearningRate)
+	if err := cfgtypes.Float64("motion.learning_rate", c.LearningRate, cfgtypes.UnitOpen); err != nil {
+		errs = append(errs, err)
 	}
-	if !(c.LightningThreshold > 0 && c.LightningThreshold <= 1) {
-		bad("lightning_threshold", "%g not in (0,1]", c.LightningThreshold)
+	if err := cfgtypes.Float64("motion.lightning_threshold", c.LightningThreshold, cfgtypes.UnitOpen); err != nil {
+		errs = append(errs, err)
 	}
 	for i, poly := range c.Masks {
 		if len(poly) < 3 {

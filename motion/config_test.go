@@ -38,9 +38,9 @@ func TestValidate(t *testing.T) {
 		{"min_area", func(c *Config) { c.MinArea = -1 }, []string{"motion.min_area: -1 must be >= 0"}},
 		{"frame_height low", func(c *Config) { c.FrameHeight = 19 }, []string{"motion.frame_height: 19 not in 20..2160"}},
 		{"frame_height high", func(c *Config) { c.FrameHeight = 4000 }, []string{"motion.frame_height: 4000 not in 20..2160"}},
-		{"learning_rate 0", func(c *Config) { c.LearningRate = 0 }, []string{"motion.learning_rate: 0 not in (0,1]"}},
-		{"learning_rate NaN", func(c *Config) { c.LearningRate = math.NaN() }, []string{"motion.learning_rate: NaN not in (0,1]"}},
-		{"lightning_threshold", func(c *Config) { c.LightningThreshold = 1.5 }, []string{"motion.lightning_threshold: 1.5 not in (0,1]"}},
+		{"learning_rate 0", func(c *Config) { c.LearningRate = 0 }, []string{"motion.learning_rate: 0 is not a number in (0, 1]"}},
+		{"learning_rate NaN", func(c *Config) { c.LearningRate = math.NaN() }, []string{"motion.learning_rate: NaN is not a number in (0, 1]"}},
+		{"lightning_threshold", func(c *Config) { c.LightningThreshold = 1.5 }, []string{"motion.lightning_threshold: 1.5 is not a number in (0, 1]"}},
 		{"mask 2 points", func(c *Config) {
 			c.Masks = [][]Point{{{0, 0}, {10, 0}, {10, 10}}, {{0, 0}, {5, 5}}}
 		}, []string{"motion.mask[1]: 2 points, a polygon needs at least 3"}},

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/redact"
 )
 
 // Defaults applied by [Config.WithDefaults].
@@ -546,30 +547,5 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(attrs, c.Embedded.logAttrs()...)...)
 }
 
-// redactURL returns raw with any password in its user info replaced by
-// "xxxxx", also when raw does not parse as a URL.
-func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && (u.User != nil || !strings.Contains(raw, "@")) {
-		return u.Redacted()
-	}
-	// Unparsable, or parsed without user info ("user:pw@host" reads as
-	// scheme "user"): mask by hand.
-	i := strings.Index(raw, "://")
-	if i < 0 {
-		i = -3
-	}
-	rest := raw[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return raw
-	}
-	userinfo := rest[:at]
-	if c := strings.Index(userinfo, ":"); c >= 0 {
-		userinfo = userinfo[:c] + ":xxxxx"
-	}
-	return raw[:i+3] + userinfo + rest[at:]
-}
+// redactURL masks the password in a broker URL (see redact.URL).
+func redactURL(raw string) string { return redact.URL(raw) }

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -13,6 +12,7 @@ import (
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/overlay"
 )
 
@@ -130,7 +130,9 @@ func SnapshotWithOverlay(img gocv.Mat, obj track.Object, cfg SnapshotConfig, ov 
 	if outH > src.Dy() {
 		interp = gocv.InterpolationLinear
 	}
-	gocv.Resize(roi, &out, image.Pt(outW, outH), 0, 0, interp)
+	if err := cvsafe.Resize(roi, &out, image.Pt(outW, outH), interp); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
 	if out.Empty() {
 		return nil, errors.New("snapshot: resize produced an empty image")
 	}
@@ -151,17 +153,9 @@ func SnapshotWithOverlay(img gocv.Mat, obj track.Object, cfg SnapshotConfig, ov 
 		}})
 	}
 
-	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, out, []int{gocv.IMWriteJpegQuality, cfg.Quality})
+	jpeg, err := cvsafe.EncodeImage(gocv.JPEGFileExt, out, gocv.IMWriteJpegQuality, cfg.Quality)
 	if err != nil {
-		if buf != nil {
-			buf.Close()
-		}
-		return nil, fmt.Errorf("snapshot: encode jpeg: %w", err)
-	}
-	jpeg := bytes.Clone(buf.GetBytes()) // GetBytes aliases C memory freed by Close
-	buf.Close()
-	if len(jpeg) == 0 {
-		return nil, errors.New("snapshot: encode jpeg: empty output")
+		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return jpeg, nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
 
 // Config tunes a Tracker. The zero value of a field means "use the default"
@@ -77,11 +78,11 @@ func (c Config) Validate() error {
 	if c.MaxAge <= 0 {
 		errs = append(errs, fmt.Errorf("max_age: %v must be > 0", c.MaxAge))
 	}
-	if !(c.IoUMatch > 0 && c.IoUMatch <= 1) {
-		errs = append(errs, fmt.Errorf("iou_match: %g not in (0,1]", c.IoUMatch))
+	if err := cfgtypes.Float32("iou_match", c.IoUMatch, cfgtypes.UnitOpen); err != nil {
+		errs = append(errs, err)
 	}
-	if !(c.MoveThreshold >= 0) || math.IsInf(float64(c.MoveThreshold), 1) {
-		errs = append(errs, fmt.Errorf("move_threshold: %g must be a finite number >= 0", c.MoveThreshold))
+	if err := cfgtypes.Float32("move_threshold", c.MoveThreshold, cfgtypes.NonNegative); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"image"
 	"math"
 	"runtime"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/clock"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/overlay"
 )
 
@@ -151,18 +151,7 @@ func (f *Feed) Run(ctx context.Context) {
 func (f *Feed) encode() ([]byte, error) {
 	overlay.Draw(&f.mat, overlay.Overlay{Motion: f.motion, Zones: f.zones}, image.Point{}, 1)
 	detector.Draw(&f.mat, f.dets)
-	nb, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, f.mat, []int{gocv.IMWriteJpegQuality, f.quality})
-	if nb == nil {
-		return nil, fmt.Errorf("encode jpeg: %w", err)
-	}
-	defer nb.Close()
-	if err != nil {
-		return nil, fmt.Errorf("encode jpeg: %w", err)
-	}
-	if nb.Len() == 0 {
-		return nil, fmt.Errorf("encode jpeg: %dx%d frame gave no bytes", f.mat.Cols(), f.mat.Rows())
-	}
-	return append([]byte(nil), nb.GetBytes()...), nil
+	return cvsafe.EncodeImage(gocv.JPEGFileExt, f.mat, gocv.IMWriteJpegQuality, f.quality)
 }
 
 func (f *Feed) publish(buf []byte) {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/edgedet/edgedet/internal/clock"
+	"github.com/edgedet/edgedet/internal/redact"
 )
 
 // DefaultStallAfter is the StallAfter used when Options leaves it zero.
@@ -308,6 +309,7 @@ func (s *Server) snapshot(now time.Duration) (map[string]cameraJSON, []string) {
 	for i := range s.cams {
 		c := &s.cams[i]
 		st := c.Status()
+		st.LastError = redact.String(st.LastError) // cameras redact too; the page is one more place it shows
 		st.CaptureFPS, st.ProcessFPS, st.InferenceMs = finite(st.CaptureFPS), finite(st.ProcessFPS), finite(st.InferenceMs)
 		if st.Objects == nil {
 			st.Objects = []string{}

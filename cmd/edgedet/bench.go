@@ -16,6 +16,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // stageStats are latency percentiles of one pipeline stage, in milliseconds.
@@ -119,8 +120,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	profile := fs.Bool("profile", false, "also print the per-operator time split from ONNX Runtime's profiler")
 	var e2e e2eOptions
 	fs.StringVar(&e2e.video, "video", "", "end-to-end mode: run the real pipeline (camera, detector, tracker, MQTT) on this looping video")
-	fs.Float64Var(&e2e.seconds, "seconds", 20, "end-to-end: seconds to measure")
-	fs.Float64Var(&e2e.warmup, "warmup-seconds", 3, "end-to-end: seconds to run before measuring")
+	floatVar(fs, &e2e.seconds, "seconds", 20, "end-to-end: seconds to measure")
+	floatVar(fs, &e2e.warmup, "warmup-seconds", 3, "end-to-end: seconds to run before measuring")
 	fs.IntVar(&e2e.cameras, "cameras", 1, "end-to-end: cameras reading the video")
 	fs.IntVar(&e2e.sessions, "sessions", 1, "ONNX Runtime sessions the cameras share")
 	fs.StringVar(&e2e.broker, "broker", "", "end-to-end: MQTT broker URL to publish to (default: one started in-process on loopback)")
@@ -163,10 +164,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	for _, p := range fs.Args() {
-		m := gocv.IMRead(p, gocv.IMReadColor)
-		if m.Empty() {
-			m.Close()
-			return fmt.Errorf("%s: cannot read image", p)
+		m, err := cvsafe.ReadImage(p, gocv.IMReadColor)
+		if err != nil {
+			return err
 		}
 		imgs = append(imgs, m)
 	}

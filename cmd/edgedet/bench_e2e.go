@@ -274,7 +274,7 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 // bareInference runs the model back to back on the video's first frame for
 // d and returns the runs per second.
 func bareInference(ctx context.Context, det *detector.Detector, video string, d time.Duration) (float64, error) {
-	vc, err := gocv.VideoCaptureFile(video)
+	vc, err := gocv.VideoCaptureFileWithAPI(video, gocv.VideoCaptureFFmpeg) // not CAP_ANY: see camera.openVideoCapture
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", video, err)
 	}

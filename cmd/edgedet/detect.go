@@ -13,6 +13,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // modelFlags are the detector flags shared by detect and bench.
@@ -50,15 +51,6 @@ func addModelFlags(fs interface {
 	fs.StringVar(&m.allowList, "only", "", "comma-separated labels to keep")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	fs.StringVar(&m.logLevel, "log-level", "warn", "log level")
-}
-
-func parseF32(s string, dst *float32) error {
-	var v float32
-	if _, err := fmt.Sscanf(s, "%g", &v); err != nil {
-		return fmt.Errorf("%q is not a number", s)
-	}
-	*dst = v
-	return nil
 }
 
 // open loads ONNX Runtime and the model; close undoes both.
@@ -111,7 +103,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("detect", stderr)
 	var mf modelFlags
 	addModelFlags(fs, &mf)
-	out := fs.String("out", "", "write the annotated image here (a directory when several images are given)")
+	out := fs.String("out", "", "write the annotated image to this file (.jpg, .png, …); with several images, a directory (created if missing) that gets each under its own name")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -120,27 +112,23 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(images) == 0 {
 		return fmt.Errorf("%w: no images given", errUsage)
 	}
+	dsts, err := outPaths(*out, images)
+	if err != nil {
+		return err
+	}
 	det, closeAll, err := mf.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	outDir := ""
-	if *out != "" && len(images) > 1 {
-		outDir = *out
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			return fmt.Errorf("create output directory: %w", err)
-		}
-	}
 	info := det.Info()
 	enc := json.NewEncoder(stdout)
 	var dets []detector.Detection
 	failed := 0
-	for _, path := range images {
-		img := gocv.IMRead(path, gocv.IMReadColor)
-		if img.Empty() {
-			img.Close()
-			fmt.Fprintf(stderr, "edgedet detect: %s: cannot read image\n", path)
+	for i, path := range images {
+		img, err := cvsafe.ReadImage(path, gocv.IMReadColor)
+		if err != nil {
+			fmt.Fprintf(stderr, "edgedet detect: %v\n", err)
 			failed++
 			continue
 		}
@@ -169,21 +157,88 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				fmt.Fprintf(stdout, "  %-14s %.3f  [%.0f %.0f %.0f %.0f]\n", d.Label, d.Score, d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2)
 			}
 		}
-		if *out != "" {
-			dst := *out
-			if outDir != "" {
-				dst = filepath.Join(outDir, filepath.Base(path))
-			}
+		if dsts != nil {
 			detector.Draw(&img, dets)
-			if !gocv.IMWrite(dst, img) {
+			if err := cvsafe.WriteImage(dsts[i], img); err != nil {
 				img.Close()
-				return fmt.Errorf("write annotated image %s: OpenCV could not write it (check the directory and extension)", dst)
+				return fmt.Errorf("--out: %w", err)
 			}
 		}
 		img.Close()
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d images could not be read", failed, len(images))
+	}
+	return nil
+}
+
+// outPaths is where detect writes each image's annotated copy for --out
+// (nil when out is ""), checked before any model is loaded. One image goes
+// to out itself, or into out when it is an existing directory. Several
+// images go into out as a directory (created if missing), each under its
+// own base name: an out with an image extension that is not an existing
+// directory is an error rather than a directory named like a file, and so
+// are two inputs with the same base name. Every destination's extension
+// must be one OpenCV can write.
+func outPaths(out string, images []string) ([]string, error) {
+	if out == "" {
+		return nil, nil
+	}
+	st, statErr := os.Stat(out)
+	isDir := statErr == nil && st.IsDir()
+	if len(images) == 1 && !isDir {
+		if err := cvsafe.CheckImageExt(out); err != nil {
+			return nil, fmt.Errorf("%w: --out %w", errUsage, err)
+		}
+		if err := notAnInput(out, images); err != nil {
+			return nil, err
+		}
+		return []string{out}, nil
+	}
+	if !isDir {
+		if statErr == nil {
+			return nil, fmt.Errorf("%w: --out %s: %d images need a directory, and %s is a file", errUsage, out, len(images), out)
+		}
+		if cvsafe.CheckImageExt(out) == nil {
+			return nil, fmt.Errorf("%w: --out %s: %d images need a directory, not an image name (one image per --out file; a directory takes several)",
+				errUsage, out, len(images))
+		}
+	}
+	dsts := make([]string, len(images))
+	seen := make(map[string]string, len(images))
+	for i, img := range images {
+		base := filepath.Base(img)
+		if prev, dup := seen[base]; dup {
+			return nil, fmt.Errorf("%w: --out %s: %s and %s would both be written as %s", errUsage, out, prev, img, base)
+		}
+		seen[base] = img
+		dsts[i] = filepath.Join(out, base)
+		if err := cvsafe.CheckImageExt(dsts[i]); err != nil {
+			return nil, fmt.Errorf("%w: --out: %w", errUsage, err)
+		}
+		if err := notAnInput(dsts[i], images); err != nil {
+			return nil, err
+		}
+	}
+	if !isDir {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return nil, fmt.Errorf("--out: create output directory: %w", err)
+		}
+	}
+	return dsts, nil
+}
+
+// notAnInput refuses an --out destination that is one of the input images:
+// detect never overwrites its input.
+func notAnInput(dst string, images []string) error {
+	so, err := os.Stat(dst)
+	if err != nil {
+		return nil // does not exist yet: cannot be an input that exists
+	}
+	for _, img := range images {
+		if si, err := os.Stat(img); err == nil && os.SameFile(si, so) {
+			return fmt.Errorf("%w: --out would overwrite the input image %s: choose another path", errUsage, img)
+		}
 	}
 	return nil
 }

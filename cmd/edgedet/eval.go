@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/eval"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/labels"
 	"github.com/edgedet/edgedet/internal/progress"
 )
@@ -280,10 +281,9 @@ func evalModel(ctx context.Context, det *detector.Detector, ds *eval.Dataset, st
 			return nil, err
 		}
 		// Labels are relative to the stored pixels: do not apply EXIF rotation.
-		img := gocv.IMRead(im.Path, gocv.IMReadColor|gocv.IMReadIgnoreOrientation)
-		if img.Empty() {
-			img.Close()
-			return nil, fmt.Errorf("%s: cannot read image", im.Path)
+		img, err := cvsafe.ReadImage(im.Path, gocv.IMReadColor|gocv.IMReadIgnoreOrientation)
+		if err != nil {
+			return nil, err
 		}
 		if img.Cols() != im.Width || img.Rows() != im.Height {
 			w, h := img.Cols(), img.Rows()

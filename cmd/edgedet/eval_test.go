@@ -192,7 +192,7 @@ func TestCLIEvalErrors(t *testing.T) {
 	}{
 		{[]string{"--data", missing}, 1, []string{missing, "no such file"}},
 		{[]string{"--data", noImages}, 1, []string{noImages, "no images"}},
-		{[]string{"--data", badImage}, 1, []string{"zzz.png", "cannot read image"}},
+		{[]string{"--data", badImage}, 1, []string{"zzz.png", "cannot decode"}},
 		{[]string{"--data", badLabel}, 1, []string{filepath.Base(lbls[0]) + ":2:", "want 5 fields"}},
 		{[]string{"--data", badImage, "--names", names81}, 1, []string{"81 classes", "81.names", "has 80"}},
 		{[]string{"--data", noImages, "--compare", filepath.Join(tmp, "nope.onnx")}, 1, []string{"--compare", "nope.onnx"}},

@@ -35,7 +35,7 @@ type pruneTarget struct {
 
 func parsePruneTarget(s string) (pruneTarget, error) {
 	kind, val, ok := strings.Cut(s, "=")
-	v, err := strconv.ParseFloat(val, 64)
+	v, err := parseFinite(val, 64)
 	if !ok || err != nil {
 		return pruneTarget{}, fmt.Errorf("--target %q: want ratio=R, flops=F or latency=L", s)
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/edgedet/edgedet/agent"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/quant"
@@ -33,14 +33,16 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	frames := fs.Int("frames", 100, "frames to capture from a camera for calibration")
 	maxImages := fs.Int("max-images", 0, "use at most this many images of a directory (0 = all)")
 	method := fs.String("method", "percentile", "calibration: minmax, percentile, entropy")
-	pct := fs.Float64("percentile", 99.99, "percentile for --method percentile")
+	pct := new(float64)
+	floatVar(fs, pct, "percentile", 99.99, "percentile for --method percentile")
 	profile := fs.String("profile", "cpu", "activations: cpu (uint8), arm (int8), tensorrt (int8 symmetric)")
 	perTensor := fs.Bool("per-tensor", false, "quantize weights per tensor instead of per output channel")
 	reduceRange := fs.Bool("reduce-range", true, "7-bit weights, so ONNX Runtime's x86 uint8×int8 kernels cannot saturate on CPUs without AVX-512 VNNI / AVX-VNNI (default: true with --profile cpu unless this CPU has VNNI)")
 	floatWeights := fs.String("float-weights", string(quant.WeightsInt8), "how the layers kept float store their weights: int8 (with bias correction), fp16 or fp32; ONNX Runtime restores float32 weights when it loads the model, so this changes the file size, not the speed")
 	elementwise := fs.Bool("elementwise", false, "also run Sigmoid/Mul/Add/Concat/MaxPool/Resize between convolutions in INT8")
 	exclude := fs.String("exclude", "", "comma-separated node names or op types to keep float")
-	maxErr := fs.Float64("max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
+	maxErr := new(float64)
+	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
 	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
 	reportPath := fs.String("report", "", "also write the report as JSON here")
@@ -287,13 +289,14 @@ func (e *encodedInputs) Len() int { return max(len(e.files), len(e.blobs)) }
 
 func (e *encodedInputs) Input(_ context.Context, i int, dst []float32) error {
 	var img gocv.Mat
+	var err error
 	if e.files != nil {
-		img = gocv.IMRead(e.files[i], gocv.IMReadColor)
+		img, err = cvsafe.ReadImage(e.files[i], gocv.IMReadColor)
 	} else {
-		var err error
-		if img, err = gocv.IMDecode(e.blobs[i], gocv.IMReadColor); err != nil {
-			return fmt.Errorf("%s: %w", e.names[i], err)
-		}
+		img, err = cvsafe.DecodeImage(e.blobs[i], gocv.IMReadColor)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.names[i], err)
 	}
 	defer img.Close()
 	if img.Empty() {
@@ -325,13 +328,12 @@ func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (
 		if limit > 0 && len(good) == limit {
 			break
 		}
-		img := gocv.IMRead(f, gocv.IMReadColor)
-		ok := !img.Empty()
-		img.Close()
-		if !ok {
-			log.Warn("skipping unreadable calibration image", "file", f)
+		img, err := cvsafe.ReadImage(f, gocv.IMReadColor)
+		if err != nil {
+			log.Warn("skipping unreadable calibration image", "file", f, "err", err)
 			continue
 		}
+		img.Close()
 		good = append(good, f)
 	}
 	if len(good) == 0 {
@@ -387,14 +389,13 @@ func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n 
 		if err != nil {
 			return nil, fmt.Errorf("capture from camera %q: %w", name, err)
 		}
-		buf, err := gocv.IMEncode(gocv.JPEGFileExt, f.Mat)
+		buf, err := cvsafe.EncodeImage(gocv.JPEGFileExt, f.Mat)
 		stream.Release(f)
 		if err != nil {
 			return nil, fmt.Errorf("encode frame: %w", err)
 		}
-		e.blobs = append(e.blobs, slices.Clone(buf.GetBytes()))
+		e.blobs = append(e.blobs, buf)
 		e.names = append(e.names, fmt.Sprintf("camera %s frame %d", name, len(e.blobs)))
-		buf.Close()
 		bar.Add(1)
 	}
 	if len(e.blobs) == 0 {

@@ -34,7 +34,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *check {
 		fmt.Fprintf(stdout, "# %s is valid; resolved configuration:\n", *cfgPath)
-		return toml.NewEncoder(stdout).Encode(redacted(cfg))
+		return toml.NewEncoder(stdout).Encode(cfg.Redacted())
 	}
 	daemonGC()
 	level := new(slog.LevelVar)
@@ -160,15 +160,6 @@ func reload(a *agent.Agent, path string, level *slog.LevelVar, n *systemd.Notifi
 	if len(restart) > 0 {
 		log.Warn("config changes that need a restart were not applied", "sections", restart)
 	}
-}
-
-// redacted returns a copy of cfg safe to print: no password.
-func redacted(cfg *agent.Config) agent.Config {
-	c := *cfg
-	if c.MQTT.Password != "" {
-		c.MQTT.Password = "(redacted)"
-	}
-	return c
 }
 
 // daemonGCPercent is the Go GC target the agent runs with: its live heap is

@@ -1,5 +1,6 @@
 // Package cfgtypes holds small value types shared by the TOML configs of
-// edgedet's packages: durations written as "250ms" or "30s".
+// edgedet's packages: durations written as "250ms" or "30s", and the range
+// checks every float key goes through (NaN and ±Inf are never valid).
 package cfgtypes
 
 import (

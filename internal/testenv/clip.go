@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // PadGrey is the grey level of the letterbox padding WriteClip adds.
@@ -50,10 +52,9 @@ func WriteClip(path string, images []string, w, h int, fps float64, framesEach i
 		}
 	}()
 	for _, name := range images {
-		img := gocv.IMRead(name, gocv.IMReadColor)
-		if img.Empty() {
-			img.Close()
-			return fmt.Errorf("write clip: cannot decode image %q", name)
+		img, err := cvsafe.ReadImage(name, gocv.IMReadColor)
+		if err != nil {
+			return fmt.Errorf("write clip: %w", err)
 		}
 		out := gocv.NewMat()
 		letterbox(img, &resized, &out, w, h)
@@ -61,16 +62,9 @@ func WriteClip(path string, images []string, w, h int, fps float64, framesEach i
 		frames = append(frames, out)
 	}
 
-	vw, err := gocv.VideoWriterFile(path, "MJPG", fps, w, h, true)
+	vw, err := cvsafe.OpenVideoWriter(path, "MJPG", fps, w, h, true)
 	if err != nil {
-		if vw != nil {
-			vw.Close()
-		}
-		return fmt.Errorf("write clip %q: %w", path, err)
-	}
-	if !vw.IsOpened() {
-		vw.Close()
-		return fmt.Errorf("write clip %q: video writer did not open (MJPG/avi)", path)
+		return fmt.Errorf("write clip: %w", err)
 	}
 	for i := range frames {
 		for range framesEach {

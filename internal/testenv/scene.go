@@ -6,6 +6,8 @@ import (
 	"image"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
 // Scene is a synthetic camera view for motion tests and benchmarks: a still
@@ -116,17 +118,11 @@ func WriteScene(path string, s Scene, fps float64, frames int) error {
 		return err
 	}
 	defer r.Close()
-	vw, err := gocv.VideoWriterFile(path, "MJPG", fps, s.W, s.H, true)
+	vw, err := cvsafe.OpenVideoWriter(path, "MJPG", fps, s.W, s.H, true)
 	if err != nil {
-		if vw != nil {
-			vw.Close()
-		}
-		return fmt.Errorf("write scene %q: %w", path, err)
+		return fmt.Errorf("write scene: %w", err)
 	}
 	defer vw.Close()
-	if !vw.IsOpened() {
-		return fmt.Errorf("write scene %q: video writer did not open", path)
-	}
 	frame := gocv.NewMat()
 	defer frame.Close()
 	for i := range frames {

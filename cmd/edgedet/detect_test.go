@@ -1,0 +1,200 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+// noCrash fails when the process died of an abort or a panic rather than
+// returning an error.
+func noCrash(t *testing.T, args []string, stderr string) {
+	t.Helper()
+	for _, s := range []string{"SIGABRT", "goroutine ", "panic:", "terminate called"} {
+		if strings.Contains(stderr, s) {
+			t.Errorf("%v crashed (%q):\n%s", args, s, stderr)
+		}
+	}
+}
+
+// TestCLIDetectOut: --out values that aborted the process (an extension
+// OpenCV has no writer for) or did something surprising (two images and
+// --out two.jpg made a directory named two.jpg) are usage errors naming the
+// value, checked before the model loads; several images go into a directory.
+func TestCLIDetectOut(t *testing.T) {
+	model := testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	horses := testenv.Shared(t, "datasets", "samples", "horses.jpg")
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyDog := filepath.Join(other, "dog.jpg")
+	data, err := os.ReadFile(dog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyDog, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		out    string
+		images []string
+		want   []string
+	}{
+		{"txt", filepath.Join(dir, "x.txt"), []string{dog}, []string{"x.txt", `".txt"`, ".jpg", ".png"}},
+		{"no extension", filepath.Join(dir, "x"), []string{dog}, []string{"no image extension"}},
+		{"two images one file", filepath.Join(dir, "two.jpg"), []string{dog, horses}, []string{"two.jpg", "2 images need a directory"}},
+		{"same base name", filepath.Join(dir, "dups"), []string{dog, copyDog}, []string{"would both be written as dog.jpg"}},
+		{"the input itself", copyDog, []string{copyDog}, []string{"would overwrite the input image " + copyDog}},
+		{"the input's directory", other, []string{copyDog, horses}, []string{"would overwrite the input image " + copyDog}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"detect", "--model", model, "--out", tc.out}, tc.images...)
+			_, stderr, code := runCLI(t, args...)
+			noCrash(t, args, stderr)
+			if code != 2 {
+				t.Errorf("exit %d, want 2 (usage)\n%s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not mention %q", stderr, w)
+				}
+			}
+			if tc.out != copyDog && tc.out != other {
+				if _, err := os.Stat(tc.out); err == nil {
+					t.Errorf("%s was created", tc.out)
+				}
+			}
+		})
+	}
+
+	outDir := filepath.Join(dir, "annotated")
+	_, stderr, code := runCLI(t, "detect", "--model", model, "--out", outDir, dog, horses)
+	if code != 0 {
+		t.Fatalf("two images into a directory: exit %d\n%s", code, stderr)
+	}
+	for _, n := range []string{"dog.jpg", "horses.jpg"} {
+		if st, err := os.Stat(filepath.Join(outDir, n)); err != nil || st.Size() < 1000 {
+			t.Errorf("%s not written: %v", n, err)
+		}
+	}
+}
+
+// TestCLIDetectBadImages: an image path that is a directory, an empty file
+// and a truncated JPEG are reported by name; the good image is still
+// processed and the exit status says how many failed.
+func TestCLIDetectBadImages(t *testing.T) {
+	model := testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	dir := t.TempDir()
+	isDir := filepath.Join(dir, "folder.jpg")
+	if err := os.Mkdir(isDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.jpg")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(dog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.jpg")
+	if err := os.WriteFile(cut, data[:len(data)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"detect", "--model", model, "--out", filepath.Join(dir, "out"), isDir, empty, cut, dog}
+	stdout, stderr, code := runCLI(t, args...)
+	noCrash(t, args, stderr)
+	if code != 1 {
+		t.Errorf("exit %d, want 1\n%s", code, stderr)
+	}
+	for _, w := range []string{"folder.jpg: is a directory", "empty.jpg: empty file", "cut.jpg: truncated JPEG", "3 of 4 images"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr %q does not mention %q", stderr, w)
+		}
+	}
+	if !strings.Contains(stdout, "dog.jpg:") {
+		t.Errorf("the good image was not processed: %s", stdout)
+	}
+}
+
+// TestCLIFloatFlags: NaN and ±Inf (which strconv accepts and which pass
+// every range test: --score NaN turned NMS off) are refused for every float
+// flag, naming the flag.
+func TestCLIFloatFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"detect", "--score", "NaN", "x.jpg"},
+		{"detect", "--iou", "inf", "x.jpg"},
+		{"detect", "--score", "-Inf", "x.jpg"},
+		{"detect", "--score", "1e40", "x.jpg"}, // +Inf as a float32
+		{"detect", "--score", "0.5abc", "x.jpg"},
+		{"bench", "--seconds", "NaN", "x.jpg"},
+		{"bench", "--warmup-seconds", "+Inf", "x.jpg"},
+		{"quantize", "--percentile", "nan", "x.onnx"},
+		{"quantize", "--max-error", "-inf", "x.onnx"},
+		{"prune", "--target", "ratio=NaN", "--model", "x.onnx", "--out", "y.onnx", "--refit=false", "--importance", "l1"},
+	} {
+		_, stderr, code := runCLI(t, args...)
+		noCrash(t, args, stderr)
+		name, val := strings.TrimLeft(args[1], "-"), args[2]
+		if code == 0 || !strings.Contains(stderr, name) || !strings.Contains(stderr, val) {
+			t.Errorf("%v: exit %d, want an error naming %s and %s:\n%s", args, code, name, val, stderr)
+		}
+	}
+}
+
+// TestRunCheckRedacts: `run --check` prints the resolved config without the
+// passwords in the broker URL, in camera URLs (user info and query) and in
+// a GStreamer pipeline.
+func TestRunCheckRedacts(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.onnx")
+	if err := os.WriteFile(model, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "agent.toml")
+	if err := os.WriteFile(cfg, []byte(`
+[detector]
+model = "m.onnx"
+
+[mqtt]
+broker = "tcp://bob:brokerpw@127.0.0.1:1883"
+device = "box1"
+
+[[camera]]
+name = "door"
+source = "rtsp://admin:campw@10.0.0.5:554/s"
+
+[[camera]]
+name = "gate"
+source = "http://10.0.0.6/video.cgi?user=admin&pwd=querypw"
+
+[[camera]]
+name = "yard"
+source = "rtspsrc location=rtsp://10.0.0.7/s user-id=admin user-pw=gstpw ! decodebin ! videoconvert ! appsink"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"run", "--check", "-c", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, secret := range []string{"brokerpw", "campw", "querypw", "gstpw"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("run --check shows %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"tcp://bob:xxxxx@127.0.0.1:1883", "rtsp://admin:xxxxx@10.0.0.5:554/s", "pwd=xxxxx", "user-pw=xxxxx"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --check lacks %q:\n%s", want, out)
+		}
+	}
+}
