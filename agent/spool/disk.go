@@ -96,17 +96,18 @@ type segment struct {
 // OpenDisk opens (creating it if needed) the spool directory dir, replaying
 // the messages it holds. log receives warnings about damaged files; nil
 // discards them.
-func OpenDisk(dir string, l Limits, log *slog.Logger) (*Disk, error) {
-	return openDisk(dir, l, log, defaultSegmentSize)
-}
-
-func openDisk(dir string, l Limits, log *slog.Logger, segSize int64) (*Disk, error) {
+func OpenDisk(dir string, l Limits, log *slog.Logger, opts ...Option) (*Disk, error) {
+	o := buildOptions(opts)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "spool", "dir", dir)
+	segSize := o.segSize
+	if segSize <= 0 {
+		segSize = defaultSegmentSize
+	}
 	d := &Disk{dir: dir, segSize: segSize, acked: map[uint64]struct{}{}}
-	d.init(l, d, log)
+	d.init(l, o.clock, d, log)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
@@ -192,8 +193,11 @@ func (d *Disk) load() error {
 	})
 	msgs = slices.CompactFunc(msgs, func(a, b Message) bool { return a.ID == b.ID })
 	d.last = maxID
+	// This format does not record how long a message was held: count it
+	// from now.
+	at := d.now()
 	for i := range msgs {
-		d.q.pushBack(msgs[i])
+		d.q.pushBack(entry{Message: msgs[i], at: at})
 		d.bytes += msgs[i].Size()
 	}
 	// The limits may have shrunk since the last run; evict persists what it
@@ -366,7 +370,7 @@ func decodeRecord(b []byte) (Message, error) {
 }
 
 // persist implements backend: one write and one fsync per Add.
-func (d *Disk) persist(batch []Message) error {
+func (d *Disk) persist(batch []entry) error {
 	if d.active != nil && d.segs[len(d.segs)-1].size >= d.segSize {
 		if err := d.closeActive(); err != nil {
 			return err
@@ -383,7 +387,7 @@ func (d *Disk) persist(batch []Message) error {
 		buf = append(buf, segMagic...)
 	}
 	for i := range batch {
-		buf = appendRecord(buf, &batch[i])
+		buf = appendRecord(buf, &batch[i].Message)
 	}
 	d.buf = buf
 	_, err := d.active.Write(buf)
