@@ -175,12 +175,20 @@ func (t *Tx) mark(v uint8, idx []int) {
 // backend persists what core does; Disk implements it. Its methods are
 // called with core.mu held.
 type backend interface {
-	// persist makes batch durable before it is queued.
-	persist(batch []entry) error
+	// tooLarge returns an error wrapping ErrTooLarge if m could not fit
+	// even in an empty spool.
+	tooLarge(m *Message) error
+	// persist makes batch durable before it is queued, first dropping
+	// (and counting) the oldest messages if it needs room; it returns
+	// how many it dropped, of which the first skip of batch (not
+	// written: the batch alone is over the limits).
+	persist(batch []entry) (skip, dropped int, err error)
 	// ack records that ids left the spool; no live message has an ID at or
 	// below prefix.
 	ack(ids []uint64, prefix uint64) error
 	closeStore() error
+	// diskBytes is the size of the backend's files.
+	diskBytes() int64
 }
 
 // entry is a queued message with the spool-clock reading of its Add.
@@ -248,9 +256,8 @@ func (c *core) Add(msgs ...Message) (int, error) {
 	at := c.now()
 	batch := c.batch[:0]
 	for _, m := range msgs {
-		if max := c.limits.MaxBytes; max > 0 && m.Size() > max {
-			errs = append(errs, fmt.Errorf("spool: message on topic %q is %d bytes, over the %d-byte limit: %w",
-				m.Topic, m.Size(), max, ErrTooLarge))
+		if err := c.tooLarge(&m); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if m.Time.IsZero() {
@@ -263,24 +270,49 @@ func (c *core) Add(msgs ...Message) (int, error) {
 		m.ID = c.last
 		batch = append(batch, entry{Message: m, at: at})
 	}
-	defer func() { clear(batch); c.batch = batch[:0] }()
+	all := batch
+	defer func() { clear(all); c.batch = all[:0] }()
 	if len(batch) == 0 {
 		return 0, errors.Join(errs...)
 	}
+	var dropped int
+	added := len(batch)
 	if c.be != nil {
 		c.pending = batch[0].ID
-		err := c.be.persist(batch)
+		skip, n, err := c.be.persist(batch)
 		c.pending = 0
+		dropped = n
+		batch = batch[skip:]
 		if err != nil {
-			return 0, errors.Join(append(errs, err)...)
+			// The IDs are spent: record them as gone so that no
+			// partial write of them comes back after a restart.
+			ids := c.ids[:0]
+			for i := range batch {
+				ids = append(ids, batch[i].ID)
+			}
+			c.removed(ids)
+			return dropped, errors.Join(append(errs, err)...)
 		}
 	}
 	for i := range batch {
 		c.q.pushBack(batch[i])
 		c.bytes += batch[i].Size()
 	}
-	c.st.Added += uint64(len(batch))
-	return c.evict(), errors.Join(errs...)
+	c.st.Added += uint64(added)
+	return dropped + c.evict(), errors.Join(errs...)
+}
+
+// tooLarge returns an error wrapping ErrTooLarge if m could never fit the
+// limits.
+func (c *core) tooLarge(m *Message) error {
+	if c.be != nil {
+		return c.be.tooLarge(m)
+	}
+	if max := c.limits.MaxBytes; max > 0 && m.Size() > max {
+		return fmt.Errorf("spool: message on topic %q is %d bytes, over the %d-byte limit: %w",
+			m.Topic, m.Size(), max, ErrTooLarge)
+	}
+	return nil
 }
 
 func (c *core) lenLocked() int {
@@ -443,6 +475,9 @@ func (c *core) Stats() Stats {
 	s := c.st
 	s.Len = c.lenLocked()
 	s.Bytes = c.bytes
+	if c.be != nil {
+		s.DiskBytes = c.be.diskBytes()
+	}
 	return s
 }
 

@@ -109,10 +109,8 @@ func TestSuite(t *testing.T) {
 		{"OneTxAtATime", testOneTxAtATime},
 		{"NilAndEmptyTx", testNilAndEmptyTx},
 		{"MaxMessages", testMaxMessages},
-		{"MaxBytes", testMaxBytes},
 		{"EvictInFlight", testEvictInFlight},
 		{"MaxAge", testMaxAge},
-		{"Oversize", testOversize},
 		{"Stats", testStats},
 		{"Closed", testClosed},
 		{"ConcurrentAdd", testConcurrentAdd},
@@ -261,8 +259,10 @@ func testMaxMessages(t *testing.T, open openFunc) {
 	wantPayloads(t, "kept", drain(t, s), "2", "3", "4")
 }
 
-func testMaxBytes(t *testing.T, open openFunc) {
-	s := open(t, Limits{MaxBytes: 30})
+// MaxBytes counts Message.Size in a Memory spool; a Disk spool counts its
+// files (TestDiskMaxBytes*).
+func TestMemoryMaxBytes(t *testing.T) {
+	s := NewMemory(Limits{MaxBytes: 30})
 	for i := range 4 {
 		dropped, err := s.Add(msg("t", fmt.Sprintf("payload-%d", i))) // 10 bytes each
 		want := 0
@@ -343,8 +343,8 @@ var testDates = []time.Time{
 	time.Date(2071, 6, 1, 0, 0, 0, 0, time.FixedZone("x", 5*3600)),
 }
 
-func testOversize(t *testing.T, open openFunc) {
-	s := open(t, Limits{MaxBytes: 20})
+func TestMemoryOversize(t *testing.T) {
+	s := NewMemory(Limits{MaxBytes: 20})
 	addN(t, s, 1)
 	big := msg("cam/1/detections", "0123456789") // 26 bytes
 	dropped, err := s.Add(msg("t", "a"), big, msg("t", "b"))
