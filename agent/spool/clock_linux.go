@@ -10,17 +10,22 @@ import (
 )
 
 var (
-	bootOnce sync.Once
-	bootOK   bool   // CLOCK_BOOTTIME readable
-	bootID   string // "" if unreadable
+	bootOnce   sync.Once
+	bootOrigin time.Duration // CLOCK_BOOTTIME at processStart; -1 if unreadable
+	bootID     string        // "" if unreadable
 )
 
+// initBoot reads CLOCK_BOOTTIME once. Uptime continues it with the
+// process's monotonic clock, which costs no system call; that clock does
+// not count time suspended, so a suspend during a run is counted only by
+// the next run in the same boot (never twice, never backwards).
 func initBoot() {
 	var ts unix.Timespec
-	bootOK = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil
-	if !bootOK {
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		bootOrigin = -1
 		return
 	}
+	bootOrigin = time.Duration(ts.Nano()) - time.Since(processStart)
 	if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
 		bootID = strings.TrimSpace(string(b))
 	}
@@ -28,16 +33,10 @@ func initBoot() {
 
 func sysUptime() time.Duration {
 	bootOnce.Do(initBoot)
-	if !bootOK {
+	if bootOrigin < 0 {
 		return time.Since(processStart)
 	}
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		// Cannot happen once it worked; a spool never lets its
-		// clock go backwards anyway.
-		return time.Since(processStart)
-	}
-	return time.Duration(ts.Nano())
+	return bootOrigin + time.Since(processStart)
 }
 
 func sysBootID() string {

@@ -551,14 +551,14 @@ func (d *Disk) pruneCorrupt(cdir string) {
 }
 
 // tooLarge implements backend: a message fits if it fits an empty spool.
-func (d *Disk) tooLarge(m *Message) error {
+func (d *Disk) tooLarge(topic string, size int64) error {
 	max := d.limits.MaxBytes
 	if max <= 0 {
 		return nil
 	}
-	if need := recordSize(m) + int64(segHeader) + 2*checkpointSize(d.boot, 1); need > max {
+	if need := recordBytes(len(topic), size) + int64(segHeader) + 2*checkpointSize(d.boot, 1); need > max {
 		return fmt.Errorf("spool: message on topic %q (%d bytes) needs %d bytes on disk, over the %d-byte limit: %w",
-			m.Topic, m.Size(), need, max, ErrTooLarge)
+			topic, size, need, max, ErrTooLarge)
 	}
 	return nil
 }

@@ -62,8 +62,12 @@ var (
 )
 
 // recordSize is the number of bytes m takes in a segment.
-func recordSize(m *Message) int64 {
-	return int64(recHeader+recFixed-1+uvarintLen(uint64(len(m.Topic)))) + m.Size()
+func recordSize(m *Message) int64 { return recordBytes(len(m.Topic), m.Size()) }
+
+// recordBytes is the number of bytes a message with a topic of topicLen
+// bytes and the given Size takes in a segment.
+func recordBytes(topicLen int, size int64) int64 {
+	return int64(recHeader+recFixed-1+uvarintLen(uint64(topicLen))) + size
 }
 
 func uvarintLen(x uint64) int {

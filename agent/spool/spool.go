@@ -175,9 +175,9 @@ func (t *Tx) mark(v uint8, idx []int) {
 // backend persists what core does; Disk implements it. Its methods are
 // called with core.mu held.
 type backend interface {
-	// tooLarge returns an error wrapping ErrTooLarge if m could not fit
-	// even in an empty spool.
-	tooLarge(m *Message) error
+	// tooLarge returns an error wrapping ErrTooLarge if a message on
+	// topic of the given Size could not fit even in an empty spool.
+	tooLarge(topic string, size int64) error
 	// persist makes batch durable before it is queued, first dropping
 	// (and counting) the oldest messages if it needs room; it returns
 	// how many it dropped, of which the first skip of batch (not
@@ -256,7 +256,7 @@ func (c *core) Add(msgs ...Message) (int, error) {
 	at := c.now()
 	batch := c.batch[:0]
 	for _, m := range msgs {
-		if err := c.tooLarge(&m); err != nil {
+		if err := c.tooLarge(m.Topic, m.Size()); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -302,15 +302,15 @@ func (c *core) Add(msgs ...Message) (int, error) {
 	return dropped + c.evict(), errors.Join(errs...)
 }
 
-// tooLarge returns an error wrapping ErrTooLarge if m could never fit the
-// limits.
-func (c *core) tooLarge(m *Message) error {
+// tooLarge returns an error wrapping ErrTooLarge if a message on topic of
+// the given Size could never fit the limits.
+func (c *core) tooLarge(topic string, size int64) error {
 	if c.be != nil {
-		return c.be.tooLarge(m)
+		return c.be.tooLarge(topic, size)
 	}
-	if max := c.limits.MaxBytes; max > 0 && m.Size() > max {
+	if max := c.limits.MaxBytes; max > 0 && size > max {
 		return fmt.Errorf("spool: message on topic %q is %d bytes, over the %d-byte limit: %w",
-			m.Topic, m.Size(), max, ErrTooLarge)
+			topic, size, max, ErrTooLarge)
 	}
 	return nil
 }
