@@ -286,7 +286,7 @@ func segID(name string) uint64 {
 		return 0
 	}
 	id, err := strconv.ParseUint(base, 10, 64)
-	if err != nil {
+	if err != nil || id > maxID {
 		return 0
 	}
 	return id
@@ -311,12 +311,12 @@ func (d *Disk) loadSegment(f *segFile, next uint64) ([]record, error) {
 		switch {
 		case len(sc.recs) == 0:
 			return nil, d.removeEmpty(name, f.size, first, next)
-		case sc.version == 1:
+		case sc.version != 2: // version 1, or records without a header
 			data := encodeSegment(sc.recs)
 			if err := d.replace(name, data); err != nil {
 				return nil, err
 			}
-			d.log.Info("version 1 spool segment rewritten in version 2", "file", name, "records", len(sc.recs))
+			d.log.Info("spool segment rewritten in version 2", "file", name, "version", sc.version, "records", len(sc.recs))
 			return sc.recs, d.addSegment(name, int64(len(data)), sc.recs)
 		}
 		return sc.recs, d.addSegment(name, int64(f.size), sc.recs)

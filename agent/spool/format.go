@@ -19,7 +19,9 @@ import (
 //
 // The sync marker and the header checksum let a reader that met a damaged
 // record find the next intact one: it scans for a marker whose header
-// checksum, length and body checksum all check.
+// checksum, length and body checksum all check, and whose ID follows the
+// last intact one. (A payload that itself holds a whole record, with valid
+// checksums, could be taken for one when the record around it is damaged.)
 //
 // The checkpoint is
 //
@@ -49,6 +51,10 @@ const (
 	ckFixed   = len(ckMagic) + 8 + 8 + 8 + 8 + 1 + 4 + 4 // without boot ID and ranges
 	ckRange   = 16
 	maxBootID = 255
+
+	// maxID bounds the IDs read from disk, so that IDs assigned after
+	// them never wrap around.
+	maxID = 1<<63 - 1
 
 	// maxClock bounds spool-clock values read from disk (146 years):
 	// anything outside 0..maxClock is treated as unknown, so clock
@@ -163,11 +169,12 @@ func scanRecords(data []byte, pos, version int, cause string) segmentScan {
 	for pos < len(data) {
 		r, n, why, framed := tryRecord(data, pos, last, len(sc.recs) > 0, &budget)
 		if why == "" {
-			if open >= 0 {
+			if open >= 0 && pos > cur.off {
 				cur.end = pos
+				cur.torn = false // intact records follow
 				sc.damage = append(sc.damage, cur)
-				open = -1
 			}
+			open = -1
 			sc.recs = append(sc.recs, r)
 			last = r.ID
 			pos += n
@@ -261,6 +268,9 @@ func tryRecord(data []byte, pos int, last uint64, haveLast bool, budget *int) (r
 	if err != nil {
 		return r, 0, err.Error(), true
 	}
+	if e.ID == 0 || e.ID > maxID {
+		return r, 0, fmt.Sprintf("record ID %d out of range", e.ID), true
+	}
 	if haveLast && e.ID <= last {
 		return r, 0, fmt.Sprintf("record ID %d not after %d", e.ID, last), true
 	}
@@ -326,6 +336,9 @@ func parseSegmentV1(data []byte) segmentScan {
 		e, err := decodeBody(body, false)
 		if err != nil {
 			return fail(err.Error(), false)
+		}
+		if e.ID == 0 || e.ID > maxID {
+			return fail(fmt.Sprintf("record ID %d out of range", e.ID), false)
 		}
 		if len(sc.recs) > 0 && e.ID <= sc.recs[len(sc.recs)-1].ID {
 			return fail(fmt.Sprintf("record ID %d not after %d", e.ID, sc.recs[len(sc.recs)-1].ID), false)
@@ -415,10 +428,13 @@ func parseCheckpoint(b []byte) (checkpoint, error) {
 	if uint64(len(p)) != uint64(n)*ckRange {
 		return c, fmt.Errorf("checkpoint lists %d ranges in %d bytes", n, len(p))
 	}
+	if c.prefix > maxID || c.last > maxID {
+		return c, fmt.Errorf("checkpoint IDs out of range: prefix %d, last %d", c.prefix, c.last)
+	}
 	c.acked = make(idSet, 0, n)
 	for i := range int(n) {
 		r := idRange{binary.LittleEndian.Uint64(p[ckRange*i:]), binary.LittleEndian.Uint64(p[ckRange*i+8:])}
-		if r.lo > r.hi || r.lo <= c.prefix || (i > 0 && r.lo <= c.acked[len(c.acked)-1].hi) {
+		if r.lo > r.hi || r.lo <= c.prefix || r.hi > maxID || (i > 0 && r.lo <= c.acked[len(c.acked)-1].hi) {
 			return c, fmt.Errorf("checkpoint range %d (%d..%d) out of order", i, r.lo, r.hi)
 		}
 		c.acked.addRange(r.lo, r.hi)
@@ -445,8 +461,15 @@ func parseCheckpointV1(body []byte, sum uint32) (checkpoint, error) {
 	if uint64(len(body)-fixed) != uint64(n)*8 {
 		return c, errors.New("checkpoint length mismatch")
 	}
+	if c.prefix > maxID {
+		return c, fmt.Errorf("checkpoint prefix %d out of range", c.prefix)
+	}
 	for i := range int(n) {
-		if id := binary.LittleEndian.Uint64(body[fixed+8*i:]); id > c.prefix {
+		id := binary.LittleEndian.Uint64(body[fixed+8*i:])
+		if id > maxID {
+			return c, fmt.Errorf("checkpoint ID %d out of range", id)
+		}
+		if id > c.prefix {
 			c.acked.add(id)
 		}
 	}

@@ -2,7 +2,9 @@ package spool
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -81,11 +83,42 @@ func sameRecord(a, b record) bool {
 		a.Retained == b.Retained && a.Time.UnixNano() == b.Time.UnixNano() && (!a.timed || !b.timed || a.at == b.at)
 }
 
+// framed returns a segment holding one record whose body is body, with
+// valid framing and checksums, so that the fuzzer reaches the body decoder
+// past the checksums.
+func framed(body []byte) []byte {
+	buf := append([]byte(segMagic), make([]byte, recHeader)...)
+	buf = append(buf, body...)
+	h := buf[segHeader : segHeader+recHeader]
+	binary.LittleEndian.PutUint32(h, recSync)
+	binary.LittleEndian.PutUint32(h[4:], uint32(len(body)))
+	binary.LittleEndian.PutUint32(h[8:], crc32.Checksum(body, castagnoli))
+	binary.LittleEndian.PutUint32(h[12:], crc32.Checksum(h[:12], castagnoli))
+	return buf
+}
+
 func FuzzParseSegment(f *testing.F) {
 	for _, s := range seedSegments() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSegment(t, data)
+		// The same bytes as the body of a record with valid checksums.
+		if len(data) >= recFixed {
+			sc := checkSegment(t, framed(data))
+			e, err := decodeBody(data, true)
+			if err == nil && e.ID != 0 && e.ID <= maxID &&
+				(len(sc.recs) != 1 || len(sc.damage) != 0 || !sameRecord(sc.recs[0], record{entry: e, timed: true})) {
+				t.Fatalf("a framed record that decodes read as %d records and %d damage", len(sc.recs), len(sc.damage))
+			}
+		}
+	})
+}
+
+// checkSegment parses data and checks what it returns.
+func checkSegment(t *testing.T, data []byte) segmentScan {
+	t.Helper()
+	{
 		var sc segmentScan
 		allocBound(t, len(data), func() { sc = parseSegment(data) })
 		// Records and damage tile the file after the header, in order.
@@ -117,7 +150,7 @@ func FuzzParseSegment(f *testing.F) {
 		}
 		// What was read writes back the same, without damage.
 		if len(sc.recs) == 0 {
-			return
+			return sc
 		}
 		again := parseSegment(encodeSegment(sc.recs))
 		if again.version != 2 || len(again.damage) != 0 || len(again.recs) != len(sc.recs) {
@@ -128,7 +161,18 @@ func FuzzParseSegment(f *testing.F) {
 				t.Fatalf("record %d changed when re-encoded: %+v, then %+v", i, sc.recs[i], again.recs[i])
 			}
 		}
-	})
+		return sc
+	}
+}
+
+// withCRC replaces the last 4 bytes of b by the checksum of the others.
+func withCRC(b []byte) []byte {
+	if len(b) < 4 {
+		return b
+	}
+	b = bytes.Clone(b)
+	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+	return b
 }
 
 func FuzzParseCheckpoint(f *testing.F) {
@@ -136,6 +180,15 @@ func FuzzParseCheckpoint(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkCheckpoint(t, data)
+		checkCheckpoint(t, withCRC(data)) // past the checksum
+	})
+}
+
+// checkCheckpoint parses data and checks what it returns.
+func checkCheckpoint(t *testing.T, data []byte) {
+	t.Helper()
+	{
 		var ck checkpoint
 		var err error
 		allocBound(t, len(data), func() { ck, err = parseCheckpoint(data) })
@@ -158,7 +211,7 @@ func FuzzParseCheckpoint(f *testing.F) {
 			(ck.version == 2 && (again.clock != ck.clock || again.offset != ck.offset || again.boot != ck.boot)) {
 			t.Fatalf("checkpoint changed when re-encoded: %+v, then %+v", ck, again)
 		}
-	})
+	}
 }
 
 // snapshot is what a spool holds, in order.

@@ -1,17 +1,41 @@
 // Package spool holds MQTT messages the agent could not deliver yet, so a
-// broker outage loses nothing. It is modelled on Telegraf's transactional
-// buffer: messages are added at the back, a flush takes the oldest ones in a
-// transaction (Begin), publishes them and reports per message what happened
-// (Accept, Reject, or neither = keep), and End applies that report. Kept
-// messages return to the front, so the delivery order is preserved.
+// broker outage loses nothing within the spool's limits. It is modelled on
+// Telegraf's transactional buffer: messages are added at the back, a flush
+// takes the oldest ones in a transaction (Begin), publishes them and reports
+// per message what happened (Accept, Reject, or neither = keep), and End
+// applies that report. Kept messages return to the front, so the delivery
+// order is preserved.
 //
 // Two implementations share the same semantics and the same test suite:
 // Memory, a ring buffer, and Disk, a write-ahead log of segment files that
 // survives a restart or a crash.
 //
-// Overflow (MaxMessages or MaxBytes) drops the oldest messages, never the one
-// being added; messages older than MaxAge are dropped when a transaction
-// would take them. Every drop is counted in Stats.
+// # Guarantee
+//
+// A message that Add accepted leaves the spool in exactly one of these
+// ways, each counted in Stats:
+//
+//   - Delivered: a transaction accepted it. Until then it is handed out
+//     again by every Begin, in order. A Disk spool has it on disk (written
+//     and fsynced) when Add returns and keeps it through restarts and
+//     crashes; after a crash, a message whose acceptance had not reached
+//     the disk yet is handed out again, with the same ID (at least once).
+//   - DroppedFull: the spool was full (MaxMessages, or MaxBytes: the
+//     messages' Size for Memory, the files for Disk). The oldest messages
+//     go first, never the one being added; a Disk spool drops whole oldest
+//     segments, about a sixteenth of MaxBytes at a time.
+//   - DroppedAge: it had been held longer than MaxAge when a Begin reached
+//     it. Held time is measured on a monotonic clock from Add (across
+//     restarts for Disk: see OpenDisk), never from Message.Time or the
+//     wall clock, so a clock step never expires a message.
+//   - DroppedRejected: the publisher rejected it as undeliverable.
+//   - DroppedCorrupt (Disk): its record was damaged on disk, found when the
+//     spool was opened; the count is exact when the IDs around the damage
+//     tell it, and logged with the file and the cause.
+//
+// A Memory spool loses what it holds when the process exits. Add refuses a
+// message that could never fit (ErrTooLarge) and, for Disk, one it cannot
+// write (an I/O error): those were never in the spool.
 package spool
 
 import (
