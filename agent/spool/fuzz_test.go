@@ -249,9 +249,12 @@ func sameMessages(a, b []Message) bool {
 func FuzzOpenDir(f *testing.F) {
 	segs, cks := seedSegments(), seedCheckpoints()
 	for i := range segs {
-		f.Add(segs[i], segs[(i+3)%len(segs)], cks[i%len(cks)])
+		f.Add(segs[i], segs[(i+3)%len(segs)], cks[i%len(cks)], i%3 == 0)
 	}
-	f.Fuzz(func(t *testing.T, seg1, seg2, ck []byte) {
+	f.Fuzz(func(t *testing.T, seg1, seg2, ck []byte, fixCRC bool) {
+		if fixCRC {
+			ck = withCRC(ck) // explore past the checkpoint's checksum
+		}
 		dir := t.TempDir()
 		writeFile(t, filepath.Join(dir, fmt.Sprintf("%020d%s", 1, segExt)), seg1)
 		writeFile(t, filepath.Join(dir, fmt.Sprintf("%020d%s", 9, segExt)), seg2)

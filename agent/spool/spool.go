@@ -315,6 +315,7 @@ func (c *core) Add(msgs ...Message) (int, error) {
 				ids = append(ids, batch[i].ID)
 			}
 			c.removed(ids)
+			c.st.Added += uint64(skip) // counted in DroppedFull
 			return dropped, errors.Join(append(errs, err)...)
 		}
 	}
