@@ -1,10 +1,8 @@
 package spool
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,56 +13,64 @@ import (
 	"time"
 )
 
-// On-disk layout of a Disk spool directory:
+// Layout of a Disk spool directory (formats in format.go):
 //
-//	<first ID, 20 digits>.seg  segment: segMagic, then records
-//	checkpoint                 what was acknowledged (ckMagic ...)
-//	corrupt/<name>             damaged files moved aside on open
+//	<first ID, 20 digits>.seg  segment: a header, then records
+//	checkpoint                 what left the spool, and the spool clock
+//	corrupt/<name>             damaged files moved aside on open (newest few)
 //	lock                       flock(2)ed while a Disk has the directory open
 //
-// A record is
-//
-//	u32 body length | u32 CRC-32C of body | body
-//	body: u64 ID | i64 time (Unix ns) | u8 QoS | u8 flags (1 = retained) |
-//	      uvarint topic length | topic | payload
-//
-// and the checkpoint is
-//
-//	ckMagic | u64 prefix | u32 n | n × u64 ID | u32 CRC-32C of all before
-//
-// where every ID at or below prefix, and every listed ID, has been
-// acknowledged (delivered, rejected or dropped). All integers are little
-// endian. Each Add appends its messages to the newest segment with one write
-// and one fsync; a segment that reaches the segment size is closed and the
-// next Add starts a new one. Each acknowledgement rewrites the small
-// checkpoint atomically (temp file, fsync, rename, fsync of the directory),
-// then deletes the segments that hold no live message any more. Nothing
-// rewrites the segments in normal operation.
+// Each Add appends its messages to the newest segment with one write and
+// one fsync; when a write would take the segment past the segment size, a
+// new segment takes it. Each acknowledgement rewrites the small checkpoint
+// atomically (temp file, fsync, rename, fsync of the directory), then
+// deletes the segments that hold no live message any more. Nothing rewrites
+// a segment in normal operation.
 const (
-	segMagic           = "EDSPSEG1"
-	ckMagic            = "EDSPCKP1"
 	segExt             = ".seg"
 	ckName             = "checkpoint"
 	lockName           = "lock"
 	corruptDir         = "corrupt"
-	recHeader          = 8
-	recFixed           = 8 + 8 + 1 + 1 + 1 // smallest body: empty topic and payload
-	maxRecord          = 1 << 30
+	maxCorruptFiles    = 8
 	defaultSegmentSize = 4 << 20
+	minSegmentSize     = 64 << 10
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// segmentSizeFor scales the segment size to the byte limit, so dropping the
+// oldest segment when full drops about a sixteenth of the spool.
+func segmentSizeFor(maxBytes int64) int64 {
+	if maxBytes <= 0 {
+		return defaultSegmentSize
+	}
+	return min(max(maxBytes/16, minSegmentSize), defaultSegmentSize)
+}
 
 // Disk is a Spool kept as a write-ahead log in a directory, so messages
 // survive an agent restart or crash. A message is durable once Add returns.
 // Its messages are also held in memory (bounded by the limits), so Begin
 // never reads the disk.
 //
-// On open, segments are replayed. A damaged record (checksum mismatch, or a
-// record cut short by a crash) is logged; the damaged segment is moved to
-// corrupt/ and the good records before the damage are kept. A damaged
-// checkpoint is moved aside too, and then messages already acknowledged may be
-// delivered again (at least once, never lost).
+// MaxBytes bounds the bytes of the spool's files (segments, including
+// record framing and acknowledged records not deleted yet, and checkpoint),
+// not only the messages' Size: when a write would pass it, the oldest
+// segments are deleted whole and their live messages counted in
+// DroppedFull. A message that could not fit even in an empty spool is
+// refused with ErrTooLarge.
+//
+// How long a message was held (Limits.MaxAge) carries across restarts:
+// records and checkpoint store the spool clock, and the checkpoint the boot
+// it belongs to. Reopened in the same boot, the time the spool was closed
+// counts (measured by Clock.Uptime); after a reboot it is unknown and counts
+// as zero. A wall-clock step never counts.
+//
+// On open, segments are replayed. A damaged record is skipped and the next
+// intact one found (records carry a sync marker and checksums); the records
+// lost are counted in Stats.DroppedCorrupt and logged with the file and the
+// cause, and the damaged file is moved to corrupt/ with its intact records
+// rewritten in its place. A newest segment that ends in a write cut short by
+// a crash (that Add never returned) is cut back to its last intact record. A
+// damaged checkpoint is moved aside too, and then messages already
+// acknowledged may be delivered again (at least once, never lost).
 //
 // Only one Disk, in this process or another, may have a directory open at a
 // time: OpenDisk fails while another holds its lock (on Unix; elsewhere the
@@ -74,16 +80,23 @@ type Disk struct {
 	dir     string
 	segSize int64
 
-	segs   []*segment // ordered by ID
-	active *os.File   // open for append: the last of segs, or nil
+	segs     []*segment // ordered by ID
+	active   *os.File   // open for append: the last of segs, or nil
+	segBytes int64      // sum of segs' sizes
 
-	ackPrefix uint64              // acknowledged: every ID <= ackPrefix ...
-	acked     map[uint64]struct{} // ... and these, all > ackPrefix
-	ckStale   bool                // the last checkpoint write failed
+	ackPrefix uint64 // every ID <= ackPrefix left the spool ...
+	acked     idSet  // ... and these, all > ackPrefix
+	ckStale   bool   // the last checkpoint write failed
+	ckBytes   int64  // size of the checkpoint file
+	boot      string // the boot d.offset belongs to
+	trimming  bool   // makeRoom is running
+	opened    bool   // load completed
 
 	lock *os.File // holds the directory lock while open
 
-	buf []byte // scratch for records and the checkpoint
+	buf     []byte   // scratch for records
+	ckBuf   []byte   // scratch for the checkpoint
+	dropIDs []uint64 // scratch for makeRoom
 }
 
 type segment struct {
@@ -96,17 +109,18 @@ type segment struct {
 // OpenDisk opens (creating it if needed) the spool directory dir, replaying
 // the messages it holds. log receives warnings about damaged files; nil
 // discards them.
-func OpenDisk(dir string, l Limits, log *slog.Logger) (*Disk, error) {
-	return openDisk(dir, l, log, defaultSegmentSize)
-}
-
-func openDisk(dir string, l Limits, log *slog.Logger, segSize int64) (*Disk, error) {
+func OpenDisk(dir string, l Limits, log *slog.Logger, opts ...Option) (*Disk, error) {
+	o := buildOptions(opts)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "spool", "dir", dir)
-	d := &Disk{dir: dir, segSize: segSize, acked: map[uint64]struct{}{}}
-	d.init(l, d, log)
+	segSize := o.segSize
+	if segSize <= 0 {
+		segSize = segmentSizeFor(l.MaxBytes)
+	}
+	d := &Disk{dir: dir, segSize: segSize}
+	d.init(l, o.clock, d, log)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
@@ -130,11 +144,123 @@ func (d *Disk) errorf(format string, args ...any) error {
 
 // load replays the directory into the in-memory queue.
 func (d *Disk) load() error {
+	names, err := d.listSegments()
+	if err != nil {
+		return err
+	}
+	ck, err := d.readCheckpoint()
+	if err != nil {
+		return err
+	}
+	d.ackPrefix, d.acked = ck.prefix, ck.acked
+	d.acked.trim(d.ackPrefix)
+	last := max(ck.last, ck.prefix, ck.acked.max())
+	files := make([]segFile, 0, len(names))
+	for _, name := range names {
+		data, err := os.ReadFile(d.path(name))
+		if err != nil {
+			return d.errorf("%w", err)
+		}
+		files = append(files, segFile{name: name, size: len(data), scan: parseSegment(data)})
+	}
+	d.startClock(ck, files)
+	now := d.now()
+	var recs []record
+	for i := range files {
+		for j := range files[i].scan.recs {
+			if r := &files[i].scan.recs[j]; !r.timed || r.at < 0 || r.at > now {
+				// How long a version 1 record was held is
+				// unknown: count from this open.
+				r.at = now
+			}
+		}
+		var next uint64
+		if i+1 < len(files) {
+			next = segID(files[i+1].name)
+		}
+		rs, err := d.loadSegment(&files[i], next)
+		if err != nil {
+			return err
+		}
+		if len(rs) > 0 {
+			last = max(last, segID(files[i].name), rs[len(rs)-1].ID)
+		}
+		recs = append(recs, rs...)
+	}
+	slices.SortFunc(d.segs, func(a, b *segment) int { return cmpID(a.first, b.first) })
+	// IDs are unique across segments by construction; sorting guards
+	// against a file renamed by hand.
+	slices.SortStableFunc(recs, func(a, b record) int { return cmpID(a.ID, b.ID) })
+	recs = slices.CompactFunc(recs, func(a, b record) bool { return a.ID == b.ID })
+	d.last = max(last, d.acked.max())
+	for i := range recs {
+		e := recs[i].entry
+		if e.ID <= d.ackPrefix || d.acked.has(e.ID) {
+			continue
+		}
+		d.q.pushBack(e)
+		d.bytes += e.Size()
+	}
+	// The limits may have shrunk since the last run: evict and makeRoom
+	// persist what they drop. Then persist the state (the clock of this
+	// run above all) and drop dead segments either way.
+	d.evict()
+	if _, err := d.makeRoom(0, false, false); err != nil {
+		return err
+	}
+	if err := d.ack(nil, d.prefix()); err != nil {
+		return err
+	}
+	d.opened = true
+	return nil
+}
+
+func cmpID(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// startClock sets the spool clock so that it continues from the previous
+// run: exactly (Uptime is comparable) when the checkpoint was written
+// during this boot, from the latest time on disk otherwise.
+func (d *Disk) startClock(ck checkpoint, files []segFile) {
+	valid := func(t time.Duration) bool { return t >= 0 && t <= maxClock }
+	var latest time.Duration
+	if ck.version == 2 && valid(ck.clock) {
+		latest = ck.clock
+	}
+	for _, f := range files {
+		for _, r := range f.scan.recs {
+			if r.timed && valid(r.at) {
+				latest = max(latest, r.at)
+			}
+		}
+	}
+	up := d.clock.Uptime()
+	d.boot = d.clock.BootID()
+	d.offset = latest - up // the downtime is unknown: count none
+	if ck.version == 2 && d.boot != "" && ck.boot == d.boot &&
+		ck.offset > -maxClock && ck.offset < maxClock {
+		if s := up + ck.offset; s >= latest && valid(s) {
+			d.offset = ck.offset
+		}
+	}
+	d.lastS = 0
+}
+
+// listSegments removes leftovers of interrupted writes and returns the
+// segment file names in ID order.
+func (d *Disk) listSegments() ([]string, error) {
 	entries, err := os.ReadDir(d.dir)
 	if err != nil {
-		return d.errorf("%w", err)
+		return nil, d.errorf("%w", err)
 	}
-	var segNames []string
+	var names []string
 	for _, e := range entries {
 		name := e.Name()
 		switch {
@@ -143,67 +269,14 @@ func (d *Disk) load() error {
 			// An interrupted checkpoint or segment repair; the
 			// original is still in place.
 			if err := os.Remove(d.path(name)); err != nil {
-				return d.errorf("%w", err)
+				return nil, d.errorf("%w", err)
 			}
 		case e.Type().IsRegular() && segID(name) > 0:
-			segNames = append(segNames, name)
+			names = append(names, name)
 		}
 	}
-	slices.Sort(segNames) // fixed-width names: lexical order is ID order
-	if err := d.readCheckpoint(); err != nil {
-		return err
-	}
-	maxID := d.ackPrefix
-	for id := range d.acked {
-		maxID = max(maxID, id)
-	}
-	var msgs []Message
-	for _, name := range segNames {
-		recs, err := d.loadSegment(name)
-		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			continue
-		}
-		s := &segment{name: name, first: recs[0].ID}
-		for _, m := range recs {
-			s.first = min(s.first, m.ID)
-			s.last = max(s.last, m.ID)
-			maxID = max(maxID, m.ID)
-			if _, ok := d.acked[m.ID]; m.ID <= d.ackPrefix || ok {
-				continue
-			}
-			s.live++
-			msgs = append(msgs, m)
-		}
-		d.segs = append(d.segs, s)
-	}
-	// IDs are unique across segments by construction; sorting guards
-	// against a file renamed by hand.
-	slices.SortStableFunc(msgs, func(a, b Message) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
-	msgs = slices.CompactFunc(msgs, func(a, b Message) bool { return a.ID == b.ID })
-	d.last = maxID
-	for i := range msgs {
-		d.q.pushBack(msgs[i])
-		d.bytes += msgs[i].Size()
-	}
-	// The limits may have shrunk since the last run; evict persists what it
-	// drops. Then persist the state and drop dead segments either way.
-	if d.evict() == 0 {
-		if err := d.ack(nil, d.prefix()); err != nil {
-			return err
-		}
-	}
-	return nil
+	slices.Sort(names) // fixed-width names: lexical order is ID order
+	return names, nil
 }
 
 // segID parses a segment file name, returning 0 if it is not one.
@@ -213,50 +286,208 @@ func segID(name string) uint64 {
 		return 0
 	}
 	id, err := strconv.ParseUint(base, 10, 64)
-	if err != nil {
+	if err != nil || id > maxID {
 		return 0
 	}
 	return id
 }
 
-// loadSegment returns the good records of a segment. A damaged segment is
-// logged and moved to corrupt/, its good records rewritten in its place.
-func (d *Disk) loadSegment(name string) ([]Message, error) {
+// segFile is a segment file read on open.
+type segFile struct {
+	name string
+	size int
+	scan segmentScan
+}
+
+// loadSegment returns the intact records of segment f and registers it.
+// next is the first ID of the following segment, 0 if f is the newest.
+// Damage is counted, logged and repaired (see Disk); a version 1 segment is
+// rewritten in version 2, holding the ages its records now have.
+func (d *Disk) loadSegment(f *segFile, next uint64) ([]record, error) {
+	name, sc := f.name, f.scan
 	path := d.path(name)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, d.errorf("%w", err)
+	first := segID(name)
+	if len(sc.damage) == 0 {
+		switch {
+		case len(sc.recs) == 0:
+			return nil, d.removeEmpty(name, f.size, first, next)
+		case sc.version != 2: // version 1, or records without a header
+			data := encodeSegment(sc.recs)
+			if err := d.replace(name, data); err != nil {
+				return nil, err
+			}
+			d.log.Info("spool segment rewritten in version 2", "file", name, "version", sc.version, "records", len(sc.recs))
+			return sc.recs, d.addSegment(name, int64(len(data)), sc.recs)
+		}
+		return sc.recs, d.addSegment(name, int64(f.size), sc.recs)
 	}
-	if len(data) == 0 {
-		// Created, but the process died before the first write.
-		if err := os.Remove(path); err != nil {
+	l := d.account(sc, first, next)
+	d.st.DroppedCorrupt += l.lost
+	switch {
+	case l.foreign:
+		d.log.Warn("not a spool segment, moved aside", "file", name, "bytes", f.size, "cause", sc.damage[0].cause)
+		return nil, d.quarantine(name, nil)
+	case l.damaged == 0 && sc.version == 2: // only a write cut short: cut it off
+		d.log.Warn("spool segment ends with a write cut short by a crash (that Add never returned); cut back to its last intact record",
+			"file", name, "kept", len(sc.recs), "cut_bytes", l.torn)
+		if len(sc.recs) == 0 {
+			return nil, d.remove(name)
+		}
+		size := int64(sc.damage[0].off)
+		if err := truncateSync(path, size); err != nil {
 			return nil, d.errorf("%w", err)
 		}
-		return nil, nil
+		return sc.recs, d.addSegment(name, size, sc.recs)
 	}
-	recs, good, perr := parseSegment(data)
-	if perr == nil {
-		if len(recs) == 0 { // header only
-			if err := os.Remove(path); err != nil {
-				return nil, d.errorf("%w", err)
-			}
-		}
-		return recs, nil
-	}
-	d.log.Warn("damaged spool segment moved aside; records after the damage are lost",
-		"file", name, "offset", good, "kept", len(recs), "lost_bytes", len(data)-good, "err", perr)
+	d.log.Warn("damaged spool segment: intact records kept, damaged ones lost",
+		"file", name, "kept", len(sc.recs), "lost", l.lost, "lost_exact", l.exact,
+		"offset", sc.damage[0].off, "damaged_bytes", l.damaged, "cut_bytes", l.torn,
+		"cause", sc.damage[0].cause, "moved_to", filepath.Join(corruptDir, name))
 	var keep []byte
-	if len(recs) > 0 {
-		keep = data[:good]
+	if len(sc.recs) > 0 {
+		keep = encodeSegment(sc.recs)
 	}
 	if err := d.quarantine(name, keep); err != nil {
 		return nil, err
 	}
-	return recs, nil
+	if keep == nil {
+		return nil, nil
+	}
+	return sc.recs, d.addSegment(name, int64(len(keep)), sc.recs)
+}
+
+// encodeSegment returns a version 2 segment holding recs.
+func encodeSegment(recs []record) []byte {
+	var n int64
+	for i := range recs {
+		n += recordSize(&recs[i].Message)
+	}
+	buf := make([]byte, 0, int64(segHeader)+n)
+	buf = append(buf, segMagic...)
+	for i := range recs {
+		buf = appendRecord(buf, &recs[i].entry)
+	}
+	return buf
+}
+
+// replace atomically replaces the file name with data.
+func (d *Disk) replace(name string, data []byte) error {
+	path := d.path(name)
+	if err := writeFileSync(path+".tmp", data); err != nil {
+		return d.errorf("%w", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return d.errorf("%w", err)
+	}
+	if err := syncDir(d.dir); err != nil {
+		return d.errorf("%w", err)
+	}
+	return nil
+}
+
+// loss is what the damage of one segment cost.
+type loss struct {
+	lost    uint64 // messages lost
+	exact   bool   // lost is exact (from the IDs), not a lower bound
+	damaged int    // bytes of damage, writes cut short excluded
+	torn    int    // bytes of a write cut short at the end
+	foreign bool   // no sign that the file is a spool segment
+}
+
+// account counts the messages lost to sc's damage and marks their IDs as
+// gone. IDs inside a segment are consecutive from its name's (first); the
+// next segment's first ID (next, 0 if none) bounds the last. For damage at
+// the end of the newest segment the IDs are unknown: a write cut short
+// loses nothing that was confirmed; other damage loses at least the records
+// whose header survived, and at least one.
+func (d *Disk) account(sc segmentScan, first, next uint64) loss {
+	l := loss{exact: true}
+	if sc.version == 0 && len(sc.recs) == 0 {
+		return loss{foreign: true, damaged: sc.damage[0].end}
+	}
+	for _, dm := range sc.damage {
+		i, _ := slices.BinarySearchFunc(sc.recs, dm.end, func(r record, off int) int { return cmpID(uint64(r.off), uint64(off)) })
+		prev := first - 1
+		if i > 0 {
+			prev = sc.recs[i-1].ID
+		}
+		switch {
+		case i < len(sc.recs):
+			l.damaged += dm.end - dm.off
+			l.lost += d.forget(prev, sc.recs[i].ID)
+		case next > 0:
+			// A write cut short leaves a torn tail only in the
+			// newest segment; here it also lost confirmed records
+			// unless the IDs say otherwise.
+			n := d.forget(prev, next)
+			l.lost += n
+			if dm.torn && n == 0 {
+				l.torn += dm.end - dm.off
+			} else {
+				l.damaged += dm.end - dm.off
+			}
+		case dm.torn:
+			l.torn += dm.end - dm.off
+		default:
+			l.damaged += dm.end - dm.off
+			l.lost += uint64(max(1, dm.framed))
+			l.exact = false
+		}
+	}
+	return l
+}
+
+// forget counts the IDs strictly between a and b that had not left the
+// spool, and records them as gone.
+func (d *Disk) forget(a, b uint64) uint64 {
+	if b <= a || b-a < 2 || d.ackPrefix == ^uint64(0) {
+		return 0
+	}
+	lo, hi := max(a+1, d.ackPrefix+1), b-1
+	if lo > hi {
+		return 0
+	}
+	n := hi - lo + 1 - d.acked.count(lo, hi)
+	d.acked.addRange(lo, hi)
+	return n
+}
+
+// removeEmpty removes a segment without records (created, or cut back to
+// its header, just before a crash; or damaged). When a segment follows,
+// the IDs between tell what it held.
+func (d *Disk) removeEmpty(name string, size int, first, next uint64) error {
+	var lost uint64
+	if next > 0 {
+		lost = d.forget(first-1, next)
+	}
+	d.st.DroppedCorrupt += lost
+	d.log.Warn("empty spool segment removed", "file", name, "bytes", size, "lost", lost)
+	return d.remove(name)
+}
+
+func (d *Disk) remove(name string) error {
+	if err := os.Remove(d.path(name)); err != nil {
+		return d.errorf("%w", err)
+	}
+	return nil
+}
+
+// addSegment registers a segment file holding recs.
+func (d *Disk) addSegment(name string, size int64, recs []record) error {
+	s := &segment{name: name, first: recs[0].ID, last: recs[len(recs)-1].ID, size: size}
+	for _, r := range recs {
+		if r.ID > d.ackPrefix && !d.acked.has(r.ID) {
+			s.live++
+		}
+	}
+	d.segs = append(d.segs, s)
+	d.segBytes += size
+	return nil
 }
 
 // quarantine moves the file name to corrupt/, first writing keep (if any)
-// to a new file that takes its place.
+// to a new file that takes its place. corrupt/ keeps the newest
+// maxCorruptFiles files.
 func (d *Disk) quarantine(name string, keep []byte) error {
 	path := d.path(name)
 	tmp := path + ".tmp"
@@ -284,6 +515,7 @@ func (d *Disk) quarantine(name string, keep []byte) error {
 			return d.errorf("%w", err)
 		}
 	}
+	d.pruneCorrupt(cdir)
 	if err := syncDir(cdir); err != nil {
 		return d.errorf("%w", err)
 	}
@@ -293,114 +525,176 @@ func (d *Disk) quarantine(name string, keep []byte) error {
 	return nil
 }
 
-// parseSegment decodes data, returning the records before the first damage,
-// the length of data they span, and what the damage is.
-func parseSegment(data []byte) ([]Message, int, error) {
-	if len(data) < len(segMagic) || string(data[:len(segMagic)]) != segMagic {
-		return nil, 0, errors.New("not a spool segment: bad header")
+// pruneCorrupt deletes all but the newest maxCorruptFiles files of cdir, so
+// repeated damage cannot fill the disk.
+func (d *Disk) pruneCorrupt(cdir string) {
+	entries, err := os.ReadDir(cdir)
+	if err != nil || len(entries) <= maxCorruptFiles {
+		return
 	}
-	off := len(segMagic)
-	var recs []Message
-	for off < len(data) {
-		rest := data[off:]
-		if len(rest) < recHeader {
-			return recs, off, fmt.Errorf("record header truncated at %d bytes", len(rest))
-		}
-		n := binary.LittleEndian.Uint32(rest)
-		sum := binary.LittleEndian.Uint32(rest[4:])
-		if n < recFixed || n > maxRecord {
-			return recs, off, fmt.Errorf("record length %d invalid", n)
-		}
-		if int64(n) > int64(len(rest)-recHeader) {
-			return recs, off, fmt.Errorf("record truncated: %d of %d bytes", len(rest)-recHeader, n)
-		}
-		body := rest[recHeader : recHeader+int(n)]
-		if crc32.Checksum(body, castagnoli) != sum {
-			return recs, off, errors.New("record checksum mismatch")
-		}
-		m, err := decodeRecord(body)
-		if err != nil {
-			return recs, off, err
-		}
-		recs = append(recs, m)
-		off += recHeader + int(n)
+	type file struct {
+		name string
+		mod  time.Time
 	}
-	return recs, off, nil
+	var files []file
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			files = append(files, file{e.Name(), fi.ModTime()})
+		}
+	}
+	slices.SortFunc(files, func(a, b file) int { return a.mod.Compare(b.mod) })
+	for _, f := range files[:max(0, len(files)-maxCorruptFiles)] {
+		if err := os.Remove(filepath.Join(cdir, f.name)); err != nil {
+			d.log.Warn("cannot prune damaged files", "file", f.name, "err", err)
+		}
+	}
 }
 
-func appendRecord(buf []byte, m *Message) []byte {
-	start := len(buf)
-	buf = append(buf, make([]byte, recHeader)...)
-	buf = binary.LittleEndian.AppendUint64(buf, m.ID)
-	buf = binary.LittleEndian.AppendUint64(buf, uint64(m.Time.UnixNano()))
-	var flags byte
-	if m.Retained {
-		flags = 1
+// tooLarge implements backend: a message fits if it fits an empty spool.
+func (d *Disk) tooLarge(topic string, size int64) error {
+	max := d.limits.MaxBytes
+	if max <= 0 {
+		return nil
 	}
-	buf = append(buf, m.QoS, flags)
-	buf = binary.AppendUvarint(buf, uint64(len(m.Topic)))
-	buf = append(buf, m.Topic...)
-	buf = append(buf, m.Payload...)
-	body := buf[start+recHeader:]
-	binary.LittleEndian.PutUint32(buf[start:], uint32(len(body)))
-	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(body, castagnoli))
-	return buf
+	if need := recordBytes(len(topic), size) + int64(segHeader) + 2*checkpointSize(d.boot, 1); need > max {
+		return fmt.Errorf("spool: message on topic %q (%d bytes) needs %d bytes on disk, over the %d-byte limit: %w",
+			topic, size, need, max, ErrTooLarge)
+	}
+	return nil
 }
 
-func decodeRecord(b []byte) (Message, error) {
-	var m Message
-	m.ID = binary.LittleEndian.Uint64(b)
-	m.Time = time.Unix(0, int64(binary.LittleEndian.Uint64(b[8:])))
-	m.QoS = b[16]
-	m.Retained = b[17]&1 != 0
-	tl, k := binary.Uvarint(b[18:])
-	if k <= 0 || tl > uint64(len(b)-18-k) {
-		return m, errors.New("record topic length invalid")
-	}
-	rest := b[18+k:]
-	m.Topic = string(rest[:tl])
-	if p := rest[tl:]; len(p) > 0 {
-		m.Payload = p // aliases the file buffer read on open
-	}
-	return m, nil
-}
-
-// persist implements backend: one write and one fsync per Add.
-func (d *Disk) persist(batch []Message) error {
-	if d.active != nil && d.segs[len(d.segs)-1].size >= d.segSize {
-		if err := d.closeActive(); err != nil {
-			return err
+// persist implements backend: one write and one fsync per Add, after
+// making room for it. A batch larger than the spool loses its oldest
+// messages at once (as Memory would evict them): they are not written, and
+// skip says how many.
+func (d *Disk) persist(batch []entry) (skip, dropped int, err error) {
+	if limit := d.limits.MaxBytes; limit > 0 {
+		room := limit - int64(segHeader) - 2*checkpointSize(d.boot, 1)
+		skip = len(batch)
+		for skip > 0 && recordSize(&batch[skip-1].Message) <= room {
+			skip--
+			room -= recordSize(&batch[skip].Message)
 		}
-	}
-	if d.active == nil {
-		if err := d.newSegment(batch[0].ID); err != nil {
-			return err
+		for _, e := range batch[:skip] {
+			d.acked.add(e.ID)
 		}
+		d.st.DroppedFull += uint64(skip)
+		batch = batch[skip:]
 	}
-	s := d.segs[len(d.segs)-1]
-	buf := d.buf[:0]
-	if s.size == 0 {
-		buf = append(buf, segMagic...)
-	}
+	buf := append(d.buf[:0], segMagic...)
 	for i := range batch {
 		buf = appendRecord(buf, &batch[i])
 	}
 	d.buf = buf
-	_, err := d.active.Write(buf)
+	recs := int64(len(buf) - segHeader)
+	// Older messages go before the batch's own (skip > 0: all of them).
+	dropped, err = d.makeRoom(recs, true, skip > 0)
+	dropped += skip
+	if err != nil {
+		return skip, dropped, err
+	}
+	if d.active != nil && d.rollover(recs) {
+		if err := d.closeActive(); err != nil {
+			return skip, dropped, err
+		}
+	}
+	if d.active == nil {
+		if err := d.newSegment(batch[0].ID); err != nil {
+			return skip, dropped, err
+		}
+	}
+	s := d.segs[len(d.segs)-1]
+	if s.size > 0 {
+		buf = buf[segHeader:]
+	}
+	_, err = d.active.Write(buf)
 	if err == nil {
 		err = d.active.Sync()
 	}
 	if err != nil {
 		d.abandonActive(s)
-		return d.errorf("write %s: %w", s.name, err)
+		return skip, dropped, d.errorf("write %s: %w", s.name, err)
 	}
-	if s.live == 0 && s.size == 0 {
+	if s.size == 0 {
 		s.first = batch[0].ID
 	}
 	s.size += int64(len(buf))
+	d.segBytes += int64(len(buf))
 	s.last = batch[len(batch)-1].ID
 	s.live += len(batch)
-	return nil
+	return skip, dropped, nil
+}
+
+// rollover tells whether n more record bytes go to a new segment: the
+// active one has records and would pass the segment size.
+func (d *Disk) rollover(n int64) bool {
+	s := d.segs[len(d.segs)-1]
+	return s.size > int64(segHeader) && s.size+n > d.segSize
+}
+
+// ckReserve is the room kept for the checkpoint: its next version (with one
+// more range of acknowledged IDs) and the temporary copy written next to it.
+func (d *Disk) ckReserve() int64 { return 2 * checkpointSize(d.boot, len(d.acked)+1) }
+
+// makeRoom deletes the oldest segments whole, dropping their live messages
+// (counted in DroppedFull), until the files plus n more record bytes (and,
+// for a write, the header of a new segment if one is needed) fit in
+// MaxBytes; with all, it deletes every segment. It returns how many
+// messages it dropped.
+func (d *Disk) makeRoom(n int64, write, all bool) (int, error) {
+	limit := d.limits.MaxBytes
+	if limit <= 0 || d.trimming {
+		return 0, nil
+	}
+	total := d.segBytes + d.ckReserve() + n
+	k := 0
+	if all {
+		k, total = len(d.segs), d.ckReserve()+n
+	}
+	for {
+		hdr := int64(0)
+		if write && (d.active == nil || k == len(d.segs) || d.rollover(n)) {
+			hdr = int64(segHeader)
+		}
+		if total+hdr <= limit {
+			break
+		}
+		if k == len(d.segs) {
+			if !write {
+				break // MaxBytes is smaller than an empty spool: drop all
+			}
+			return 0, d.errorf("%d bytes do not fit in %d: %w", n+hdr, limit, ErrTooLarge)
+		}
+		total -= d.segs[k].size
+		k++
+	}
+	if k == 0 {
+		return 0, nil
+	}
+	d.trimming = true
+	defer func() { d.trimming = false }()
+	through := d.segs[k-1].last
+	ids := d.dropIDs[:0]
+	for e := d.oldest(); e != nil && e.ID <= through; e = d.oldest() {
+		id, _ := d.dropOldest()
+		ids = append(ids, id)
+	}
+	d.dropIDs = ids[:0]
+	d.st.DroppedFull += uint64(len(ids))
+	for _, s := range d.segs[:k] {
+		s.live = 0 // all gone now, whatever the IDs say
+	}
+	if k == len(d.segs) && d.active != nil {
+		d.active.Close()
+		d.active = nil
+	}
+	if err := d.ack(ids, d.prefix()); err != nil {
+		return len(ids), err
+	}
+	if len(d.segs) > 0 && d.segs[0].last <= through {
+		return len(ids), d.errorf("cannot delete segment %s to make room", d.segs[0].name)
+	}
+	return len(ids), nil
 }
 
 // abandonActive stops appending to s after a failed write, cutting off what
@@ -451,20 +745,16 @@ func (d *Disk) closeActive() error {
 // left without live messages.
 func (d *Disk) ack(ids []uint64, prefix uint64) error {
 	for _, id := range ids {
-		if s := d.segFor(id); s != nil {
+		if s := d.segFor(id); s != nil && s.live > 0 {
 			s.live--
 		}
 		if id > prefix {
-			d.acked[id] = struct{}{}
+			d.acked.add(id)
 		}
 	}
 	if prefix > d.ackPrefix {
 		d.ackPrefix = prefix
-		for id := range d.acked {
-			if id <= prefix {
-				delete(d.acked, id)
-			}
-		}
+		d.acked.trim(prefix)
 	}
 	if err := d.writeCheckpoint(); err != nil {
 		// Keep the segments: until a checkpoint lands, they are what
@@ -473,7 +763,12 @@ func (d *Disk) ack(ids []uint64, prefix uint64) error {
 		return err
 	}
 	d.ckStale = false
-	return d.dropDeadSegments()
+	err := d.dropDeadSegments()
+	// A checkpoint that grew may need room.
+	if _, rerr := d.makeRoom(0, false, false); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	return err
 }
 
 // segFor returns the segment holding id, or nil.
@@ -494,14 +789,13 @@ func (d *Disk) segFor(id uint64) *segment {
 }
 
 // dropDeadSegments deletes every segment without live messages except the
-// one being appended to, and forgets their acknowledged IDs.
+// one being appended to.
 func (d *Disk) dropDeadSegments() error {
 	if d.ckStale {
 		return nil
 	}
 	var errs []error
 	keep := d.segs[:0]
-	var gone []*segment
 	for i, s := range d.segs {
 		if s.live > 0 || (d.active != nil && i == len(d.segs)-1) {
 			keep = append(keep, s)
@@ -512,37 +806,20 @@ func (d *Disk) dropDeadSegments() error {
 			keep = append(keep, s)
 			continue
 		}
-		gone = append(gone, s)
+		d.segBytes -= s.size
 	}
 	clear(d.segs[len(keep):])
 	d.segs = keep
-	if len(gone) > 0 && len(d.acked) > 0 {
-		for id := range d.acked {
-			for _, s := range gone {
-				if s.first <= id && id <= s.last {
-					delete(d.acked, id)
-					break
-				}
-			}
-		}
-	}
 	return errors.Join(errs...)
 }
 
 func (d *Disk) writeCheckpoint() error {
-	ids := make([]uint64, 0, len(d.acked))
-	for id := range d.acked {
-		ids = append(ids, id)
+	ck := checkpoint{
+		prefix: d.ackPrefix, last: d.last, acked: d.acked,
+		clock: d.now(), offset: d.offset, boot: d.boot,
 	}
-	slices.Sort(ids)
-	buf := append(d.buf[:0], ckMagic...)
-	buf = binary.LittleEndian.AppendUint64(buf, d.ackPrefix)
-	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(ids)))
-	for _, id := range ids {
-		buf = binary.LittleEndian.AppendUint64(buf, id)
-	}
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
-	d.buf = buf
+	buf := appendCheckpoint(d.ckBuf[:0], &ck)
+	d.ckBuf = buf
 	path := d.path(ckName)
 	if err := writeFileSync(path+".tmp", buf); err != nil {
 		return d.errorf("%w", err)
@@ -550,61 +827,42 @@ func (d *Disk) writeCheckpoint() error {
 	if err := os.Rename(path+".tmp", path); err != nil {
 		return d.errorf("%w", err)
 	}
+	d.ckBytes = int64(len(buf))
 	if err := syncDir(d.dir); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
 }
 
-func (d *Disk) readCheckpoint() error {
+// readCheckpoint returns the checkpoint, or a zero one if there is none or
+// it is damaged (then it is moved aside).
+func (d *Disk) readCheckpoint() (checkpoint, error) {
 	data, err := os.ReadFile(d.path(ckName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return checkpoint{}, nil
 	}
 	if err != nil {
-		return d.errorf("%w", err)
+		return checkpoint{}, d.errorf("%w", err)
 	}
-	prefix, ids, perr := parseCheckpoint(data)
+	ck, perr := parseCheckpoint(data)
 	if perr != nil {
 		d.log.Warn("damaged spool checkpoint moved aside; acknowledged messages may be delivered again",
 			"file", ckName, "err", perr)
-		return d.quarantine(ckName, nil)
+		return checkpoint{}, d.quarantine(ckName, nil)
 	}
-	d.ackPrefix = prefix
-	for _, id := range ids {
-		if id > prefix {
-			d.acked[id] = struct{}{}
-		}
-	}
-	return nil
+	d.ckBytes = int64(len(data))
+	return ck, nil
 }
 
-func parseCheckpoint(b []byte) (uint64, []uint64, error) {
-	const fixed = len(ckMagic) + 8 + 4
-	if len(b) < fixed+4 || string(b[:len(ckMagic)]) != ckMagic {
-		return 0, nil, errors.New("bad checkpoint header")
-	}
-	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return 0, nil, errors.New("checkpoint checksum mismatch")
-	}
-	prefix := binary.LittleEndian.Uint64(body[len(ckMagic):])
-	n := binary.LittleEndian.Uint32(body[len(ckMagic)+8:])
-	if uint64(len(body)-fixed) != uint64(n)*8 {
-		return 0, nil, errors.New("checkpoint length mismatch")
-	}
-	ids := make([]uint64, n)
-	for i := range ids {
-		ids[i] = binary.LittleEndian.Uint64(body[fixed+8*i:])
-	}
-	return prefix, ids, nil
-}
+// diskBytes implements backend.
+func (d *Disk) diskBytes() int64 { return d.segBytes + d.ckBytes }
 
 // closeStore implements backend.
 func (d *Disk) closeStore() error {
 	var errs []error
-	if d.ckStale {
+	if d.opened { // record the acknowledgements and the clock
 		errs = append(errs, d.ack(nil, d.prefix()))
+		d.opened = false
 	}
 	errs = append(errs, d.closeActive())
 	if d.lock != nil {
@@ -628,6 +886,21 @@ func writeFileSync(path string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(path)
+	}
+	return err
+}
+
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }

@@ -6,9 +6,11 @@ type Memory struct {
 	core
 }
 
-// NewMemory returns an empty memory spool bounded by l.
-func NewMemory(l Limits) *Memory {
+// NewMemory returns an empty memory spool bounded by l. Its clock is
+// SystemClock unless an option says otherwise.
+func NewMemory(l Limits, opts ...Option) *Memory {
+	o := buildOptions(opts)
 	m := &Memory{}
-	m.init(l, nil, nil)
+	m.init(l, o.clock, nil, nil)
 	return m
 }

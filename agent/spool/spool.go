@@ -1,24 +1,47 @@
 // Package spool holds MQTT messages the agent could not deliver yet, so a
-// broker outage loses nothing. It is modelled on Telegraf's transactional
-// buffer: messages are added at the back, a flush takes the oldest ones in a
-// transaction (Begin), publishes them and reports per message what happened
-// (Accept, Reject, or neither = keep), and End applies that report. Kept
-// messages return to the front, so the delivery order is preserved.
+// broker outage loses nothing within the spool's limits. It is modelled on
+// Telegraf's transactional buffer: messages are added at the back, a flush
+// takes the oldest ones in a transaction (Begin), publishes them and reports
+// per message what happened (Accept, Reject, or neither = keep), and End
+// applies that report. Kept messages return to the front, so the delivery
+// order is preserved.
 //
 // Two implementations share the same semantics and the same test suite:
 // Memory, a ring buffer, and Disk, a write-ahead log of segment files that
 // survives a restart or a crash.
 //
-// Overflow (MaxMessages or MaxBytes) drops the oldest messages, never the one
-// being added; messages older than MaxAge are dropped when a transaction
-// would take them. Every drop is counted in Stats.
+// # Guarantee
+//
+// A message that Add accepted leaves the spool in exactly one of these
+// ways, each counted in Stats:
+//
+//   - Delivered: a transaction accepted it. Until then it is handed out
+//     again by every Begin, in order. A Disk spool has it on disk (written
+//     and fsynced) when Add returns and keeps it through restarts and
+//     crashes; after a crash, a message whose acceptance had not reached
+//     the disk yet is handed out again, with the same ID (at least once).
+//   - DroppedFull: the spool was full (MaxMessages, or MaxBytes: the
+//     messages' Size for Memory, the files for Disk). The oldest messages
+//     go first, never the one being added; a Disk spool drops whole oldest
+//     segments, about a sixteenth of MaxBytes at a time.
+//   - DroppedAge: it had been held longer than MaxAge when a Begin reached
+//     it. Held time is measured on a monotonic clock from Add (across
+//     restarts for Disk: see OpenDisk), never from Message.Time or the
+//     wall clock, so a clock step never expires a message.
+//   - DroppedRejected: the publisher rejected it as undeliverable.
+//   - DroppedCorrupt (Disk): its record was damaged on disk, found when the
+//     spool was opened; the count is exact when the IDs around the damage
+//     tell it, and logged with the file and the cause.
+//
+// A Memory spool loses what it holds when the process exits. Add refuses a
+// message that could never fit (ErrTooLarge) and, for Disk, one it cannot
+// write (an I/O error): those were never in the spool.
 package spool
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 )
@@ -41,8 +64,10 @@ type Message struct {
 	Payload  []byte
 	QoS      byte
 	Retained bool
-	// Time is when the message was produced; Limits.MaxAge is measured
-	// from it. Add sets a zero Time to the current time.
+	// Time is when the message was produced, on the producer's wall
+	// clock. It is data for the subscriber: the spool keeps it as it is
+	// and never measures an age with it (see Limits.MaxAge). Add sets a
+	// zero Time to the current wall-clock time.
 	Time time.Time
 }
 
@@ -54,7 +79,11 @@ func (m *Message) Size() int64 { return int64(len(m.Topic) + len(m.Payload)) }
 type Limits struct {
 	MaxMessages int
 	MaxBytes    int64
-	MaxAge      time.Duration
+	// MaxAge bounds how long the spool holds a message: the time since
+	// Add, measured on Clock.Uptime (never on the wall clock, so a
+	// clock step neither expires nor extends a message). A Disk spool
+	// carries that time across restarts; see OpenDisk.
+	MaxAge time.Duration
 }
 
 // Stats is a snapshot of a spool's size and counters. Len and Bytes include
@@ -70,12 +99,19 @@ type Stats struct {
 	// DroppedFull counts the oldest messages dropped to respect
 	// MaxMessages or MaxBytes.
 	DroppedFull uint64
-	// DroppedAge counts messages dropped by Begin for being older than
-	// MaxAge.
+	// DroppedAge counts messages dropped by Begin for having been held
+	// longer than MaxAge.
 	DroppedAge uint64
 	// DroppedRejected counts messages a transaction rejected (malformed,
 	// oversize for the broker, ...): they are removed, never retried.
 	DroppedRejected uint64
+	// DroppedCorrupt counts messages a Disk spool found damaged on disk
+	// when it was opened (each one is also logged with the file and the
+	// cause). Always 0 for Memory.
+	DroppedCorrupt uint64
+	// DiskBytes is the size of a Disk spool's files (segments and
+	// checkpoint), which Limits.MaxBytes bounds. Always 0 for Memory.
+	DiskBytes int64
 }
 
 // Spool is a FIFO of messages with transactional reads. All methods are safe
@@ -163,42 +199,73 @@ func (t *Tx) mark(v uint8, idx []int) {
 // backend persists what core does; Disk implements it. Its methods are
 // called with core.mu held.
 type backend interface {
-	// persist makes batch durable before it is queued.
-	persist(batch []Message) error
+	// tooLarge returns an error wrapping ErrTooLarge if a message on
+	// topic of the given Size could not fit even in an empty spool.
+	tooLarge(topic string, size int64) error
+	// persist makes batch durable before it is queued, first dropping
+	// (and counting) the oldest messages if it needs room; it returns
+	// how many it dropped, of which the first skip of batch (not
+	// written: the batch alone is over the limits).
+	persist(batch []entry) (skip, dropped int, err error)
 	// ack records that ids left the spool; no live message has an ID at or
 	// below prefix.
 	ack(ids []uint64, prefix uint64) error
 	closeStore() error
+	// diskBytes is the size of the backend's files.
+	diskBytes() int64
+}
+
+// entry is a queued message with the spool-clock reading of its Add.
+type entry struct {
+	Message
+	at time.Duration
 }
 
 // core is the queue logic shared by Memory and Disk.
+//
+// The spool clock is clock.Uptime() + offset: Memory uses offset 0; Disk
+// sets offset on open so that the clock continues where the previous run
+// left it (see Disk.load). Held time is the spool clock minus entry.at.
 type core struct {
 	mu     sync.Mutex
 	limits Limits
-	now    func() time.Time
-	be     backend      // nil for Memory
-	log    *slog.Logger // backend errors that End cannot return
+	clock  Clock
+	offset time.Duration // spool clock minus clock.Uptime()
+	lastS  time.Duration // latest spool-clock reading: it never goes back
+	be     backend       // nil for Memory
+	log    *slog.Logger  // backend errors that End cannot return
 
-	q     ring
-	bytes int64 // live bytes: queued plus in flight (not evicted)
-	last  uint64
+	q       ring
+	bytes   int64 // live bytes: queued plus in flight (not evicted)
+	last    uint64
+	pending uint64 // first ID of the batch being persisted, or 0
 
-	tx       *Tx       // open transaction, or nil
-	inflight []Message // tx's messages, owned by the spool
-	evicted  int       // inflight[:evicted] were dropped by Add during tx
+	tx       *Tx     // open transaction, or nil
+	inflight []entry // tx's messages, owned by the spool
+	evicted  int     // inflight[:evicted] were dropped by Add during tx
 
 	st     Stats
 	closed bool
 
-	batch []Message // scratch for Add
-	ids   []uint64  // scratch for removed IDs
+	batch []entry  // scratch for Add
+	ids   []uint64 // scratch for removed IDs
 }
 
-func (c *core) init(l Limits, be backend, log *slog.Logger) {
+func (c *core) init(l Limits, clock Clock, be backend, log *slog.Logger) {
 	c.limits = l
-	c.now = time.Now
+	c.clock = clock
 	c.be = be
 	c.log = log
+}
+
+// now reads the spool clock.
+func (c *core) now() time.Duration {
+	s := c.clock.Uptime() + c.offset
+	if s < c.lastS {
+		s = c.lastS
+	}
+	c.lastS = s
+	return s
 }
 
 // Add implements Spool.
@@ -209,36 +276,68 @@ func (c *core) Add(msgs ...Message) (int, error) {
 		return 0, ErrClosed
 	}
 	var errs []error
-	now := c.now()
+	var wall time.Time
+	at := c.now()
 	batch := c.batch[:0]
 	for _, m := range msgs {
-		if max := c.limits.MaxBytes; max > 0 && m.Size() > max {
-			errs = append(errs, fmt.Errorf("spool: message on topic %q is %d bytes, over the %d-byte limit: %w",
-				m.Topic, m.Size(), max, ErrTooLarge))
+		if err := c.tooLarge(m.Topic, m.Size()); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		if m.Time.IsZero() {
-			m.Time = now
+			if wall.IsZero() {
+				wall = c.clock.Now()
+			}
+			m.Time = wall
 		}
 		c.last++
 		m.ID = c.last
-		batch = append(batch, m)
+		batch = append(batch, entry{Message: m, at: at})
 	}
-	defer func() { clear(batch); c.batch = batch[:0] }()
+	all := batch
+	defer func() { clear(all); c.batch = all[:0] }()
 	if len(batch) == 0 {
 		return 0, errors.Join(errs...)
 	}
+	var dropped int
+	added := len(batch)
 	if c.be != nil {
-		if err := c.be.persist(batch); err != nil {
-			return 0, errors.Join(append(errs, err)...)
+		c.pending = batch[0].ID
+		skip, n, err := c.be.persist(batch)
+		c.pending = 0
+		dropped = n
+		batch = batch[skip:]
+		if err != nil {
+			// The IDs are spent: record them as gone so that no
+			// partial write of them comes back after a restart.
+			ids := c.ids[:0]
+			for i := range batch {
+				ids = append(ids, batch[i].ID)
+			}
+			c.removed(ids)
+			c.st.Added += uint64(skip) // counted in DroppedFull
+			return dropped, errors.Join(append(errs, err)...)
 		}
 	}
 	for i := range batch {
 		c.q.pushBack(batch[i])
 		c.bytes += batch[i].Size()
 	}
-	c.st.Added += uint64(len(batch))
-	return c.evict(), errors.Join(errs...)
+	c.st.Added += uint64(added)
+	return dropped + c.evict(), errors.Join(errs...)
+}
+
+// tooLarge returns an error wrapping ErrTooLarge if a message on topic of
+// the given Size could never fit the limits.
+func (c *core) tooLarge(topic string, size int64) error {
+	if c.be != nil {
+		return c.be.tooLarge(topic, size)
+	}
+	if max := c.limits.MaxBytes; max > 0 && size > max {
+		return fmt.Errorf("spool: message on topic %q is %d bytes, over the %d-byte limit: %w",
+			topic, size, max, ErrTooLarge)
+	}
+	return nil
 }
 
 func (c *core) lenLocked() int {
@@ -259,34 +358,56 @@ func (c *core) over() bool {
 func (c *core) evict() int {
 	ids := c.ids[:0]
 	for c.over() {
-		if c.tx != nil && c.evicted < len(c.inflight) {
-			m := &c.inflight[c.evicted]
-			c.evicted++
-			c.bytes -= m.Size()
-			ids = append(ids, m.ID)
-		} else if c.q.n > 0 {
-			m := c.q.popFront()
-			c.bytes -= m.Size()
-			ids = append(ids, m.ID)
-		} else {
+		id, ok := c.dropOldest()
+		if !ok {
 			break
 		}
+		ids = append(ids, id)
 	}
 	c.st.DroppedFull += uint64(len(ids))
 	c.removed(ids)
 	return len(ids)
 }
 
-// prefix is the largest ID such that no live message has an ID at or below
-// it.
-func (c *core) prefix() uint64 {
+// oldest returns the oldest live message (in flight first), or nil.
+func (c *core) oldest() *entry {
 	if c.tx != nil && c.evicted < len(c.inflight) {
-		return c.inflight[c.evicted].ID - 1
+		return &c.inflight[c.evicted]
 	}
 	if c.q.n > 0 {
-		return c.q.at(0).ID - 1
+		return c.q.at(0)
 	}
-	return c.last
+	return nil
+}
+
+// dropOldest removes the oldest live message, in flight first, without
+// counting or persisting it, and returns its ID.
+func (c *core) dropOldest() (uint64, bool) {
+	if c.tx != nil && c.evicted < len(c.inflight) {
+		m := &c.inflight[c.evicted]
+		c.evicted++
+		c.bytes -= m.Size()
+		return m.ID, true
+	}
+	if c.q.n > 0 {
+		m := c.q.popFront()
+		c.bytes -= m.Size()
+		return m.ID, true
+	}
+	return 0, false
+}
+
+// prefix is the largest ID such that no live message, nor the batch being
+// persisted, has an ID at or below it.
+func (c *core) prefix() uint64 {
+	p := c.last
+	if e := c.oldest(); e != nil {
+		p = e.ID - 1
+	}
+	if c.pending > 0 {
+		p = min(p, c.pending-1)
+	}
+	return p
 }
 
 // removed tells the backend that ids left the spool and recycles the slice.
@@ -306,25 +427,25 @@ func (c *core) Begin(max int) *Tx {
 	if c.closed || c.tx != nil || max <= 0 {
 		return &Tx{}
 	}
-	var cutoff time.Time
-	if c.limits.MaxAge > 0 {
-		cutoff = c.now().Add(-c.limits.MaxAge)
-	}
+	now := c.now()
 	ids := c.ids[:0]
 	c.inflight = c.inflight[:0]
 	for len(c.inflight) < max && c.q.n > 0 {
-		m := c.q.popFront()
-		if c.limits.MaxAge > 0 && m.Time.Before(cutoff) {
-			c.bytes -= m.Size()
+		e := c.q.popFront()
+		if c.limits.MaxAge > 0 && now-e.at > c.limits.MaxAge {
+			c.bytes -= e.Size()
 			c.st.DroppedAge++
-			ids = append(ids, m.ID)
+			ids = append(ids, e.ID)
 			continue
 		}
-		c.inflight = append(c.inflight, m)
+		c.inflight = append(c.inflight, e)
 	}
 	tx := &Tx{}
 	if len(c.inflight) > 0 {
-		tx.Messages = slices.Clone(c.inflight)
+		tx.Messages = make([]Message, len(c.inflight))
+		for i := range c.inflight {
+			tx.Messages[i] = c.inflight[i].Message
+		}
 		tx.marks = make([]uint8, len(c.inflight))
 		c.tx = tx
 		c.evicted = 0
@@ -379,6 +500,9 @@ func (c *core) Stats() Stats {
 	s := c.st
 	s.Len = c.lenLocked()
 	s.Bytes = c.bytes
+	if c.be != nil {
+		s.DiskBytes = c.be.diskBytes()
+	}
 	return s
 }
 
@@ -397,23 +521,23 @@ func (c *core) Close() error {
 	return nil
 }
 
-// ring is a growable FIFO of messages that can also push at the front.
+// ring is a growable FIFO of entries that can also push at the front.
 type ring struct {
-	buf     []Message
+	buf     []entry
 	head, n int
 }
 
-func (r *ring) at(i int) *Message { return &r.buf[(r.head+i)%len(r.buf)] }
+func (r *ring) at(i int) *entry { return &r.buf[(r.head+i)%len(r.buf)] }
 
 func (r *ring) grow() {
-	nb := make([]Message, max(16, 2*len(r.buf)))
+	nb := make([]entry, max(16, 2*len(r.buf)))
 	for i := 0; i < r.n; i++ {
 		nb[i] = *r.at(i)
 	}
 	r.buf, r.head = nb, 0
 }
 
-func (r *ring) pushBack(m Message) {
+func (r *ring) pushBack(m entry) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
@@ -421,7 +545,7 @@ func (r *ring) pushBack(m Message) {
 	r.n++
 }
 
-func (r *ring) pushFront(m Message) {
+func (r *ring) pushFront(m entry) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
@@ -430,9 +554,9 @@ func (r *ring) pushFront(m Message) {
 	r.n++
 }
 
-func (r *ring) popFront() Message {
+func (r *ring) popFront() entry {
 	m := r.buf[r.head]
-	r.buf[r.head] = Message{} // release the payload
+	r.buf[r.head] = entry{} // release the payload
 	r.head = (r.head + 1) % len(r.buf)
 	r.n--
 	return m

@@ -15,32 +15,34 @@ import (
 // testSegmentSize is small so that the shared suite rolls over segments.
 const testSegmentSize = 256
 
+type openFunc func(t testing.TB, l Limits, opts ...Option) Spool
+
 type constructor struct {
 	name string
-	open func(t testing.TB, l Limits) Spool
+	open openFunc
 }
 
 func constructors() []constructor {
 	return []constructor{
-		{"memory", func(t testing.TB, l Limits) Spool {
+		{"memory", func(t testing.TB, l Limits, opts ...Option) Spool {
 			t.Helper()
-			s := NewMemory(l)
+			s := NewMemory(l, opts...)
 			t.Cleanup(func() { s.Close() })
 			return s
 		}},
-		{"disk", func(t testing.TB, l Limits) Spool {
+		{"disk", func(t testing.TB, l Limits, opts ...Option) Spool {
 			t.Helper()
-			return openTestDisk(t, t.TempDir(), l, testSegmentSize, nil)
+			return openTestDisk(t, t.TempDir(), l, testSegmentSize, nil, opts...)
 		}},
 	}
 }
 
-func openTestDisk(t testing.TB, dir string, l Limits, segSize int64, log *slog.Logger) *Disk {
+func openTestDisk(t testing.TB, dir string, l Limits, segSize int64, log *slog.Logger, opts ...Option) *Disk {
 	t.Helper()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d, err := openDisk(dir, l, log, segSize)
+	d, err := OpenDisk(dir, l, log, append([]Option{withSegmentSize(segSize)}, opts...)...)
 	if err != nil {
 		t.Fatalf("open disk spool: %v", err)
 	}
@@ -97,7 +99,7 @@ func wantPayloads(t testing.TB, what string, got []string, want ...string) {
 func TestSuite(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, open func(testing.TB, Limits) Spool)
+		run  func(t *testing.T, open openFunc)
 	}{
 		{"FIFO", testFIFO},
 		{"AcceptAll", testAcceptAll},
@@ -107,10 +109,8 @@ func TestSuite(t *testing.T) {
 		{"OneTxAtATime", testOneTxAtATime},
 		{"NilAndEmptyTx", testNilAndEmptyTx},
 		{"MaxMessages", testMaxMessages},
-		{"MaxBytes", testMaxBytes},
 		{"EvictInFlight", testEvictInFlight},
 		{"MaxAge", testMaxAge},
-		{"Oversize", testOversize},
 		{"Stats", testStats},
 		{"Closed", testClosed},
 		{"ConcurrentAdd", testConcurrentAdd},
@@ -124,7 +124,7 @@ func TestSuite(t *testing.T) {
 	}
 }
 
-func testFIFO(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testFIFO(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	addN(t, s, 3)
 	add(t, s, msg("t", "3"), msg("t", "4"), msg("t", "5"))
@@ -146,7 +146,7 @@ func testFIFO(t *testing.T, open func(testing.TB, Limits) Spool) {
 	wantPayloads(t, "rest", drain(t, s), "4", "5")
 }
 
-func testAcceptAll(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testAcceptAll(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	addN(t, s, 5)
 	tx := s.Begin(10)
@@ -163,7 +163,7 @@ func testAcceptAll(t *testing.T, open func(testing.TB, Limits) Spool) {
 	}
 }
 
-func testAcceptSomeKeepRest(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testAcceptSomeKeepRest(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	addN(t, s, 6)
 	tx := s.Begin(5) // 0..4
@@ -182,7 +182,7 @@ func testAcceptSomeKeepRest(t *testing.T, open func(testing.TB, Limits) Spool) {
 	}
 }
 
-func testKeepAll(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testKeepAll(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	addN(t, s, 4)
 	tx := s.Begin(2)
@@ -194,7 +194,7 @@ func testKeepAll(t *testing.T, open func(testing.TB, Limits) Spool) {
 	wantPayloads(t, "rest", drain(t, s), "1", "2", "3")
 }
 
-func testReject(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testReject(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	addN(t, s, 3)
 	tx := s.Begin(3)
@@ -207,7 +207,7 @@ func testReject(t *testing.T, open func(testing.TB, Limits) Spool) {
 	}
 }
 
-func testOneTxAtATime(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testOneTxAtATime(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	addN(t, s, 4)
 	tx1 := s.Begin(2)
@@ -226,7 +226,7 @@ func testOneTxAtATime(t *testing.T, open func(testing.TB, Limits) Spool) {
 	wantPayloads(t, "rest", drain(t, s), "0", "2", "3")
 }
 
-func testNilAndEmptyTx(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testNilAndEmptyTx(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	var nilTx *Tx
 	nilTx.Accept(0)
@@ -246,7 +246,7 @@ func testNilAndEmptyTx(t *testing.T, open func(testing.TB, Limits) Spool) {
 	wantPayloads(t, "rest", drain(t, s), "0")
 }
 
-func testMaxMessages(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testMaxMessages(t *testing.T, open openFunc) {
 	s := open(t, Limits{MaxMessages: 3})
 	addN(t, s, 2)
 	dropped, err := s.Add(msg("t", "2"), msg("t", "3"), msg("t", "4"))
@@ -259,8 +259,10 @@ func testMaxMessages(t *testing.T, open func(testing.TB, Limits) Spool) {
 	wantPayloads(t, "kept", drain(t, s), "2", "3", "4")
 }
 
-func testMaxBytes(t *testing.T, open func(testing.TB, Limits) Spool) {
-	s := open(t, Limits{MaxBytes: 30})
+// MaxBytes counts Message.Size in a Memory spool; a Disk spool counts its
+// files (TestDiskMaxBytes*).
+func TestMemoryMaxBytes(t *testing.T) {
+	s := NewMemory(Limits{MaxBytes: 30})
 	for i := range 4 {
 		dropped, err := s.Add(msg("t", fmt.Sprintf("payload-%d", i))) // 10 bytes each
 		want := 0
@@ -281,7 +283,7 @@ func testMaxBytes(t *testing.T, open func(testing.TB, Limits) Spool) {
 	wantPayloads(t, "kept", drain(t, s), "payload-3", "payload-4-longer")
 }
 
-func testEvictInFlight(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testEvictInFlight(t *testing.T, open openFunc) {
 	s := open(t, Limits{MaxMessages: 3})
 	addN(t, s, 3)
 	tx := s.Begin(2) // 0, 1
@@ -299,26 +301,50 @@ func testEvictInFlight(t *testing.T, open func(testing.TB, Limits) Spool) {
 	}
 }
 
-func testMaxAge(t *testing.T, open func(testing.TB, Limits) Spool) {
-	s := open(t, Limits{MaxAge: time.Hour})
-	old := time.Now().Add(-2 * time.Hour)
-	m := func(p string, at time.Time) Message { m := msg("t", p); m.Time = at; return m }
-	add(t, s, m("old1", old), m("fresh1", time.Now()), m("old2", old), m("fresh2", time.Time{}))
-	tx := s.Begin(1)
-	wantPayloads(t, "first", payloads(tx.Messages), "fresh1")
-	if st := s.Stats(); st.DroppedAge != 1 || st.Len != 3 {
-		t.Fatalf("stats = %+v, want DroppedAge 1, Len 3", st)
-	}
-	tx.AcceptAll()
-	s.End(tx)
-	wantPayloads(t, "rest", drain(t, s), "fresh2")
-	if st := s.Stats(); st.DroppedAge != 2 {
-		t.Fatalf("DroppedAge = %d, want 2", st.DroppedAge)
+// testMaxAge: a message expires when the spool has held it longer than
+// MaxAge, whatever its Time says and whatever the wall clock does.
+func testMaxAge(t *testing.T, open openFunc) {
+	for _, start := range testDates {
+		t.Run(start.Format("2006"), func(t *testing.T) {
+			clk := newFakeClock(start)
+			s := open(t, Limits{MaxAge: time.Hour}, WithClock(clk))
+			m := func(p string, at time.Time) Message { m := msg("t", p); m.Time = at; return m }
+			add(t, s, m("past", start.AddDate(-30, 0, 0)), m("future", start.AddDate(50, 0, 0)), m("zero", time.Time{}))
+			clk.advance(40 * time.Minute)
+			clk.stepWall(-72 * time.Hour) // NTP steps the clock back...
+			add(t, s, m("later", clk.Now()))
+			clk.stepWall(30 * 24 * time.Hour) // ... and weeks forward
+			clk.advance(20 * time.Minute)     // the first three were held 1h: not over
+			tx := s.Begin(10)
+			wantPayloads(t, "held 1h", payloads(tx.Messages), "past", "future", "zero", "later")
+			if got := tx.Messages[2].Time; !got.Equal(start) {
+				t.Fatalf("zero Time stamped %v, want the wall clock at Add, %v", got, start)
+			}
+			s.End(tx) // keep
+			clk.advance(time.Nanosecond)
+			tx = s.Begin(10)
+			wantPayloads(t, "held 1h+1ns", payloads(tx.Messages), "later")
+			if st := s.Stats(); st.DroppedAge != 3 || st.Len != 1 {
+				t.Fatalf("stats = %+v, want DroppedAge 3, Len 1", st)
+			}
+			s.End(tx)
+			clk.stepWall(-20 * 365 * 24 * time.Hour)
+			clk.advance(40*time.Minute - time.Nanosecond) // "later" held exactly 1h
+			wantPayloads(t, "later at 1h", drain(t, s), "later")
+		})
 	}
 }
 
-func testOversize(t *testing.T, open func(testing.TB, Limits) Spool) {
-	s := open(t, Limits{MaxBytes: 20})
+// testDates are wall-clock starts years apart: results must not depend on
+// them.
+var testDates = []time.Time{
+	time.Date(1999, 12, 31, 23, 59, 0, 0, time.UTC),
+	time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC),
+	time.Date(2071, 6, 1, 0, 0, 0, 0, time.FixedZone("x", 5*3600)),
+}
+
+func TestMemoryOversize(t *testing.T) {
+	s := NewMemory(Limits{MaxBytes: 20})
 	addN(t, s, 1)
 	big := msg("cam/1/detections", "0123456789") // 26 bytes
 	dropped, err := s.Add(msg("t", "a"), big, msg("t", "b"))
@@ -334,26 +360,27 @@ func testOversize(t *testing.T, open func(testing.TB, Limits) Spool) {
 	wantPayloads(t, "kept", drain(t, s), "0", "a", "b")
 }
 
-func testStats(t *testing.T, open func(testing.TB, Limits) Spool) {
-	s := open(t, Limits{MaxMessages: 4, MaxAge: time.Hour})
-	addN(t, s, 5) // drops "0"
-	old := msg("t", "old")
-	old.Time = time.Now().Add(-time.Hour - time.Second)
-	add(t, s, old) // drops "1"
-	add(t, s, msg("t", "x"))
-	// Queue: 3 4 old x  (2 was dropped by the last Add)
-	tx := s.Begin(3) // takes 3, 4, then drops old, takes x
-	wantPayloads(t, "tx", payloads(tx.Messages), "3", "4", "x")
+func testStats(t *testing.T, open openFunc) {
+	clk := newFakeClock(testDates[0])
+	s := open(t, Limits{MaxMessages: 4, MaxAge: time.Hour}, WithClock(clk))
+	addN(t, s, 3)
+	clk.advance(time.Hour + time.Second)
+	add(t, s, msg("t", "a"), msg("t", "b"), msg("t", "c")) // drops "0", "1"
+	// Queue: 2 a b c, and "2" was held over an hour.
+	tx := s.Begin(3) // drops "2", takes a b c
+	wantPayloads(t, "tx", payloads(tx.Messages), "a", "b", "c")
 	tx.Accept(0)
 	tx.Reject(1)
 	s.End(tx)
-	want := Stats{Len: 1, Bytes: 2, Added: 7, Delivered: 1, DroppedFull: 3, DroppedAge: 1, DroppedRejected: 1}
-	if got := s.Stats(); got != want {
+	want := Stats{Len: 1, Bytes: 2, Added: 6, Delivered: 1, DroppedFull: 2, DroppedAge: 1, DroppedRejected: 1}
+	got := s.Stats()
+	got.DiskBytes = 0 // checked by the Disk tests
+	if got != want {
 		t.Fatalf("stats = %+v, want %+v", got, want)
 	}
 }
 
-func testClosed(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testClosed(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	addN(t, s, 2)
 	tx := s.Begin(1)
@@ -374,7 +401,7 @@ func testClosed(t *testing.T, open func(testing.TB, Limits) Spool) {
 	_ = s.Stats()
 }
 
-func testConcurrentAdd(t *testing.T, open func(testing.TB, Limits) Spool) {
+func testConcurrentAdd(t *testing.T, open openFunc) {
 	s := open(t, Limits{})
 	const writers, perWriter = 6, 40
 	var wg sync.WaitGroup

@@ -1,0 +1,203 @@
+package spool
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// damaged builds a closed spool in a new directory holding "0".."n-1"
+// (about five records per segment), lets damage edit its segment files, and
+// reopens it. It returns the spool and its log.
+func damaged(t *testing.T, n int, damage func(segs []string)) (*Disk, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	addN(t, s, n)
+	s.Close()
+	damage(segFiles(t, dir))
+	log, buf := captureLog()
+	s = openTestDisk(t, dir, Limits{}, testSegmentSize, log)
+	return s, dir, buf.String()
+}
+
+func editFile(t testing.TB, path string, edit func([]byte) []byte) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, edit(data))
+}
+
+// segPayloads returns the payloads of the records of a segment file.
+func segPayloads(t testing.TB, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range parseSegment(data).recs {
+		out = append(out, string(r.Payload))
+	}
+	return out
+}
+
+// seq returns the payloads addN gives messages from..to-1.
+func seq(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprint(i))
+	}
+	return out
+}
+
+func without(all []string, drop ...string) []string {
+	var out []string
+	for _, p := range all {
+		if !strings.Contains(" "+strings.Join(drop, " ")+" ", " "+p+" ") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func wantLost(t *testing.T, s *Disk, log string, lost uint64, exact bool) {
+	t.Helper()
+	if got := s.Stats().DroppedCorrupt; got != lost {
+		t.Fatalf("DroppedCorrupt = %d, want %d; log:\n%s", got, lost, log)
+	}
+	if want := fmt.Sprintf("lost=%d lost_exact=%v", lost, exact); lost > 0 && !strings.Contains(log, want) {
+		t.Fatalf("log does not say %q:\n%s", want, log)
+	}
+}
+
+// The first record of a segment is damaged: the segment's name (its first
+// ID) tells how many came before the first intact one.
+func TestDiskDamageAtSegmentStart(t *testing.T) {
+	var lostPayloads []string
+	s, _, log := damaged(t, 20, func(segs []string) {
+		lostPayloads = segPayloads(t, segs[1])[:2]
+		editFile(t, segs[1], func(b []byte) []byte {
+			offs := recordOffsets(t, b)
+			b[offs[0]+recHeader+3] ^= 0x40 // first record's body
+			b[offs[1]] ^= 0x01             // second record's sync marker
+			return b
+		})
+	})
+	wantLost(t, s, log, 2, true)
+	wantPayloads(t, "kept", drain(t, s), without(seq(0, 20), lostPayloads...)...)
+}
+
+// The damage runs to the end of a segment that is not the newest: the next
+// segment's first ID tells how many records were lost.
+func TestDiskDamageAtSegmentEnd(t *testing.T) {
+	var lostPayloads []string
+	s, _, log := damaged(t, 20, func(segs []string) {
+		p := segPayloads(t, segs[1])
+		lostPayloads = p[len(p)-2:]
+		editFile(t, segs[1], func(b []byte) []byte {
+			offs := recordOffsets(t, b)
+			return b[:offs[len(offs)-2]+5] // cut inside the second last record
+		})
+	})
+	wantLost(t, s, log, 2, true)
+	wantPayloads(t, "kept", drain(t, s), without(seq(0, 20), lostPayloads...)...)
+}
+
+// Damaged records already acknowledged are not lost messages.
+func TestDiskDamageOverAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, 1<<20, nil)
+	addN(t, s, 10)
+	tx := s.Begin(10)
+	tx.Accept(2, 3, 4) // 0 and 1 are kept: the segment stays
+	s.End(tx)
+	s.Close()
+	editFile(t, segFiles(t, dir)[0], func(b []byte) []byte {
+		offs := recordOffsets(t, b)
+		for _, i := range []int{2, 3, 4, 5} { // 2..4 acknowledged, 5 live
+			b[offs[i]+recHeader+1] ^= 0x10
+		}
+		return b
+	})
+	log, buf := captureLog()
+	s = openTestDisk(t, dir, Limits{}, 1<<20, log)
+	wantLost(t, s, buf.String(), 1, true)
+	wantPayloads(t, "kept", drain(t, s), "0", "1", "6", "7", "8", "9")
+}
+
+// An empty segment between others lost what its IDs say; an empty newest
+// one (created just before a crash) lost nothing. Both are logged.
+func TestDiskEmptySegments(t *testing.T) {
+	var lostPayloads []string
+	s, dir, log := damaged(t, 20, func(segs []string) {
+		lostPayloads = segPayloads(t, segs[2])
+		writeFile(t, segs[2], nil)
+		writeFile(t, filepath.Join(filepath.Dir(segs[0]), fmt.Sprintf("%020d%s", 21, segExt)), []byte(segMagic))
+	})
+	if s.Stats().DroppedCorrupt != uint64(len(lostPayloads)) || strings.Count(log, "empty spool segment removed") != 2 ||
+		!strings.Contains(log, fmt.Sprintf("lost=%d", len(lostPayloads))) || !strings.Contains(log, "lost=0") {
+		t.Fatalf("DroppedCorrupt = %d, want %d, and two warnings; log:\n%s", s.Stats().DroppedCorrupt, len(lostPayloads), log)
+	}
+	wantPayloads(t, "kept", drain(t, s), without(seq(0, 20), lostPayloads...)...)
+	if n := len(segFiles(t, dir)); n > 1 {
+		t.Fatalf("%d segments left", n)
+	}
+}
+
+// Damage at the end of the newest segment that is not a write cut short:
+// the IDs cannot tell how many were lost, the log says so.
+func TestDiskDamageAtNewestEnd(t *testing.T) {
+	s, _, log := damaged(t, 20, func(segs []string) {
+		editFile(t, segs[len(segs)-1], func(b []byte) []byte {
+			b[len(b)-1] ^= 0xff // the last record's last byte
+			return b
+		})
+	})
+	wantLost(t, s, log, 1, false)
+	wantPayloads(t, "kept", drain(t, s), seq(0, 19)...)
+}
+
+// A crash during the write of a batch: the records written whole are
+// kept, the one cut short is cut off.
+func TestDiskCrashMidBatch(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, 1<<20, nil)
+	addN(t, s, 2)
+	add(t, s, msg("t", "b1"), msg("t", "b2"), msg("t", "b3"))
+	s.Close()
+	seg := segFiles(t, dir)[0]
+	var cut int
+	editFile(t, seg, func(b []byte) []byte {
+		cut = recordOffsets(t, b)[3] + recHeader + 4 // inside b2
+		return b[:cut]
+	})
+	log, buf := captureLog()
+	s = openTestDisk(t, dir, Limits{}, 1<<20, log)
+	wantLost(t, s, buf.String(), 0, true)
+	if !strings.Contains(buf.String(), "cut short") {
+		t.Fatalf("no warning of a write cut short:\n%s", buf)
+	}
+	add(t, s, msg("t", "next"))
+	wantPayloads(t, "kept", drain(t, s), "0", "1", "b1", "next")
+}
+
+// A damaged version 1 segment keeps its records before the damage (that
+// framing cannot resynchronise); the next segment's ID counts the loss.
+func TestDiskDamagedVersion1Segment(t *testing.T) {
+	dir := t.TempDir()
+	seg1 := segmentV1(1, testDates[1], "a", "b", "c", "d")
+	seg1 = seg1[:len(seg1)-1] // d cut short, but a segment follows
+	const rec = recHeaderV1 + recFixedV1 + len("old/t") + 1
+	seg1[len(segMagicV1)+2*rec+recHeaderV1+4] ^= 0x08 // c's time
+	writeFile(t, filepath.Join(dir, fmt.Sprintf("%020d.seg", 1)), seg1)
+	writeFile(t, filepath.Join(dir, fmt.Sprintf("%020d.seg", 5)), segmentV1(5, testDates[1], "e"))
+	log, buf := captureLog()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, log)
+	wantLost(t, s, buf.String(), 2, true)
+	wantPayloads(t, "kept", drain(t, s), "a", "b", "e")
+}
