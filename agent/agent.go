@@ -422,7 +422,7 @@ func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server,
 		m.SetMQTT(func() metrics.MQTTCounters {
 			ms, bs := client.Stats(), box.Stats()
 			return metrics.MQTTCounters{Connected: ms.Connected, Published: ms.Published, Failed: ms.Failed,
-				Dropped: ms.Dropped, QueueDepth: bs.Len, SpoolBytes: bs.Bytes, SpoolDropped: bs.DroppedFull + bs.DroppedAge}
+				Dropped: ms.Dropped, QueueDepth: bs.Len, SpoolBytes: bs.Bytes, SpoolDropped: bs.Lost()}
 		})
 		opts.Metrics = m.Handler()
 		a.metrics = m
@@ -505,7 +505,7 @@ func (a *Agent) logStats(ctx context.Context, every time.Duration, client *mqtt.
 		}
 		ms, bs := client.Stats(), box.Stats()
 		a.log.Info("mqtt stats", "connected", ms.Connected, "published", ms.Published, "dropped", ms.Dropped,
-			"failed", ms.Failed, "spooled", bs.Len, "spool_dropped", bs.DroppedFull+bs.DroppedAge)
+			"failed", ms.Failed, "spooled", bs.Len, "spool_dropped", bs.Lost())
 	}
 }
 

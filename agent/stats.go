@@ -91,7 +91,7 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 			prev[i] = cur
 		}
 		ms, bs := client.Stats(), box.Stats()
-		r.MQTT = MQTTStats{Connected: ms.Connected, Published: ms.Published, Spooled: bs.Len, SpoolDropped: bs.DroppedFull + bs.DroppedAge}
+		r.MQTT = MQTTStats{Connected: ms.Connected, Published: ms.Published, Spooled: bs.Len, SpoolDropped: bs.Lost()}
 		payload, err := json.Marshal(r)
 		if err != nil {
 			a.log.Warn("encode stats", "err", err)

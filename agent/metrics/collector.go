@@ -40,7 +40,7 @@ func newDescs(window fmt.Stringer) descs {
 		mqttDropped:    fq("mqtt_dropped_total", "Messages the MQTT client refused because it was not connected to the broker (a count of messages)."),
 		mqttQueueDepth: fq("mqtt_queue_depth", "Messages waiting in the spool or outbox to be delivered (a count of messages)."),
 		spoolBytes:     fq("spool_bytes", "Size of the messages held in the spool, in bytes."),
-		spoolDropped:   fq("spool_dropped_total", "Messages the spool discarded because it was full or they were too old (a count of messages)."),
+		spoolDropped:   fq("spool_dropped_total", "Messages the spool discarded undelivered: it was full, they were held longer than max_age, or their record was damaged on disk."),
 	}
 }
 

@@ -25,7 +25,7 @@ type Config struct {
 	// only (its messages are lost on restart).
 	Dir           string            `toml:"dir"`
 	MaxMessages   int               `toml:"max_messages"`   // oldest dropped beyond; default 10000
-	MaxBytes      int64             `toml:"max_bytes"`      // topics + payloads; default 64 MiB
+	MaxBytes      int64             `toml:"max_bytes"`      // memory: topics + payloads; disk: the spool's files; default 64 MiB
 	MaxAge        cfgtypes.Duration `toml:"max_age"`        // older messages are dropped unsent; default 24h
 	FlushInterval cfgtypes.Duration `toml:"flush_interval"` // retry period while the broker is unreachable; default 1s
 	BatchSize     int               `toml:"batch_size"`     // messages per spool transaction; default 100

@@ -114,6 +114,11 @@ type Stats struct {
 	DiskBytes int64
 }
 
+// Lost counts the messages that left the spool undelivered because of its
+// limits or damage on disk: DroppedFull + DroppedAge + DroppedCorrupt.
+// (Rejected messages are the broker's refusal, counted apart.)
+func (s Stats) Lost() uint64 { return s.DroppedFull + s.DroppedAge + s.DroppedCorrupt }
+
 // Spool is a FIFO of messages with transactional reads. All methods are safe
 // for concurrent use.
 //

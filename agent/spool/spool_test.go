@@ -475,3 +475,10 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+func TestStatsLost(t *testing.T) {
+	s := Stats{DroppedFull: 1, DroppedAge: 2, DroppedCorrupt: 4, DroppedRejected: 8, Delivered: 16}
+	if got := s.Lost(); got != 7 {
+		t.Errorf("Lost() = %d, want 7 (full + age + corrupt, not rejected or delivered)", got)
+	}
+}
