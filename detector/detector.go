@@ -223,6 +223,11 @@ type Detector struct {
 	// decodeMin is the lowest score any label accepts: the decoder's cut.
 	decodeMin float32
 	nmsOpt    NMSOptions
+
+	// runHook, when a test sets it (before any Infer), is called with the
+	// session index right before the session runs (running true) and
+	// right after it returns (false): tests see runs overlap in time.
+	runHook func(session int, running bool)
 }
 
 // Job is one frame's way through a Detector. Acquire one, Prepare it with
@@ -563,7 +568,13 @@ func (j *Job) Infer(ctx context.Context) error {
 		return ErrClosed
 	}
 	t1 := time.Now()
+	if d.runHook != nil {
+		d.runHook(s, true)
+	}
 	err := d.sessions[s].RunWithBinding(j.bindings[s])
+	if d.runHook != nil {
+		d.runHook(s, false)
+	}
 	d.idle <- s
 	j.timings.Wait, j.timings.Inference = t1.Sub(t0), time.Since(t1)
 	if err != nil {
