@@ -8,7 +8,7 @@ import (
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-// TestRealModelsOnDogPinned pins the boxes three real models find on
+// TestRealModelsOnDogPinned pins the boxes two real FP32 models find on
 // dog.jpg to within half a pixel, so that a mapping error of one frame
 // pixel (padding, scale, offset) fails; TestRealModelsOnDog's IoU >= 0.8
 // cannot see one.
@@ -21,6 +21,10 @@ import (
 // activation quantisation amplifies input differences). refTol bounds
 // each model's distance to the .md numbers, so the pinned values are tied
 // to the independent reference too.
+//
+// Only FP32 models are pinned: an INT8 model's integer kernels differ
+// between CPUs (AVX2 u8s8 vs AVX-512 VNNI), and the yolo11n INT8 boxes move
+// by more than half a pixel with them; TestRealModelsOnDog covers it.
 func TestRealModelsOnDogPinned(t *testing.T) {
 	type pin struct {
 		label string
@@ -44,11 +48,6 @@ func TestRealModelsOnDogPinned(t *testing.T) {
 			{"car", 0.677, detector.Box{449.11, 72.41, 685.84, 169.58}, detector.Box{449, 72, 687, 170}},
 			{"bicycle", 0.472, detector.Box{143.86, 186.38, 568.48, 442.93}, detector.Box{146, 186, 568, 442}},
 			{"car", 0.400, detector.Box{64.80, 77.03, 103.10, 121.17}, detector.Box{65, 77, 103, 121}},
-		}},
-		{"yolo11n_int8dyn_320.onnx", 0.25, 11.5, []pin{
-			{"dog", 0.813, detector.Box{131.71, 201.70, 311.11, 541.81}, detector.Box{132, 197, 311, 543}},
-			{"bicycle", 0.702, detector.Box{133.23, 137.38, 563.74, 425.30}, detector.Box{144, 136, 565, 425}},
-			{"car", 0.680, detector.Box{463.95, 78.05, 696.38, 169.53}, detector.Box{465, 78, 697, 170}},
 		}},
 	}
 	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg"))
