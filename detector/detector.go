@@ -329,6 +329,9 @@ func (d *Detector) inspect() error {
 	if spec.InputWidth <= 0 || spec.InputHeight <= 0 {
 		return fmt.Errorf("model %s: input %q has dynamic size %v; set input_width and input_height", path, in.Name, in.Dimensions)
 	}
+	if err := checkInputSize(spec.InputWidth, spec.InputHeight); err != nil {
+		return fmt.Errorf("model %s: input %q: %w", path, in.Name, err)
+	}
 	inShape := []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
 	outShape := append([]int64(nil), out.Dimensions...)
 	if hasDynamic(outShape) {
