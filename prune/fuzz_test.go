@@ -96,3 +96,27 @@ func FuzzPruneOffline(f *testing.F) {
 		}
 	})
 }
+
+// TestWeightClaimingMoreThanItHolds: a Conv weight whose dims claim 2^40
+// output channels while holding 4 values made Importance size its scores
+// from the dims (an 8 TB allocation); Analyze must not give it a group.
+func TestWeightClaimingMoreThanItHolds(t *testing.T) {
+	b := newGraphBuilder(t, 3)
+	y := b.conv("c2", b.conv("c1", b.input("x", 1, 2, 4, 4), 2, 1, 1), 2, 1, 1)
+	b.output(y)
+	m := b.model()
+	w := initializer(t, m, "c1.weight")
+	w.Dims = []int64{1 << 40, 2, 1, 1}
+	a, err := prune.Analyze(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range a.Groups {
+		if g.Channels == 1<<40 {
+			t.Fatalf("group %d has the claimed %d channels", g.ID, g.Channels)
+		}
+		if _, err := a.Importance(g.ID, "l1"); err != nil && g.Prunable {
+			t.Errorf("group %d: %v", g.ID, err)
+		}
+	}
+}

@@ -145,3 +145,23 @@ func TestModelInputBounded(t *testing.T) {
 		t.Fatalf("3x4096x4096: %v, %v", shape, err)
 	}
 }
+
+func TestHoldsFloats(t *testing.T) {
+	ok := Float32Tensor("w", []int64{2, 2}, []float32{1, 2, 3, 4})
+	claims := Float32Tensor("w", []int64{2, 2}, []float32{1, 2, 3, 4})
+	claims.Dims = []int64{1 << 40, 2}
+	listed := &onnxpb.TensorProto{DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Dims: []int64{3}, FloatData: []float32{1, 2, 3}}
+	short := &onnxpb.TensorProto{DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Dims: []int64{4}, FloatData: []float32{1, 2, 3}}
+	external := Float32Tensor("w", []int64{1}, []float32{1})
+	external.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+	for _, tc := range []struct {
+		name string
+		t    *onnxpb.TensorProto
+		want bool
+	}{{"raw", ok, true}, {"float_data", listed, true}, {"claims 2^41", claims, false}, {"short float_data", short, false},
+		{"external", external, false}, {"int8", Int8Vector("q", []int8{1}), false}, {"nil", nil, false}} {
+		if got := HoldsFloats(tc.t); got != tc.want {
+			t.Errorf("%s: HoldsFloats = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
