@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,7 +18,12 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/internal/labels"
+	"github.com/edgedet/edgedet/internal/readlimit"
 )
+
+// MaxModelSize is the largest model file edgedet reads: 2 GiB, the most a
+// serialised protobuf (an ONNX model without external data) can be.
+const MaxModelSize = 2 << 30
 
 // Config configures a Detector. DefaultConfig gives the defaults; decode a
 // config file over it.
@@ -269,7 +273,7 @@ func New(cfg Config, log *slog.Logger) (*Detector, error) {
 // inspect reads the model's inputs, outputs and metadata and resolves its Spec.
 func (d *Detector) inspect() error {
 	path := d.cfg.Model
-	raw, err := os.ReadFile(path)
+	raw, err := readlimit.ReadRegularFile(path, MaxModelSize)
 	if err != nil {
 		return fmt.Errorf("load model: %w", err)
 	}

@@ -123,3 +123,14 @@ func TestLoadSidecarBoundsSize(t *testing.T) {
 		t.Fatalf("2 MB sidecar: want a too-large error naming it, got %v", err)
 	}
 }
+
+// TestModelNotRegularFile: a model path naming /dev/zero read forever
+// (until the process ran out of memory).
+func TestModelNotRegularFile(t *testing.T) {
+	initORT(t)
+	cfg := detector.DefaultConfig()
+	cfg.Model = "/dev/zero"
+	if _, err := detector.New(cfg, quietLog()); err == nil || !strings.Contains(err.Error(), "/dev/zero: not a regular file") {
+		t.Fatalf("want a not-a-regular-file error, got %v", err)
+	}
+}

@@ -165,3 +165,9 @@ func TestHoldsFloats(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadModelNotRegularFile(t *testing.T) {
+	if _, err := LoadModel("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("want a not-a-regular-file error, got %v", err)
+	}
+}

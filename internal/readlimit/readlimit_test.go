@@ -18,7 +18,7 @@ func TestReadFile(t *testing.T) {
 		t.Fatalf("at the limit: %q, %v", b, err)
 	}
 	_, err := ReadFile(p, 4)
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "4 bytes") {
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "more than 4") {
 		t.Fatalf("over the limit: want ErrTooLarge naming file and limit, got %v", err)
 	}
 	if _, err := ReadFile(filepath.Join(t.TempDir(), "none"), 4); !errors.Is(err, fs.ErrNotExist) {
@@ -30,5 +30,20 @@ func TestReadFileEndless(t *testing.T) {
 	// /dev/zero never ends; ReadFile must stop at the limit.
 	if _, err := ReadFile("/dev/zero", 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("/dev/zero: want ErrTooLarge, got %v", err)
+	}
+}
+
+func TestReadRegularFile(t *testing.T) {
+	for _, p := range []string{"/dev/zero", t.TempDir()} {
+		if _, err := ReadRegularFile(p, 1<<30); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: want a not-a-regular-file error, got %v", p, err)
+		}
+	}
+	p := filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(p, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadRegularFile(p, 3); err != nil || string(b) != "abc" {
+		t.Fatalf("regular file: %q, %v", b, err)
 	}
 }
