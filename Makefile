@@ -1,11 +1,12 @@
 # edgedet — `make run` runs the agent with agent.toml, `make test` runs the
-# tests. Both run scripts/setup.sh first (idempotent, quick once done).
+# tests (fuzz targets on their seed corpora), `make fuzz` fuzzes every target
+# for FUZZTIME each. All run scripts/setup.sh first (idempotent, quick once done).
 SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export EDGEDET_ORT_LIB := $(CURDIR)/build/lib/libonnxruntime.so.1
 
-.PHONY: setup build run test vet bench clean
+.PHONY: setup build run test vet bench fuzz clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +24,12 @@ vet:
 # matprofile makes gocv count live Mats, so tests can prove none leak.
 test: setup vet
 	$(GO) test -tags matprofile -count=1 -timeout 15m ./...
+
+# Every FuzzXxx target of every package, one at a time, FUZZTIME each;
+# crashers land in <package>/testdata/fuzz/ (commit them with the fix).
+FUZZTIME ?= 10m
+fuzz: setup
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./detector ./agent

@@ -35,8 +35,8 @@ func gridCells(inW, inH int) int {
 // NewDecoder returns the decoder for format f, checking that outShape (the
 // model's output shape) fits the format and an inW x inH model input.
 func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
-	if inW <= 0 || inH <= 0 {
-		return nil, fmt.Errorf("%s decoder: model input size %dx%d: width and height must be positive", f, inW, inH)
+	if inW <= 0 || inH <= 0 || inW > MaxInputSize || inH > MaxInputSize {
+		return nil, fmt.Errorf("%s decoder: model input size %dx%d: width and height must be in 1..%d", f, inW, inH, MaxInputSize)
 	}
 	switch f {
 	case FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2:
@@ -102,8 +102,8 @@ func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
 //
 // Anything else is an error naming the shape.
 func DetectFormat(outShape []int64, inW, inH int) (Format, error) {
-	if inW <= 0 || inH <= 0 {
-		return "", fmt.Errorf("detect output format: model input size %dx%d: width and height must be positive", inW, inH)
+	if inW <= 0 || inH <= 0 || inW > MaxInputSize || inH > MaxInputSize {
+		return "", fmt.Errorf("detect output format: model input size %dx%d: width and height must be in 1..%d", inW, inH, MaxInputSize)
 	}
 	if len(outShape) == 2 && outShape[0] > 0 && outShape[1] > 15 && int(outShape[0]) == fastestV2Cells(inW, inH) {
 		return FormatFastestV2, nil
@@ -138,6 +138,11 @@ func DetectFormat(outShape []int64, inW, inH int) (Format, error) {
 
 const supportedLayouts = "yolov8 [1,4+nc,N], yolov5 and yolox [1,N,5+nc], end2end [1,K,6], fastestv2 [N,15+nc]"
 
+// MaxOutputValues bounds the output tensor a model may declare (each slot
+// holds one): 2^26 float32 values are 256 MiB, twenty times what an
+// 80-class YOLOv8 at 1280x1280 outputs.
+const MaxOutputValues = 1 << 26
+
 // batchOneShape checks that shape is [1, a, b] with positive a and b that
 // fit in an int, and returns a and b.
 func batchOneShape(shape []int64) (a, b int, err error) {
@@ -152,9 +157,8 @@ func batchOneShape(shape []int64) (a, b int, err error) {
 	if shape[0] != 1 {
 		return 0, 0, fmt.Errorf("batch %d, want 1", shape[0])
 	}
-	const maxDim = math.MaxInt32
-	if shape[1] > maxDim || shape[2] > maxDim || shape[1]*shape[2] > maxDim {
-		return 0, 0, fmt.Errorf("%d values, too many", shape[1]*shape[2])
+	if shape[1] > MaxOutputValues || shape[2] > MaxOutputValues || shape[1]*shape[2] > MaxOutputValues {
+		return 0, 0, fmt.Errorf("%d x %d values, more than the %d edgedet accepts", shape[1], shape[2], MaxOutputValues)
 	}
 	return int(shape[1]), int(shape[2]), nil
 }
@@ -205,7 +209,7 @@ func (d *yolov8Decoder) Decode(out []float32, minScore float32, dst []Detection)
 			}
 			i := lo + j
 			box := cxcywh(out[i], out[n+i], out[2*n+i], out[3*n+i])
-			dst = append(dst, Detection{ClassID: int(cs[j]), Score: s, Box: box})
+			dst = appendCandidate(dst, int(cs[j]), s, box)
 		}
 	}
 	return dst
@@ -233,7 +237,7 @@ func (d *yolov5Decoder) Decode(out []float32, minScore float32, dst []Detection)
 		if !(score >= minScore) {
 			continue
 		}
-		dst = append(dst, Detection{ClassID: cls, Score: score, Box: cxcywh(row[0], row[1], row[2], row[3])})
+		dst = appendCandidate(dst, cls, score, cxcywh(row[0], row[1], row[2], row[3]))
 	}
 	return dst
 }
@@ -284,7 +288,7 @@ func (d *yoloxDecoder) Decode(out []float32, minScore float32, dst []Detection) 
 				cy := (row[1] + float32(gy)) * s
 				w := float32(math.Exp(float64(row[2]))) * s
 				h := float32(math.Exp(float64(row[3]))) * s
-				dst = append(dst, Detection{ClassID: cls, Score: score, Box: cxcywh(cx, cy, w, h)})
+				dst = appendCandidate(dst, cls, score, cxcywh(cx, cy, w, h))
 			}
 		}
 	}
@@ -316,10 +320,24 @@ func (d *end2endDecoder) Decode(out []float32, minScore float32, dst []Detection
 		if !(c >= 0 && c <= maxExactClass) || c != float32(math.Trunc(float64(c))) {
 			continue
 		}
-		dst = append(dst, Detection{ClassID: int(c), Score: score, Box: Box{X1: row[0], Y1: row[1], X2: row[2], Y2: row[3]}})
+		dst = appendCandidate(dst, int(c), score, Box{X1: row[0], Y1: row[1], X2: row[2], Y2: row[3]})
 	}
 	return dst
 }
+
+// appendCandidate appends a candidate unless its score or a box corner is
+// not a finite number (a broken or overflowing output: exp of a huge tw,
+// NaN from the runtime), which would poison NMS and the JSON published
+// downstream. A score a little over 1 (quantised sigmoids) counts as 1.
+func appendCandidate(dst []Detection, cls int, score float32, b Box) []Detection {
+	if !finite(score) || !finite(b.X1) || !finite(b.Y1) || !finite(b.X2) || !finite(b.Y2) {
+		return dst
+	}
+	return append(dst, Detection{ClassID: cls, Score: min(score, 1), Box: b})
+}
+
+// finite reports whether v is neither NaN nor ±Inf.
+func finite(v float32) bool { return v-v == 0 }
 
 // argmax returns the index and value of the largest score, the first one on
 // ties. scores must not be empty.

@@ -219,6 +219,8 @@ func TestNewDecoderErrors(t *testing.T) {
 		{"end2end 7 columns", FormatEnd2End, []int64{1, 300, 7}, 640, 640, []string{"end2end output [1 300 7]", "rows of 7"}},
 		{"bad input size", FormatYOLOX, []int64{1, 3549, 85}, 0, 416, []string{"0x416"}},
 		{"too large", FormatYOLOv8, []int64{1, 1 << 20, 1 << 20}, 320, 320, []string{"[1 1048576 1048576]"}},
+		// 84 x 2^21 fits an int32 but is 704 MiB of float32 per slot.
+		{"over MaxOutputValues", FormatYOLOv8, []int64{1, 84, 1 << 21}, 320, 320, []string{"[1 84 2097152]", "more than the 67108864"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,5 +343,28 @@ func TestDetectFormatErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeDropsNonFinite: a broken model (NaN from the runtime, exp
+// overflow, Inf scores) must not hand NaN or Inf boxes on to NMS and the
+// JSON that is published; a score slightly over 1 counts as 1.
+func TestDecodeDropsNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	// end2end rows x1,y1,x2,y2,score,class.
+	e2e := mustDecoder(t, FormatEnd2End, []int64{1, 4, 6}, 64, 64)
+	got := e2e.Decode([]float32{
+		0, 0, nan, 10, 0.9, 0,
+		0, 0, 10, inf, 0.9, 0,
+		0, 0, 10, 10, inf, 0,
+		1, 1, 10, 10, 1.004, 3,
+	}, 0.25, nil)
+	assertDetections(t, got, []Detection{{ClassID: 3, Score: 1, Box: Box{1, 1, 10, 10}}})
+	// yolox: exp(100) overflows float32 to +Inf.
+	yx := mustDecoder(t, FormatYOLOX, []int64{1, int64(gridCells(32, 32)), 6}, 32, 32)
+	out := make([]float32, 6*gridCells(32, 32))
+	copy(out, []float32{0, 0, 100, 0, 1, 1})
+	if got := yx.Decode(out, 0.25, nil); len(got) != 0 {
+		t.Fatalf("yolox with exp overflow: %+v, want nothing", got)
 	}
 }

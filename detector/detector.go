@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,7 +21,12 @@ import (
 
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/labels"
+	"github.com/edgedet/edgedet/internal/readlimit"
 )
+
+// MaxModelSize is the largest model file edgedet reads: 2 GiB, the most a
+// serialised protobuf (an ONNX model without external data) can be.
+const MaxModelSize = 2 << 30
 
 // Config configures a Detector. DefaultConfig gives the defaults; decode a
 // config file over it.
@@ -279,7 +283,7 @@ func New(cfg Config, log *slog.Logger) (*Detector, error) {
 // inspect reads the model's inputs, outputs and metadata and resolves its Spec.
 func (d *Detector) inspect() error {
 	path := d.cfg.Model
-	raw, err := os.ReadFile(path)
+	raw, err := readlimit.ReadRegularFile(path, MaxModelSize)
 	if err != nil {
 		return fmt.Errorf("load model: %w", err)
 	}
@@ -338,6 +342,9 @@ func (d *Detector) inspect() error {
 	}
 	if spec.InputWidth <= 0 || spec.InputHeight <= 0 {
 		return fmt.Errorf("model %s: input %q has dynamic size %v; set input_width and input_height", path, in.Name, in.Dimensions)
+	}
+	if err := checkInputSize(spec.InputWidth, spec.InputHeight); err != nil {
+		return fmt.Errorf("model %s: input %q: %w", path, in.Name, err)
 	}
 	inShape := []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
 	outShape := append([]int64(nil), out.Dimensions...)

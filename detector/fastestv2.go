@@ -75,7 +75,7 @@ func (d *fastestV2Decoder) Decode(out []float32, minScore float32, dst []Detecti
 					tw, th := t[2]*2, t[3]*2
 					w := tw * tw * d.anchors[l*6+2*a]
 					h := th * th * d.anchors[l*6+2*a+1]
-					dst = append(dst, Detection{ClassID: cls, Score: score, Box: cxcywh(cx, cy, w, h)})
+					dst = appendCandidate(dst, cls, score, cxcywh(cx, cy, w, h))
 				}
 			}
 		}

@@ -11,7 +11,17 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/labels"
+	"github.com/edgedet/edgedet/internal/readlimit"
 )
+
+// MaxInputSize is the largest model input width or height edgedet accepts
+// (from the model, its metadata, a sidecar or the config): one 4096x4096
+// input tensor already takes 192 MiB per slot.
+const MaxInputSize = 4096
+
+// maxSidecarSize is the largest model sidecar LoadSidecar reads.
+const maxSidecarSize = 1 << 20
 
 // Spec describes how a model wants its input prepared and its output read.
 // Zero values mean "not set": specs from several places are layered with
@@ -166,8 +176,8 @@ func (s Spec) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if s.InputWidth < 0 || s.InputHeight < 0 {
-		errs = append(errs, fmt.Errorf("input size: %dx%d must be positive", s.InputWidth, s.InputHeight))
+	if err := checkInputSize(s.InputWidth, s.InputHeight); err != nil {
+		errs = append(errs, err)
 	}
 	if s.ChannelOrder != "" && s.ChannelOrder != "bgr" && s.ChannelOrder != "rgb" {
 		errs = append(errs, fmt.Errorf("channel_order: %q is not \"bgr\" or \"rgb\"", s.ChannelOrder))
@@ -218,28 +228,51 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
+// checkInputSize accepts an unset (0) or a 1..MaxInputSize width and height.
+func checkInputSize(w, h int) error {
+	if w < 0 || h < 0 || w > MaxInputSize || h > MaxInputSize {
+		return fmt.Errorf("input size: %dx%d: width and height must be in 1..%d", w, h, MaxInputSize)
+	}
+	return nil
+}
+
 // LoadSidecar reads <model without .onnx>.toml next to the model, if any.
-// A missing sidecar is not an error (ok is false); an invalid one is.
+// A missing sidecar is not an error (ok is false); an invalid one (or one
+// over 1 MiB) is.
 func LoadSidecar(modelPath string) (spec Spec, path string, ok bool, err error) {
 	path = strings.TrimSuffix(modelPath, filepath.Ext(modelPath)) + ".toml"
-	data, err := os.ReadFile(path)
+	data, err := readlimit.ReadFile(path, maxSidecarSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return Spec{}, path, false, nil
 	}
 	if err != nil {
 		return Spec{}, path, false, fmt.Errorf("read model sidecar: %w", err)
 	}
+	if spec, err = ParseSidecar(data, path); err != nil {
+		return Spec{}, path, false, err
+	}
+	return spec, path, true, nil
+}
+
+// ParseSidecar decodes the text of the sidecar at path (named in errors;
+// a relative labels_file is taken relative to its directory) and validates
+// the partial Spec it describes.
+func ParseSidecar(data []byte, path string) (Spec, error) {
+	var spec Spec
 	md, err := toml.Decode(string(data), &spec)
 	if err != nil {
-		return Spec{}, path, false, fmt.Errorf("model sidecar %s: %w", path, err)
+		return Spec{}, fmt.Errorf("model sidecar %s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		return Spec{}, path, false, fmt.Errorf("model sidecar %s: unknown key %q", path, und[0].String())
+		return Spec{}, fmt.Errorf("model sidecar %s: unknown key %q", path, und[0].String())
+	}
+	if err := spec.Validate(); err != nil {
+		return Spec{}, fmt.Errorf("model sidecar %s: %w", path, err)
 	}
 	if spec.LabelsFile != "" && !filepath.IsAbs(spec.LabelsFile) {
 		spec.LabelsFile = filepath.Join(filepath.Dir(path), spec.LabelsFile)
 	}
-	return spec, path, true, nil
+	return spec, nil
 }
 
 // SpecFromMetadata reads the keys Ultralytics exports write into the ONNX
@@ -256,14 +289,17 @@ func SpecFromMetadata(meta map[string]string) (spec Spec, ok bool, err error) {
 	if v, has := meta["imgsz"]; has {
 		dims, err := parseIntList(v)
 		if err != nil || len(dims) == 0 || len(dims) > 2 {
-			return Spec{}, false, fmt.Errorf("metadata imgsz: %q is not [h, w]", v)
+			return Spec{}, false, fmt.Errorf("metadata imgsz: %.40q is not [h, w]", v)
 		}
 		spec.InputHeight, spec.InputWidth = dims[0], dims[len(dims)-1]
+		if err := checkInputSize(spec.InputWidth, spec.InputHeight); err != nil {
+			return Spec{}, false, fmt.Errorf("metadata imgsz: %w", err)
+		}
 		ok = true
 	}
 	if v, has := meta["stride"]; has {
 		if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
-			return Spec{}, false, fmt.Errorf("metadata stride: %q is not an integer", v)
+			return Spec{}, false, fmt.Errorf("metadata stride: %.40q is not an integer", v)
 		}
 		ok = true
 	}
@@ -297,9 +333,16 @@ func parseNamesDict(s string) ([]string, error) {
 		if colon < 0 {
 			return nil, fmt.Errorf("missing ':' after %.20q", body[i:])
 		}
-		id, err := strconv.Atoi(strings.TrimSpace(body[i : i+colon]))
+		key := strings.TrimSpace(body[i : i+colon])
+		id, err := strconv.Atoi(key)
 		if err != nil || id < 0 {
-			return nil, fmt.Errorf("class id %q is not a non-negative integer", strings.TrimSpace(body[i:i+colon]))
+			return nil, fmt.Errorf("class id %.20q is not a non-negative integer", key)
+		}
+		if id >= labels.MaxClasses {
+			return nil, fmt.Errorf("class id %d: more than %d classes", id, labels.MaxClasses)
+		}
+		if _, dup := byID[id]; dup {
+			return nil, fmt.Errorf("class id %d named twice", id)
 		}
 		i += colon + 1
 		for i < len(body) && body[i] == ' ' {

@@ -21,6 +21,8 @@ import (
 	"strings"
 
 	_ "golang.org/x/image/bmp"
+
+	"github.com/edgedet/edgedet/internal/readlimit"
 )
 
 // Object is one ground-truth object.
@@ -213,11 +215,21 @@ func (e *LabelError) Unwrap() error { return e.Err }
 // index the class names.
 var ErrClassRange = errors.New("class id out of range")
 
+// maxLabelFileSize bounds one image's label file: at ~40 bytes a line it
+// is room for 400 000 objects.
+const maxLabelFileSize = 16 << 20
+
 func readLabels(path string, w, h, numClasses int) ([]Object, error) {
-	data, err := os.ReadFile(path)
+	data, err := readlimit.ReadFile(path, maxLabelFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read labels: %w", err)
 	}
+	return parseLabels(data, path, w, h, numClasses)
+}
+
+// parseLabels reads the YOLO label lines of the w x h image whose label
+// file is path (named in errors).
+func parseLabels(data []byte, path string, w, h, numClasses int) ([]Object, error) {
 	var objs []Object
 	W, H := float64(w), float64(h)
 	for i, line := range strings.Split(string(data), "\n") {

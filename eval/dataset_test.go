@@ -210,3 +210,13 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("no names: %v", err)
 	}
 }
+
+func TestLabelFileSizeBounded(t *testing.T) {
+	dir := t.TempDir()
+	writePNG(t, filepath.Join(dir, "x.png"), 20, 20)
+	writeFile(t, filepath.Join(dir, "x.txt"), "0 0.5 0.5 0.1 0.1\n"+strings.Repeat("\n", maxLabelFileSize))
+	_, err := LoadYOLODataset(dir, []string{"cat"})
+	if err == nil || !strings.Contains(err.Error(), "x.txt") || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("17 MB label file: want a too-large error naming it, got %v", err)
+	}
+}

@@ -395,13 +395,12 @@ func (a *analyzer) blockInputs(i int, reason string) {
 	}
 }
 
-// floatParam returns the FLOAT initializer named name if it has want
-// elements (any count when want < 0).
+// floatParam returns the FLOAT initializer named name if it holds its
+// data and has want elements (any count when want < 0).
 func (a *analyzer) floatParam(name string, want int) *onnxpb.TensorProto {
 	t := a.g.Initializer(name)
-	if t == nil || t.GetDataType() != int32(onnxpb.TensorProto_FLOAT) ||
-		t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
-		return nil
+	if !quant.HoldsFloats(t) {
+		return nil // not FLOAT, external, or claiming more than it holds
 	}
 	if want >= 0 && quant.NumElements(t) != int64(want) {
 		return nil

@@ -20,15 +20,20 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/internal/readlimit"
 	"github.com/edgedet/edgedet/quant/onnxpb"
 )
+
+// maxModelSize is the largest model file LoadModel reads: 2 GiB, the most
+// a serialised protobuf can be.
+const maxModelSize = 2 << 30
 
 // LoadModel reads and decodes the ONNX model at path. A file that does not
 // decode as a ModelProto with a graph gives an error of the form
 // "load model <path>: not an ONNX model: ...". Models with external data
 // load, but their external tensors hold no data here.
 func LoadModel(path string) (*onnxpb.ModelProto, error) {
-	b, err := os.ReadFile(path)
+	b, err := readlimit.ReadRegularFile(path, maxModelSize)
 	if err != nil {
 		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}

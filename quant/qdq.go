@@ -171,6 +171,11 @@ func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, n := range order {
+		if err := checkArity(n); err != nil {
+			return nil, err
+		}
+	}
 	p := &prepared{model: m, g: g, order: order, types: elemTypes(g, order), head: map[string]bool{}, byName: map[string]*onnxpb.NodeProto{}}
 	for _, n := range order {
 		p.byName[n.GetName()] = n
@@ -216,6 +221,29 @@ func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkArity rejects a compute or element-wise node without the inputs
+// and output its operator always has (a damaged or hand-made file): the
+// analysis reads them by position.
+func checkArity(n *onnxpb.NodeProto) error {
+	if !defaultDomain(n.GetDomain()) {
+		return nil
+	}
+	minIn := 0
+	switch op := n.GetOpType(); {
+	case computeOps[op]:
+		minIn = 2
+	case elementwiseOps[op]:
+		minIn = 1
+	default:
+		return nil
+	}
+	if len(n.GetInput()) < minIn || len(n.GetOutput()) < 1 {
+		return fmt.Errorf("node %q: %s with %d inputs and %d outputs, want at least %d and 1",
+			n.GetName(), n.GetOpType(), len(n.GetInput()), len(n.GetOutput()), minIn)
+	}
+	return nil
 }
 
 // quantizableCompute: float activation input, float initializer weight

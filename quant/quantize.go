@@ -560,8 +560,15 @@ func modelInput(m *onnxpb.ModelProto, override []int64) (string, []int64, error)
 		}
 		shape = slices.Clone(override)
 	}
+	if n := NumElements(&onnxpb.TensorProto{Dims: shape}); n < 0 || n > maxInputValues {
+		return "", nil, fmt.Errorf("model input %q has shape %v: more than %d values (a 3x4096x4096 image)", in.GetName(), shape, maxInputValues)
+	}
 	return in.GetName(), shape, nil
 }
+
+// maxInputValues bounds the calibration input tensor a model's declared
+// input shape may ask for: one 3x4096x4096 image.
+const maxInputValues = 3 * 4096 * 4096
 
 // sensitivity measures how far a quantized model's outputs are from FP32's
 // on a few calibration inputs.

@@ -23,6 +23,21 @@ func NumElements(t *onnxpb.TensorProto) int64 {
 	return n
 }
 
+// HoldsFloats reports whether t is a FLOAT tensor stored in the file (not
+// externally) whose data holds exactly the elements its dims claim. Code
+// that sizes buffers or loops from a weight's dims checks it first, so a
+// tensor claiming 2^40 elements it does not hold is refused, not allocated.
+func HoldsFloats(t *onnxpb.TensorProto) bool {
+	if t == nil || t.GetDataType() != int32(onnxpb.TensorProto_FLOAT) || t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		return false
+	}
+	n := NumElements(t)
+	if t.RawData != nil {
+		return n >= 0 && int64(len(t.GetRawData())) == 4*n
+	}
+	return n >= 0 && int64(len(t.GetFloatData())) == n
+}
+
 // tensorLabel names a tensor in errors.
 func tensorLabel(t *onnxpb.TensorProto) string {
 	return fmt.Sprintf("tensor %q (data_type %s)", t.GetName(), dataTypeName(t.GetDataType()))

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/edgedet/edgedet/agent/spool"
 )
@@ -54,6 +55,10 @@ func (c *Camera) Threshold() float32 { return math.Float32frombits(c.threshold.L
 // SetThreshold sets the score threshold (a config reload).
 func (c *Camera) SetThreshold(t float32) { c.threshold.Store(math.Float32bits(t)) }
 
+// MaxPayload is the longest /set payload Set reads; every valid one is a
+// few bytes ("OFF", "0.35"), with room for surrounding white space.
+const MaxPayload = 64
+
 // ErrInvalid marks a payload that was rejected; the setting is unchanged.
 var ErrInvalid = errors.New("invalid payload")
 
@@ -61,6 +66,10 @@ var ErrInvalid = errors.New("invalid payload")
 // in [0, 1] for threshold. It returns whether the value changed; an
 // invalid payload returns an error wrapping ErrInvalid and changes nothing.
 func (c *Camera) Set(s Setting, payload []byte) (changed bool, err error) {
+	if len(payload) > MaxPayload {
+		// Reject before copying: the payload size is the publisher's choice.
+		return false, fmt.Errorf("camera %q %s: %w: %d bytes (at most %d)", c.name, s, ErrInvalid, len(payload), MaxPayload)
+	}
 	v := strings.TrimSpace(string(payload))
 	switch s {
 	case SettingDetect:
@@ -84,12 +93,16 @@ func (c *Camera) Set(s Setting, payload []byte) (changed bool, err error) {
 	return false, fmt.Errorf("camera %q: unknown setting %q", c.name, s)
 }
 
-// clip keeps an invalid payload short in logs.
+// clip keeps an invalid payload short in logs, cutting at a rune boundary.
 func clip(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
+	if len(s) <= 32 {
+		return s
 	}
-	return s
+	n := 32
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Topics builds the control topics of one device.

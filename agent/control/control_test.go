@@ -2,8 +2,10 @@ package control
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestCameraSet(t *testing.T) {
@@ -75,5 +77,21 @@ func TestTopics(t *testing.T) {
 	if len(msgs) != 2 || msgs[0].Topic != "edgedet/pi/porch/detect/state" || string(msgs[0].Payload) != "OFF" ||
 		!msgs[0].Retained || msgs[0].QoS != 1 || string(msgs[1].Payload) != "0.25" {
 		t.Fatalf("state messages %+v", msgs)
+	}
+}
+
+// TestSetBoundsPayload: a /set payload is copied and trimmed only when it
+// is short; a 1 MB one (white space around a valid value) is refused, and
+// an invalid payload is clipped in the error at a rune boundary.
+func TestSetBoundsPayload(t *testing.T) {
+	c := NewCamera("porch", 0.3)
+	pad := strings.Repeat(" ", 1<<20)
+	changed, err := c.Set(SettingThreshold, []byte(pad+"0.5"+pad))
+	if !errors.Is(err, ErrInvalid) || changed || c.Threshold() != 0.3 || !strings.Contains(err.Error(), "2097155 bytes") {
+		t.Fatalf("1 MB payload: changed=%v err=%v threshold=%v", changed, err, c.Threshold())
+	}
+	_, err = c.Set(SettingDetect, []byte(strings.Repeat("a", 31)+"ééé"))
+	if err == nil || !utf8.ValidString(err.Error()) || strings.Contains(err.Error(), `\x`) {
+		t.Fatalf("clipped payload must stay valid UTF-8: %q", err)
 	}
 }

@@ -28,3 +28,23 @@ func TestCOCO80(t *testing.T) {
 		t.Fatalf("COCO80 list wrong: %d names", len(COCO80))
 	}
 }
+
+func TestParseBoundsNames(t *testing.T) {
+	many := strings.Repeat("x\n", MaxClasses)
+	if names, err := Parse([]byte(many)); err != nil || len(names) != MaxClasses {
+		t.Fatalf("%d names: got %d, %v", MaxClasses, len(names), err)
+	}
+	if _, err := Parse([]byte(many + "y\n")); err == nil || !strings.Contains(err.Error(), "more than 65536 names") {
+		t.Fatalf("%d names: want error naming the limit, got %v", MaxClasses+1, err)
+	}
+}
+
+func TestLoadBoundsFileSize(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.names")
+	if err := os.WriteFile(p, []byte("person\n"+strings.Repeat("#", MaxFileSize)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("oversized file: want error naming it, got %v", err)
+	}
+}
