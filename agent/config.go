@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/readlimit"
 	"github.com/edgedet/edgedet/motion"
 )
 
@@ -269,11 +269,15 @@ func Default() Config {
 	}
 }
 
+// MaxConfigSize bounds the config file Load reads (a config is a few KB; a
+// path such as /dev/zero must not be read until memory runs out).
+const MaxConfigSize = 4 << 20
+
 // Load reads, strictly decodes and validates the config file at path.
 // Unknown keys and type mismatches are errors naming the key and line;
 // relative paths in the file are taken relative to the file's directory.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readlimit.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}

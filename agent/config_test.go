@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/internal/readlimit"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -238,5 +241,20 @@ objects = ["car"]
 	}
 	if len(c.Zones) != 1 || c.Zones[0].Camera != "front" || c.Zones[0].Inertia == 0 || len(c.ObjectMasks) != 1 {
 		t.Errorf("zones %+v, masks %v", c.Zones, c.ObjectMasks)
+	}
+}
+
+func TestLoadBoundsTheFileItReads(t *testing.T) {
+	// /dev/zero never ends: an unbounded read would exhaust memory.
+	_, err := Load("/dev/zero")
+	if err == nil || !strings.Contains(err.Error(), "/dev/zero") || !errors.Is(err, readlimit.ErrTooLarge) {
+		t.Fatalf("Load(/dev/zero) = %v, want an ErrTooLarge naming the file", err)
+	}
+	big := filepath.Join(t.TempDir(), "big.toml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), MaxConfigSize/10+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); !errors.Is(err, readlimit.ErrTooLarge) || !strings.Contains(err.Error(), big) {
+		t.Fatalf("Load(%d-byte file) = %v, want an ErrTooLarge naming it", MaxConfigSize+10, err)
 	}
 }

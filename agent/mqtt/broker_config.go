@@ -3,6 +3,7 @@ package mqtt
 import (
 	"errors"
 	"fmt"
+	"github.com/edgedet/edgedet/internal/readlimit"
 	"log/slog"
 	"os"
 	"strings"
@@ -166,7 +167,7 @@ func (u EmbeddedUser) password(key string) (string, error) {
 		}
 		return pw, nil
 	}
-	b, err := os.ReadFile(u.PasswordFile)
+	b, err := readlimit.ReadFile(u.PasswordFile, maxPasswordFile)
 	if err != nil {
 		// os errors name the path, never the content.
 		return "", fmt.Errorf("%s.password_file: %q unreadable: %w", key, u.PasswordFile, err)

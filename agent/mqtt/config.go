@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/readlimit"
 	"github.com/edgedet/edgedet/internal/redact"
 )
 
@@ -304,11 +305,11 @@ func (t TLSConfig) build(host string) (*tls.Config, []error) {
 	case t.CertFile != "":
 		// Read each file separately so that an unreadable one is named
 		// alone; os errors name the path, never the content.
-		certPEM, cerr := os.ReadFile(t.CertFile)
+		certPEM, cerr := readlimit.ReadFile(t.CertFile, maxPEMFile)
 		if cerr != nil {
 			errs = append(errs, fmt.Errorf("mqtt.tls.cert_file: %q unreadable: %w", t.CertFile, cerr))
 		}
-		keyPEM, kerr := os.ReadFile(t.KeyFile)
+		keyPEM, kerr := readlimit.ReadFile(t.KeyFile, maxPEMFile)
 		if kerr != nil {
 			errs = append(errs, fmt.Errorf("mqtt.tls.key_file: %q unreadable: %w", t.KeyFile, kerr))
 		}
@@ -332,7 +333,7 @@ func (t TLSConfig) build(host string) (*tls.Config, []error) {
 
 // loadCAFile parses every PEM certificate in path; it needs at least one.
 func loadCAFile(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
+	b, err := readlimit.ReadFile(path, maxPEMFile)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.tls.ca_file: %q unreadable: %w", path, err)
 	}
@@ -473,8 +474,15 @@ func dialAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
+// Bounds on the secret files the config names: a password file holds one
+// line, a PEM file a few certificates (a CA bundle is ≈ 200 KB).
+const (
+	maxPasswordFile = 64 << 10
+	maxPEMFile      = 4 << 20
+)
+
 func readPasswordFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readlimit.ReadFile(path, maxPasswordFile)
 	if err != nil {
 		// os errors name the path, never the content.
 		return "", fmt.Errorf("mqtt.password_file: %q unreadable: %w", path, err)

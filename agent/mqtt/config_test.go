@@ -341,3 +341,16 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretFilesAreReadBounded(t *testing.T) {
+	// /dev/zero never ends: each secret file is read with a bound and the
+	// error names the key and the file.
+	c := validConfig(t)
+	c.Username, c.PasswordFile = "u", "/dev/zero"
+	if _, err := c.password(); err == nil || !strings.Contains(err.Error(), "mqtt.password_file") || !strings.Contains(err.Error(), "/dev/zero") {
+		t.Errorf("password() from /dev/zero = %v, want an error naming mqtt.password_file and the file", err)
+	}
+	if _, err := loadCAFile("/dev/zero"); err == nil || !strings.Contains(err.Error(), "mqtt.tls.ca_file") {
+		t.Errorf("loadCAFile(/dev/zero) = %v, want an error naming mqtt.tls.ca_file", err)
+	}
+}
