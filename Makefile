@@ -5,7 +5,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export EDGEDET_ORT_LIB := $(CURDIR)/build/lib/libonnxruntime.so.1
 
-.PHONY: setup build run test vet bench clean
+.PHONY: setup build run test cover vet bench clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,12 @@ vet:
 # matprofile makes gocv count live Mats, so tests can prove none leak.
 test: setup vet
 	$(GO) test -tags matprofile -count=1 -timeout 15m ./...
+
+# cover runs the suite with coverage, counting the binary the end-to-end
+# tests start, and prints per-package figures (scripts/cover.sh); slower
+# than test, which stays uninstrumented.
+cover: setup
+	scripts/cover.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./detector ./agent
