@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -203,10 +204,20 @@ stats_interval = "300ms"
 	if _, err := time.Parse(time.RFC3339Nano, r.Time); err != nil {
 		t.Errorf("stats timestamp %q: %v", r.Time, err)
 	}
-	// A real-time 10 fps clip: the camera cannot deliver more than it
-	// holds, and the detector cannot process more than the camera reads.
-	if c.CameraFPS <= 0 || c.CameraFPS > 20 || c.ProcessFPS > c.CameraFPS+1e-9 {
-		t.Errorf("camera_fps %g, process_fps %g: want 0 < process <= camera <= 20 (a 10 fps clip)", c.CameraFPS, c.ProcessFPS)
+	// Rates are frame counts over the time since the previous message,
+	// which the uptimes give exactly: rate × Δuptime is a whole number of
+	// frames, and a clip paced at 10 fps delivers at most Δuptime×10 + 2.
+	r2 := nextStats(t, stats, "any content", func(StatsReport) bool { return true })
+	dt := r2.UptimeS - r.UptimeS
+	c2 := r2.Cameras["front"]
+	for _, f := range []struct {
+		name string
+		rate float64
+	}{{"camera_fps", c2.CameraFPS}, {"process_fps", c2.ProcessFPS}, {"skipped_fps", c2.SkippedFPS}} {
+		n := f.rate * dt
+		if math.Abs(n-math.Round(n)) > 1e-6 || n < 0 || n > dt*10+2 {
+			t.Errorf("%s %g over %g s = %g frames: want a whole number from 0 to %g", f.name, f.rate, dt, n, dt*10+2)
+		}
 	}
 	if !c.Detect || c.Threshold != 0.3 || !c.Connected {
 		t.Errorf("camera stats %+v: want detect on, threshold 0.3, connected", c)
