@@ -6,7 +6,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export EDGEDET_ORT_LIB := $(CURDIR)/build/lib/libonnxruntime.so.1
 
-.PHONY: setup build run test vet bench fuzz clean
+.PHONY: setup build run test cover vet bench fuzz clean
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +30,12 @@ test: setup vet
 FUZZTIME ?= 10m
 fuzz: setup
 	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh
+
+# cover runs the suite with coverage, counting the binary the end-to-end
+# tests start, and prints per-package figures (scripts/cover.sh); slower
+# than test, which stays uninstrumented.
+cover: setup
+	scripts/cover.sh
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./detector ./agent

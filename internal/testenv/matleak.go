@@ -12,10 +12,11 @@ import (
 )
 
 // RunCheckingMats runs the tests and returns their exit code, turned into a
-// failure when any gocv.Mat is still open afterwards (built with
+// failure when any gocv.Mat (or, as RunCheckingLeaks, any goroutine) is
+// still open afterwards (built with
 // -tags matprofile, which `make test` uses). Call it from TestMain.
 func RunCheckingMats(m *testing.M) int {
-	code := m.Run()
+	code := RunCheckingLeaks(m)
 	if n := gocv.MatProfile.Count(); n != 0 {
 		var b bytes.Buffer
 		gocv.MatProfile.WriteTo(&b, 1)
