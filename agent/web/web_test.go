@@ -299,9 +299,14 @@ func TestMJPEGStream(t *testing.T) {
 	dets, _ := detectDog(t, img)
 	feed := web.NewFeed(20, 75)
 	runPipeline(t, feed, img, dets)
-	st := newStatus(web.CameraStatus{Connected: true, Started: time.Now(), LastProgress: time.Now(), Detect: true,
-		CaptureFPS: 25, ProcessFPS: 9.5, InferenceMs: 41.2, Objects: []string{"dog", "bicycle"}})
-	base := liveServer(t, feed, st)
+	// Health is judged on a fake clock that does not move: the test's
+	// duration (and how long the test binary has run) cannot make the
+	// camera stall.
+	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
+	st := newStatus(started(clk, web.CameraStatus{Connected: true, Detect: true,
+		CaptureFPS: 25, ProcessFPS: 9.5, InferenceMs: 41.2, Objects: []string{"dog", "bicycle"}}))
+	st.Set(progressAt(clk))
+	_, base := startServer(t, web.Options{LiveView: true, Clock: clk}, []web.CameraView{{Name: "front", Feed: feed, Status: st.Get}})
 
 	if feed.Wanted() {
 		t.Fatal("Wanted before any viewer connected")
@@ -405,8 +410,9 @@ func TestMJPEGRespectsMaxFPS(t *testing.T) {
 }
 
 func TestLiveViewOff(t *testing.T) {
-	st := newStatus(web.CameraStatus{Started: time.Now()})
-	_, base := startServer(t, web.Options{}, []web.CameraView{{Name: "front", Status: st.Get}})
+	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)) // health on a clock that does not move
+	st := newStatus(started(clk, web.CameraStatus{}))
+	_, base := startServer(t, web.Options{Clock: clk}, []web.CameraView{{Name: "front", Status: st.Get}})
 	for _, p := range []string{"/", "/api/cameras", "/cameras/front/stream.mjpg", "/cameras/front/latest.jpg"} {
 		if code, _ := get(t, base+p); code != http.StatusNotFound {
 			t.Errorf("live view off: %s = %d, want 404", p, code)
