@@ -803,7 +803,7 @@ func TestUnpacedFileDropsNothing(t *testing.T) {
 		// than decoding makes capture wait for it. The check (no frame
 		// lost) holds at any speed.
 		time.Sleep(5 * time.Millisecond)
-		r.s.Release(held)                // the previous frame, held while this one was taken
+		r.s.Release(held) // the previous frame, held while this one was taken
 		held = f
 	}
 	r.s.Release(held)
