@@ -22,6 +22,9 @@ var (
 	sceneFuture = time.Date(2035, 9, 1, 12, 0, 0, 0, time.UTC)
 )
 
+// frameInterval is the time between two frames of a scene run (10 fps).
+const frameInterval = 100 * time.Millisecond
+
 // sceneEpochs are the dates a time-sensitive scene test runs at.
 var sceneEpochs = []time.Time{scenePast, sceneFuture}
 
@@ -44,7 +47,7 @@ func runScene(t testing.TB, p *pipeline, sc *testenv.SceneRenderer, t0 time.Time
 	var r sceneRun
 	for i := range frames {
 		sc.Frame(i, &mat)
-		f := &camera.Frame{Mat: mat, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * 100 * time.Millisecond)}
+		f := &camera.Frame{Mat: mat, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * frameInterval)}
 		cpu0 := cpuTime()
 		it, err := p.prepareFrame(ctx, f)
 		if err != nil {
@@ -113,10 +116,11 @@ func dogScene(t testing.TB, w, h, spriteW int, from, to image.Point) *testenv.Sc
 func TestMotionGating(t *testing.T) {
 	sc := dogScene(t, 1280, 720, 260, image.Pt(-200, 300), image.Pt(600, 330))
 	const frames = 160
+	t0 := scenePast // every time below is relative to it
 	full, _ := testPipeline(t, CameraConfig{})
-	ungated := runScene(t, full, sc, scenePast, frames, "dog")
+	ungated := runScene(t, full, sc, t0, frames, "dog")
 	gp, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true}})
-	gated := runScene(t, gp, sc, scenePast, frames, "dog")
+	gated := runScene(t, gp, sc, t0, frames, "dog")
 
 	if n := ungated.runs(0, frames); n != frames {
 		t.Fatalf("ungated run skipped frames: %d of %d run", n, frames)
@@ -148,10 +152,31 @@ func TestMotionGating(t *testing.T) {
 	if len(want) != 2 || len(got) != 2 || got[0] != track.EventNew || got[1] != track.EventEnd {
 		t.Fatalf("dog events: ungated %v, gated %v; want new then end in both", want, got)
 	}
+	// Event times are frame times, relative to the scene's start: the dog
+	// is first seen while moving (frames 40..70, 4..7 s) and its event
+	// ends once it has stopped being seen, not while it still stands in
+	// view (until frame 100 at least; it leaves at 110), and before the
+	// scene ends.
+	checked := 0
 	for _, ev := range gated.events {
-		if ev.Type == track.EventEnd && ev.After.Label == "dog" && ev.After.End.Before(scenePast.Add(10*time.Second)) {
-			t.Errorf("the dog's event ended at %v, while it still stood in view (until 11 s)", ev.After.End)
+		if ev.After.Label != "dog" {
+			continue
 		}
+		switch ev.Type {
+		case track.EventNew:
+			checked++
+			if s := ev.After.Start.Sub(t0); s < 4*time.Second || s > 7*time.Second {
+				t.Errorf("the dog's event started %v into the scene, want while it moved (4..7 s)", s)
+			}
+		case track.EventEnd:
+			checked++
+			if e := ev.After.End.Sub(t0); e < 10*time.Second || e > frames*frameInterval {
+				t.Errorf("the dog's event ended %v into the scene, want after it stood in view (10 s) and before the scene ended (%v)", e, frames*frameInterval)
+			}
+		}
+	}
+	if checked != 2 {
+		t.Errorf("checked the times of %d dog events, want new and end", checked)
 	}
 }
 

@@ -106,7 +106,8 @@ func TestFrameAllocatesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		frame.Seq++
-		frame.Time = time.Now()
+		// 10 frames a second from scenePast, whatever the machine's speed.
+		frame.Time = scenePast.Add(time.Duration(frame.Seq) * 100 * time.Millisecond)
 		p.process(ctx, prepared{job: j, frame: frame}, st)
 	}
 	for range 10 { // the tracker confirms dog, bicycle and car

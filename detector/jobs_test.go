@@ -176,7 +176,9 @@ func TestAcquireIsFirstComeFirstServed(t *testing.T) {
 		}
 		got <- w
 	}()
-	time.Sleep(50 * time.Millisecond) // the waiter is queued
+	// The waiter is queued once its goroutine is parked inside Acquire.
+	testenv.WaitBlocked(t, 10*time.Second, "the second caller waiting in Acquire",
+		"TestAcquireIsFirstComeFirstServed.func", "(*Detector).Acquire")
 	d.Release(j)
 	// The greedy caller asks again at once; the waiter must win.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -258,8 +258,16 @@ func TestEmbeddedBrokerKeepsRetainedAcrossRestart(t *testing.T) {
 
 	b2, _ := startEmbedded(t, EmbeddedConfig{}, state)
 	sub := testenv.Subscribe(t, b2.URL(), "edgedet/#")
-	waitFor(t, sub, brokerWait, "available", payloadIs("edgedet/demo/available", "stopped", true))
-	waitFor(t, sub, brokerWait, "count", payloadIs("edgedet/demo/cam1/person", "2", true))
+	// The retained messages come in no particular order: collect both
+	// (waiting for one, then the other, dropped the second when it came
+	// first).
+	got := map[string]string{}
+	waitFor(t, sub, brokerWait, "the retained available and count", func(m testenv.Message) bool {
+		if m.Retained {
+			got[m.Topic] = string(m.Payload)
+		}
+		return got["edgedet/demo/available"] == "stopped" && got["edgedet/demo/cam1/person"] == "2"
+	})
 	if _, ok := b2.retainedPayload("edgedet/demo/cam1/dog"); ok {
 		t.Fatal("deleted retained message came back")
 	}

@@ -105,9 +105,7 @@ func TestSurvivesRestart(t *testing.T) {
 	if err := stop1(); err != nil {
 		t.Fatalf("first Run: %v", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Run took %s to return with the broker down", d)
-	}
+	checkPromptFinalFlush(t, time.Since(start), logs)
 	if len(logs.Lines("kept in the disk spool", "messages=30")) != 1 {
 		t.Errorf("no 'kept in the disk spool' log")
 	}
@@ -244,15 +242,33 @@ func TestRunReturnsPromptlyWhileDown(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("Run took %s to return", d)
-	}
+	checkPromptFinalFlush(t, time.Since(start), logs)
 	if len(logs.Lines("undelivered messages lost", "messages=5")) != 1 {
 		t.Error("memory spool loss not logged")
 	}
 	o.Send(msgs("edgedet-test/prompt/x", "late", 0, 2)...)
 	if s := o.Stats(); s.NotSpooled != 2 {
 		t.Errorf("NotSpooled = %d, want 2", s.NotSpooled)
+	}
+}
+
+// checkPromptFinalFlush fails unless a Run stopped with the broker down
+// (in took) gave up on "not connected" rather than waiting out
+// FinalFlushTimeout: the flushes stopped on ErrNotConnected, none failed
+// otherwise (a publish timing out), and Run returned before the deadline
+// could have passed. Load cannot stretch a prompt return (milliseconds) to
+// FinalFlushTimeout (5 s); the old 1 s and 2 s bounds were tighter than
+// they needed to be.
+func checkPromptFinalFlush(t *testing.T, took time.Duration, logs *logBuffer) {
+	t.Helper()
+	if took >= FinalFlushTimeout {
+		t.Errorf("Run took %s to return with the broker down: it waited out the final-flush deadline", took)
+	}
+	if n := len(logs.Lines("flush failed")); n != 0 {
+		t.Errorf("%d flushes failed on something else than the broker being down:\n%s", n, logs)
+	}
+	if len(logs.Lines("flush stopped, messages kept", mqtt.ErrNotConnected.Error())) == 0 {
+		t.Errorf("no flush stopped on %q:\n%s", mqtt.ErrNotConnected, logs)
 	}
 }
 

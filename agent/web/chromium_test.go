@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/clock"
 )
 
 // TestLiveViewInChromium loads the live page in a real headless Chromium
@@ -36,9 +37,11 @@ func TestLiveViewInChromium(t *testing.T) {
 
 	feed := web.NewFeed(10, 75)
 	runPipeline(t, feed, img, dets)
-	st := newStatus(web.CameraStatus{Connected: true, Started: time.Now(), LastProgress: time.Now(), Detect: true,
-		CaptureFPS: 15, ProcessFPS: 7.5, InferenceMs: 38, Objects: []string{"dog", "bicycle"}})
-	_, base := startServer(t, web.Options{LiveView: true}, []web.CameraView{{Name: "front", Feed: feed, Status: st.Get}})
+	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)) // health on a clock that does not move
+	st := newStatus(started(clk, web.CameraStatus{Connected: true, Detect: true,
+		CaptureFPS: 15, ProcessFPS: 7.5, InferenceMs: 38, Objects: []string{"dog", "bicycle"}}))
+	st.Set(progressAt(clk))
+	_, base := startServer(t, web.Options{LiveView: true, Clock: clk}, []web.CameraView{{Name: "front", Feed: feed, Status: st.Get}})
 
 	// The whole browser session is bounded, so CI can never hang here.
 	start := time.Now()

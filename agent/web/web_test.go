@@ -299,9 +299,14 @@ func TestMJPEGStream(t *testing.T) {
 	dets, _ := detectDog(t, img)
 	feed := web.NewFeed(20, 75)
 	runPipeline(t, feed, img, dets)
-	st := newStatus(web.CameraStatus{Connected: true, Started: time.Now(), LastProgress: time.Now(), Detect: true,
-		CaptureFPS: 25, ProcessFPS: 9.5, InferenceMs: 41.2, Objects: []string{"dog", "bicycle"}})
-	base := liveServer(t, feed, st)
+	// Health is judged on a fake clock that does not move: the test's
+	// duration (and how long the test binary has run) cannot make the
+	// camera stall.
+	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
+	st := newStatus(started(clk, web.CameraStatus{Connected: true, Detect: true,
+		CaptureFPS: 25, ProcessFPS: 9.5, InferenceMs: 41.2, Objects: []string{"dog", "bicycle"}}))
+	st.Set(progressAt(clk))
+	_, base := startServer(t, web.Options{LiveView: true, Clock: clk}, []web.CameraView{{Name: "front", Feed: feed, Status: st.Get}})
 
 	if feed.Wanted() {
 		t.Fatal("Wanted before any viewer connected")
@@ -384,25 +389,30 @@ func TestMJPEGRespectsMaxFPS(t *testing.T) {
 	base := liveServer(t, feed, newStatus(web.CameraStatus{}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// No frame is encoded before a viewer connects (Offer returns at once
+	// without one), and each offer the feed takes is at least 1/fps after
+	// the previous one. So the 4th part cannot arrive before 3 intervals
+	// after the request was sent, however late the client reads; a busy
+	// machine only makes it later. (Measuring between parts instead could
+	// fail when a late read finds several parts already buffered.)
+	sent := time.Now()
 	s := openStream(t, ctx, base+"/cameras/front/stream.mjpg")
-	var at []time.Time
 	for range 4 {
 		m, _, err := s.next()
 		if err != nil {
 			t.Fatal(err)
 		}
 		m.Close()
-		at = append(at, time.Now())
 	}
-	// 3 intervals of 250 ms, minus scheduling slack.
-	if d := at[3].Sub(at[0]); d < 3*time.Second/fps-50*time.Millisecond {
-		t.Errorf("4 parts in %v at max %d fps, want >= %v", d, fps, 3*time.Second/fps)
+	if d := time.Since(sent); d < 3*time.Second/fps {
+		t.Errorf("4 parts %v after the request at max %d fps, want >= %v", d, fps, 3*time.Second/fps)
 	}
 }
 
 func TestLiveViewOff(t *testing.T) {
-	st := newStatus(web.CameraStatus{Started: time.Now()})
-	_, base := startServer(t, web.Options{}, []web.CameraView{{Name: "front", Status: st.Get}})
+	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)) // health on a clock that does not move
+	st := newStatus(started(clk, web.CameraStatus{}))
+	_, base := startServer(t, web.Options{Clock: clk}, []web.CameraView{{Name: "front", Status: st.Get}})
 	for _, p := range []string{"/", "/api/cameras", "/cameras/front/stream.mjpg", "/cameras/front/latest.jpg"} {
 		if code, _ := get(t, base+p); code != http.StatusNotFound {
 			t.Errorf("live view off: %s = %d, want 404", p, code)
@@ -418,7 +428,9 @@ func TestRunReturnsPromptlyWithOpenStream(t *testing.T) {
 	feed := web.NewFeed(10, 75)
 	runPipeline(t, feed, img, nil)
 	st := newStatus(web.CameraStatus{})
-	s, err := web.NewServer(web.Options{Listen: "127.0.0.1:0", LiveView: true, Log: quietLog()},
+	var logs testenv.Buffer
+	s, err := web.NewServer(web.Options{Listen: "127.0.0.1:0", LiveView: true,
+		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
 		[]web.CameraView{{Name: "front", Feed: feed, Status: st.Get}})
 	if err != nil {
 		t.Fatal(err)
@@ -438,18 +450,22 @@ func TestRunReturnsPromptlyWithOpenStream(t *testing.T) {
 	}
 	m.Close()
 
-	start := time.Now()
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return within 5s of cancel with a stream open")
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of cancel with a stream open")
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Run took %v to return after cancel, want < 2s", d)
+	// Promptly: the open stream ended on cancel, so http.Server.Shutdown
+	// did not have to wait out its timeout and close the connection.
+	if n := logs.Count("shutdown timed out"); n != 0 {
+		t.Errorf("the open stream held up the shutdown until its timeout:\n%s", logs.String())
+	}
+	if logs.Count("web server stopped") != 1 {
+		t.Errorf("no 'web server stopped' line:\n%s", logs.String())
 	}
 	// The client sees its stream end rather than hang.
 	for {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,15 +58,27 @@ func TestCLIBenchEndToEnd(t *testing.T) {
 	if r.Cameras != 2 || r.Model != "yolox_nano_416" || r.Seconds < 2.5 {
 		t.Errorf("report header %+v", r)
 	}
-	// Unpaced files drop nothing: every captured frame is processed.
-	if r.ProcessedFPS <= 0 || r.BareFPS <= 0 || r.CaptureFPS < r.ProcessedFPS*0.9 || r.CaptureFPS > r.ProcessedFPS*1.1+2 {
-		t.Errorf("rates: capture %.1f, processed %.1f, bare %.1f", r.CaptureFPS, r.ProcessedFPS, r.BareFPS)
+	// Unpaced files drop nothing: every captured frame is processed. The
+	// window can only split the frames a stream holds when it opens or
+	// closes (poolSize = 4 per camera), whatever the machine's speed, so
+	// compare counts, not rates against a tolerance.
+	captured, processed := r.CaptureFPS*r.Seconds, r.ProcessedFPS*r.Seconds
+	if r.ProcessedFPS <= 0 || r.BareFPS <= 0 || math.Abs(captured-processed) > float64(4*r.Cameras)+1 {
+		t.Errorf("frames in %.2f s: captured %.1f, processed %.1f (bare inference %.1f fps); want equal within %d",
+			r.Seconds, captured, processed, r.BareFPS, 4*r.Cameras)
 	}
 	if d := r.Ratio - r.ProcessedFPS/r.BareFPS; d > 1e-9 || d < -1e-9 {
 		t.Errorf("ratio %g is not processed/bare", r.Ratio)
 	}
-	if r.Busy <= 0.1 || r.Busy > 1.05 {
-		t.Errorf("model busy %.2f of the time: not a share", r.Busy)
+	// A share of the window: at most all of it, plus the inferences of the
+	// frames already in the model or queued for it (Slots = 2) when the
+	// window opened, which finish, and count, inside it (and one more for
+	// an inference slower than the mean).
+	if d := r.Busy - r.ProcessedFPS*r.InferenceMs/1000/float64(r.Sessions); d > 1e-9 || d < -1e-9 {
+		t.Errorf("model busy %g is not processed fps x inference time / sessions", r.Busy)
+	}
+	if maxBusy := 1 + 3*r.InferenceMs/1000/r.Seconds; r.Busy <= 0.1 || r.Busy > maxBusy {
+		t.Errorf("model busy %.2f of the time: not a share (at most %.2f)", r.Busy, maxBusy)
 	}
 	if r.InferenceMs <= 0 || r.PreprocessMs <= 0 || r.OverheadRatio <= 0 {
 		t.Errorf("stage times %+v", r)

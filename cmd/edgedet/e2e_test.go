@@ -276,13 +276,19 @@ func TestRunSurvivesMissingBrokerAndCamera(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "camera gate retrying", func() bool {
 		return strings.Contains(agent.stderr.String(), "gate")
 	})
-	time.Sleep(2 * time.Second) // the agent must still be running with no broker
-	select {
-	case err := <-agent.done:
-		agent.done <- err
-		t.Fatalf("agent exited without a broker: %v\n%s", err, agent.stderr.String())
-	default:
-	}
+	// The agent must keep running with no broker: it logs its stats every
+	// second (stats_interval), so wait for two more "mqtt stats" lines
+	// saying it is not connected, failing at once if it exits.
+	seen := strings.Count(agent.stderr.String(), `msg="mqtt stats" connected=false`)
+	testenv.Eventually(t, 30*time.Second, "two more stats intervals without a broker", func() bool {
+		select {
+		case err := <-agent.done:
+			agent.done <- err
+			t.Fatalf("agent exited without a broker: %v\n%s", err, agent.stderr.String())
+		default:
+		}
+		return strings.Count(agent.stderr.String(), `msg="mqtt stats" connected=false`) >= seen+2
+	})
 	broker.Restart(t)
 	sub := testenv.Subscribe(t, broker.URL, "edgedet/e2e/#")
 	waitFor(t, sub, 60*time.Second, "online and detections after the broker appeared", func(m testenv.Message) bool {

@@ -143,17 +143,47 @@ func TestTwoCamerasShareOneModel(t *testing.T) {
 		seen[strings.Split(m.Topic, "/")[2]]++
 		return seen["porch"] > 0 && seen["yard"] > 0
 	})
+	// Progress, not a rate in a wall-clock window: wait until the busier
+	// camera has had 20 more frames processed, however long the machine
+	// takes, then check the other one kept up.
+	before := time.Now()
 	start := scrape(t, base)
-	time.Sleep(6 * time.Second)
-	fams := scrape(t, base)
-
+	delta := func(fams map[string]*familyValues, name, cam string) float64 {
+		return fams[name].value(t, name, "camera", cam) - start[name].value(t, name, "camera", cam)
+	}
+	var fams map[string]*familyValues
 	processed := map[string]float64{}
+	deadline := time.Now().Add(120 * time.Second)
+	tick := time.NewTicker(250 * time.Millisecond) // a scrape costs the agent CPU: not every 10 ms
+	defer tick.Stop()
+	for {
+		fams = scrape(t, base)
+		for _, cam := range []string{"porch", "yard"} {
+			processed[cam] = delta(fams, "edgedet_camera_frames_processed_total", cam)
+		}
+		if max(processed["porch"], processed["yard"]) >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("frames processed after 120 s: porch %.0f, yard %.0f; want 20", processed["porch"], processed["yard"])
+		}
+		<-tick.C
+	}
+	elapsed := time.Since(before) // covers both scrapes: an upper bound on the window
+
 	for _, cam := range []string{"porch", "yard"} {
-		f := fams["edgedet_camera_frames_processed_total"]
-		processed[cam] = f.value(t, "processed", "camera", cam) -
-			start["edgedet_camera_frames_processed_total"].value(t, "processed", "camera", cam)
-		if c := fams["edgedet_camera_capture_fps"].value(t, "capture fps", "camera", cam); c < 10 || c > 45 {
-			t.Errorf("%s capture fps %.1f, want about 30", cam, c)
+		// The clips play at 30 fps: capture keeps up with processing (less
+		// the 4 frames a stream can hold when the window opens) and is
+		// never faster than 30 a second (plus the frame the pacer may read
+		// at once when it restarts its schedule). Load only makes the
+		// count smaller.
+		captured := delta(fams, "edgedet_camera_frames_captured_total", cam)
+		if maxCaptured := 30*elapsed.Seconds() + 2; captured+4 < processed[cam] || captured > maxCaptured {
+			t.Errorf("%s captured %.0f frames in %v, want at least the %.0f processed and at most %.0f (30 fps)",
+				cam, captured, elapsed, processed[cam], maxCaptured)
+		}
+		if c := fams["edgedet_camera_capture_fps"].value(t, "capture fps", "camera", cam); c <= 0 {
+			t.Errorf("%s capture fps %.1f, want > 0", cam, c)
 		}
 		if p := fams["edgedet_camera_processed_fps"].value(t, "processed fps", "camera", cam); p <= 0 {
 			t.Errorf("%s processed fps %.1f, want > 0", cam, p)
@@ -173,9 +203,9 @@ func TestTwoCamerasShareOneModel(t *testing.T) {
 		}
 	}
 	lo, hi := min(processed["porch"], processed["yard"]), max(processed["porch"], processed["yard"])
-	t.Logf("frames processed in 6 s: porch %.0f, yard %.0f", processed["porch"], processed["yard"])
-	if lo < 10 || lo < 0.6*hi {
-		t.Errorf("unfair share: porch %.0f, yard %.0f frames in 6 s", processed["porch"], processed["yard"])
+	t.Logf("frames processed in %v: porch %.0f, yard %.0f", elapsed.Round(time.Millisecond), processed["porch"], processed["yard"])
+	if lo < 0.6*hi {
+		t.Errorf("unfair share: porch %.0f, yard %.0f frames", processed["porch"], processed["yard"])
 	}
 	if fams["edgedet_detections_total"].value(t, "detections", "camera", "porch", "label", "dog") == 0 ||
 		fams["edgedet_detections_total"].value(t, "detections", "camera", "yard", "label", "person") == 0 {

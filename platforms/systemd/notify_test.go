@@ -88,6 +88,19 @@ func (f *fakeSystemd) expectNone(t *testing.T, d time.Duration) {
 	}
 }
 
+// poll calls cond every millisecond until it is true, failing the test
+// with what after 10 s.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestNotifierSendsExactDatagrams(t *testing.T) {
 	f := listenPath(t)
 	t.Setenv(EnvWatchdogUsec, "200000")
@@ -210,7 +223,7 @@ func TestWatchdogPIDMismatchSendsNothing(t *testing.T) {
 	go func() { h.Run(ctx); close(done) }()
 	for range 5 {
 		h.Beat()
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // pacing the beats over several intervals, not waiting for anything
 	}
 	cancel()
 	<-done
@@ -254,7 +267,7 @@ func TestHeartbeatPingsOnlyWhileBeating(t *testing.T) {
 			default:
 			}
 			h.Beat()
-			time.Sleep(iv / 4)
+			time.Sleep(iv / 4) // pacing: a pipeline beating 4 times an interval
 		}
 	}()
 	for i := range 5 {
@@ -264,29 +277,44 @@ func TestHeartbeatPingsOnlyWhileBeating(t *testing.T) {
 	}
 
 	// The pipeline gets stuck: at most one ping for a beat already recorded,
-	// then silence.
+	// then silence. Wait until Run has taken the last beat, then count the
+	// pings over several more intervals: only the one for that beat (maybe
+	// still being sent) may follow. A late ticker only means fewer pings,
+	// so this holds on a loaded machine, where draining for a fixed time
+	// could leave that ping to land in the silence check.
 	close(beating)
 	<-beatDone
-	deadline := time.After(2 * iv)
-	for drained := false; !drained; {
-		select {
-		case m := <-f.msgs:
-			if m != "WATCHDOG=1" {
-				t.Fatalf("got %q", m)
+	poll(t, "Run to take the last beat", func() bool { return !h.beat.Load() })
+	sent, _ := h.Stats()
+	time.Sleep(5 * iv) // a window for pings that must not come (a negative check, not a wait)
+	// Every ping sent so far reaches the fake systemd; drain them.
+	received := uint64(5)
+	poll(t, "every ping sent to arrive", func() bool {
+		for {
+			select {
+			case m := <-f.msgs:
+				if m != "WATCHDOG=1" {
+					t.Fatalf("got %q", m)
+				}
+				received++
+				continue
+			default:
 			}
-		case <-deadline:
-			drained = true
+			pings, _ := h.Stats()
+			return received == pings
 		}
-	}
-	f.expectNone(t, 5*iv)
+	})
 	pings, failed := h.Stats()
+	if pings > sent+1 {
+		t.Errorf("%d pings after the beats stopped, want at most 1", pings-sent)
+	}
 	if pings < 5 || failed != 0 {
 		t.Fatalf("Stats() = %d pings, %d failed", pings, failed)
 	}
 
 	// Frames flow again: pings resume.
 	h.Beat()
-	if got := f.next(t, 2*time.Second); got != "WATCHDOG=1" {
+	if got := f.next(t, 10*time.Second); got != "WATCHDOG=1" {
 		t.Fatalf("after resume: got %q", got)
 	}
 
@@ -308,7 +336,8 @@ func TestHeartbeatCountsSendErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	deadline := time.Now().Add(2 * time.Second)
+	// Beat while polling for the failures (the sleep below paces both).
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		h.Beat()
 		if _, failed := h.Stats(); failed >= 2 {
