@@ -1,0 +1,43 @@
+package outbox
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgedet/edgedet/internal/cfgtypes"
+)
+
+// Tests here pin behaviours that mutation testing (make mutate) showed the
+// other tests did not: each one fails for a specific operator change.
+
+func TestConfigDirMustBeADirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "spool")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := Config{Dir: file}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "spool.dir") || !strings.Contains(err.Error(), file) {
+		t.Errorf("Validate(dir is a file) = %v, want an error naming spool.dir and %s", err, file)
+	}
+	if err := (Config{Dir: filepath.Dir(file)}).Validate(); err != nil {
+		t.Errorf("Validate(existing dir) = %v", err)
+	}
+	if err := (Config{Dir: filepath.Join(file + "-missing")}).Validate(); err != nil {
+		t.Errorf("Validate(missing dir, created later) = %v", err)
+	}
+}
+
+func TestConfigFlushIntervalFloor(t *testing.T) {
+	for _, d := range []time.Duration{time.Nanosecond, 9 * time.Millisecond} {
+		err := Config{FlushInterval: cfgtypes.Duration(d)}.Validate()
+		if err == nil || !strings.Contains(err.Error(), "spool.flush_interval") {
+			t.Errorf("Validate(flush_interval %v) = %v, want a spool.flush_interval error", d, err)
+		}
+	}
+	if err := (Config{FlushInterval: cfgtypes.Duration(10 * time.Millisecond)}).Validate(); err != nil {
+		t.Errorf("Validate(flush_interval 10ms) = %v", err)
+	}
+}
