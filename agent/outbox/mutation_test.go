@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
 
@@ -39,5 +40,22 @@ func TestConfigFlushIntervalFloor(t *testing.T) {
 	}
 	if err := (Config{FlushInterval: cfgtypes.Duration(10 * time.Millisecond)}).Validate(); err != nil {
 		t.Errorf("Validate(flush_interval 10ms) = %v", err)
+	}
+}
+
+// The first message a spool assigns (ID 1) gets a msg_id like any other;
+// only ID 0 (no spool ID) goes without.
+func TestWithIDFromTheFirstID(t *testing.T) {
+	o, err := New(Config{}, &attempts{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := spool.Message{ID: 1, Topic: "ev", Payload: []byte(`{"a":1}`), QoS: 1}
+	if id := msgID(t, o.withID(m).Payload); !strings.HasSuffix(id, "-1") {
+		t.Errorf("ID 1: msg_id %q, want one ending in -1", id)
+	}
+	m.ID = 0
+	if out := o.withID(m); string(out.Payload) != `{"a":1}` {
+		t.Errorf("ID 0: payload %s, want it unchanged", out.Payload)
 	}
 }
