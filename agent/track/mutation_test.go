@@ -1,6 +1,7 @@
 package track
 
 import (
+	"math"
 	"testing"
 
 	"github.com/edgedet/edgedet/detector"
@@ -63,5 +64,28 @@ func TestMinHitsTwoWaitsOneFrame(t *testing.T) {
 	wantTypes(t, "frame 1", ev, "new person")
 	if ev[0].After.Hits != 2 || !ev[0].After.Start.Equal(frame(0, 5)) {
 		t.Fatalf("frame 1: %+v, want Hits 2 and Start at frame 0", ev[0].After)
+	}
+}
+
+// TopScore starts at the first score; a NaN first score starts it at 0 so
+// a later real score can raise it.
+func TestTopScoreStartsAtFirstScore(t *testing.T) {
+	tr := newTracker(t, Config{MinHits: 1})
+	ev := tr.Update(frame(0, 5), []detector.Detection{person(0.7, 0, 0, 50, 100)}, nil)
+	wantTypes(t, "frame 0", ev, "new person")
+	if got := ev[0].After.TopScore; got != 0.7 {
+		t.Errorf("first TopScore %g, want 0.7", got)
+	}
+
+	tr = newTracker(t, Config{MinHits: 1})
+	nan := float32(math.NaN())
+	ev = tr.Update(frame(0, 5), []detector.Detection{person(nan, 0, 0, 50, 100)}, nil)
+	if got := ev[0].After.TopScore; got != 0 {
+		t.Errorf("TopScore after a NaN score %g, want 0", got)
+	}
+	ev = tr.Update(frame(1, 5), []detector.Detection{person(0.6, 0, 0, 50, 100)}, nil)
+	wantTypes(t, "frame 1", ev, "update person")
+	if got := ev[0].After.TopScore; got != 0.6 {
+		t.Errorf("TopScore after NaN then 0.6: %g, want 0.6", got)
 	}
 }
