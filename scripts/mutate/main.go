@@ -33,10 +33,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -283,7 +286,7 @@ type runner struct {
 	tmp             string
 }
 
-func (r runner) goTest(ctx context.Context, dir, overlay string) (Outcome, string, error) {
+func (r runner) goTest(parent context.Context, dir, overlay string) (Outcome, string, error) {
 	args := []string{"test", "-count=1", "-vet=off", "-failfast", "-timeout", r.timeout.String()}
 	if r.tags != "" {
 		args = append(args, "-tags", r.tags)
@@ -295,15 +298,20 @@ func (r runner) goTest(ctx context.Context, dir, overlay string) (Outcome, strin
 		args = append(args, "-overlay", overlay)
 	}
 	args = append(args, "./"+dir)
-	ctx, cancel := context.WithTimeout(ctx, r.timeout+2*time.Minute)
+	ctx, cancel := context.WithTimeout(parent, r.timeout+2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = r.root
+	// go test starts a linker and the test binary; stop them all on timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	s := out.String()
 	switch {
+	case parent.Err() != nil:
+		return "", s, parent.Err()
 	case ctx.Err() != nil || strings.Contains(s, "panic: test timed out"):
 		return TimedOut, s, nil
 	case strings.Contains(s, "[build failed]") || strings.Contains(s, "[setup failed]"):
@@ -360,13 +368,15 @@ func (t Tally) String() string {
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mutate:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("mutate", flag.ContinueOnError)
 	sample := fs.Int("sample", 0, "test only this many mutants per package, chosen with -seed (0: all)")
 	seed := fs.Uint64("seed", 1, "seed for -sample")
@@ -376,6 +386,7 @@ func run(args []string, stdout io.Writer) error {
 	equiv := fs.String("equiv", "scripts/mutate/equivalent.txt", "file listing equivalent mutants with reasons")
 	list := fs.Bool("list", false, "only list the mutants")
 	verbose := fs.Bool("v", false, "print every mutant's outcome")
+	only := fs.String("only", "", "test only mutants whose ID contains one of these comma-separated texts (after -sample)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -396,7 +407,6 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 	r := runner{root: root, tags: *tags, run: *runRE, timeout: *timeout, tmp: tmp}
-	ctx := context.Background()
 	for _, dir := range fs.Args() {
 		dir = filepath.ToSlash(filepath.Clean(strings.TrimPrefix(dir, "./")))
 		all, err := PackageMutants(root, dir)
@@ -404,6 +414,12 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 		ms := Sample(all, *sample, *seed)
+		if *only != "" {
+			keep := strings.Split(*only, ",")
+			ms = slices.DeleteFunc(ms, func(m Mutant) bool {
+				return !slices.ContainsFunc(keep, func(s string) bool { return strings.Contains(m.ID(), s) })
+			})
+		}
 		if *list {
 			for _, m := range ms {
 				fmt.Fprintln(stdout, m.ID())
