@@ -1,6 +1,8 @@
 package outbox
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,5 +59,27 @@ func TestWithIDFromTheFirstID(t *testing.T) {
 	m.ID = 0
 	if out := o.withID(m); string(out.Payload) != `{"a":1}` {
 		t.Errorf("ID 0: payload %s, want it unchanged", out.Payload)
+	}
+}
+
+// An Add error made only of ErrTooLarge lost one message per error; any
+// other error lost the whole batch.
+func TestCountNotSpooled(t *testing.T) {
+	tooLarge := func(topic string) error { return fmt.Errorf("topic %s: %w", topic, spool.ErrTooLarge) }
+	closed := errors.New("spool closed")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"one too large", tooLarge("a"), 1},
+		{"two too large", errors.Join(tooLarge("a"), tooLarge("b")), 2},
+		{"nested too large", errors.Join(errors.Join(tooLarge("a")), tooLarge("b")), 2},
+		{"closed", closed, 5},
+		{"too large and closed", errors.Join(tooLarge("a"), closed), 5},
+	} {
+		if got := countNotSpooled(tc.err, 5); got != tc.want {
+			t.Errorf("%s: countNotSpooled(%v, 5) = %d, want %d", tc.name, tc.err, got, tc.want)
+		}
 	}
 }
