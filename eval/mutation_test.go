@@ -1,6 +1,9 @@
 package eval
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -24,5 +27,43 @@ func TestCategoryIDsAreCOCOsFullTable(t *testing.T) {
 	}
 	if got := CategoryIDs(labels.COCO80[:]); !slices.Equal(got, want) {
 		t.Errorf("CategoryIDs(COCO80) =\n%v\nwant\n%v", got, want)
+	}
+}
+
+// The "segmentation" of a saved annotation is its box as the polygon
+// x1,y1 x2,y1 x2,y2 x1,y2.
+func TestSaveCOCOJSONSegmentationIsTheBox(t *testing.T) {
+	dir := t.TempDir()
+	ds := &Dataset{Dir: dir, Names: []string{"cat"}, Images: []Image{{
+		ID: 1, Path: filepath.Join(dir, "a.jpg"), Width: 100, Height: 80,
+		Objects: []Object{{ClassID: 0, Box: [4]float64{10, 20, 30, 50}}},
+	}}}
+	out := filepath.Join(dir, "coco")
+	if err := SaveCOCOJSON(out, ds, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "instances.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inst struct {
+		Annotations []struct {
+			BBox         [4]float64   `json:"bbox"`
+			Segmentation [][8]float64 `json:"segmentation"`
+		} `json:"annotations"`
+	}
+	if err := json.Unmarshal(b, &inst); err != nil {
+		t.Fatalf("instances.json: %v", err)
+	}
+	if len(inst.Annotations) != 1 {
+		t.Fatalf("%d annotations, want 1", len(inst.Annotations))
+	}
+	a := inst.Annotations[0]
+	if a.BBox != [4]float64{10, 20, 20, 30} {
+		t.Errorf("bbox %v, want [10 20 20 30]", a.BBox)
+	}
+	want := [8]float64{10, 20, 30, 20, 30, 50, 10, 50}
+	if len(a.Segmentation) != 1 || a.Segmentation[0] != want {
+		t.Errorf("segmentation %v, want [%v]", a.Segmentation, want)
 	}
 }
