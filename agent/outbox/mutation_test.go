@@ -83,3 +83,13 @@ func TestCountNotSpooled(t *testing.T) {
 		}
 	}
 }
+
+// An Outbox without an id prefix (built by hand, not by New) sends
+// payloads unchanged.
+func TestWithIDWithoutPrefixKeepsPayload(t *testing.T) {
+	var o Outbox
+	m := spool.Message{ID: 7, Topic: "ev", Payload: []byte(`{"a":1}`), QoS: 1}
+	if out := o.withID(m); string(out.Payload) != `{"a":1}` {
+		t.Errorf("payload %s, want it unchanged", out.Payload)
+	}
+}
