@@ -40,11 +40,14 @@ SAMPLE ?= 0
 SLOW_SAMPLE ?= 30
 SEED ?= 1
 MUTATE_FLAGS = -tags matprofile -seed $(SEED) -timeout 4m
+# The real-model tests take minutes each on a loaded machine; the slow
+# packages are mutated against their unit tests only.
+MUTATE_SLOW_FLAGS = -skip=YOLOX|SharedModels|Nano
 mutate: setup
 	@$(GO) build -o build/mutate ./scripts/mutate
 	@set -e; for p in $(or $(PKG),$(MUTATE_FAST) $(MUTATE_SLOW)); do \
-	  n=$(SAMPLE); case " $(MUTATE_SLOW) " in *" $$p "*) [ "$$n" -gt 0 ] || n=$(SLOW_SAMPLE);; esac; \
-	  build/mutate $(MUTATE_FLAGS) -sample $$n $$p; \
+	  n=$(SAMPLE); f=; case " $(MUTATE_SLOW) " in *" $$p "*) [ "$$n" -gt 0 ] || n=$(SLOW_SAMPLE); f="$(MUTATE_SLOW_FLAGS)";; esac; \
+	  build/mutate $(MUTATE_FLAGS) $$f -sample $$n $$p; \
 	done
 
 clean:

@@ -16,7 +16,7 @@
 //
 // Usage:
 //
-//	go run ./scripts/mutate [-sample N -seed S] [-run RE] [-timeout D] pkgdir...
+//	go run ./scripts/mutate [-sample N -seed S] [-run RE] [-skip RE] [-timeout D] pkgdir...
 package main
 
 import (
@@ -281,9 +281,9 @@ const (
 )
 
 type runner struct {
-	root, tags, run string
-	timeout         time.Duration
-	tmp             string
+	root, tags, run, skip string
+	timeout               time.Duration
+	tmp                   string
 }
 
 func (r runner) goTest(parent context.Context, dir, overlay string) (Outcome, string, error) {
@@ -293,6 +293,9 @@ func (r runner) goTest(parent context.Context, dir, overlay string) (Outcome, st
 	}
 	if r.run != "" {
 		args = append(args, "-run", r.run)
+	}
+	if r.skip != "" {
+		args = append(args, "-skip", r.skip)
 	}
 	if overlay != "" {
 		args = append(args, "-overlay", overlay)
@@ -381,6 +384,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	sample := fs.Int("sample", 0, "test only this many mutants per package, chosen with -seed (0: all)")
 	seed := fs.Uint64("seed", 1, "seed for -sample")
 	runRE := fs.String("run", "", "go test -run filter")
+	skipRE := fs.String("skip", "", "go test -skip filter")
 	tags := fs.String("tags", "", "go test build tags")
 	timeout := fs.Duration("timeout", 2*time.Minute, "per-mutant go test timeout")
 	equiv := fs.String("equiv", "scripts/mutate/equivalent.txt", "file listing equivalent mutants with reasons")
@@ -406,7 +410,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	r := runner{root: root, tags: *tags, run: *runRE, timeout: *timeout, tmp: tmp}
+	r := runner{root: root, tags: *tags, run: *runRE, skip: *skipRE, timeout: *timeout, tmp: tmp}
 	for _, dir := range fs.Args() {
 		dir = filepath.ToSlash(filepath.Clean(strings.TrimPrefix(dir, "./")))
 		all, err := PackageMutants(root, dir)
