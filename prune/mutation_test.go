@@ -1,0 +1,43 @@
+package prune_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// Tests here pin behaviours that mutation testing (make mutate) showed the
+// other tests did not: each one fails for a specific operator change.
+
+// A Pad that pads only spatial axes passes channels through; one that adds
+// a channel blocks pruning of the channels it pads.
+func TestAnalyzePadChannelAxis(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pads   []int64 // N C H W begins, then ends
+		outC   int64
+		reason string
+	}{
+		{"spatial", []int64{0, 0, 1, 1, 0, 0, 1, 1}, 8, ""},
+		{"channel-begin", []int64{0, 1, 0, 0, 0, 0, 0, 0}, 9, "no constant pads of 0 on the channel axis"},
+		{"channel-end", []int64{0, 0, 0, 0, 0, 1, 0, 0}, 9, "no constant pads of 0 on the channel axis"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newGraphBuilder(t, 1)
+			a := b.conv("convA", b.input("x", inShape...), 8, 3, 1)
+			h := 8 + tc.pads[2] + tc.pads[6]
+			p := b.node("Pad", "pad", []string{a}, []int64{1, tc.outC, h, h}, intsAttr("pads", tc.pads...))
+			b.output(b.conv("convB", p, 4, 1, 1))
+			an := analyze(t, b.model())
+			if len(an.Groups) == 0 || !strings.Contains(strings.Join(an.Groups[0].Producers, ","), "convA") {
+				t.Fatalf("groups %+v, want the first produced by convA", an.Groups)
+			}
+			g := an.Groups[0]
+			switch {
+			case tc.reason == "" && !g.Prunable:
+				t.Errorf("convA's group blocked (%s), want prunable", g.Reason)
+			case tc.reason != "" && (g.Prunable || !strings.Contains(g.Reason, tc.reason)):
+				t.Errorf("convA's group prunable=%v reason %q, want blocked: %s", g.Prunable, g.Reason, tc.reason)
+			}
+		})
+	}
+}
