@@ -41,3 +41,23 @@ func TestAnalyzePadChannelAxis(t *testing.T) {
 		})
 	}
 }
+
+// Shape inference follows a Concat on the batch axis (axis 0, or -4
+// counted from the end), so the Conv after it costs twice the MACs.
+func TestCostConcatOnBatchAxis(t *testing.T) {
+	for _, axis := range []int64{0, -4} {
+		b := newGraphBuilder(t, 1)
+		x := b.input("x", inShape...)
+		a := b.conv("convA", x, 8, 3, 1)
+		c := b.conv("convB", x, 8, 3, 1)
+		cat := b.node("Concat", "cat", []string{a, c}, nil, intAttr("axis", axis)) // no value_info: inferred
+		b.shapes[cat] = []int64{2, 8, 8, 8}
+		b.output(b.conv("convC", cat, 4, 1, 1))
+		_, macs := cost(t, b.model(), inShape)
+		// convA, convB: 8*3*3*3 MACs per output pixel, 64 pixels each;
+		// convC: 4*8 per pixel over 2 images of 64 pixels.
+		if want := int64(2*8*3*3*3*64 + 4*8*2*64); macs != want {
+			t.Errorf("axis %d: MACs %d, want %d", axis, macs, want)
+		}
+	}
+}
