@@ -3,6 +3,10 @@ package prune_test
 import (
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/quant/onnxpb"
 )
 
 // Tests here pin behaviours that mutation testing (make mutate) showed the
@@ -57,6 +61,29 @@ func TestCostConcatOnBatchAxis(t *testing.T) {
 		// convA, convB: 8*3*3*3 MACs per output pixel, 64 pixels each;
 		// convC: 4*8 per pixel over 2 images of 64 pixels.
 		if want := int64(2*8*3*3*3*64 + 4*8*2*64); macs != want {
+			t.Errorf("axis %d: MACs %d, want %d", axis, macs, want)
+		}
+	}
+}
+
+// Shape inference follows an equal Split on the batch axis (0, or -4), so
+// each Conv after it costs one image's MACs.
+func TestCostSplitOnBatchAxis(t *testing.T) {
+	shape := []int64{2, 3, 8, 8}
+	for _, axis := range []int64{0, -4} {
+		b := newGraphBuilder(t, 1)
+		a := b.conv("convA", b.input("x", shape...), 8, 3, 1)
+		b.nodes = append(b.nodes, &onnxpb.NodeProto{ // no value_info: inferred
+			Name: proto.String("split"), OpType: proto.String("Split"),
+			Input: []string{a}, Output: []string{"s0", "s1"}, Attribute: []*onnxpb.AttributeProto{intAttr("axis", axis)},
+		})
+		b.shapes["s0"], b.shapes["s1"] = []int64{1, 8, 8, 8}, []int64{1, 8, 8, 8}
+		b.output(b.conv("convB", "s0", 4, 1, 1))
+		b.output(b.conv("convC", "s1", 4, 1, 1))
+		_, macs := cost(t, b.model(), shape)
+		// convA: 8*3*3*3 MACs per pixel, 2 images of 64 pixels; convB and
+		// convC: 4*8 per pixel, one image each.
+		if want := int64(8*3*3*3*64*2 + 2*4*8*64); macs != want {
 			t.Errorf("axis %d: MACs %d, want %d", axis, macs, want)
 		}
 	}
