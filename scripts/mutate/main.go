@@ -461,7 +461,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 		what := "all"
-		if len(ms) < len(all) {
+		switch {
+		case *only != "":
+			what = fmt.Sprintf("ONLY %d selected by -only of %d", len(ms), len(all))
+		case len(ms) < len(all):
 			what = fmt.Sprintf("SAMPLE of %d/%d (seed %d)", len(ms), len(all), *seed)
 		}
 		fmt.Fprintf(stdout, "%-14s %s  [%s, %s]\n", dir, tally, what, time.Since(start).Round(time.Second))
