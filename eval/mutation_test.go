@@ -67,3 +67,21 @@ func TestSaveCOCOJSONSegmentationIsTheBox(t *testing.T) {
 		t.Errorf("segmentation %v, want [%v]", a.Segmentation, want)
 	}
 }
+
+// A numeric file stem of 0 is a valid image id like any other.
+func TestLoadYOLODatasetStemZeroIsAnID(t *testing.T) {
+	dir := t.TempDir()
+	writePNG(t, filepath.Join(dir, "0.png"), 4, 4)
+	writePNG(t, filepath.Join(dir, "7.png"), 4, 4)
+	ds, err := LoadYOLODataset(dir, []string{"cat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	for _, img := range ds.Images {
+		ids = append(ids, img.ID)
+	}
+	if !slices.Equal(ids, []int{0, 7}) {
+		t.Errorf("image ids %v, want the stems [0 7]", ids)
+	}
+}
