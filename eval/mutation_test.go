@@ -2,9 +2,11 @@ package eval
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/edgedet/edgedet/internal/labels"
@@ -83,5 +85,16 @@ func TestLoadYOLODatasetStemZeroIsAnID(t *testing.T) {
 	}
 	if !slices.Equal(ids, []int{0, 7}) {
 		t.Errorf("image ids %v, want the stems [0 7]", ids)
+	}
+}
+
+// A point that cannot be plotted (NaN mAP) is an error naming the model,
+// not a crash.
+func TestPlotTradeoffRejectsNaN(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.png")
+	err := PlotTradeoff(path, "t", TradeoffPoint{Name: "good", LatencyMs: 5, MAP: 0.3},
+		TradeoffPoint{Name: "broken", LatencyMs: 7, MAP: math.NaN()})
+	if err == nil || !strings.Contains(err.Error(), `"broken"`) {
+		t.Errorf("PlotTradeoff(NaN mAP) = %v, want an error naming \"broken\"", err)
 	}
 }
