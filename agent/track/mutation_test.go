@@ -89,3 +89,26 @@ func TestTopScoreStartsAtFirstScore(t *testing.T) {
 		t.Errorf("TopScore after NaN then 0.6: %g, want 0.6", got)
 	}
 }
+
+// The distance fallback needs the centre closer than half the diagonal:
+// exactly half is a different object.
+func TestDistanceMatchExcludesHalfDiagonal(t *testing.T) {
+	tr := newTracker(t, Config{MinHits: 1, IoUMatch: 0.9})
+	// 30x40 box: diagonal 50; a 25px move is exactly half of it.
+	ev := tr.Update(frame(0, 5), []detector.Detection{person(0.8, 0, 0, 30, 40)}, nil)
+	id := ev[0].After.ID
+	ev = tr.Update(frame(1, 5), []detector.Detection{person(0.8, 25, 0, 55, 40)}, nil)
+	wantTypes(t, "frame 1", ev, "new person")
+	if ev[0].After.ID == id {
+		t.Fatalf("frame 1: matched the old track %s at exactly half the diagonal", id)
+	}
+	// 24px is closer than half: the same object.
+	tr = newTracker(t, Config{MinHits: 1, IoUMatch: 0.9})
+	ev = tr.Update(frame(0, 5), []detector.Detection{person(0.8, 0, 0, 30, 40)}, nil)
+	id = ev[0].After.ID
+	ev = tr.Update(frame(1, 5), []detector.Detection{person(0.8, 24, 0, 54, 40)}, nil)
+	wantTypes(t, "24px", ev, "update person")
+	if ev[0].After.ID != id {
+		t.Fatalf("24px: ID %s, want %s", ev[0].After.ID, id)
+	}
+}
