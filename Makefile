@@ -6,7 +6,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export EDGEDET_ORT_LIB := $(CURDIR)/build/lib/libonnxruntime.so.1
 
-.PHONY: setup build run test cover vet bench fuzz clean
+.PHONY: setup build run test cover vet bench fuzz mutate clean
 
 setup:
 	@scripts/setup.sh
@@ -41,6 +41,27 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./detector ./agent
 	./build/edgedet bench --model ../shared/models/yolox_nano_416.onnx --threads 1 ../shared/datasets/samples/*.jpg
 	./build/edgedet bench --model ../shared/models/yolox_nano_416.onnx --threads 2 ../shared/datasets/samples/*.jpg
+
+# Mutation testing (scripts/mutate): each mutant is applied through
+# go test -overlay, never to the tree. PKG=motion runs one package; SAMPLE=n
+# tests a fixed-seed sample of n mutants per package (SEED=1). quant and prune
+# are always sampled: their suites take ~40 s per mutant. Survivors judged
+# equivalent are listed, with a reason each, in scripts/mutate/equivalent.txt.
+MUTATE_FAST := agent/zone agent/track motion agent/spool eval agent/outbox detector
+MUTATE_SLOW := quant prune
+SAMPLE ?= 0
+SLOW_SAMPLE ?= 30
+SEED ?= 1
+MUTATE_FLAGS = -tags matprofile -seed $(SEED) -timeout 4m
+# The real-model tests take minutes each on a loaded machine; the slow
+# packages are mutated against their unit tests only.
+MUTATE_SLOW_FLAGS = -skip=YOLOX|SharedModels|Nano
+mutate: setup
+	@$(GO) build -o build/mutate ./scripts/mutate
+	@set -e; for p in $(or $(PKG),$(MUTATE_FAST) $(MUTATE_SLOW)); do \
+	  n=$(SAMPLE); f=; case " $(MUTATE_SLOW) " in *" $$p "*) [ "$$n" -gt 0 ] || n=$(SLOW_SAMPLE); f="$(MUTATE_SLOW_FLAGS)";; esac; \
+	  build/mutate $(MUTATE_FLAGS) $$f -sample $$n $$p; \
+	done
 
 clean:
 	rm -rf build
