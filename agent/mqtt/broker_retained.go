@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgedet/edgedet/internal/atomicfile"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -29,7 +30,7 @@ import (
 const (
 	retainedMagic   = "EDGRET01"
 	retainedExt     = ".msg"
-	retainedTmpExt  = ".tmp"
+	retainedTmpExt  = atomicfile.TmpSuffix
 	retainedAsideEx = ".damaged"
 	// retainedFlushEvery bounds how often changed messages are written.
 	retainedFlushEvery = time.Second
@@ -350,7 +351,7 @@ func (s *retainedStore) flush() {
 			s.mu.Unlock()
 		}
 	}
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		errs = append(errs, err)
 	}
 	s.mu.Lock()
@@ -375,39 +376,5 @@ func (s *retainedStore) writeFile(path string, m *storage.Message) error {
 	buf.WriteString(retainedMagic)
 	buf.Write(binary.BigEndian.AppendUint32(nil, crc32.Checksum(body, castagnoli)))
 	buf.Write(body)
-	tmp := path + retainedTmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(buf.Bytes())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.Replace(path, buf.Bytes(), 0o600)
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/internal/atomicfile"
 )
 
 // EpochFile is the file in spool.dir that holds the spool's epoch, the
@@ -46,7 +47,7 @@ func (o *Outbox) loadEpoch() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(path, []byte(e+"\n")); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(e+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("outbox: write message id epoch: %w", err)
 	}
 	return e, nil
@@ -66,36 +67,6 @@ func validEpoch(e string) bool {
 	}
 	_, err := hex.DecodeString(e)
 	return err == nil
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and a
-// rename, so a crash leaves the old file or the new one (the disk spool
-// removes a leftover *.tmp when it opens).
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync() // make the rename durable where the platform allows
-		d.Close()
-	}
-	return nil
 }
 
 // withID returns m with "msg_id":"<epoch>-<m.ID>" as the first member of

@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"github.com/edgedet/edgedet/internal/atomicfile"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -373,13 +374,7 @@ func encodeSegment(recs []record) []byte {
 // replace atomically replaces the file name with data.
 func (d *Disk) replace(name string, data []byte) error {
 	path := d.path(name)
-	if err := writeFileSync(path+".tmp", data); err != nil {
-		return d.errorf("%w", err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return d.errorf("%w", err)
-	}
-	if err := syncDir(d.dir); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
@@ -492,7 +487,7 @@ func (d *Disk) quarantine(name string, keep []byte) error {
 	path := d.path(name)
 	tmp := path + ".tmp"
 	if keep != nil {
-		if err := writeFileSync(tmp, keep); err != nil {
+		if err := atomicfile.WriteSynced(tmp, keep, 0o600); err != nil {
 			return d.errorf("%w", err)
 		}
 	}
@@ -516,10 +511,10 @@ func (d *Disk) quarantine(name string, keep []byte) error {
 		}
 	}
 	d.pruneCorrupt(cdir)
-	if err := syncDir(cdir); err != nil {
+	if err := atomicfile.SyncDir(cdir); err != nil {
 		return d.errorf("%w", err)
 	}
-	if err := syncDir(d.dir); err != nil {
+	if err := atomicfile.SyncDir(d.dir); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
@@ -717,7 +712,7 @@ func (d *Disk) newSegment(first uint64) error {
 	if err != nil {
 		return d.errorf("%w", err)
 	}
-	if err := syncDir(d.dir); err != nil {
+	if err := atomicfile.SyncDir(d.dir); err != nil {
 		f.Close()
 		os.Remove(d.path(name))
 		return d.errorf("%w", err)
@@ -821,14 +816,11 @@ func (d *Disk) writeCheckpoint() error {
 	buf := appendCheckpoint(d.ckBuf[:0], &ck)
 	d.ckBuf = buf
 	path := d.path(ckName)
-	if err := writeFileSync(path+".tmp", buf); err != nil {
-		return d.errorf("%w", err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := atomicfile.Replace(path, buf, 0o600); err != nil {
 		return d.errorf("%w", err)
 	}
 	d.ckBytes = int64(len(buf))
-	if err := syncDir(d.dir); err != nil {
+	if err := atomicfile.SyncDir(d.dir); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
@@ -872,24 +864,6 @@ func (d *Disk) closeStore() error {
 	return errors.Join(errs...)
 }
 
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-	}
-	return err
-}
-
 func truncateSync(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
@@ -899,18 +873,6 @@ func truncateSync(path string, size int64) error {
 	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
