@@ -303,7 +303,10 @@ func TestImagesDirectory(t *testing.T) {
 	t.Run("once", func(t *testing.T) {
 		t.Parallel()
 		log, logs := testLogger(t)
-		r := start(t, Config{Name: "imgs", Source: dir, FPS: 50}, log)
+		// Unpaced, so the stream waits for this consumer and delivers
+		// every image in order; paced at 50 fps, a consumer slowed by a
+		// loaded machine would legitimately miss one (newest frame wins).
+		r := start(t, Config{Name: "imgs", Source: dir, FPS: 50, Realtime: ptr(false)}, log)
 		for i, sz := range sizes {
 			f, err := r.next(t, 3*time.Second)
 			if err != nil {
