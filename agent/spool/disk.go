@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"github.com/edgedet/edgedet/internal/atomicfile"
@@ -188,10 +189,10 @@ func (d *Disk) load() error {
 		}
 		recs = append(recs, rs...)
 	}
-	slices.SortFunc(d.segs, func(a, b *segment) int { return cmpID(a.first, b.first) })
+	slices.SortFunc(d.segs, func(a, b *segment) int { return cmp.Compare(a.first, b.first) })
 	// IDs are unique across segments by construction; sorting guards
 	// against a file renamed by hand.
-	slices.SortStableFunc(recs, func(a, b record) int { return cmpID(a.ID, b.ID) })
+	slices.SortStableFunc(recs, func(a, b record) int { return cmp.Compare(a.ID, b.ID) })
 	recs = slices.CompactFunc(recs, func(a, b record) bool { return a.ID == b.ID })
 	d.last = max(last, d.acked.max())
 	for i := range recs {
@@ -214,16 +215,6 @@ func (d *Disk) load() error {
 	}
 	d.opened = true
 	return nil
-}
-
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // startClock sets the spool clock so that it continues from the previous
@@ -401,7 +392,7 @@ func (d *Disk) account(sc segmentScan, first, next uint64) loss {
 		return loss{foreign: true, damaged: sc.damage[0].end}
 	}
 	for _, dm := range sc.damage {
-		i, _ := slices.BinarySearchFunc(sc.recs, dm.end, func(r record, off int) int { return cmpID(uint64(r.off), uint64(off)) })
+		i, _ := slices.BinarySearchFunc(sc.recs, dm.end, func(r record, off int) int { return cmp.Compare(r.off, off) })
 		prev := first - 1
 		if i > 0 {
 			prev = sc.recs[i-1].ID
