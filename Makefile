@@ -44,11 +44,11 @@ bench: build
 
 # Mutation testing (scripts/mutate): each mutant is applied through
 # go test -overlay, never to the tree. PKG=motion runs one package; SAMPLE=n
-# tests a fixed-seed sample of n mutants per package (SEED=1). quant and prune
+# tests a fixed-seed sample of n mutants per package (SEED=1). onnx, quant and prune
 # are always sampled: their suites take ~40 s per mutant. Survivors judged
 # equivalent are listed, with a reason each, in scripts/mutate/equivalent.txt.
 MUTATE_FAST := agent/zone agent/track motion agent/spool eval agent/outbox detector
-MUTATE_SLOW := quant prune
+MUTATE_SLOW := onnx quant prune
 SAMPLE ?= 0
 SLOW_SAMPLE ?= 30
 SEED ?= 1

@@ -4,7 +4,6 @@
 package detector
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/labels"
 	"github.com/edgedet/edgedet/internal/readlimit"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 // MaxModelSize is the largest model file edgedet reads: 2 GiB, the most a
@@ -365,7 +365,11 @@ func (d *Detector) inspect() error {
 		return fmt.Errorf("model %s description: %w", path, err)
 	}
 	if spec.Precision == "" {
-		spec.Precision = precisionOf(raw)
+		m, err := onnx.DecodeModel(raw)
+		if err != nil {
+			return fmt.Errorf("model %s: %w", path, err)
+		}
+		spec.Precision = onnx.Precision(m)
 	}
 	d.info = ModelInfo{
 		Path:        path,
@@ -749,21 +753,4 @@ func probeOutputShape(raw []byte, inName, outName string, inShape []int64) ([]in
 	}
 	defer outs[0].Destroy()
 	return append([]int64(nil), outs[0].GetShape()...), nil
-}
-
-// quantOps are operator names that only a quantized graph contains.
-var quantOps = [][]byte{
-	[]byte("QuantizeLinear"), []byte("DequantizeLinear"), []byte("DynamicQuantizeLinear"),
-	[]byte("QLinearConv"), []byte("ConvInteger"), []byte("MatMulInteger"), []byte("QLinearMatMul"),
-}
-
-// precisionOf reports "int8" when the serialized graph names a quantization
-// operator (op types are stored as plain strings in the protobuf), else "fp32".
-func precisionOf(raw []byte) string {
-	for _, op := range quantOps {
-		if bytes.Contains(raw, op) {
-			return "int8"
-		}
-	}
-	return "fp32"
 }

@@ -8,8 +8,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/detector"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // reshapeModel is a tiny model ONNX Runtime runs that edgedet reads as a
@@ -36,14 +36,14 @@ func reshapeModel(names string) *onnxpb.ModelProto {
 		Graph: &onnxpb.GraphProto{
 			Name:        proto.String("g"),
 			Node:        []*onnxpb.NodeProto{{Name: proto.String("r"), OpType: proto.String("Reshape"), Input: []string{"x", "s"}, Output: []string{"y"}}},
-			Initializer: []*onnxpb.TensorProto{quant.NewInitializer("s", onnxpb.TensorProto_INT64, []int64{3}, shape)},
+			Initializer: []*onnxpb.TensorProto{onnx.NewInitializer("s", onnxpb.TensorProto_INT64, []int64{3}, shape)},
 			Input:       []*onnxpb.ValueInfoProto{vi("x", 1, 3, 64, 64)},
 			Output:      []*onnxpb.ValueInfoProto{vi("y", 1, 6, 2048)},
 		},
 	}
-	quant.SetMetadata(m, "author", "Ultralytics")
-	quant.SetMetadata(m, "imgsz", "[64, 64]")
-	quant.SetMetadata(m, "names", names)
+	onnx.SetMetadata(m, "author", "Ultralytics")
+	onnx.SetMetadata(m, "imgsz", "[64, 64]")
+	onnx.SetMetadata(m, "names", names)
 	return m
 }
 

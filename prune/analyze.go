@@ -19,7 +19,7 @@
 // Convs of a detection head are blocked that way, since their outputs reach
 // the graph outputs.
 //
-// The package is plain Go and edits the generated types of quant/onnxpb.
+// The package is plain Go and edits the generated types of onnx/onnxpb through package onnx.
 package prune
 
 import (
@@ -29,8 +29,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // Group is a set of channels that must be removed together: one channel
@@ -137,7 +137,7 @@ type spaceUse struct {
 
 type analyzer struct {
 	m     *onnxpb.ModelProto
-	g     *quant.Graph
+	g     *onnx.Graph
 	nodes []*onnxpb.NodeProto
 	index map[*onnxpb.NodeProto]int
 	order map[int]int // node position -> topological rank
@@ -154,7 +154,7 @@ type analyzer struct {
 }
 
 // Analyze finds the channel groups of m. BatchNormalization may be folded
-// into the Convs (quant.FoldBatchNorm) or not. Operators it cannot follow
+// into the Convs (onnx.FoldBatchNorm) or not. Operators it cannot follow
 // block the groups reaching them, with a Reason naming the node; they are
 // never an error. Analyze fails only for a graph it cannot read at all (no
 // graph, a cycle). It does not change m.
@@ -164,7 +164,7 @@ func Analyze(m *onnxpb.ModelProto) (*Analysis, error) {
 	}
 	a := &analyzer{
 		m:       m,
-		g:       quant.NewGraph(m),
+		g:       onnx.NewGraph(m),
 		nodes:   m.GetGraph().GetNode(),
 		layouts: map[string]*layout{},
 		bnOf:    map[int]int{},
@@ -399,10 +399,10 @@ func (a *analyzer) blockInputs(i int, reason string) {
 // data and has want elements (any count when want < 0).
 func (a *analyzer) floatParam(name string, want int) *onnxpb.TensorProto {
 	t := a.g.Initializer(name)
-	if !quant.HoldsFloats(t) {
+	if !onnx.HoldsFloats(t) {
 		return nil // not FLOAT, external, or claiming more than it holds
 	}
-	if want >= 0 && quant.NumElements(t) != int64(want) {
+	if want >= 0 && onnx.NumElements(t) != int64(want) {
 		return nil
 	}
 	return t
@@ -443,7 +443,7 @@ func (a *analyzer) visitConv(i int) {
 	}
 	dims := w.GetDims()
 	cout, cinPer := int(dims[0]), int(dims[1])
-	group := int(quant.AttrInt(n, "group", 1))
+	group := int(onnx.AttrInt(n, "group", 1))
 	rank := len(dims)
 	if group < 1 || cout%group != 0 {
 		reason := fmt.Sprintf("Conv %s has group %d for %d output channels", a.label(i), group, cout)
@@ -659,9 +659,9 @@ func constantValue(p *onnxpb.NodeProto) *onnxpb.TensorProto {
 		case "value":
 			return at.GetT()
 		case "value_float":
-			return quant.Float32Scalar("", at.GetF())
+			return onnx.Float32Scalar("", at.GetF())
 		case "value_floats":
-			return quant.Float32Vector("", at.GetFloats())
+			return onnx.Float32Vector("", at.GetFloats())
 		case "value_int":
 			return &onnxpb.TensorProto{DataType: ptr(int32(onnxpb.TensorProto_INT64)), Int64Data: []int64{at.GetI()}}
 		case "value_ints":
@@ -679,7 +679,7 @@ func (a *analyzer) constFloats(name string) []float32 {
 	if t == nil {
 		return nil
 	}
-	v, err := quant.TensorFloats(t)
+	v, err := onnx.TensorFloats(t)
 	if err != nil {
 		return nil
 	}
@@ -746,7 +746,7 @@ func sameShape(x, y *layout) bool {
 func (a *analyzer) visitConcat(i int) {
 	n := a.nodes[i]
 	in := n.GetInput()
-	axis := quant.AttrInt(n, "axis", 1)
+	axis := onnx.AttrInt(n, "axis", 1)
 	rank := 0
 	for _, name := range in {
 		if l := a.layouts[name]; l != nil && l.rank != 0 {

@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // Apply returns a copy of m with channels removed; m is not changed.
@@ -117,7 +117,7 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 		if t == nil {
 			return nil, fmt.Errorf("apply: %s %s: input %q is not an initializer", n.GetOpType(), nodeLabel(n, k.node), name)
 		}
-		v, err := quant.TensorFloats(t)
+		v, err := onnx.TensorFloats(t)
 		if err != nil {
 			return nil, fmt.Errorf("apply: %s %s: %w", n.GetOpType(), nodeLabel(n, k.node), err)
 		}
@@ -129,8 +129,8 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 			// Shared with another reader: give this node its own copy.
 			refs[name]--
 			copied[name] = true
-			nn := quant.UniqueName(names, name+"_pruned")
-			nt := quant.Float32Tensor(nn, dims, nv)
+			nn := onnx.UniqueName(names, name+"_pruned")
+			nt := onnx.Float32Tensor(nn, dims, nv)
 			gp.Initializer = append(gp.Initializer, nt)
 			inits[nn] = nt
 			refs[nn] = 1
@@ -143,13 +143,13 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 				inputs[nn] = vi
 			}
 		} else {
-			quant.SetTensorFloats(t, nv)
+			onnx.SetTensorFloats(t, nv)
 			t.Dims = dims
 			if vi := inputs[name]; vi != nil {
 				setShape(vi, dims)
 			}
 		}
-		if n.GetOpType() == "Conv" && k.input == 1 && quant.AttrInt(n, "group", 1) > 1 {
+		if n.GetOpType() == "Conv" && k.input == 1 && onnx.AttrInt(n, "group", 1) > 1 {
 			// Depthwise: one group per channel.
 			for _, at := range n.GetAttribute() {
 				if at.GetName() == "group" {

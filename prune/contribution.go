@@ -6,8 +6,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // Contribution ranks the channels of group g by what they add to the
@@ -34,7 +34,7 @@ func (a *Analysis) Contribution(m *onnxpb.ModelProto, g int, samples map[string]
 	if err != nil {
 		return nil, err
 	}
-	graph := quant.NewGraph(m)
+	graph := onnx.NewGraph(m)
 	out := make([]float64, n)
 	for conv, idx := range cols {
 		s := samples[conv]
@@ -45,7 +45,7 @@ func (a *Analysis) Contribution(m *onnxpb.ModelProto, g int, samples map[string]
 		if node == nil || len(node.GetInput()) < 2 {
 			return nil, fmt.Errorf("contribution of group %d: consumer %s not in the model", g, conv)
 		}
-		w, err := quant.TensorFloats(graph.Initializer(node.GetInput()[1]))
+		w, err := onnx.TensorFloats(graph.Initializer(node.GetInput()[1]))
 		if err != nil {
 			return nil, fmt.Errorf("contribution of group %d: weights of %s: %w", g, conv, err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 // TestContribution: on yolox_nano_416 and real frames, a group's channel
@@ -18,11 +18,11 @@ import (
 // the others keep theirs.
 func TestContribution(t *testing.T) {
 	refitInitORT(t)
-	m, err := quant.LoadModel(testenv.Shared(t, "models", "yolox_nano_416.onnx"))
+	m, err := onnx.LoadModel(testenv.Shared(t, "models", "yolox_nano_416.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := quant.FoldBatchNorm(m); err != nil {
+	if _, err := onnx.FoldBatchNorm(m); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(testenv.Shared(t, "datasets", "coco128", "train"), "*.jpg"))
@@ -79,11 +79,11 @@ func TestContribution(t *testing.T) {
 	}
 	// Zero consumer weights of the most contributing channel: it then adds nothing.
 	top := slices.Index(c0, slices.Max(c0))
-	graph := quant.NewGraph(m)
+	graph := onnx.NewGraph(m)
 	for conv, idx := range cols {
 		n := nodeByName(m, conv)
 		wt := graph.Initializer(n.GetInput()[1])
-		w, _ := quant.TensorFloats(wt)
+		w, _ := onnx.TensorFloats(wt)
 		s := samples[conv]
 		_, cout := s.Y.Dims()
 		k := s.Kh * s.Kw
@@ -95,7 +95,7 @@ func TestContribution(t *testing.T) {
 				clear(w[(o*s.Cin+col)*k : (o*s.Cin+col+1)*k])
 			}
 		}
-		quant.SetTensorFloats(wt, w)
+		onnx.SetTensorFloats(wt, w)
 	}
 	c1, err := a.Contribution(m, g.ID, samples)
 	if err != nil {

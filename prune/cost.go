@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // IncompleteError is Cost's error when it could not infer the input shape
@@ -59,7 +59,7 @@ func Cost(m *onnxpb.ModelProto, inShape []int64) (params int64, macs int64, err 
 	}
 	for _, t := range gp.GetInitializer() {
 		if floatTypes[t.GetDataType()] {
-			if n := quant.NumElements(t); n > 0 {
+			if n := onnx.NumElements(t); n > 0 {
 				params += n
 			}
 		}
@@ -95,7 +95,7 @@ func Cost(m *onnxpb.ModelProto, inShape []int64) (params int64, macs int64, err 
 				continue
 			}
 			k := a[1]
-			if quant.AttrInt(n, "transA", 0) != 0 {
+			if onnx.AttrInt(n, "transA", 0) != 0 {
 				k = a[0]
 			}
 			macs += prod(y) * k
@@ -145,7 +145,7 @@ const maxConstValues = 64
 func inferShapes(m *onnxpb.ModelProto, inShape []int64) (*shapes, error) {
 	gp := m.GetGraph()
 	s := &shapes{dims: map[string][]int64{}, ints: map[string][]int64{}, floats: map[string][]float32{}}
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	sorted, err := g.TopoSort()
 	if err != nil {
 		return nil, err
@@ -205,13 +205,13 @@ func (s *shapes) constant(name string, t *onnxpb.TensorProto) {
 		return
 	}
 	s.dims[name] = known(t.GetDims())
-	n := quant.NumElements(t)
+	n := onnx.NumElements(t)
 	if n < 0 || n > maxConstValues {
 		return
 	}
 	switch t.GetDataType() {
 	case int32(onnxpb.TensorProto_FLOAT):
-		if v, err := quant.TensorFloats(t); err == nil {
+		if v, err := onnx.TensorFloats(t); err == nil {
 			s.floats[name] = v
 		}
 	case int32(onnxpb.TensorProto_INT64), int32(onnxpb.TensorProto_INT32):
@@ -370,7 +370,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		set(out[0], y)
 		s.intArith(n)
 	case op == "Concat":
-		axis := quant.AttrInt(n, "axis", 0)
+		axis := onnx.AttrInt(n, "axis", 0)
 		var y []int64
 		var vals []int64
 		allInts := true
@@ -445,7 +445,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil {
 			return
 		}
-		start, end := quant.AttrInt(n, "start", 0), quant.AttrInt(n, "end", int64(len(x)))
+		start, end := onnx.AttrInt(n, "start", 0), onnx.AttrInt(n, "end", int64(len(x)))
 		start, end = clampRange(start, int64(len(x))), clampRange(end, int64(len(x)))
 		v := []int64{}
 		if start < end {
@@ -465,7 +465,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		known := int64(1)
 		for i, d := range y {
 			switch {
-			case d == 0 && quant.AttrInt(n, "allowzero", 0) == 0:
+			case d == 0 && onnx.AttrInt(n, "allowzero", 0) == 0:
 				if i >= len(x) {
 					return
 				}
@@ -519,7 +519,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil {
 			return
 		}
-		axis := quant.AttrInt(n, "axis", 1)
+		axis := onnx.AttrInt(n, "axis", 1)
 		if axis < 0 {
 			axis += int64(len(x))
 		}
@@ -575,7 +575,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil || idx == nil {
 			return
 		}
-		axis := quant.AttrInt(n, "axis", 0)
+		axis := onnx.AttrInt(n, "axis", 0)
 		if axis < 0 {
 			axis += int64(len(x))
 		}
@@ -603,7 +603,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if x == nil {
 			return
 		}
-		axis := quant.AttrInt(n, "axis", 0)
+		axis := onnx.AttrInt(n, "axis", 0)
 		if axis < 0 {
 			axis += int64(len(x))
 		}
@@ -633,10 +633,10 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 			return
 		}
 		m, nn := a[0], b[1]
-		if quant.AttrInt(n, "transA", 0) != 0 {
+		if onnx.AttrInt(n, "transA", 0) != 0 {
 			m = a[1]
 		}
-		if quant.AttrInt(n, "transB", 0) != 0 {
+		if onnx.AttrInt(n, "transB", 0) != 0 {
 			nn = b[0]
 		}
 		set(out[0], []int64{m, nn})
@@ -672,7 +672,7 @@ func (s *shapes) infer(n *onnxpb.NodeProto, opset int64) {
 		if !ok {
 			return
 		}
-		keep := quant.AttrInt(n, "keepdims", 1) != 0
+		keep := onnx.AttrInt(n, "keepdims", 1) != 0
 		red := axisSet(axes, len(x))
 		y := []int64{}
 		for i, d := range x {
@@ -844,7 +844,7 @@ func (s *shapes) windowed(n *onnxpb.NodeProto, x []int64, c int64, k []int64) []
 	if at := findAttr(n, "auto_pad"); at != nil {
 		autoPad = string(at.GetS())
 	}
-	ceil := quant.AttrInt(n, "ceil_mode", 0) != 0
+	ceil := onnx.AttrInt(n, "ceil_mode", 0) != 0
 	y := []int64{x[0], c}
 	for i := 0; i < sp; i++ {
 		in, st := x[2+i], strides[i]

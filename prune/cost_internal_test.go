@@ -8,15 +8,15 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // TestInferShapesYOLOX checks shape inference through YOLOX's whole graph:
 // the Focus stem's Slices, SPP's MaxPools, Resize, and the head's Reshape
 // whose target shape is computed from Shape, Slice and Concat.
 func TestInferShapesYOLOX(t *testing.T) {
-	m, err := quant.LoadModel(filepath.Join(testenv.Shared(t, "models"), "yolox_nano_416.onnx"))
+	m, err := onnx.LoadModel(filepath.Join(testenv.Shared(t, "models"), "yolox_nano_416.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/prune"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
 )
 
 // pruneSeedModels are tiny graphs of what prune follows: Conv, BN, SiLU
@@ -55,7 +55,7 @@ func FuzzPruneOffline(f *testing.F) {
 		f.Add(m)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := quant.DecodeModel(data)
+		m, err := onnx.DecodeModel(data)
 		if err != nil {
 			return
 		}
@@ -87,7 +87,7 @@ func FuzzPruneOffline(f *testing.F) {
 		if err != nil {
 			t.Fatalf("pruned model does not encode: %v", err)
 		}
-		again, err := quant.DecodeModel(enc)
+		again, err := onnx.DecodeModel(enc)
 		if err != nil {
 			t.Fatalf("pruned model does not decode: %v", err)
 		}

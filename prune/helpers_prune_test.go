@@ -11,9 +11,9 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/prune"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
 )
 
 // graphBuilder builds small float models node by node. Every Conv has
@@ -87,8 +87,8 @@ func (b *graphBuilder) node(op, name string, inputs []string, shape []int64, att
 func (b *graphBuilder) conv(name, x string, cout, k, group int64) string {
 	xs := b.shapes[x]
 	cin := xs[1]
-	w := quant.Float32Tensor(name+".weight", []int64{cout, cin / group, k, k}, b.randoms(int(cout*cin/group*k*k), 0.5))
-	bias := quant.Float32Vector(name+".bias", b.randoms(int(cout), 0.2))
+	w := onnx.Float32Tensor(name+".weight", []int64{cout, cin / group, k, k}, b.randoms(int(cout*cin/group*k*k), 0.5))
+	bias := onnx.Float32Vector(name+".bias", b.randoms(int(cout), 0.2))
 	b.inits = append(b.inits, w, bias)
 	p := k / 2
 	return b.node("Conv", name, []string{x, w.GetName(), bias.GetName()}, []int64{xs[0], cout, xs[2], xs[3]},
@@ -107,7 +107,7 @@ func (b *graphBuilder) bn(name, x string) string {
 		for i := range v {
 			v[i] = float32(p.lo + b.rng.Float64()*p.span)
 		}
-		t := quant.Float32Vector(name+p.suffix, v)
+		t := onnx.Float32Vector(name+p.suffix, v)
 		b.inits = append(b.inits, t)
 		names = append(names, t.GetName())
 	}
@@ -132,7 +132,7 @@ func (b *graphBuilder) concat(name string, xs ...string) string {
 }
 
 func (b *graphBuilder) reshape(name, x string, shape ...int64) string {
-	s := quant.NewInitializer(name+".shape", onnxpb.TensorProto_INT64, []int64{int64(len(shape))}, int64Bytes(shape))
+	s := onnx.NewInitializer(name+".shape", onnxpb.TensorProto_INT64, []int64{int64(len(shape))}, int64Bytes(shape))
 	b.inits = append(b.inits, s)
 	return b.node("Reshape", name, []string{x, s.GetName()}, shape)
 }
@@ -191,7 +191,7 @@ func node(t testing.TB, m *onnxpb.ModelProto, name string) *onnxpb.NodeProto {
 func setRows(t testing.TB, m *onnxpb.ModelProto, name string, rows []int, v float32) {
 	t.Helper()
 	in := initializer(t, m, name)
-	vals, err := quant.TensorFloats(in)
+	vals, err := onnx.TensorFloats(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func setRows(t testing.TB, m *onnxpb.ModelProto, name string, rows []int, v floa
 			vals[k] = v
 		}
 	}
-	quant.SetTensorFloats(in, vals)
+	onnx.SetTensorFloats(in, vals)
 }
 
 // silence makes the listed output channels of a Conv exactly zero: zero

@@ -6,7 +6,7 @@ import (
 	"math"
 	"text/tabwriter"
 
-	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 // Importance returns one score per channel of group g: the norm of each
@@ -16,7 +16,7 @@ import (
 //
 // When a BatchNormalization directly follows a producer (not folded), that
 // producer's norm is multiplied by the channel's |γ|/sqrt(var+ε): the
-// filter norm the Conv would have after quant.FoldBatchNorm, so a model
+// filter norm the Conv would have after onnx.FoldBatchNorm, so a model
 // ranks its channels the same whether its BatchNormalization is folded or
 // not. (The BN shift does not enter: like the Conv bias, it is not part
 // of the filter.)
@@ -29,7 +29,7 @@ func (a *Analysis) Importance(g int, norm string) ([]float64, error) {
 	if norm != "l1" && norm != "l2" {
 		return nil, fmt.Errorf("importance: norm %q is not l1 or l2", norm)
 	}
-	graph := quant.NewGraph(a.model)
+	graph := onnx.NewGraph(a.model)
 	nodes := a.model.GetGraph().GetNode()
 	c := a.Groups[g].Channels
 	score := make([]float64, c)
@@ -42,7 +42,7 @@ func (a *Analysis) Importance(g int, norm string) ([]float64, error) {
 		if wt == nil {
 			return nil, fmt.Errorf("importance: Conv %s: weight %q is gone", nodeLabel(conv, p.node), conv.GetInput()[1])
 		}
-		w, err := quant.TensorFloats(wt)
+		w, err := onnx.TensorFloats(wt)
 		if err != nil {
 			return nil, fmt.Errorf("importance: Conv %s: %w", nodeLabel(conv, p.node), err)
 		}
@@ -77,7 +77,7 @@ func (a *Analysis) Importance(g int, norm string) ([]float64, error) {
 
 // bnScale is |γ|/sqrt(var+ε) of BatchNormalization node bn, or nil when
 // bn < 0.
-func bnScale(a *Analysis, graph *quant.Graph, bn, c int) ([]float64, error) {
+func bnScale(a *Analysis, graph *onnx.Graph, bn, c int) ([]float64, error) {
 	if bn < 0 {
 		return nil, nil
 	}
@@ -95,7 +95,7 @@ func bnScale(a *Analysis, graph *quant.Graph, bn, c int) ([]float64, error) {
 		if t == nil {
 			return nil, fmt.Errorf("BatchNormalization %s: parameter %q is gone", nodeLabel(n, bn), name)
 		}
-		v, err := quant.TensorFloats(t)
+		v, err := onnx.TensorFloats(t)
 		if err != nil {
 			return nil, fmt.Errorf("BatchNormalization %s: %w", nodeLabel(n, bn), err)
 		}

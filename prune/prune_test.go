@@ -10,9 +10,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/prune"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
 )
 
 // wantGroup is the expected shape of one group; reason "" means prunable,
@@ -353,7 +353,7 @@ func TestPruneUnfoldedMatchesFolded(t *testing.T) {
 	b.output(b.conv("convB", y, 4, 3, 1))
 	m := b.model()
 	folded := proto.Clone(m).(*onnxpb.ModelProto)
-	if n, err := quant.FoldBatchNorm(folded); err != nil || n != 1 {
+	if n, err := onnx.FoldBatchNorm(folded); err != nil || n != 1 {
 		t.Fatalf("fold: %d, %v", n, err)
 	}
 	a, af := analyze(t, m), analyze(t, folded)
@@ -424,7 +424,7 @@ func TestAnalyzeBlocked(t *testing.T) {
 		}},
 		{"per-channel-scale", func(b *graphBuilder) {
 			a := b.conv("convA", b.input("x", inShape...), 8, 1, 1)
-			s := quant.Float32Tensor("scale", []int64{1, 8, 1, 1}, b.randoms(8, 1))
+			s := onnx.Float32Tensor("scale", []int64{1, 8, 1, 1}, b.randoms(8, 1))
 			b.inits = append(b.inits, s)
 			b.output(b.conv("convB", b.node("Mul", "mul", []string{a, "scale"}, []int64{1, 8, 8, 8}), 4, 1, 1))
 		}, []wantGroup{

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/prune"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
 )
 
 var yoloxShape = []int64{1, 3, 416, 416}
@@ -51,7 +51,7 @@ func quarterPlan(t *testing.T, a *prune.Analysis) (map[int][]int, int) {
 }
 
 func TestYOLOXNano(t *testing.T) {
-	m, err := quant.LoadModel(filepath.Join(testenv.Shared(t, "models"), "yolox_nano_416.onnx"))
+	m, err := onnx.LoadModel(filepath.Join(testenv.Shared(t, "models"), "yolox_nano_416.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestPruneSharedModelsExact(t *testing.T) {
 	}
 	tested := 0
 	for _, path := range paths {
-		m, err := quant.LoadModel(path)
+		m, err := onnx.LoadModel(path)
 		if err != nil {
 			t.Fatal(err)
 		}

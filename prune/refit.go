@@ -20,8 +20,9 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/ortrun"
 )
 
 // ConvSamples are sampled im2col rows of one Conv's input and the conv's
@@ -77,7 +78,7 @@ type refitConv struct {
 //
 // The model must have one float input of static shape (a dynamic batch
 // dimension is taken as 1).
-func CollectConvSamples(ctx context.Context, m *onnxpb.ModelProto, inputs quant.Inputs, convs []string, perConv int, seed int64) (map[string]*ConvSamples, error) {
+func CollectConvSamples(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, convs []string, perConv int, seed int64) (map[string]*ConvSamples, error) {
 	if perConv <= 0 {
 		return nil, fmt.Errorf("collect conv samples: perConv %d must be > 0", perConv)
 	}
@@ -87,7 +88,7 @@ func CollectConvSamples(ctx context.Context, m *onnxpb.ModelProto, inputs quant.
 	if inputs == nil || inputs.Len() == 0 {
 		return nil, errors.New("collect conv samples: no calibration inputs")
 	}
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	byName := map[string]*onnxpb.NodeProto{}
 	for _, n := range m.GetGraph().GetNode() {
 		if _, dup := byName[n.GetName()]; !dup && n.GetName() != "" {
@@ -137,7 +138,7 @@ func CollectConvSamples(ctx context.Context, m *onnxpb.ModelProto, inputs quant.
 			outputs = append(outputs, o.GetName())
 		}
 	}
-	r, err := quant.NewRunner(m, inName, inShape, outputs, 0)
+	r, err := ortrun.NewRunner(m, inName, inShape, outputs, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +190,7 @@ type refitActivation struct {
 // refitModelInput returns the single float input's name and shape (a
 // dynamic batch counts as 1).
 func refitModelInput(m *onnxpb.ModelProto) (string, []int64, error) {
-	in, err := quant.ImageInput(m)
+	in, err := onnx.ImageInput(m)
 	if err != nil {
 		return "", nil, err
 	}
@@ -229,7 +230,7 @@ func refitInts(n *onnxpb.NodeProto, name string, def []int, want int) ([]int, er
 }
 
 // refitParseConv validates n as a group=1 2-D Conv with initializer weights.
-func refitParseConv(g *quant.Graph, n *onnxpb.NodeProto) (*refitConv, error) {
+func refitParseConv(g *onnx.Graph, n *onnxpb.NodeProto) (*refitConv, error) {
 	name := n.GetName()
 	if n.GetOpType() != "Conv" || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
 		return nil, fmt.Errorf("node %q is %s, not Conv", name, n.GetOpType())
@@ -249,7 +250,7 @@ func refitParseConv(g *quant.Graph, n *onnxpb.NodeProto) (*refitConv, error) {
 	if len(dims) != 4 {
 		return nil, fmt.Errorf("conv %q: weight %q has dims %v: only 2-D convs are supported", name, ins[1], dims)
 	}
-	w, err := quant.TensorFloats(wt)
+	w, err := onnx.TensorFloats(wt)
 	if err != nil {
 		return nil, fmt.Errorf("conv %q weight: %w", name, err)
 	}
@@ -264,7 +265,7 @@ func refitParseConv(g *quant.Graph, n *onnxpb.NodeProto) (*refitConv, error) {
 		if bt == nil {
 			return nil, fmt.Errorf("conv %q: bias %q is not an initializer", name, ins[2])
 		}
-		b, err := quant.TensorFloats(bt)
+		b, err := onnx.TensorFloats(bt)
 		if err != nil {
 			return nil, fmt.Errorf("conv %q bias: %w", name, err)
 		}

@@ -18,8 +18,9 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/ortrun"
 )
 
 // TestRefitSyntheticExact: Y is produced by known weights over a subset of
@@ -208,7 +209,7 @@ func refitRandomTensor(rng *rand.Rand, name string, dims ...int64) *onnxpb.Tenso
 	for i := range v {
 		v[i] = float32(rng.NormFloat64())
 	}
-	return quant.Float32Tensor(name, dims, v)
+	return onnx.Float32Tensor(name, dims, v)
 }
 
 // refitConvModel is x[1,3,11,13] → Relu → conv "A" (stride 2×1, dilation
@@ -251,9 +252,9 @@ func refitConvModel(rng *rand.Rand) *onnxpb.ModelProto {
 // s.Y, and s.Y with X·Wᵀ + b recomputed from the model's weights. Both
 // must agree within tol (relative, Frobenius and worst element against the
 // largest |value|).
-func refitCheckAgainstORT(t *testing.T, m *onnxpb.ModelProto, inputs quant.Inputs, samples map[string]*ConvSamples, tol float64) {
+func refitCheckAgainstORT(t *testing.T, m *onnxpb.ModelProto, inputs onnx.Inputs, samples map[string]*ConvSamples, tol float64) {
 	t.Helper()
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	nodes := map[string]*onnxpb.NodeProto{}
 	for _, n := range m.GetGraph().GetNode() {
 		nodes[n.GetName()] = n
@@ -270,7 +271,7 @@ func refitCheckAgainstORT(t *testing.T, m *onnxpb.ModelProto, inputs quant.Input
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := quant.NewRunner(m, inName, inShape, outs, 0)
+	r, err := ortrun.NewRunner(m, inName, inShape, outs, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,14 +308,14 @@ func refitCheckAgainstORT(t *testing.T, m *onnxpb.ModelProto, inputs quant.Input
 	for _, name := range names {
 		s := samples[name]
 		n := nodes[name]
-		w, err := quant.TensorFloats(g.Initializer(n.GetInput()[1]))
+		w, err := onnx.TensorFloats(g.Initializer(n.GetInput()[1]))
 		if err != nil {
 			t.Fatal(err)
 		}
 		rows, cout := s.Y.Dims()
 		b := make([]float32, cout)
 		if len(n.GetInput()) > 2 {
-			if b, err = quant.TensorFloats(g.Initializer(n.GetInput()[2])); err != nil {
+			if b, err = onnx.TensorFloats(g.Initializer(n.GetInput()[2])); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -466,7 +467,7 @@ func refitNewImageInputs(t *testing.T, spec detector.Spec, files []string) *refi
 // the middle one of the other 1x1 convs, in graph order.
 func refitPickConvs(t *testing.T, m *onnxpb.ModelProto) []string {
 	t.Helper()
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	var kxk, ones []string
 	cins := map[string]int64{}
 	for _, n := range m.GetGraph().GetNode() {
@@ -507,7 +508,7 @@ func refitPickConvs(t *testing.T, m *onnxpb.ModelProto) []string {
 // held-out images is lower than plain removal's.
 func TestRefitYOLOXNano(t *testing.T) {
 	refitInitORT(t)
-	m, err := quant.LoadModel(testenv.Shared(t, "models", "yolox_nano_416.onnx"))
+	m, err := onnx.LoadModel(testenv.Shared(t, "models", "yolox_nano_416.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +542,7 @@ func TestRefitYOLOXNano(t *testing.T) {
 	}
 	refitCheckAgainstORT(t, m, train, fit, 1e-3)
 
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	nodes := map[string]*onnxpb.NodeProto{}
 	for _, n := range m.GetGraph().GetNode() {
 		nodes[n.GetName()] = n
@@ -549,11 +550,11 @@ func TestRefitYOLOXNano(t *testing.T) {
 	for _, name := range convs {
 		s, h := fit[name], test[name]
 		n := nodes[name]
-		w, err := quant.TensorFloats(g.Initializer(n.GetInput()[1]))
+		w, err := onnx.TensorFloats(g.Initializer(n.GetInput()[1]))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := quant.TensorFloats(g.Initializer(n.GetInput()[2]))
+		b, err := onnx.TensorFloats(g.Initializer(n.GetInput()[2]))
 		if err != nil {
 			t.Fatal(err)
 		}

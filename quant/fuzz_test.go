@@ -8,7 +8,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // fuzzSeedModels are tiny float models (no model files in the repository):
@@ -18,15 +19,15 @@ func fuzzSeedModels(f *testing.F) [][]byte {
 	f.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	huge := convReluConv(rng)
-	SetMetadata(huge, "names", "{4611686018427387903: 'x'}")
-	SetMetadata(huge, "imgsz", "[8, 8]")
+	onnx.SetMetadata(huge, "names", "{4611686018427387903: 'x'}")
+	onnx.SetMetadata(huge, "imgsz", "[8, 8]")
 	claims := convChain(rng, 2)
 	claims.GetGraph().GetInitializer()[0].Dims = []int64{1 << 20, 1 << 20, 1, 1}
 	gemm := qtModel([]*onnxpb.NodeProto{
 		qtNode("gemm", "Gemm", []string{"x", "W", "B"}, []string{"y"}),
 	}, []*onnxpb.TensorProto{
-		Float32Tensor("W", []int64{4, 3}, randFloats(rng, 12, -1, 1)),
-		Float32Vector("B", randFloats(rng, 3, -1, 1)),
+		onnx.Float32Tensor("W", []int64{4, 3}, randFloats(rng, 12, -1, 1)),
+		onnx.Float32Vector("B", randFloats(rng, 3, -1, 1)),
 	}, qtValueInfo("x", 1, 4), qtValueInfo("y", 1, 3))
 	var out [][]byte
 	for _, m := range []*onnxpb.ModelProto{convReluConv(rng), convChain(rng, 3), huge, claims, gemm} {
@@ -59,18 +60,18 @@ func FuzzQuantizeOffline(f *testing.F) {
 		f.Add(m, uint8(7))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
-		m, err := DecodeModel(data)
+		m, err := onnx.DecodeModel(data)
 		if err != nil {
 			return
 		}
-		_ = Metadata(m)
-		if len(QuantOps(m)) > 0 {
+		_ = onnx.Metadata(m)
+		if len(onnx.QuantOps(m)) > 0 {
 			return // quantize refuses these
 		}
-		if _, err := FoldBatchNorm(m); err != nil {
+		if _, err := onnx.FoldBatchNorm(m); err != nil {
 			return
 		}
-		if _, err := UpgradeOpset(m); err != nil {
+		if _, err := onnx.UpgradeOpset(m); err != nil {
 			return
 		}
 		nameNodes(m)
@@ -99,7 +100,7 @@ func FuzzQuantizeOffline(f *testing.F) {
 		if err != nil {
 			t.Fatalf("quantized model does not encode: %v", err)
 		}
-		again, err := DecodeModel(b)
+		again, err := onnx.DecodeModel(b)
 		if err != nil {
 			t.Fatalf("quantized model does not decode: %v", err)
 		}
@@ -107,7 +108,7 @@ func FuzzQuantizeOffline(f *testing.F) {
 		for _, v := range q {
 			anyQ = anyQ || v
 		}
-		if anyQ && len(QuantOps(again)) == 0 {
+		if anyQ && len(onnx.QuantOps(again)) == 0 {
 			t.Fatalf("layers %v quantized but the model has no quantization op", q)
 		}
 	})
@@ -147,27 +148,27 @@ func TestModelInputBounded(t *testing.T) {
 }
 
 func TestHoldsFloats(t *testing.T) {
-	ok := Float32Tensor("w", []int64{2, 2}, []float32{1, 2, 3, 4})
-	claims := Float32Tensor("w", []int64{2, 2}, []float32{1, 2, 3, 4})
+	ok := onnx.Float32Tensor("w", []int64{2, 2}, []float32{1, 2, 3, 4})
+	claims := onnx.Float32Tensor("w", []int64{2, 2}, []float32{1, 2, 3, 4})
 	claims.Dims = []int64{1 << 40, 2}
 	listed := &onnxpb.TensorProto{DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Dims: []int64{3}, FloatData: []float32{1, 2, 3}}
 	short := &onnxpb.TensorProto{DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Dims: []int64{4}, FloatData: []float32{1, 2, 3}}
-	external := Float32Tensor("w", []int64{1}, []float32{1})
+	external := onnx.Float32Tensor("w", []int64{1}, []float32{1})
 	external.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
 	for _, tc := range []struct {
 		name string
 		t    *onnxpb.TensorProto
 		want bool
 	}{{"raw", ok, true}, {"float_data", listed, true}, {"claims 2^41", claims, false}, {"short float_data", short, false},
-		{"external", external, false}, {"int8", Int8Vector("q", []int8{1}), false}, {"nil", nil, false}} {
-		if got := HoldsFloats(tc.t); got != tc.want {
-			t.Errorf("%s: HoldsFloats = %v, want %v", tc.name, got, tc.want)
+		{"external", external, false}, {"int8", onnx.Int8Vector("q", []int8{1}), false}, {"nil", nil, false}} {
+		if got := onnx.HoldsFloats(tc.t); got != tc.want {
+			t.Errorf("%s: onnx.HoldsFloats = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
 
 func TestLoadModelNotRegularFile(t *testing.T) {
-	if _, err := LoadModel("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := onnx.LoadModel("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("want a not-a-regular-file error, got %v", err)
 	}
 }

@@ -7,7 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // Profile selects the activation encoding for a target runtime.
@@ -48,7 +49,7 @@ var sharesInputParams = map[string]bool{"MaxPool": true, "Resize": true}
 
 // actInputs returns the indices of n's inputs that are activations to
 // quantize when n is quantized.
-func actInputs(g *Graph, n *onnxpb.NodeProto) []int {
+func actInputs(g *onnx.Graph, n *onnxpb.NodeProto) []int {
 	switch n.GetOpType() {
 	case "Conv", "Gemm", "Sigmoid", "MaxPool", "Resize":
 		return []int{0}
@@ -150,7 +151,7 @@ func ParseWeightStorage(s string) (WeightStorage, error) {
 // every node named, with its analysis.
 type prepared struct {
 	model *onnxpb.ModelProto
-	g     *Graph
+	g     *onnx.Graph
 	order []*onnxpb.NodeProto
 	types map[string]int32
 	head  map[string]bool // nodes after the last compute op on every path to an output
@@ -166,7 +167,7 @@ type prepared struct {
 // analyse finds the head, the quantizable nodes and the tensor types.
 // exclude names nodes (by name) or op types to keep in float.
 func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
-	g := NewGraph(m)
+	g := onnx.NewGraph(m)
 	order, err := g.TopoSort()
 	if err != nil {
 		return nil, err
@@ -200,7 +201,7 @@ func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
 	}
 	p.excluded = map[string]bool{}
 	for _, n := range order {
-		if !defaultDomain(n.GetDomain()) {
+		if !onnx.IsDefaultDomain(n.GetDomain()) {
 			continue
 		}
 		excluded := exclude[n.GetName()] || exclude[n.GetOpType()]
@@ -227,7 +228,7 @@ func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
 // and output its operator always has (a damaged or hand-made file): the
 // analysis reads them by position.
 func checkArity(n *onnxpb.NodeProto) error {
-	if !defaultDomain(n.GetDomain()) {
+	if !onnx.IsDefaultDomain(n.GetDomain()) {
 		return nil
 	}
 	minIn := 0
@@ -254,7 +255,7 @@ func (p *prepared) quantizableCompute(n *onnxpb.NodeProto) bool {
 		return false
 	}
 	w := p.g.Initializer(in[1])
-	if !floatInit(w) {
+	if !onnx.IsFloatInitializer(w) {
 		return n.GetOpType() == "MatMul" && isFloat(p.types, in[1])
 	}
 	switch n.GetOpType() {
@@ -263,7 +264,7 @@ func (p *prepared) quantizableCompute(n *onnxpb.NodeProto) bool {
 			return false
 		}
 	case "Gemm":
-		if len(w.GetDims()) != 2 || AttrInt(n, "transA", 0) != 0 {
+		if len(w.GetDims()) != 2 || onnx.AttrInt(n, "transA", 0) != 0 {
 			return false
 		}
 	case "MatMul":
@@ -273,7 +274,7 @@ func (p *prepared) quantizableCompute(n *onnxpb.NodeProto) bool {
 	}
 	if len(in) > 2 && in[2] != "" {
 		b := p.g.Initializer(in[2])
-		if !floatInit(b) || len(b.GetDims()) != 1 {
+		if !onnx.IsFloatInitializer(b) || len(b.GetDims()) != 1 {
 			return false
 		}
 	}
@@ -287,16 +288,6 @@ func (p *prepared) allFloat(n *onnxpb.NodeProto) bool {
 		}
 	}
 	return isFloat(p.types, n.GetOutput()[0])
-}
-
-// AttrInt is n's int attribute name, or def when n has none.
-func AttrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a.GetI()
-		}
-	}
-	return def
 }
 
 // quantOutput reports whether a quantized node's output is quantized too
@@ -391,9 +382,9 @@ func (p *prepared) tensorsToCalibrate() []string {
 // weights stored as int8 (bias int32).
 func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 	m := proto.Clone(p.model).(*onnxpb.ModelProto)
-	g := NewGraph(m)
+	g := onnx.NewGraph(m)
 	gp := m.GetGraph()
-	names := tensorNames(gp)
+	names := onnx.TensorNames(gp)
 	nodes := map[string]*onnxpb.NodeProto{}
 	for _, n := range gp.GetNode() {
 		nodes[n.GetName()] = n
@@ -431,14 +422,14 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		}
 		qp := activationParams(r[0], r[1], plan.Profile)
 		stem := shortStem(names, "a")
-		scale := UniqueName(names, stem+"_scale")
-		zp := UniqueName(names, stem+"_zp")
-		qOut := UniqueName(names, stem+"_q")
-		dqOut := UniqueName(names, stem+"_dq")
-		gp.Initializer = append(gp.Initializer, Float32Scalar(scale, qp.scale), zeroPoint(zp, qp))
+		scale := onnx.UniqueName(names, stem+"_scale")
+		zp := onnx.UniqueName(names, stem+"_zp")
+		qOut := onnx.UniqueName(names, stem+"_q")
+		dqOut := onnx.UniqueName(names, stem+"_dq")
+		gp.Initializer = append(gp.Initializer, onnx.Float32Scalar(scale, qp.scale), zeroPoint(zp, qp))
 		added = append(added,
-			qdqNode(UniqueName(names, stem+"_Q"), "QuantizeLinear", []string{t, scale, zp}, qOut, -1),
-			qdqNode(UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qOut, scale, zp}, dqOut, -1))
+			qdqNode(onnx.UniqueName(names, stem+"_Q"), "QuantizeLinear", []string{t, scale, zp}, qOut, -1),
+			qdqNode(onnx.UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qOut, scale, zp}, dqOut, -1))
 		producerQuantized := q(g.Producer(t))
 		for _, c := range g.Consumers(t) {
 			useDQ := producerQuantized
@@ -514,15 +505,15 @@ func inputAt(n *onnxpb.NodeProto, i int) string {
 
 func zeroPoint(name string, qp qparams) *onnxpb.TensorProto {
 	if qp.dtype == onnxpb.TensorProto_INT8 {
-		return Int8Scalar(name, int8(qp.zp))
+		return onnx.Int8Scalar(name, int8(qp.zp))
 	}
-	return Uint8Scalar(name, uint8(qp.zp))
+	return onnx.Uint8Scalar(name, uint8(qp.zp))
 }
 
 func qdqNode(name, op string, in []string, out string, axis int64) *onnxpb.NodeProto {
 	n := &onnxpb.NodeProto{Name: proto.String(name), OpType: proto.String(op), Input: in, Output: []string{out}}
 	if axis >= 0 {
-		n.Attribute = []*onnxpb.AttributeProto{intAttr("axis", axis)}
+		n.Attribute = []*onnxpb.AttributeProto{onnx.IntAttr("axis", axis)}
 	}
 	return n
 }
@@ -531,7 +522,7 @@ func qdqNode(name, op string, in []string, out string, axis int64) *onnxpb.NodeP
 func weightAxis(n *onnxpb.NodeProto) int64 {
 	switch n.GetOpType() {
 	case "Gemm":
-		if AttrInt(n, "transB", 0) != 0 {
+		if onnx.AttrInt(n, "transB", 0) != 0 {
 			return 0
 		}
 		return 1
@@ -545,7 +536,7 @@ func weightAxis(n *onnxpb.NodeProto) int64 {
 // initializers behind DequantizeLinear nodes: weights symmetric, per output
 // channel unless perChannel is false; bias scale = input scale × weight scale.
 func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool) ([]*onnxpb.NodeProto, error) {
-	wv, err := TensorFloats(w)
+	wv, err := onnx.TensorFloats(w)
 	if err != nil {
 		return nil, err
 	}
@@ -564,31 +555,31 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		return scales[c]
 	}
 	stem := shortStem(names, "w")
-	qName := UniqueName(names, stem+"_q")
-	sName := UniqueName(names, stem+"_scale")
-	zName := UniqueName(names, stem+"_zp")
-	dqOut := UniqueName(names, stem+"_dq")
+	qName := onnx.UniqueName(names, stem+"_q")
+	sName := onnx.UniqueName(names, stem+"_scale")
+	zName := onnx.UniqueName(names, stem+"_zp")
+	dqOut := onnx.UniqueName(names, stem+"_dq")
 	dqAxis := int64(-1)
 	if len(scales) > 1 {
 		dqAxis = axis
 	}
-	gp.Initializer = append(gp.Initializer, Int8Tensor(qName, dims, qw))
+	gp.Initializer = append(gp.Initializer, onnx.Int8Tensor(qName, dims, qw))
 	if len(scales) > 1 {
-		gp.Initializer = append(gp.Initializer, Int8Vector(zName, make([]int8, len(scales))))
+		gp.Initializer = append(gp.Initializer, onnx.Int8Vector(zName, make([]int8, len(scales))))
 	} else {
-		gp.Initializer = append(gp.Initializer, Int8Scalar(zName, 0))
+		gp.Initializer = append(gp.Initializer, onnx.Int8Scalar(zName, 0))
 	}
 	if len(scales) > 1 {
-		gp.Initializer = append(gp.Initializer, Float32Vector(sName, scales))
+		gp.Initializer = append(gp.Initializer, onnx.Float32Vector(sName, scales))
 	} else {
-		gp.Initializer = append(gp.Initializer, Float32Scalar(sName, scales[0]))
+		gp.Initializer = append(gp.Initializer, onnx.Float32Scalar(sName, scales[0]))
 	}
-	out := []*onnxpb.NodeProto{qdqNode(UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
+	out := []*onnxpb.NodeProto{qdqNode(onnx.UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
 	n.Input[1] = dqOut
 	if b == nil {
 		return out, nil
 	}
-	bv, err := TensorFloats(b)
+	bv, err := onnx.TensorFloats(b)
 	if err != nil {
 		return nil, err
 	}
@@ -606,12 +597,12 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		x := math.Round(float64(v / s))
 		qb[c] = int32(min(max(x, math.MinInt32), math.MaxInt32))
 	}
-	bq := UniqueName(names, stem+"_bias_q")
-	bs := UniqueName(names, stem+"_bias_scale")
-	bz := UniqueName(names, stem+"_bias_zp")
-	bOut := UniqueName(names, stem+"_bias_dq")
-	gp.Initializer = append(gp.Initializer, Int32Tensor(bq, b.GetDims(), qb), Float32Vector(bs, bScales), Int32Vector(bz, make([]int32, channels)))
-	out = append(out, qdqNode(UniqueName(names, stem+"_bias_DQ"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
+	bq := onnx.UniqueName(names, stem+"_bias_q")
+	bs := onnx.UniqueName(names, stem+"_bias_scale")
+	bz := onnx.UniqueName(names, stem+"_bias_zp")
+	bOut := onnx.UniqueName(names, stem+"_bias_dq")
+	gp.Initializer = append(gp.Initializer, onnx.Int32Tensor(bq, b.GetDims(), qb), onnx.Float32Vector(bs, bScales), onnx.Int32Vector(bz, make([]int32, channels)))
+	out = append(out, qdqNode(onnx.UniqueName(names, stem+"_bias_DQ"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
 	n.Input[2] = bOut
 	return out, nil
 }
@@ -671,24 +662,24 @@ func symmetricWeights(wv []float32, dims []int64, axis int64, perChannel bool, q
 // is none) then absorbs the mean output shift the int8 rounding causes (bias
 // correction, Nagel et al. 2019).
 func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, storage WeightStorage, perChannel bool, inMeans []float32) ([]*onnxpb.NodeProto, error) {
-	wv, err := TensorFloats(w)
+	wv, err := onnx.TensorFloats(w)
 	if err != nil {
 		return nil, err
 	}
 	dims := w.GetDims()
 	stem := shortStem(names, "f")
 	castNode := func(in string) (*onnxpb.NodeProto, string) {
-		out := UniqueName(names, stem+"_cast")
+		out := onnx.UniqueName(names, stem+"_cast")
 		return &onnxpb.NodeProto{
-			Name: proto.String(UniqueName(names, stem+"_Cast")), OpType: proto.String("Cast"),
+			Name: proto.String(onnx.UniqueName(names, stem+"_Cast")), OpType: proto.String("Cast"),
 			Input: []string{in}, Output: []string{out},
-			Attribute: []*onnxpb.AttributeProto{intAttr("to", int64(onnxpb.TensorProto_FLOAT))},
+			Attribute: []*onnxpb.AttributeProto{onnx.IntAttr("to", int64(onnxpb.TensorProto_FLOAT))},
 		}, out
 	}
 	switch storage {
 	case WeightsFloat16:
-		hName := UniqueName(names, stem+"_fp16")
-		gp.Initializer = append(gp.Initializer, Float16Tensor(hName, dims, wv))
+		hName := onnx.UniqueName(names, stem+"_fp16")
+		gp.Initializer = append(gp.Initializer, onnx.Float16Tensor(hName, dims, wv))
 		cast, out := castNode(hName)
 		n.Input[1] = out
 		return []*onnxpb.NodeProto{cast}, nil
@@ -707,13 +698,13 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		sDims[i] = 1
 	}
 	sDims[axis] = int64(len(scales))
-	qName := UniqueName(names, stem+"_int8")
-	sName := UniqueName(names, stem+"_scale")
-	gp.Initializer = append(gp.Initializer, Int8Tensor(qName, dims, qw), Float32Tensor(sName, sDims, scales))
+	qName := onnx.UniqueName(names, stem+"_int8")
+	sName := onnx.UniqueName(names, stem+"_scale")
+	gp.Initializer = append(gp.Initializer, onnx.Int8Tensor(qName, dims, qw), onnx.Float32Tensor(sName, sDims, scales))
 	cast, castOut := castNode(qName)
-	mulOut := UniqueName(names, stem+"_w")
+	mulOut := onnx.UniqueName(names, stem+"_w")
 	mul := &onnxpb.NodeProto{
-		Name: proto.String(UniqueName(names, stem+"_Mul")), OpType: proto.String("Mul"),
+		Name: proto.String(onnx.UniqueName(names, stem+"_Mul")), OpType: proto.String("Mul"),
 		Input: []string{castOut, sName}, Output: []string{mulOut},
 	}
 	n.Input[1] = mulOut
@@ -722,7 +713,7 @@ func storeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodePr
 		restored[i] = float32(q) * scales[chanOf(i)%len(scales)]
 	}
 	if shift := convBiasShift(n, wv, restored, dims, inMeans); shift != nil {
-		if err := correctConvBias(gp, UniqueName(names, stem+"_b"), n, b, shift); err != nil {
+		if err := correctConvBias(gp, onnx.UniqueName(names, stem+"_b"), n, b, shift); err != nil {
 			return nil, err
 		}
 	}
@@ -737,7 +728,7 @@ func convBiasShift(n *onnxpb.NodeProto, orig, restored []float32, dims []int64, 
 		return nil
 	}
 	outC, inPerGroup := int(dims[0]), int(dims[1])
-	groups := int(AttrInt(n, "group", 1))
+	groups := int(onnx.AttrInt(n, "group", 1))
 	if outC == 0 || inPerGroup == 0 || groups < 1 || outC%groups != 0 || inPerGroup*groups != len(inMeans) || len(orig) != len(restored) {
 		return nil
 	}
@@ -766,7 +757,7 @@ func correctConvBias(gp *onnxpb.GraphProto, name string, n *onnxpb.NodeProto, b 
 	bias := make([]float32, outC)
 	switch {
 	case b != nil:
-		v, err := TensorFloats(b)
+		v, err := onnx.TensorFloats(b)
 		if err != nil {
 			return err
 		}
@@ -781,7 +772,7 @@ func correctConvBias(gp *onnxpb.GraphProto, name string, n *onnxpb.NodeProto, b 
 	for o := range corrected {
 		corrected[o] = bias[o] - shift[o]
 	}
-	gp.Initializer = append(gp.Initializer, Float32Vector(name, corrected))
+	gp.Initializer = append(gp.Initializer, onnx.Float32Vector(name, corrected))
 	for len(n.Input) < 3 {
 		n.Input = append(n.Input, "")
 	}
@@ -806,7 +797,7 @@ func shortStem(names map[string]bool, prefix string) string {
 }
 
 // weightShared reports whether more than one node reads initializer name.
-func weightShared(g *Graph, name string) bool {
+func weightShared(g *onnx.Graph, name string) bool {
 	return len(g.Consumers(name)) > 1
 }
 
@@ -833,5 +824,5 @@ func removeUnusedInitializers(gp *onnxpb.GraphProto) {
 	}
 	clear(gp.Initializer[len(kept):])
 	gp.Initializer = kept
-	gp.Input = filterValueInfo(gp.Input, func(n string) bool { return !dropped[n] })
+	gp.Input = onnx.FilterValueInfo(gp.Input, func(n string) bool { return !dropped[n] })
 }

@@ -15,7 +15,8 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // These white-box tests build tiny float graphs, quantize them and check
@@ -68,10 +69,10 @@ func convWeights(rng *rand.Rand, m, c, k int) []float32 {
 //	x[1,3,8,8] ─conv1(W1 4×3×3×3, B1, pads 1)─c1─relu─r1─conv2(W2 2×4×1×1, B2)─y[1,2,8,8]
 func convReluConv(rng *rand.Rand) *onnxpb.ModelProto {
 	inits := []*onnxpb.TensorProto{
-		Float32Tensor("W1", []int64{4, 3, 3, 3}, convWeights(rng, 4, 3, 3)),
-		Float32Vector("B1", randFloats(rng, 4, -0.5, 0.5)),
-		Float32Tensor("W2", []int64{2, 4, 1, 1}, convWeights(rng, 2, 4, 1)),
-		Float32Vector("B2", randFloats(rng, 2, -0.5, 0.5)),
+		onnx.Float32Tensor("W1", []int64{4, 3, 3, 3}, convWeights(rng, 4, 3, 3)),
+		onnx.Float32Vector("B1", randFloats(rng, 4, -0.5, 0.5)),
+		onnx.Float32Tensor("W2", []int64{2, 4, 1, 1}, convWeights(rng, 2, 4, 1)),
+		onnx.Float32Vector("B2", randFloats(rng, 2, -0.5, 0.5)),
 	}
 	pads := &onnxpb.AttributeProto{Name: proto.String("pads"), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: []int64{1, 1, 1, 1}}
 	return qtModel([]*onnxpb.NodeProto{
@@ -93,7 +94,7 @@ func convChain(rng *rand.Rand, n int) *onnxpb.ModelProto {
 			out = "y"
 		}
 		w, b := fmt.Sprint("W", i), fmt.Sprint("B", i)
-		inits = append(inits, Float32Tensor(w, []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)), Float32Vector(b, randFloats(rng, 2, -0.2, 0.2)))
+		inits = append(inits, onnx.Float32Tensor(w, []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)), onnx.Float32Vector(b, randFloats(rng, 2, -0.2, 0.2)))
 		nodes = append(nodes, qtNode(fmt.Sprint("conv", i), "Conv", []string{in, w, b}, []string{out}))
 		in = out
 	}
@@ -197,28 +198,28 @@ func relErr(got, want []float32) float64 {
 
 // Readers of initializer data by type.
 
-func qtInit(t testing.TB, g *Graph, name string, dt onnxpb.TensorProto_DataType) *onnxpb.TensorProto {
+func qtInit(t testing.TB, g *onnx.Graph, name string, dt onnxpb.TensorProto_DataType) *onnxpb.TensorProto {
 	t.Helper()
 	init := g.Initializer(name)
 	if init == nil {
 		t.Fatalf("no initializer %q", name)
 	}
 	if init.GetDataType() != int32(dt) {
-		t.Fatalf("initializer %q is %s, want %s", name, dataTypeName(init.GetDataType()), dt)
+		t.Fatalf("initializer %q is %s, want %s", name, onnxpb.TensorProto_DataType(init.GetDataType()), dt)
 	}
 	return init
 }
 
-func qtFloats(t testing.TB, g *Graph, name string) []float32 {
+func qtFloats(t testing.TB, g *onnx.Graph, name string) []float32 {
 	t.Helper()
-	v, err := TensorFloats(qtInit(t, g, name, onnxpb.TensorProto_FLOAT))
+	v, err := onnx.TensorFloats(qtInit(t, g, name, onnxpb.TensorProto_FLOAT))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
 }
 
-func qtInt8s(t testing.TB, g *Graph, name string) []int8 {
+func qtInt8s(t testing.TB, g *onnx.Graph, name string) []int8 {
 	t.Helper()
 	raw := qtInit(t, g, name, onnxpb.TensorProto_INT8).GetRawData()
 	v := make([]int8, len(raw))
@@ -228,12 +229,12 @@ func qtInt8s(t testing.TB, g *Graph, name string) []int8 {
 	return v
 }
 
-func qtUint8s(t testing.TB, g *Graph, name string) []uint8 {
+func qtUint8s(t testing.TB, g *onnx.Graph, name string) []uint8 {
 	t.Helper()
 	return qtInit(t, g, name, onnxpb.TensorProto_UINT8).GetRawData()
 }
 
-func qtInt32s(t testing.TB, g *Graph, name string) []int32 {
+func qtInt32s(t testing.TB, g *onnx.Graph, name string) []int32 {
 	t.Helper()
 	raw := qtInit(t, g, name, onnxpb.TensorProto_INT32).GetRawData()
 	v := make([]int32, len(raw)/4)
@@ -244,7 +245,7 @@ func qtInt32s(t testing.TB, g *Graph, name string) []int32 {
 }
 
 // producerOp is the op type of the node producing tensor, "" for none.
-func producerOp(g *Graph, tensor string) string {
+func producerOp(g *onnx.Graph, tensor string) string {
 	if p := g.Producer(tensor); p != nil {
 		return p.GetOpType()
 	}
@@ -368,7 +369,7 @@ func TestBuildQDQParams(t *testing.T) {
 			if !proto.Equal(m, orig) {
 				t.Error("buildQDQ modified the prepared model")
 			}
-			g := NewGraph(out)
+			g := onnx.NewGraph(out)
 			if _, err := g.TopoSort(); err != nil {
 				t.Fatal(err)
 			}
@@ -376,7 +377,7 @@ func TestBuildQDQParams(t *testing.T) {
 			if reduce {
 				qmax = 63
 			}
-			og := NewGraph(orig)
+			og := onnx.NewGraph(orig)
 			for _, c := range []struct {
 				conv, input string
 				inScale     float32
@@ -489,7 +490,7 @@ func TestBuildQDQParams(t *testing.T) {
 			if got := out.GetGraph().GetOutput()[0].GetName(); got != "y" {
 				t.Errorf("graph output %q, want y", got)
 			}
-			if ops := QuantOps(out); !slices.Equal(ops, []string{"DequantizeLinear", "QuantizeLinear"}) {
+			if ops := onnx.QuantOps(out); !slices.Equal(ops, []string{"DequantizeLinear", "QuantizeLinear"}) {
 				t.Errorf("QuantOps = %v", ops)
 			}
 
@@ -524,8 +525,8 @@ func TestBuildQDQPerTensor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := NewGraph(out)
-	w := qtFloats(t, NewGraph(m), "W1")
+	g := onnx.NewGraph(out)
+	w := qtFloats(t, onnx.NewGraph(m), "W1")
 	var maxAbs float32
 	for _, v := range w {
 		maxAbs = max(maxAbs, float32(math.Abs(float64(v))))
@@ -614,7 +615,7 @@ func TestQuantizeTinyProfiles(t *testing.T) {
 					t.Errorf("layer %+v: want quantized, damage not measured (-1)", l)
 				}
 			}
-			g := NewGraph(out)
+			g := onnx.NewGraph(out)
 			var qs int
 			for _, n := range out.GetGraph().GetNode() {
 				if n.GetOpType() != "QuantizeLinear" {
@@ -623,7 +624,7 @@ func TestQuantizeTinyProfiles(t *testing.T) {
 				qs++
 				zp := g.Initializer(n.GetInput()[2])
 				if zp.GetDataType() != int32(c.zpType) {
-					t.Errorf("%s zero point is %s, want %s", n.GetName(), dataTypeName(zp.GetDataType()), c.zpType)
+					t.Errorf("%s zero point is %s, want %s", n.GetName(), onnxpb.TensorProto_DataType(zp.GetDataType()), c.zpType)
 				}
 				if c.profile == ProfileTensorRT && zp.GetRawData()[0] != 0 {
 					t.Errorf("%s tensorrt zero point %d, want 0", n.GetName(), zp.GetRawData()[0])
@@ -664,7 +665,7 @@ func TestQuantizeTinyExclude(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := NewGraph(out)
+	g := onnx.NewGraph(out)
 	conv1 := qtNodeByName(out, "conv1")
 	if !slices.Equal(conv1.GetInput(), []string{"x", "W1", "B1"}) {
 		t.Errorf("excluded conv1 reads %v, want [x W1 B1]", conv1.GetInput())
@@ -726,7 +727,7 @@ func TestQuantizeTinySensitivity(t *testing.T) {
 			t.Errorf("budget 0: %s quantizes %s", n.GetName(), n.GetInput()[0])
 		}
 	}
-	if QuantOps(out) == nil && rep.ErrorFinal != 0 {
+	if onnx.QuantOps(out) == nil && rep.ErrorFinal != 0 {
 		t.Errorf("budget 0: float model's error %g, want 0", rep.ErrorFinal)
 	}
 
@@ -743,7 +744,7 @@ func TestQuantizeTinySensitivity(t *testing.T) {
 			t.Errorf("huge budget: layer %+v, want quantized and not measured", l)
 		}
 	}
-	if QuantOps(out) == nil {
+	if onnx.QuantOps(out) == nil {
 		t.Error("huge budget: model is not quantized")
 	}
 }
@@ -819,7 +820,7 @@ func TestCloseFloatIslands(t *testing.T) {
 	rng2 := rand.New(rand.NewPCG(53, 54))
 	m := convChain(rng2, 3)
 	gp := m.GetGraph()
-	gp.Initializer = append(gp.Initializer, Float32Tensor("Wb", []int64{2, 2, 1, 1}, convWeights(rng2, 2, 2, 1)))
+	gp.Initializer = append(gp.Initializer, onnx.Float32Tensor("Wb", []int64{2, 2, 1, 1}, convWeights(rng2, 2, 2, 1)))
 	gp.Node = append(gp.Node, qtNode("branch", "Conv", []string{"t1", "Wb"}, []string{"z"}))
 	gp.Output = append(gp.Output, qtValueInfo("z", 1, 2, 4, 4))
 	p := analyseOK(t, m)
@@ -842,8 +843,8 @@ func TestAnalyse(t *testing.T) {
 		qtNode("conv2", "Conv", []string{"a1", "W2"}, []string{"c2"}),
 		qtNode("sig2", "Sigmoid", []string{"c2"}, []string{"y"}),
 	}, []*onnxpb.TensorProto{
-		Float32Tensor("W1", []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)),
-		Float32Tensor("W2", []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)),
+		onnx.Float32Tensor("W1", []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)),
+		onnx.Float32Tensor("W2", []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)),
 	}, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
 	p := analyseOK(t, m)
 	if got := nodeNames(p.candidates); !slices.Equal(got, []string{"conv1", "conv2"}) {
@@ -880,7 +881,7 @@ func TestQuantizeIslandReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := NewGraph(out)
+	g := onnx.NewGraph(out)
 	conv2 := qtNodeByName(out, "conv2")
 	if op := producerOp(g, conv2.GetInput()[0]); op == "DequantizeLinear" {
 		t.Errorf("conv2 reads a dequantized input")

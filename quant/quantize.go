@@ -1,3 +1,9 @@
+// Package quant is edgedet's INT8 post-training quantiser: it calibrates a
+// float ONNX model on preprocessed frames (minmax, percentile or entropy
+// ranges), decides which layers stay float by measuring the output error
+// they cause, and writes a standard QDQ model for the chosen runtime profile
+// (CPU, Arm, TensorRT), with the report of what it did. Graph plumbing is
+// package onnx; running models is package onnx/ortrun.
 package quant
 
 import (
@@ -12,7 +18,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/ortrun"
 )
 
 // Options configure Quantize. DefaultOptions gives the defaults.
@@ -124,8 +132,8 @@ var ErrAlreadyQuantized = errors.New("model is already quantized")
 
 // Quantize returns a QDQ INT8 version of the FP32 model m (which it does not
 // modify), calibrated on inputs. ONNX Runtime must be initialised.
-func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Options) (*onnxpb.ModelProto, *Report, error) {
-	if ops := QuantOps(m); len(ops) > 0 {
+func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt Options) (*onnxpb.ModelProto, *Report, error) {
+	if ops := onnx.QuantOps(m); len(ops) > 0 {
 		return nil, nil, fmt.Errorf("%w (it has %s): quantize its FP32 original", ErrAlreadyQuantized, strings.Join(ops, ", "))
 	}
 	if inputs == nil || inputs.Len() == 0 {
@@ -162,13 +170,13 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 
 	fp := proto.Clone(m).(*onnxpb.ModelProto)
 	var err error
-	if rep.FoldedBatchNorms, err = FoldBatchNorm(fp); err != nil {
+	if rep.FoldedBatchNorms, err = onnx.FoldBatchNorm(fp); err != nil {
 		return nil, nil, fmt.Errorf("fold batch normalization: %w", err)
 	}
-	if rep.OpsetFrom, err = UpgradeOpset(fp); err != nil {
+	if rep.OpsetFrom, err = onnx.UpgradeOpset(fp); err != nil {
 		return nil, nil, err
 	}
-	rep.Opset = max(rep.OpsetFrom, MinQDQOpset)
+	rep.Opset = max(rep.OpsetFrom, onnx.MinQDQOpset)
 	nameNodes(fp)
 	inName, inShape, err := modelInput(fp, opt.InputShape)
 	if err != nil {
@@ -203,7 +211,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs Inputs, opt Opti
 	for i := range stats {
 		stats[i] = NewTensorStats()
 	}
-	r, err := NewRunner(fp, inName, inShape, tensors, opt.Threads)
+	r, err := ortrun.NewRunner(fp, inName, inShape, tensors, opt.Threads)
 	if err != nil {
 		return nil, nil, fmt.Errorf("calibration model: %w", err)
 	}
@@ -417,7 +425,7 @@ func (p *prepared) floatWeights(q map[string]bool, storage WeightStorage) map[st
 // fitsFloat16 reports whether every value of FLOAT tensor t is finite in
 // half precision.
 func fitsFloat16(t *onnxpb.TensorProto) bool {
-	v, err := TensorFloats(t)
+	v, err := onnx.TensorFloats(t)
 	if err != nil {
 		return false
 	}
@@ -507,32 +515,9 @@ func nameNodes(m *onnxpb.ModelProto) {
 	}
 }
 
-// ImageInput returns m's single input that is not an initializer, and an
-// error unless there is exactly one and it is a float tensor.
-func ImageInput(m *onnxpb.ModelProto) (*onnxpb.ValueInfoProto, error) {
-	gp := m.GetGraph()
-	inits := map[string]bool{}
-	for _, t := range gp.GetInitializer() {
-		inits[t.GetName()] = true
-	}
-	var ins []*onnxpb.ValueInfoProto
-	for _, vi := range gp.GetInput() {
-		if !inits[vi.GetName()] {
-			ins = append(ins, vi)
-		}
-	}
-	if len(ins) != 1 {
-		return nil, fmt.Errorf("model has %d inputs; edgedet handles models with one image input", len(ins))
-	}
-	if tt := ins[0].GetType().GetTensorType(); tt == nil || tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
-		return nil, fmt.Errorf("model input %q is not a float tensor", ins[0].GetName())
-	}
-	return ins[0], nil
-}
-
 // modelInput returns the single image input's name and concrete shape.
 func modelInput(m *onnxpb.ModelProto, override []int64) (string, []int64, error) {
-	in, err := ImageInput(m)
+	in, err := onnx.ImageInput(m)
 	if err != nil {
 		return "", nil, err
 	}
@@ -560,7 +545,7 @@ func modelInput(m *onnxpb.ModelProto, override []int64) (string, []int64, error)
 		}
 		shape = slices.Clone(override)
 	}
-	if n := NumElements(&onnxpb.TensorProto{Dims: shape}); n < 0 || n > maxInputValues {
+	if n := onnx.NumElements(&onnxpb.TensorProto{Dims: shape}); n < 0 || n > maxInputValues {
 		return "", nil, fmt.Errorf("model input %q has shape %v: more than %d values (a 3x4096x4096 image)", in.GetName(), shape, maxInputValues)
 	}
 	return in.GetName(), shape, nil
@@ -588,13 +573,13 @@ type outLayout struct {
 	channelMajor bool
 }
 
-func newSensitivity(ctx context.Context, p *prepared, inName string, inShape []int64, inputs Inputs, opt Options) (*sensitivity, error) {
+func newSensitivity(ctx context.Context, p *prepared, inName string, inShape []int64, inputs onnx.Inputs, opt Options) (*sensitivity, error) {
 	k := min(max(opt.SensitivityFrames, 1), inputs.Len())
 	s := &sensitivity{p: p, inName: inName, inShape: inShape, threads: opt.Threads}
 	for _, o := range p.model.GetGraph().GetOutput() {
 		s.outs = append(s.outs, o.GetName())
 	}
-	r, err := NewRunner(p.model, inName, inShape, s.outs, opt.Threads)
+	r, err := ortrun.NewRunner(p.model, inName, inShape, s.outs, opt.Threads)
 	if err != nil {
 		return nil, fmt.Errorf("reference model: %w", err)
 	}
@@ -656,7 +641,7 @@ func (s *sensitivity) errorOf(ctx context.Context, plan *Plan) (float64, error) 
 // errorOfModel is the mean over output features of the squared error
 // against FP32 divided by the feature's FP32 variance.
 func (s *sensitivity) errorOfModel(ctx context.Context, m *onnxpb.ModelProto) (float64, error) {
-	r, err := NewRunner(m, s.inName, s.inShape, s.outs, s.threads)
+	r, err := ortrun.NewRunner(m, s.inName, s.inShape, s.outs, s.threads)
 	if err != nil {
 		return 0, err
 	}

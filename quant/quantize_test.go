@@ -17,8 +17,10 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest"
 	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
 )
 
 // imageInputs are calibration inputs read from image files and prepared
@@ -66,13 +68,13 @@ func cocoInputs(t testing.TB, n int) *imageInputs {
 
 func yoloxModel(t testing.TB) *onnxpb.ModelProto {
 	t.Helper()
-	return loadModel(t, testenv.Shared(t, "models", "yolox_nano_416.onnx"))
+	return onnxtest.LoadModel(t, testenv.Shared(t, "models", "yolox_nano_416.onnx"))
 }
 
 // detect runs the model at path on image with a fresh Detector.
 func detect(t testing.TB, path, image string) []detector.Detection {
 	t.Helper()
-	initORT(t)
+	onnxtest.InitORT(t)
 	cfg := detector.DefaultConfig()
 	cfg.Model = path
 	cfg.ScoreThreshold = 0.3
@@ -101,7 +103,7 @@ const stemConv = "/backbone/backbone/stem/conv/conv/Conv"
 // is the layer the analysis must keep float; the detections on dog.jpg
 // match FP32's.
 func TestQuantizeYOLOX(t *testing.T) {
-	initORT(t)
+	onnxtest.InitORT(t)
 	src := yoloxModel(t)
 	opt := quant.DefaultOptions()
 	opt.SensitivityFrames = 4
@@ -122,10 +124,10 @@ func TestQuantizeYOLOX(t *testing.T) {
 	if !slices.Equal(stages, []string{"calibrate", "sensitivity", "search"}) {
 		t.Errorf("progress stages %v, want calibrate, sensitivity, search", stages)
 	}
-	if ops := quant.QuantOps(out); !slices.Contains(ops, "QuantizeLinear") || !slices.Contains(ops, "DequantizeLinear") {
+	if ops := onnx.QuantOps(out); !slices.Contains(ops, "QuantizeLinear") || !slices.Contains(ops, "DequantizeLinear") {
 		t.Errorf("QuantOps(out) = %v", ops)
 	}
-	if quant.QuantOps(src) != nil {
+	if onnx.QuantOps(src) != nil {
 		t.Error("Quantize modified its input model")
 	}
 
@@ -166,9 +168,9 @@ func TestQuantizeYOLOX(t *testing.T) {
 	if len(rep.Head) == 0 {
 		t.Fatal("empty head")
 	}
-	g := quant.NewGraph(out)
+	g := onnx.NewGraph(out)
 	for _, name := range rep.Head {
-		n := nodeByName(out, name)
+		n := onnxtest.NodeByName(out, name)
 		if n == nil {
 			t.Errorf("head node %s missing from the output", name)
 			continue
@@ -191,7 +193,7 @@ func TestQuantizeYOLOX(t *testing.T) {
 		floatSet[l.Node] = true
 	}
 	for _, l := range rep.Layers {
-		n := nodeByName(out, l.Node)
+		n := onnxtest.NodeByName(out, l.Node)
 		w := n.GetInput()[1]
 		if floatSet[l.Node] {
 			if p := g.Producer(n.GetInput()[0]); p != nil && p.GetOpType() == "DequantizeLinear" {
@@ -215,7 +217,7 @@ func TestQuantizeYOLOX(t *testing.T) {
 		}
 		// (A single-channel conv, like obj_preds, gets a scalar scale.)
 		qw, scale := g.Initializer(dq.GetInput()[0]), g.Initializer(dq.GetInput()[1])
-		if qw.GetDataType() != int32(onnxpb.TensorProto_INT8) || quant.NumElements(scale) != qw.GetDims()[0] {
+		if qw.GetDataType() != int32(onnxpb.TensorProto_INT8) || onnx.NumElements(scale) != qw.GetDims()[0] {
 			t.Errorf("layer %s: weight %s dims %v, scale dims %v; want INT8 and one scale per output channel", l.Node, dataTypeOf(qw), qw.GetDims(), scale.GetDims())
 		}
 		if channels := qw.GetDims()[0]; channels > 1 {
@@ -231,7 +233,7 @@ func TestQuantizeYOLOX(t *testing.T) {
 
 	// Saved, the model loads in the Detector and finds what FP32 finds on
 	// dog.jpg (dog, bicycle, car) in the same places.
-	path := saveModel(t, out, "yolox_nano_416_int8.onnx")
+	path := onnxtest.SaveModel(t, out, "yolox_nano_416_int8.onnx")
 	// The file: at most 35 % of FP32's (every weight in 8 bits).
 	fi, err1 := os.Stat(path)
 	si, err2 := os.Stat(testenv.Shared(t, "models", "yolox_nano_416.onnx"))
@@ -295,11 +297,11 @@ func matchDetection(t testing.TB, label string, want, got []detector.Detection) 
 
 func TestQuantizeErrors(t *testing.T) {
 	ctx := context.Background()
-	initORT(t)
+	onnxtest.InitORT(t)
 	src := yoloxModel(t)
 	inputs := cocoInputs(t, 1)
 
-	qdq := loadModel(t, testenv.Shared(t, "models", "yolov8n_int8qdq_320.onnx"))
+	qdq := onnxtest.LoadModel(t, testenv.Shared(t, "models", "yolov8n_int8qdq_320.onnx"))
 	_, _, err := quant.Quantize(ctx, qdq, inputs, quant.DefaultOptions())
 	if !errors.Is(err, quant.ErrAlreadyQuantized) || !strings.Contains(err.Error(), "QuantizeLinear") {
 		t.Errorf("already quantized model: %v, want ErrAlreadyQuantized naming its ops", err)

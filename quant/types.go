@@ -1,7 +1,8 @@
 package quant
 
 import (
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // elemTypes infers the element type of every tensor in the main graph by
@@ -10,7 +11,7 @@ import (
 // and every other op the type of its first typed input. It is enough to tell
 // float activations from the integer shape arithmetic that YOLO exports carry
 // (Shape → Gather → Concat → Reshape); unknown tensors are absent.
-func elemTypes(g *Graph, order []*onnxpb.NodeProto) map[string]int32 {
+func elemTypes(g *onnx.Graph, order []*onnxpb.NodeProto) map[string]int32 {
 	types := map[string]int32{}
 	gp := g.Model.GetGraph()
 	for _, vi := range gp.GetInput() {

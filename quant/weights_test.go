@@ -12,7 +12,8 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // Layers kept float store their weights as int8 (Cast, Mul by per-channel
@@ -22,7 +23,7 @@ import (
 func TestFloatWeightStorage(t *testing.T) {
 	m := convReluConv(rand.New(rand.NewPCG(21, 22)))
 	orig := proto.Clone(m).(*onnxpb.ModelProto)
-	og := NewGraph(orig)
+	og := onnx.NewGraph(orig)
 	p := analyseOK(t, m)
 	x := make([]float32, 3*8*8)
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -42,7 +43,7 @@ func TestFloatWeightStorage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g := NewGraph(out)
+			g := onnx.NewGraph(out)
 			for _, conv := range []string{"conv1", "conv2"} {
 				n := qtNodeByName(out, conv)
 				w := qtFloats(t, og, qtNodeByName(orig, conv).GetInput()[1])
@@ -63,7 +64,7 @@ func TestFloatWeightStorage(t *testing.T) {
 					}
 					raw := h.GetRawData()
 					for i, v := range w {
-						hv := Float16Value(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
+						hv := onnx.Float16Value(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
 						if d := math.Abs(float64(hv - v)); d > math.Abs(float64(v))/2048 {
 							t.Errorf("%s weight[%d] %g stored as %g", conv, i, v, hv)
 						}
@@ -94,7 +95,7 @@ func TestFloatWeightStorage(t *testing.T) {
 				}
 			}
 			if c.storage != WeightsFloat32 {
-				if ops := QuantOps(out); len(ops) != 0 {
+				if ops := onnx.QuantOps(out); len(ops) != 0 {
 					t.Errorf("float layers with stored weights show quantized ops %v", ops)
 				}
 			}
@@ -184,15 +185,15 @@ func TestFloatWeightsBiasCorrection(t *testing.T) {
 // precision in float32 (and says so), and the others in float16.
 func TestQuantizeFloat16KeepsOutOfRangeWeights(t *testing.T) {
 	m := convReluConv(rand.New(rand.NewPCG(51, 52)))
-	g := NewGraph(m)
-	w1, err := TensorFloats(g.Initializer("W1"))
+	g := onnx.NewGraph(m)
+	w1, err := onnx.TensorFloats(g.Initializer("W1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w1[0] = 1e6
 	for i, init := range m.GetGraph().GetInitializer() {
 		if init.GetName() == "W1" {
-			m.Graph.Initializer[i] = Float32Tensor("W1", init.GetDims(), w1)
+			m.Graph.Initializer[i] = onnx.Float32Tensor("W1", init.GetDims(), w1)
 		}
 	}
 	qtInitORT(t)
@@ -209,7 +210,7 @@ func TestQuantizeFloat16KeepsOutOfRangeWeights(t *testing.T) {
 	if got["conv1"] != WeightsFloat32 || got["conv2"] != WeightsFloat16 {
 		t.Errorf("weights stored as %v, want conv1 fp32 (1e6 overflows half precision), conv2 fp16", got)
 	}
-	og := NewGraph(out)
+	og := onnx.NewGraph(out)
 	if w := qtNodeByName(out, "conv1").GetInput()[1]; og.Initializer(w) == nil {
 		t.Errorf("conv1 reads %q, not its float32 initializer", w)
 	}
@@ -231,18 +232,18 @@ func TestFloat16Bits(t *testing.T) {
 		{float32(math.Ldexp(1, -26)), 0x0000}, // below half the smallest subnormal
 		{float32(math.Inf(1)), 0x7c00}, {float32(math.Inf(-1)), 0xfc00},
 	} {
-		if got := Float16Bits(c.f); got != c.h {
+		if got := onnx.Float16Bits(c.f); got != c.h {
 			t.Errorf("Float16Bits(%g) = %#04x, want %#04x", c.f, got, c.h)
 		}
 	}
-	if h := Float16Bits(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
+	if h := onnx.Float16Bits(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
 		t.Errorf("Float16Bits(NaN) = %#04x, not a NaN", h)
 	}
 	// Every finite half value survives the round trip.
 	for h := range uint16(0x7c00) {
 		for _, sign := range []uint16{0, 0x8000} {
-			if got := Float16Bits(Float16Value(h | sign)); got != h|sign {
-				t.Fatalf("Float16Bits(Float16Value(%#04x)) = %#04x", h|sign, got)
+			if got := onnx.Float16Bits(onnx.Float16Value(h | sign)); got != h|sign {
+				t.Fatalf("Float16Bits(onnx.Float16Value(%#04x)) = %#04x", h|sign, got)
 			}
 		}
 	}
@@ -285,7 +286,7 @@ func optimisedModel(t *testing.T, m *onnxpb.ModelProto) *onnxpb.ModelProto {
 		t.Fatalf("ONNX Runtime session: %v", err)
 	}
 	s.Destroy()
-	out, err := LoadModel(path)
+	out, err := onnx.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,17 +315,17 @@ func TestChannelMeans(t *testing.T) {
 func TestImageInput(t *testing.T) {
 	m := convReluConv(rand.New(rand.NewPCG(1, 2)))
 	m.Graph.Input = append(m.Graph.Input, qtValueInfo("W1", 4, 3, 3, 3)) // an initializer listed as input (IR < 4 style)
-	if in, err := ImageInput(m); err != nil || in.GetName() != "x" {
+	if in, err := onnx.ImageInput(m); err != nil || in.GetName() != "x" {
 		t.Fatalf("ImageInput = %v, %v; want x", in.GetName(), err)
 	}
 	two := proto.Clone(m).(*onnxpb.ModelProto)
 	two.Graph.Input = append(two.Graph.Input, qtValueInfo("extra", 1, 3))
-	if _, err := ImageInput(two); err == nil || !strings.Contains(err.Error(), "2 inputs") {
+	if _, err := onnx.ImageInput(two); err == nil || !strings.Contains(err.Error(), "2 inputs") {
 		t.Errorf("two inputs: err = %v, want one naming 2 inputs", err)
 	}
 	ints := proto.Clone(m).(*onnxpb.ModelProto)
 	ints.Graph.Input[0].GetType().GetTensorType().ElemType = proto.Int32(int32(onnxpb.TensorProto_INT64))
-	if _, err := ImageInput(ints); err == nil || !strings.Contains(err.Error(), `"x" is not a float tensor`) {
+	if _, err := onnx.ImageInput(ints); err == nil || !strings.Contains(err.Error(), `"x" is not a float tensor`) {
 		t.Errorf("int64 input: err = %v, want one naming x", err)
 	}
 }

@@ -11,7 +11,7 @@
 # whatever test exercises it. The two sets are merged with go tool covdata:
 # per-package figures on stdout, the merged profile in build/cover/cover.out
 # (go tool cover -html=build/cover/cover.out to browse it). Generated code
-# (quant/onnxpb) is left out of the figures.
+# (onnx/onnxpb) is left out of the figures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ out=$PWD/build/cover
 rm -rf "$out"
 mkdir -p "$out/unit" "$out/e2e"
 
-pkgs=$($GO list ./... | grep -v '/quant/onnxpb$' | paste -sd, -)
+pkgs=$($GO list ./... | grep -v '/onnx/onnxpb$' | paste -sd, -)
 patterns=("$@")
 [ ${#patterns[@]} -gt 0 ] || patterns=(./...)
 

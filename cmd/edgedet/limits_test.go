@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 // TestHugeClassIDCommands: a model whose names metadata has the class id
@@ -14,13 +14,13 @@ import (
 // range). Each must now fail with exit 1 and an error naming the model
 // file and the id.
 func TestHugeClassIDCommands(t *testing.T) {
-	m, err := quant.LoadModel(yoloxPath(t))
+	m, err := onnx.LoadModel(yoloxPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	quant.SetMetadata(m, "names", "{0: 'person', 4611686018427387903: 'x'}")
+	onnx.SetMetadata(m, "names", "{0: 'person', 4611686018427387903: 'x'}")
 	model := filepath.Join(t.TempDir(), "huge-id.onnx")
-	if err := quant.SaveModel(model, m); err != nil {
+	if err := onnx.SaveModel(model, m); err != nil {
 		t.Fatal(err)
 	}
 	img := testenv.Shared(t, "datasets", "samples", "dog.jpg")

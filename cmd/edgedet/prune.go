@@ -20,9 +20,9 @@ import (
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/eval"
 	"github.com/edgedet/edgedet/internal/progress"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/prune"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
 )
 
 // pruneTarget is what --target asks for: a share of every prunable group's
@@ -110,14 +110,14 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := newLogger(stderr, slog.LevelWarn, "text")
 
-	src, err := quant.LoadModel(*model)
+	src, err := onnx.LoadModel(*model)
 	if err != nil {
 		return err
 	}
-	if ops := quant.QuantOps(src); len(ops) > 0 {
+	if ops := onnx.QuantOps(src); len(ops) > 0 {
 		return fmt.Errorf("%s is quantized (it has %s): prune its FP32 original, then quantize the pruned model", *model, strings.Join(ops, ", "))
 	}
-	if _, err := quant.FoldBatchNorm(src); err != nil {
+	if _, err := onnx.FoldBatchNorm(src); err != nil {
 		return fmt.Errorf("%s: fold BatchNormalization: %w", *model, err)
 	}
 	a, err := prune.Analyze(src)
@@ -186,14 +186,14 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, idx := range plan {
 		removed += len(idx)
 	}
-	quant.SetMetadata(pruned, "edgedet.prune.target", *targetFlag)
-	quant.SetMetadata(pruned, "edgedet.prune.importance", *norm)
-	quant.SetMetadata(pruned, "edgedet.prune.channels_removed", strconv.Itoa(removed))
-	quant.SetMetadata(pruned, "edgedet.prune.refit", strconv.FormatBool(*refit))
-	if sum, err := quant.ModelSHA256(*model); err == nil {
-		quant.SetMetadata(pruned, "edgedet.prune.source_sha256", sum)
+	onnx.SetMetadata(pruned, "edgedet.prune.target", *targetFlag)
+	onnx.SetMetadata(pruned, "edgedet.prune.importance", *norm)
+	onnx.SetMetadata(pruned, "edgedet.prune.channels_removed", strconv.Itoa(removed))
+	onnx.SetMetadata(pruned, "edgedet.prune.refit", strconv.FormatBool(*refit))
+	if sum, err := onnx.ModelSHA256(*model); err == nil {
+		onnx.SetMetadata(pruned, "edgedet.prune.source_sha256", sum)
 	}
-	if err := quant.SaveModel(*out, pruned); err != nil {
+	if err := onnx.SaveModel(*out, pruned); err != nil {
 		return err
 	}
 
@@ -260,7 +260,7 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // channelScores ranks every prunable group's channels: by contribution
 // (sampled consumer activations of the unpruned model) or filter norm.
 func channelScores(ctx context.Context, a *prune.Analysis, m *onnxpb.ModelProto, importance string,
-	inputs quant.Inputs, perImage int, stderr io.Writer) (map[int][]float64, error) {
+	inputs onnx.Inputs, perImage int, stderr io.Writer) (map[int][]float64, error) {
 	scores := map[int][]float64{}
 	var samples map[string]*prune.ConvSamples
 	if importance == "contribution" {
@@ -467,7 +467,7 @@ func (p *planner) latencyRatio(ctx context.Context, pm *onnxpb.ModelProto) (floa
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "candidate.onnx")
-	if err := quant.SaveModel(path, pm); err != nil {
+	if err := onnx.SaveModel(path, pm); err != nil {
 		return 0, err
 	}
 	l0, l1, err := pairedLatency(ctx, p.model, path, p.threads, p.log)
@@ -533,7 +533,7 @@ type refitResult struct {
 // pruned network after each refit, was no better on yolox_nano: mAP 26.0
 // against 28.2 at flops=0.97).
 func refitConsumers(ctx context.Context, src, pruned *onnxpb.ModelProto, a *prune.Analysis, plan map[int][]int,
-	inputs quant.Inputs, perImage int, stderr io.Writer) ([]refitResult, error) {
+	inputs onnx.Inputs, perImage int, stderr io.Writer) ([]refitResult, error) {
 	removed, err := a.RemovedInputs(plan)
 	if err != nil {
 		return nil, err
@@ -555,7 +555,7 @@ func refitConsumers(ctx context.Context, src, pruned *onnxpb.ModelProto, a *prun
 	if err != nil {
 		return nil, fmt.Errorf("reconstruction: %w", err)
 	}
-	g := quant.NewGraph(pruned)
+	g := onnx.NewGraph(pruned)
 	var out []refitResult
 	for _, name := range convs {
 		o := orig[name]
@@ -661,14 +661,14 @@ func weightsOf(m *onnxpb.ModelProto, conv string) []float32 {
 	if n == nil || len(n.GetInput()) < 2 {
 		return nil
 	}
-	w, _ := quant.TensorFloats(quant.NewGraph(m).Initializer(n.GetInput()[1]))
+	w, _ := onnx.TensorFloats(onnx.NewGraph(m).Initializer(n.GetInput()[1]))
 	return w
 }
 
 func biasOf(m *onnxpb.ModelProto, conv string, cout int) []float32 {
 	n := convNode(m, conv)
 	if n != nil && len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
-		if b, err := quant.TensorFloats(quant.NewGraph(m).Initializer(n.GetInput()[2])); err == nil {
+		if b, err := onnx.TensorFloats(onnx.NewGraph(m).Initializer(n.GetInput()[2])); err == nil {
 			return b
 		}
 	}
@@ -677,25 +677,25 @@ func biasOf(m *onnxpb.ModelProto, conv string, cout int) []float32 {
 
 // setConvParams writes re-fitted weights (and bias, added when the conv had
 // none) into the pruned model's initializers of node n.
-func setConvParams(m *onnxpb.ModelProto, g *quant.Graph, n *onnxpb.NodeProto, w, b []float32) error {
+func setConvParams(m *onnxpb.ModelProto, g *onnx.Graph, n *onnxpb.NodeProto, w, b []float32) error {
 	if n == nil || len(n.GetInput()) < 2 {
 		return errors.New("reconstruction: convolution missing from the pruned model")
 	}
 	wt := g.Initializer(n.GetInput()[1])
-	if wt == nil || quant.NumElements(wt) != int64(len(w)) {
+	if wt == nil || onnx.NumElements(wt) != int64(len(w)) {
 		return fmt.Errorf("reconstruction of %s: weight %q does not match the re-fitted %d values", n.GetName(), n.GetInput()[1], len(w))
 	}
-	quant.SetTensorFloats(wt, w)
+	onnx.SetTensorFloats(wt, w)
 	if len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
 		bt := g.Initializer(n.GetInput()[2])
-		if bt == nil || quant.NumElements(bt) != int64(len(b)) {
+		if bt == nil || onnx.NumElements(bt) != int64(len(b)) {
 			return fmt.Errorf("reconstruction of %s: bias %q does not match", n.GetName(), n.GetInput()[2])
 		}
-		quant.SetTensorFloats(bt, b)
+		onnx.SetTensorFloats(bt, b)
 		return nil
 	}
 	name := n.GetName() + ".refit_bias"
-	m.GetGraph().Initializer = append(m.GetGraph().Initializer, quant.Float32Vector(name, b))
+	m.GetGraph().Initializer = append(m.GetGraph().Initializer, onnx.Float32Vector(name, b))
 	n.Input = append(n.Input[:2], name)
 	return nil
 }
@@ -835,7 +835,7 @@ func pruneSensitivity(ctx context.Context, a *prune.Analysis, m *onnxpb.ModelPro
 	path := filepath.Join(dir, "candidate.onnx")
 	var ds *eval.Dataset
 	score := func(model *onnxpb.ModelProto) (float64, error) {
-		if err := quant.SaveModel(path, model); err != nil {
+		if err := onnx.SaveModel(path, model); err != nil {
 			return 0, err
 		}
 		det, err := evalDetector(path, log)
@@ -920,7 +920,7 @@ func runOnce(m *onnxpb.ModelProto, inShape []int64) ([][]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	var in string
 	for _, v := range m.GetGraph().GetInput() {
 		if g.Initializer(v.GetName()) == nil {

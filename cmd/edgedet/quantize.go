@@ -20,6 +20,7 @@ import (
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/progress"
+	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/quant"
 )
@@ -88,14 +89,14 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	log := newLogger(stderr, slog.LevelInfo, "text")
 	opt.Log = log
 
-	src, err := quant.LoadModel(*model)
+	src, err := onnx.LoadModel(*model)
 	if err != nil {
 		return err
 	}
-	if ops := quant.QuantOps(src); len(ops) > 0 {
+	if ops := onnx.QuantOps(src); len(ops) > 0 {
 		return fmt.Errorf("%s: %w (it has %s): quantize its FP32 original", *model, quant.ErrAlreadyQuantized, strings.Join(ops, ", "))
 	}
-	sum, err := quant.ModelSHA256(*model)
+	sum, err := onnx.ModelSHA256(*model)
 	if err != nil {
 		return err
 	}
@@ -154,9 +155,9 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		meta["edgedet.quant.percentile"] = strconv.FormatFloat(rep.Percentile, 'g', -1, 64)
 	}
 	for k, v := range meta {
-		quant.SetMetadata(q, k, v)
+		onnx.SetMetadata(q, k, v)
 	}
-	if err := quant.SaveModel(*out, q); err != nil {
+	if err := onnx.SaveModel(*out, q); err != nil {
 		return err
 	}
 	printQuantReport(stdout, *model, *out, rep)
@@ -270,9 +271,9 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	}
 }
 
-// calibInputs are quant.Inputs that may hold resources.
+// calibInputs are onnx.Inputs that may hold resources.
 type calibInputs interface {
-	quant.Inputs
+	onnx.Inputs
 	Close() error
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/quant"
 )
@@ -74,14 +75,14 @@ func yoloxPath(t testing.TB) string {
 // quantMetadata loads a written model and returns its metadata.
 func quantMetadata(t testing.TB, path string) map[string]string {
 	t.Helper()
-	m, err := quant.LoadModel(path)
+	m, err := onnx.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ops := quant.QuantOps(m); !slices.Contains(ops, "QuantizeLinear") {
+	if ops := onnx.QuantOps(m); !slices.Contains(ops, "QuantizeLinear") {
 		t.Errorf("%s: QuantOps %v, want QuantizeLinear", path, ops)
 	}
-	return quant.Metadata(m)
+	return onnx.Metadata(m)
 }
 
 func TestQuantizeCLI(t *testing.T) {

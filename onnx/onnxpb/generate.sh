@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates onnx-ml.pb.go from onnx-ml.proto. The normal build never runs
 # this: the generated file is committed. Run it (or `go generate
-# ./quant/onnxpb`) only after replacing onnx-ml.proto.
+# ./onnx/onnxpb`) only after replacing onnx-ml.proto.
 #
 # Pinned tools (the output embeds both versions, so other versions would not
 # reproduce the committed file byte for byte):
@@ -13,7 +13,7 @@
 #                  python3-onnx (dpkg -L python3-onnx | grep onnx-ml.proto)
 #
 # The proto is compiled from the repository root so that it registers as
-# "quant/onnxpb/onnx-ml.proto" (a path no other ONNX Go module uses). Its
+# "onnx/onnxpb/onnx-ml.proto" (a path no other ONNX Go module uses). Its
 # go_package is given with --go_opt=M... so the .proto stays unmodified. Its
 # message full names stay "onnx.*" (wire format does not depend on them):
 # the binary must not also link another Go module that registers "onnx.*"
@@ -26,8 +26,8 @@ set -euo pipefail
 want_protoc="libprotoc 3.21.12"
 want_gen="protoc-gen-go v1.36.12"
 want_proto_sha256="35f16c52c19ba1da72240a45609129a3cf685dc44b76777e0055271e8bde1d3e"
-go_pkg="github.com/edgedet/edgedet/quant/onnxpb;onnxpb"
-rel="quant/onnxpb"
+go_pkg="github.com/edgedet/edgedet/onnx/onnxpb;onnxpb"
+rel="onnx/onnxpb"
 
 die() { echo "generate.sh: $*" >&2; exit 1; }
 

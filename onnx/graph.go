@@ -1,9 +1,9 @@
-package quant
+package onnx
 
 import (
 	"fmt"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // Graph indexes the main graph of a model: which node produces each tensor,
@@ -297,4 +297,14 @@ func (h *intHeap) pop() int {
 		i = m
 	}
 	return top
+}
+
+// AttrInt is n's int attribute name, or def when n has none.
+func AttrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a.GetI()
+		}
+	}
+	return def
 }

@@ -1,12 +1,14 @@
-// Package quant reads, edits and writes ONNX models for edgedet's
-// post-training quantisation: loading and atomically saving models, reading
-// and writing tensor data, indexing a graph (producers, consumers,
-// initializers), folding BatchNormalization into Conv and recognising models
-// that are already quantised.
+// Package onnx is edgedet's ONNX graph toolkit, shared by the quantiser
+// (package quant) and the pruner (package prune): loading and atomically
+// saving models, metadata, reading and writing tensor data, indexing a graph
+// (producers, consumers, initializers, topological order), opset upgrades,
+// folding BatchNormalization into Conv, the model's image input, and
+// recognising models that are already quantised (QuantOps, Precision).
 //
-// It is plain Go (no cgo) and works on the generated types in quant/onnxpb.
-// Fields unknown to ONNX 1.12 survive a load-edit-save round trip.
-package quant
+// It is plain Go (no cgo) and works on the generated types in onnx/onnxpb;
+// running a model in ONNX Runtime is package onnx/ortrun. Fields unknown to
+// ONNX 1.12 survive a load-edit-save round trip.
+package onnx
 
 import (
 	"crypto/sha256"
@@ -21,7 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/internal/readlimit"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // maxModelSize is the largest model file LoadModel reads: 2 GiB, the most
@@ -232,6 +234,15 @@ func QuantOps(m *onnxpb.ModelProto) []string {
 	return ops
 }
 
+// Precision is "int8" for a quantised model (QuantOps finds an operator
+// that only quantised graphs contain) and "fp32" otherwise.
+func Precision(m *onnxpb.ModelProto) string {
+	if len(QuantOps(m)) > 0 {
+		return "int8"
+	}
+	return "fp32"
+}
+
 // walkNodes calls fn for every node of g and of its subgraphs (If, Loop,
 // Scan bodies), depth first.
 func walkNodes(g *onnxpb.GraphProto, fn func(*onnxpb.NodeProto)) {
@@ -246,4 +257,27 @@ func walkNodes(g *onnxpb.GraphProto, fn func(*onnxpb.NodeProto)) {
 			}
 		}
 	}
+}
+
+// ImageInput returns m's single input that is not an initializer, and an
+// error unless there is exactly one and it is a float tensor.
+func ImageInput(m *onnxpb.ModelProto) (*onnxpb.ValueInfoProto, error) {
+	gp := m.GetGraph()
+	inits := map[string]bool{}
+	for _, t := range gp.GetInitializer() {
+		inits[t.GetName()] = true
+	}
+	var ins []*onnxpb.ValueInfoProto
+	for _, vi := range gp.GetInput() {
+		if !inits[vi.GetName()] {
+			ins = append(ins, vi)
+		}
+	}
+	if len(ins) != 1 {
+		return nil, fmt.Errorf("model has %d inputs; edgedet handles models with one image input", len(ins))
+	}
+	if tt := ins[0].GetType().GetTensorType(); tt == nil || tt.GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
+		return nil, fmt.Errorf("model input %q is not a float tensor", ins[0].GetName())
+	}
+	return ins[0], nil
 }

@@ -5,7 +5,7 @@
 // generate.sh pins the protoc and protoc-gen-go versions that reproduce it.
 //
 // The messages register under their ONNX full names ("onnx.ModelProto", ...)
-// from the file path "quant/onnxpb/onnx-ml.proto". A binary must not also
+// from the file path "onnx/onnxpb/onnx-ml.proto". A binary must not also
 // link another Go module that registers ONNX types under those names: the
 // protobuf registry panics at start-up on such a conflict.
 //

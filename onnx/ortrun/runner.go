@@ -1,29 +1,18 @@
-package quant
+package ortrun
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
-
-// Inputs supplies calibration inputs: already preprocessed model inputs
-// (NCHW float32), produced on demand so that memory stays bounded. The
-// agent implements it with the detector's own preprocessing.
-type Inputs interface {
-	// Len is the number of inputs.
-	Len() int
-	// Input writes input i into dst (len = the model input's element count).
-	Input(ctx context.Context, i int, dst []float32) error
-}
 
 // Runner runs one model in ONNX Runtime (which the caller has initialised)
 // with chosen tensors exposed as outputs, and hands them over as float32
-// slices: calibration here, activation sampling in package prune.
+// slices: calibration in package quant, activation sampling in package prune.
 type Runner struct {
 	session *ort.DynamicAdvancedSession
 	input   *ort.Tensor[float32]

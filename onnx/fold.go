@@ -1,4 +1,4 @@
-package quant
+package onnx
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // bnFold is one Conv → BatchNormalization pair to fold, computed before the
@@ -34,7 +34,7 @@ type bnFold struct {
 // Pairs that do not match are left alone. On error m is unchanged.
 func FoldBatchNorm(m *onnxpb.ModelProto) (folded int, err error) {
 	g := NewGraph(m)
-	names := tensorNames(m.GetGraph())
+	names := TensorNames(m.GetGraph())
 	var plans []*bnFold
 	for _, bn := range m.GetGraph().GetNode() {
 		p, err := g.planBNFold(bn, names)
@@ -91,7 +91,7 @@ func FoldBatchNorm(m *onnxpb.ModelProto) (folded int, err error) {
 	}
 	clear(gp.Node[len(nodes):])
 	gp.Node = nodes
-	gp.ValueInfo = filterValueInfo(gp.ValueInfo, func(name string) bool { return !goneTensors[name] })
+	gp.ValueInfo = FilterValueInfo(gp.ValueInfo, func(name string) bool { return !goneTensors[name] })
 
 	g.Reindex()
 	unused := map[string]bool{}
@@ -110,8 +110,8 @@ func FoldBatchNorm(m *onnxpb.ModelProto) (folded int, err error) {
 		clear(gp.Initializer[len(inits):])
 		gp.Initializer = inits
 		// Initializers listed as graph inputs (IR < 4 style) go with them.
-		gp.Input = filterValueInfo(gp.Input, func(name string) bool { return !unused[name] })
-		gp.ValueInfo = filterValueInfo(gp.ValueInfo, func(name string) bool { return !unused[name] })
+		gp.Input = FilterValueInfo(gp.Input, func(name string) bool { return !unused[name] })
+		gp.ValueInfo = FilterValueInfo(gp.ValueInfo, func(name string) bool { return !unused[name] })
 		g.Reindex()
 	}
 	return len(plans), nil
@@ -120,7 +120,7 @@ func FoldBatchNorm(m *onnxpb.ModelProto) (folded int, err error) {
 // planBNFold returns the fold for bn, nil when bn is not a foldable
 // BatchNormalization, or an error when a matching pair holds corrupt data.
 func (g *Graph) planBNFold(bn *onnxpb.NodeProto, names map[string]bool) (*bnFold, error) {
-	if bn.GetOpType() != "BatchNormalization" || !defaultDomain(bn.GetDomain()) {
+	if bn.GetOpType() != "BatchNormalization" || !IsDefaultDomain(bn.GetDomain()) {
 		return nil, nil
 	}
 	in := bn.GetInput()
@@ -149,7 +149,7 @@ func (g *Graph) planBNFold(bn *onnxpb.NodeProto, names map[string]bool) (*bnFold
 	}
 	x := in[0]
 	conv := g.Producer(x)
-	if conv == nil || conv.GetOpType() != "Conv" || !defaultDomain(conv.GetDomain()) {
+	if conv == nil || conv.GetOpType() != "Conv" || !IsDefaultDomain(conv.GetDomain()) {
 		return nil, nil
 	}
 	if len(conv.GetOutput()) != 1 || len(g.Consumers(x)) != 1 || g.IsOutput(x) {
@@ -160,7 +160,7 @@ func (g *Graph) planBNFold(bn *onnxpb.NodeProto, names map[string]bool) (*bnFold
 		return nil, nil
 	}
 	wt := g.Initializer(cin[1])
-	if !floatInit(wt) || len(wt.GetDims()) < 3 || wt.GetDims()[0] <= 0 {
+	if !IsFloatInitializer(wt) || len(wt.GetDims()) < 3 || wt.GetDims()[0] <= 0 {
 		return nil, nil
 	}
 	c := int(wt.GetDims()[0])
@@ -168,14 +168,14 @@ func (g *Graph) planBNFold(bn *onnxpb.NodeProto, names map[string]bool) (*bnFold
 	var bt *onnxpb.TensorProto
 	if hasBias {
 		bt = g.Initializer(cin[2])
-		if !floatInit(bt) || NumElements(bt) != int64(c) {
+		if !IsFloatInitializer(bt) || NumElements(bt) != int64(c) {
 			return nil, nil
 		}
 	}
 	params := make([]*onnxpb.TensorProto, 4) // scale, B, mean, var
 	for i, name := range in[1:] {
 		t := g.Initializer(name)
-		if !floatInit(t) || NumElements(t) != int64(c) {
+		if !IsFloatInitializer(t) || NumElements(t) != int64(c) {
 			return nil, nil
 		}
 		params[i] = t
@@ -263,16 +263,19 @@ func (g *Graph) addInitializer(t *onnxpb.TensorProto) {
 	g.input[t.GetName()] = true
 }
 
-func floatInit(t *onnxpb.TensorProto) bool {
+// IsFloatInitializer reports whether t is a non-empty float32 tensor stored
+// in the model (not external data).
+func IsFloatInitializer(t *onnxpb.TensorProto) bool {
 	return t != nil && t.GetDataType() == int32(onnxpb.TensorProto_FLOAT) &&
 		t.GetDataLocation() != onnxpb.TensorProto_EXTERNAL && NumElements(t) > 0
 }
 
-func defaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
+// IsDefaultDomain reports whether d names the standard ONNX operator domain.
+func IsDefaultDomain(d string) bool { return d == "" || d == "ai.onnx" }
 
-// tensorNames is every tensor name g defines or mentions (subgraphs
+// TensorNames returns every tensor name g defines or mentions (subgraphs
 // included), for picking fresh names.
-func tensorNames(gp *onnxpb.GraphProto) map[string]bool {
+func TensorNames(gp *onnxpb.GraphProto) map[string]bool {
 	names := map[string]bool{}
 	var visit func(*onnxpb.GraphProto)
 	visit = func(gp *onnxpb.GraphProto) {
@@ -315,7 +318,8 @@ func UniqueName(names map[string]bool, base string) string {
 	return name
 }
 
-func filterValueInfo(list []*onnxpb.ValueInfoProto, keep func(string) bool) []*onnxpb.ValueInfoProto {
+// FilterValueInfo returns the entries of list whose names keep accepts.
+func FilterValueInfo(list []*onnxpb.ValueInfoProto, keep func(string) bool) []*onnxpb.ValueInfoProto {
 	out := list[:0]
 	for _, vi := range list {
 		if keep(vi.GetName()) {

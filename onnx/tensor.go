@@ -1,4 +1,4 @@
-package quant
+package onnx
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // NumElements is the product of t's dims (1 for a scalar). It is -1 when a

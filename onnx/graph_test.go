@@ -1,4 +1,4 @@
-package quant_test
+package onnx_test
 
 import (
 	"path/filepath"
@@ -8,15 +8,16 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest"
 )
 
 func TestGraphSharedModels(t *testing.T) {
-	for _, path := range sharedModels(t) {
+	for _, path := range onnxtest.SharedModels(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			m := loadModel(t, path)
-			g := quant.NewGraph(m)
+			m := onnxtest.LoadModel(t, path)
+			g := onnx.NewGraph(m)
 			gp := m.GetGraph()
 			if g.Opset() < 7 {
 				t.Errorf("Opset() = %d", g.Opset())
@@ -101,7 +102,7 @@ func TestGraphSharedModels(t *testing.T) {
 }
 
 // checkTopo fails unless every node comes after the producers of its inputs.
-func checkTopo(t *testing.T, g *quant.Graph, order []*onnxpb.NodeProto) {
+func checkTopo(t *testing.T, g *onnx.Graph, order []*onnxpb.NodeProto) {
 	t.Helper()
 	if !validOrder(g, order) {
 		t.Fatal("TopoSort order puts a node before a producer of its inputs")
@@ -115,7 +116,7 @@ func checkTopo(t *testing.T, g *quant.Graph, order []*onnxpb.NodeProto) {
 	}
 }
 
-func validOrder(g *quant.Graph, order []*onnxpb.NodeProto) bool {
+func validOrder(g *onnx.Graph, order []*onnxpb.NodeProto) bool {
 	done := map[*onnxpb.NodeProto]bool{}
 	for _, n := range order {
 		for _, in := range n.GetInput() {
@@ -165,7 +166,7 @@ func TestTopoSortCycle(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: &onnxpb.GraphProto{Node: tc.nodes}}
-			_, err := quant.NewGraph(m).TopoSort()
+			_, err := onnx.NewGraph(m).TopoSort()
 			if err == nil {
 				t.Fatal("TopoSort succeeded on a cyclic graph")
 			}
@@ -195,7 +196,7 @@ func TestGraphSubgraphReads(t *testing.T) {
 			node("make_w", "Relu", []string{"x"}, []string{"w"}),
 		}},
 	}
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	if c := g.Consumers("w"); len(c) != 1 || c[0] != ifNode {
 		t.Errorf("Consumers(w) = %v, want the If node", c)
 	}

@@ -1,11 +1,11 @@
-package quant
+package onnx
 
 import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // MinQDQOpset is the opset the QDQ output uses: QuantizeLinear and
@@ -29,10 +29,10 @@ func UpgradeOpset(m *onnxpb.ModelProto) (from int64, err error) {
 		return from, fmt.Errorf("model opset %d: ONNX Runtime's QDQ format needs opset %d with per-channel axes; edgedet converts opset 11 and 12 models — re-export the model with opset 13 or newer", from, MinQDQOpset)
 	}
 	gp := m.GetGraph()
-	names := tensorNames(gp)
+	names := TensorNames(gp)
 	var out []*onnxpb.NodeProto
 	for _, n := range gp.GetNode() {
-		if !defaultDomain(n.GetDomain()) {
+		if !IsDefaultDomain(n.GetDomain()) {
 			out = append(out, n)
 			continue
 		}
@@ -62,7 +62,7 @@ func UpgradeOpset(m *onnxpb.ModelProto) (from int64, err error) {
 	}
 	gp.Node = out
 	for _, op := range m.GetOpsetImport() {
-		if defaultDomain(op.GetDomain()) {
+		if IsDefaultDomain(op.GetDomain()) {
 			op.Version = proto.Int64(MinQDQOpset)
 		}
 	}
@@ -91,7 +91,7 @@ func wrapCoerced2D(g *Graph, names map[string]bool, n *onnxpb.NodeProto) []*onnx
 	flatten := &onnxpb.NodeProto{
 		Name: proto.String(UniqueName(names, base+"_Flatten")), OpType: proto.String("Flatten"),
 		Input: []string{in}, Output: []string{flat},
-		Attribute: []*onnxpb.AttributeProto{intAttr("axis", axis)},
+		Attribute: []*onnxpb.AttributeProto{IntAttr("axis", axis)},
 	}
 	shapeOf := &onnxpb.NodeProto{
 		Name: proto.String(UniqueName(names, base+"_Shape")), OpType: proto.String("Shape"),
@@ -99,7 +99,7 @@ func wrapCoerced2D(g *Graph, names map[string]bool, n *onnxpb.NodeProto) []*onnx
 	}
 	n.Input = []string{flat}
 	n.Output = []string{res}
-	n.Attribute = append(n.Attribute, intAttr("axis", 1))
+	n.Attribute = append(n.Attribute, IntAttr("axis", 1))
 	reshape := &onnxpb.NodeProto{
 		Name: proto.String(UniqueName(names, base+"_Reshape")), OpType: proto.String("Reshape"),
 		Input: []string{res, shape}, Output: []string{outName},
@@ -117,7 +117,8 @@ func popAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
 	return nil
 }
 
-func intAttr(name string, v int64) *onnxpb.AttributeProto {
+// IntAttr returns an int attribute named name.
+func IntAttr(name string, v int64) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
 }
 

@@ -1,4 +1,4 @@
-package quant_test
+package onnx_test
 
 import (
 	"bytes"
@@ -16,22 +16,23 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest"
 )
 
 // Every shared model decodes, re-encodes to an equal message and, when the
 // file is in Go's canonical field order, to the very same bytes.
 func TestRoundTripSharedModels(t *testing.T) {
 	var identical, other []string
-	for _, path := range sharedModels(t) {
+	for _, path := range onnxtest.SharedModels(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
 			orig, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := loadModel(t, path)
+			m := onnxtest.LoadModel(t, path)
 			out, err := proto.Marshal(m)
 			if err != nil {
 				t.Fatal(err)
@@ -46,7 +47,7 @@ func TestRoundTripSharedModels(t *testing.T) {
 			if len(m.ProtoReflect().GetUnknown()) != 0 || len(m.GetGraph().ProtoReflect().GetUnknown()) != 0 {
 				t.Logf("model carries fields unknown to ONNX 1.12")
 			}
-			canonical, why := checkCanonical(orig, m.ProtoReflect().Descriptor())
+			canonical, why := onnxtest.CheckCanonical(orig, m.ProtoReflect().Descriptor())
 			switch {
 			case bytes.Equal(orig, out):
 				identical = append(identical, name)
@@ -57,7 +58,7 @@ func TestRoundTripSharedModels(t *testing.T) {
 				t.Logf("not byte-identical (%d bytes, re-encoded %d): %s", len(orig), len(out), why)
 			}
 			// Saving writes the same bytes as Marshal.
-			saved, err := os.ReadFile(saveModel(t, m, name))
+			saved, err := os.ReadFile(onnxtest.SaveModel(t, m, name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +74,7 @@ func TestRoundTripSharedModels(t *testing.T) {
 // Fields this ONNX version does not know (from a newer exporter) survive a
 // load, edit, save, load cycle, on the model and inside a node and tensor.
 func TestUnknownFieldsSurviveEdit(t *testing.T) {
-	m := loadModel(t, sharedModels(t)[0])
+	m := onnxtest.LoadModel(t, onnxtest.SharedModels(t)[0])
 	unknown := func(marker string) []byte {
 		b := protowire.AppendTag(nil, 999, protowire.BytesType)
 		b = protowire.AppendString(b, marker)
@@ -101,18 +102,18 @@ func TestUnknownFieldsSurviveEdit(t *testing.T) {
 			t.Fatalf("test model lacks %q", marker)
 		}
 	}
-	path := writeFile(t, "unknown.onnx", b)
+	path := onnxtest.WriteFile(t, "unknown.onnx", b)
 
-	m2 := loadModel(t, path)
-	quant.SetMetadata(m2, "edgedet.test", "edited")
+	m2 := onnxtest.LoadModel(t, path)
+	onnx.SetMetadata(m2, "edgedet.test", "edited")
 	m2.GetGraph().GetNode()[1].Name = proto.String("renamed-node")
 	out := filepath.Join(t.TempDir(), "edited.onnx")
-	if err := quant.SaveModel(out, m2); err != nil {
+	if err := onnx.SaveModel(out, m2); err != nil {
 		t.Fatal(err)
 	}
 
-	m3 := loadModel(t, out)
-	if got := quant.Metadata(m3)["edgedet.test"]; got != "edited" {
+	m3 := onnxtest.LoadModel(t, out)
+	if got := onnx.Metadata(m3)["edgedet.test"]; got != "edited" {
 		t.Errorf("metadata edgedet.test = %q, want edited", got)
 	}
 	if got := m3.GetGraph().GetNode()[1].GetName(); got != "renamed-node" {
@@ -132,18 +133,18 @@ func TestUnknownFieldsSurviveEdit(t *testing.T) {
 func TestLoadModelErrors(t *testing.T) {
 	jpg := filepath.Join(testenv.Shared(t, "datasets", "samples"), "dog.jpg")
 	names := filepath.Join(testenv.Shared(t, "models"), "coco.names")
-	empty := writeFile(t, "empty.onnx", nil)
+	empty := onnxtest.WriteFile(t, "empty.onnx", nil)
 	// Valid protobuf, but no graph: an ONNX reader must not accept it.
-	noGraph := writeFile(t, "nograph.onnx", protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 8))
+	noGraph := onnxtest.WriteFile(t, "nograph.onnx", protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 8))
 	truncated := func() string {
-		b, err := os.ReadFile(sharedModels(t)[0])
+		b, err := os.ReadFile(onnxtest.SharedModels(t)[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		return writeFile(t, "truncated.onnx", b[:len(b)/2])
+		return onnxtest.WriteFile(t, "truncated.onnx", b[:len(b)/2])
 	}()
 	for _, path := range []string{jpg, names, empty, noGraph, truncated} {
-		m, err := quant.LoadModel(path)
+		m, err := onnx.LoadModel(path)
 		if err == nil {
 			t.Errorf("LoadModel(%s) = %v, want error", path, m)
 			continue
@@ -151,25 +152,25 @@ func TestLoadModelErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), ": not an ONNX model: ") {
 			t.Errorf("LoadModel(%s) error %q does not name the file and say it is not an ONNX model", path, err)
 		}
-		if !errors.Is(err, quant.ErrNotONNX) {
+		if !errors.Is(err, onnx.ErrNotONNX) {
 			t.Errorf("LoadModel(%s) error %q does not wrap ErrNotONNX", path, err)
 		}
 	}
 	missing := filepath.Join(t.TempDir(), "missing.onnx")
-	_, err := quant.LoadModel(missing)
+	_, err := onnx.LoadModel(missing)
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("LoadModel(missing) error = %v, want not-exist naming the file", err)
 	}
 }
 
 func TestSaveModelAtomic(t *testing.T) {
-	m := loadModel(t, sharedModels(t)[0])
+	m := onnxtest.LoadModel(t, onnxtest.SharedModels(t)[0])
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.onnx")
 	if err := os.WriteFile(path, []byte("old contents"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := quant.SaveModel(path, m); err != nil {
+	if err := onnx.SaveModel(path, m); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := os.ReadDir(dir)
@@ -186,24 +187,24 @@ func TestSaveModelAtomic(t *testing.T) {
 	if fi.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v, want 0644", fi.Mode().Perm())
 	}
-	if got := loadModel(t, path); !proto.Equal(got, m) {
+	if got := onnxtest.LoadModel(t, path); !proto.Equal(got, m) {
 		t.Error("saved model does not load back equal")
 	}
 
 	bad := filepath.Join(dir, "no-such-dir", "out.onnx")
-	if err := quant.SaveModel(bad, m); err == nil || !strings.Contains(err.Error(), bad) {
+	if err := onnx.SaveModel(bad, m); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("SaveModel into a missing dir: error %v, want one naming %s", err, bad)
 	}
 }
 
 func TestModelSHA256(t *testing.T) {
-	path := sharedModels(t)[0]
+	path := onnxtest.SharedModels(t)[0]
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(b)
-	got, err := quant.ModelSHA256(path)
+	got, err := onnx.ModelSHA256(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,21 +212,21 @@ func TestModelSHA256(t *testing.T) {
 		t.Errorf("ModelSHA256 = %s, want %s", got, want)
 	}
 	missing := filepath.Join(t.TempDir(), "missing.onnx")
-	if _, err := quant.ModelSHA256(missing); err == nil || !strings.Contains(err.Error(), missing) {
+	if _, err := onnx.ModelSHA256(missing); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Errorf("ModelSHA256(missing) error %v, want one naming the file", err)
 	}
 }
 
 func TestMetadata(t *testing.T) {
 	m := &onnxpb.ModelProto{}
-	if md := quant.Metadata(m); len(md) != 0 {
+	if md := onnx.Metadata(m); len(md) != 0 {
 		t.Errorf("Metadata of empty model = %v", md)
 	}
-	quant.SetMetadata(m, "a", "1")
-	quant.SetMetadata(m, "b", "2")
-	quant.SetMetadata(m, "a", "3")
-	if want := map[string]string{"a": "3", "b": "2"}; !reflect.DeepEqual(quant.Metadata(m), want) {
-		t.Errorf("Metadata = %v, want %v", quant.Metadata(m), want)
+	onnx.SetMetadata(m, "a", "1")
+	onnx.SetMetadata(m, "b", "2")
+	onnx.SetMetadata(m, "a", "3")
+	if want := map[string]string{"a": "3", "b": "2"}; !reflect.DeepEqual(onnx.Metadata(m), want) {
+		t.Errorf("Metadata = %v, want %v", onnx.Metadata(m), want)
 	}
 	if n := len(m.GetMetadataProps()); n != 2 {
 		t.Errorf("%d metadata_props entries, want 2 (replace, not append)", n)
@@ -235,19 +236,26 @@ func TestMetadata(t *testing.T) {
 	}
 	// A duplicated key, as a careless writer may leave, collapses to one.
 	m.MetadataProps = append(m.MetadataProps, &onnxpb.StringStringEntryProto{Key: proto.String("a"), Value: proto.String("dup")})
-	quant.SetMetadata(m, "a", "4")
-	if n := len(m.GetMetadataProps()); n != 2 || quant.Metadata(m)["a"] != "4" {
+	onnx.SetMetadata(m, "a", "4")
+	if n := len(m.GetMetadataProps()); n != 2 || onnx.Metadata(m)["a"] != "4" {
 		t.Errorf("after SetMetadata on a duplicated key: %v", m.GetMetadataProps())
 	}
 }
 
 func TestQuantOps(t *testing.T) {
-	for _, path := range sharedModels(t) {
+	for _, path := range onnxtest.SharedModels(t) {
 		name := filepath.Base(path)
-		ops := quant.QuantOps(loadModel(t, path))
+		ops := onnx.QuantOps(onnxtest.LoadModel(t, path))
 		t.Logf("%s: %v", name, ops)
 		if quantised := strings.Contains(name, "int8"); quantised != (len(ops) > 0) {
 			t.Errorf("%s: QuantOps = %v, but the name says quantised=%v", name, ops, quantised)
+		}
+		want := "fp32"
+		if strings.Contains(name, "int8") {
+			want = "int8"
+		}
+		if got := onnx.Precision(onnxtest.LoadModel(t, path)); got != want {
+			t.Errorf("%s: Precision = %q, want %q", name, got, want)
 		}
 	}
 	// Ops inside a subgraph count too.
@@ -257,7 +265,10 @@ func TestQuantOps(t *testing.T) {
 			Node: []*onnxpb.NodeProto{{OpType: proto.String("QLinearConv")}, {OpType: proto.String("DequantizeLinear")}},
 		}}},
 	}}}}
-	if got, want := quant.QuantOps(m), []string{"DequantizeLinear", "QLinearConv"}; !reflect.DeepEqual(got, want) {
+	if got, want := onnx.QuantOps(m), []string{"DequantizeLinear", "QLinearConv"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("QuantOps(subgraph) = %v, want %v", got, want)
+	}
+	if got := onnx.Precision(m); got != "int8" {
+		t.Errorf("Precision(subgraph with QLinearConv) = %q, want int8", got)
 	}
 }

@@ -1,4 +1,4 @@
-package quant_test
+package onnx_test
 
 import (
 	"encoding/binary"
@@ -9,8 +9,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest"
 )
 
 // opset11Model builds an opset-11 graph (IR 6) on x [1,4,5] with every
@@ -49,7 +50,7 @@ func opset11Model(opset int64) *onnxpb.ModelProto {
 }
 
 // int64Init returns the values of an INT64 initializer.
-func int64Init(t testing.TB, g *quant.Graph, name string) []int64 {
+func int64Init(t testing.TB, g *onnx.Graph, name string) []int64 {
 	t.Helper()
 	init := g.Initializer(name)
 	if init == nil {
@@ -83,12 +84,12 @@ func TestUpgradeOpset(t *testing.T) {
 		t.Run(map[int64]string{11: "opset11", 12: "opset12"}[from], func(t *testing.T) {
 			m := opset11Model(from)
 			orig := proto.Clone(m).(*onnxpb.ModelProto)
-			got, err := quant.UpgradeOpset(m)
+			got, err := onnx.UpgradeOpset(m)
 			if err != nil || got != from {
 				t.Fatalf("UpgradeOpset = %d, %v; want %d, nil", got, err, from)
 			}
-			g := quant.NewGraph(m)
-			if g.Opset() != quant.MinQDQOpset || quant.MinQDQOpset != 13 || m.GetIrVersion() < 7 {
+			g := onnx.NewGraph(m)
+			if g.Opset() != onnx.MinQDQOpset || onnx.MinQDQOpset != 13 || m.GetIrVersion() < 7 {
 				t.Errorf("after upgrade: opset %d, IR %d; want 13, ≥ 7", g.Opset(), m.GetIrVersion())
 			}
 
@@ -102,7 +103,7 @@ func TestUpgradeOpset(t *testing.T) {
 				{"rsum", "x", "axes", []int64{2}},
 				{"split", "x", "split", []int64{2, 3}},
 			} {
-				n := nodeByName(m, c.node)
+				n := onnxtest.NodeByName(m, c.node)
 				if hasAttr(n, c.attr) {
 					t.Errorf("%s still has attribute %q", c.node, c.attr)
 				}
@@ -113,7 +114,7 @@ func TestUpgradeOpset(t *testing.T) {
 					t.Errorf("%s %s input = %v, want %v", c.node, c.attr, v, c.want)
 				}
 			}
-			if !hasAttr(nodeByName(m, "split"), "axis") || !hasAttr(nodeByName(m, "rsum"), "keepdims") {
+			if !hasAttr(onnxtest.NodeByName(m, "split"), "axis") || !hasAttr(onnxtest.NodeByName(m, "rsum"), "keepdims") {
 				t.Error("Split's axis or ReduceSum's keepdims attribute was lost")
 			}
 			// The Softmax family is wrapped in Flatten → op(axis=1) → Reshape.
@@ -131,10 +132,10 @@ func TestUpgradeOpset(t *testing.T) {
 			for i := range x {
 				x[i] = float32(i%7)*0.4 - float32(i)/10
 			}
-			in := []input{{name: "x", shape: []int64{1, 4, 5}, data: x}}
-			want := runORT(t, saveModel(t, orig, "orig.onnx"), in)
-			gotOut := runORT(t, saveModel(t, m, "upgraded.onnx"), in)
-			compareOutputs(t, gotOut, want, 1e-6)
+			in := []onnxtest.Input{{Name: "x", Shape: []int64{1, 4, 5}, Data: x}}
+			want := onnxtest.RunORT(t, onnxtest.SaveModel(t, orig, "orig.onnx"), in)
+			gotOut := onnxtest.RunORT(t, onnxtest.SaveModel(t, m, "upgraded.onnx"), in)
+			onnxtest.CompareOutputs(t, gotOut, want, 1e-6)
 			// Opset 11 softmax over the flattened [1,20] sums to 1 over all
 			// 20 values (opset 13's axis-1 softmax would sum to 5).
 			var sum float64
@@ -172,21 +173,21 @@ func TestUpgradeOpsetKeepsNoAttrNodes(t *testing.T) {
 		},
 	}
 	orig := proto.Clone(m).(*onnxpb.ModelProto)
-	if _, err := quant.UpgradeOpset(m); err != nil {
+	if _, err := onnx.UpgradeOpset(m); err != nil {
 		t.Fatal(err)
 	}
 	if !proto.Equal(m.GetGraph(), orig.GetGraph()) {
 		t.Errorf("graph changed: %v", m.GetGraph())
 	}
-	if m.GetIrVersion() != 7 || quant.NewGraph(m).Opset() != 13 {
-		t.Errorf("IR %d, opset %d; want 7, 13", m.GetIrVersion(), quant.NewGraph(m).Opset())
+	if m.GetIrVersion() != 7 || onnx.NewGraph(m).Opset() != 13 {
+		t.Errorf("IR %d, opset %d; want 7, 13", m.GetIrVersion(), onnx.NewGraph(m).Opset())
 	}
 }
 
 func TestUpgradeOpsetLimits(t *testing.T) {
 	m := opset11Model(10)
 	orig := proto.Clone(m).(*onnxpb.ModelProto)
-	from, err := quant.UpgradeOpset(m)
+	from, err := onnx.UpgradeOpset(m)
 	if err == nil || !strings.Contains(err.Error(), "opset 10") || from != 10 {
 		t.Errorf("UpgradeOpset(opset 10) = %d, %v; want 10 and an error naming opset 10", from, err)
 	}
@@ -196,7 +197,7 @@ func TestUpgradeOpsetLimits(t *testing.T) {
 	for _, v := range []int64{13, 17} {
 		m := opset11Model(v)
 		orig := proto.Clone(m).(*onnxpb.ModelProto)
-		if from, err := quant.UpgradeOpset(m); err != nil || from != v {
+		if from, err := onnx.UpgradeOpset(m); err != nil || from != v {
 			t.Errorf("UpgradeOpset(opset %d) = %d, %v; want %d, nil", v, from, err, v)
 		}
 		if !proto.Equal(m, orig) {

@@ -1,4 +1,6 @@
-package quant_test
+// Package onnxtest holds test helpers for packages that edit ONNX models:
+// the shared models, load/save, and a reference run in ONNX Runtime.
+package onnxtest
 
 import (
 	"fmt"
@@ -13,12 +15,12 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
-// sharedModels is every .onnx under the shared models directory, sorted.
-func sharedModels(t testing.TB) []string {
+// SharedModels is every .onnx under the shared models directory, sorted.
+func SharedModels(t testing.TB) []string {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(testenv.Shared(t, "models"), "*.onnx"))
 	if err != nil {
@@ -31,44 +33,44 @@ func sharedModels(t testing.TB) []string {
 	return paths
 }
 
-func loadModel(t testing.TB, path string) *onnxpb.ModelProto {
+func LoadModel(t testing.TB, path string) *onnxpb.ModelProto {
 	t.Helper()
-	m, err := quant.LoadModel(path)
+	m, err := onnx.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-func saveModel(t testing.TB, m *onnxpb.ModelProto, name string) string {
+func SaveModel(t testing.TB, m *onnxpb.ModelProto, name string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
-	if err := quant.SaveModel(path, m); err != nil {
+	if err := onnx.SaveModel(path, m); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-func initORT(t testing.TB) {
+func InitORT(t testing.TB) {
 	t.Helper()
 	if err := detector.InitRuntime(testenv.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// input is one float32 input of a model run.
-type input struct {
-	name  string
-	shape []int64
-	data  []float32
+// Input is one float32 input of a model run.
+type Input struct {
+	Name  string
+	Shape []int64
+	Data  []float32
 }
 
-// runORT runs the model at path once on CPU with graph optimisations off
+// RunORT runs the model at path once on CPU with graph optimisations off
 // (so ONNX Runtime's own Conv+BN fusion does not hide ours) and returns
 // every float32 output by name.
-func runORT(t testing.TB, path string, inputs []input) map[string][]float32 {
+func RunORT(t testing.TB, path string, inputs []Input) map[string][]float32 {
 	t.Helper()
-	initORT(t)
+	InitORT(t)
 	_, outInfo, err := ort.GetInputOutputInfo(path)
 	if err != nil {
 		t.Fatalf("inspect %s: %v", path, err)
@@ -79,7 +81,7 @@ func runORT(t testing.TB, path string, inputs []input) map[string][]float32 {
 	}
 	inNames := make([]string, len(inputs))
 	for i, in := range inputs {
-		inNames[i] = in.name
+		inNames[i] = in.Name
 	}
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -99,7 +101,7 @@ func runORT(t testing.TB, path string, inputs []input) map[string][]float32 {
 	defer s.Destroy()
 	ins := make([]ort.Value, len(inputs))
 	for i, in := range inputs {
-		tensor, err := ort.NewTensor(ort.NewShape(in.shape...), in.data)
+		tensor, err := ort.NewTensor(ort.NewShape(in.Shape...), in.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,8 +124,8 @@ func runORT(t testing.TB, path string, inputs []input) map[string][]float32 {
 	return res
 }
 
-// compareOutputs fails when any value differs by more than tol·max(1, |want|).
-func compareOutputs(t testing.TB, got, want map[string][]float32, tol float64) {
+// CompareOutputs fails when any value differs by more than tol·max(1, |want|).
+func CompareOutputs(t testing.TB, got, want map[string][]float32, tol float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d outputs, want %d", len(got), len(want))
@@ -162,12 +164,12 @@ func abs64(x float64) float64 {
 	return x
 }
 
-// checkCanonical reports whether b, a serialised message of type md, has
+// CheckCanonical reports whether b, a serialised message of type md, has
 // every field in the order and encoding Go's protobuf writes: known fields
 // by ascending number, each repeated field contiguous, repeated scalars
 // packed exactly when the descriptor says so, unknown fields last. Only
 // such input can re-serialise byte for byte. why explains a "no".
-func checkCanonical(b []byte, md protoreflect.MessageDescriptor) (ok bool, why string) {
+func CheckCanonical(b []byte, md protoreflect.MessageDescriptor) (ok bool, why string) {
 	last := protowire.Number(0)
 	unknownSeen := false
 	for len(b) > 0 {
@@ -201,7 +203,7 @@ func checkCanonical(b []byte, md protoreflect.MessageDescriptor) (ok bool, why s
 		}
 		if fd.Kind() == protoreflect.MessageKind && typ == protowire.BytesType {
 			sub, _ := protowire.ConsumeBytes(val)
-			if ok, why := checkCanonical(sub, fd.Message()); !ok {
+			if ok, why := CheckCanonical(sub, fd.Message()); !ok {
 				return false, why
 			}
 		}
@@ -209,12 +211,22 @@ func checkCanonical(b []byte, md protoreflect.MessageDescriptor) (ok bool, why s
 	return true, ""
 }
 
-// writeFile writes b to name in a fresh temp dir and returns the path.
-func writeFile(t testing.TB, name string, b []byte) string {
+// WriteFile writes b to name in a fresh temp dir and returns the path.
+func WriteFile(t testing.TB, name string, b []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// NodeByName is the node of m's main graph called name, or nil.
+func NodeByName(m *onnxpb.ModelProto, name string) *onnxpb.NodeProto {
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetName() == name {
+			return n
+		}
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package quant_test
+package onnx_test
 
 import (
 	"math/rand/v2"
@@ -9,8 +9,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest"
 )
 
 func attrInts(name string, v ...int64) *onnxpb.AttributeProto {
@@ -49,14 +50,14 @@ func convBNModel(rng *rand.Rand, irVersion, opset int64) *onnxpb.ModelProto {
 		for _, d := range dims {
 			n *= d
 		}
-		inits = append(inits, quant.Float32Tensor(name, dims, randFloats(rng, int(n), -0.5, 0.5)))
+		inits = append(inits, onnx.Float32Tensor(name, dims, randFloats(rng, int(n), -0.5, 0.5)))
 	}
 	bn := func(i string, c int) {
 		inits = append(inits,
-			quant.Float32Vector("gamma"+i, randFloats(rng, c, 0.5, 1.5)),
-			quant.Float32Vector("beta"+i, randFloats(rng, c, -0.5, 0.5)),
-			quant.Float32Vector("mean"+i, randFloats(rng, c, -0.5, 0.5)),
-			quant.Float32Vector("var"+i, randFloats(rng, c, 0.2, 2)))
+			onnx.Float32Vector("gamma"+i, randFloats(rng, c, 0.5, 1.5)),
+			onnx.Float32Vector("beta"+i, randFloats(rng, c, -0.5, 0.5)),
+			onnx.Float32Vector("mean"+i, randFloats(rng, c, -0.5, 0.5)),
+			onnx.Float32Vector("var"+i, randFloats(rng, c, 0.2, 2)))
 	}
 	bnIn := func(x, i string) []string { return []string{x, "gamma" + i, "beta" + i, "mean" + i, "var" + i} }
 	w("W1", 4, 3, 3, 3)
@@ -71,7 +72,7 @@ func convBNModel(rng *rand.Rand, irVersion, opset int64) *onnxpb.ModelProto {
 	// Float data in float_data rather than raw_data must work too.
 	for _, t := range inits {
 		if t.GetName() == "mean2" {
-			v, _ := quant.TensorFloats(t)
+			v, _ := onnx.TensorFloats(t)
 			t.RawData, t.FloatData = nil, v
 		}
 	}
@@ -108,15 +109,6 @@ func convBNModel(rng *rand.Rand, irVersion, opset int64) *onnxpb.ModelProto {
 	}
 }
 
-func nodeByName(m *onnxpb.ModelProto, name string) *onnxpb.NodeProto {
-	for _, n := range m.GetGraph().GetNode() {
-		if n.GetName() == name {
-			return n
-		}
-	}
-	return nil
-}
-
 func countOp(m *onnxpb.ModelProto, op string) int {
 	n := 0
 	for _, nd := range m.GetGraph().GetNode() {
@@ -138,26 +130,26 @@ func TestFoldBatchNormRunsSame(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(tc.ir)))
 			m := convBNModel(rng, tc.ir, tc.opset)
-			in := []input{{"x", []int64{1, 3, 8, 8}, randFloats(rng, 3*8*8, -1, 1)}}
-			want := runORT(t, saveModel(t, m, "before.onnx"), in)
+			in := []onnxtest.Input{{Name: "x", Shape: []int64{1, 3, 8, 8}, Data: randFloats(rng, 3*8*8, -1, 1)}}
+			want := onnxtest.RunORT(t, onnxtest.SaveModel(t, m, "before.onnx"), in)
 
-			folded, err := quant.FoldBatchNorm(m)
+			folded, err := onnx.FoldBatchNorm(m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if folded != 3 {
 				t.Errorf("folded %d, want 3", folded)
 			}
-			if n := countOp(m, "BatchNormalization"); n != 1 || nodeByName(m, "bn4") == nil {
+			if n := countOp(m, "BatchNormalization"); n != 1 || onnxtest.NodeByName(m, "bn4") == nil {
 				t.Errorf("%d BatchNormalization nodes left, want only bn4", n)
 			}
-			g := quant.NewGraph(m)
+			g := onnx.NewGraph(m)
 			for conv, out := range map[string]string{"conv1": "n1", "conv2": "n2", "conv3": "y1", "conv4": "c4"} {
 				if got := g.Producer(out); got == nil || got.GetName() != conv {
 					t.Errorf("%s is produced by %v, want %s", out, got.GetName(), conv)
 				}
 			}
-			conv1, conv3, conv4 := nodeByName(m, "conv1"), nodeByName(m, "conv3"), nodeByName(m, "conv4")
+			conv1, conv3, conv4 := onnxtest.NodeByName(m, "conv1"), onnxtest.NodeByName(m, "conv3"), onnxtest.NodeByName(m, "conv4")
 			if len(conv1.GetInput()) != 3 || g.Initializer(conv1.GetInput()[2]) == nil {
 				t.Errorf("conv1 inputs %v: want a created bias initializer", conv1.GetInput())
 			}
@@ -193,11 +185,11 @@ func TestFoldBatchNormRunsSame(t *testing.T) {
 			if _, err := g.TopoSort(); err != nil {
 				t.Fatal(err)
 			}
-			got := runORT(t, saveModel(t, m, "after.onnx"), in)
-			compareOutputs(t, got, want, 1e-4)
+			got := onnxtest.RunORT(t, onnxtest.SaveModel(t, m, "after.onnx"), in)
+			onnxtest.CompareOutputs(t, got, want, 1e-4)
 
 			// Folding again finds nothing more.
-			if n, err := quant.FoldBatchNorm(m); n != 0 || err != nil {
+			if n, err := onnx.FoldBatchNorm(m); n != 0 || err != nil {
 				t.Errorf("second FoldBatchNorm = %d, %v; want 0, nil", n, err)
 			}
 		})
@@ -214,14 +206,14 @@ func TestFoldBatchNormSkips(t *testing.T) {
 			m.Graph.Output = append(m.Graph.Output, valueInfo("c1"))
 		}},
 		{"training outputs", func(m *onnxpb.ModelProto) {
-			bn := nodeByName(m, "bn1")
+			bn := onnxtest.NodeByName(m, "bn1")
 			bn.Output = append(bn.Output, "running_mean", "running_var")
 		}},
 		{"training_mode", func(m *onnxpb.ModelProto) {
-			bn := nodeByName(m, "bn1")
+			bn := onnxtest.NodeByName(m, "bn1")
 			bn.Attribute = append(bn.Attribute, attrInt("training_mode", 1))
 		}},
-		{"other domain", func(m *onnxpb.ModelProto) { nodeByName(m, "bn1").Domain = proto.String("com.example") }},
+		{"other domain", func(m *onnxpb.ModelProto) { onnxtest.NodeByName(m, "bn1").Domain = proto.String("com.example") }},
 		{"param is a graph input", func(m *onnxpb.ModelProto) {
 			gp := m.Graph
 			gp.Initializer = slices.DeleteFunc(gp.Initializer, func(t *onnxpb.TensorProto) bool { return t.GetName() == "gamma1" })
@@ -237,7 +229,7 @@ func TestFoldBatchNormSkips(t *testing.T) {
 		{"param of the wrong size", func(m *onnxpb.ModelProto) {
 			for i, t := range m.Graph.Initializer {
 				if t.GetName() == "var1" {
-					m.Graph.Initializer[i] = quant.Float32Vector("var1", []float32{1, 1, 1})
+					m.Graph.Initializer[i] = onnx.Float32Vector("var1", []float32{1, 1, 1})
 				}
 			}
 		}},
@@ -245,14 +237,14 @@ func TestFoldBatchNormSkips(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := convBNModel(rand.New(rand.NewPCG(2, 2)), 8, 15)
 			tc.mutate(m)
-			folded, err := quant.FoldBatchNorm(m)
+			folded, err := onnx.FoldBatchNorm(m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if folded != 2 || nodeByName(m, "bn1") == nil || nodeByName(m, "bn4") == nil {
-				t.Errorf("folded %d (bn1 kept: %v), want 2 with bn1 and bn4 kept", folded, nodeByName(m, "bn1") != nil)
+			if folded != 2 || onnxtest.NodeByName(m, "bn1") == nil || onnxtest.NodeByName(m, "bn4") == nil {
+				t.Errorf("folded %d (bn1 kept: %v), want 2 with bn1 and bn4 kept", folded, onnxtest.NodeByName(m, "bn1") != nil)
 			}
-			if got := nodeByName(m, "conv1").GetOutput()[0]; got != "c1" {
+			if got := onnxtest.NodeByName(m, "conv1").GetOutput()[0]; got != "c1" {
 				t.Errorf("conv1 now outputs %q, want c1", got)
 			}
 		})
@@ -268,7 +260,7 @@ func TestFoldBatchNormErrorLeavesModel(t *testing.T) {
 		}
 	}
 	before := proto.Clone(m)
-	n, err := quant.FoldBatchNorm(m)
+	n, err := onnx.FoldBatchNorm(m)
 	if err == nil || !strings.Contains(err.Error(), `"beta3"`) {
 		t.Errorf("FoldBatchNorm = %d, %v; want an error naming beta3", n, err)
 	}
@@ -280,11 +272,11 @@ func TestFoldBatchNormErrorLeavesModel(t *testing.T) {
 // The shared models: count their BatchNormalization nodes and fold them.
 // Folding must not change what ONNX Runtime computes for yolox_nano_416.
 func TestFoldBatchNormSharedModels(t *testing.T) {
-	for _, path := range sharedModels(t) {
-		m := loadModel(t, path)
+	for _, path := range onnxtest.SharedModels(t) {
+		m := onnxtest.LoadModel(t, path)
 		before := proto.Clone(m)
 		bns := countOp(m, "BatchNormalization")
-		folded, err := quant.FoldBatchNorm(m)
+		folded, err := onnx.FoldBatchNorm(m)
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(path), err)
 			continue
@@ -299,17 +291,17 @@ func TestFoldBatchNormSharedModels(t *testing.T) {
 	}
 
 	path := filepathShared(t, "yolox_nano_416.onnx")
-	m := loadModel(t, path)
-	if _, err := quant.FoldBatchNorm(m); err != nil {
+	m := onnxtest.LoadModel(t, path)
+	if _, err := onnx.FoldBatchNorm(m); err != nil {
 		t.Fatal(err)
 	}
-	in := []input{{"images", []int64{1, 3, 416, 416}, randFloats(rand.New(rand.NewPCG(4, 4)), 3*416*416, 0, 255)}}
-	compareOutputs(t, runORT(t, saveModel(t, m, "folded.onnx"), in), runORT(t, path, in), 1e-3)
+	in := []onnxtest.Input{{Name: "images", Shape: []int64{1, 3, 416, 416}, Data: randFloats(rand.New(rand.NewPCG(4, 4)), 3*416*416, 0, 255)}}
+	onnxtest.CompareOutputs(t, onnxtest.RunORT(t, onnxtest.SaveModel(t, m, "folded.onnx"), in), onnxtest.RunORT(t, path, in), 1e-3)
 }
 
 func filepathShared(t testing.TB, name string) string {
 	t.Helper()
-	for _, p := range sharedModels(t) {
+	for _, p := range onnxtest.SharedModels(t) {
 		if filepath.Base(p) == name {
 			return p
 		}
@@ -322,9 +314,9 @@ func filepathShared(t testing.TB, name string) string {
 // random BatchNormalization back after every Conv, then fold
 // them all again: ONNX Runtime must compute the same on a real model.
 func TestFoldBatchNormReinsertedYOLOX(t *testing.T) {
-	m := loadModel(t, filepathShared(t, "yolox_nano_416.onnx"))
+	m := onnxtest.LoadModel(t, filepathShared(t, "yolox_nano_416.onnx"))
 	rng := rand.New(rand.NewPCG(5, 5))
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	gp := m.GetGraph()
 	var nodes []*onnxpb.NodeProto
 	inserted := 0
@@ -340,10 +332,10 @@ func TestFoldBatchNormReinsertedYOLOX(t *testing.T) {
 		pre := x + "_prebn"
 		p := func(s string) string { return x + "_bn_" + s }
 		gp.Initializer = append(gp.Initializer,
-			quant.Float32Vector(p("gamma"), randFloats(rng, c, 0.9, 1.1)),
-			quant.Float32Vector(p("beta"), randFloats(rng, c, -0.05, 0.05)),
-			quant.Float32Vector(p("mean"), randFloats(rng, c, -0.05, 0.05)),
-			quant.Float32Vector(p("var"), randFloats(rng, c, 0.9, 1.1)))
+			onnx.Float32Vector(p("gamma"), randFloats(rng, c, 0.9, 1.1)),
+			onnx.Float32Vector(p("beta"), randFloats(rng, c, -0.05, 0.05)),
+			onnx.Float32Vector(p("mean"), randFloats(rng, c, -0.05, 0.05)),
+			onnx.Float32Vector(p("var"), randFloats(rng, c, 0.9, 1.1)))
 		n.Output[0] = pre
 		nodes = append(nodes, node(x+"_bn", "BatchNormalization",
 			[]string{pre, p("gamma"), p("beta"), p("mean"), p("var")}, []string{x}))
@@ -353,10 +345,10 @@ func TestFoldBatchNormReinsertedYOLOX(t *testing.T) {
 	if inserted == 0 {
 		t.Fatal("no Conv in yolox_nano_416 to put a BatchNormalization after")
 	}
-	in := []input{{"images", []int64{1, 3, 416, 416}, randFloats(rng, 3*416*416, 0, 255)}}
-	want := runORT(t, saveModel(t, m, "with_bn.onnx"), in)
+	in := []onnxtest.Input{{Name: "images", Shape: []int64{1, 3, 416, 416}, Data: randFloats(rng, 3*416*416, 0, 255)}}
+	want := onnxtest.RunORT(t, onnxtest.SaveModel(t, m, "with_bn.onnx"), in)
 
-	folded, err := quant.FoldBatchNorm(m)
+	folded, err := onnx.FoldBatchNorm(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,8 +356,8 @@ func TestFoldBatchNormReinsertedYOLOX(t *testing.T) {
 	if folded != inserted || countOp(m, "BatchNormalization") != 0 {
 		t.Errorf("folded %d of %d inserted, %d left", folded, inserted, countOp(m, "BatchNormalization"))
 	}
-	if len(gp.GetInitializer()) != len(loadModel(t, filepathShared(t, "yolox_nano_416.onnx")).GetGraph().GetInitializer()) {
+	if len(gp.GetInitializer()) != len(onnxtest.LoadModel(t, filepathShared(t, "yolox_nano_416.onnx")).GetGraph().GetInitializer()) {
 		t.Error("the inserted BatchNorm parameters were not all removed")
 	}
-	compareOutputs(t, runORT(t, saveModel(t, m, "refolded.onnx"), in), want, 1e-3)
+	onnxtest.CompareOutputs(t, onnxtest.RunORT(t, onnxtest.SaveModel(t, m, "refolded.onnx"), in), want, 1e-3)
 }

@@ -8,7 +8,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: quant/onnxpb/onnx-ml.proto
+// source: onnx/onnxpb/onnx-ml.proto
 
 package onnxpb
 
@@ -123,11 +123,11 @@ func (x Version) String() string {
 }
 
 func (Version) Descriptor() protoreflect.EnumDescriptor {
-	return file_quant_onnxpb_onnx_ml_proto_enumTypes[0].Descriptor()
+	return file_onnx_onnxpb_onnx_ml_proto_enumTypes[0].Descriptor()
 }
 
 func (Version) Type() protoreflect.EnumType {
-	return &file_quant_onnxpb_onnx_ml_proto_enumTypes[0]
+	return &file_onnx_onnxpb_onnx_ml_proto_enumTypes[0]
 }
 
 func (x Version) Number() protoreflect.EnumNumber {
@@ -146,7 +146,7 @@ func (x *Version) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use Version.Descriptor instead.
 func (Version) EnumDescriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{0}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{0}
 }
 
 // Operator/function status.
@@ -180,11 +180,11 @@ func (x OperatorStatus) String() string {
 }
 
 func (OperatorStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_quant_onnxpb_onnx_ml_proto_enumTypes[1].Descriptor()
+	return file_onnx_onnxpb_onnx_ml_proto_enumTypes[1].Descriptor()
 }
 
 func (OperatorStatus) Type() protoreflect.EnumType {
-	return &file_quant_onnxpb_onnx_ml_proto_enumTypes[1]
+	return &file_onnx_onnxpb_onnx_ml_proto_enumTypes[1]
 }
 
 func (x OperatorStatus) Number() protoreflect.EnumNumber {
@@ -203,7 +203,7 @@ func (x *OperatorStatus) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use OperatorStatus.Descriptor instead.
 func (OperatorStatus) EnumDescriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{1}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{1}
 }
 
 // Note: this enum is structurally identical to the OpSchema::AttrType
@@ -277,11 +277,11 @@ func (x AttributeProto_AttributeType) String() string {
 }
 
 func (AttributeProto_AttributeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_quant_onnxpb_onnx_ml_proto_enumTypes[2].Descriptor()
+	return file_onnx_onnxpb_onnx_ml_proto_enumTypes[2].Descriptor()
 }
 
 func (AttributeProto_AttributeType) Type() protoreflect.EnumType {
-	return &file_quant_onnxpb_onnx_ml_proto_enumTypes[2]
+	return &file_onnx_onnxpb_onnx_ml_proto_enumTypes[2]
 }
 
 func (x AttributeProto_AttributeType) Number() protoreflect.EnumNumber {
@@ -300,7 +300,7 @@ func (x *AttributeProto_AttributeType) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use AttributeProto_AttributeType.Descriptor instead.
 func (AttributeProto_AttributeType) EnumDescriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{0, 0}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{0, 0}
 }
 
 type TensorProto_DataType int32
@@ -384,11 +384,11 @@ func (x TensorProto_DataType) String() string {
 }
 
 func (TensorProto_DataType) Descriptor() protoreflect.EnumDescriptor {
-	return file_quant_onnxpb_onnx_ml_proto_enumTypes[3].Descriptor()
+	return file_onnx_onnxpb_onnx_ml_proto_enumTypes[3].Descriptor()
 }
 
 func (TensorProto_DataType) Type() protoreflect.EnumType {
-	return &file_quant_onnxpb_onnx_ml_proto_enumTypes[3]
+	return &file_onnx_onnxpb_onnx_ml_proto_enumTypes[3]
 }
 
 func (x TensorProto_DataType) Number() protoreflect.EnumNumber {
@@ -407,7 +407,7 @@ func (x *TensorProto_DataType) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use TensorProto_DataType.Descriptor instead.
 func (TensorProto_DataType) EnumDescriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8, 0}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8, 0}
 }
 
 // Location of the data for this tensor. MUST be one of:
@@ -443,11 +443,11 @@ func (x TensorProto_DataLocation) String() string {
 }
 
 func (TensorProto_DataLocation) Descriptor() protoreflect.EnumDescriptor {
-	return file_quant_onnxpb_onnx_ml_proto_enumTypes[4].Descriptor()
+	return file_onnx_onnxpb_onnx_ml_proto_enumTypes[4].Descriptor()
 }
 
 func (TensorProto_DataLocation) Type() protoreflect.EnumType {
-	return &file_quant_onnxpb_onnx_ml_proto_enumTypes[4]
+	return &file_onnx_onnxpb_onnx_ml_proto_enumTypes[4]
 }
 
 func (x TensorProto_DataLocation) Number() protoreflect.EnumNumber {
@@ -466,7 +466,7 @@ func (x *TensorProto_DataLocation) UnmarshalJSON(b []byte) error {
 
 // Deprecated: Use TensorProto_DataLocation.Descriptor instead.
 func (TensorProto_DataLocation) EnumDescriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8, 1}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8, 1}
 }
 
 // Attributes
@@ -516,7 +516,7 @@ type AttributeProto struct {
 
 func (x *AttributeProto) Reset() {
 	*x = AttributeProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[0]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +528,7 @@ func (x *AttributeProto) String() string {
 func (*AttributeProto) ProtoMessage() {}
 
 func (x *AttributeProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[0]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +541,7 @@ func (x *AttributeProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeProto.ProtoReflect.Descriptor instead.
 func (*AttributeProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{0}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *AttributeProto) GetName() string {
@@ -687,7 +687,7 @@ type ValueInfoProto struct {
 
 func (x *ValueInfoProto) Reset() {
 	*x = ValueInfoProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[1]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +699,7 @@ func (x *ValueInfoProto) String() string {
 func (*ValueInfoProto) ProtoMessage() {}
 
 func (x *ValueInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[1]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +712,7 @@ func (x *ValueInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValueInfoProto.ProtoReflect.Descriptor instead.
 func (*ValueInfoProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{1}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ValueInfoProto) GetName() string {
@@ -764,7 +764,7 @@ type NodeProto struct {
 
 func (x *NodeProto) Reset() {
 	*x = NodeProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[2]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +776,7 @@ func (x *NodeProto) String() string {
 func (*NodeProto) ProtoMessage() {}
 
 func (x *NodeProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[2]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +789,7 @@ func (x *NodeProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProto.ProtoReflect.Descriptor instead.
 func (*NodeProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{2}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *NodeProto) GetInput() []string {
@@ -966,7 +966,7 @@ type TrainingInfoProto struct {
 
 func (x *TrainingInfoProto) Reset() {
 	*x = TrainingInfoProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[3]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +978,7 @@ func (x *TrainingInfoProto) String() string {
 func (*TrainingInfoProto) ProtoMessage() {}
 
 func (x *TrainingInfoProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[3]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +991,7 @@ func (x *TrainingInfoProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrainingInfoProto.ProtoReflect.Descriptor instead.
 func (*TrainingInfoProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{3}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TrainingInfoProto) GetInitialization() *GraphProto {
@@ -1098,7 +1098,7 @@ type ModelProto struct {
 
 func (x *ModelProto) Reset() {
 	*x = ModelProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[4]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1110,7 @@ func (x *ModelProto) String() string {
 func (*ModelProto) ProtoMessage() {}
 
 func (x *ModelProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[4]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1123,7 @@ func (x *ModelProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelProto.ProtoReflect.Descriptor instead.
 func (*ModelProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{4}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ModelProto) GetIrVersion() int64 {
@@ -1215,7 +1215,7 @@ type StringStringEntryProto struct {
 
 func (x *StringStringEntryProto) Reset() {
 	*x = StringStringEntryProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[5]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1227,7 @@ func (x *StringStringEntryProto) String() string {
 func (*StringStringEntryProto) ProtoMessage() {}
 
 func (x *StringStringEntryProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[5]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1240,7 @@ func (x *StringStringEntryProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringStringEntryProto.ProtoReflect.Descriptor instead.
 func (*StringStringEntryProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{5}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StringStringEntryProto) GetKey() string {
@@ -1271,7 +1271,7 @@ type TensorAnnotation struct {
 
 func (x *TensorAnnotation) Reset() {
 	*x = TensorAnnotation{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[6]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1283,7 @@ func (x *TensorAnnotation) String() string {
 func (*TensorAnnotation) ProtoMessage() {}
 
 func (x *TensorAnnotation) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[6]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1296,7 @@ func (x *TensorAnnotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TensorAnnotation.ProtoReflect.Descriptor instead.
 func (*TensorAnnotation) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{6}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TensorAnnotation) GetTensorName() string {
@@ -1351,7 +1351,7 @@ type GraphProto struct {
 
 func (x *GraphProto) Reset() {
 	*x = GraphProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[7]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1363,7 @@ func (x *GraphProto) String() string {
 func (*GraphProto) ProtoMessage() {}
 
 func (x *GraphProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[7]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1376,7 @@ func (x *GraphProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GraphProto.ProtoReflect.Descriptor instead.
 func (*GraphProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{7}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GraphProto) GetNode() []*NodeProto {
@@ -1526,7 +1526,7 @@ type TensorProto struct {
 
 func (x *TensorProto) Reset() {
 	*x = TensorProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[8]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1538,7 @@ func (x *TensorProto) String() string {
 func (*TensorProto) ProtoMessage() {}
 
 func (x *TensorProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[8]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1551,7 @@ func (x *TensorProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TensorProto.ProtoReflect.Descriptor instead.
 func (*TensorProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TensorProto) GetDims() []int64 {
@@ -1679,7 +1679,7 @@ type SparseTensorProto struct {
 
 func (x *SparseTensorProto) Reset() {
 	*x = SparseTensorProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[9]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1691,7 @@ func (x *SparseTensorProto) String() string {
 func (*SparseTensorProto) ProtoMessage() {}
 
 func (x *SparseTensorProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[9]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1704,7 @@ func (x *SparseTensorProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SparseTensorProto.ProtoReflect.Descriptor instead.
 func (*SparseTensorProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{9}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SparseTensorProto) GetValues() *TensorProto {
@@ -1740,7 +1740,7 @@ type TensorShapeProto struct {
 
 func (x *TensorShapeProto) Reset() {
 	*x = TensorShapeProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[10]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1752,7 @@ func (x *TensorShapeProto) String() string {
 func (*TensorShapeProto) ProtoMessage() {}
 
 func (x *TensorShapeProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[10]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1765,7 @@ func (x *TensorShapeProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TensorShapeProto.ProtoReflect.Descriptor instead.
 func (*TensorShapeProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{10}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TensorShapeProto) GetDim() []*TensorShapeProto_Dimension {
@@ -1800,7 +1800,7 @@ type TypeProto struct {
 
 func (x *TypeProto) Reset() {
 	*x = TypeProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[11]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1812,7 @@ func (x *TypeProto) String() string {
 func (*TypeProto) ProtoMessage() {}
 
 func (x *TypeProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[11]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1825,7 @@ func (x *TypeProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto.ProtoReflect.Descriptor instead.
 func (*TypeProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TypeProto) GetValue() isTypeProto_Value {
@@ -1960,7 +1960,7 @@ type OperatorSetIdProto struct {
 
 func (x *OperatorSetIdProto) Reset() {
 	*x = OperatorSetIdProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[12]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +1972,7 @@ func (x *OperatorSetIdProto) String() string {
 func (*OperatorSetIdProto) ProtoMessage() {}
 
 func (x *OperatorSetIdProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[12]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +1985,7 @@ func (x *OperatorSetIdProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorSetIdProto.ProtoReflect.Descriptor instead.
 func (*OperatorSetIdProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{12}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *OperatorSetIdProto) GetDomain() string {
@@ -2027,7 +2027,7 @@ type FunctionProto struct {
 
 func (x *FunctionProto) Reset() {
 	*x = FunctionProto{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[13]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2039,7 @@ func (x *FunctionProto) String() string {
 func (*FunctionProto) ProtoMessage() {}
 
 func (x *FunctionProto) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[13]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2052,7 @@ func (x *FunctionProto) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionProto.ProtoReflect.Descriptor instead.
 func (*FunctionProto) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{13}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FunctionProto) GetName() string {
@@ -2124,7 +2124,7 @@ type TensorProto_Segment struct {
 
 func (x *TensorProto_Segment) Reset() {
 	*x = TensorProto_Segment{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[14]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2136,7 @@ func (x *TensorProto_Segment) String() string {
 func (*TensorProto_Segment) ProtoMessage() {}
 
 func (x *TensorProto_Segment) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[14]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2149,7 @@ func (x *TensorProto_Segment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TensorProto_Segment.ProtoReflect.Descriptor instead.
 func (*TensorProto_Segment) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8, 0}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{8, 0}
 }
 
 func (x *TensorProto_Segment) GetBegin() int64 {
@@ -2185,7 +2185,7 @@ type TensorShapeProto_Dimension struct {
 
 func (x *TensorShapeProto_Dimension) Reset() {
 	*x = TensorShapeProto_Dimension{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[15]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2197,7 @@ func (x *TensorShapeProto_Dimension) String() string {
 func (*TensorShapeProto_Dimension) ProtoMessage() {}
 
 func (x *TensorShapeProto_Dimension) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[15]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2210,7 @@ func (x *TensorShapeProto_Dimension) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TensorShapeProto_Dimension.ProtoReflect.Descriptor instead.
 func (*TensorShapeProto_Dimension) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{10, 0}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{10, 0}
 }
 
 func (x *TensorShapeProto_Dimension) GetValue() isTensorShapeProto_Dimension_Value {
@@ -2274,7 +2274,7 @@ type TypeProto_Tensor struct {
 
 func (x *TypeProto_Tensor) Reset() {
 	*x = TypeProto_Tensor{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[16]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2286,7 +2286,7 @@ func (x *TypeProto_Tensor) String() string {
 func (*TypeProto_Tensor) ProtoMessage() {}
 
 func (x *TypeProto_Tensor) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[16]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2299,7 @@ func (x *TypeProto_Tensor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto_Tensor.ProtoReflect.Descriptor instead.
 func (*TypeProto_Tensor) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 0}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 0}
 }
 
 func (x *TypeProto_Tensor) GetElemType() int32 {
@@ -2328,7 +2328,7 @@ type TypeProto_Sequence struct {
 
 func (x *TypeProto_Sequence) Reset() {
 	*x = TypeProto_Sequence{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[17]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2340,7 @@ func (x *TypeProto_Sequence) String() string {
 func (*TypeProto_Sequence) ProtoMessage() {}
 
 func (x *TypeProto_Sequence) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[17]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2353,7 @@ func (x *TypeProto_Sequence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto_Sequence.ProtoReflect.Descriptor instead.
 func (*TypeProto_Sequence) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 1}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 1}
 }
 
 func (x *TypeProto_Sequence) GetElemType() *TypeProto {
@@ -2378,7 +2378,7 @@ type TypeProto_Map struct {
 
 func (x *TypeProto_Map) Reset() {
 	*x = TypeProto_Map{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[18]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2390,7 @@ func (x *TypeProto_Map) String() string {
 func (*TypeProto_Map) ProtoMessage() {}
 
 func (x *TypeProto_Map) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[18]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2403,7 @@ func (x *TypeProto_Map) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto_Map.ProtoReflect.Descriptor instead.
 func (*TypeProto_Map) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 2}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 2}
 }
 
 func (x *TypeProto_Map) GetKeyType() int32 {
@@ -2433,7 +2433,7 @@ type TypeProto_Optional struct {
 
 func (x *TypeProto_Optional) Reset() {
 	*x = TypeProto_Optional{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[19]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2445,7 @@ func (x *TypeProto_Optional) String() string {
 func (*TypeProto_Optional) ProtoMessage() {}
 
 func (x *TypeProto_Optional) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[19]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2458,7 @@ func (x *TypeProto_Optional) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto_Optional.ProtoReflect.Descriptor instead.
 func (*TypeProto_Optional) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 3}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 3}
 }
 
 func (x *TypeProto_Optional) GetElemType() *TypeProto {
@@ -2481,7 +2481,7 @@ type TypeProto_SparseTensor struct {
 
 func (x *TypeProto_SparseTensor) Reset() {
 	*x = TypeProto_SparseTensor{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[20]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2493,7 @@ func (x *TypeProto_SparseTensor) String() string {
 func (*TypeProto_SparseTensor) ProtoMessage() {}
 
 func (x *TypeProto_SparseTensor) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[20]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2506,7 @@ func (x *TypeProto_SparseTensor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto_SparseTensor.ProtoReflect.Descriptor instead.
 func (*TypeProto_SparseTensor) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 4}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 4}
 }
 
 func (x *TypeProto_SparseTensor) GetElemType() int32 {
@@ -2535,7 +2535,7 @@ type TypeProto_Opaque struct {
 
 func (x *TypeProto_Opaque) Reset() {
 	*x = TypeProto_Opaque{}
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[21]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2547,7 +2547,7 @@ func (x *TypeProto_Opaque) String() string {
 func (*TypeProto_Opaque) ProtoMessage() {}
 
 func (x *TypeProto_Opaque) ProtoReflect() protoreflect.Message {
-	mi := &file_quant_onnxpb_onnx_ml_proto_msgTypes[21]
+	mi := &file_onnx_onnxpb_onnx_ml_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2560,7 +2560,7 @@ func (x *TypeProto_Opaque) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TypeProto_Opaque.ProtoReflect.Descriptor instead.
 func (*TypeProto_Opaque) Descriptor() ([]byte, []int) {
-	return file_quant_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 5}
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP(), []int{11, 5}
 }
 
 func (x *TypeProto_Opaque) GetDomain() string {
@@ -2577,11 +2577,11 @@ func (x *TypeProto_Opaque) GetName() string {
 	return ""
 }
 
-var File_quant_onnxpb_onnx_ml_proto protoreflect.FileDescriptor
+var File_onnx_onnxpb_onnx_ml_proto protoreflect.FileDescriptor
 
-const file_quant_onnxpb_onnx_ml_proto_rawDesc = "" +
+const file_onnx_onnxpb_onnx_ml_proto_rawDesc = "" +
 	"\n" +
-	"\x1aquant/onnxpb/onnx-ml.proto\x12\x04onnx\"\xd4\x06\n" +
+	"\x19onnx/onnxpb/onnx-ml.proto\x12\x04onnx\"\xd4\x06\n" +
 	"\x0eAttributeProto\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\rref_attr_name\x18\x15 \x01(\tR\vrefAttrName\x12\x1d\n" +
@@ -2811,20 +2811,20 @@ const file_quant_onnxpb_onnx_ml_proto_rawDesc = "" +
 	"\x06STABLE\x10\x01B\x02H\x03"
 
 var (
-	file_quant_onnxpb_onnx_ml_proto_rawDescOnce sync.Once
-	file_quant_onnxpb_onnx_ml_proto_rawDescData []byte
+	file_onnx_onnxpb_onnx_ml_proto_rawDescOnce sync.Once
+	file_onnx_onnxpb_onnx_ml_proto_rawDescData []byte
 )
 
-func file_quant_onnxpb_onnx_ml_proto_rawDescGZIP() []byte {
-	file_quant_onnxpb_onnx_ml_proto_rawDescOnce.Do(func() {
-		file_quant_onnxpb_onnx_ml_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_quant_onnxpb_onnx_ml_proto_rawDesc), len(file_quant_onnxpb_onnx_ml_proto_rawDesc)))
+func file_onnx_onnxpb_onnx_ml_proto_rawDescGZIP() []byte {
+	file_onnx_onnxpb_onnx_ml_proto_rawDescOnce.Do(func() {
+		file_onnx_onnxpb_onnx_ml_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_onnx_onnxpb_onnx_ml_proto_rawDesc), len(file_onnx_onnxpb_onnx_ml_proto_rawDesc)))
 	})
-	return file_quant_onnxpb_onnx_ml_proto_rawDescData
+	return file_onnx_onnxpb_onnx_ml_proto_rawDescData
 }
 
-var file_quant_onnxpb_onnx_ml_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_quant_onnxpb_onnx_ml_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
-var file_quant_onnxpb_onnx_ml_proto_goTypes = []any{
+var file_onnx_onnxpb_onnx_ml_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_onnx_onnxpb_onnx_ml_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_onnx_onnxpb_onnx_ml_proto_goTypes = []any{
 	(Version)(0),                       // 0: onnx.Version
 	(OperatorStatus)(0),                // 1: onnx.OperatorStatus
 	(AttributeProto_AttributeType)(0),  // 2: onnx.AttributeProto.AttributeType
@@ -2853,7 +2853,7 @@ var file_quant_onnxpb_onnx_ml_proto_goTypes = []any{
 	(*TypeProto_SparseTensor)(nil),     // 25: onnx.TypeProto.SparseTensor
 	(*TypeProto_Opaque)(nil),           // 26: onnx.TypeProto.Opaque
 }
-var file_quant_onnxpb_onnx_ml_proto_depIdxs = []int32{
+var file_onnx_onnxpb_onnx_ml_proto_depIdxs = []int32{
 	2,  // 0: onnx.AttributeProto.type:type_name -> onnx.AttributeProto.AttributeType
 	13, // 1: onnx.AttributeProto.t:type_name -> onnx.TensorProto
 	12, // 2: onnx.AttributeProto.g:type_name -> onnx.GraphProto
@@ -2908,12 +2908,12 @@ var file_quant_onnxpb_onnx_ml_proto_depIdxs = []int32{
 	0,  // [0:47] is the sub-list for field type_name
 }
 
-func init() { file_quant_onnxpb_onnx_ml_proto_init() }
-func file_quant_onnxpb_onnx_ml_proto_init() {
-	if File_quant_onnxpb_onnx_ml_proto != nil {
+func init() { file_onnx_onnxpb_onnx_ml_proto_init() }
+func file_onnx_onnxpb_onnx_ml_proto_init() {
+	if File_onnx_onnxpb_onnx_ml_proto != nil {
 		return
 	}
-	file_quant_onnxpb_onnx_ml_proto_msgTypes[11].OneofWrappers = []any{
+	file_onnx_onnxpb_onnx_ml_proto_msgTypes[11].OneofWrappers = []any{
 		(*TypeProto_TensorType)(nil),
 		(*TypeProto_SequenceType)(nil),
 		(*TypeProto_MapType)(nil),
@@ -2921,7 +2921,7 @@ func file_quant_onnxpb_onnx_ml_proto_init() {
 		(*TypeProto_SparseTensorType)(nil),
 		(*TypeProto_OpaqueType)(nil),
 	}
-	file_quant_onnxpb_onnx_ml_proto_msgTypes[15].OneofWrappers = []any{
+	file_onnx_onnxpb_onnx_ml_proto_msgTypes[15].OneofWrappers = []any{
 		(*TensorShapeProto_Dimension_DimValue)(nil),
 		(*TensorShapeProto_Dimension_DimParam)(nil),
 	}
@@ -2929,18 +2929,18 @@ func file_quant_onnxpb_onnx_ml_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_quant_onnxpb_onnx_ml_proto_rawDesc), len(file_quant_onnxpb_onnx_ml_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_onnx_onnxpb_onnx_ml_proto_rawDesc), len(file_onnx_onnxpb_onnx_ml_proto_rawDesc)),
 			NumEnums:      5,
 			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_quant_onnxpb_onnx_ml_proto_goTypes,
-		DependencyIndexes: file_quant_onnxpb_onnx_ml_proto_depIdxs,
-		EnumInfos:         file_quant_onnxpb_onnx_ml_proto_enumTypes,
-		MessageInfos:      file_quant_onnxpb_onnx_ml_proto_msgTypes,
+		GoTypes:           file_onnx_onnxpb_onnx_ml_proto_goTypes,
+		DependencyIndexes: file_onnx_onnxpb_onnx_ml_proto_depIdxs,
+		EnumInfos:         file_onnx_onnxpb_onnx_ml_proto_enumTypes,
+		MessageInfos:      file_onnx_onnxpb_onnx_ml_proto_msgTypes,
 	}.Build()
-	File_quant_onnxpb_onnx_ml_proto = out.File
-	file_quant_onnxpb_onnx_ml_proto_goTypes = nil
-	file_quant_onnxpb_onnx_ml_proto_depIdxs = nil
+	File_onnx_onnxpb_onnx_ml_proto = out.File
+	file_onnx_onnxpb_onnx_ml_proto_goTypes = nil
+	file_onnx_onnxpb_onnx_ml_proto_depIdxs = nil
 }
