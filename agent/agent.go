@@ -19,23 +19,12 @@ import (
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/report"
-	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/clock"
 )
-
-// Publisher sends one MQTT message now, or fails (not connected, timeout).
-// *mqtt.Client implements it; the agent uses it for the lossy per-frame
-// topics (detections, stats), while events, counts, snapshots and control
-// states go through the spool-backed outbox.
-type Publisher interface {
-	PublishMessage(ctx context.Context, m spool.Message) error
-}
-
-var _ Publisher = (*mqtt.Client)(nil)
 
 // Agent runs one pipeline per camera against one detector and one MQTT
 // connection. Build it with New, then call Run once.

@@ -17,8 +17,8 @@ import (
 
 	"github.com/edgedet/edgedet/agent/control"
 	"github.com/edgedet/edgedet/agent/outbox"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/report"
-	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
@@ -49,8 +49,8 @@ type pipeline struct {
 	name      string
 	stream    *camera.Stream
 	det       *detector.Detector
-	direct    Publisher      // lossy per-frame topics
-	box       *outbox.Outbox // events, counts, snapshots: spooled, never lost
+	direct    publish.Publisher // lossy per-frame topics
+	box       *outbox.Outbox    // events, counts, snapshots: spooled, never lost
 	ctrl      *control.Camera
 	tracker   *track.Tracker
 	clock     clock.Clock // the agent's: wall time for timestamps, monotonic for "since"
@@ -435,7 +435,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	fr := FrameReport{Time: at, Camera: p.name, Frame: seq, Model: p.model, Precision: p.prec,
 		Width: res.Width, Height: res.Height, Timings: t, Detections: dets}
 	st.buf = fr.AppendJSON(st.buf[:0])
-	msg := spool.Message{Topic: p.detTopic, Payload: st.buf, QoS: p.qos, Retained: p.detOpts.Retain, Time: at}
+	msg := publish.Message{Topic: p.detTopic, Payload: st.buf, QoS: p.qos, Retained: p.detOpts.Retain, Time: at}
 	if err := p.direct.PublishMessage(ctx, msg); err != nil {
 		p.publishFailed.Add(1)
 		st.pubErrs.log(p.log, "publish failed", err, "topic", p.detTopic)

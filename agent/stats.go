@@ -7,7 +7,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // StatsReport is the payload of <prefix>/<device>/stats.
@@ -97,6 +97,6 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 			a.log.Warn("encode stats", "err", err)
 			continue
 		}
-		_ = client.PublishMessage(ctx, spool.Message{Topic: topic, Payload: payload, QoS: 0, Time: wall})
+		_ = client.PublishMessage(ctx, publish.Message{Topic: topic, Payload: payload, QoS: 0, Time: wall})
 	}
 }

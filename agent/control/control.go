@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // Setting names a controllable setting; it is the topic level before /set
@@ -140,13 +140,13 @@ func (t Topics) Parse(topic string) (camera string, s Setting, ok bool) {
 }
 
 // StateMessages are the retained /state messages for c's settings.
-func (t Topics) StateMessages(c *Camera, now time.Time) []spool.Message {
+func (t Topics) StateMessages(c *Camera, now time.Time) []publish.Message {
 	detect := "OFF"
 	if c.Detect() {
 		detect = "ON"
 	}
 	th := strconv.FormatFloat(float64(c.Threshold()), 'f', -1, 32)
-	return []spool.Message{
+	return []publish.Message{
 		{Topic: t.State(c.name, SettingDetect), Payload: []byte(detect), QoS: 1, Retained: true, Time: now},
 		{Topic: t.State(c.name, SettingThreshold), Payload: []byte(th), QoS: 1, Retained: true, Time: now},
 	}

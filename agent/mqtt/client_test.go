@@ -17,7 +17,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -103,13 +103,13 @@ func TestClientPublishAvailabilityClose(t *testing.T) {
 	if c.Connected() {
 		t.Fatal("Connected() after Close")
 	}
-	if err := c.Publish(ctx, topic, payload, false); !errors.Is(err, ErrClosed) {
+	if err := c.Publish(ctx, topic, payload, false); !errors.Is(err, publish.ErrClosed) {
 		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
 	}
-	if err := c.Connect(ctx); !errors.Is(err, ErrClosed) {
+	if err := c.Connect(ctx); !errors.Is(err, publish.ErrClosed) {
 		t.Fatalf("Connect after Close = %v, want ErrClosed", err)
 	}
-	if err := c.WaitConnected(ctx); !errors.Is(err, ErrClosed) {
+	if err := c.WaitConnected(ctx); !errors.Is(err, publish.ErrClosed) {
 		t.Fatalf("WaitConnected after Close = %v, want ErrClosed", err)
 	}
 	// The broker's own log confirms the clean disconnect: the will was not sent.
@@ -160,7 +160,7 @@ func TestClientBrokerDownAtStart(t *testing.T) {
 	}
 	ctx := context.Background()
 	topic := c.Config().Topic("detections")
-	if err := c.Publish(ctx, topic, []byte("x"), false); !errors.Is(err, ErrNotConnected) {
+	if err := c.Publish(ctx, topic, []byte("x"), false); !errors.Is(err, publish.ErrNotConnected) {
 		t.Fatalf("Publish while down = %v, want ErrNotConnected", err)
 	}
 	if s := c.Stats(); s.Dropped != 1 || s.Connected || s.Connects != 0 {
@@ -209,7 +209,7 @@ func TestClientReconnect(t *testing.T) {
 
 	m.Stop(t)
 	testenv.Eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
-	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("lost"), false); !errors.Is(err, ErrNotConnected) {
+	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("lost"), false); !errors.Is(err, publish.ErrNotConnected) {
 		t.Fatalf("Publish after the loss = %v, want ErrNotConnected", err)
 	}
 
@@ -264,7 +264,7 @@ func TestClientPublishWaitsForSettledStore(t *testing.T) {
 
 	c.storeSettled.Store(false) // as between a reconnect and paho's resume
 	before := c.Stats().Dropped
-	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("early"), false); !errors.Is(err, ErrNotConnected) {
+	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("early"), false); !errors.Is(err, publish.ErrNotConnected) {
 		t.Fatalf("Publish before the store settled = %v, want ErrNotConnected", err)
 	}
 	if d := c.Stats().Dropped - before; d != 1 {
@@ -567,8 +567,8 @@ func TestPublishMessageNoSecondCopy(t *testing.T) {
 	topic := c.Config().Topic("events", "cam")
 	sub := testenv.Subscribe(t, m.URL, topic)
 	ctx := context.Background()
-	a := spool.Message{ID: 1, Topic: topic, Payload: []byte("a"), QoS: 1}
-	b := spool.Message{ID: 1, Topic: topic, Payload: []byte("b"), QoS: 1}
+	a := publish.Message{ID: 1, Topic: topic, Payload: []byte("a"), QoS: 1}
+	b := publish.Message{ID: 1, Topic: topic, Payload: []byte("b"), QoS: 1}
 
 	m.Pause(t)
 	for range 10 {

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
-func summary(msgs []spool.Message) string {
+func summary(msgs []publish.Message) string {
 	s := ""
 	for _, m := range msgs {
 		s += fmt.Sprintf("%s=%s ", m.Topic, m.Payload)

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // Defaults applied by [DiscoveryConfig.WithDefaults].
@@ -184,7 +184,7 @@ type haEntity struct {
 // Retained configs of labels or cameras later removed from the config are
 // not cleared here; publishing an empty retained payload on their topics
 // removes them from Home Assistant.
-func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, cameras []string, now time.Time) []spool.Message {
+func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, cameras []string, now time.Time) []publish.Message {
 	if !cfg.Enabled {
 		return nil
 	}
@@ -217,7 +217,7 @@ func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, camera
 		labels = append(labels, labelID{l, id})
 	}
 
-	msgs := make([]spool.Message, 0, 2*len(cameras)*len(labels))
+	msgs := make([]publish.Message, 0, 2*len(cameras)*len(labels))
 	add := func(component, object string, e *haEntity) {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
@@ -226,7 +226,7 @@ func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, camera
 			panic(fmt.Sprintf("report: discovery payload: %v", err))
 		}
 		payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		msgs = append(msgs, spool.Message{
+		msgs = append(msgs, publish.Message{
 			Topic:    cfg.Prefix + "/" + component + "/" + node + "/" + object + "/config",
 			Payload:  payload,
 			QoS:      1,

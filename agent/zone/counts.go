@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // Counts turns the per-zone, per-label counts of one camera (what
@@ -39,7 +39,7 @@ func NewCounts(topic func(zone, label string) string) *Counts {
 // zone's Objects labels at 0 from the start, which clears counts retained
 // by a previous run). Negative counts are treated as 0. current is not
 // retained. When nothing changed Update returns nil and does not allocate.
-func (c *Counts) Update(current map[string]map[string]int, now time.Time) []spool.Message {
+func (c *Counts) Update(current map[string]map[string]int, now time.Time) []publish.Message {
 	c.keys = c.keys[:0]
 	for zone, labels := range current {
 		last := c.last[zone]
@@ -64,7 +64,7 @@ func (c *Counts) Update(current map[string]map[string]int, now time.Time) []spoo
 	slices.SortFunc(c.keys, func(a, b zoneLabel) int {
 		return cmp.Or(cmp.Compare(a.zone, b.zone), cmp.Compare(a.label, b.label))
 	})
-	msgs := make([]spool.Message, 0, len(c.keys))
+	msgs := make([]publish.Message, 0, len(c.keys))
 	for _, k := range c.keys {
 		n := max(current[k.zone][k.label], 0)
 		last := c.last[k.zone]
@@ -73,7 +73,7 @@ func (c *Counts) Update(current map[string]map[string]int, now time.Time) []spoo
 			c.last[k.zone] = last
 		}
 		last[k.label] = n
-		msgs = append(msgs, spool.Message{
+		msgs = append(msgs, publish.Message{
 			Topic:    c.topic(k.zone, k.label),
 			Payload:  strconv.AppendInt(nil, int64(n), 10),
 			QoS:      1,

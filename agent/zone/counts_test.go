@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/track"
 )
 
@@ -14,7 +14,7 @@ var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func testTopic(zone, label string) string { return "edgedet/pi5/porch/zone/" + zone + "/" + label }
 
-func summary(msgs []spool.Message) string {
+func summary(msgs []publish.Message) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		fmt.Fprintf(&b, "%s=%s ", strings.TrimPrefix(m.Topic, "edgedet/pi5/porch/zone/"), m.Payload)
@@ -89,7 +89,7 @@ func TestCountsAllocsWhenUnchanged(t *testing.T) {
 	c := NewCounts(testTopic)
 	cur := zl{"drive": {"car": 2, "person": 1}, "yard": {"dog": 0}}
 	c.Update(cur, t0)
-	var msgs []spool.Message
+	var msgs []publish.Message
 	if n := testing.AllocsPerRun(1000, func() { msgs = c.Update(cur, t0) }); n != 0 {
 		t.Errorf("%v allocs per unchanged Update, want 0", n)
 	}
