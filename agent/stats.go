@@ -59,7 +59,7 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 	for i, p := range a.pipes {
 		prev[i] = p.totals(a.clock.Mono())
 	}
-	topic := a.cfg.MQTT.Topic("stats")
+	topic := a.cfg.MQTT.Topics().Stats()
 	info := a.det.Info()
 	for {
 		select {

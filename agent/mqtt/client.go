@@ -52,7 +52,7 @@ type Stats struct {
 // Client is the agent's MQTT connection: connects in the background and
 // keeps retrying, so a broker that is down at start never stops the agent.
 //
-// Availability: the Last Will is a retained "offline" on AvailabilityTopic;
+// Availability: the Last Will is a retained "offline" on the availability topic;
 // every (re)connect publishes a retained "online" there and Close a retained
 // "stopped". All methods are safe for concurrent use.
 type Client struct {
@@ -142,7 +142,7 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	c := &Client{
 		cfg:     cfg,
 		broker:  redactURL(cfg.Broker),
-		avail:   cfg.AvailabilityTopic(),
+		avail:   cfg.Topics().Available(),
 		secret:  pw,
 		closing: make(chan struct{}),
 		up:      make(chan struct{}),

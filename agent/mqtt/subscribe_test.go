@@ -18,7 +18,7 @@ func TestPublishMessageQoSRetained(t *testing.T) {
 	c, _ := startClient(t, cfg)
 	waitConnected(t, c)
 	ctx := context.Background()
-	topic := c.Config().Topic("pm")
+	topic := testTopic(c.Config(), "pm")
 
 	live := testenv.Subscribe(t, m.URL, topic+"/#")
 	for q := byte(0); q <= 2; q++ {
@@ -64,7 +64,7 @@ func TestOnConnectAndSubscribeSurviveRestart(t *testing.T) {
 	})
 	var connects atomic.Int32
 	c.OnConnect(func() { connects.Add(1) })
-	topic := c.Config().Topic("cmd")
+	topic := testTopic(c.Config(), "cmd")
 	got := make(chan string, 16)
 	// Subscribed before connecting: made on connect.
 	if err := c.Subscribe(context.Background(), topic+"/+", 1, func(tp string, p []byte) { got <- tp + "=" + string(p) }); err != nil {

@@ -24,7 +24,7 @@ func TestDeliverInOrder(t *testing.T) {
 	log, _ := newLogger(t)
 	c := startClient(t, m.URL, "order", log)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 	sub := testenv.Subscribe(t, m.URL, topic)
 
 	cfg := fastConfig()
@@ -57,7 +57,7 @@ func TestNoLossAcrossOutage(t *testing.T) {
 	o, _ := runOutbox(t, cfg, c, log)
 	c.OnConnect(o.Trigger)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 
 	g.open.Store(false)
 	m.Stop(t)
@@ -145,7 +145,7 @@ func TestSpoolLimits(t *testing.T) {
 	o, _ := runOutboxClock(t, cfg, c, log, clk)
 	c.OnConnect(o.Trigger)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 
 	g.open.Store(false)
 	m.Stop(t)
@@ -420,7 +420,7 @@ func TestHungBrokerBoundedDuplicates(t *testing.T) {
 	o, _ := runOutbox(t, cfg, c, log)
 	c.OnConnect(o.Trigger)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 	sub := testenv.Subscribe(t, m.URL, topic)
 
 	m.Pause(t)

@@ -6,20 +6,21 @@ import (
 	"time"
 
 	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
 // Counts turns the per-label object counts of one camera into retained
 // <prefix>/<device>/<camera>/<label> messages, sending only changes. It is
 // not safe for concurrent use; the camera's pipeline stage owns it.
 type Counts struct {
-	topics Topics
+	topics topic.Tree
 	camera string
 	last   map[string]int // last published count per label
 	labels []string       // scratch for sorting
 }
 
 // NewCounts returns a Counts for camera that has published nothing yet.
-func NewCounts(t Topics, camera string) *Counts {
+func NewCounts(t topic.Tree, camera string) *Counts {
 	return &Counts{topics: t, camera: camera, last: map[string]int{}}
 }
 

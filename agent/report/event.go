@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/internal/jsonw"
 )
@@ -40,7 +41,7 @@ const eventSizeHint = 1024
 // Times are RFC 3339 UTC with milliseconds; box is in frame pixels and
 // box_norm is box divided by the frame width and height. The message Time
 // is the event's frame time.
-func EventMessage(t Topics, m Meta, ev track.Event) publish.Message {
+func EventMessage(t topic.Tree, m Meta, ev track.Event) publish.Message {
 	return publish.Message{
 		Topic:   t.Events(m.Camera),
 		Payload: AppendEventJSON(make([]byte, 0, eventSizeHint), m, ev),

@@ -10,6 +10,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cvsafe"
@@ -184,7 +185,7 @@ func CropRect(box detector.Box, w, h int) image.Rectangle {
 
 // SnapshotMessage wraps a JPEG for <prefix>/<device>/<camera>/<label>/snapshot,
 // retained and QoS 1, produced at at.
-func SnapshotMessage(t Topics, camera, label string, jpeg []byte, at time.Time) publish.Message {
+func SnapshotMessage(t topic.Tree, camera, label string, jpeg []byte, at time.Time) publish.Message {
 	return publish.Message{
 		Topic:    t.Snapshot(camera, label),
 		Payload:  jpeg,
