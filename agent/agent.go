@@ -19,23 +19,13 @@ import (
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/report"
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/clock"
 )
-
-// Publisher sends one MQTT message now, or fails (not connected, timeout).
-// *mqtt.Client implements it; the agent uses it for the lossy per-frame
-// topics (detections, stats), while events, counts, snapshots and control
-// states go through the spool-backed outbox.
-type Publisher interface {
-	PublishMessage(ctx context.Context, m spool.Message) error
-}
-
-var _ Publisher = (*mqtt.Client)(nil)
 
 // Agent runs one pipeline per camera against one detector and one MQTT
 // connection. Build it with New, then call Run once.
@@ -139,8 +129,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 
 	info := a.det.Info()
-	topics := report.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
-	ctrlTopics := control.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device}
+	topics := a.cfg.MQTT.Topics()
 	// Before anything new is queued: end what an unclean stop left open.
 	open, restarted, err := a.restoreOpen(box, topics)
 	if err != nil {
@@ -173,7 +162,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			counts:        counts,
 			open:          open,
 			topics:        topics,
-			detTopic:      a.cfg.MQTT.Topic(cc.Name, "detections"),
+			detTopic:      topics.Detections(cc.Name),
 			qos:           a.cfg.MQTT.QoS,
 			detOpts:       a.cfg.Detections,
 			events:        a.cfg.Events.Enabled,
@@ -208,14 +197,14 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	retainedState := func() {
 		now := a.clock.Now()
 		for _, p := range a.pipes {
-			box.Send(ctrlTopics.StateMessages(p.ctrl, now)...)
+			box.Send(control.StateMessages(topics, p.ctrl, now)...)
 		}
-		box.Send(report.Discovery(a.cfg.HomeAssistant, topics, a.cfg.MQTT.AvailabilityTopic(), a.Version, names, now)...)
+		box.Send(report.Discovery(a.cfg.HomeAssistant, topics, a.Version, names, now)...)
 	}
 	retainedState()
 	client.OnConnect(retainedState) // Send signals a flush; Trigger is registered above
-	err = client.Subscribe(ctx, ctrlTopics.Filter(), 1, func(topic string, payload []byte) {
-		cam, setting, ok := ctrlTopics.Parse(topic)
+	err = client.Subscribe(ctx, topics.SetFilter(), 1, func(topic string, payload []byte) {
+		cam, setting, ok := control.ParseSet(topics, topic)
 		p := byName[cam]
 		if !ok || p == nil {
 			return
@@ -228,7 +217,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		if changed {
 			a.log.Info("control", "camera", cam, "setting", setting, "value", strings.TrimSpace(string(payload)))
 		}
-		box.Send(ctrlTopics.StateMessages(p.ctrl, a.clock.Now())...)
+		box.Send(control.StateMessages(topics, p.ctrl, a.clock.Now())...)
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe to control topics: %w", err)
@@ -334,7 +323,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 // end them — with the per-label counts of their cameras back to 0. Then it
 // empties the file, so they are ended once. It returns the counts it
 // published per camera, for the pipelines to carry on from.
-func (a *Agent) restoreOpen(box *outbox.Outbox, topics report.Topics) (*openStore, map[string]*report.Counts, error) {
+func (a *Agent) restoreOpen(box *outbox.Outbox, topics topic.Tree) (*openStore, map[string]*report.Counts, error) {
 	if a.cfg.StateDir == "" {
 		return nil, nil, nil
 	}

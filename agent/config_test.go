@@ -52,7 +52,7 @@ func TestParseResolvesAndDefaults(t *testing.T) {
 	if cfg.MQTT.ClientID != "edgedet-box1" {
 		t.Errorf("client id should follow the configured device: %q", cfg.MQTT.ClientID)
 	}
-	if got := cfg.MQTT.Topic("front", "detections"); got != "edgedet/box1/front/detections" {
+	if got := cfg.MQTT.Topics().Detections("front"); got != "edgedet/box1/front/detections" {
 		t.Errorf("topic %q", got)
 	}
 	if cfg.Detections.Enabled || cfg.Detections.PublishEmpty {

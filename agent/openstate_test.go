@@ -14,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/agent/report"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
@@ -99,7 +100,7 @@ func TestOpenStoreRoundTrip(t *testing.T) {
 			Entered []string `json:"entered_zones"`
 		} `json:"after"`
 	}
-	msg := report.EventMessage(report.Topics{Prefix: "edgedet", Device: "t"}, meta, evs[1])
+	msg := report.EventMessage(topic.Tree{Prefix: "edgedet", Device: "t"}, meta, evs[1])
 	if err := json.Unmarshal(msg.Payload, &payload); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestRestoreOpenEndsLeftObjects(t *testing.T) {
 	p, _ := testPipeline(t, CameraConfig{})
 	deliverTo(t, p, broker.URL)
 	a := &Agent{cfg: &Config{StateDir: dir}, log: testLog(), clock: clock.NewFake(start.Add(time.Hour))}
-	topics := report.Topics{Prefix: "edgedet", Device: "t"}
+	topics := topic.Tree{Prefix: "edgedet", Device: "t"}
 	store, counts, err := a.restoreOpen(p.box, topics)
 	if err != nil || store == nil || counts["static"] == nil {
 		t.Fatalf("restoreOpen: store %v counts %v err %v", store, counts, err)

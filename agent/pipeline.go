@@ -17,8 +17,9 @@ import (
 
 	"github.com/edgedet/edgedet/agent/control"
 	"github.com/edgedet/edgedet/agent/outbox"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/report"
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
@@ -49,14 +50,14 @@ type pipeline struct {
 	name      string
 	stream    *camera.Stream
 	det       *detector.Detector
-	direct    Publisher      // lossy per-frame topics
-	box       *outbox.Outbox // events, counts, snapshots: spooled, never lost
+	direct    publish.Publisher // lossy per-frame topics
+	box       *outbox.Outbox    // events, counts, snapshots: spooled, never lost
 	ctrl      *control.Camera
 	tracker   *track.Tracker
 	clock     clock.Clock // the agent's: wall time for timestamps, monotonic for "since"
 	counts    *report.Counts
 	open      *openStore // persists the open objects (nil: state_dir unset)
-	topics    report.Topics
+	topics    topic.Tree
 	detTopic  string
 	qos       byte
 	detOpts   DetectionsConfig
@@ -123,7 +124,7 @@ type pipeline struct {
 }
 
 // configure sets up the camera's motion gating, object masks and zones.
-func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detector.Spec) error {
+func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detector.Spec) error {
 	var err error
 	if p.objMask, err = zone.NewMask(cc.ObjectMasks); err != nil {
 		return fmt.Errorf("object_mask: %w", err)
@@ -140,7 +141,7 @@ func (p *pipeline) configure(cc CameraConfig, topics report.Topics, spec detecto
 			}
 			p.overlay.Zones = append(p.overlay.Zones, oz)
 		}
-		p.zoneCounts = zone.NewCounts(func(z, label string) string { return topics.ZoneCount(cc.Name, z, label) })
+		p.zoneCounts = zone.NewCounts(topics, cc.Name)
 		// Zeros for the labels the zones watch: clears what a previous run
 		// left retained on the broker.
 		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
@@ -435,7 +436,7 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	fr := FrameReport{Time: at, Camera: p.name, Frame: seq, Model: p.model, Precision: p.prec,
 		Width: res.Width, Height: res.Height, Timings: t, Detections: dets}
 	st.buf = fr.AppendJSON(st.buf[:0])
-	msg := spool.Message{Topic: p.detTopic, Payload: st.buf, QoS: p.qos, Retained: p.detOpts.Retain, Time: at}
+	msg := publish.Message{Topic: p.detTopic, Payload: st.buf, QoS: p.qos, Retained: p.detOpts.Retain, Time: at}
 	if err := p.direct.PublishMessage(ctx, msg); err != nil {
 		p.publishFailed.Add(1)
 		st.pubErrs.log(p.log, "publish failed", err, "topic", p.detTopic)

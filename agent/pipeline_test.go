@@ -14,6 +14,7 @@ import (
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/report"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/camera"
@@ -62,7 +63,7 @@ func testPipeline(t testing.TB, cc CameraConfig, opts ...pipelineOption) (*pipel
 	if err != nil {
 		t.Fatal(err)
 	}
-	topics := report.Topics{Prefix: "edgedet", Device: "t"}
+	topics := topic.Tree{Prefix: "edgedet", Device: "t"}
 	info := det.Info()
 	m := metrics.New(metrics.Options{Model: info.Name})
 	feed := web.NewFeed(5, 75)

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/edgedet/edgedet/agent/control"
-	"github.com/edgedet/edgedet/agent/report"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -184,7 +183,7 @@ stats_interval = "300ms"
 	if got := a.Totals(); len(got) != 0 {
 		t.Fatalf("Totals before Run: %+v, want none", got)
 	}
-	stats := testenv.Subscribe(t, mq.URL, cfg.MQTT.Topic("stats"))
+	stats := testenv.Subscribe(t, mq.URL, cfg.MQTT.Topics().Stats())
 	states := testenv.Subscribe(t, mq.URL, "edgedet/box1/front/+/state")
 	stop := startAgent(t, a)
 
@@ -225,17 +224,17 @@ stats_interval = "300ms"
 
 	// Switching detection off by MQTT: the state is echoed, later stats
 	// say so and count the frames as skipped, none as processed.
-	ctrl := control.Topics{Prefix: cfg.MQTT.TopicPrefix, Device: cfg.MQTT.Device}
-	testenv.Publish(t, mq.URL, ctrl.Set("front", control.SettingDetect), []byte("OFF"), false)
-	waitMessage(t, states, ctrl.State("front", control.SettingDetect), "OFF")
+	ctrl := cfg.MQTT.Topics()
+	testenv.Publish(t, mq.URL, ctrl.Set("front", string(control.SettingDetect)), []byte("OFF"), false)
+	waitMessage(t, states, ctrl.State("front", string(control.SettingDetect)), "OFF")
 	nextStats(t, stats, "detection off and no frame processed", func(r StatsReport) bool {
 		c := r.Cameras["front"]
 		return !c.Detect && c.ProcessFPS == 0 && c.SkippedFPS > 0 && c.InferenceMs == 0
 	})
-	testenv.Publish(t, mq.URL, ctrl.Set("front", control.SettingDetect), []byte("ON"), false)
+	testenv.Publish(t, mq.URL, ctrl.Set("front", string(control.SettingDetect)), []byte("ON"), false)
 	// An unknown camera and a bad value change nothing.
-	testenv.Publish(t, mq.URL, ctrl.Set("back", control.SettingDetect), []byte("OFF"), false)
-	testenv.Publish(t, mq.URL, ctrl.Set("front", control.SettingThreshold), []byte("2"), false)
+	testenv.Publish(t, mq.URL, ctrl.Set("back", string(control.SettingDetect)), []byte("OFF"), false)
+	testenv.Publish(t, mq.URL, ctrl.Set("front", string(control.SettingThreshold)), []byte("2"), false)
 	nextStats(t, stats, "detection back on", func(r StatsReport) bool {
 		c := r.Cameras["front"]
 		return c.Detect && c.ProcessFPS > 0 && c.Threshold == 0.3
@@ -345,7 +344,7 @@ func TestRunEndsWithTheCameras(t *testing.T) {
 	if !cfg.Events.Enabled {
 		t.Fatal("events are off by default; this test needs them")
 	}
-	events := testenv.Subscribe(t, mq.URL, report.Topics{Prefix: cfg.MQTT.TopicPrefix, Device: cfg.MQTT.Device}.Events("front"))
+	events := testenv.Subscribe(t, mq.URL, cfg.MQTT.Topics().Events("front"))
 	a := newTestAgent(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithTimeout(context.Background(), runLimit)
 	defer cancel()
@@ -412,7 +411,7 @@ func TestRunEmbeddedBroker(t *testing.T) {
 	cfg := runConfig(t, dogClip(t, 10), "embedded:"+addr, "", "loop = true\nrealtime = true\n")
 	a := newTestAgent(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	stop := startAgent(t, a)
-	ctrl := control.Topics{Prefix: cfg.MQTT.TopicPrefix, Device: cfg.MQTT.Device}
+	ctrl := cfg.MQTT.Topics()
 	var states <-chan testenv.Message
 	testenv.Eventually(t, runLimit, "the embedded broker accepts connections", func() bool {
 		c, err := net.Dial("tcp", addr)
@@ -421,8 +420,8 @@ func TestRunEmbeddedBroker(t *testing.T) {
 		}
 		return err == nil
 	})
-	states = testenv.Subscribe(t, "tcp://"+addr, ctrl.State("front", control.SettingDetect))
-	waitMessage(t, states, ctrl.State("front", control.SettingDetect), "ON")
+	states = testenv.Subscribe(t, "tcp://"+addr, ctrl.State("front", string(control.SettingDetect)))
+	waitMessage(t, states, ctrl.State("front", string(control.SettingDetect)), "ON")
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // StatsReport is the payload of <prefix>/<device>/stats.
@@ -59,7 +59,7 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 	for i, p := range a.pipes {
 		prev[i] = p.totals(a.clock.Mono())
 	}
-	topic := a.cfg.MQTT.Topic("stats")
+	topic := a.cfg.MQTT.Topics().Stats()
 	info := a.det.Info()
 	for {
 		select {
@@ -97,6 +97,6 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 			a.log.Warn("encode stats", "err", err)
 			continue
 		}
-		_ = client.PublishMessage(ctx, spool.Message{Topic: topic, Payload: payload, QoS: 0, Time: wall})
+		_ = client.PublishMessage(ctx, publish.Message{Topic: topic, Payload: payload, QoS: 0, Time: wall})
 	}
 }

@@ -1,6 +1,8 @@
 // Package control holds the run-time settings of each camera that MQTT
 // subscribers may change without a restart — detection on/off and the
-// score threshold — and parses the /set payloads that change them.
+// score threshold — parses the /set payloads that change them and builds
+// the retained /state messages that report them (topics from package
+// topic).
 package control
 
 import (
@@ -13,7 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
 // Setting names a controllable setting; it is the topic level before /set
@@ -105,49 +108,27 @@ func clip(s string) string {
 	return s[:n] + "…"
 }
 
-// Topics builds the control topics of one device.
-type Topics struct{ Prefix, Device string }
-
-// Set is the topic subscribers publish to: <prefix>/<device>/<camera>/<setting>/set.
-func (t Topics) Set(camera string, s Setting) string {
-	return t.Prefix + "/" + t.Device + "/" + camera + "/" + string(s) + "/set"
-}
-
-// State is the retained topic holding the current value.
-func (t Topics) State(camera string, s Setting) string {
-	return t.Prefix + "/" + t.Device + "/" + camera + "/" + string(s) + "/state"
-}
-
-// Filter subscribes to every camera's /set topics.
-func (t Topics) Filter() string { return t.Prefix + "/" + t.Device + "/+/+/set" }
-
-// Parse splits a /set topic into camera and setting; ok is false for
-// topics that are not one.
-func (t Topics) Parse(topic string) (camera string, s Setting, ok bool) {
-	rest, found := strings.CutPrefix(topic, t.Prefix+"/"+t.Device+"/")
-	if !found {
+// ParseSet splits a topic of t's /set filter (t.SetFilter) into camera and
+// setting; ok is false for a topic that is not the /set topic of a setting
+// a camera has.
+func ParseSet(t topic.Tree, name string) (camera string, s Setting, ok bool) {
+	camera, setting, ok := t.ParseSet(name)
+	if s = Setting(setting); !ok || (s != SettingDetect && s != SettingThreshold) {
 		return "", "", false
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 || parts[2] != "set" {
-		return "", "", false
-	}
-	switch Setting(parts[1]) {
-	case SettingDetect, SettingThreshold:
-		return parts[0], Setting(parts[1]), true
-	}
-	return "", "", false
+	return camera, s, true
 }
 
-// StateMessages are the retained /state messages for c's settings.
-func (t Topics) StateMessages(c *Camera, now time.Time) []spool.Message {
+// StateMessages are the retained /state messages (QoS 1, Time now) for c's
+// settings, on t.State.
+func StateMessages(t topic.Tree, c *Camera, now time.Time) []publish.Message {
 	detect := "OFF"
 	if c.Detect() {
 		detect = "ON"
 	}
 	th := strconv.FormatFloat(float64(c.Threshold()), 'f', -1, 32)
-	return []spool.Message{
-		{Topic: t.State(c.name, SettingDetect), Payload: []byte(detect), QoS: 1, Retained: true, Time: now},
-		{Topic: t.State(c.name, SettingThreshold), Payload: []byte(th), QoS: 1, Retained: true, Time: now},
+	return []publish.Message{
+		{Topic: t.State(c.name, string(SettingDetect)), Payload: []byte(detect), QoS: 1, Retained: true, Time: now},
+		{Topic: t.State(c.name, string(SettingThreshold)), Payload: []byte(th), QoS: 1, Retained: true, Time: now},
 	}
 }

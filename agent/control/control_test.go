@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
 func TestCameraSet(t *testing.T) {
@@ -47,15 +49,11 @@ func TestCameraSet(t *testing.T) {
 	}
 }
 
-func TestTopics(t *testing.T) {
-	tp := Topics{Prefix: "edgedet", Device: "pi"}
-	if got := tp.Set("porch", SettingDetect); got != "edgedet/pi/porch/detect/set" {
-		t.Errorf("Set topic %q", got)
-	}
-	if got := tp.Filter(); got != "edgedet/pi/+/+/set" {
-		t.Errorf("filter %q", got)
-	}
-	for topic, want := range map[string]struct {
+// TestParseSetAndState: ParseSet accepts the /set topics of the known
+// settings only, and StateMessages reports both settings, retained.
+func TestParseSetAndState(t *testing.T) {
+	tp := topic.Tree{Prefix: "edgedet", Device: "pi"}
+	for name, want := range map[string]struct {
 		cam string
 		s   Setting
 		ok  bool
@@ -66,16 +64,17 @@ func TestTopics(t *testing.T) {
 		"edgedet/pi/porch/detect/state":  {"", "", false},
 		"other/pi/porch/detect/set":      {"", "", false},
 	} {
-		cam, s, ok := tp.Parse(topic)
+		cam, s, ok := ParseSet(tp, name)
 		if cam != want.cam || s != want.s || ok != want.ok {
-			t.Errorf("Parse(%q) = %q %q %v", topic, cam, s, ok)
+			t.Errorf("ParseSet(%q) = %q %q %v", name, cam, s, ok)
 		}
 	}
 	c := NewCamera("porch", 0.25)
 	c.Set(SettingDetect, []byte("OFF"))
-	msgs := tp.StateMessages(c, time.Unix(0, 0))
+	msgs := StateMessages(tp, c, time.Unix(0, 0))
 	if len(msgs) != 2 || msgs[0].Topic != "edgedet/pi/porch/detect/state" || string(msgs[0].Payload) != "OFF" ||
-		!msgs[0].Retained || msgs[0].QoS != 1 || string(msgs[1].Payload) != "0.25" {
+		!msgs[0].Retained || msgs[0].QoS != 1 || msgs[1].Topic != "edgedet/pi/porch/threshold/state" || string(msgs[1].Payload) != "0.25" ||
+		!msgs[1].Retained || msgs[1].QoS != 1 {
 		t.Fatalf("state messages %+v", msgs)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
 // FuzzSet applies a fuzzed /set payload to each setting. A rejected one
@@ -46,7 +48,7 @@ func FuzzSet(f *testing.F) {
 				if math.IsNaN(float64(th)) || th < 0 || th > 1 {
 					t.Fatalf("threshold %q: %g", payload, th)
 				}
-				state := string(Topics{"p", "d"}.StateMessages(c, time.Time{})[1].Payload)
+				state := string(StateMessages(topic.Tree{Prefix: "p", Device: "d"}, c, time.Time{})[1].Payload)
 				again := NewCamera("x", 0.9)
 				if _, err := again.Set(SettingThreshold, []byte(state)); err != nil || again.Threshold() != th {
 					t.Fatalf("threshold %q: state %q reads back as %g, %v", payload, state, again.Threshold(), err)
@@ -56,28 +58,28 @@ func FuzzSet(f *testing.F) {
 	})
 }
 
-// FuzzTopicsParse checks that a topic Parse accepts is the /set topic of
+// FuzzParseSet checks that a topic ParseSet accepts is the /set topic of
 // the camera and setting it returns.
-func FuzzTopicsParse(f *testing.F) {
+func FuzzParseSet(f *testing.F) {
 	f.Add("edgedet", "box1", "edgedet/box1/porch/detect/set")
 	f.Add("edgedet", "box1", "edgedet/box1/porch/threshold/set")
 	f.Add("edgedet", "box1", "edgedet/box1/porch/threshold/state")
 	f.Add("a/b", "c", "a/b/c//detect/set")
 	f.Add("", "", "//x/detect/set/extra")
-	f.Fuzz(func(t *testing.T, prefix, device, topic string) {
-		tp := Topics{Prefix: prefix, Device: device}
-		camera, s, ok := tp.Parse(topic)
+	f.Fuzz(func(t *testing.T, prefix, device, name string) {
+		tp := topic.Tree{Prefix: prefix, Device: device}
+		camera, s, ok := ParseSet(tp, name)
 		if !ok {
 			if camera != "" || s != "" {
-				t.Fatalf("%q: not a /set topic but camera %q setting %q", topic, camera, s)
+				t.Fatalf("%q: not a /set topic but camera %q setting %q", name, camera, s)
 			}
 			return
 		}
 		if strings.Contains(camera, "/") || (s != SettingDetect && s != SettingThreshold) {
-			t.Fatalf("%q: camera %q setting %q", topic, camera, s)
+			t.Fatalf("%q: camera %q setting %q", name, camera, s)
 		}
-		if got := tp.Set(camera, s); got != topic {
-			t.Fatalf("%q parses to (%q, %q), whose /set topic is %q", topic, camera, s, got)
+		if got := tp.Set(camera, string(s)); got != name {
+			t.Fatalf("%q parses to (%q, %q), whose /set topic is %q", name, camera, s, got)
 		}
 	})
 }

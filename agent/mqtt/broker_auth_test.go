@@ -176,14 +176,14 @@ func TestEmbeddedBrokerInternalClient(t *testing.T) {
 	admin.Subscribe("edgedet-test/internal/#", 1, func(_ paho.Client, m paho.Message) { sub <- m }).WaitTimeout(brokerWait)
 	c, _ := startClient(t, ccfg)
 	waitConnected(t, c)
-	if err := c.Publish(context.Background(), ccfg.Topic("cam1", "detect", "set"), []byte("on"), true); err != nil {
+	if err := c.Publish(context.Background(), ccfg.Topics().Set("cam1", "detect"), []byte("on"), true); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(brokerWait)
 	for {
 		select {
 		case m := <-sub:
-			if m.Topic() == ccfg.Topic("cam1", "detect", "set") {
+			if m.Topic() == ccfg.Topics().Set("cam1", "detect") {
 				return
 			}
 		case <-deadline:

@@ -29,9 +29,9 @@ func TestEmbeddedBrokerRoundTrip(t *testing.T) {
 	msgs := testenv.Subscribe(t, b.URL(), "edgedet-test/emb/#")
 	c, _ := startClient(t, cfg)
 	waitConnected(t, c)
-	avail := c.Config().AvailabilityTopic()
+	avail := c.Config().Topics().Available()
 	waitFor(t, msgs, msgTimeout, "online", payloadIs(avail, "online", false))
-	topic := c.Config().Topic("detections")
+	topic := testTopic(c.Config(), "detections")
 	if err := c.Publish(context.Background(), topic, []byte("hello"), false); err != nil {
 		t.Fatal(err)
 	}

@@ -22,16 +22,11 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
-var (
-	// ErrNotConnected is returned by Publish, without waiting, when there is
-	// no open connection to the broker. Nothing was sent: keep the message.
-	ErrNotConnected = errors.New("mqtt: not connected")
-	// ErrClosed is returned by calls on a closed Client.
-	ErrClosed = errors.New("mqtt: client closed")
-)
+// The Client implements the agent's publishing contract.
+var _ publish.Publisher = (*Client)(nil)
 
 // Retry timing. paho sleeps these without watching for Disconnect, so they
 // also bound how long paho's own goroutines may outlive Close.
@@ -43,11 +38,11 @@ const (
 )
 
 // Stats are the Client's counters since NewClient. Every Publish call that
-// does not return ErrClosed counts in exactly one of Published, Dropped or
+// does not return publish.ErrClosed counts in exactly one of Published, Dropped or
 // Failed.
 type Stats struct {
 	Published   uint64 // acknowledged (QoS 1/2) or written (QoS 0)
-	Dropped     uint64 // refused with ErrNotConnected
+	Dropped     uint64 // refused with publish.ErrNotConnected
 	Failed      uint64 // invalid topic, timeout, cancelled or refused by paho
 	Connects    uint64 // successful connections, the first one included
 	Disconnects uint64 // connections lost (a clean Close is not counted)
@@ -57,7 +52,7 @@ type Stats struct {
 // Client is the agent's MQTT connection: connects in the background and
 // keeps retrying, so a broker that is down at start never stops the agent.
 //
-// Availability: the Last Will is a retained "offline" on AvailabilityTopic;
+// Availability: the Last Will is a retained "offline" on the availability topic;
 // every (re)connect publishes a retained "online" there and Close a retained
 // "stopped". All methods are safe for concurrent use.
 type Client struct {
@@ -124,7 +119,7 @@ type inflight struct {
 
 // same reports whether m is the message p was published for (a spool ID
 // can be reused by a new memory spool).
-func (p *inflight) same(m spool.Message) bool {
+func (p *inflight) same(m publish.Message) bool {
 	return p.topic == m.Topic && p.qos == m.QoS && p.retained == m.Retained && bytes.Equal(p.payload, m.Payload)
 }
 
@@ -147,7 +142,7 @@ func NewClient(cfg Config, log *slog.Logger) (*Client, error) {
 	c := &Client{
 		cfg:     cfg,
 		broker:  redactURL(cfg.Broker),
-		avail:   cfg.AvailabilityTopic(),
+		avail:   cfg.Topics().Available(),
 		secret:  pw,
 		closing: make(chan struct{}),
 		up:      make(chan struct{}),
@@ -218,7 +213,7 @@ func (c *Client) Connect(ctx context.Context) error {
 	c.availMu.Lock()
 	defer c.availMu.Unlock()
 	if c.closed {
-		return ErrClosed
+		return publish.ErrClosed
 	}
 	if c.connTok != nil {
 		return nil
@@ -254,13 +249,13 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 					return fmt.Errorf("wait for mqtt connection to %s: %w", c.broker, ctx.Err())
 				case <-c.closing:
 					t.Stop()
-					return ErrClosed
+					return publish.ErrClosed
 				}
 			}
 		case <-ctx.Done():
 			return fmt.Errorf("wait for mqtt connection to %s: %w", c.broker, ctx.Err())
 		case <-c.closing:
-			return ErrClosed
+			return publish.ErrClosed
 		}
 	}
 }
@@ -272,7 +267,7 @@ func (c *Client) Connected() bool { return c.cli.IsConnectionOpen() }
 // broker's acknowledgement (QoS 1/2) or the write (QoS 0), at most
 // PublishTimeout and until ctx is done.
 //
-// When not connected it returns ErrNotConnected at once; a timeout wraps
+// When not connected it returns publish.ErrNotConnected at once; a timeout wraps
 // context.DeadlineExceeded (the message may still reach the broker later,
 // so QoS 1 receivers should de-duplicate). payload is copied.
 func (c *Client) Publish(ctx context.Context, topic string, payload []byte, retained bool) error {
@@ -282,19 +277,19 @@ func (c *Client) Publish(ctx context.Context, topic string, payload []byte, reta
 // publish is Publish with an explicit QoS (checked by the caller).
 func (c *Client) publish(ctx context.Context, topic string, payload []byte, qos byte, retained bool) error {
 	if c.closedFlg.Load() {
-		return ErrClosed
+		return publish.ErrClosed
 	}
 	if err := checkTopicName(topic); err != nil {
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish: %w: %w", ErrInvalidMessage, err)
+		return fmt.Errorf("mqtt publish: %w: %w", publish.ErrInvalidMessage, err)
 	}
 	if err := checkPublishSize(topic, payload); err != nil {
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish %q: %w: %w", topic, ErrInvalidMessage, err)
+		return fmt.Errorf("mqtt publish %q: %w: %w", topic, publish.ErrInvalidMessage, err)
 	}
 	if !c.cli.IsConnectionOpen() || !c.storeSettled.Load() {
 		c.dropped.Add(1)
-		return ErrNotConnected
+		return publish.ErrNotConnected
 	}
 	if err := ctx.Err(); err != nil {
 		c.failed.Add(1)
@@ -310,17 +305,17 @@ func (c *Client) publish(ctx context.Context, topic string, payload []byte, qos 
 // waiting, this call waits for that copy's acknowledgement instead (paho
 // resends it after a reconnect). Only when paho dropped the copy unsent
 // (its store was reset for a clean session) is the message published again.
-func (c *Client) publishSpooled(ctx context.Context, m spool.Message) error {
+func (c *Client) publishSpooled(ctx context.Context, m publish.Message) error {
 	if c.closedFlg.Load() {
-		return ErrClosed
+		return publish.ErrClosed
 	}
 	if err := checkTopicName(m.Topic); err != nil {
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish: %w: %w", ErrInvalidMessage, err)
+		return fmt.Errorf("mqtt publish: %w: %w", publish.ErrInvalidMessage, err)
 	}
 	if err := checkPublishSize(m.Topic, m.Payload); err != nil {
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish %q: %w: %w", m.Topic, ErrInvalidMessage, err)
+		return fmt.Errorf("mqtt publish %q: %w: %w", m.Topic, publish.ErrInvalidMessage, err)
 	}
 	if p := c.takePending(m); p != nil {
 		select {
@@ -334,14 +329,14 @@ func (c *Client) publishSpooled(ctx context.Context, m spool.Message) error {
 			if !c.cli.IsConnectionOpen() {
 				c.keepPending(m.ID, p)
 				c.dropped.Add(1)
-				return ErrNotConnected
+				return publish.ErrNotConnected
 			}
 			return c.awaitStored(ctx, m, p)
 		}
 	}
 	if !c.cli.IsConnectionOpen() || !c.storeSettled.Load() {
 		c.dropped.Add(1)
-		return ErrNotConnected
+		return publish.ErrNotConnected
 	}
 	if err := ctx.Err(); err != nil {
 		c.failed.Add(1)
@@ -367,7 +362,7 @@ func (c *Client) publishSpooled(ctx context.Context, m spool.Message) error {
 // awaitStored waits for the acknowledgement of p, a message in paho's store,
 // at most PublishTimeout and until ctx is done. When it gives up, p stays
 // pending for the next PublishMessage of m.ID.
-func (c *Client) awaitStored(ctx context.Context, m spool.Message, p *inflight) error {
+func (c *Client) awaitStored(ctx context.Context, m publish.Message, p *inflight) error {
 	timeout := c.cfg.PublishTimeout.D()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -378,7 +373,7 @@ func (c *Client) awaitStored(ctx context.Context, m spool.Message, p *inflight) 
 			return nil
 		}
 		c.dropped.Add(1) // dropped by a store reset: not sent, publish again
-		return ErrNotConnected
+		return publish.ErrNotConnected
 	case <-timer.C:
 		c.keepPending(m.ID, p)
 		c.failed.Add(1)
@@ -389,14 +384,14 @@ func (c *Client) awaitStored(ctx context.Context, m spool.Message, p *inflight) 
 		return fmt.Errorf("mqtt publish %q: %w", m.Topic, ctx.Err())
 	case <-c.closing:
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish %q: %w", m.Topic, ErrClosed)
+		return fmt.Errorf("mqtt publish %q: %w", m.Topic, publish.ErrClosed)
 	}
 }
 
 // takePending removes and returns the pending copy of m, or nil. A pending
 // entry under m.ID for a different message (a reused ID) is forgotten:
 // paho still delivers it, as the message it is.
-func (c *Client) takePending(m spool.Message) *inflight {
+func (c *Client) takePending(m publish.Message) *inflight {
 	c.pendMu.Lock()
 	defer c.pendMu.Unlock()
 	p := c.pending[m.ID]
@@ -444,7 +439,7 @@ func (c *Client) awaitToken(ctx context.Context, topic string, tok paho.Token) e
 		if err := tok.Error(); err != nil {
 			if errors.Is(err, paho.ErrNotConnected) {
 				c.dropped.Add(1)
-				return ErrNotConnected
+				return publish.ErrNotConnected
 			}
 			c.failed.Add(1)
 			return fmt.Errorf("mqtt publish %q: %w", topic, err)
@@ -459,7 +454,7 @@ func (c *Client) awaitToken(ctx context.Context, topic string, tok paho.Token) e
 		return fmt.Errorf("mqtt publish %q: %w", topic, ctx.Err())
 	case <-c.closing:
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish %q: %w", topic, ErrClosed)
+		return fmt.Errorf("mqtt publish %q: %w", topic, publish.ErrClosed)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -59,7 +59,7 @@ func waitConnected(t *testing.T, c *Client) {
 func TestClientPublishAvailabilityClose(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	cfg := testConfig(m.URL, "pub")
-	avail := cfg.WithDefaults().AvailabilityTopic()
+	avail := cfg.WithDefaults().Topics().Available()
 	all := testenv.Subscribe(t, m.URL, "edgedet-test/pub/#")
 
 	c, logs := startClient(t, cfg)
@@ -70,7 +70,7 @@ func TestClientPublishAvailabilityClose(t *testing.T) {
 	waitFor(t, all, msgTimeout, "online", payloadIs(avail, "online", false))
 
 	ctx := context.Background()
-	topic := cfg.WithDefaults().Topic("detections")
+	topic := testTopic(cfg.WithDefaults(), "detections")
 	payload := []byte(`{"label":"person","score":0.9}`)
 	if err := c.Publish(ctx, topic, payload, false); err != nil {
 		t.Fatalf("Publish: %v", err)
@@ -103,13 +103,13 @@ func TestClientPublishAvailabilityClose(t *testing.T) {
 	if c.Connected() {
 		t.Fatal("Connected() after Close")
 	}
-	if err := c.Publish(ctx, topic, payload, false); !errors.Is(err, ErrClosed) {
+	if err := c.Publish(ctx, topic, payload, false); !errors.Is(err, publish.ErrClosed) {
 		t.Fatalf("Publish after Close = %v, want ErrClosed", err)
 	}
-	if err := c.Connect(ctx); !errors.Is(err, ErrClosed) {
+	if err := c.Connect(ctx); !errors.Is(err, publish.ErrClosed) {
 		t.Fatalf("Connect after Close = %v, want ErrClosed", err)
 	}
-	if err := c.WaitConnected(ctx); !errors.Is(err, ErrClosed) {
+	if err := c.WaitConnected(ctx); !errors.Is(err, publish.ErrClosed) {
 		t.Fatalf("WaitConnected after Close = %v, want ErrClosed", err)
 	}
 	// The broker's own log confirms the clean disconnect: the will was not sent.
@@ -159,8 +159,8 @@ func TestClientBrokerDownAtStart(t *testing.T) {
 		t.Fatalf("Connect took %s with the broker down: it waited for a connection", d)
 	}
 	ctx := context.Background()
-	topic := c.Config().Topic("detections")
-	if err := c.Publish(ctx, topic, []byte("x"), false); !errors.Is(err, ErrNotConnected) {
+	topic := testTopic(c.Config(), "detections")
+	if err := c.Publish(ctx, topic, []byte("x"), false); !errors.Is(err, publish.ErrNotConnected) {
 		t.Fatalf("Publish while down = %v, want ErrNotConnected", err)
 	}
 	if s := c.Stats(); s.Dropped != 1 || s.Connected || s.Connects != 0 {
@@ -205,11 +205,11 @@ func TestClientReconnect(t *testing.T) {
 	cfg.PasswordFile = pwFile
 	c, logs := startClient(t, cfg)
 	waitConnected(t, c)
-	avail := c.Config().AvailabilityTopic()
+	avail := c.Config().Topics().Available()
 
 	m.Stop(t)
 	testenv.Eventually(t, 5*time.Second, "loss noticed", func() bool { return !c.Connected() })
-	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("lost"), false); !errors.Is(err, ErrNotConnected) {
+	if err := c.Publish(context.Background(), testTopic(c.Config(), "x"), []byte("lost"), false); !errors.Is(err, publish.ErrNotConnected) {
 		t.Fatalf("Publish after the loss = %v, want ErrNotConnected", err)
 	}
 
@@ -226,11 +226,11 @@ func TestClientReconnect(t *testing.T) {
 	if s := c.Stats(); s.Connects != 2 || s.Disconnects != 1 || s.Dropped != 1 || !s.Connected {
 		t.Fatalf("Stats = %+v", s)
 	}
-	msgs := testenv.Subscribe(t, m.URL, c.Config().Topic("x"))
-	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("back"), true); err != nil {
+	msgs := testenv.Subscribe(t, m.URL, testTopic(c.Config(), "x"))
+	if err := c.Publish(context.Background(), testTopic(c.Config(), "x"), []byte("back"), true); err != nil {
 		t.Fatalf("Publish after reconnect: %v", err)
 	}
-	waitFor(t, msgs, msgTimeout, "message after reconnect", payloadIs(c.Config().Topic("x"), "back", false))
+	waitFor(t, msgs, msgTimeout, "message after reconnect", payloadIs(testTopic(c.Config(), "x"), "back", false))
 
 	if n := logs.Count("connection lost"); n != 1 {
 		t.Errorf("'connection lost' logged %d times, want 1", n)
@@ -260,11 +260,11 @@ func TestClientPublishWaitsForSettledStore(t *testing.T) {
 	if !c.storeSettled.Load() {
 		t.Fatal("store not settled after the first connect")
 	}
-	msgs := testenv.Subscribe(t, m.URL, c.Config().Topic("x"))
+	msgs := testenv.Subscribe(t, m.URL, testTopic(c.Config(), "x"))
 
 	c.storeSettled.Store(false) // as between a reconnect and paho's resume
 	before := c.Stats().Dropped
-	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("early"), false); !errors.Is(err, ErrNotConnected) {
+	if err := c.Publish(context.Background(), testTopic(c.Config(), "x"), []byte("early"), false); !errors.Is(err, publish.ErrNotConnected) {
 		t.Fatalf("Publish before the store settled = %v, want ErrNotConnected", err)
 	}
 	if d := c.Stats().Dropped - before; d != 1 {
@@ -278,10 +278,10 @@ func TestClientPublishWaitsForSettledStore(t *testing.T) {
 	if n := logs.Count("did not settle"); n != 1 {
 		t.Errorf("fallback logged %d times, want 1", n)
 	}
-	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("late"), false); err != nil {
+	if err := c.Publish(context.Background(), testTopic(c.Config(), "x"), []byte("late"), false); err != nil {
 		t.Fatalf("Publish after the fallback: %v", err)
 	}
-	waitFor(t, msgs, msgTimeout, "message after the fallback", payloadIs(c.Config().Topic("x"), "late", false))
+	waitFor(t, msgs, msgTimeout, "message after the fallback", payloadIs(testTopic(c.Config(), "x"), "late", false))
 }
 
 // TestLastWill runs a client in a child process and SIGKILLs it: the broker
@@ -289,7 +289,7 @@ func TestClientPublishWaitsForSettledStore(t *testing.T) {
 func TestLastWill(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	cfg := testConfig(m.URL, "will").WithDefaults()
-	avail := cfg.AvailabilityTopic()
+	avail := cfg.Topics().Available()
 	msgs := testenv.Subscribe(t, m.URL, avail)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
@@ -366,7 +366,7 @@ func TestHelperProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Let "online" reach the broker before announcing readiness.
-	if err := c.Publish(ctx, c.Config().Topic("ping"), []byte("ping"), false); err != nil {
+	if err := c.Publish(ctx, testTopic(c.Config(), "ping"), []byte("ping"), false); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Println("ready")
@@ -464,7 +464,7 @@ func TestClientCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitConnected(t, c)
-	if err := c.Publish(context.Background(), c.Config().Topic("x"), []byte("x"), false); err != nil {
+	if err := c.Publish(context.Background(), testTopic(c.Config(), "x"), []byte("x"), false); err != nil {
 		t.Fatal(err)
 	}
 	if len(clientGoroutines()) == 0 {
@@ -564,11 +564,11 @@ func TestPublishMessageNoSecondCopy(t *testing.T) {
 	cfg.PublishTimeout = cfgtypes.Duration(100 * time.Millisecond)
 	c, _ := startClient(t, cfg)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam")
+	topic := testTopic(c.Config(), "events", "cam")
 	sub := testenv.Subscribe(t, m.URL, topic)
 	ctx := context.Background()
-	a := spool.Message{ID: 1, Topic: topic, Payload: []byte("a"), QoS: 1}
-	b := spool.Message{ID: 1, Topic: topic, Payload: []byte("b"), QoS: 1}
+	a := publish.Message{ID: 1, Topic: topic, Payload: []byte("a"), QoS: 1}
+	b := publish.Message{ID: 1, Topic: topic, Payload: []byte("b"), QoS: 1}
 
 	m.Pause(t)
 	for range 10 {

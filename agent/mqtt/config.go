@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/readlimit"
 	"github.com/edgedet/edgedet/internal/redact"
@@ -35,7 +36,8 @@ const (
 	DefaultEmbeddedListen      = "127.0.0.1:1883"
 )
 
-// Availability payloads published (retained) on [Config.AvailabilityTopic].
+// Availability payloads published (retained) on the availability topic
+// ([topic.Tree.Available]).
 const (
 	AvailabilityOnline  = "online"  // published on every (re)connect
 	AvailabilityOffline = "offline" // the Last Will, sent by the broker when the connection dies
@@ -509,23 +511,9 @@ func (c Config) password() (string, error) {
 	return c.Password, nil
 }
 
-// AvailabilityTopic is <prefix>/<device>/available: retained "online" while
-// connected, "stopped" after Close, "offline" (the Last Will) when the
-// connection died.
-func (c Config) AvailabilityTopic() string { return c.Topic("available") }
-
-// Topic returns <prefix>/<device>/<levels...> (no validation).
-func (c Config) Topic(levels ...string) string {
-	var b strings.Builder
-	b.WriteString(c.TopicPrefix)
-	b.WriteByte('/')
-	b.WriteString(c.Device)
-	for _, l := range levels {
-		b.WriteByte('/')
-		b.WriteString(l)
-	}
-	return b.String()
-}
+// Topics returns the topic tree under TopicPrefix and Device (see package
+// topic).
+func (c Config) Topics() topic.Tree { return topic.Tree{Prefix: c.TopicPrefix, Device: c.Device} }
 
 // LogValue implements slog.LogValuer: the config without its password.
 func (c Config) LogValue() slog.Value {

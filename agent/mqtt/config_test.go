@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
 
@@ -106,11 +107,11 @@ listen = "127.0.0.1:1999"
 		!c.Embedded.Enabled || c.Embedded.Listen != "127.0.0.1:1999" || c.Broker != "tcp://127.0.0.1:1883" {
 		t.Fatalf("decoded %+v", c)
 	}
-	if got := c.Topic("detections", "person"); got != "site/edgedet/cam1/detections/person" {
-		t.Fatalf("Topic = %q", got)
+	if got := c.Topics(); got != (topic.Tree{Prefix: "site/edgedet", Device: "cam1"}) {
+		t.Fatalf("Topics = %+v", got)
 	}
-	if got := c.AvailabilityTopic(); got != "site/edgedet/cam1/available" {
-		t.Fatalf("AvailabilityTopic = %q", got)
+	if got := c.Topics().Available(); got != "site/edgedet/cam1/available" {
+		t.Fatalf("availability topic %q", got)
 	}
 }
 

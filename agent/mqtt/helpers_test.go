@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,3 +64,9 @@ func payloadIs(topic, payload string, retained bool) func(testenv.Message) bool 
 
 // logBuffer collects log output (see testenv.Buffer).
 type logBuffer = testenv.Buffer
+
+// testTopic is a topic under cfg's prefix and device for tests that need
+// one the agent itself does not use.
+func testTopic(cfg Config, levels ...string) string {
+	return cfg.TopicPrefix + "/" + cfg.Device + "/" + strings.Join(levels, "/")
+}

@@ -11,14 +11,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
-
-// ErrInvalidMessage is wrapped by the error Publish and PublishMessage return
-// for a message that can never be sent as it is (invalid topic name, QoS
-// outside 0..2, over the MQTT packet size limit). Retrying it is useless;
-// every other error is worth a retry.
-var ErrInvalidMessage = errors.New("invalid message")
 
 // maxPacketRemaining is MQTT's largest "remaining length" (268,435,455).
 const maxPacketRemaining = 1<<28 - 1
@@ -34,7 +28,7 @@ func checkPublishSize(topic string, payload []byte) error {
 
 // PublishMessage is Publish with m's own QoS (0..2) and Retained instead of
 // the configured QoS. Errors are those of Publish; an invalid QoS or topic
-// wraps ErrInvalidMessage.
+// wraps publish.ErrInvalidMessage.
 //
 // A QoS 1/2 message with a spool ID (m.ID != 0) is never handed to paho
 // twice while paho still holds it: after a timeout the copy stays in flight
@@ -42,13 +36,13 @@ func checkPublishSize(topic string, payload []byte) error {
 // message waits for that copy's acknowledgement instead of publishing
 // again. A subscriber sees at most the copy written before a hang and
 // paho's resend.
-func (c *Client) PublishMessage(ctx context.Context, m spool.Message) error {
+func (c *Client) PublishMessage(ctx context.Context, m publish.Message) error {
 	if m.QoS > 2 {
 		if c.closedFlg.Load() {
-			return ErrClosed
+			return publish.ErrClosed
 		}
 		c.failed.Add(1)
-		return fmt.Errorf("mqtt publish %q: %w: QoS %d not in 0..2", m.Topic, ErrInvalidMessage, m.QoS)
+		return fmt.Errorf("mqtt publish %q: %w: QoS %d not in 0..2", m.Topic, publish.ErrInvalidMessage, m.QoS)
 	}
 	if m.ID != 0 && m.QoS > 0 {
 		return c.publishSpooled(ctx, m)
@@ -103,7 +97,7 @@ func (c *Client) OnConnect(fn func()) {
 // block: hand the message to a buffered channel or queue and return.
 func (c *Client) Subscribe(ctx context.Context, filter string, qos byte, handler func(topic string, payload []byte)) error {
 	if c.closedFlg.Load() {
-		return ErrClosed
+		return publish.ErrClosed
 	}
 	if err := CheckTopicFilter(filter); err != nil {
 		return fmt.Errorf("mqtt subscribe: %w", err)
@@ -153,11 +147,11 @@ func (c *Client) waitSubscribe(ctx context.Context, tok paho.Token) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.closing:
-		return ErrClosed
+		return publish.ErrClosed
 	}
 	if err := tok.Error(); err != nil {
 		if errors.Is(err, paho.ErrNotConnected) {
-			return ErrNotConnected
+			return publish.ErrNotConnected
 		}
 		return err
 	}
@@ -193,7 +187,7 @@ func (c *Client) afterOnline(pc paho.Client) {
 
 	for _, p := range toks {
 		if err := c.waitSubscribe(context.Background(), p.tok); err != nil {
-			if errors.Is(err, ErrClosed) {
+			if errors.Is(err, publish.ErrClosed) {
 				return
 			}
 			c.log.Warn("re-subscribe failed", "filter", p.filter, "err", c.scrub(err))

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -18,28 +18,28 @@ func TestPublishMessageQoSRetained(t *testing.T) {
 	c, _ := startClient(t, cfg)
 	waitConnected(t, c)
 	ctx := context.Background()
-	topic := c.Config().Topic("pm")
+	topic := testTopic(c.Config(), "pm")
 
 	live := testenv.Subscribe(t, m.URL, topic+"/#")
 	for q := byte(0); q <= 2; q++ {
-		msg := spool.Message{Topic: topic + "/live", Payload: []byte{'0' + q}, QoS: q}
+		msg := publish.Message{Topic: topic + "/live", Payload: []byte{'0' + q}, QoS: q}
 		if err := c.PublishMessage(ctx, msg); err != nil {
 			t.Fatalf("PublishMessage QoS %d: %v", q, err)
 		}
 		waitFor(t, live, msgTimeout, "live message", payloadIs(topic+"/live", string(msg.Payload), false))
 	}
-	if err := c.PublishMessage(ctx, spool.Message{Topic: topic + "/ret", Payload: []byte("kept"), QoS: 2, Retained: true}); err != nil {
+	if err := c.PublishMessage(ctx, publish.Message{Topic: topic + "/ret", Payload: []byte("kept"), QoS: 2, Retained: true}); err != nil {
 		t.Fatalf("PublishMessage retained: %v", err)
 	}
 	late := testenv.Subscribe(t, m.URL, topic+"/ret")
 	waitFor(t, late, msgTimeout, "retained message", payloadIs(topic+"/ret", "kept", true))
 
-	for _, bad := range []spool.Message{
+	for _, bad := range []publish.Message{
 		{Topic: topic, QoS: 3},
 		{Topic: topic + "/+", QoS: 1},
 		{Topic: "", QoS: 1},
 	} {
-		if err := c.PublishMessage(ctx, bad); !errors.Is(err, ErrInvalidMessage) {
+		if err := c.PublishMessage(ctx, bad); !errors.Is(err, publish.ErrInvalidMessage) {
 			t.Errorf("PublishMessage(%q, QoS %d) = %v, want ErrInvalidMessage", bad.Topic, bad.QoS, err)
 		}
 	}
@@ -64,7 +64,7 @@ func TestOnConnectAndSubscribeSurviveRestart(t *testing.T) {
 	})
 	var connects atomic.Int32
 	c.OnConnect(func() { connects.Add(1) })
-	topic := c.Config().Topic("cmd")
+	topic := testTopic(c.Config(), "cmd")
 	got := make(chan string, 16)
 	// Subscribed before connecting: made on connect.
 	if err := c.Subscribe(context.Background(), topic+"/+", 1, func(tp string, p []byte) { got <- tp + "=" + string(p) }); err != nil {

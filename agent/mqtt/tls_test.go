@@ -39,8 +39,8 @@ func TestTLSMutualAuthRoundTrip(t *testing.T) {
 
 	c, logs := startClient(t, cfg)
 	waitConnected(t, c)
-	waitFor(t, all, msgTimeout, "online", payloadIs(cfg.WithDefaults().AvailabilityTopic(), AvailabilityOnline, false))
-	topic := cfg.WithDefaults().Topic("detections")
+	waitFor(t, all, msgTimeout, "online", payloadIs(cfg.WithDefaults().Topics().Available(), AvailabilityOnline, false))
+	topic := testTopic(cfg.WithDefaults(), "detections")
 	if err := c.Publish(context.Background(), topic, []byte("over tls"), false); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/edgedet/edgedet/agent/mqtt"
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -127,14 +127,14 @@ func waitConnected(t testing.TB, c *mqtt.Client) {
 
 // runOutbox creates an Outbox, starts Run and returns a stop function that
 // cancels Run and waits for it (also called in Cleanup).
-func runOutbox(t testing.TB, cfg Config, pub Publisher, log *slog.Logger) (*Outbox, func() error) {
+func runOutbox(t testing.TB, cfg Config, pub publish.Publisher, log *slog.Logger) (*Outbox, func() error) {
 	t.Helper()
 	return runOutboxClock(t, cfg, pub, log, nil)
 }
 
 // runOutboxClock is runOutbox with the Outbox's clock set to clk (nil: the
 // real one).
-func runOutboxClock(t testing.TB, cfg Config, pub Publisher, log *slog.Logger, clk *fakeClock) (*Outbox, func() error) {
+func runOutboxClock(t testing.TB, cfg Config, pub publish.Publisher, log *slog.Logger, clk *fakeClock) (*Outbox, func() error) {
 	t.Helper()
 	o, err := New(cfg, pub, log)
 	if err != nil {
@@ -164,16 +164,16 @@ func runOutboxClock(t testing.TB, cfg Config, pub Publisher, log *slog.Logger, c
 }
 
 // msgs returns n QoS 1 messages on topic with payloads prefix-000, -001...
-func msgs(topic, prefix string, from, n int) []spool.Message {
-	out := make([]spool.Message, n)
+func msgs(topic, prefix string, from, n int) []publish.Message {
+	out := make([]publish.Message, n)
 	for i := range out {
-		out[i] = spool.Message{Topic: topic, Payload: fmt.Appendf(nil, "%s-%03d", prefix, from+i), QoS: 1}
+		out[i] = publish.Message{Topic: topic, Payload: fmt.Appendf(nil, "%s-%03d", prefix, from+i), QoS: 1}
 	}
 	return out
 }
 
 // receive reads n messages from ch and checks they are want, in order.
-func receive(t testing.TB, ch <-chan testenv.Message, want []spool.Message) {
+func receive(t testing.TB, ch <-chan testenv.Message, want []publish.Message) {
 	t.Helper()
 	timer := time.NewTimer(msgTimeout)
 	defer timer.Stop()

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/internal/atomicfile"
 )
 
@@ -76,7 +76,7 @@ func validEpoch(e string) bool {
 // Other payloads (retained state, which is idempotent, and non-JSON ones
 // such as JPEG snapshots) are returned unchanged. The payload is built in
 // a buffer reused by the next call: it is valid until then.
-func (o *Outbox) withID(m spool.Message) spool.Message {
+func (o *Outbox) withID(m publish.Message) publish.Message {
 	if m.Retained || m.ID == 0 || len(o.idPrefix) == 0 || !isJSONObject(m.Payload) {
 		return m
 	}

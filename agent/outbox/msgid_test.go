@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/mqtt"
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -21,25 +20,25 @@ import (
 type attempts struct {
 	mu  sync.Mutex
 	n   int
-	got []spool.Message
+	got []publish.Message
 }
 
-func (a *attempts) PublishMessage(_ context.Context, m spool.Message) error {
+func (a *attempts) PublishMessage(_ context.Context, m publish.Message) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	m.Payload = append([]byte(nil), m.Payload...)
 	a.got = append(a.got, m)
 	if a.n > 0 {
 		a.n--
-		return mqtt.ErrNotConnected
+		return publish.ErrNotConnected
 	}
 	return nil
 }
 
-func (a *attempts) all() []spool.Message {
+func (a *attempts) all() []publish.Message {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]spool.Message(nil), a.got...)
+	return append([]publish.Message(nil), a.got...)
 }
 
 var msgIDRE = regexp.MustCompile(`^[0-9a-f]{16}-[1-9][0-9]*$`)
@@ -64,11 +63,11 @@ func TestMessageIDInJSONPayloads(t *testing.T) {
 	p := &attempts{n: 2}
 	o, stop := runOutbox(t, fastConfig(), p, log)
 	o.Send(
-		spool.Message{Topic: "ev", Payload: []byte(`{"type":"new","after":{"id":3}}`), QoS: 1},
-		spool.Message{Topic: "ev", Payload: []byte(" {\n} "), QoS: 1},
-		spool.Message{Topic: "state", Payload: []byte(`{"retained":true}`), QoS: 1, Retained: true},
-		spool.Message{Topic: "snap", Payload: []byte("\xff\xd8\xff\xe0 jpeg"), QoS: 1},
-		spool.Message{Topic: "count", Payload: []byte("3"), QoS: 1},
+		publish.Message{Topic: "ev", Payload: []byte(`{"type":"new","after":{"id":3}}`), QoS: 1},
+		publish.Message{Topic: "ev", Payload: []byte(" {\n} "), QoS: 1},
+		publish.Message{Topic: "state", Payload: []byte(`{"retained":true}`), QoS: 1, Retained: true},
+		publish.Message{Topic: "snap", Payload: []byte("\xff\xd8\xff\xe0 jpeg"), QoS: 1},
+		publish.Message{Topic: "count", Payload: []byte("3"), QoS: 1},
 	)
 	testenv.Eventually(t, 10*time.Second, "all published", func() bool { return o.Stats().Published == 5 })
 	if err := stop(); err != nil {
@@ -109,7 +108,7 @@ func TestMessageIDEpoch(t *testing.T) {
 	dir := t.TempDir()
 	cfg := fastConfig()
 	cfg.Dir = dir
-	ev := spool.Message{Topic: "ev", Payload: []byte(`{"type":"end"}`), QoS: 1}
+	ev := publish.Message{Topic: "ev", Payload: []byte(`{"type":"end"}`), QoS: 1}
 
 	p1 := &attempts{n: 1 << 30}
 	o1, stop1 := runOutbox(t, cfg, p1, log)
@@ -167,8 +166,8 @@ func TestWithIDAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := spool.Message{ID: 123456789, Topic: "ev", Payload: []byte(`{"type":"update","before":{},"after":{}}`), QoS: 1}
-	var out spool.Message
+	m := publish.Message{ID: 123456789, Topic: "ev", Payload: []byte(`{"type":"update","before":{},"after":{}}`), QoS: 1}
+	var out publish.Message
 	out = o.withID(m) // grows the buffer
 	if n := testing.AllocsPerRun(100, func() { out = o.withID(m) }); n != 0 {
 		t.Errorf("withID allocates %g times, want 0", n)

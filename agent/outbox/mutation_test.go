@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
@@ -52,7 +53,7 @@ func TestWithIDFromTheFirstID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := spool.Message{ID: 1, Topic: "ev", Payload: []byte(`{"a":1}`), QoS: 1}
+	m := publish.Message{ID: 1, Topic: "ev", Payload: []byte(`{"a":1}`), QoS: 1}
 	if id := msgID(t, o.withID(m).Payload); !strings.HasSuffix(id, "-1") {
 		t.Errorf("ID 1: msg_id %q, want one ending in -1", id)
 	}
@@ -88,7 +89,7 @@ func TestCountNotSpooled(t *testing.T) {
 // payloads unchanged.
 func TestWithIDWithoutPrefixKeepsPayload(t *testing.T) {
 	var o Outbox
-	m := spool.Message{ID: 7, Topic: "ev", Payload: []byte(`{"a":1}`), QoS: 1}
+	m := publish.Message{ID: 7, Topic: "ev", Payload: []byte(`{"a":1}`), QoS: 1}
 	if out := o.withID(m); string(out.Payload) != `{"a":1}` {
 		t.Errorf("payload %s, want it unchanged", out.Payload)
 	}

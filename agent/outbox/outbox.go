@@ -26,7 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/mqtt"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/spool"
 )
 
@@ -37,16 +37,6 @@ const FinalFlushTimeout = 5 * time.Second
 // the first drop is logged at once, later ones are counted and summed up in
 // the next warning, at most one per interval (and at shutdown).
 const DropWarnInterval = time.Minute
-
-// Publisher publishes one message and waits for the broker's acknowledgement
-// (QoS 1/2) or the write (QoS 0). An error wrapping mqtt.ErrInvalidMessage
-// means the message can never be sent; any other error means "not now".
-// m.Payload is only valid during the call. *mqtt.Client implements it.
-type Publisher interface {
-	PublishMessage(ctx context.Context, m spool.Message) error
-}
-
-var _ Publisher = (*mqtt.Client)(nil)
 
 // Stats are the spool's statistics plus the Outbox's counters since New.
 type Stats struct {
@@ -63,7 +53,7 @@ type Stats struct {
 // use; Run must be called once.
 type Outbox struct {
 	cfg  Config
-	pub  Publisher
+	pub  publish.Publisher
 	log  *slog.Logger
 	sp   spool.Spool
 	disk bool
@@ -95,7 +85,7 @@ type Outbox struct {
 // New applies cfg.WithDefaults, validates it and opens the spool: a Disk
 // spool in cfg.Dir (replaying what a previous run left there), or a Memory
 // spool when Dir is empty. log may be nil (nothing is logged).
-func New(cfg Config, pub Publisher, log *slog.Logger) (*Outbox, error) {
+func New(cfg Config, pub publish.Publisher, log *slog.Logger) (*Outbox, error) {
 	if pub == nil {
 		return nil, errors.New("outbox: nil publisher")
 	}
@@ -142,7 +132,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger) (*Outbox, error) {
 // dropped; drops are counted in Stats and logged (the first at once, then
 // at most once per DropWarnInterval, with counts). A message Send cannot
 // add (see Stats.NotSpooled) is lost.
-func (o *Outbox) Send(msgs ...spool.Message) {
+func (o *Outbox) Send(msgs ...publish.Message) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -287,7 +277,7 @@ func (o *Outbox) flush(ctx context.Context, done <-chan struct{}) bool {
 				tx.Accept(i)
 				o.published.Add(1)
 				continue
-			case errors.Is(err, mqtt.ErrInvalidMessage):
+			case errors.Is(err, publish.ErrInvalidMessage):
 				tx.Reject(i)
 				o.failed.Add(1)
 				o.log.Warn("message rejected, dropped", "topic", m.Topic, "id", m.ID, "bytes", m.Size(), "err", err)
@@ -312,7 +302,7 @@ func (o *Outbox) flush(ctx context.Context, done <-chan struct{}) bool {
 // logFailure logs a flush that stopped: quietly while not connected (the
 // MQTT client already reports the outage), loudly otherwise.
 func (o *Outbox) logFailure(err error) {
-	if errors.Is(err, mqtt.ErrNotConnected) || errors.Is(err, mqtt.ErrClosed) ||
+	if errors.Is(err, publish.ErrNotConnected) || errors.Is(err, publish.ErrClosed) ||
 		errors.Is(err, context.Canceled) {
 		o.log.Debug("flush stopped, messages kept", "spooled", o.sp.Len(), "err", err)
 		return

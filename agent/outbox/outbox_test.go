@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/mqtt"
+	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/testenv"
@@ -24,7 +24,7 @@ func TestDeliverInOrder(t *testing.T) {
 	log, _ := newLogger(t)
 	c := startClient(t, m.URL, "order", log)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 	sub := testenv.Subscribe(t, m.URL, topic)
 
 	cfg := fastConfig()
@@ -57,7 +57,7 @@ func TestNoLossAcrossOutage(t *testing.T) {
 	o, _ := runOutbox(t, cfg, c, log)
 	c.OnConnect(o.Trigger)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 
 	g.open.Store(false)
 	m.Stop(t)
@@ -145,7 +145,7 @@ func TestSpoolLimits(t *testing.T) {
 	o, _ := runOutboxClock(t, cfg, c, log, clk)
 	c.OnConnect(o.Trigger)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 
 	g.open.Store(false)
 	m.Stop(t)
@@ -188,14 +188,14 @@ func TestSpoolLimits(t *testing.T) {
 // reported by the next warning or at shutdown.
 func TestDropWarningRateLimited(t *testing.T) {
 	log, logs := newLogger(t)
-	p := &flaky{n: 1 << 30, err: mqtt.ErrNotConnected}
+	p := &flaky{n: 1 << 30, err: publish.ErrNotConnected}
 	cfg := Config{FlushInterval: cfgtypes.Duration(10 * time.Millisecond), MaxBytes: 100}
 	clk := newFakeClock()
 	o, stop := runOutboxClock(t, cfg, p, log, clk)
 	full := func() []string { return logs.Lines("spool full, dropped oldest messages") }
 	send := func(n int) { // n messages of 1+9 bytes
 		for range n {
-			o.Send(spool.Message{Topic: "t", Payload: []byte("123456789")})
+			o.Send(publish.Message{Topic: "t", Payload: []byte("123456789")})
 		}
 	}
 	send(12) // 2 dropped
@@ -267,8 +267,8 @@ func checkPromptFinalFlush(t *testing.T, took time.Duration, logs *logBuffer) {
 	if n := len(logs.Lines("flush failed")); n != 0 {
 		t.Errorf("%d flushes failed on something else than the broker being down:\n%s", n, logs)
 	}
-	if len(logs.Lines("flush stopped, messages kept", mqtt.ErrNotConnected.Error())) == 0 {
-		t.Errorf("no flush stopped on %q:\n%s", mqtt.ErrNotConnected, logs)
+	if len(logs.Lines("flush stopped, messages kept", publish.ErrNotConnected.Error())) == 0 {
+		t.Errorf("no flush stopped on %q:\n%s", publish.ErrNotConnected, logs)
 	}
 }
 
@@ -282,7 +282,7 @@ type flaky struct {
 	call int
 }
 
-func (f *flaky) PublishMessage(_ context.Context, m spool.Message) error {
+func (f *flaky) PublishMessage(_ context.Context, m publish.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call++
@@ -291,7 +291,7 @@ func (f *flaky) PublishMessage(_ context.Context, m spool.Message) error {
 		return f.err
 	}
 	if strings.HasPrefix(m.Topic, "bad") {
-		return fmt.Errorf("nope: %w", mqtt.ErrInvalidMessage)
+		return fmt.Errorf("nope: %w", publish.ErrInvalidMessage)
 	}
 	f.got = append(f.got, string(m.Payload))
 	return nil
@@ -304,18 +304,18 @@ func (f *flaky) published() []string {
 }
 
 func TestFlushKeepsOrderAfterFailures(t *testing.T) {
-	for _, err := range []error{mqtt.ErrNotConnected, fmt.Errorf("x: %w", context.DeadlineExceeded), errors.New("connection lost before Publish completed")} {
+	for _, err := range []error{publish.ErrNotConnected, fmt.Errorf("x: %w", context.DeadlineExceeded), errors.New("connection lost before Publish completed")} {
 		t.Run(err.Error(), func(t *testing.T) {
 			log, _ := newLogger(t)
 			p := &flaky{n: 3, err: err}
 			o, stop := runOutbox(t, fastConfig(), p, log)
 			var want []string
 			for i := range 25 {
-				o.Send(spool.Message{Topic: "t", Payload: fmt.Appendf(nil, "%02d", i)})
+				o.Send(publish.Message{Topic: "t", Payload: fmt.Appendf(nil, "%02d", i)})
 				want = append(want, fmt.Sprintf("%02d", i))
 			}
-			o.Send(spool.Message{Topic: "bad/topic", Payload: []byte("bad")})
-			o.Send(spool.Message{Topic: "t", Payload: []byte("25")})
+			o.Send(publish.Message{Topic: "bad/topic", Payload: []byte("bad")})
+			o.Send(publish.Message{Topic: "t", Payload: []byte("25")})
 			want = append(want, "25")
 			testenv.Eventually(t, 5*time.Second, "all published", func() bool { return len(p.published()) == len(want) })
 			if got := p.published(); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -335,7 +335,7 @@ func TestFlushKeepsOrderAfterFailures(t *testing.T) {
 // flush; the timer or a Trigger retries.
 func TestNoEarlyRetrigger(t *testing.T) {
 	log, _ := newLogger(t)
-	p := &flaky{n: 1 << 30, err: mqtt.ErrNotConnected}
+	p := &flaky{n: 1 << 30, err: publish.ErrNotConnected}
 	cfg := Config{FlushInterval: cfgtypes.Duration(time.Hour), BatchSize: 2}
 	o, _ := runOutbox(t, cfg, p, log)
 	o.Send(msgs("t", "a", 0, 2)...)
@@ -363,10 +363,10 @@ func TestFlushDrainsOnlyWhatWasBuffered(t *testing.T) {
 	sp := spool.NewMemory(spool.Limits{})
 	var o *Outbox
 	calls := 0
-	pub := publisherFunc(func(_ context.Context, m spool.Message) error {
+	pub := publisherFunc(func(_ context.Context, m publish.Message) error {
 		calls++
 		if calls == 1 {
-			o.Send(spool.Message{Topic: "t", Payload: []byte("during")})
+			o.Send(publish.Message{Topic: "t", Payload: []byte("during")})
 		}
 		return nil
 	})
@@ -382,9 +382,9 @@ func TestFlushDrainsOnlyWhatWasBuffered(t *testing.T) {
 	}
 }
 
-type publisherFunc func(context.Context, spool.Message) error
+type publisherFunc func(context.Context, publish.Message) error
 
-func (f publisherFunc) PublishMessage(ctx context.Context, m spool.Message) error { return f(ctx, m) }
+func (f publisherFunc) PublishMessage(ctx context.Context, m publish.Message) error { return f(ctx, m) }
 
 func TestConfig(t *testing.T) {
 	d := Config{}.WithDefaults()
@@ -420,7 +420,7 @@ func TestHungBrokerBoundedDuplicates(t *testing.T) {
 	o, _ := runOutbox(t, cfg, c, log)
 	c.OnConnect(o.Trigger)
 	waitConnected(t, c)
-	topic := c.Config().Topic("events", "cam1")
+	topic := c.Config().Topics().Events("cam1")
 	sub := testenv.Subscribe(t, m.URL, topic)
 
 	m.Pause(t)

@@ -5,21 +5,22 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
 // Counts turns the per-label object counts of one camera into retained
 // <prefix>/<device>/<camera>/<label> messages, sending only changes. It is
 // not safe for concurrent use; the camera's pipeline stage owns it.
 type Counts struct {
-	topics Topics
+	topics topic.Tree
 	camera string
 	last   map[string]int // last published count per label
 	labels []string       // scratch for sorting
 }
 
 // NewCounts returns a Counts for camera that has published nothing yet.
-func NewCounts(t Topics, camera string) *Counts {
+func NewCounts(t topic.Tree, camera string) *Counts {
 	return &Counts{topics: t, camera: camera, last: map[string]int{}}
 }
 
@@ -30,7 +31,7 @@ func NewCounts(t Topics, camera string) *Counts {
 // published on its first appearance in current, even with an explicit 0:
 // passing every known label with 0 at start-up clears counts retained by
 // a previous run. Negative counts are treated as 0.
-func (c *Counts) Update(current map[string]int, now time.Time) []spool.Message {
+func (c *Counts) Update(current map[string]int, now time.Time) []publish.Message {
 	c.labels = c.labels[:0]
 	for label, n := range current {
 		n = max(n, 0)
@@ -47,11 +48,11 @@ func (c *Counts) Update(current map[string]int, now time.Time) []spool.Message {
 		return nil
 	}
 	slices.Sort(c.labels)
-	msgs := make([]spool.Message, 0, len(c.labels))
+	msgs := make([]publish.Message, 0, len(c.labels))
 	for _, label := range c.labels {
 		n := max(current[label], 0)
 		c.last[label] = n
-		msgs = append(msgs, spool.Message{
+		msgs = append(msgs, publish.Message{
 			Topic:    c.topics.Count(c.camera, label),
 			Payload:  strconv.AppendInt(nil, int64(n), 10),
 			QoS:      1,

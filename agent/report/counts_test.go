@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
-func summary(msgs []spool.Message) string {
+func summary(msgs []publish.Message) string {
 	s := ""
 	for _, m := range msgs {
 		s += fmt.Sprintf("%s=%s ", m.Topic, m.Payload)
@@ -47,26 +47,6 @@ func TestCounts(t *testing.T) {
 			if !m.Retained || m.QoS != 1 || !m.Time.Equal(now) {
 				t.Errorf("%s: %s retained %v qos %d time %v, want retained QoS 1 at %v", s.name, m.Topic, m.Retained, m.QoS, m.Time, now)
 			}
-		}
-	}
-}
-
-func TestTopics(t *testing.T) {
-	tp := Topics{Prefix: "home/edgedet", Device: "pi5"}
-	cases := []struct{ got, want string }{
-		{tp.Events("front"), "home/edgedet/pi5/front/events"},
-		{tp.Count("front", "dog"), "home/edgedet/pi5/front/dog"},
-		{tp.Count("front", "traffic light"), "home/edgedet/pi5/front/traffic light"},
-		{tp.Snapshot("front", "dog"), "home/edgedet/pi5/front/dog/snapshot"},
-		{tp.Snapshot("front", "a/b+c#d"), "home/edgedet/pi5/front/a_b_c_d/snapshot"},
-		{tp.Count("front", ""), "home/edgedet/pi5/front/_"},
-		{tp.Count("front", "nul\x00bad\xff"), "home/edgedet/pi5/front/nul_bad_"},
-		{tp.Count("front", "café"), "home/edgedet/pi5/front/café"},
-		{tp.ZoneCount("front", "drive", "car"), "home/edgedet/pi5/front/zone/drive/car"},
-	}
-	for _, c := range cases {
-		if c.got != c.want {
-			t.Errorf("got %q, want %q", c.got, c.want)
 		}
 	}
 }

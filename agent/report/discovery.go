@@ -9,7 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
 // Defaults applied by [DiscoveryConfig.WithDefaults].
@@ -176,15 +177,15 @@ type haEntity struct {
 //
 // Device, camera and label are passed through EntityID in node IDs, object
 // IDs and unique IDs, so the IDs stay stable across restarts and valid for
-// Home Assistant. Both entities are available only while availTopic holds
-// "online". Labels or cameras whose IDs collide with an earlier one are
+// Home Assistant. Both entities are available only while t.Available()
+// holds "online". Labels or cameras whose IDs collide with an earlier one are
 // skipped, so every unique_id (and topic) is unique. Messages are ordered by
 // camera, then label, sensor before binary_sensor.
 //
 // Retained configs of labels or cameras later removed from the config are
 // not cleared here; publishing an empty retained payload on their topics
 // removes them from Home Assistant.
-func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, cameras []string, now time.Time) []spool.Message {
+func Discovery(cfg DiscoveryConfig, t topic.Tree, version string, cameras []string, now time.Time) []publish.Message {
 	if !cfg.Enabled {
 		return nil
 	}
@@ -199,7 +200,7 @@ func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, camera
 		SWVersion:    version,
 	}
 	avail := []haAvailability{{
-		Topic:               availTopic,
+		Topic:               t.Available(),
 		PayloadAvailable:    "online",
 		PayloadNotAvailable: "offline",
 		ValueTemplate:       availabilityTemplate,
@@ -217,7 +218,7 @@ func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, camera
 		labels = append(labels, labelID{l, id})
 	}
 
-	msgs := make([]spool.Message, 0, 2*len(cameras)*len(labels))
+	msgs := make([]publish.Message, 0, 2*len(cameras)*len(labels))
 	add := func(component, object string, e *haEntity) {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
@@ -226,8 +227,8 @@ func Discovery(cfg DiscoveryConfig, t Topics, availTopic, version string, camera
 			panic(fmt.Sprintf("report: discovery payload: %v", err))
 		}
 		payload := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		msgs = append(msgs, spool.Message{
-			Topic:    cfg.Prefix + "/" + component + "/" + node + "/" + object + "/config",
+		msgs = append(msgs, publish.Message{
+			Topic:    topic.Discovery(cfg.Prefix, component, node, object),
 			Payload:  payload,
 			QoS:      1,
 			Retained: true,

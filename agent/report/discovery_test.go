@@ -5,8 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
+// testAvail is the availability topic of testTopics.
 const testAvail = "edgedet/pi5/available"
 
 // haConfig mirrors a discovery payload; pointers tell absent from empty.
@@ -54,7 +57,7 @@ func str(p *string) string {
 
 func TestDiscovery(t *testing.T) {
 	cfg := DiscoveryConfig{Enabled: true, Labels: []string{"person", "traffic light"}}
-	msgs := Discovery(cfg, testTopics, testAvail, "1.2.3", []string{"front", "back"}, t0)
+	msgs := Discovery(cfg, testTopics, "1.2.3", []string{"front", "back"}, t0)
 
 	type want struct {
 		topic, uniqueID, state string
@@ -195,8 +198,8 @@ func TestDiscovery(t *testing.T) {
 
 func TestDiscoveryStable(t *testing.T) {
 	cfg := DiscoveryConfig{Enabled: true}
-	a := Discovery(cfg, testTopics, testAvail, "1.0.0", []string{"front"}, t0)
-	b := Discovery(cfg, testTopics, testAvail, "1.0.1", []string{"front"}, t0.Add(1e9))
+	a := Discovery(cfg, testTopics, "1.0.0", []string{"front"}, t0)
+	b := Discovery(cfg, testTopics, "1.0.1", []string{"front"}, t0.Add(1e9))
 	if len(a) != 2 || len(b) != 2 {
 		t.Fatalf("got %d and %d messages, want 2 (default label person)", len(a), len(b))
 	}
@@ -218,15 +221,15 @@ func TestDiscoveryStable(t *testing.T) {
 }
 
 func TestDiscoveryDisabledAndEdgeCases(t *testing.T) {
-	if got := Discovery(DiscoveryConfig{Labels: []string{"dog"}}, testTopics, testAvail, "v", []string{"front"}, t0); got != nil {
+	if got := Discovery(DiscoveryConfig{Labels: []string{"dog"}}, testTopics, "v", []string{"front"}, t0); got != nil {
 		t.Errorf("disabled: got %s", summary(got))
 	}
-	if got := Discovery(DiscoveryConfig{Enabled: true}, testTopics, testAvail, "v", nil, t0); len(got) != 0 {
+	if got := Discovery(DiscoveryConfig{Enabled: true}, testTopics, "v", nil, t0); len(got) != 0 {
 		t.Errorf("no cameras: got %s", summary(got))
 	}
 	// Custom prefix; labels whose IDs collide, and blank ones, are skipped.
 	cfg := DiscoveryConfig{Enabled: true, Prefix: "ha/disc", Labels: []string{"Traffic Light", "traffic_light", " ", "person", "person"}}
-	msgs := Discovery(cfg, Topics{Prefix: "edgedet", Device: "Pi-5"}, "edgedet/Pi-5/available", "v", []string{"Front Door", "front_door"}, t0)
+	msgs := Discovery(cfg, topic.Tree{Prefix: "edgedet", Device: "Pi-5"}, "v", []string{"Front Door", "front_door"}, t0)
 	var got []string
 	ids := map[string]bool{}
 	for _, m := range msgs {

@@ -3,7 +3,8 @@ package report
 import (
 	"strconv"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/internal/jsonw"
 )
@@ -40,8 +41,8 @@ const eventSizeHint = 1024
 // Times are RFC 3339 UTC with milliseconds; box is in frame pixels and
 // box_norm is box divided by the frame width and height. The message Time
 // is the event's frame time.
-func EventMessage(t Topics, m Meta, ev track.Event) spool.Message {
-	return spool.Message{
+func EventMessage(t topic.Tree, m Meta, ev track.Event) publish.Message {
+	return publish.Message{
 		Topic:   t.Events(m.Camera),
 		Payload: AppendEventJSON(make([]byte, 0, eventSizeHint), m, ev),
 		QoS:     1,

@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/detector"
 )
 
 var (
-	testTopics = Topics{Prefix: "edgedet", Device: "pi5"}
+	testTopics = topic.Tree{Prefix: "edgedet", Device: "pi5"}
 	testMeta   = Meta{Camera: "front", Model: "yolo11n", Precision: "int8", Width: 640, Height: 480}
 	t0         = time.Date(2025, 3, 1, 12, 0, 0, 123_456_789, time.FixedZone("CET", 3600))
 )

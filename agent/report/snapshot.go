@@ -9,7 +9,8 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cvsafe"
@@ -184,8 +185,8 @@ func CropRect(box detector.Box, w, h int) image.Rectangle {
 
 // SnapshotMessage wraps a JPEG for <prefix>/<device>/<camera>/<label>/snapshot,
 // retained and QoS 1, produced at at.
-func SnapshotMessage(t Topics, camera, label string, jpeg []byte, at time.Time) spool.Message {
-	return spool.Message{
+func SnapshotMessage(t topic.Tree, camera, label string, jpeg []byte, at time.Time) publish.Message {
+	return publish.Message{
 		Topic:    t.Snapshot(camera, label),
 		Payload:  jpeg,
 		QoS:      1,

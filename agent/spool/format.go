@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"time"
+
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // On-disk formats. All integers are little endian; checksums are CRC-32C.
@@ -68,7 +70,7 @@ var (
 )
 
 // recordSize is the number of bytes m takes in a segment.
-func recordSize(m *Message) int64 { return recordBytes(len(m.Topic), m.Size()) }
+func recordSize(m *publish.Message) int64 { return recordBytes(len(m.Topic), m.Size()) }
 
 // recordBytes is the number of bytes a message with a topic of topicLen
 // bytes and the given Size takes in a segment.

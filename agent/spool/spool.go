@@ -26,7 +26,7 @@
 //     segments, about a sixteenth of MaxBytes at a time.
 //   - DroppedAge: it had been held longer than MaxAge when a Begin reached
 //     it. Held time is measured on a monotonic clock from Add (across
-//     restarts for Disk: see OpenDisk), never from Message.Time or the
+//     restarts for Disk: see OpenDisk), never from publish.Message.Time or the
 //     wall clock, so a clock step never expires a message.
 //   - DroppedRejected: the publisher rejected it as undeliverable.
 //   - DroppedCorrupt (Disk): its record was damaged on disk, found when the
@@ -44,6 +44,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // ErrClosed is returned by Add after Close.
@@ -53,27 +55,6 @@ var ErrClosed = errors.New("spool closed")
 // over Limits.MaxBytes: such a message could never fit, so it is rejected
 // instead of emptying the spool to make room for it.
 var ErrTooLarge = errors.New("message too large")
-
-// Message is one MQTT message to deliver.
-type Message struct {
-	// ID is assigned by the spool on Add. IDs increase in Add order and,
-	// for a Disk spool, stay unique across restarts; publishers use them
-	// to deduplicate QoS 1 redeliveries.
-	ID       uint64
-	Topic    string
-	Payload  []byte
-	QoS      byte
-	Retained bool
-	// Time is when the message was produced, on the producer's wall
-	// clock. It is data for the subscriber: the spool keeps it as it is
-	// and never measures an age with it (see Limits.MaxAge). Add sets a
-	// zero Time to the current wall-clock time.
-	Time time.Time
-}
-
-// Size is what a message counts against Limits.MaxBytes: the length of its
-// topic plus the length of its payload.
-func (m *Message) Size() int64 { return int64(len(m.Topic) + len(m.Payload)) }
 
 // Limits bound a spool. A zero (or negative) field means unlimited.
 type Limits struct {
@@ -136,7 +117,7 @@ type Spool interface {
 	// MaxBytes is not added and makes Add return an error wrapping
 	// ErrTooLarge that names its topic and size; the other messages of
 	// the call are still added.
-	Add(msgs ...Message) (dropped int, err error)
+	Add(msgs ...publish.Message) (dropped int, err error)
 	// Begin takes up to max of the oldest messages into a transaction,
 	// first dropping (and counting) expired ones it meets. It never
 	// returns nil.
@@ -168,7 +149,7 @@ const (
 // the spool in order; they share payloads with the spool and must not be
 // modified. A Tx is used by one goroutine. Its methods are safe on a nil Tx.
 type Tx struct {
-	Messages []Message
+	Messages []publish.Message
 	marks    []uint8
 }
 
@@ -222,7 +203,7 @@ type backend interface {
 
 // entry is a queued message with the spool-clock reading of its Add.
 type entry struct {
-	Message
+	publish.Message
 	at time.Duration
 }
 
@@ -274,7 +255,7 @@ func (c *core) now() time.Duration {
 }
 
 // Add implements Spool.
-func (c *core) Add(msgs ...Message) (int, error) {
+func (c *core) Add(msgs ...publish.Message) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -447,7 +428,7 @@ func (c *core) Begin(max int) *Tx {
 	}
 	tx := &Tx{}
 	if len(c.inflight) > 0 {
-		tx.Messages = make([]Message, len(c.inflight))
+		tx.Messages = make([]publish.Message, len(c.inflight))
 		for i := range c.inflight {
 			tx.Messages[i] = c.inflight[i].Message
 		}

@@ -6,28 +6,29 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 )
 
 // Counts turns the per-zone, per-label counts of one camera (what
-// Tracker.Counts returns) into retained count messages, sending only
-// changes, the way report.Counts does for the per-label counts. It is not
-// safe for concurrent use; the camera's pipeline stage owns it.
+// Tracker.Counts returns) into retained count messages on
+// topic.Tree.ZoneCount, sending only changes, the way report.Counts does
+// for the per-label counts. It is not safe for concurrent use; the camera's
+// pipeline stage owns it.
 type Counts struct {
-	topic func(zone, label string) string
-	last  map[string]map[string]int // last published count per zone, label
-	keys  []zoneLabel               // scratch for sorting
+	topics topic.Tree
+	camera string
+	last   map[string]map[string]int // last published count per zone, label
+	keys   []zoneLabel               // scratch for sorting
 }
 
 type zoneLabel struct{ zone, label string }
 
-// NewCounts returns a Counts that has published nothing yet. topic (not
-// nil) names the topic of a zone's label count, meant to be
-// <prefix>/<device>/<camera>/zone/<zone>/<label>, the label made one safe
-// topic level with report.Level; zone names are valid topic levels
-// already (Config.Validate).
-func NewCounts(topic func(zone, label string) string) *Counts {
-	return &Counts{topic: topic, last: map[string]map[string]int{}}
+// NewCounts returns a Counts for camera that has published nothing yet.
+// Zone names are used in topics as they are (Config.Validate makes them
+// valid topic levels); labels are made one topic level by topic.Level.
+func NewCounts(t topic.Tree, camera string) *Counts {
+	return &Counts{topics: t, camera: camera, last: map[string]map[string]int{}}
 }
 
 // Update returns one message (retained, QoS 1, payload the decimal count,
@@ -39,7 +40,7 @@ func NewCounts(topic func(zone, label string) string) *Counts {
 // zone's Objects labels at 0 from the start, which clears counts retained
 // by a previous run). Negative counts are treated as 0. current is not
 // retained. When nothing changed Update returns nil and does not allocate.
-func (c *Counts) Update(current map[string]map[string]int, now time.Time) []spool.Message {
+func (c *Counts) Update(current map[string]map[string]int, now time.Time) []publish.Message {
 	c.keys = c.keys[:0]
 	for zone, labels := range current {
 		last := c.last[zone]
@@ -64,7 +65,7 @@ func (c *Counts) Update(current map[string]map[string]int, now time.Time) []spoo
 	slices.SortFunc(c.keys, func(a, b zoneLabel) int {
 		return cmp.Or(cmp.Compare(a.zone, b.zone), cmp.Compare(a.label, b.label))
 	})
-	msgs := make([]spool.Message, 0, len(c.keys))
+	msgs := make([]publish.Message, 0, len(c.keys))
 	for _, k := range c.keys {
 		n := max(current[k.zone][k.label], 0)
 		last := c.last[k.zone]
@@ -73,8 +74,8 @@ func (c *Counts) Update(current map[string]map[string]int, now time.Time) []spoo
 			c.last[k.zone] = last
 		}
 		last[k.label] = n
-		msgs = append(msgs, spool.Message{
-			Topic:    c.topic(k.zone, k.label),
+		msgs = append(msgs, publish.Message{
+			Topic:    c.topics.ZoneCount(c.camera, k.zone, k.label),
 			Payload:  strconv.AppendInt(nil, int64(n), 10),
 			QoS:      1,
 			Retained: true,

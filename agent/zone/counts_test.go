@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-func testTopic(zone, label string) string { return "edgedet/pi5/porch/zone/" + zone + "/" + label }
+var testTopics = topic.Tree{Prefix: "edgedet", Device: "pi5"}
 
-func summary(msgs []spool.Message) string {
+func summary(msgs []publish.Message) string {
 	var b strings.Builder
 	for _, m := range msgs {
 		fmt.Fprintf(&b, "%s=%s ", strings.TrimPrefix(m.Topic, "edgedet/pi5/porch/zone/"), m.Payload)
@@ -25,7 +26,7 @@ func summary(msgs []spool.Message) string {
 type zl = map[string]map[string]int
 
 func TestCounts(t *testing.T) {
-	c := NewCounts(testTopic)
+	c := NewCounts(testTopics, "porch")
 	now := t0
 	steps := []struct {
 		name    string
@@ -63,7 +64,7 @@ func TestCounts(t *testing.T) {
 // does: one message per change, none while nothing changes.
 func TestCountsFromTracker(t *testing.T) {
 	tr := newTracker(t, zoneCfg("driveway", band, 2, "car"), zoneCfg("top", top, 2))
-	c := NewCounts(testTopic)
+	c := NewCounts(testTopics, "porch")
 	steps := []struct {
 		objs []track.Object
 		want string
@@ -86,10 +87,10 @@ func TestCountsFromTracker(t *testing.T) {
 }
 
 func TestCountsAllocsWhenUnchanged(t *testing.T) {
-	c := NewCounts(testTopic)
+	c := NewCounts(testTopics, "porch")
 	cur := zl{"drive": {"car": 2, "person": 1}, "yard": {"dog": 0}}
 	c.Update(cur, t0)
-	var msgs []spool.Message
+	var msgs []publish.Message
 	if n := testing.AllocsPerRun(1000, func() { msgs = c.Update(cur, t0) }); n != 0 {
 		t.Errorf("%v allocs per unchanged Update, want 0", n)
 	}

@@ -168,7 +168,7 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 		return r, err
 	}
 	var firstEvent atomic.Int64
-	if err := sub.Subscribe(ctx, cfg.MQTT.Topic("+", "events"), 0, func(string, []byte) {
+	if err := sub.Subscribe(ctx, cfg.MQTT.Topics().EventsFilter(), 0, func(string, []byte) {
 		firstEvent.CompareAndSwap(0, time.Now().UnixNano())
 	}); err != nil {
 		return r, err
