@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/spool"
+	"github.com/edgedet/edgedet/detector"
 )
 
 // StatsReport is the payload of <prefix>/<device>/stats.
@@ -41,6 +43,54 @@ type MQTTStats struct {
 	Published    uint64 `json:"published"`
 	Spooled      int    `json:"spooled"`
 	SpoolDropped uint64 `json:"spool_dropped"`
+}
+
+// pipelineStats are a pipeline's running totals since it started, written
+// by its goroutines and read by the stats, metrics, status and Totals.
+type pipelineStats struct {
+	processed     atomic.Uint64 // frames the detector ran on
+	skippedOff    atomic.Uint64 // frames not processed because detection is off
+	gated         atomic.Uint64 // frames not processed because nothing moved
+	inferences    atomic.Uint64 // detector runs (with regions, one per crop)
+	published     atomic.Uint64 // detections messages sent
+	publishFailed atomic.Uint64
+	// Stage times summed over the processed frames (ns).
+	inferNanos, preNanos, postNanos atomic.Int64
+	// The size of the last frame processed.
+	lastWidth, lastHeight atomic.Int64
+	// The last frame processed or skipped because detection is off, on
+	// the wall clock (unix ns, shown; 0: none yet) and on clock.Mono (ns,
+	// what health is judged from).
+	lastProgressWall, lastProgressMono atomic.Int64
+}
+
+// progressed records that a frame went through at mono (clock.Mono) and
+// wall.
+func (s *pipelineStats) progressed(mono time.Duration, wall time.Time) {
+	s.lastProgressMono.Store(int64(mono))
+	s.lastProgressWall.Store(wall.UnixNano())
+}
+
+// ran records a frame the detector processed.
+func (s *pipelineStats) ran(res detector.Result) {
+	s.processed.Add(1)
+	t := res.Timings
+	s.inferNanos.Add(int64(t.Inference))
+	s.preNanos.Add(int64(t.Preprocess))
+	s.postNanos.Add(int64(t.Postprocess))
+	s.lastWidth.Store(int64(res.Width))
+	s.lastHeight.Store(int64(res.Height))
+}
+
+// skipped counts the frames not processed: gated or detection off.
+func (s *pipelineStats) skipped() uint64 { return s.skippedOff.Load() + s.gated.Load() }
+
+func (s *pipelineStats) avgInferenceMs() float64 {
+	n := s.processed.Load()
+	if n == 0 {
+		return 0
+	}
+	return float64(s.inferNanos.Load()) / float64(n) / 1e6
 }
 
 // statsState remembers the previous totals to turn them into rates.

@@ -57,8 +57,9 @@ func (a *Agent) sampleRates(ctx context.Context) {
 // totals reads the pipeline's running totals at now (clock.Mono).
 func (p *pipeline) totals(now time.Duration) statsState {
 	s := p.stream.Stats()
-	return statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,
-		off: p.skippedOff.Load() + p.gated.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
+	n := &p.stats
+	return statsState{at: now, captured: s.Captured, processed: n.processed.Load(), skipped: s.Skipped + s.Dropped,
+		off: n.skipped(), infer: n.inferNanos.Load(), pre: n.preNanos.Load(), post: n.postNanos.Load()}
 }
 
 // status is the camera's state for /healthz and the live page.
@@ -74,9 +75,9 @@ func (p *pipeline) status() web.CameraStatus {
 		InferenceMs: loadFloat(&p.rates.inferMs),
 		Detect:      p.ctrl.Detect(),
 	}
-	if ns := p.lastProgressWall.Load(); ns != 0 {
+	if ns := p.stats.lastProgressWall.Load(); ns != 0 {
 		st.LastProgress = time.Unix(0, ns)
-		st.LastProgressMono = time.Duration(p.lastProgressMono.Load())
+		st.LastProgressMono = time.Duration(p.stats.lastProgressMono.Load())
 	}
 	if o := p.objects.Load(); o != nil {
 		st.Objects = *o
@@ -100,10 +101,11 @@ func (a *Agent) Totals() []CameraTotals {
 	out := make([]CameraTotals, 0, len(a.pipes))
 	for _, p := range a.pipes {
 		s := p.stream.Stats()
-		out = append(out, CameraTotals{Name: p.name, Captured: s.Captured, Processed: p.processed.Load(),
-			Dropped: s.Dropped, Skipped: s.Skipped + p.skippedOff.Load() + p.gated.Load(),
-			Preprocess: time.Duration(p.preNanos.Load()), Inference: time.Duration(p.inferNanos.Load()),
-			Postprocess: time.Duration(p.postNanos.Load())})
+		n := &p.stats
+		out = append(out, CameraTotals{Name: p.name, Captured: s.Captured, Processed: n.processed.Load(),
+			Dropped: s.Dropped, Skipped: s.Skipped + n.skipped(),
+			Preprocess: time.Duration(n.preNanos.Load()), Inference: time.Duration(n.inferNanos.Load()),
+			Postprocess: time.Duration(n.postNanos.Load())})
 	}
 	return out
 }
