@@ -111,6 +111,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		topics:     report.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device},
 		ctrlTopics: control.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Device: a.cfg.MQTT.Device},
 	}
+	// The stages in order; the defers undo them in reverse (serve stops
+	// and drains its own goroutines before it returns).
 	defer func() {
 		if serr := a.stopServices(env); serr != nil {
 			err = errors.Join(err, serr)

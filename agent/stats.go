@@ -100,6 +100,25 @@ type statsState struct {
 	infer, pre, post                  int64
 }
 
+// since is the rates of CameraStats from old to cur: per second, and the
+// stage times per processed frame (0 without time or frames between them).
+func (cur statsState) since(old statsState) CameraStats {
+	var cs CameraStats
+	secs := (cur.at - old.at).Seconds()
+	n := float64(cur.processed - old.processed)
+	if secs > 0 {
+		cs.CameraFPS = float64(cur.captured-old.captured) / secs
+		cs.ProcessFPS = n / secs
+		cs.SkippedFPS = float64(cur.skipped-old.skipped+cur.off-old.off) / secs
+	}
+	if n > 0 {
+		cs.InferenceMs = float64(cur.infer-old.infer) / n / 1e6
+		cs.PreprocessMs = float64(cur.pre-old.pre) / n / 1e6
+		cs.PostMs = float64(cur.post-old.post) / n / 1e6
+	}
+	return cs
+}
+
 // publishStats sends a StatsReport every interval (lossy: straight to the
 // client, not spooled).
 func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *mqtt.Client, box *outbox.Outbox) {
@@ -123,20 +142,8 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 		for i, p := range a.pipes {
 			s := p.stream.Stats()
 			cur := p.totals(now)
-			old := prev[i]
-			secs := (now - old.at).Seconds()
-			n := float64(cur.processed - old.processed)
-			cs := CameraStats{Connected: s.Connected, Reconnects: s.Reconnects, Detect: p.ctrl.Detect(), Threshold: p.ctrl.Threshold()}
-			if secs > 0 {
-				cs.CameraFPS = float64(cur.captured-old.captured) / secs
-				cs.ProcessFPS = n / secs
-				cs.SkippedFPS = float64(cur.skipped-old.skipped+cur.off-old.off) / secs
-			}
-			if n > 0 {
-				cs.InferenceMs = float64(cur.infer-old.infer) / n / 1e6
-				cs.PreprocessMs = float64(cur.pre-old.pre) / n / 1e6
-				cs.PostMs = float64(cur.post-old.post) / n / 1e6
-			}
+			cs := cur.since(prev[i])
+			cs.Connected, cs.Reconnects, cs.Detect, cs.Threshold = s.Connected, s.Reconnects, p.ctrl.Detect(), p.ctrl.Threshold()
 			r.Cameras[p.name] = cs
 			prev[i] = cur
 		}

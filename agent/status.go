@@ -39,14 +39,13 @@ func (a *Agent) sampleRates(ctx context.Context) {
 			for i, p := range a.pipes {
 				cur := p.totals(now)
 				old := prev[i]
-				secs := (cur.at - old.at).Seconds()
-				n := float64(cur.processed - old.processed)
-				if secs > 0 {
-					storeFloat(&p.rates.capture, float64(cur.captured-old.captured)/secs)
-					storeFloat(&p.rates.process, n/secs)
+				cs := cur.since(old)
+				if cur.at > old.at {
+					storeFloat(&p.rates.capture, cs.CameraFPS)
+					storeFloat(&p.rates.process, cs.ProcessFPS)
 				}
-				if n > 0 {
-					storeFloat(&p.rates.inferMs, float64(cur.infer-old.infer)/n/1e6)
+				if cur.processed > old.processed {
+					storeFloat(&p.rates.inferMs, cs.InferenceMs)
 				}
 				prev[i] = cur
 			}
