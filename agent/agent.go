@@ -42,7 +42,7 @@ type Agent struct {
 
 	cfg   *Config
 	log   *slog.Logger
-	det   *detector.Detector
+	det   Detector
 	clock clock.Clock   // wall time for timestamps, monotonic for every "since"
 	start time.Duration // Run's start (clock.Mono)
 
@@ -67,6 +67,15 @@ func (a *Agent) HTTPAddr() string {
 // New validates cfg and builds an agent around a loaded detector, which the
 // caller owns and closes after Run returns. ONNX Runtime must be initialised.
 func New(cfg *Config, det *detector.Detector, log *slog.Logger) (*Agent, error) {
+	var d Detector
+	if det != nil {
+		d = onnxDetector{det}
+	}
+	return newAgent(cfg, d, log)
+}
+
+// newAgent is New for any Detector (tests give a fake).
+func newAgent(cfg *Config, det Detector, log *slog.Logger) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -87,13 +96,53 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return errors.New("agent: Run called twice")
 	}
 	a.start = a.clock.Mono()
+	env := &runEnv{
+		info:   a.det.Info(),
+		topics: a.cfg.MQTT.Topics(),
+	}
+	// The stages in order; the defers undo them in reverse (serve stops
+	// and drains its own goroutines before it returns).
+	defer func() {
+		if serr := a.stopServices(env); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
+	if err := a.startServices(ctx, env); err != nil {
+		return err
+	}
+	defer a.closePipes()
+	if err := a.buildPipelines(env); err != nil {
+		return err
+	}
+	if err := a.startControl(ctx, env); err != nil {
+		return err
+	}
+	return a.serve(ctx, env)
+}
+
+// runEnv is what the stages of one Run share.
+type runEnv struct {
+	info   detector.ModelInfo
+	topics topic.Tree
+	// Started by startServices, stopped by stopServices.
+	broker  *mqtt.Broker // nil: no embedded broker
+	client  *mqtt.Client
+	box     *outbox.Outbox
+	stopBox context.CancelFunc // nil until the outbox runs
+	boxDone chan error         // the outbox's Run error
+}
+
+// startServices starts the embedded broker (if configured), connects the
+// MQTT client and runs the outbox, recording each in env as it comes up,
+// so stopServices stops what did.
+func (a *Agent) startServices(ctx context.Context, env *runEnv) error {
 	mcfg := a.cfg.MQTT
 	if mcfg.Embedded.Enabled {
 		broker, err := mqtt.StartEmbedded(mcfg.Embedded, a.cfg.StateDir, a.log)
 		if err != nil {
 			return fmt.Errorf("start embedded broker: %w", err)
 		}
-		defer broker.Close()
+		env.broker = broker
 		a.log.Info("embedded mqtt broker listening", "addr", broker.Addr())
 		mcfg = broker.ClientConfig(mcfg)
 	}
@@ -101,17 +150,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if cerr := client.Close(closeCtx); cerr != nil {
-			a.log.Warn("mqtt close", "err", cerr)
-		}
-	}()
+	env.client = client
 	box, err := outbox.New(a.cfg.Spool, client, a.log)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
+	env.box = box
 	client.OnConnect(box.Trigger)
 	if err := client.Connect(ctx); err != nil {
 		return fmt.Errorf("mqtt connect: %w", err)
@@ -121,73 +165,106 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	boxCtx, stopBox := context.WithCancel(context.Background())
 	boxDone := make(chan error, 1)
 	go func() { boxDone <- guard("outbox", func() error { return box.Run(boxCtx) }) }()
-	defer func() {
-		stopBox()
-		if berr := <-boxDone; berr != nil && !errors.Is(berr, context.Canceled) {
-			err = errors.Join(err, fmt.Errorf("outbox: %w", berr))
-		}
-	}()
+	env.stopBox, env.boxDone = stopBox, boxDone
+	return nil
+}
 
-	info := a.det.Info()
-	topics := a.cfg.MQTT.Topics()
+// stopServices stops, in reverse, what startServices started: the outbox
+// (after its last bounded flush; its error is returned), the client
+// (publishing "stopped") and the embedded broker.
+func (a *Agent) stopServices(env *runEnv) (err error) {
+	if env.stopBox != nil {
+		env.stopBox()
+		if berr := <-env.boxDone; berr != nil && !errors.Is(berr, context.Canceled) {
+			err = fmt.Errorf("outbox: %w", berr)
+		}
+	}
+	if client := env.client; client != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if cerr := client.Close(closeCtx); cerr != nil {
+			a.log.Warn("mqtt close", "err", cerr)
+		}
+	}
+	if env.broker != nil {
+		env.broker.Close()
+	}
+	return err
+}
+
+// buildPipelines ends what an unclean stop left open, then builds one
+// pipeline per camera into a.pipes (closePipes closes them, also those
+// built before an error).
+func (a *Agent) buildPipelines(env *runEnv) error {
 	// Before anything new is queued: end what an unclean stop left open.
-	open, restarted, err := a.restoreOpen(box, topics)
+	open, restarted, err := a.restoreOpen(env.box, env.topics)
 	if err != nil {
 		return err
 	}
 	for _, cc := range a.cfg.Cameras {
-		stream, err := camera.NewStream(cc.Config, a.log)
-		if err != nil {
-			a.closePipes()
-			return fmt.Errorf("camera %q: %w", cc.Name, err)
-		}
-		tracker, err := track.New(a.cfg.Events.Tracker())
-		if err != nil {
-			a.closePipes()
-			return fmt.Errorf("events: %w", err)
-		}
 		counts := restarted[cc.Name]
 		if counts == nil {
-			counts = report.NewCounts(topics, cc.Name)
+			counts = report.NewCounts(env.topics, cc.Name)
 		}
-		p := &pipeline{
-			name:          cc.Name,
-			stream:        stream,
-			det:           a.det,
-			direct:        client,
-			box:           box,
-			ctrl:          control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
-			tracker:       tracker,
-			clock:         a.clock,
-			counts:        counts,
-			open:          open,
-			topics:        topics,
-			detTopic:      topics.Detections(cc.Name),
-			qos:           a.cfg.MQTT.QoS,
-			detOpts:       a.cfg.Detections,
-			events:        a.cfg.Events.Enabled,
-			snapshots:     a.cfg.Snapshots,
-			processedHook: a.frameProcessed,
-			aliveHook:     a.OnHeartbeat,
-			logPub:        a.cfg.Log.Publishes,
-			model:         info.Name,
-			prec:          info.Precision,
-			log:           a.log.With("component", "pipeline", "camera", cc.Name),
-		}
-		a.pipesMu.Lock()
-		a.pipes = append(a.pipes, p)
-		a.pipesMu.Unlock()
-		if err := p.configure(cc, topics, info.Spec); err != nil {
-			a.closePipes()
-			return fmt.Errorf("camera %q: %w", cc.Name, err)
+		if err := a.addPipeline(cc, env, open, counts); err != nil {
+			return err
 		}
 	}
-	defer a.closePipes()
+	return nil
+}
 
-	// Retained state — control values and Home Assistant discovery — is
-	// queued now and again after every reconnect (a broker without
-	// persistence forgets retained messages when it restarts). /set topics
-	// are subscribed once; the client re-subscribes on reconnect.
+// addPipeline builds camera cc's pipeline, adds it to a.pipes and
+// configures it.
+func (a *Agent) addPipeline(cc CameraConfig, env *runEnv, open *openStore, counts *report.Counts) error {
+	tracker, err := track.New(a.cfg.Events.Tracker())
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	stream, err := camera.NewStream(cc.Config, a.log)
+	if err != nil {
+		return fmt.Errorf("camera %q: %w", cc.Name, err)
+	}
+	client, box, topics, info := env.client, env.box, env.topics, env.info
+	p := &pipeline{
+		name:          cc.Name,
+		stream:        stream,
+		det:           a.det,
+		direct:        client,
+		box:           box,
+		ctrl:          control.NewCamera(cc.Name, a.cfg.Detector.ScoreThreshold),
+		tracker:       tracker,
+		clock:         a.clock,
+		counts:        counts,
+		open:          open,
+		topics:        topics,
+		detTopic:      topics.Detections(cc.Name),
+		qos:           a.cfg.MQTT.QoS,
+		detOpts:       a.cfg.Detections,
+		events:        a.cfg.Events.Enabled,
+		snapshots:     a.cfg.Snapshots,
+		processedHook: a.frameProcessed,
+		aliveHook:     a.OnHeartbeat,
+		logPub:        a.cfg.Log.Publishes,
+		model:         info.Name,
+		prec:          info.Precision,
+		log:           a.log.With("component", "pipeline", "camera", cc.Name),
+	}
+	a.pipesMu.Lock()
+	a.pipes = append(a.pipes, p)
+	a.pipesMu.Unlock()
+	if err := p.configure(cc, topics, info.Spec); err != nil {
+		return fmt.Errorf("camera %q: %w", cc.Name, err)
+	}
+	return nil
+}
+
+// startControl queues the retained state — control values and Home
+// Assistant discovery — now and again after every reconnect (a broker
+// without persistence forgets retained messages when it restarts), and
+// subscribes to the /set topics once; the client re-subscribes on
+// reconnect.
+func (a *Agent) startControl(ctx context.Context, env *runEnv) error {
+	client, box, topics := env.client, env.box, env.topics
 	byName := map[string]*pipeline{}
 	var names []string
 	for _, p := range a.pipes {
@@ -202,8 +279,19 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		box.Send(report.Discovery(a.cfg.HomeAssistant, topics, a.Version, names, now)...)
 	}
 	retainedState()
-	client.OnConnect(retainedState) // Send signals a flush; Trigger is registered above
-	err = client.Subscribe(ctx, topics.SetFilter(), 1, func(topic string, payload []byte) {
+	client.OnConnect(retainedState) // Send signals a flush; Trigger is registered in startServices
+	err := client.Subscribe(ctx, topics.SetFilter(), 1, a.controlHandler(env, byName))
+	if err != nil {
+		return fmt.Errorf("subscribe to control topics: %w", err)
+	}
+	return nil
+}
+
+// controlHandler applies a /set message to its camera's control and
+// queues the camera's control states.
+func (a *Agent) controlHandler(env *runEnv, byName map[string]*pipeline) func(topic string, payload []byte) {
+	box, topics := env.box, env.topics
+	return func(topic string, payload []byte) {
 		cam, setting, ok := control.ParseSet(topics, topic)
 		p := byName[cam]
 		if !ok || p == nil {
@@ -218,84 +306,33 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.log.Info("control", "camera", cam, "setting", setting, "value", strings.TrimSpace(string(payload)))
 		}
 		box.Send(control.StateMessages(topics, p.ctrl, a.clock.Now())...)
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe to control topics: %w", err)
 	}
+}
 
+// serve runs the HTTP server (if on), the periodic tasks and the
+// pipelines until ctx is done or every camera has ended, then stops them
+// and drains. The HTTP server and the live feeds stop with the pipelines;
+// feeds are closed once no pipeline can offer them a frame.
+func (a *Agent) serve(ctx context.Context, env *runEnv) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	// The HTTP server and the live feeds stop with the pipelines; feeds are
-	// closed once no pipeline can offer them a frame.
 	var feeds []*web.Feed
-	defer func() {
-		for _, f := range feeds {
-			if cerr := f.Close(); cerr != nil {
-				a.log.Warn("close live feed", "err", cerr)
-			}
-		}
-	}()
+	defer func() { a.closeFeeds(feeds) }()
 	if a.cfg.HTTP.Listen != "" {
-		srv, fs, err := a.startHTTP(client, box)
+		fs, err := a.serveHTTP(runCtx, &wg, env)
 		feeds = fs
 		if err != nil {
 			return err
 		}
-		for _, f := range feeds {
-			wg.Add(1)
-			go func() { defer wg.Done(); f.Run(runCtx) }()
-		}
-		if a.metrics != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); a.metrics.Run(runCtx) }()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.Run(runCtx); err != nil {
-				a.log.Error("http server", "err", err)
-			}
-		}()
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); a.sampleRates(runCtx) }()
-	errs := make(chan error, 2*len(a.pipes))
-	var active sync.WaitGroup
-	for _, p := range a.pipes {
-		p.started, p.startedMono = a.clock.Now(), a.clock.Mono()
-		active.Add(1)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			errs <- guard("capture "+p.name, func() error { return p.stream.Run(runCtx) })
-		}()
-		go func() {
-			defer wg.Done()
-			defer active.Done()
-			errs <- guard("detect "+p.name, func() error { return p.run(runCtx) })
-		}()
-	}
-	if iv := a.cfg.Log.StatsInterval.D(); iv > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.logStats(runCtx, iv, client, box)
-		}()
-	}
-	if iv := a.cfg.Stats.Interval.D(); iv > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.publishStats(runCtx, iv, client, box)
-		}()
-	}
-	allEnded := make(chan struct{})
-	go func() { active.Wait(); close(allEnded) }()
+	errs, allEnded := a.startPipelines(runCtx, &wg)
+	a.startReports(runCtx, &wg, env)
 
-	a.log.Info("agent running", "cameras", len(a.pipes), "model", info.Name, "precision", info.Precision,
+	a.log.Info("agent running", "cameras", len(a.pipes), "model", env.info.Name, "precision", env.info.Precision,
 		"mqtt", a.cfg.MQTT)
-	var runErr error
 	select {
 	case <-ctx.Done():
 		a.log.Info("agent stopping")
@@ -304,13 +341,99 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	cancel()
 	wg.Wait()
+	return a.drain(errs)
+}
+
+// serveHTTP starts the HTTP server and what feeds it (live feeds,
+// metrics) in wg until ctx is done. It returns the feeds, also on error.
+func (a *Agent) serveHTTP(ctx context.Context, wg *sync.WaitGroup, env *runEnv) ([]*web.Feed, error) {
+	srv, feeds, err := a.startHTTP(env.client, env.box)
+	if err != nil {
+		return feeds, err
+	}
+	for _, f := range feeds {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.Run(ctx) }()
+	}
+	if a.metrics != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.metrics.Run(ctx) }()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Run(ctx); err != nil {
+			a.log.Error("http server", "err", err)
+		}
+	}()
+	return feeds, nil
+}
+
+// closeFeeds closes the live feeds.
+func (a *Agent) closeFeeds(feeds []*web.Feed) {
+	for _, f := range feeds {
+		if cerr := f.Close(); cerr != nil {
+			a.log.Warn("close live feed", "err", cerr)
+		}
+	}
+}
+
+// startPipelines runs every camera's capture and detect goroutines in wg
+// until ctx is done. Their errors arrive on errs (two per camera); allEnded
+// is closed once every detect goroutine has returned.
+func (a *Agent) startPipelines(ctx context.Context, wg *sync.WaitGroup) (errs chan error, allEnded <-chan struct{}) {
+	errs = make(chan error, 2*len(a.pipes))
+	var active sync.WaitGroup
+	for _, p := range a.pipes {
+		p.started, p.startedMono = a.clock.Now(), a.clock.Mono()
+		active.Add(1)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- guard("capture "+p.name, func() error { return p.stream.Run(ctx) })
+		}()
+		go func() {
+			defer wg.Done()
+			defer active.Done()
+			errs <- guard("detect "+p.name, func() error { return p.run(ctx) })
+		}()
+	}
+	ended := make(chan struct{})
+	go func() { active.Wait(); close(ended) }()
+	return errs, ended
+}
+
+// startReports runs the periodic stats log and stats messages (those
+// configured) in wg until ctx is done.
+func (a *Agent) startReports(ctx context.Context, wg *sync.WaitGroup, env *runEnv) {
+	client, box := env.client, env.box
+	if iv := a.cfg.Log.StatsInterval.D(); iv > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.logStats(ctx, iv, client, box)
+		}()
+	}
+	if iv := a.cfg.Stats.Interval.D(); iv > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.publishStats(ctx, iv, client, box)
+		}()
+	}
+}
+
+// drain, once every stage has returned, joins their errors (a cancelled
+// or ended camera is none) and ends the objects still in view, so every
+// "new" has its "end".
+func (a *Agent) drain(errs chan error) error {
 	close(errs)
+	var runErr error
 	for e := range errs {
 		if e != nil && !errors.Is(e, context.Canceled) && !errors.Is(e, camera.ErrEndOfStream) {
 			runErr = errors.Join(runErr, e)
 		}
 	}
-	// End the objects still in view so every "new" has its "end".
 	for _, p := range a.pipes {
 		p.flushTracks(a.clock.Now())
 	}
@@ -444,8 +567,8 @@ func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server,
 // counters reads the camera's totals for the metrics.
 func (p *pipeline) counters() metrics.CameraCounters {
 	s := p.stream.Stats()
-	return metrics.CameraCounters{Captured: s.Captured, Processed: p.processed.Load(), Dropped: s.Dropped,
-		Skipped: s.Skipped + p.skippedOff.Load() + p.gated.Load(), Reconnects: s.Reconnects, Connected: s.Connected}
+	return metrics.CameraCounters{Captured: s.Captured, Processed: p.stats.processed.Load(), Dropped: s.Dropped,
+		Skipped: s.Skipped + p.stats.skipped(), Reconnects: s.Reconnects, Connected: s.Connected}
 }
 
 // frameProcessed runs the readiness and liveness hooks.
@@ -465,10 +588,8 @@ func (a *Agent) closePipes() {
 		if err := p.stream.Close(); err != nil {
 			a.log.Warn("close camera", "camera", p.name, "err", err)
 		}
-		if p.motion != nil {
-			if err := p.motion.Close(); err != nil {
-				a.log.Warn("close motion detector", "camera", p.name, "err", err)
-			}
+		if err := p.gate.close(); err != nil {
+			a.log.Warn("close motion detector", "camera", p.name, "err", err)
 		}
 	}
 	a.pipes = nil
@@ -487,10 +608,10 @@ func (a *Agent) logStats(ctx context.Context, every time.Duration, client *mqtt.
 		for _, p := range a.pipes {
 			s := p.stream.Stats()
 			a.log.Info("camera stats", "camera", p.name, "connected", s.Connected,
-				"captured", s.Captured, "processed", p.processed.Load(), "dropped", s.Dropped,
+				"captured", s.Captured, "processed", p.stats.processed.Load(), "dropped", s.Dropped,
 				"skipped", s.Skipped, "reconnects", s.Reconnects,
-				"published", p.published.Load(), "publish_failed", p.publishFailed.Load(),
-				"inference_ms_avg", p.avgInferenceMs())
+				"published", p.stats.published.Load(), "publish_failed", p.stats.publishFailed.Load(),
+				"inference_ms_avg", p.stats.avgInferenceMs())
 		}
 		ms, bs := client.Stats(), box.Stats()
 		a.log.Info("mqtt stats", "connected", ms.Connected, "published", ms.Published, "dropped", ms.Dropped,

@@ -53,10 +53,10 @@ func runScene(t testing.TB, p *pipeline, sc *testenv.SceneRenderer, t0 time.Time
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		before := p.inferences.Load()
+		before := p.stats.inferences.Load()
 		p.process(ctx, it, st)
 		r.cpu += cpuTime() - cpu0
-		r.ran = append(r.ran, p.inferences.Load() > before)
+		r.ran = append(r.ran, p.stats.inferences.Load() > before)
 		n := 0
 		var box image.Rectangle
 		if r.ran[i] {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,7 +25,6 @@ import (
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/overlay"
-	"github.com/edgedet/edgedet/motion"
 )
 
 // stageObserver records per-frame figures (metrics.Camera).
@@ -49,7 +47,7 @@ type liveFeed interface {
 type pipeline struct {
 	name      string
 	stream    *camera.Stream
-	det       *detector.Detector
+	det       Detector
 	direct    publish.Publisher // lossy per-frame topics
 	box       *outbox.Outbox    // events, counts, snapshots: spooled, never lost
 	ctrl      *control.Camera
@@ -66,16 +64,9 @@ type pipeline struct {
 	logPub    bool
 	metrics   stageObserver // nil = no metrics
 	feed      liveFeed      // nil = no live view
-	// Motion gating (nil motion: every frame goes to the detector). The
-	// motion detector, lastCheck, areas and bufs belong to prepare.
-	motion    *motion.Detector
-	regions   bool          // run the detector on crops around motion and tracked objects
-	recheck   time.Duration // tracked objects are looked at again at least this often
-	inputSide int           // the model input's larger side: the smallest crop
-	lastCheck time.Time
-	areas     []image.Rectangle
-	bufs      [2]itemBufs // per in-flight frame: prepare fills one while finish reads the other
-	bufIdx    int
+	// gate runs the detector only on frames (or crops) where something
+	// moved or a tracked object is due for a recheck (nil: on every frame).
+	gate *gate
 	// objMask drops detections (nil: none); zones follow tracked objects
 	// (nil: the camera has none).
 	objMask    *zone.Mask
@@ -85,14 +76,6 @@ type pipeline struct {
 	// overlay is what live view and snapshots draw to tune motion and
 	// zones: the zones, and (finish's) the current frame's motion boxes.
 	overlay overlay.Overlay
-	// Written by finish, read by prepare: how many objects are tracked and
-	// where (a still object's own motion is no news; crops cover them).
-	active       atomic.Int32
-	trackedMu    sync.Mutex
-	trackedBoxes []image.Rectangle // every tracked object
-	stillBoxes   []image.Rectangle // those that did not move between their last two detections
-	lastBoxes    []idBox           // finish's: each object's box at the previous detection
-	nextBoxes    []idBox
 	// processedHook runs after every frame the detector processed;
 	// aliveHook after a frame skipped because detection is off (the
 	// pipeline is alive, so the watchdog must keep being fed).
@@ -101,26 +84,11 @@ type pipeline struct {
 	prec                     string
 	log                      *slog.Logger
 
-	started       time.Time     // wall clock, shown on the status page
-	startedMono   time.Duration // the same instant on clock.Mono: health is judged from it
-	processed     atomic.Uint64
-	skippedOff    atomic.Uint64 // frames not processed because detection is off
-	gated         atomic.Uint64 // frames not processed because nothing moved
-	inferences    atomic.Uint64 // detector runs (with regions, one per crop)
-	published     atomic.Uint64
-	publishFailed atomic.Uint64
-	inferNanos    atomic.Int64
-	preNanos      atomic.Int64
-	postNanos     atomic.Int64
-	lastWidth     atomic.Int64
-	lastHeight    atomic.Int64
-	// The last frame processed or skipped because detection is off, on
-	// the wall clock (unix ns, shown; 0: none yet) and on clock.Mono (ns,
-	// what health is judged from).
-	lastProgressWall atomic.Int64
-	lastProgressMono atomic.Int64
-	objects          atomic.Pointer[[]string] // labels of the objects tracked now, for the live page
-	rates            liveRates
+	started     time.Time     // wall clock, shown on the status page
+	startedMono time.Duration // the same instant on clock.Mono: health is judged from it
+	stats       pipelineStats
+	objects     atomic.Pointer[[]string] // labels of the objects tracked now, for the live page
+	rates       liveRates
 }
 
 // configure sets up the camera's motion gating, object masks and zones.
@@ -147,11 +115,9 @@ func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detector.S
 		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
 	}
 	if cc.Motion.Enabled {
-		if p.motion, err = motion.NewDetector(cc.Motion.Config); err != nil {
+		if p.gate, err = newGate(cc.Motion, max(spec.InputWidth, spec.InputHeight)); err != nil {
 			return err
 		}
-		p.regions, p.recheck = cc.Motion.Regions, cc.Motion.Recheck.D()
-		p.inputSide = max(spec.InputWidth, spec.InputHeight)
 	}
 	return nil
 }
@@ -159,16 +125,17 @@ func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detector.S
 // progressed records that a frame went through (processed, or skipped
 // because detection is off).
 func (p *pipeline) progressed() {
-	p.lastProgressMono.Store(int64(p.clock.Mono()))
-	p.lastProgressWall.Store(p.clock.Now().UnixNano())
+	p.stats.progressed(p.clock.Mono(), p.clock.Now())
 }
 
-func (p *pipeline) avgInferenceMs() float64 {
-	n := p.processed.Load()
-	if n == 0 {
-		return 0
-	}
-	return float64(p.inferNanos.Load()) / float64(n) / 1e6
+// meta describes the camera's frames of width×height for its messages.
+func (p *pipeline) meta(width, height int) report.Meta {
+	return report.Meta{Camera: p.name, Model: p.model, Precision: p.prec, Width: width, Height: height}
+}
+
+// lastMeta is meta for the last frame the detector processed.
+func (p *pipeline) lastMeta() report.Meta {
+	return p.meta(int(p.stats.lastWidth.Load()), int(p.stats.lastHeight.Load()))
 }
 
 // prepared is a frame on its way from prepare to finish. job holds its
@@ -176,16 +143,11 @@ func (p *pipeline) avgInferenceMs() float64 {
 // with neither, the frame is not run: gated (nothing moved) or detection
 // is off. motion is what the motion detector found.
 type prepared struct {
-	job     *detector.Job
+	job     Job
 	frame   *camera.Frame
 	gated   bool
 	motion  []image.Rectangle
 	regions []image.Rectangle
-}
-
-// itemBufs hold one in-flight frame's motion boxes and crops.
-type itemBufs struct {
-	motion, regions []image.Rectangle
 }
 
 // run processes frames until ctx is done or the camera ends.
@@ -240,8 +202,8 @@ func (p *pipeline) prepareFrame(ctx context.Context, f *camera.Frame) (prepared,
 	if !p.ctrl.Detect() {
 		return it, nil
 	}
-	if p.motion != nil {
-		p.gate(&it)
+	if p.gate != nil {
+		p.gate.decide(&it)
 		if it.gated || len(it.regions) > 0 {
 			return it, nil
 		}
@@ -258,33 +220,6 @@ func (p *pipeline) prepareFrame(ctx context.Context, f *camera.Frame) (prepared,
 	return it, nil
 }
 
-// unexplained reports whether some motion box is not just a tracked
-// object standing still: the background learns a stopped object only
-// slowly, and until it has, the object itself reads as motion. A box that
-// lies within the box (grown by a tenth) of an object that did not move
-// between its last two detections (and covers less than half the frame) is
-// that; once the object moves on, its motion leaves the box and the
-// detector runs again. The price: something small moving right in front of
-// a still object waits for the next recheck.
-func (p *pipeline) unexplained(boxes []image.Rectangle) bool {
-	if len(boxes) == 0 {
-		return false
-	}
-	p.trackedMu.Lock()
-	defer p.trackedMu.Unlock()
-next:
-	for _, m := range boxes {
-		for _, t := range p.stillBoxes {
-			g := image.Pt(t.Dx()/10+2, t.Dy()/10+2)
-			if m.In(image.Rectangle{Min: t.Min.Sub(g), Max: t.Max.Add(g)}) {
-				continue next
-			}
-		}
-		return true
-	}
-	return false
-}
-
 // send hands it to finish; when ctx ends first it releases what it holds.
 func (p *pipeline) send(ctx context.Context, out chan<- prepared, it prepared) bool {
 	select {
@@ -294,35 +229,6 @@ func (p *pipeline) send(ctx context.Context, out chan<- prepared, it prepared) b
 		p.det.Release(it.job)
 		p.stream.Release(it.frame)
 		return false
-	}
-}
-
-// gate runs the motion detector on it's frame and decides: gated (nothing
-// moved and no tracked object is due for a recheck), crops to run (regions
-// mode), or the whole frame.
-func (p *pipeline) gate(it *prepared) {
-	b := &p.bufs[p.bufIdx]
-	p.bufIdx ^= 1
-	f := it.frame
-	b.motion = p.motion.Detect(f.Mat, b.motion[:0])
-	it.motion = b.motion
-	recheck := p.active.Load() > 0 && f.Time.Sub(p.lastCheck) >= p.recheck
-	if !p.unexplained(it.motion) && !recheck {
-		it.gated = true
-		return
-	}
-	p.lastCheck = f.Time
-	if !p.regions {
-		return
-	}
-	p.areas = append(p.areas[:0], it.motion...)
-	p.trackedMu.Lock()
-	p.areas = append(p.areas, p.trackedBoxes...)
-	p.trackedMu.Unlock()
-	b.regions = planRegions(p.areas, f.Mat.Cols(), f.Mat.Rows(), p.inputSide, b.regions[:0])
-	it.regions = b.regions
-	if len(it.regions) == 0 {
-		it.gated = true
 	}
 }
 
@@ -355,45 +261,13 @@ func newFrameState() *frameState {
 // decoding, masks, metrics, live view, tracking, zones and publishing. It
 // releases the job and the frame.
 func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
-	f := it.frame
 	if it.job == nil && len(it.regions) == 0 {
-		// Not run: nothing moved, or detection is off. Objects still end
-		// after max_age.
-		if it.gated {
-			p.gated.Add(1)
-		} else {
-			p.skippedOff.Add(1)
-		}
-		p.progressed()
-		if p.aliveHook != nil {
-			p.aliveHook()
-		}
-		if p.feed != nil && it.gated && p.feed.Wanted() {
-			p.feed.Offer(f.Mat, nil, it.motion)
-		}
-		at := f.Time
-		if !it.gated {
-			at = time.Now()
-		}
-		meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
-			Width: int(p.lastWidth.Load()), Height: int(p.lastHeight.Load())}
-		if p.events {
-			p.track(at, nil, false, nil, meta, st)
-		}
-		p.stream.Release(f)
+		p.skip(it, st)
 		return
 	}
+	f := it.frame
 	p.overlay.Motion = it.motion
-	var res detector.Result
-	var err error
-	if len(it.regions) > 0 {
-		res, err = p.detectRegions(ctx, f.Mat, it.regions, st)
-	} else {
-		err = it.job.Infer(ctx)
-		res = it.job.Decode(st.dets)
-		p.det.Release(it.job)
-		p.inferences.Add(1)
-	}
+	res, err := p.infer(ctx, it, st)
 	if err != nil {
 		p.stream.Release(f)
 		if ctx.Err() == nil {
@@ -403,46 +277,91 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	}
 	dets := keepAbove(p.objMask.Filter(res.Detections), p.ctrl.Threshold())
 	st.dets = dets
-	p.processed.Add(1)
+	p.record(res, dets)
+	if p.feed != nil && p.feed.Wanted() {
+		p.feed.Offer(f.Mat, dets, it.motion)
+	}
+	if p.events {
+		p.track(f.Time, dets, true, &f.Mat, p.meta(res.Width, res.Height), st)
+	}
+	seq, at := f.Seq, f.Time
+	p.stream.Release(f)
+	p.publishDetections(ctx, seq, at, res, dets, st)
+}
+
+// skip finishes a frame the detector did not run on: nothing moved, or
+// detection is off. Objects still end after max_age. It releases the frame.
+func (p *pipeline) skip(it prepared, st *frameState) {
+	f := it.frame
+	if it.gated {
+		p.stats.gated.Add(1)
+	} else {
+		p.stats.skippedOff.Add(1)
+	}
+	p.progressed()
+	if p.aliveHook != nil {
+		p.aliveHook()
+	}
+	if p.feed != nil && it.gated && p.feed.Wanted() {
+		p.feed.Offer(f.Mat, nil, it.motion)
+	}
+	at := f.Time
+	if !it.gated {
+		at = time.Now()
+	}
+	if p.events {
+		p.track(at, nil, false, nil, p.lastMeta(), st)
+	}
+	p.stream.Release(f)
+}
+
+// infer runs the detector on it: on its crops, or its whole frame's job,
+// which it releases.
+func (p *pipeline) infer(ctx context.Context, it prepared, st *frameState) (detector.Result, error) {
+	if len(it.regions) > 0 {
+		return p.detectRegions(ctx, it.frame.Mat, it.regions, st)
+	}
+	err := it.job.Infer(ctx)
+	res := it.job.Decode(st.dets)
+	p.det.Release(it.job)
+	p.stats.inferences.Add(1)
+	return res, err
+}
+
+// record counts a processed frame, its stage times and detections, and
+// runs the processed hook.
+func (p *pipeline) record(res detector.Result, dets []detector.Detection) {
+	p.stats.ran(res)
 	p.progressed()
 	if p.processedHook != nil {
 		p.processedHook()
 	}
-	t := res.Timings
-	p.inferNanos.Add(int64(t.Inference))
-	p.preNanos.Add(int64(t.Preprocess))
-	p.postNanos.Add(int64(t.Postprocess))
-	p.lastWidth.Store(int64(res.Width))
-	p.lastHeight.Store(int64(res.Height))
 	if p.metrics != nil {
+		t := res.Timings
 		p.metrics.ObserveStages(t.Preprocess, t.Inference, t.Postprocess)
 		for _, d := range dets {
 			p.metrics.AddDetection(d.ClassID)
 		}
 	}
-	if p.feed != nil && p.feed.Wanted() {
-		p.feed.Offer(f.Mat, dets, it.motion)
-	}
-	meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec, Width: res.Width, Height: res.Height}
-	if p.events {
-		p.track(f.Time, dets, true, &f.Mat, meta, st)
-	}
-	seq, at := f.Seq, f.Time
-	p.stream.Release(f)
+}
 
+// publishDetections sends the frame's detections (lossy: straight to the
+// client), when the detections topic is on.
+func (p *pipeline) publishDetections(ctx context.Context, seq uint64, at time.Time, res detector.Result, dets []detector.Detection, st *frameState) {
 	if !p.detOpts.Enabled || (len(dets) == 0 && !p.detOpts.PublishEmpty) {
 		return
 	}
+	t := res.Timings
 	fr := FrameReport{Time: at, Camera: p.name, Frame: seq, Model: p.model, Precision: p.prec,
 		Width: res.Width, Height: res.Height, Timings: t, Detections: dets}
 	st.buf = fr.AppendJSON(st.buf[:0])
 	msg := publish.Message{Topic: p.detTopic, Payload: st.buf, QoS: p.qos, Retained: p.detOpts.Retain, Time: at}
 	if err := p.direct.PublishMessage(ctx, msg); err != nil {
-		p.publishFailed.Add(1)
+		p.stats.publishFailed.Add(1)
 		st.pubErrs.log(p.log, "publish failed", err, "topic", p.detTopic)
 		return
 	}
-	p.published.Add(1)
+	p.stats.published.Add(1)
 	if p.logPub {
 		p.log.Info("published", "topic", p.detTopic, "frame", seq, "detections", summarize(dets))
 	}
@@ -470,7 +389,7 @@ func (p *pipeline) detectRegions(ctx context.Context, img gocv.Mat, regions []im
 		if err != nil {
 			return res, fmt.Errorf("region %v: %w", r, err)
 		}
-		p.inferences.Add(1)
+		p.stats.inferences.Add(1)
 		st.crop = cr.Detections
 		dx, dy := float32(r.Min.X), float32(r.Min.Y)
 		for _, d := range cr.Detections {
@@ -498,30 +417,7 @@ func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img 
 	if p.zones == nil {
 		p.queueEvents(st.evs, img, meta)
 	} else {
-		meta.Zones = p.zoneLookup
-		// "end" events first, while the zone tracker still knows the
-		// zones the object was in; then the zones move on, and objects
-		// whose zones changed get an update even if nothing else did.
-		st.ends, st.rest = st.ends[:0], st.rest[:0]
-		for _, ev := range st.evs {
-			if ev.Type == track.EventEnd {
-				st.ends = append(st.ends, ev)
-			} else {
-				st.rest = append(st.rest, ev)
-			}
-		}
-		p.queueEvents(st.ends, img, meta)
-		st.objs = p.tracker.AppendActive(st.objs[:0])
-		p.zones.Update(st.objs)
-		for _, o := range st.objs {
-			if p.zones.ZonesChanged(o.ID) && !hasEvent(st.rest, o.ID) {
-				st.rest = append(st.rest, track.Event{Type: track.EventUpdate, Before: o, After: o})
-			}
-		}
-		p.queueEvents(st.rest, img, meta)
-		if p.zones.Changed() {
-			p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
-		}
+		p.trackZones(img, meta, st)
 	}
 	if p.open != nil && opensOrEnds(st.evs) {
 		// The set of open objects changed: persist it, so that after an
@@ -530,50 +426,42 @@ func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img 
 		meta.Zones = p.zoneLookup
 		p.open.set(p.name, meta, st.objs)
 	}
-	if p.motion != nil {
-		// prepare needs to know what is tracked: gate rechecks, crops cover it.
+	if p.gate != nil {
+		// The gate needs to know what is tracked: rechecks, crops cover it.
 		if p.zones == nil {
 			st.objs = p.tracker.AppendActive(st.objs[:0])
 		}
-		p.active.Store(int32(len(st.objs)))
-		if !ran {
-			return // boxes only change when the detector ran
-		}
-		frameArea := meta.Width * meta.Height
-		p.trackedMu.Lock()
-		p.trackedBoxes, p.stillBoxes, p.nextBoxes = p.trackedBoxes[:0], p.stillBoxes[:0], p.nextBoxes[:0]
-		for _, o := range st.objs {
-			b := o.Box
-			r := image.Rect(int(b.X1), int(b.Y1), int(b.X2+0.5), int(b.Y2+0.5))
-			p.trackedBoxes = append(p.trackedBoxes, r)
-			for _, prev := range p.lastBoxes {
-				// An object covering most of the frame explains nothing: it
-				// would hide every other motion.
-				if prev.id == o.ID && still(prev.box, r) && 2*r.Dx()*r.Dy() < frameArea {
-					p.stillBoxes = append(p.stillBoxes, r)
-					break
-				}
-			}
-			p.nextBoxes = append(p.nextBoxes, idBox{o.ID, r})
-		}
-		p.lastBoxes, p.nextBoxes = p.nextBoxes, p.lastBoxes
-		p.trackedMu.Unlock()
+		p.gate.observe(st.objs, ran, meta.Width*meta.Height)
 	}
 }
 
-// idBox is a tracked object's box at a detection.
-type idBox struct {
-	id  string
-	box image.Rectangle
-}
-
-// still reports whether an object's box barely moved between two
-// detections: its centre by at most 4 px or 3 % of its size.
-func still(a, b image.Rectangle) bool {
-	tol := max(4, max(b.Dx(), b.Dy())*3/100)
-	dx := (a.Min.X + a.Max.X - b.Min.X - b.Max.X) / 2
-	dy := (a.Min.Y + a.Max.Y - b.Min.Y - b.Max.Y) / 2
-	return dx*dx+dy*dy <= tol*tol
+// trackZones queues the frame's events (st.evs) of a camera with zones:
+// "end" events first, while the zone tracker still knows the zones the
+// object was in; then the zones move on, and objects whose zones changed
+// get an update even if nothing else did. It leaves the tracked objects
+// in st.objs.
+func (p *pipeline) trackZones(img *gocv.Mat, meta report.Meta, st *frameState) {
+	meta.Zones = p.zoneLookup
+	st.ends, st.rest = st.ends[:0], st.rest[:0]
+	for _, ev := range st.evs {
+		if ev.Type == track.EventEnd {
+			st.ends = append(st.ends, ev)
+		} else {
+			st.rest = append(st.rest, ev)
+		}
+	}
+	p.queueEvents(st.ends, img, meta)
+	st.objs = p.tracker.AppendActive(st.objs[:0])
+	p.zones.Update(st.objs)
+	for _, o := range st.objs {
+		if p.zones.ZonesChanged(o.ID) && !hasEvent(st.rest, o.ID) {
+			st.rest = append(st.rest, track.Event{Type: track.EventUpdate, Before: o, After: o})
+		}
+	}
+	p.queueEvents(st.rest, img, meta)
+	if p.zones.Changed() {
+		p.box.Send(p.zoneCounts.Update(p.zones.Counts(), p.clock.Now())...)
+	}
 }
 
 // opensOrEnds reports whether evs has a "new" or an "end".
@@ -604,8 +492,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 	now := p.clock.Now()
 	for _, ev := range evs {
 		if meta.Camera == "" {
-			meta = report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
-				Width: int(p.lastWidth.Load()), Height: int(p.lastHeight.Load())}
+			meta = p.lastMeta()
 		}
 		p.box.Send(report.EventMessage(p.topics, meta, ev))
 		if p.logPub {
@@ -637,8 +524,8 @@ func (p *pipeline) flushTracks(now time.Time) {
 	if !p.events {
 		return
 	}
-	meta := report.Meta{Camera: p.name, Model: p.model, Precision: p.prec,
-		Width: int(p.lastWidth.Load()), Height: int(p.lastHeight.Load()), Zones: p.zoneLookup}
+	meta := p.lastMeta()
+	meta.Zones = p.zoneLookup
 	p.queueEvents(p.tracker.Flush(now), nil, meta)
 	if p.open != nil {
 		p.open.set(p.name, meta, nil)

@@ -34,17 +34,23 @@ func withClock(clk clock.Clock) pipelineOption { return func(p *pipeline) { p.cl
 // hand it frames themselves.
 func testPipeline(t testing.TB, cc CameraConfig, opts ...pipelineOption) (*pipeline, *metrics.Metrics) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if err := detector.InitRuntime(testenv.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
 	dc := detector.DefaultConfig()
 	dc.Model, dc.Threads = testenv.Shared(t, "models", "yolox_nano_416.onnx"), 1
-	det, err := detector.New(dc, log)
+	det, err := detector.New(dc, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { det.Close() })
+	return testPipelineWith(t, cc, onnxDetector{det}, opts...)
+}
+
+// testPipelineWith is testPipeline around det.
+func testPipelineWith(t testing.TB, cc CameraConfig, det Detector, opts ...pipelineOption) (*pipeline, *metrics.Metrics) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	stream, err := camera.NewStream(camera.Config{Name: "static", Source: "0"}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -80,11 +86,7 @@ func testPipeline(t testing.TB, cc CameraConfig, opts ...pipelineOption) (*pipel
 	if err := p.configure(cc.WithDefaults(), topics, info.Spec); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if p.motion != nil {
-			p.motion.Close()
-		}
-	})
+	t.Cleanup(func() { p.gate.close() })
 	return p, m
 }
 
@@ -121,7 +123,7 @@ func TestFrameAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("a steady-state frame allocates %g times, want 0", allocs)
 	}
-	if n := p.processed.Load(); n < 20 {
+	if n := p.stats.processed.Load(); n < 20 {
 		t.Errorf("processed %d frames, want 21", n)
 	}
 }

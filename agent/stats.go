@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/publish"
+	"github.com/edgedet/edgedet/detector"
 )
 
 // StatsReport is the payload of <prefix>/<device>/stats.
@@ -43,11 +45,78 @@ type MQTTStats struct {
 	SpoolDropped uint64 `json:"spool_dropped"`
 }
 
+// pipelineStats are a pipeline's running totals since it started, written
+// by its goroutines and read by the stats, metrics, status and Totals.
+type pipelineStats struct {
+	processed     atomic.Uint64 // frames the detector ran on
+	skippedOff    atomic.Uint64 // frames not processed because detection is off
+	gated         atomic.Uint64 // frames not processed because nothing moved
+	inferences    atomic.Uint64 // detector runs (with regions, one per crop)
+	published     atomic.Uint64 // detections messages sent
+	publishFailed atomic.Uint64
+	// Stage times summed over the processed frames (ns).
+	inferNanos, preNanos, postNanos atomic.Int64
+	// The size of the last frame processed.
+	lastWidth, lastHeight atomic.Int64
+	// The last frame processed or skipped because detection is off, on
+	// the wall clock (unix ns, shown; 0: none yet) and on clock.Mono (ns,
+	// what health is judged from).
+	lastProgressWall, lastProgressMono atomic.Int64
+}
+
+// progressed records that a frame went through at mono (clock.Mono) and
+// wall.
+func (s *pipelineStats) progressed(mono time.Duration, wall time.Time) {
+	s.lastProgressMono.Store(int64(mono))
+	s.lastProgressWall.Store(wall.UnixNano())
+}
+
+// ran records a frame the detector processed.
+func (s *pipelineStats) ran(res detector.Result) {
+	s.processed.Add(1)
+	t := res.Timings
+	s.inferNanos.Add(int64(t.Inference))
+	s.preNanos.Add(int64(t.Preprocess))
+	s.postNanos.Add(int64(t.Postprocess))
+	s.lastWidth.Store(int64(res.Width))
+	s.lastHeight.Store(int64(res.Height))
+}
+
+// skipped counts the frames not processed: gated or detection off.
+func (s *pipelineStats) skipped() uint64 { return s.skippedOff.Load() + s.gated.Load() }
+
+func (s *pipelineStats) avgInferenceMs() float64 {
+	n := s.processed.Load()
+	if n == 0 {
+		return 0
+	}
+	return float64(s.inferNanos.Load()) / float64(n) / 1e6
+}
+
 // statsState remembers the previous totals to turn them into rates.
 type statsState struct {
 	at                                time.Duration // clock.Mono
 	captured, processed, skipped, off uint64
 	infer, pre, post                  int64
+}
+
+// since is the rates of CameraStats from old to cur: per second, and the
+// stage times per processed frame (0 without time or frames between them).
+func (cur statsState) since(old statsState) CameraStats {
+	var cs CameraStats
+	secs := (cur.at - old.at).Seconds()
+	n := float64(cur.processed - old.processed)
+	if secs > 0 {
+		cs.CameraFPS = float64(cur.captured-old.captured) / secs
+		cs.ProcessFPS = n / secs
+		cs.SkippedFPS = float64(cur.skipped-old.skipped+cur.off-old.off) / secs
+	}
+	if n > 0 {
+		cs.InferenceMs = float64(cur.infer-old.infer) / n / 1e6
+		cs.PreprocessMs = float64(cur.pre-old.pre) / n / 1e6
+		cs.PostMs = float64(cur.post-old.post) / n / 1e6
+	}
+	return cs
 }
 
 // publishStats sends a StatsReport every interval (lossy: straight to the
@@ -73,20 +142,8 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 		for i, p := range a.pipes {
 			s := p.stream.Stats()
 			cur := p.totals(now)
-			old := prev[i]
-			secs := (now - old.at).Seconds()
-			n := float64(cur.processed - old.processed)
-			cs := CameraStats{Connected: s.Connected, Reconnects: s.Reconnects, Detect: p.ctrl.Detect(), Threshold: p.ctrl.Threshold()}
-			if secs > 0 {
-				cs.CameraFPS = float64(cur.captured-old.captured) / secs
-				cs.ProcessFPS = n / secs
-				cs.SkippedFPS = float64(cur.skipped-old.skipped+cur.off-old.off) / secs
-			}
-			if n > 0 {
-				cs.InferenceMs = float64(cur.infer-old.infer) / n / 1e6
-				cs.PreprocessMs = float64(cur.pre-old.pre) / n / 1e6
-				cs.PostMs = float64(cur.post-old.post) / n / 1e6
-			}
+			cs := cur.since(prev[i])
+			cs.Connected, cs.Reconnects, cs.Detect, cs.Threshold = s.Connected, s.Reconnects, p.ctrl.Detect(), p.ctrl.Threshold()
 			r.Cameras[p.name] = cs
 			prev[i] = cur
 		}

@@ -39,14 +39,13 @@ func (a *Agent) sampleRates(ctx context.Context) {
 			for i, p := range a.pipes {
 				cur := p.totals(now)
 				old := prev[i]
-				secs := (cur.at - old.at).Seconds()
-				n := float64(cur.processed - old.processed)
-				if secs > 0 {
-					storeFloat(&p.rates.capture, float64(cur.captured-old.captured)/secs)
-					storeFloat(&p.rates.process, n/secs)
+				cs := cur.since(old)
+				if cur.at > old.at {
+					storeFloat(&p.rates.capture, cs.CameraFPS)
+					storeFloat(&p.rates.process, cs.ProcessFPS)
 				}
-				if n > 0 {
-					storeFloat(&p.rates.inferMs, float64(cur.infer-old.infer)/n/1e6)
+				if cur.processed > old.processed {
+					storeFloat(&p.rates.inferMs, cs.InferenceMs)
 				}
 				prev[i] = cur
 			}
@@ -57,8 +56,9 @@ func (a *Agent) sampleRates(ctx context.Context) {
 // totals reads the pipeline's running totals at now (clock.Mono).
 func (p *pipeline) totals(now time.Duration) statsState {
 	s := p.stream.Stats()
-	return statsState{at: now, captured: s.Captured, processed: p.processed.Load(), skipped: s.Skipped + s.Dropped,
-		off: p.skippedOff.Load() + p.gated.Load(), infer: p.inferNanos.Load(), pre: p.preNanos.Load(), post: p.postNanos.Load()}
+	n := &p.stats
+	return statsState{at: now, captured: s.Captured, processed: n.processed.Load(), skipped: s.Skipped + s.Dropped,
+		off: n.skipped(), infer: n.inferNanos.Load(), pre: n.preNanos.Load(), post: n.postNanos.Load()}
 }
 
 // status is the camera's state for /healthz and the live page.
@@ -74,9 +74,9 @@ func (p *pipeline) status() web.CameraStatus {
 		InferenceMs: loadFloat(&p.rates.inferMs),
 		Detect:      p.ctrl.Detect(),
 	}
-	if ns := p.lastProgressWall.Load(); ns != 0 {
+	if ns := p.stats.lastProgressWall.Load(); ns != 0 {
 		st.LastProgress = time.Unix(0, ns)
-		st.LastProgressMono = time.Duration(p.lastProgressMono.Load())
+		st.LastProgressMono = time.Duration(p.stats.lastProgressMono.Load())
 	}
 	if o := p.objects.Load(); o != nil {
 		st.Objects = *o
@@ -100,10 +100,11 @@ func (a *Agent) Totals() []CameraTotals {
 	out := make([]CameraTotals, 0, len(a.pipes))
 	for _, p := range a.pipes {
 		s := p.stream.Stats()
-		out = append(out, CameraTotals{Name: p.name, Captured: s.Captured, Processed: p.processed.Load(),
-			Dropped: s.Dropped, Skipped: s.Skipped + p.skippedOff.Load() + p.gated.Load(),
-			Preprocess: time.Duration(p.preNanos.Load()), Inference: time.Duration(p.inferNanos.Load()),
-			Postprocess: time.Duration(p.postNanos.Load())})
+		n := &p.stats
+		out = append(out, CameraTotals{Name: p.name, Captured: s.Captured, Processed: n.processed.Load(),
+			Dropped: s.Dropped, Skipped: s.Skipped + n.skipped(),
+			Preprocess: time.Duration(n.preNanos.Load()), Inference: time.Duration(n.inferNanos.Load()),
+			Postprocess: time.Duration(n.postNanos.Load())})
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -101,5 +102,30 @@ func TestStallDetectionSurvivesWallClockSteps(t *testing.T) {
 				t.Fatalf("11s after the stalled camera's last frame, wall stepped %v: %v, want only the stalled one unhealthy", step, h)
 			}
 		})
+	}
+}
+
+// TestStatsSince: rates between two totals are per second of monotonic
+// time and stage times per processed frame; with no time or no frame
+// between them they are 0, never NaN or Inf.
+func TestStatsSince(t *testing.T) {
+	old := statsState{at: 10 * time.Second, captured: 100, processed: 40, skipped: 5, off: 7,
+		infer: int64(400 * time.Millisecond), pre: int64(40 * time.Millisecond), post: int64(20 * time.Millisecond)}
+	cur := statsState{at: 12 * time.Second, captured: 120, processed: 50, skipped: 9, off: 13,
+		infer: int64(500 * time.Millisecond), pre: int64(60 * time.Millisecond), post: int64(25 * time.Millisecond)}
+	got := cur.since(old)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"camera_fps", got.CameraFPS, 10}, {"process_fps", got.ProcessFPS, 5}, {"skipped_fps", got.SkippedFPS, 5},
+		{"inference_ms", got.InferenceMs, 10}, {"preprocess_ms", got.PreprocessMs, 2}, {"postprocess_ms", got.PostMs, 0.5},
+	} {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s = %g, want %g", c.name, c.got, c.want)
+		}
+	}
+	if z := old.since(old); z != (CameraStats{}) {
+		t.Errorf("no time and no frames between the totals: %+v, want zeros", z)
 	}
 }
