@@ -6,7 +6,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export EDGEDET_ORT_LIB := $(CURDIR)/build/lib/libonnxruntime.so.1
 
-.PHONY: setup build run test cover vet bench fuzz mutate clean
+.PHONY: setup build run test nocgo cover vet bench fuzz mutate clean
 
 setup:
 	@scripts/setup.sh
@@ -22,8 +22,16 @@ vet:
 	$(GO) vet ./...
 
 # matprofile makes gocv count live Mats, so tests can prove none leak.
-test: setup vet
+test: setup vet nocgo
 	$(GO) test -tags matprofile -count=1 -timeout 15m ./...
+
+# The plain-Go core (detection types, decoders, NMS, geometry; tracking and
+# zones) must build and pass its tests without cgo, i.e. without OpenCV or
+# ONNX Runtime.
+NOCGO_PKGS := ./detection/... ./agent/track/... ./agent/zone/...
+nocgo:
+	CGO_ENABLED=0 $(GO) build $(NOCGO_PKGS)
+	CGO_ENABLED=0 $(GO) test -count=1 $(NOCGO_PKGS)
 
 # Every FuzzXxx target of every package, one at a time, FUZZTIME each;
 # crashers land in <package>/testdata/fuzz/ (commit them with the fix).
@@ -38,7 +46,7 @@ cover: setup
 	scripts/cover.sh
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./detector ./agent
+	$(GO) test -run '^$$' -bench . -benchmem ./detection ./detector ./agent
 	./build/edgedet bench --model ../shared/models/yolox_nano_416.onnx --threads 1 ../shared/datasets/samples/*.jpg
 	./build/edgedet bench --model ../shared/models/yolox_nano_416.onnx --threads 2 ../shared/datasets/samples/*.jpg
 
@@ -47,7 +55,7 @@ bench: build
 # tests a fixed-seed sample of n mutants per package (SEED=1). onnx, quant and prune
 # are always sampled: their suites take ~40 s per mutant. Survivors judged
 # equivalent are listed, with a reason each, in scripts/mutate/equivalent.txt.
-MUTATE_FAST := agent/zone agent/track motion agent/spool eval agent/outbox detector
+MUTATE_FAST := agent/zone agent/track motion agent/spool eval agent/outbox detection detector
 MUTATE_SLOW := onnx quant prune
 SAMPLE ?= 0
 SLOW_SAMPLE ?= 30

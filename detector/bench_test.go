@@ -8,17 +8,18 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-func yoloxSpec() detector.Spec {
-	return detector.Spec{Format: detector.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
+func yoloxSpec() detection.Spec {
+	return detection.Spec{Format: detection.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
 }
 
 func TestPreprocessValuesAndAllocs(t *testing.T) {
 	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg")) // 768x576
-	spec := detector.Spec{Format: detector.FormatYOLOv8, InputWidth: 320, InputHeight: 320}.WithDefaults()
+	spec := detection.Spec{Format: detection.FormatYOLOv8, InputWidth: 320, InputHeight: 320}.WithDefaults()
 	p, err := detector.NewPreprocessor(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -68,8 +69,8 @@ func TestPreprocessChannelOrderAndScale(t *testing.T) {
 		order string
 		want  [3]float32
 	}{{"bgr", [3]float32{10, 20, 30}}, {"rgb", [3]float32{30, 20, 10}}} {
-		spec := detector.Spec{Format: detector.FormatYOLOX, InputWidth: 64, InputHeight: 64, ChannelOrder: tc.order,
-			Scale: 1, Mean: []float32{1, 2, 3}, Std: []float32{2, 2, 2}, Resize: detector.ResizeStretch}.WithDefaults()
+		spec := detection.Spec{Format: detection.FormatYOLOX, InputWidth: 64, InputHeight: 64, ChannelOrder: tc.order,
+			Scale: 1, Mean: []float32{1, 2, 3}, Std: []float32{2, 2, 2}, Resize: detection.ResizeStretch}.WithDefaults()
 		p, err := detector.NewPreprocessor(spec)
 		if err != nil {
 			t.Fatal(err)
@@ -112,7 +113,7 @@ func BenchmarkDetectYOLOX(b *testing.B) {
 	cfg.Model = testenv.Shared(b, "models", "yolox_nano_416.onnx")
 	cfg.Threads = 1
 	d := newDetector(b, cfg)
-	dets := make([]detector.Detection, 0, 128)
+	dets := make([]detection.Detection, 0, 128)
 	var pre, inf, post float64
 	b.ReportAllocs()
 	for b.Loop() {
@@ -137,7 +138,7 @@ func gocvScalar(b, g, r float64) gocv.Scalar { return gocv.NewScalar(b, g, r, 0)
 // preprocesses exactly like the same pixels copied out, resized or not.
 func TestPreprocessRegion(t *testing.T) {
 	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg")) // 768x576
-	spec := detector.Spec{Format: detector.FormatYOLOv8, InputWidth: 320, InputHeight: 320}.WithDefaults()
+	spec := detection.Spec{Format: detection.FormatYOLOv8, InputWidth: 320, InputHeight: 320}.WithDefaults()
 	p, err := detector.NewPreprocessor(spec)
 	if err != nil {
 		t.Fatal(err)

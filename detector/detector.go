@@ -1,6 +1,10 @@
-// Package detector runs YOLO object-detection models in ONNX Runtime:
-// preprocessing described per model, output decoders for the common YOLO
-// layouts, NMS and filtering, with boxes mapped back to frame pixels.
+// Package detector runs YOLO object-detection models in ONNX Runtime: it
+// owns the runtime and its sessions, the execution providers, the gocv
+// preprocessing of frames into input tensors and drawing detections on
+// frames. What needs neither cgo library (the detection types, model
+// description, output decoders, filters, NMS, letterbox geometry) lives in
+// package detection, which Detector uses to decode, filter, suppress and
+// map boxes back to frame pixels.
 package detector
 
 import (
@@ -18,6 +22,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/labels"
 	"github.com/edgedet/edgedet/internal/readlimit"
@@ -36,7 +41,7 @@ type Config struct {
 	// Spec overrides the model description (format, input size, channel
 	// order, scale, mean/std, resize, pad value, labels). The model's
 	// metadata wins over a sidecar <model>.toml, which wins over these.
-	Spec
+	detection.Spec
 	// Threads is ONNX Runtime's intra-op thread count per session (0 =
 	// ORT's default: one per core).
 	Threads int `toml:"threads"`
@@ -173,12 +178,12 @@ type ModelInfo struct {
 	Path        string
 	Name        string // file name without .onnx
 	Precision   string // fp32, fp16 or int8
-	Format      Format
+	Format      detection.Format
 	InputName   string
 	OutputName  string
 	InputShape  []int64
 	OutputShape []int64
-	Spec        Spec // the resolved description
+	Spec        detection.Spec // the resolved description
 	SpecSource  string
 	Labels      []string
 	// Provider is the execution provider the session runs on.
@@ -196,8 +201,8 @@ type Timings struct {
 
 // Result is what Detect found in one image.
 type Result struct {
-	Detections []Detection // boxes in image pixels, best first
-	Width      int         // image size
+	Detections []detection.Detection // boxes in image pixels, best first
+	Width      int                   // image size
 	Height     int
 	Timings    Timings
 }
@@ -211,7 +216,7 @@ type Detector struct {
 	log  *slog.Logger
 	cfg  Config
 	info ModelInfo
-	dec  Decoder
+	dec  detection.Decoder
 
 	sessions []*ort.DynamicAdvancedSession
 	idle     chan int  // indices of sessions not running
@@ -223,10 +228,10 @@ type Detector struct {
 
 	// filterMu guards filter and decodeMin, which SetScoreThreshold changes.
 	filterMu sync.RWMutex
-	filter   Filter
+	filter   detection.Filter
 	// decodeMin is the lowest score any label accepts: the decoder's cut.
 	decodeMin float32
-	nmsOpt    NMSOptions
+	nmsOpt    detection.NMSOptions
 
 	// runHook, when a test sets it (before any Infer), is called with the
 	// session index right before the session runs (running true) and
@@ -243,8 +248,8 @@ type Job struct {
 	output   *ort.Tensor[float32]
 	bindings []*ort.IoBinding // one per session: the same tensors bound to each
 	pre      *Preprocessor
-	cand     []Detection
-	geom     Geometry
+	cand     []detection.Detection
+	geom     detection.Geometry
 	width    int
 	height   int
 	timings  Timings
@@ -318,7 +323,7 @@ func (d *Detector) inspect() error {
 
 	spec := d.cfg.Spec
 	sources := []string{"config"}
-	side, sidePath, ok, err := LoadSidecar(path)
+	side, sidePath, ok, err := detection.LoadSidecar(path)
 	if err != nil {
 		return err
 	}
@@ -326,7 +331,7 @@ func (d *Detector) inspect() error {
 		spec = spec.Merge(side)
 		sources = append(sources, sidePath)
 	}
-	metaSpec, ok, err := SpecFromMetadata(meta)
+	metaSpec, ok, err := detection.SpecFromMetadata(meta)
 	if err != nil {
 		return fmt.Errorf("model %s: %w", path, err)
 	}
@@ -343,7 +348,7 @@ func (d *Detector) inspect() error {
 	if spec.InputWidth <= 0 || spec.InputHeight <= 0 {
 		return fmt.Errorf("model %s: input %q has dynamic size %v; set input_width and input_height", path, in.Name, in.Dimensions)
 	}
-	if err := checkInputSize(spec.InputWidth, spec.InputHeight); err != nil {
+	if err := detection.CheckInputSize(spec.InputWidth, spec.InputHeight); err != nil {
 		return fmt.Errorf("model %s: input %q: %w", path, in.Name, err)
 	}
 	inShape := []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
@@ -354,7 +359,7 @@ func (d *Detector) inspect() error {
 		}
 	}
 	if spec.Format == "" {
-		f, err := DetectFormat(outShape, spec.InputWidth, spec.InputHeight)
+		f, err := detection.DetectFormat(outShape, spec.InputWidth, spec.InputHeight)
 		if err != nil {
 			return fmt.Errorf("model %s: %w", path, err)
 		}
@@ -390,14 +395,9 @@ func (d *Detector) inspect() error {
 func (d *Detector) build() error {
 	info := &d.info
 	spec := info.Spec
-	dec, err := NewDecoder(spec.Format, info.OutputShape, spec.InputWidth, spec.InputHeight)
+	dec, err := spec.Decoder(info.OutputShape)
 	if err != nil {
 		return fmt.Errorf("model %s: %w", info.Path, err)
-	}
-	if spec.Format == FormatFastestV2 {
-		if dec, err = newFastestV2Decoder(dec.NumClasses(), spec.InputWidth, spec.InputHeight, spec.Anchors); err != nil {
-			return fmt.Errorf("model %s: %w", info.Path, err)
-		}
 	}
 	d.dec = dec
 	names := spec.Labels
@@ -422,7 +422,7 @@ func (d *Detector) build() error {
 	for _, s := range d.filter.MinScore {
 		d.decodeMin = min(d.decodeMin, s)
 	}
-	d.nmsOpt = NMSOptions{IoU: d.cfg.IoUThreshold, Agnostic: d.cfg.ClassAgnostic}
+	d.nmsOpt = detection.NMSOptions{IoU: d.cfg.IoUThreshold, Agnostic: d.cfg.ClassAgnostic}
 	if err := d.newSessions(); err != nil {
 		return err
 	}
@@ -436,19 +436,19 @@ func (d *Detector) build() error {
 	return nil
 }
 
-func buildFilter(cfg Config, labels []string) (Filter, error) {
+func buildFilter(cfg Config, labels []string) (detection.Filter, error) {
 	index := make(map[string]int, len(labels))
 	for i, l := range labels {
 		index[l] = i
 	}
 	// MinArea is applied by postprocess once boxes are in frame pixels.
-	f := Filter{MinScore: map[int]float32{}}
+	f := detection.Filter{MinScore: map[int]float32{}}
 	if len(cfg.AllowLabels) > 0 {
 		f.Allow = map[int]bool{}
 		for _, l := range cfg.AllowLabels {
 			id, ok := index[l]
 			if !ok {
-				return Filter{}, fmt.Errorf("allow_labels: %q is not a label of the model", l)
+				return detection.Filter{}, fmt.Errorf("allow_labels: %q is not a label of the model", l)
 			}
 			f.Allow[id] = true
 		}
@@ -459,7 +459,7 @@ func buildFilter(cfg Config, labels []string) (Filter, error) {
 	for l, s := range cfg.MinScores {
 		id, ok := index[l]
 		if !ok {
-			return Filter{}, fmt.Errorf("min_scores: %q is not a label of the model", l)
+			return detection.Filter{}, fmt.Errorf("min_scores: %q is not a label of the model", l)
 		}
 		f.MinScore[id] = s
 	}
@@ -497,7 +497,7 @@ func (d *Detector) Slots() int { return len(d.jobs) }
 // appends them to dst[:0], best first, boxes in img's pixels. It is
 // Acquire, Prepare, Infer, Decode and Release in one call. A running
 // inference is not interrupted by ctx: it returns after it.
-func (d *Detector) Detect(ctx context.Context, img gocv.Mat, dst []Detection) (Result, error) {
+func (d *Detector) Detect(ctx context.Context, img gocv.Mat, dst []detection.Detection) (Result, error) {
 	j, err := d.Acquire(ctx)
 	if err != nil {
 		return Result{}, err
@@ -598,7 +598,7 @@ func (j *Job) Infer(ctx context.Context) error {
 // Decode turns the job's output into detections appended to dst[:0]: it
 // decodes, filters, runs NMS and maps boxes back to the frame. It returns
 // an empty result when Infer did not succeed.
-func (j *Job) Decode(dst []Detection) Result {
+func (j *Job) Decode(dst []detection.Detection) Result {
 	res := Result{Width: j.width, Height: j.height, Detections: dst[:0]}
 	if !j.ran {
 		return res
@@ -611,13 +611,13 @@ func (j *Job) Decode(dst []Detection) Result {
 }
 
 // postprocess decodes j's output, filters, runs NMS and maps boxes to the frame.
-func (d *Detector) postprocess(j *Job, dst []Detection) []Detection {
+func (d *Detector) postprocess(j *Job, dst []detection.Detection) []detection.Detection {
 	d.filterMu.RLock()
 	cand := d.dec.Decode(j.output.GetData(), d.decodeMin, j.cand[:0])
 	j.cand = cand[:0] // keep any growth for the next frame
 	cand = d.filter.Apply(cand)
 	d.filterMu.RUnlock()
-	cand = NMS(cand, d.nmsOpt)
+	cand = detection.NMS(cand, d.nmsOpt)
 	area := d.cfg.MinArea
 	for _, det := range cand {
 		det.Box = j.geom.ToFrame(det.Box)
@@ -687,7 +687,7 @@ func (d *Detector) newJobs() error {
 	info := &d.info
 	d.free = make(chan *Job, d.cfg.Slots)
 	for range d.cfg.Slots {
-		j := &Job{d: d, cand: make([]Detection, 0, 1024)}
+		j := &Job{d: d, cand: make([]detection.Detection, 0, 1024)}
 		d.jobs = append(d.jobs, j)
 		d.free <- j
 		var err error

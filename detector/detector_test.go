@@ -11,6 +11,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/labels"
 	"github.com/edgedet/edgedet/internal/testenv"
@@ -52,7 +53,7 @@ func readImage(t testing.TB, path string) gocv.Mat {
 
 type want struct {
 	label string
-	box   detector.Box
+	box   detection.Box
 }
 
 // TestRealModelsOnDog checks the decoders end to end against the reference
@@ -61,24 +62,24 @@ func TestRealModelsOnDog(t *testing.T) {
 	cases := []struct {
 		model     string
 		precision string
-		format    detector.Format
+		format    detection.Format
 		score     float32
 		want      []want
 	}{
-		{"yolox_nano_416.onnx", "fp32", detector.FormatYOLOX, 0.3, []want{
-			{"dog", detector.Box{133, 207, 327, 543}},
-			{"bicycle", detector.Box{56, 137, 572, 424}},
-			{"car", detector.Box{466, 78, 693, 171}},
+		{"yolox_nano_416.onnx", "fp32", detection.FormatYOLOX, 0.3, []want{
+			{"dog", detection.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}},
+			{"bicycle", detection.Box{X1: 56, Y1: 137, X2: 572, Y2: 424}},
+			{"car", detection.Box{X1: 466, Y1: 78, X2: 693, Y2: 171}},
 		}},
-		{"yolo-fastestv2_352.onnx", "fp32", detector.FormatFastestV2, 0.3, []want{
-			{"dog", detector.Box{122, 198, 333, 556}},
-			{"car", detector.Box{449, 72, 687, 170}},
-			{"bicycle", detector.Box{146, 186, 568, 442}},
+		{"yolo-fastestv2_352.onnx", "fp32", detection.FormatFastestV2, 0.3, []want{
+			{"dog", detection.Box{X1: 122, Y1: 198, X2: 333, Y2: 556}},
+			{"car", detection.Box{X1: 449, Y1: 72, X2: 687, Y2: 170}},
+			{"bicycle", detection.Box{X1: 146, Y1: 186, X2: 568, Y2: 442}},
 		}},
-		{"yolo11n_int8dyn_320.onnx", "int8", detector.FormatYOLOv8, 0.25, []want{
-			{"dog", detector.Box{132, 197, 311, 543}},
-			{"car", detector.Box{465, 78, 697, 170}},
-			{"bicycle", detector.Box{144, 136, 565, 425}},
+		{"yolo11n_int8dyn_320.onnx", "int8", detection.FormatYOLOv8, 0.25, []want{
+			{"dog", detection.Box{X1: 132, Y1: 197, X2: 311, Y2: 543}},
+			{"car", detection.Box{X1: 465, Y1: 78, X2: 697, Y2: 170}},
+			{"bicycle", detection.Box{X1: 144, Y1: 136, X2: 565, Y2: 425}},
 		}},
 	}
 	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg"))
@@ -103,7 +104,7 @@ func TestRealModelsOnDog(t *testing.T) {
 				best := float32(0)
 				for _, got := range res.Detections {
 					if got.Label == w.label || (w.label == "car" && got.Label == "truck") {
-						best = max(best, detector.IoU(got.Box, w.box))
+						best = max(best, detection.IoU(got.Box, w.box))
 					}
 				}
 				if best < 0.8 {
@@ -133,7 +134,7 @@ func TestDetectFiltersAndReuse(t *testing.T) {
 	cfg.AllowLabels = []string{"dog", "car"}
 	cfg.MinScores = map[string]float32{"car": 0.95}
 	d := newDetector(t, cfg)
-	dst := make([]detector.Detection, 0, 16)
+	dst := make([]detection.Detection, 0, 16)
 	res, err := d.Detect(context.Background(), img, dst)
 	if err != nil {
 		t.Fatal(err)

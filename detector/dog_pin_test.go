@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -29,8 +30,8 @@ func TestRealModelsOnDogPinned(t *testing.T) {
 	type pin struct {
 		label string
 		score float32
-		box   detector.Box // this code's output
-		ref   detector.Box // the model's .md
+		box   detection.Box // this code's output
+		ref   detection.Box // the model's .md
 	}
 	cases := []struct {
 		model  string
@@ -39,15 +40,15 @@ func TestRealModelsOnDogPinned(t *testing.T) {
 		pins   []pin
 	}{
 		{"yolox_nano_416.onnx", 0.3, 4.5, []pin{
-			{"dog", 0.855, detector.Box{132.79, 206.64, 325.69, 543.09}, detector.Box{133, 207, 327, 543}},
-			{"bicycle", 0.803, detector.Box{51.75, 137.18, 572.31, 423.65}, detector.Box{56, 137, 572, 424}},
-			{"car", 0.798, detector.Box{466.27, 78.39, 692.48, 171.26}, detector.Box{466, 78, 693, 171}},
+			{"dog", 0.855, detection.Box{X1: 132.79, Y1: 206.64, X2: 325.69, Y2: 543.09}, detection.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}},
+			{"bicycle", 0.803, detection.Box{X1: 51.75, Y1: 137.18, X2: 572.31, Y2: 423.65}, detection.Box{X1: 56, Y1: 137, X2: 572, Y2: 424}},
+			{"car", 0.798, detection.Box{X1: 466.27, Y1: 78.39, X2: 692.48, Y2: 171.26}, detection.Box{X1: 466, Y1: 78, X2: 693, Y2: 171}},
 		}},
 		{"yolo-fastestv2_352.onnx", 0.3, 2.5, []pin{
-			{"dog", 0.861, detector.Box{122.07, 196.67, 334.19, 555.96}, detector.Box{122, 198, 333, 556}},
-			{"car", 0.677, detector.Box{449.11, 72.41, 685.84, 169.58}, detector.Box{449, 72, 687, 170}},
-			{"bicycle", 0.472, detector.Box{143.86, 186.38, 568.48, 442.93}, detector.Box{146, 186, 568, 442}},
-			{"car", 0.400, detector.Box{64.80, 77.03, 103.10, 121.17}, detector.Box{65, 77, 103, 121}},
+			{"dog", 0.861, detection.Box{X1: 122.07, Y1: 196.67, X2: 334.19, Y2: 555.96}, detection.Box{X1: 122, Y1: 198, X2: 333, Y2: 556}},
+			{"car", 0.677, detection.Box{X1: 449.11, Y1: 72.41, X2: 685.84, Y2: 169.58}, detection.Box{X1: 449, Y1: 72, X2: 687, Y2: 170}},
+			{"bicycle", 0.472, detection.Box{X1: 143.86, Y1: 186.38, X2: 568.48, Y2: 442.93}, detection.Box{X1: 146, Y1: 186, X2: 568, Y2: 442}},
+			{"car", 0.400, detection.Box{X1: 64.80, Y1: 77.03, X2: 103.10, Y2: 121.17}, detection.Box{X1: 65, Y1: 77, X2: 103, Y2: 121}},
 		}},
 	}
 	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg"))
@@ -65,7 +66,7 @@ func TestRealModelsOnDogPinned(t *testing.T) {
 				if dist := maxCoordDiff(p.box, p.ref); dist > tc.refTol {
 					t.Errorf("%s: pinned box %v is %.2f px from the reference %v (limit %.1f)", p.label, p.box, dist, p.ref, tc.refTol)
 				}
-				var got *detector.Detection
+				var got *detection.Detection
 				for i := range res.Detections {
 					g := &res.Detections[i]
 					if g.Label == p.label && (got == nil || maxCoordDiff(g.Box, p.box) < maxCoordDiff(got.Box, p.box)) {
@@ -88,7 +89,7 @@ func TestRealModelsOnDogPinned(t *testing.T) {
 }
 
 // maxCoordDiff is the largest difference between corresponding coordinates.
-func maxCoordDiff(a, b detector.Box) float32 {
+func maxCoordDiff(a, b detection.Box) float32 {
 	return max(abs32(a.X1-b.X1), abs32(a.Y1-b.Y1), abs32(a.X2-b.X2), abs32(a.Y2-b.Y2))
 }
 

@@ -6,6 +6,8 @@ import (
 	"image/color"
 
 	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/detection"
 )
 
 // palette gives each class a stable, distinguishable colour (BGR order is
@@ -20,7 +22,7 @@ var palette = []color.RGBA{
 
 // Draw draws each detection's box and "label score" on img in place. An
 // empty img is left alone; any class id gets a colour.
-func Draw(img *gocv.Mat, dets []Detection) {
+func Draw(img *gocv.Mat, dets []detection.Detection) {
 	if img.Empty() {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -23,7 +24,7 @@ func yoloxConfig(t testing.TB) detector.Config {
 func TestDetectAllocatesNothing(t *testing.T) {
 	d := newDetector(t, yoloxConfig(t))
 	img := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg"))
-	dst := make([]detector.Detection, 0, 128)
+	dst := make([]detection.Detection, 0, 128)
 	ctx := context.Background()
 	var n int
 	allocs := testing.AllocsPerRun(5, func() {

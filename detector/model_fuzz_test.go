@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
@@ -96,7 +97,7 @@ func TestFuzzSeedModelLoads(t *testing.T) {
 	cfg := detector.DefaultConfig()
 	cfg.Model = model
 	d := newDetector(t, cfg)
-	if info := d.Info(); info.Format != detector.FormatYOLOv8 || len(info.Labels) != 2 || info.Labels[1] != "b" {
+	if info := d.Info(); info.Format != detection.FormatYOLOv8 || len(info.Labels) != 2 || info.Labels[1] != "b" {
 		t.Fatalf("loaded as %s with labels %q", info.Format, info.Labels)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
@@ -17,19 +18,19 @@ import (
 // The quantizer's calibration uses this same type, so calibration frames are
 // prepared exactly as the detector prepares them.
 type Preprocessor struct {
-	spec    Spec
+	spec    detection.Spec
 	w, h    int
 	lut     [3][256]float32 // per model channel: value for each 0..255 byte
 	srcChan [3]int          // model channel c reads BGR byte srcChan[c]
 	resized gocv.Mat
-	last    Geometry // geometry of the previous call: padding is rewritten only when it changes
-	lastDst *float32 // and the destination it was written to
+	last    detection.Geometry // geometry of the previous call: padding is rewritten only when it changes
+	lastDst *float32           // and the destination it was written to
 	valid   bool
 }
 
 // NewPreprocessor validates spec (which must be complete: see
 // Spec.WithDefaults, with input size set) and builds the lookup tables.
-func NewPreprocessor(spec Spec) (*Preprocessor, error) {
+func NewPreprocessor(spec detection.Spec) (*Preprocessor, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("preprocessing spec: %w", err)
 	}
@@ -53,31 +54,31 @@ func NewPreprocessor(spec Spec) (*Preprocessor, error) {
 }
 
 // Spec returns the spec the preprocessor was built with.
-func (p *Preprocessor) Spec() Spec { return p.spec }
+func (p *Preprocessor) Spec() detection.Spec { return p.spec }
 
 // Len is the number of float32 values Run writes: 3*H*W.
 func (p *Preprocessor) Len() int { return 3 * p.w * p.h }
 
 // Run resizes img (BGR, 8-bit, 3 channels) into dst (len Len, CHW) and
 // returns the geometry that maps model-input boxes back to img's pixels.
-func (p *Preprocessor) Run(img gocv.Mat, dst []float32) (Geometry, error) {
+func (p *Preprocessor) Run(img gocv.Mat, dst []float32) (detection.Geometry, error) {
 	if len(dst) != p.Len() {
-		return Geometry{}, fmt.Errorf("preprocess: destination has %d values, want %d", len(dst), p.Len())
+		return detection.Geometry{}, fmt.Errorf("preprocess: destination has %d values, want %d", len(dst), p.Len())
 	}
 	if img.Empty() {
-		return Geometry{}, fmt.Errorf("preprocess: empty image")
+		return detection.Geometry{}, fmt.Errorf("preprocess: empty image")
 	}
 	if img.Type() != gocv.MatTypeCV8UC3 {
-		return Geometry{}, fmt.Errorf("preprocess: image type %v, want 8-bit BGR (CV_8UC3)", img.Type())
+		return detection.Geometry{}, fmt.Errorf("preprocess: image type %v, want 8-bit BGR (CV_8UC3)", img.Type())
 	}
-	g, err := NewGeometry(img.Cols(), img.Rows(), p.w, p.h, p.spec.Resize)
+	g, err := detection.NewGeometry(img.Cols(), img.Rows(), p.w, p.h, p.spec.Resize)
 	if err != nil {
-		return Geometry{}, fmt.Errorf("preprocess: %w", err)
+		return detection.Geometry{}, fmt.Errorf("preprocess: %w", err)
 	}
 	src := img
 	if g.ResizedW != img.Cols() || g.ResizedH != img.Rows() {
 		if err := cvsafe.Resize(img, &p.resized, image.Pt(g.ResizedW, g.ResizedH), gocv.InterpolationLinear); err != nil {
-			return Geometry{}, fmt.Errorf("preprocess: %w", err)
+			return detection.Geometry{}, fmt.Errorf("preprocess: %w", err)
 		}
 		src = p.resized
 	} else if !img.IsContinuous() {
@@ -88,7 +89,7 @@ func (p *Preprocessor) Run(img gocv.Mat, dst []float32) (Geometry, error) {
 	}
 	pix, err := src.DataPtrUint8()
 	if err != nil {
-		return Geometry{}, fmt.Errorf("preprocess: %w", err)
+		return detection.Geometry{}, fmt.Errorf("preprocess: %w", err)
 	}
 	if !p.valid || p.lastDst != &dst[0] || p.last.PadLeft != g.PadLeft || p.last.PadTop != g.PadTop ||
 		p.last.ResizedW != g.ResizedW || p.last.ResizedH != g.ResizedH {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
 var (
@@ -44,7 +44,7 @@ type jsonEvent struct {
 	After     *jsonObject `json:"after"`
 }
 
-func object(id, label string, score, top float32, box detector.Box, start time.Time, hits int) track.Object {
+func object(id, label string, score, top float32, box detection.Box, start time.Time, hits int) track.Object {
 	return track.Object{
 		ID: id, Label: label, ClassID: 16, Score: score, TopScore: top,
 		Box: box, Area: box.Area(), Start: start, LastSeen: start.Add(time.Duration(hits-1) * 100 * time.Millisecond),
@@ -175,10 +175,10 @@ func deref[T any](p *T) any {
 }
 
 func TestEventMessage(t *testing.T) {
-	first := object("1740826800123-000001", "dog", 0.61, 0.61, detector.Box{X1: 100, Y1: 50, X2: 300, Y2: 410}, t0, 3)
+	first := object("1740826800123-000001", "dog", 0.61, 0.61, detection.Box{X1: 100, Y1: 50, X2: 300, Y2: 410}, t0, 3)
 	later := first
 	later.Score, later.TopScore = 0.8, 0.8
-	later.Box = detector.Box{X1: 140.5, Y1: 60.25, X2: 340, Y2: 420}
+	later.Box = detection.Box{X1: 140.5, Y1: 60.25, X2: 340, Y2: 420}
 	later.Area = later.Box.Area()
 	later.Hits = 9
 	later.LastSeen = t0.Add(time.Second)
@@ -232,7 +232,7 @@ func TestEventMessage(t *testing.T) {
 // TestEventMessageZones: with zones, "after" lists the object's current and
 // entered zones; without, the fields are absent.
 func TestEventMessageZones(t *testing.T) {
-	obj := object("1740826800123-000001", "car", 0.7, 0.7, detector.Box{X1: 10, Y1: 10, X2: 50, Y2: 40}, t0, 3)
+	obj := object("1740826800123-000001", "car", 0.7, 0.7, detection.Box{X1: 10, Y1: 10, X2: 50, Y2: 40}, t0, 3)
 	ev := track.Event{Type: track.EventUpdate, Before: obj, After: obj}
 	m := testMeta
 	m.Zones = func(id string) (current, entered []string) {
@@ -270,7 +270,7 @@ func TestEventMessageEscaping(t *testing.T) {
 	odd := "a \"quoted\" back\\slash\n\ttab\x01ctl é 🐕 +#/"
 	m := testMeta
 	m.Model = "model \"x\"\\"
-	obj := object("id\"1", odd, 0.5, 0.5, detector.Box{X1: 1, Y1: 2, X2: 3, Y2: 4}, t0, 1)
+	obj := object("id\"1", odd, 0.5, 0.5, detection.Box{X1: 1, Y1: 2, X2: 3, Y2: 4}, t0, 1)
 	msg := EventMessage(testTopics, m, track.Event{Type: track.EventNew, After: obj})
 	got := decodeEvent(t, msg.Payload)
 	checkObject(t, "after", got.After, obj, m)
@@ -289,7 +289,7 @@ func TestEventMessageEscaping(t *testing.T) {
 
 func TestEventMessageOddNumbers(t *testing.T) {
 	// NaN/Inf cannot be JSON; a zero frame size must not divide by zero.
-	obj := object("x", "dog", float32(math.NaN()), float32(math.Inf(1)), detector.Box{X1: 1, Y1: 2, X2: 3, Y2: 4}, t0, 1)
+	obj := object("x", "dog", float32(math.NaN()), float32(math.Inf(1)), detection.Box{X1: 1, Y1: 2, X2: 3, Y2: 4}, t0, 1)
 	m := testMeta
 	m.Width, m.Height = 0, 0
 	msg := EventMessage(testTopics, m, track.Event{Type: track.EventNew, After: obj})
@@ -299,7 +299,7 @@ func TestEventMessageOddNumbers(t *testing.T) {
 }
 
 func TestAppendEventJSONAllocs(t *testing.T) {
-	obj := object("1740826800123-000001", "dog", 0.61, 0.61, detector.Box{X1: 100, Y1: 50, X2: 300, Y2: 410}, t0, 3)
+	obj := object("1740826800123-000001", "dog", 0.61, 0.61, detection.Box{X1: 100, Y1: 50, X2: 300, Y2: 410}, t0, 3)
 	ev := track.Event{Type: track.EventUpdate, Before: obj, After: obj}
 	buf := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { buf = AppendEventJSON(buf[:0], testMeta, ev) }); n != 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/overlay"
@@ -143,11 +144,11 @@ func SnapshotWithOverlay(img gocv.Mat, obj track.Object, cfg SnapshotConfig, ov 
 	}
 	if cfg.DrawBox {
 		ox, oy := float32(src.Min.X), float32(src.Min.Y)
-		detector.Draw(&out, []detector.Detection{{
+		detector.Draw(&out, []detection.Detection{{
 			ClassID: obj.ClassID,
 			Label:   obj.Label,
 			Score:   obj.Score,
-			Box: detector.Box{
+			Box: detection.Box{
 				X1: (obj.Box.X1 - ox) * scale, Y1: (obj.Box.Y1 - oy) * scale,
 				X2: (obj.Box.X2 - ox) * scale, Y2: (obj.Box.Y2 - oy) * scale,
 			},
@@ -166,7 +167,7 @@ func SnapshotWithOverlay(img gocv.Mat, obj track.Object, cfg SnapshotConfig, ov 
 // 64 px) centred on the box, shifted to lie inside the frame and clamped
 // to it, so it is square unless the frame is too small. It is empty when
 // the box does not overlap the frame.
-func CropRect(box detector.Box, w, h int) image.Rectangle {
+func CropRect(box detection.Box, w, h int) image.Rectangle {
 	frame := image.Rect(0, 0, w, h)
 	b := image.Rect(
 		int(math.Floor(float64(box.X1))), int(math.Floor(float64(box.Y1))),

@@ -11,12 +11,12 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/agent/track"
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/overlay"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-var dogBox = detector.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}
+var dogBox = detection.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}
 
 func dogObject() track.Object {
 	return track.Object{ID: "1-000001", Label: "dog", ClassID: 16, Score: 0.87, TopScore: 0.87, Box: dogBox, Area: dogBox.Area()}
@@ -141,7 +141,7 @@ func TestSnapshotErrors(t *testing.T) {
 	}
 
 	outside := obj
-	outside.Box = detector.Box{X1: 5000, Y1: 5000, X2: 5100, Y2: 5100}
+	outside.Box = detection.Box{X1: 5000, Y1: 5000, X2: 5100, Y2: 5100}
 	if _, err := Snapshot(img, outside, SnapshotConfig{Crop: true, Quality: 70}); err == nil {
 		t.Error("crop of a box outside the frame: no error")
 	}
@@ -183,16 +183,16 @@ func TestSnapshotConfig(t *testing.T) {
 func TestCropRect(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		box  detector.Box
+		box  detection.Box
 		w, h int
 		want image.Rectangle
 	}{
 		// dog: side 336*1.5 = 504, centred (230,375) → shifted inside 768x576.
 		{"dog", dogBox, 768, 576, image.Rect(0, 72, 504, 576)},
-		{"centre", detector.Box{X1: 300, Y1: 200, X2: 340, Y2: 280}, 1000, 1000, image.Rect(260, 180, 380, 300)},
-		{"tiny gets 64", detector.Box{X1: 500, Y1: 500, X2: 504, Y2: 502}, 1000, 1000, image.Rect(470, 469, 534, 533)},
-		{"bigger than frame", detector.Box{X1: 0, Y1: 0, X2: 600, Y2: 400}, 640, 480, image.Rect(0, 0, 640, 480)},
-		{"outside", detector.Box{X1: 700, Y1: 10, X2: 800, Y2: 50}, 640, 480, image.Rectangle{}},
+		{"centre", detection.Box{X1: 300, Y1: 200, X2: 340, Y2: 280}, 1000, 1000, image.Rect(260, 180, 380, 300)},
+		{"tiny gets 64", detection.Box{X1: 500, Y1: 500, X2: 504, Y2: 502}, 1000, 1000, image.Rect(470, 469, 534, 533)},
+		{"bigger than frame", detection.Box{X1: 0, Y1: 0, X2: 600, Y2: 400}, 640, 480, image.Rect(0, 0, 640, 480)},
+		{"outside", detection.Box{X1: 700, Y1: 10, X2: 800, Y2: 50}, 640, 480, image.Rectangle{}},
 	} {
 		if got := CropRect(tc.box, tc.w, tc.h); got != tc.want {
 			t.Errorf("%s: CropRect = %v, want %v", tc.name, got, tc.want)

@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
 
@@ -100,7 +100,7 @@ type Object struct {
 	Score    float32
 	TopScore float32
 	// Box is the latest matched box in frame pixels; Area its area.
-	Box  detector.Box
+	Box  detection.Box
 	Area float32
 	// Start is the time of the first frame the object was detected in;
 	// LastSeen of the latest one it was matched in.
@@ -207,7 +207,7 @@ func New(cfg Config) (*Tracker, error) {
 // Update does not allocate in steady state when dst has room; it allocates
 // an ID string when an object is reported and grows its scratch buffers
 // when the number of tracks or detections grows.
-func (t *Tracker) Update(frameTime time.Time, dets []detector.Detection, dst []Event) []Event {
+func (t *Tracker) Update(frameTime time.Time, dets []detection.Detection, dst []Event) []Event {
 	start := len(dst)
 	t.match(frameTime, dets)
 
@@ -284,7 +284,7 @@ func (t *Tracker) Update(frameTime time.Time, dets []detector.Detection, dst []E
 
 // match fills tr.matched for every track and t.detUsed for every detection,
 // and applies each matched detection to its track.
-func (t *Tracker) match(frameTime time.Time, dets []detector.Detection) {
+func (t *Tracker) match(frameTime time.Time, dets []detection.Detection) {
 	t.detUsed = slices.Grow(t.detUsed[:0], len(dets))[:len(dets)]
 	clear(t.detUsed)
 	for i := range t.tracks {
@@ -303,7 +303,7 @@ func (t *Tracker) match(frameTime time.Time, dets []detector.Detection) {
 			if d.ClassID != cls {
 				continue
 			}
-			if iou := detector.IoU(tb, d.Box); iou >= t.cfg.IoUMatch {
+			if iou := detection.IoU(tb, d.Box); iou >= t.cfg.IoUMatch {
 				pairs = append(pairs, pair{ti: int32(ti), di: int32(di), tier: 0, cost: -iou})
 				continue
 			}
@@ -354,7 +354,7 @@ func (t *Tracker) changed(tr *track) bool {
 // moved reports whether b's centre shifted from a's by more than thr of a's
 // width horizontally or of a's height vertically. Degenerate sizes count
 // as one pixel.
-func moved(a, b detector.Box, thr float32) bool {
+func moved(a, b detection.Box, thr float32) bool {
 	acx, acy := centre(a)
 	bcx, bcy := centre(b)
 	w := max(a.X2-a.X1, 1)
@@ -465,7 +465,7 @@ func topScore(s float32) float32 {
 	return s
 }
 
-func centre(b detector.Box) (x, y float32) {
+func centre(b detection.Box) (x, y float32) {
 	return (b.X1 + b.X2) / 2, (b.Y1 + b.Y2) / 2
 }
 

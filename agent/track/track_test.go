@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -21,12 +21,12 @@ func frame(i, fps int) time.Time {
 	return t0.Add(time.Duration(i) * time.Second / time.Duration(fps))
 }
 
-func person(score float32, x1, y1, x2, y2 float32) detector.Detection {
-	return detector.Detection{ClassID: 0, Label: "person", Score: score, Box: detector.Box{X1: x1, Y1: y1, X2: x2, Y2: y2}}
+func person(score float32, x1, y1, x2, y2 float32) detection.Detection {
+	return detection.Detection{ClassID: 0, Label: "person", Score: score, Box: detection.Box{X1: x1, Y1: y1, X2: x2, Y2: y2}}
 }
 
-func dog(score float32, x1, y1, x2, y2 float32) detector.Detection {
-	return detector.Detection{ClassID: 16, Label: "dog", Score: score, Box: detector.Box{X1: x1, Y1: y1, X2: x2, Y2: y2}}
+func dog(score float32, x1, y1, x2, y2 float32) detection.Detection {
+	return detection.Detection{ClassID: 16, Label: "dog", Score: score, Box: detection.Box{X1: x1, Y1: y1, X2: x2, Y2: y2}}
 }
 
 func newTracker(tb testing.TB, cfg Config) *Tracker {
@@ -78,7 +78,7 @@ func TestSingleObjectLifecycle(t *testing.T) {
 	var all []Event
 	for i, s := range steps {
 		det := person(s.score, 100+s.dx, 100, 200+s.dx, 300)
-		ev := tr.Update(frame(i, fps), []detector.Detection{det}, nil)
+		ev := tr.Update(frame(i, fps), []detection.Detection{det}, nil)
 		wantTypes(t, fmt.Sprintf("frame %d", i), ev, s.want...)
 		all = append(all, ev...)
 	}
@@ -145,7 +145,7 @@ func TestOverlappingDifferentClasses(t *testing.T) {
 	var ev []Event
 	for i := range 3 {
 		// The dog sits inside the person box: same place, different class.
-		ev = tr.Update(frame(i, 5), []detector.Detection{
+		ev = tr.Update(frame(i, 5), []detection.Detection{
 			person(0.9, 100, 100, 200, 300),
 			dog(0.8, 110, 110, 190, 290),
 		}, ev[:0])
@@ -176,9 +176,9 @@ func TestSameClassCrossing(t *testing.T) {
 	for i := range 21 {
 		a := person(0.8, ax(i), 0, ax(i)+40, 100)
 		b := person(0.7, bx(i), 30, bx(i)+40, 130)
-		dets := []detector.Detection{a, b}
+		dets := []detection.Detection{a, b}
 		if i%2 == 1 {
-			dets = []detector.Detection{b, a} // order must not matter
+			dets = []detection.Detection{b, a} // order must not matter
 		}
 		ev := tr.Update(frame(i, 5), dets, nil)
 		if i == 2 {
@@ -229,12 +229,12 @@ func TestFastMoverKeepsID(t *testing.T) {
 	for i := range 10 {
 		x := float32(45 * i)
 		if i > 0 {
-			prev := detector.Box{X1: x - 45, Y1: 0, X2: x - 5, Y2: 100}
-			if iou := detector.IoU(prev, detector.Box{X1: x, Y1: 0, X2: x + 40, Y2: 100}); iou != 0 {
+			prev := detection.Box{X1: x - 45, Y1: 0, X2: x - 5, Y2: 100}
+			if iou := detection.IoU(prev, detection.Box{X1: x, Y1: 0, X2: x + 40, Y2: 100}); iou != 0 {
 				t.Fatalf("test setup: IoU %g, want 0", iou)
 			}
 		}
-		ev := tr.Update(frame(i, 5), []detector.Detection{person(0.8, x, 0, x+40, 100)}, nil)
+		ev := tr.Update(frame(i, 5), []detection.Detection{person(0.8, x, 0, x+40, 100)}, nil)
 		switch {
 		case i < 2:
 			wantTypes(t, fmt.Sprintf("frame %d", i), ev)
@@ -249,7 +249,7 @@ func TestFastMoverKeepsID(t *testing.T) {
 		}
 	}
 	// Too far (more than half the diagonal) is a different object.
-	ev := tr.Update(frame(10, 5), []detector.Detection{person(0.8, 45*9+100, 0, 45*9+140, 100)}, nil)
+	ev := tr.Update(frame(10, 5), []detection.Detection{person(0.8, 45*9+100, 0, 45*9+140, 100)}, nil)
 	wantTypes(t, "far jump", ev)
 	if act := tr.Active(); len(act) != 1 || act[0].ID != id || act[0].Box.X1 != 45*9 {
 		t.Fatalf("far jump: Active = %+v", act)
@@ -260,7 +260,7 @@ func TestSpuriousNeverReported(t *testing.T) {
 	tr := newTracker(t, Config{})
 	walker := person(0.9, 0, 0, 50, 100)
 	for i := range 20 {
-		dets := []detector.Detection{walker}
+		dets := []detection.Detection{walker}
 		switch {
 		case i == 5: // one-frame ghost
 			dets = append(dets, dog(0.6, 300, 300, 340, 340))
@@ -284,7 +284,7 @@ func TestSpuriousNeverReported(t *testing.T) {
 
 func TestMinHitsOne(t *testing.T) {
 	tr := newTracker(t, Config{MinHits: 1})
-	ev := tr.Update(t0, []detector.Detection{person(0.5, 0, 0, 10, 10)}, nil)
+	ev := tr.Update(t0, []detection.Detection{person(0.5, 0, 0, 10, 10)}, nil)
 	wantTypes(t, "first frame", ev, "new person")
 	if a := ev[0].After; a.Hits != 1 || !a.Start.Equal(t0) || !a.FrameTime.Equal(t0) {
 		t.Errorf("After = %+v", a)
@@ -295,8 +295,8 @@ func TestCountsChangeOnlyOnNewAndEnd(t *testing.T) {
 	tr := newTracker(t, Config{MaxAge: time.Second})
 	// Three people appear at frames 0, 3 and 6, each leaves after 15
 	// frames; a dog stays throughout, moving and improving its score.
-	seq := func(i int) []detector.Detection {
-		var d []detector.Detection
+	seq := func(i int) []detection.Detection {
+		var d []detection.Detection
 		for k := range 3 {
 			if in := i - 3*k; in >= 0 && in < 15 {
 				x := float32(200*k + in) // drifts 1px per frame
@@ -353,7 +353,7 @@ func TestCountsChangeOnlyOnNewAndEnd(t *testing.T) {
 
 func TestFlushEndsAll(t *testing.T) {
 	tr := newTracker(t, Config{})
-	dets := []detector.Detection{
+	dets := []detection.Detection{
 		person(0.9, 0, 0, 50, 100),
 		person(0.8, 200, 0, 250, 100),
 		dog(0.7, 400, 0, 480, 60),
@@ -415,7 +415,7 @@ func TestIDsUniqueAndStable(t *testing.T) {
 	for wave := range 5 {
 		for i := range 4 {
 			f := wave*10 + i
-			var dets []detector.Detection
+			var dets []detection.Detection
 			for k := range 4 {
 				x := float32(100 * k)
 				dets = append(dets, person(0.9, x, 0, x+50, 100))
@@ -462,15 +462,15 @@ func TestDeterministicOrder(t *testing.T) {
 		tr := newTracker(t, Config{MinHits: 2, MaxAge: time.Second})
 		var all []Event
 		for i := range 30 {
-			var dets []detector.Detection
+			var dets []detection.Detection
 			for k := range 8 {
 				if (i+k)%11 == 0 {
 					continue // occasional miss
 				}
 				x := float32(80*k + 3*i)
-				dets = append(dets, detector.Detection{
+				dets = append(dets, detection.Detection{
 					ClassID: k % 3, Label: "c" + strconv.Itoa(k%3),
-					Score: 0.4 + 0.05*float32((i*k)%7), Box: detector.Box{X1: x, Y1: 10, X2: x + 60, Y2: 110},
+					Score: 0.4 + 0.05*float32((i*k)%7), Box: detection.Box{X1: x, Y1: 10, X2: x + 60, Y2: 110},
 				})
 			}
 			ev := tr.Update(frame(i, 5), dets, nil)
@@ -490,7 +490,7 @@ func TestDeterministicOrder(t *testing.T) {
 func TestUpdateAppendsToDst(t *testing.T) {
 	tr := newTracker(t, Config{MinHits: 1})
 	dst := []Event{{Type: "sentinel"}}
-	dst = tr.Update(t0, []detector.Detection{person(0.9, 0, 0, 10, 10)}, dst)
+	dst = tr.Update(t0, []detection.Detection{person(0.9, 0, 0, 10, 10)}, dst)
 	if len(dst) != 2 || dst[0].Type != "sentinel" || dst[1].Type != EventNew {
 		t.Fatalf("dst = %q", types(dst))
 	}
@@ -566,17 +566,17 @@ func TestConfigValidate(t *testing.T) {
 
 // benchFrames builds n objects drifting over nf frames: each moves 1px per
 // frame and its score wanders, so some frames cause updates.
-func benchFrames(n, nf int) [][]detector.Detection {
-	frames := make([][]detector.Detection, nf)
+func benchFrames(n, nf int) [][]detection.Detection {
+	frames := make([][]detection.Detection, nf)
 	for f := range frames {
-		dets := make([]detector.Detection, n)
+		dets := make([]detection.Detection, n)
 		for k := range dets {
 			x := float32(90*(k%10) + f)
 			y := float32(200 * (k / 10))
-			dets[k] = detector.Detection{
+			dets[k] = detection.Detection{
 				ClassID: k % 4, Label: "c" + strconv.Itoa(k%4),
 				Score: 0.5 + 0.01*float32((f*7+k)%40),
-				Box:   detector.Box{X1: x, Y1: y, X2: x + 60, Y2: y + 150},
+				Box:   detection.Box{X1: x, Y1: y, X2: x + 60, Y2: y + 150},
 			}
 		}
 		frames[f] = dets
@@ -603,13 +603,13 @@ func TestEventsSortedByID(t *testing.T) {
 	tr := newTracker(t, Config{MinHits: 1, MaxAge: 400 * time.Millisecond})
 	old := person(0.9, 0, 0, 50, 100)
 	moving := dog(0.5, 300, 0, 360, 60)
-	tr.Update(frame(0, 5), []detector.Detection{old, moving}, nil)
-	tr.Update(frame(1, 5), []detector.Detection{moving}, nil)
+	tr.Update(frame(0, 5), []detection.Detection{old, moving}, nil)
+	tr.Update(frame(1, 5), []detection.Detection{moving}, nil)
 	// Frame 2: old ends, moving updates, a newcomer is reported. Appended
 	// naively that is new, update, end; sorted by ID it is end (oldest
 	// ID), update, new.
 	moving.Score = 0.8
-	ev := tr.Update(frame(2, 5), []detector.Detection{person(0.7, 600, 0, 650, 100), moving}, nil)
+	ev := tr.Update(frame(2, 5), []detection.Detection{person(0.7, 600, 0, 650, 100), moving}, nil)
 	wantTypes(t, "frame 2", ev, "end person", "update dog", "new person")
 	if !(ev[0].After.ID < ev[1].After.ID && ev[1].After.ID < ev[2].After.ID) {
 		t.Fatalf("IDs not ascending: %s %s %s", ev[0].After.ID, ev[1].After.ID, ev[2].After.ID)
@@ -620,14 +620,14 @@ func TestClassNeverSwitches(t *testing.T) {
 	tr := newTracker(t, Config{})
 	p := person(0.9, 100, 100, 200, 300)
 	for i := range 3 {
-		tr.Update(frame(i, 5), []detector.Detection{p}, nil)
+		tr.Update(frame(i, 5), []detection.Detection{p}, nil)
 	}
 	// The person leaves; a dog appears exactly where it stood. It must
 	// start its own track, not continue the person's.
 	d := dog(0.8, 100, 100, 200, 300)
 	var ev []Event
 	for i := 3; i < 6; i++ {
-		ev = tr.Update(frame(i, 5), []detector.Detection{d}, ev[:0])
+		ev = tr.Update(frame(i, 5), []detection.Detection{d}, ev[:0])
 	}
 	wantTypes(t, "dog", ev, "new dog")
 	act := tr.Active()

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
 // Point is a polygon vertex: x, y in frame pixels (y grows downwards).
@@ -87,7 +87,7 @@ func (p *polygon) contains(x, y float64) bool {
 
 // BottomCentre returns the point of b that zones and masks test: the
 // middle of its bottom edge, ((X1+X2)/2, Y2), as Frigate does.
-func BottomCentre(b detector.Box) (x, y float64) {
+func BottomCentre(b detection.Box) (x, y float64) {
 	return (float64(b.X1) + float64(b.X2)) / 2, float64(b.Y2)
 }
 
@@ -141,7 +141,7 @@ func NewMask(polys [][]Point) (*Mask, error) {
 
 // Contains reports whether b's bottom-centre is inside the mask. It does
 // not allocate.
-func (m *Mask) Contains(b detector.Box) bool {
+func (m *Mask) Contains(b detection.Box) bool {
 	if m == nil {
 		return false
 	}
@@ -161,7 +161,7 @@ func (m *Mask) Contains(b detector.Box) bool {
 // masked, keeping the order of the rest, and returns the shortened slice.
 // Like slices.DeleteFunc it zeroes the elements between the new and the
 // old length. It does not allocate.
-func (m *Mask) Filter(dets []detector.Detection) []detector.Detection {
+func (m *Mask) Filter(dets []detection.Detection) []detection.Detection {
 	if m == nil || len(m.polys) == 0 {
 		return dets
 	}

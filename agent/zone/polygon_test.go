@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
 // square is the 10x10 square with its top-left corner at (10, 10).
@@ -68,7 +68,7 @@ func TestPolygonContains(t *testing.T) {
 	}
 }
 
-func box(x1, y1, x2, y2 float32) detector.Box { return detector.Box{X1: x1, Y1: y1, X2: x2, Y2: y2} }
+func box(x1, y1, x2, y2 float32) detection.Box { return detection.Box{X1: x1, Y1: y1, X2: x2, Y2: y2} }
 
 func TestBottomCentre(t *testing.T) {
 	x, y := BottomCentre(box(100, 300, 201, 420))
@@ -93,7 +93,7 @@ func TestMaskContainsBottomCentre(t *testing.T) {
 	m := newMask(t, band)
 	cases := []struct {
 		name string
-		b    detector.Box
+		b    detection.Box
 		want bool
 	}{
 		// Centre (150,360) above the band, bottom-centre (150,420) in it.
@@ -117,14 +117,14 @@ func TestMaskContainsBottomCentre(t *testing.T) {
 	}
 }
 
-func det(label string, b detector.Box) detector.Detection {
-	return detector.Detection{Label: label, Score: 0.9, Box: b}
+func det(label string, b detection.Box) detection.Detection {
+	return detection.Detection{Label: label, Score: 0.9, Box: b}
 }
 
 func TestMaskFilter(t *testing.T) {
 	// Two polygons: the bottom band and the top-left square.
 	m := newMask(t, band, square)
-	dets := []detector.Detection{
+	dets := []detection.Detection{
 		det("a", box(0, 0, 100, 100)),     // bottom-centre (50,100): kept
 		det("b", box(100, 300, 200, 420)), // (150,420) in band: dropped
 		det("c", box(12, 2, 18, 15)),      // (15,15) in square: dropped
@@ -145,7 +145,7 @@ func TestMaskFilter(t *testing.T) {
 		t.Error("Filter did not work in place")
 	}
 	for i, d := range backing[len(got):] {
-		if d != (detector.Detection{}) {
+		if d != (detection.Detection{}) {
 			t.Errorf("element %d past the new length is %+v, want zeroed", len(got)+i, d)
 		}
 	}
@@ -154,7 +154,7 @@ func TestMaskFilter(t *testing.T) {
 		t.Errorf("Filter(nil) = %v", got)
 	}
 	var none *Mask
-	all := []detector.Detection{det("x", box(100, 300, 200, 420))}
+	all := []detection.Detection{det("x", box(100, 300, 200, 420))}
 	if got := none.Filter(all); len(got) != 1 {
 		t.Errorf("nil Mask filtered %v", got)
 	}
@@ -197,8 +197,8 @@ func TestNewMaskErrors(t *testing.T) {
 
 func TestMaskAllocs(t *testing.T) {
 	m := newMask(t, band, uShape, square)
-	dets := make([]detector.Detection, 0, 8)
-	src := []detector.Detection{
+	dets := make([]detection.Detection, 0, 8)
+	src := []detection.Detection{
 		det("a", box(0, 0, 100, 100)),
 		det("b", box(100, 300, 200, 420)),
 		det("c", box(12, 2, 18, 15)),
@@ -225,12 +225,12 @@ func TestMaskAllocs(t *testing.T) {
 
 func BenchmarkMaskFilter(b *testing.B) {
 	m, _ := NewMask([][]Point{band, uShape, square})
-	src := make([]detector.Detection, 32)
+	src := make([]detection.Detection, 32)
 	for i := range src {
 		x := float32(i * 20)
 		src[i] = det("p", box(x, float32(i*15), x+30, float32(i*15)+60))
 	}
-	dets := make([]detector.Detection, 0, len(src))
+	dets := make([]detection.Detection, 0, len(src))
 	b.ReportAllocs()
 	for b.Loop() {
 		dets = m.Filter(append(dets[:0], src...))

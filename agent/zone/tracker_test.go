@@ -9,10 +9,10 @@ import (
 	"testing"
 
 	"github.com/edgedet/edgedet/agent/track"
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
-func obj(id, label string, b detector.Box) track.Object {
+func obj(id, label string, b detection.Box) track.Object {
 	return track.Object{ID: id, Label: label, Box: b, Area: b.Area()}
 }
 
@@ -83,7 +83,7 @@ const (
 
 func TestEnterAfterInertia(t *testing.T) {
 	tr := newTracker(t, zoneCfg("driveway", band, 3))
-	a := func(b detector.Box) []track.Object { return []track.Object{obj("a", "car", b)} }
+	a := func(b detection.Box) []track.Object { return []track.Object{obj("a", "car", b)} }
 	run(t, tr, []step{
 		{objs: a(inBand), want: map[string]string{"a": none}},
 		{objs: a(inBand2), want: map[string]string{"a": none}},
@@ -97,7 +97,7 @@ func TestEnterAfterInertia(t *testing.T) {
 
 func TestLeaveAfterInertia(t *testing.T) {
 	tr := newTracker(t, zoneCfg("driveway", band, 2))
-	a := func(b detector.Box) []track.Object { return []track.Object{obj("a", "car", b)} }
+	a := func(b detection.Box) []track.Object { return []track.Object{obj("a", "car", b)} }
 	run(t, tr, []step{
 		{objs: a(inBand), want: map[string]string{"a": none}},
 		{objs: a(inBand), want: map[string]string{"a": inDrive}, changed: []string{"a"}},
@@ -169,7 +169,7 @@ func TestObjectsFilter(t *testing.T) {
 func TestEnteredOrderAndMoving(t *testing.T) {
 	// "top" is configured first, but the object enters "driveway" first.
 	tr := newTracker(t, zoneCfg("top", top, 1), zoneCfg("driveway", band, 1))
-	a := func(b detector.Box) []track.Object { return []track.Object{obj("a", "dog", b)} }
+	a := func(b detection.Box) []track.Object { return []track.Object{obj("a", "dog", b)} }
 	run(t, tr, []step{
 		{objs: a(inBand), want: map[string]string{"a": inDrive}, changed: []string{"a"}},
 		{objs: a(inTop), want: map[string]string{"a": "current=[top] entered=[driveway top]"}, changed: []string{"a"}},

@@ -1,4 +1,4 @@
-package detector
+package detection
 
 // Filter drops detections by label allow-list, per-label minimum score and
 // minimum box area. The zero Filter keeps everything.

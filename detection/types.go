@@ -1,4 +1,4 @@
-package detector
+package detection
 
 // Box is an axis-aligned box in pixels: (X1,Y1) top-left, (X2,Y2) bottom-right.
 type Box struct {

@@ -1,4 +1,4 @@
-package detector
+package detection
 
 import (
 	"math"
@@ -53,5 +53,49 @@ func TestFastestV2Format(t *testing.T) {
 	s := Spec{Format: FormatFastestV2}.WithDefaults()
 	if s.ChannelOrder != "bgr" || s.Resize != ResizeStretch || s.Scale != 1.0/255 || len(s.Anchors) != 12 {
 		t.Fatalf("fastestv2 defaults: %+v", s)
+	}
+}
+
+// TestSpecDecoderUsesAnchors: a Yolo-FastestV2 spec decodes with its own
+// anchors, not the COCO defaults; a bad spec gives an error and no decoder.
+func TestSpecDecoderUsesAnchors(t *testing.T) {
+	// 64x64 input: 16+4 rows of 15+1 values. Stride 32, cell (0,0), anchor
+	// 0: tw = th = 0.5, so w = h = (2·0.5)²·anchor = the anchor itself.
+	const cols = 16
+	out := make([]float32, 20*cols)
+	row := out[16*cols : 17*cols]
+	row[2], row[3], row[12], row[15] = 0.5, 0.5, 0.9, 1
+	spec := Spec{Format: FormatFastestV2, InputWidth: 64, InputHeight: 64,
+		Anchors: []float32{1, 1, 2, 2, 3, 3, 10, 20, 30, 40, 50, 60}}.WithDefaults()
+	shape := []int64{20, cols}
+	for _, tt := range []struct {
+		name string
+		spec Spec
+		w, h float32
+	}{
+		{"own anchors", spec, 10, 20},
+		{"default anchors", Spec{Format: FormatFastestV2, InputWidth: 64, InputHeight: 64}.WithDefaults(),
+			DefaultFastestV2Anchors[6], DefaultFastestV2Anchors[7]},
+	} {
+		d, err := tt.spec.Decoder(shape)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := d.Decode(out, 0.5, nil)
+		if len(got) != 1 {
+			t.Fatalf("%s: want 1 detection, got %+v", tt.name, got)
+		}
+		if w, h := got[0].Box.X2-got[0].Box.X1, got[0].Box.Y2-got[0].Box.Y1; abs32(w-tt.w) > 1e-4 || abs32(h-tt.h) > 1e-4 {
+			t.Errorf("%s: box %gx%g, want %gx%g", tt.name, w, h, tt.w, tt.h)
+		}
+	}
+
+	bad := spec
+	bad.Anchors = []float32{1, 2}
+	if d, err := bad.Decoder(shape); err == nil || d != nil || !strings.Contains(err.Error(), "want 12") {
+		t.Errorf("2 anchors: got %v, %v; want no decoder and an error naming 12", d, err)
+	}
+	if d, err := spec.Decoder([]int64{19, cols}); err == nil || d != nil || !strings.Contains(err.Error(), "want 20") {
+		t.Errorf("19 rows: got %v, %v; want no decoder and an error naming 20", d, err)
 	}
 }

@@ -1,9 +1,6 @@
-package detector
+package detection
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Decoder turns a raw output tensor into candidate detections in model-input
 // pixels. A Decoder is immutable after NewDecoder and safe for concurrent use.
@@ -17,19 +14,6 @@ type Decoder interface {
 	// NumClasses is the number of classes the output scores, or 0 when the
 	// layout does not say (end2end).
 	NumClasses() int
-}
-
-// yoloxStrides are the YOLOX (and YOLOv5/v8) head strides, finest first.
-var yoloxStrides = [...]int{8, 16, 32}
-
-// gridCells is the number of grid cells over all strides for an inW x inH
-// input: Σ (inW/s)*(inH/s) for s in 8, 16, 32.
-func gridCells(inW, inH int) int {
-	n := 0
-	for _, s := range yoloxStrides {
-		n += (inW / s) * (inH / s)
-	}
-	return n
 }
 
 // NewDecoder returns the decoder for format f, checking that outShape (the
@@ -167,162 +151,8 @@ func batchOneShape(shape []int64) (a, b int, err error) {
 // the decoder was built for.
 func checkLen(f Format, out []float32, want int) {
 	if len(out) < want {
-		panic(fmt.Sprintf("detector: %s decode: output has %d values, want %d", f, len(out), want))
+		panic(fmt.Sprintf("detection: %s decode: output has %d values, want %d", f, len(out), want))
 	}
-}
-
-// yolov8Decoder reads [1, 4+nc, N] channel-major: value(c, i) = out[c*N+i].
-type yolov8Decoder struct {
-	nc, n int
-}
-
-func (d *yolov8Decoder) NumClasses() int { return d.nc }
-
-// yolov8Block is how many anchors Decode scores at once. The per-block
-// best-score tables live on the stack, and each class row is read as a
-// contiguous run of yolov8Block values instead of one value per cache line.
-const yolov8Block = 256
-
-func (d *yolov8Decoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
-	n := d.n
-	checkLen(FormatYOLOv8, out, (4+d.nc)*n)
-	var best [yolov8Block]float32
-	var cls [yolov8Block]int32
-	for lo := 0; lo < n; lo += yolov8Block {
-		hi := min(lo+yolov8Block, n)
-		bs := best[:hi-lo]
-		cs := cls[:len(bs)]
-		copy(bs, out[4*n+lo:4*n+hi])
-		clear(cs)
-		for c := 1; c < d.nc; c++ {
-			row := out[(4+c)*n+lo : (4+c)*n+hi]
-			row = row[:len(bs)]
-			for j, s := range row {
-				if s > bs[j] { // strict: the first class wins ties
-					bs[j], cs[j] = s, int32(c)
-				}
-			}
-		}
-		for j, s := range bs {
-			if !(s >= minScore) {
-				continue
-			}
-			i := lo + j
-			box := cxcywh(out[i], out[n+i], out[2*n+i], out[3*n+i])
-			dst = appendCandidate(dst, int(cs[j]), s, box)
-		}
-	}
-	return dst
-}
-
-// yolov5Decoder reads [1, N, 5+nc] rows cx,cy,w,h,obj,cls...
-type yolov5Decoder struct {
-	nc, n int
-}
-
-func (d *yolov5Decoder) NumClasses() int { return d.nc }
-
-func (d *yolov5Decoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
-	stride := 5 + d.nc
-	checkLen(FormatYOLOv5, out, stride*d.n)
-	for i := range d.n {
-		row := out[i*stride : (i+1)*stride]
-		obj := row[4]
-		// Class scores are probabilities (<= 1), so obj*cls <= obj.
-		if !(obj >= minScore) {
-			continue
-		}
-		cls, best := argmax(row[5:])
-		score := obj * best
-		if !(score >= minScore) {
-			continue
-		}
-		dst = appendCandidate(dst, cls, score, cxcywh(row[0], row[1], row[2], row[3]))
-	}
-	return dst
-}
-
-// yoloxLevel is one stride level of the YOLOX grid.
-type yoloxLevel struct {
-	stride       float32
-	gridW, gridH int
-}
-
-// yoloxDecoder reads the raw YOLOX grid [1, N, 5+nc]: levels of stride
-// 8, 16, 32 in order, row-major within a level (gx fastest).
-type yoloxDecoder struct {
-	nc, n  int
-	levels [len(yoloxStrides)]yoloxLevel
-}
-
-func newYOLOXDecoder(nc, inW, inH int) *yoloxDecoder {
-	d := &yoloxDecoder{nc: nc, n: gridCells(inW, inH)}
-	for i, s := range yoloxStrides {
-		d.levels[i] = yoloxLevel{stride: float32(s), gridW: inW / s, gridH: inH / s}
-	}
-	return d
-}
-
-func (d *yoloxDecoder) NumClasses() int { return d.nc }
-
-func (d *yoloxDecoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
-	stride := 5 + d.nc
-	checkLen(FormatYOLOX, out, stride*d.n)
-	i := 0 // row index
-	for _, lv := range d.levels {
-		s := lv.stride
-		for gy := range lv.gridH {
-			for gx := range lv.gridW {
-				row := out[i*stride : (i+1)*stride]
-				i++
-				obj := row[4]
-				if !(obj >= minScore) {
-					continue
-				}
-				cls, best := argmax(row[5:])
-				score := obj * best
-				if !(score >= minScore) {
-					continue
-				}
-				cx := (row[0] + float32(gx)) * s
-				cy := (row[1] + float32(gy)) * s
-				w := float32(math.Exp(float64(row[2]))) * s
-				h := float32(math.Exp(float64(row[3]))) * s
-				dst = appendCandidate(dst, cls, score, cxcywh(cx, cy, w, h))
-			}
-		}
-	}
-	return dst
-}
-
-// end2endDecoder reads [1, K, 6] rows x1,y1,x2,y2,score,class.
-type end2endDecoder struct {
-	k int
-}
-
-func (d *end2endDecoder) NumClasses() int { return 0 }
-
-// maxExactClass bounds class ids read from float32: every integer up to 2^24
-// is exact in float32, and it keeps the int conversion well defined.
-const maxExactClass = 1 << 24
-
-func (d *end2endDecoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
-	checkLen(FormatEnd2End, out, 6*d.k)
-	for i := range d.k {
-		row := out[i*6 : i*6+6]
-		score := row[4]
-		if !(score >= minScore) {
-			continue
-		}
-		c := row[5]
-		// Skip rows whose class is not a whole number in [0, 2^24]
-		// (NaN fails the range test).
-		if !(c >= 0 && c <= maxExactClass) || c != float32(math.Trunc(float64(c))) {
-			continue
-		}
-		dst = appendCandidate(dst, int(c), score, Box{X1: row[0], Y1: row[1], X2: row[2], Y2: row[3]})
-	}
-	return dst
 }
 
 // appendCandidate appends a candidate unless its score or a box corner is

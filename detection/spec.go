@@ -1,4 +1,4 @@
-package detector
+package detection
 
 import (
 	"errors"
@@ -176,7 +176,7 @@ func (s Spec) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := checkInputSize(s.InputWidth, s.InputHeight); err != nil {
+	if err := CheckInputSize(s.InputWidth, s.InputHeight); err != nil {
 		errs = append(errs, err)
 	}
 	if s.ChannelOrder != "" && s.ChannelOrder != "bgr" && s.ChannelOrder != "rgb" {
@@ -228,12 +228,27 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkInputSize accepts an unset (0) or a 1..MaxInputSize width and height.
-func checkInputSize(w, h int) error {
+// CheckInputSize accepts an unset (0) or a 1..MaxInputSize width and height.
+func CheckInputSize(w, h int) error {
 	if w < 0 || h < 0 || w > MaxInputSize || h > MaxInputSize {
 		return fmt.Errorf("input size: %dx%d: width and height must be in 1..%d", w, h, MaxInputSize)
 	}
 	return nil
+}
+
+// Decoder returns the decoder for the model output shape outShape, as the
+// spec's format and input size describe it. Yolo-FastestV2 decodes with the
+// spec's anchors, so call it on a completed spec (see WithDefaults).
+func (s Spec) Decoder(outShape []int64) (Decoder, error) {
+	dec, err := NewDecoder(s.Format, outShape, s.InputWidth, s.InputHeight)
+	if err != nil || s.Format != FormatFastestV2 {
+		return dec, err
+	}
+	fv, err := newFastestV2Decoder(dec.NumClasses(), s.InputWidth, s.InputHeight, s.Anchors)
+	if err != nil {
+		return nil, err
+	}
+	return fv, nil
 }
 
 // LoadSidecar reads <model without .onnx>.toml next to the model, if any.
@@ -292,7 +307,7 @@ func SpecFromMetadata(meta map[string]string) (spec Spec, ok bool, err error) {
 			return Spec{}, false, fmt.Errorf("metadata imgsz: %.40q is not [h, w]", v)
 		}
 		spec.InputHeight, spec.InputWidth = dims[0], dims[len(dims)-1]
-		if err := checkInputSize(spec.InputWidth, spec.InputHeight); err != nil {
+		if err := CheckInputSize(spec.InputWidth, spec.InputHeight); err != nil {
 			return Spec{}, false, fmt.Errorf("metadata imgsz: %w", err)
 		}
 		ok = true
