@@ -62,7 +62,7 @@ func parsePruneTarget(s string) (pruneTarget, error) {
 func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("prune", stderr)
 	model := fs.String("model", "", "FP32 ONNX model to prune (required)")
-	calib := fs.String("calib", "", "calibration data for the reconstruction: a directory of images, or a camera name from the config (-c) (required unless --refit=false)")
+	calibSrc := fs.String("calib", "", "calibration data for the reconstruction: a directory of images, or a camera name from the config (-c) (required unless --refit=false)")
 	out := fs.String("out", "", "output model (required; never the input)")
 	targetFlag := fs.String("target", "flops=0.9", "ratio=R: remove R of every prunable group's channels; flops=F: keep F of the multiply-adds; latency=L: keep L of the measured latency")
 	sensitivity := fs.Bool("sensitivity", false, "prune each group alone at several ratios and measure the mAP it costs on --sensitivity-images of --eval; the target is then spent on the groups that cost least")
@@ -86,13 +86,13 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case *model == "" || *out == "":
 		return fmt.Errorf("%w: --model and --out are required", errUsage)
-	case *calib == "" && *refit:
+	case *calibSrc == "" && *refit:
 		return fmt.Errorf("%w: --calib is required for the reconstruction (or --refit=false)", errUsage)
 	case fs.NArg() > 0:
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	case *norm != "l1" && *norm != "l2" && *norm != "contribution":
 		return fmt.Errorf("%w: --importance %q is not contribution, l1 or l2", errUsage, *norm)
-	case *calib == "" && *norm == "contribution":
+	case *calibSrc == "" && *norm == "contribution":
 		return fmt.Errorf("%w: --importance contribution needs --calib (or choose l1 or l2)", errUsage)
 	case *samples < 1:
 		return fmt.Errorf("%w: --samples must be >= 1", errUsage)
@@ -132,7 +132,7 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cleanup()
-	spec, err := modelSpec(*model, log)
+	spec, err := modelSpec(*model)
 	if err != nil {
 		return err
 	}
@@ -142,12 +142,14 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%s: count operations: %w", *model, err)
 	}
 
-	var inputs calibInputs
-	if *calib != "" {
-		if inputs, err = openCalibInputs(ctx, *calib, *cfgPath, *frames, *maxImages, spec, log, stderr); err != nil {
+	var inputs onnx.Inputs
+	if *calibSrc != "" {
+		ci, err := openCalibInputs(ctx, *calibSrc, *cfgPath, *frames, *maxImages, spec, log, stderr)
+		if err != nil {
 			return err
 		}
-		defer inputs.Close()
+		defer ci.Close()
+		inputs = ci
 	}
 	scores, err := channelScores(ctx, a, src, *norm, inputs, *samples, stderr)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,12 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"gocv.io/x/gocv"
-
-	"github.com/edgedet/edgedet/agent"
-	"github.com/edgedet/edgedet/camera"
-	"github.com/edgedet/edgedet/detector"
-	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/platforms"
@@ -105,7 +98,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer cleanup()
-	spec, err := modelSpec(*model, log)
+	spec, err := modelSpec(*model)
 	if err != nil {
 		return err
 	}
@@ -189,35 +182,6 @@ func hasVNNI(b platforms.Board) bool {
 	return b.HasFlag("avx512_vnni") || b.HasFlag("avx_vnni")
 }
 
-// modelSpec resolves the model's description (input size, preprocessing)
-// as the detector does, so calibration frames are prepared exactly as the
-// agent prepares frames.
-func modelSpec(model string, log *slog.Logger) (detector.Spec, error) {
-	dcfg := detector.DefaultConfig()
-	dcfg.Model = model
-	det, err := detector.New(dcfg, log)
-	if err != nil {
-		return detector.Spec{}, err
-	}
-	defer det.Close()
-	return det.Info().Spec, nil
-}
-
-// openCalibInputs reads calibration frames from calib: a directory of
-// images (at most maxImages, 0 = all), or else the name of a camera of the
-// config at cfgPath, from which frames frames are captured.
-func openCalibInputs(ctx context.Context, calib, cfgPath string, frames, maxImages int, spec detector.Spec,
-	log *slog.Logger, stderr io.Writer) (calibInputs, error) {
-	if st, err := os.Stat(calib); err == nil && st.IsDir() {
-		return newDirInputs(calib, maxImages, spec, log)
-	}
-	cfg, err := agent.Load(cfgPath)
-	if err != nil {
-		return nil, fmt.Errorf("--calib %q is not a directory, so it names a camera of %s: %w", calib, cfgPath, err)
-	}
-	return captureCameraInputs(ctx, cfg, calib, frames, spec, log, stderr)
-}
-
 // checkDistinct refuses to write the output over the input model.
 func checkDistinct(in, out string) error {
 	ai, _ := filepath.Abs(in)
@@ -269,141 +233,4 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	for _, l := range r.FloatLayers() {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)
 	}
-}
-
-// calibInputs are onnx.Inputs that may hold resources.
-type calibInputs interface {
-	onnx.Inputs
-	Close() error
-}
-
-// encodedInputs keeps calibration frames as encoded images (small) and
-// preprocesses one on demand with the detector's Preprocessor.
-type encodedInputs struct {
-	names []string // for errors
-	files []string // decode from disk when set
-	blobs [][]byte // else decode these
-	pre   *detector.Preprocessor
-}
-
-func (e *encodedInputs) Len() int { return max(len(e.files), len(e.blobs)) }
-
-func (e *encodedInputs) Input(_ context.Context, i int, dst []float32) error {
-	var img gocv.Mat
-	var err error
-	if e.files != nil {
-		img, err = cvsafe.ReadImage(e.files[i], gocv.IMReadColor)
-	} else {
-		img, err = cvsafe.DecodeImage(e.blobs[i], gocv.IMReadColor)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", e.names[i], err)
-	}
-	defer img.Close()
-	if img.Empty() {
-		return fmt.Errorf("%s: cannot decode image", e.names[i])
-	}
-	if _, err := e.pre.Run(img, dst); err != nil {
-		return fmt.Errorf("%s: %w", e.names[i], err)
-	}
-	return nil
-}
-
-func (e *encodedInputs) Close() error { return e.pre.Close() }
-
-// newDirInputs lists the images of dir (sorted), checking each decodes:
-// unreadable ones are skipped with a warning, an empty set is an error.
-func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (*encodedInputs, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("calibration directory: %w", err)
-	}
-	var files []string
-	for _, e := range entries {
-		if !e.IsDir() && camera.IsImageFile(e.Name()) {
-			files = append(files, filepath.Join(dir, e.Name()))
-		}
-	}
-	var good []string
-	for _, f := range files {
-		if limit > 0 && len(good) == limit {
-			break
-		}
-		img, err := cvsafe.ReadImage(f, gocv.IMReadColor)
-		if err != nil {
-			log.Warn("skipping unreadable calibration image", "file", f, "err", err)
-			continue
-		}
-		img.Close()
-		good = append(good, f)
-	}
-	if len(good) == 0 {
-		if len(files) == 0 {
-			return nil, fmt.Errorf("calibration directory %s has no images (.jpg, .png, .bmp, .webp, .tif)", dir)
-		}
-		return nil, fmt.Errorf("calibration directory %s: none of its %d images can be read (first: %s)", dir, len(files), files[0])
-	}
-	pre, err := detector.NewPreprocessor(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &encodedInputs{names: good, files: good, pre: pre}, nil
-}
-
-// captureCameraInputs captures n frames from the named camera of cfg,
-// spread over time by the camera's detect_fps, keeping them JPEG-encoded.
-func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n int, spec detector.Spec, log *slog.Logger, stderr io.Writer) (*encodedInputs, error) {
-	var cc *camera.Config
-	var names []string
-	for i := range cfg.Cameras {
-		names = append(names, cfg.Cameras[i].Name)
-		if cfg.Cameras[i].Name == name {
-			cc = &cfg.Cameras[i].Config
-		}
-	}
-	if cc == nil {
-		return nil, fmt.Errorf("--calib %q: no such directory, and no camera of that name in %s (cameras: %s)", name, cfg.Path, strings.Join(names, ", "))
-	}
-	if n <= 0 {
-		return nil, fmt.Errorf("%w: --frames must be > 0", errUsage)
-	}
-	stream, err := camera.NewStream(*cc, log)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-		stream.Close()
-	}()
-	bar := progress.New(stderr, n, "frames")
-	defer bar.Finish()
-	e := &encodedInputs{}
-	for len(e.blobs) < n {
-		f, err := stream.Next(ctx)
-		if errors.Is(err, camera.ErrEndOfStream) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("capture from camera %q: %w", name, err)
-		}
-		buf, err := cvsafe.EncodeImage(gocv.JPEGFileExt, f.Mat)
-		stream.Release(f)
-		if err != nil {
-			return nil, fmt.Errorf("encode frame: %w", err)
-		}
-		e.blobs = append(e.blobs, buf)
-		e.names = append(e.names, fmt.Sprintf("camera %s frame %d", name, len(e.blobs)))
-		bar.Add(1)
-	}
-	if len(e.blobs) == 0 {
-		return nil, fmt.Errorf("camera %q delivered no frames", name)
-	}
-	if e.pre, err = detector.NewPreprocessor(spec); err != nil {
-		return nil, err
-	}
-	return e, nil
 }
