@@ -14,18 +14,29 @@ import (
 
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/quant"
 )
 
-func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// quantizeFlags are quantize's command line.
+type quantizeFlags struct {
+	model, calib, out, cfgPath string
+	frames, maxImages          int
+	reportPath, ortLib         string
+	opt                        quant.Options
+	board                      platforms.Board
+}
+
+func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error) {
+	var f quantizeFlags
 	fs := newFlagSet("quantize", stderr)
-	model := fs.String("model", "", "FP32 ONNX model to quantize (required)")
-	calib := fs.String("calib", "", "calibration data: a directory of images, or a camera name from the config (-c) (required)")
-	out := fs.String("out", "", "output INT8 model (required; never the input)")
-	cfgPath := fs.String("c", "agent.toml", "agent config, for --calib CAMERA")
-	frames := fs.Int("frames", 100, "frames to capture from a camera for calibration")
-	maxImages := fs.Int("max-images", 0, "use at most this many images of a directory (0 = all)")
+	fs.StringVar(&f.model, "model", "", "FP32 ONNX model to quantize (required)")
+	fs.StringVar(&f.calib, "calib", "", "calibration data: a directory of images, or a camera name from the config (-c) (required)")
+	fs.StringVar(&f.out, "out", "", "output INT8 model (required; never the input)")
+	fs.StringVar(&f.cfgPath, "c", "agent.toml", "agent config, for --calib CAMERA")
+	fs.IntVar(&f.frames, "frames", 100, "frames to capture from a camera for calibration")
+	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
 	method := fs.String("method", "percentile", "calibration: minmax, percentile, entropy")
 	pct := new(float64)
 	floatVar(fs, pct, "percentile", 99.99, "percentile for --method percentile")
@@ -39,78 +50,114 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
 	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
-	reportPath := fs.String("report", "", "also write the report as JSON here")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: search)")
+	fs.StringVar(&f.reportPath, "report", "", "also write the report as JSON here")
+	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if *model == "" || *calib == "" || *out == "" {
-		return fmt.Errorf("%w: --model, --calib and --out are required", errUsage)
+	if f.model == "" || f.calib == "" || f.out == "" {
+		return nil, fmt.Errorf("%w: --model, --calib and --out are required", errUsage)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+		return nil, fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
 	opt := quant.DefaultOptions()
 	var err error
 	if opt.Method, err = quant.ParseMethod(*method); err != nil {
-		return fmt.Errorf("%w: --method: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --method: %v", errUsage, err)
 	}
 	if opt.Profile, err = quant.ParseProfile(*profile); err != nil {
-		return fmt.Errorf("%w: --profile: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --profile: %v", errUsage, err)
 	}
-	board, err := platforms.Detect(os.DirFS("/"))
-	if err != nil {
-		return fmt.Errorf("detect the CPU: %w", err)
+	if f.board, err = platforms.Detect(os.DirFS("/")); err != nil {
+		return nil, fmt.Errorf("detect the CPU: %w", err)
 	}
-	opt.ReduceRange = defaultReduceRange(board, opt.Profile)
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "reduce-range" {
+	opt.ReduceRange = defaultReduceRange(f.board, opt.Profile)
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "reduce-range" {
 			opt.ReduceRange = *reduceRange
 		}
 	})
 	opt.Percentile, opt.PerChannel, opt.Elementwise = *pct, !*perTensor, *elementwise
 	if opt.FloatWeights, err = quant.ParseWeightStorage(*floatWeights); err != nil {
-		return fmt.Errorf("%w: --float-weights: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --float-weights: %v", errUsage, err)
 	}
 	opt.MaxError, opt.SensitivityFrames, opt.Threads = *maxErr, *sensFrames, *threads
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")
 	}
-	if err := checkDistinct(*model, *out); err != nil {
+	f.opt = opt
+	return &f, nil
+}
+
+func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseQuantizeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := checkDistinct(f.model, f.out); err != nil {
 		return err
 	}
 	log := newLogger(stderr, slog.LevelInfo, "text")
+	opt := f.opt
 	opt.Log = log
 
-	src, err := onnx.LoadModel(*model)
+	src, err := onnx.LoadModel(f.model)
 	if err != nil {
 		return err
 	}
 	if ops := onnx.QuantOps(src); len(ops) > 0 {
-		return fmt.Errorf("%s: %w (it has %s): quantize its FP32 original", *model, quant.ErrAlreadyQuantized, strings.Join(ops, ", "))
+		return fmt.Errorf("%s: %w (it has %s): quantize its FP32 original", f.model, quant.ErrAlreadyQuantized, strings.Join(ops, ", "))
 	}
-	sum, err := onnx.ModelSHA256(*model)
+	sum, err := onnx.ModelSHA256(f.model)
 	if err != nil {
 		return err
 	}
-	cleanup, err := initRuntime(*ortLib)
+	cleanup, err := initRuntime(f.ortLib)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	spec, err := modelSpec(*model)
+	spec, err := modelSpec(f.model)
 	if err != nil {
 		return err
 	}
 	opt.InputShape = []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
-	inputs, err := openCalibInputs(ctx, *calib, *cfgPath, *frames, *maxImages, spec, log, stderr)
+	inputs, err := openCalibInputs(ctx, f.calib, f.cfgPath, f.frames, f.maxImages, spec, log, stderr)
 	if err != nil {
 		return err
 	}
 	defer inputs.Close()
 
+	var finish func()
+	opt.Progress, finish = stageBars(stderr)
+	q, rep, err := quant.Quantize(ctx, src, inputs, opt)
+	finish()
+	if err != nil {
+		return fmt.Errorf("quantize %s: %w", f.model, err)
+	}
+	setQuantMetadata(q, rep, opt, sum)
+	if err := onnx.SaveModel(f.out, q); err != nil {
+		return err
+	}
+	printQuantReport(stdout, f.model, f.out, rep)
+	if opt.Profile == quant.ProfileCPU && f.board.Arch == "x86_64" && !hasVNNI(f.board) {
+		fmt.Fprintf(stdout, "note: this CPU has no VNNI (avx512_vnni, avx_vnni): ONNX Runtime's INT8 convolutions are only modestly faster than FP32 on it; compare both: edgedet bench --model %s --model %s\n", f.model, f.out)
+	}
+	if f.reportPath != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(f.reportPath, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}
+
+// stageBars draws one progress bar per stage of quant.Options.Progress;
+// finish ends the bars left open.
+func stageBars(stderr io.Writer) (progressFn func(stage string, done, total int), finish func()) {
 	bars := map[string]*progress.Bar{}
-	opt.Progress = func(stage string, done, total int) {
+	progressFn = func(stage string, done, total int) {
 		b := bars[stage]
 		if b == nil {
 			fmt.Fprintf(stderr, "%s\n", stage)
@@ -122,13 +169,15 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			b.Finish()
 		}
 	}
-	q, rep, err := quant.Quantize(ctx, src, inputs, opt)
-	for _, b := range bars {
-		b.Finish()
+	return progressFn, func() {
+		for _, b := range bars {
+			b.Finish()
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("quantize %s: %w", *model, err)
-	}
+}
+
+// setQuantMetadata records how q was made (sum: the source's SHA-256).
+func setQuantMetadata(q *onnxpb.ModelProto, rep *quant.Report, opt quant.Options, sum string) {
 	var floats []string
 	for _, l := range rep.FloatLayers() {
 		floats = append(floats, l.Node)
@@ -150,20 +199,6 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for k, v := range meta {
 		onnx.SetMetadata(q, k, v)
 	}
-	if err := onnx.SaveModel(*out, q); err != nil {
-		return err
-	}
-	printQuantReport(stdout, *model, *out, rep)
-	if opt.Profile == quant.ProfileCPU && board.Arch == "x86_64" && !hasVNNI(board) {
-		fmt.Fprintf(stdout, "note: this CPU has no VNNI (avx512_vnni, avx_vnni): ONNX Runtime's INT8 convolutions are only modestly faster than FP32 on it; compare both: edgedet bench --model %s --model %s\n", *model, *out)
-	}
-	if *reportPath != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*reportPath, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-	}
-	return nil
 }
 
 // defaultReduceRange is --reduce-range's default: 7-bit weights for the cpu
