@@ -196,19 +196,23 @@ func printPruneReport(w io.Writer, f *pruneFlags, rep *prune.Report) {
 // printSensitivity writes the sensitivity table: mAP lost per group and
 // ratio, on images images.
 func printSensitivity(w io.Writer, rep *prune.Report, images int) {
-	s, groups := rep.Sensitivity, rep.Analysis.Groups
+	s, groups := rep.Sensitivity, rep.Analysis.Groups // groups in ID order
 	fmt.Fprintf(w, "sensitivity: mAP@0.5:0.95 lost with one group pruned (of %.1f, on %d images)\n", 100*s.Base, images)
 	fmt.Fprintf(w, "%6s %9s", "group", "channels")
 	for _, r := range s.Ratios {
 		fmt.Fprintf(w, " %8.0f%%", 100*r)
 	}
 	fmt.Fprintln(w, "  producer")
-	for _, id := range sortedIDs(s.Loss) {
-		fmt.Fprintf(w, "%6d %9d", id, groups[id].Channels)
-		for _, l := range s.Loss[id] {
+	for _, g := range groups {
+		loss, ok := s.Loss[g.ID]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(w, "%6d %9d", g.ID, g.Channels)
+		for _, l := range loss {
 			fmt.Fprintf(w, " %+9.1f", -100*l)
 		}
-		fmt.Fprintf(w, "  %s\n", groups[id].Producers[0])
+		fmt.Fprintf(w, "  %s\n", g.Producers[0])
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -166,13 +165,4 @@ func evalDetector(path string, log *slog.Logger) (*detector.Detector, error) {
 	cfg := detector.DefaultConfig()
 	cfg.Model, cfg.ScoreThreshold, cfg.IoUThreshold, cfg.MaxDetections = path, evalScore, evalIoU, evalMaxDet
 	return detector.New(cfg, log)
-}
-
-func sortedIDs[V any](m map[int]V) []int {
-	ids := make([]int, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
