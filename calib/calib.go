@@ -35,8 +35,13 @@ type Inputs struct {
 
 var _ onnx.Inputs = (*Inputs)(nil)
 
-// Len is the number of frames.
-func (e *Inputs) Len() int { return max(len(e.files), len(e.blobs)) }
+// Len is the number of frames (0 for nil Inputs).
+func (e *Inputs) Len() int {
+	if e == nil {
+		return 0
+	}
+	return max(len(e.files), len(e.blobs))
+}
 
 // Input decodes frame i and preprocesses it into dst (the model input's
 // element count).

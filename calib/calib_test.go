@@ -111,6 +111,8 @@ func TestFromDirErrors(t *testing.T) {
 		if in, err := calib.FromDir(tc.dir, 0, spec(), quiet); err == nil || !strings.Contains(err.Error(), tc.want) {
 			in.Close()
 			t.Errorf("%s: error %v, want one mentioning %q", tc.dir, err, tc.want)
+		} else if in != nil || in.Len() != 0 {
+			t.Errorf("%s: %d inputs returned with the error", tc.dir, in.Len())
 		}
 	}
 }

@@ -16,12 +16,12 @@ import (
 // RefitResult is one consumer convolution's reconstruction, with its
 // output errors on held-out calibration samples.
 type RefitResult struct {
-	Node string `json:"node"`
+	Node string
 	// Plain is the relative output error with the input channels simply
 	// cut; Final the error of the weights kept (the refit's when Refitted).
-	Plain    float64 `json:"plain_error"`
-	Final    float64 `json:"final_error"`
-	Refitted bool    `json:"refitted"`
+	Plain    float64
+	Final    float64
+	Refitted bool
 }
 
 // reconstruct re-fits every group-1 convolution of pruned that lost input

@@ -18,12 +18,12 @@ type Scorer func(ctx context.Context, m *onnxpb.ModelProto) (float64, error)
 // Sensitivity is what pruning each group alone costs.
 type Sensitivity struct {
 	// Base is the unpruned model's score.
-	Base float64 `json:"base"`
+	Base float64
 	// Ratios are the shares removed (SensitivityRatios).
-	Ratios []float64 `json:"ratios"`
+	Ratios []float64
 	// Loss is, per group ID, Base minus the score with that group's
 	// lowest-scoring share Ratios[i] removed (0 where that removes nothing).
-	Loss map[int][]float64 `json:"loss"`
+	Loss map[int][]float64
 }
 
 // sensitivity prunes each group alone at each SensitivityRatios share (its
