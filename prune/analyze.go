@@ -19,7 +19,19 @@
 // Convs of a detection head are blocked that way, since their outputs reach
 // the graph outputs.
 //
-// The package is plain Go and edits the generated types of onnx/onnxpb through package onnx.
+// Prune is the entry point that does it all, as quant.Quantize does for
+// quantization: it ranks channels (filter norms, or their contribution on
+// calibration inputs), plans the removal for a target (a share of every
+// group, of the multiply-adds, or of the latency measured with an injected
+// Timer; optionally guided by a sensitivity analysis with an injected
+// Scorer), applies it, re-fits the convolutions that lost input channels
+// by least squares, checks the result in ONNX Runtime and reports.
+//
+// The graph code is plain Go and edits the generated types of onnx/onnxpb
+// through package onnx; running models (activation sampling, Check) goes
+// through onnx/ortrun. The package never imports detector: calibration
+// inputs come as onnx.Inputs (package calib), latency and accuracy through
+// the Timer and Scorer the caller supplies.
 package prune
 
 import (

@@ -46,18 +46,32 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 	}
 
 	out := proto.Clone(m).(*onnxpb.ModelProto)
-	gp := out.GetGraph()
-	nodes := gp.GetNode()
-	type key struct{ node, input int }
-	edits := map[key]map[int][]int{} // axis -> indices to remove
-	drop := map[string]bool{}        // tensors whose channel count changes
+	edits, keys, drop := collectEdits(a, ids, remove)
+	ix := indexGraph(out.GetGraph())
+	for _, k := range keys {
+		if err := ix.cut(k, edits[k]); err != nil {
+			return nil, fmt.Errorf("apply: %w", err)
+		}
+	}
+	ix.dropStale(drop)
+	return out, nil
+}
+
+// paramKey is one parameter input of a node.
+type paramKey struct{ node, input int }
+
+// collectEdits turns the groups' removals into per-parameter cuts (axis ->
+// indices), in node order, and the tensors whose channel count changes.
+func collectEdits(a *Analysis, ids []int, remove map[int][]int) (map[paramKey]map[int][]int, []paramKey, map[string]bool) {
+	edits := map[paramKey]map[int][]int{}
+	drop := map[string]bool{}
 	for _, id := range ids {
 		idx := remove[id]
 		if len(idx) == 0 {
 			continue
 		}
 		for _, u := range a.plans[id].uses {
-			k := key{u.node, u.input}
+			k := paramKey{u.node, u.input}
 			if edits[k] == nil {
 				edits[k] = map[int][]int{}
 			}
@@ -69,101 +83,124 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 			drop[t] = true
 		}
 	}
-	keys := make([]key, 0, len(edits))
+	keys := make([]paramKey, 0, len(edits))
 	for k := range edits {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(x, y key) int {
+	slices.SortFunc(keys, func(x, y paramKey) int {
 		if x.node != y.node {
 			return x.node - y.node
 		}
 		return x.input - y.input
 	})
+	return edits, keys, drop
+}
 
-	inits := map[string]*onnxpb.TensorProto{}
+// graphIndex is what Apply needs to know of the graph it edits.
+type graphIndex struct {
+	gp     *onnxpb.GraphProto
+	inits  map[string]*onnxpb.TensorProto
+	refs   map[string]int  // how many node inputs and graph outputs read a tensor
+	names  map[string]bool // every name in use
+	inputs map[string]*onnxpb.ValueInfoProto
+	copied map[string]bool // initializers some reader traded for a copy
+}
+
+func indexGraph(gp *onnxpb.GraphProto) *graphIndex {
+	ix := &graphIndex{gp: gp, inits: map[string]*onnxpb.TensorProto{}, refs: map[string]int{}, names: map[string]bool{},
+		inputs: map[string]*onnxpb.ValueInfoProto{}, copied: map[string]bool{}}
 	for _, t := range gp.GetInitializer() {
-		if _, dup := inits[t.GetName()]; !dup {
-			inits[t.GetName()] = t
+		if _, dup := ix.inits[t.GetName()]; !dup {
+			ix.inits[t.GetName()] = t
 		}
 	}
-	refs := map[string]int{} // how many node inputs and graph outputs read a tensor
-	names := map[string]bool{}
-	for _, n := range nodes {
+	for _, n := range gp.GetNode() {
 		for _, in := range readNames(n) {
-			refs[in]++
-			names[in] = true
+			ix.refs[in]++
+			ix.names[in] = true
 		}
 		for _, o := range n.GetOutput() {
-			names[o] = true
+			ix.names[o] = true
 		}
 	}
 	for _, o := range gp.GetOutput() {
-		refs[o.GetName()]++
+		ix.refs[o.GetName()]++
 	}
-	for name := range inits {
-		names[name] = true
+	for name := range ix.inits {
+		ix.names[name] = true
 	}
-	inputs := map[string]*onnxpb.ValueInfoProto{}
 	for _, vi := range gp.GetInput() {
-		inputs[vi.GetName()] = vi
-		names[vi.GetName()] = true
+		ix.inputs[vi.GetName()] = vi
+		ix.names[vi.GetName()] = true
 	}
-	copied := map[string]bool{}
+	return ix
+}
 
-	for _, k := range keys {
-		n := nodes[k.node]
-		name := n.GetInput()[k.input]
-		t := inits[name]
-		if t == nil {
-			return nil, fmt.Errorf("apply: %s %s: input %q is not an initializer", n.GetOpType(), nodeLabel(n, k.node), name)
+// cut removes the indices of edit (axis -> indices) from parameter k: in
+// place, or in a copy when another reader shares the tensor.
+func (ix *graphIndex) cut(k paramKey, edit map[int][]int) error {
+	n := ix.gp.GetNode()[k.node]
+	name := n.GetInput()[k.input]
+	t := ix.inits[name]
+	if t == nil {
+		return fmt.Errorf("%s %s: input %q is not an initializer", n.GetOpType(), nodeLabel(n, k.node), name)
+	}
+	v, err := onnx.TensorFloats(t)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", n.GetOpType(), nodeLabel(n, k.node), err)
+	}
+	nv, dims, err := cut(v, t.GetDims(), edit)
+	if err != nil {
+		return fmt.Errorf("%s %s: tensor %q: %w", n.GetOpType(), nodeLabel(n, k.node), name, err)
+	}
+	if ix.refs[name] > 1 {
+		ix.copyFor(n, k.input, name, dims, nv)
+	} else {
+		onnx.SetTensorFloats(t, nv)
+		t.Dims = dims
+		if vi := ix.inputs[name]; vi != nil {
+			setShape(vi, dims)
 		}
-		v, err := onnx.TensorFloats(t)
-		if err != nil {
-			return nil, fmt.Errorf("apply: %s %s: %w", n.GetOpType(), nodeLabel(n, k.node), err)
-		}
-		nv, dims, err := cut(v, t.GetDims(), edits[k])
-		if err != nil {
-			return nil, fmt.Errorf("apply: %s %s: tensor %q: %w", n.GetOpType(), nodeLabel(n, k.node), name, err)
-		}
-		if refs[name] > 1 {
-			// Shared with another reader: give this node its own copy.
-			refs[name]--
-			copied[name] = true
-			nn := onnx.UniqueName(names, name+"_pruned")
-			nt := onnx.Float32Tensor(nn, dims, nv)
-			gp.Initializer = append(gp.Initializer, nt)
-			inits[nn] = nt
-			refs[nn] = 1
-			n.Input[k.input] = nn
-			if inputs[name] != nil { // IR < 4: initializers are graph inputs too
-				vi := proto.Clone(inputs[name]).(*onnxpb.ValueInfoProto)
-				vi.Name = proto.String(nn)
-				setShape(vi, dims)
-				gp.Input = append(gp.Input, vi)
-				inputs[nn] = vi
-			}
-		} else {
-			onnx.SetTensorFloats(t, nv)
-			t.Dims = dims
-			if vi := inputs[name]; vi != nil {
-				setShape(vi, dims)
-			}
-		}
-		if n.GetOpType() == "Conv" && k.input == 1 && onnx.AttrInt(n, "group", 1) > 1 {
-			// Depthwise: one group per channel.
-			for _, at := range n.GetAttribute() {
-				if at.GetName() == "group" {
-					at.I = proto.Int64(dims[0])
-				}
+	}
+	if n.GetOpType() == "Conv" && k.input == 1 && onnx.AttrInt(n, "group", 1) > 1 {
+		// Depthwise: one group per channel.
+		for _, at := range n.GetAttribute() {
+			if at.GetName() == "group" {
+				at.I = proto.Int64(dims[0])
 			}
 		}
 	}
+	return nil
+}
 
-	// Originals that every reader traded for a copy are dropped.
+// copyFor gives input i of n (the shared initializer name) its own cut copy.
+func (ix *graphIndex) copyFor(n *onnxpb.NodeProto, i int, name string, dims []int64, values []float32) {
+	gp := ix.gp
+	ix.refs[name]--
+	ix.copied[name] = true
+	nn := onnx.UniqueName(ix.names, name+"_pruned")
+	nt := onnx.Float32Tensor(nn, dims, values)
+	gp.Initializer = append(gp.Initializer, nt)
+	ix.inits[nn] = nt
+	ix.refs[nn] = 1
+	n.Input[i] = nn
+	if ix.inputs[name] != nil { // IR < 4: initializers are graph inputs too
+		vi := proto.Clone(ix.inputs[name]).(*onnxpb.ValueInfoProto)
+		vi.Name = proto.String(nn)
+		setShape(vi, dims)
+		gp.Input = append(gp.Input, vi)
+		ix.inputs[nn] = vi
+	}
+}
+
+// dropStale removes the originals every reader traded for a copy, and the
+// value_info of tensors whose channel count changed (drop).
+func (ix *graphIndex) dropStale(drop map[string]bool) {
+	gp := ix.gp
 	gone := map[string]bool{}
-	for name := range copied {
+	for name := range ix.copied {
 		still := false
-		for _, n := range nodes {
+		for _, n := range gp.GetNode() {
 			if slices.Contains(readNames(n), name) {
 				still = true
 				break
@@ -180,7 +217,6 @@ func Apply(m *onnxpb.ModelProto, a *Analysis, remove map[int][]int) (*onnxpb.Mod
 	gp.ValueInfo = slices.DeleteFunc(gp.ValueInfo, func(vi *onnxpb.ValueInfoProto) bool {
 		return drop[vi.GetName()] || gone[vi.GetName()]
 	})
-	return out, nil
 }
 
 // checkRemove validates the channels to remove from group id.

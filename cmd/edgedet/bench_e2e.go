@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -23,6 +18,7 @@ import (
 	"github.com/edgedet/edgedet/agent/mqtt"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/procstat"
 )
 
 // e2eOptions are the end-to-end bench's settings.
@@ -40,68 +36,6 @@ type e2eOptions struct {
 	// memProfile, if set, receives a heap profile of every allocation made
 	// during the measured window (go tool pprof -sample_index=alloc_objects).
 	memProfile string
-}
-
-// e2eReport is what `edgedet bench --video` measured.
-type e2eReport struct {
-	Model     string  `json:"model"`
-	Precision string  `json:"precision"`
-	Video     string  `json:"video"`
-	Cameras   int     `json:"cameras"`
-	Threads   int     `json:"threads"`
-	Sessions  int     `json:"sessions"`
-	Realtime  bool    `json:"realtime"`
-	Seconds   float64 `json:"seconds"`
-	CPUs      int     `json:"cpus"`
-	// CaptureFPS and ProcessedFPS are summed over the cameras.
-	CaptureFPS   float64 `json:"capture_fps"`
-	ProcessedFPS float64 `json:"processed_fps"`
-	// BareFPS is the same model's inference alone, back to back on one
-	// prepared frame, measured just before and just after the pipeline ran
-	// (the mean of both, so a machine that slows down or speeds up during
-	// the run does not skew the ratio).
-	BareFPS float64 `json:"bare_inference_fps"`
-	// Ratio is ProcessedFPS / BareFPS.
-	Ratio float64 `json:"ratio"`
-	// Busy is the share of the measured time the model was running
-	// (processed frames × mean inference time / wall time, per session):
-	// what the pipeline loses outside inference. Ratio below Busy is
-	// inference itself running slower next to capture and preprocessing
-	// (cores, caches and memory shared).
-	Busy float64 `json:"model_busy"`
-	// Mean stage times per processed frame over the window.
-	PreprocessMs  float64 `json:"preprocess_ms"`
-	InferenceMs   float64 `json:"inference_ms"`
-	PostprocessMs float64 `json:"postprocess_ms"`
-	// OverheadRatio is (preprocess + postprocess) / inference.
-	OverheadRatio float64 `json:"overhead_ratio"`
-	// CPUPercent is process CPU time over wall time (100 = one core busy).
-	CPUPercent float64 `json:"cpu_percent"`
-	PeakRSSMB  float64 `json:"peak_rss_mb"`
-	RSSMB      float64 `json:"rss_mb"`
-	// RSSAnonMB is the process's own memory (heap, ONNX Runtime's arena,
-	// frames); RSSFileMB the resident pages of the binary and its shared
-	// libraries (OpenCV's dependency tree, ONNX Runtime).
-	RSSAnonMB float64 `json:"rss_anon_mb"`
-	RSSFileMB float64 `json:"rss_file_mb"`
-	GoHeapMB  float64 `json:"go_heap_mb"`
-	// RSSAfterMinuteMB is the RSS one minute into the measured window (0
-	// for shorter runs) and RSSGrowthMB the growth from then to the end:
-	// the soak figure.
-	RSSAfterMinuteMB float64 `json:"rss_after_minute_mb,omitempty"`
-	RSSGrowthMB      float64 `json:"rss_growth_mb,omitempty"`
-	// AllocsPerFrame is Go heap allocations of the whole process (MQTT
-	// messages, the in-process broker unless --broker is given, timers)
-	// per processed frame over the window.
-	AllocsPerFrame float64 `json:"heap_allocs_per_frame"`
-	// LoadS is the model load time; FirstFrameS the time from starting the
-	// pipeline to the first frame through the model; FirstEventS the time
-	// a start takes to the first event received over MQTT: loading ONNX
-	// Runtime and the model, then the pipeline (the bare-inference
-	// measurement in between is left out).
-	LoadS       float64 `json:"model_load_s"`
-	FirstFrameS float64 `json:"first_frame_s"`
-	FirstEventS float64 `json:"first_event_s"`
 }
 
 // benchEndToEnd runs the agent's real pipeline (camera, detector, tracker,
@@ -130,7 +64,56 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 		defer b.Close()
 		brokerURL = b.URL()
 	}
+	cfg, err := e2eConfig(mf, o, brokerURL)
+	if err != nil {
+		return r, err
+	}
+	loadStart := time.Now()
+	det, err := detector.New(cfg.DetectorConfig(), log)
+	if err != nil {
+		return r, err
+	}
+	defer det.Close()
+	r.LoadS = time.Since(loadStart).Seconds()
+	startup := time.Since(start) // ONNX Runtime and the model loaded
 
+	sub, firstEvent, err := watchFirstEvent(ctx, brokerURL, cfg, log)
+	if err != nil {
+		return r, err
+	}
+	defer sub.Close(context.Background())
+	bareBefore, err := bareInference(ctx, det, o.video, seconds(max(2, o.seconds/4)))
+	if err != nil {
+		return r, err
+	}
+	a, err := agent.New(&cfg, det, log)
+	if err != nil {
+		return r, err
+	}
+	runStart, err := runE2E(ctx, a, o, &r, stderr)
+	if err != nil {
+		return r, err
+	}
+	if ns := firstEvent.Load(); ns != 0 {
+		r.FirstEventS = (startup + time.Unix(0, ns).Sub(runStart)).Seconds()
+	}
+	bareAfter, err := bareInference(ctx, det, o.video, seconds(max(2, o.seconds/4)))
+	if err != nil {
+		return r, err
+	}
+	r.BareFPS = (bareBefore + bareAfter) / 2
+	r.Ratio = r.ProcessedFPS / r.BareFPS
+	r.Busy = r.ProcessedFPS * r.InferenceMs / 1000 / float64(max(1, o.sessions))
+	info := det.Info()
+	r.Model, r.Precision, r.Video = info.Name, info.Precision, o.video
+	r.Cameras, r.Threads, r.Sessions, r.Realtime = o.cameras, mf.cfg.Threads, max(1, o.sessions), o.realtime
+	r.CPUs = runtime.NumCPU()
+	return r, nil
+}
+
+// e2eConfig is the agent config of the bench: o.cameras cameras on the
+// looping video, publishing to brokerURL, no HTTP, no stats.
+func e2eConfig(mf *modelFlags, o e2eOptions, brokerURL string) (agent.Config, error) {
 	cfg := agent.Default()
 	cfg.Detector = mf.cfg
 	cfg.Detector.Sessions = o.sessions
@@ -144,44 +127,35 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 			Source: o.video, Loop: true, Realtime: &rt}}.WithDefaults())
 	}
 	if err := cfg.Validate(); err != nil {
-		return r, fmt.Errorf("bench configuration: %w", err)
+		return cfg, fmt.Errorf("bench configuration: %w", err)
 	}
+	return cfg, nil
+}
 
-	loadStart := time.Now()
-	det, err := detector.New(cfg.DetectorConfig(), log)
+// watchFirstEvent connects a second client that notes when the first event
+// arrives (Unix ns, 0 until then).
+func watchFirstEvent(ctx context.Context, brokerURL string, cfg agent.Config, log *slog.Logger) (*mqtt.Client, *atomic.Int64, error) {
+	sub, err := mqtt.NewClient(mqtt.Config{Broker: brokerURL, Device: "bench-watch"}.WithDefaults(), log)
 	if err != nil {
-		return r, err
+		return nil, nil, err
 	}
-	defer det.Close()
-	r.LoadS = time.Since(loadStart).Seconds()
-	startup := time.Since(start) // ONNX Runtime and the model loaded
-	info := det.Info()
-
-	// A second client watches for the first event.
-	subCfg := mqtt.Config{Broker: brokerURL, Device: "bench-watch"}.WithDefaults()
-	sub, err := mqtt.NewClient(subCfg, log)
-	if err != nil {
-		return r, err
-	}
-	defer sub.Close(context.Background())
 	if err := sub.Connect(ctx); err != nil {
-		return r, err
+		sub.Close(context.Background())
+		return nil, nil, err
 	}
-	var firstEvent atomic.Int64
+	var first atomic.Int64
 	if err := sub.Subscribe(ctx, cfg.MQTT.Topics().EventsFilter(), 0, func(string, []byte) {
-		firstEvent.CompareAndSwap(0, time.Now().UnixNano())
+		first.CompareAndSwap(0, time.Now().UnixNano())
 	}); err != nil {
-		return r, err
+		sub.Close(context.Background())
+		return nil, nil, err
 	}
+	return sub, &first, nil
+}
 
-	bareBefore, err := bareInference(ctx, det, o.video, seconds(max(2, o.seconds/4)))
-	if err != nil {
-		return r, err
-	}
-	a, err := agent.New(&cfg, det, log)
-	if err != nil {
-		return r, err
-	}
+// runE2E runs the pipeline: waits for its first frame, warms up, measures
+// the window into r and stops it. It returns when the pipeline started.
+func runE2E(ctx context.Context, a *agent.Agent, o e2eOptions, r *e2eReport, stderr io.Writer) (time.Time, error) {
 	ready := make(chan time.Time, 1)
 	a.OnReady = func() { ready <- time.Now() }
 	runCtx, stop := context.WithCancel(ctx)
@@ -193,51 +167,56 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 	case t := <-ready:
 		r.FirstFrameS = t.Sub(runStart).Seconds()
 	case err := <-done:
-		return r, fmt.Errorf("pipeline stopped before its first frame: %w", err)
+		return runStart, fmt.Errorf("pipeline stopped before its first frame: %w", err)
 	case <-time.After(60 * time.Second):
-		return r, errors.New("no frame went through the model within 60 s")
+		stop()
+		<-done
+		return runStart, errors.New("no frame went through the model within 60 s")
 	}
+	err := measureE2E(ctx, a, o, r, stderr)
+	stop()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return runStart, fmt.Errorf("pipeline: %w", err)
+	}
+	return runStart, err
+}
+
+// measureE2E warms up, then measures the window: frame rates, stage times,
+// CPU, memory and allocations.
+func measureE2E(ctx context.Context, a *agent.Agent, o e2eOptions, r *e2eReport, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "bench: pipeline running; warming up %.0f s, then measuring %.0f s\n", o.warmup, o.seconds)
 	if !sleepCtx(ctx, seconds(o.warmup)) {
-		return r, ctx.Err()
+		return ctx.Err()
 	}
 	if o.memProfile != "" {
 		runtime.MemProfileRate = 1
 	}
-	before, ru0, ms0, t0 := a.Totals(), rusage(), memStats(), time.Now()
+	before, ru0, ms0, t0 := a.Totals(), procstat.CPUTime(), memStats(), time.Now()
 	window := seconds(o.seconds)
 	if window > time.Minute {
 		// Soak: note the RSS a minute in, then run to the end.
 		if !sleepCtx(ctx, time.Minute) {
-			return r, ctx.Err()
+			return ctx.Err()
 		}
-		r.RSSAfterMinuteMB = procStatusMB("VmRSS")
+		r.RSSAfterMinuteMB = procstat.StatusMB("VmRSS")
 		fmt.Fprintf(stderr, "bench: rss after the first minute %.1f MB\n", r.RSSAfterMinuteMB)
 		window -= time.Minute
 	}
 	if !sleepCtx(ctx, window) {
-		return r, ctx.Err()
+		return ctx.Err()
 	}
-	after, ru1, ms1, t1 := a.Totals(), rusage(), memStats(), time.Now()
-	r.PeakRSSMB, r.RSSMB = procStatusMB("VmHWM"), procStatusMB("VmRSS")
-	r.RSSAnonMB, r.RSSFileMB = procStatusMB("RssAnon"), procStatusMB("RssFile")
+	after, ru1, ms1, t1 := a.Totals(), procstat.CPUTime(), memStats(), time.Now()
+	r.PeakRSSMB, r.RSSMB = procstat.StatusMB("VmHWM"), procstat.StatusMB("VmRSS")
+	r.RSSAnonMB, r.RSSFileMB = procstat.StatusMB("RssAnon"), procstat.StatusMB("RssFile")
 	r.GoHeapMB = float64(ms1.HeapInuse) / (1 << 20)
 	if r.RSSAfterMinuteMB > 0 {
 		r.RSSGrowthMB = r.RSSMB - r.RSSAfterMinuteMB
 	}
 	if o.memProfile != "" {
 		if err := writeHeapProfile(o.memProfile); err != nil {
-			return r, err
+			return err
 		}
 	}
-	stop()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		return r, fmt.Errorf("pipeline: %w", err)
-	}
-	if ns := firstEvent.Load(); ns != 0 {
-		r.FirstEventS = (startup + time.Unix(0, ns).Sub(runStart)).Seconds()
-	}
-
 	wall := t1.Sub(t0).Seconds()
 	var captured, processed uint64
 	var pre, inf, post time.Duration
@@ -249,26 +228,16 @@ func benchEndToEnd(ctx context.Context, mf *modelFlags, o e2eOptions, stderr io.
 		post += after[i].Postprocess - before[i].Postprocess
 	}
 	if processed == 0 {
-		return r, errors.New("no frame was processed in the measured window")
+		return errors.New("no frame was processed in the measured window")
 	}
 	n := float64(processed)
+	r.Seconds = wall
 	r.CaptureFPS, r.ProcessedFPS = float64(captured)/wall, n/wall
 	r.PreprocessMs, r.InferenceMs, r.PostprocessMs = ms(pre)/n, ms(inf)/n, ms(post)/n
 	r.OverheadRatio = (r.PreprocessMs + r.PostprocessMs) / r.InferenceMs
 	r.CPUPercent = 100 * (ru1 - ru0).Seconds() / wall
 	r.AllocsPerFrame = float64(ms1.Mallocs-ms0.Mallocs) / n
-
-	bareAfter, err := bareInference(ctx, det, o.video, seconds(max(2, o.seconds/4)))
-	if err != nil {
-		return r, err
-	}
-	r.BareFPS = (bareBefore + bareAfter) / 2
-	r.Ratio = r.ProcessedFPS / r.BareFPS
-	r.Busy = r.ProcessedFPS * r.InferenceMs / 1000 / float64(max(1, o.sessions))
-	r.Model, r.Precision, r.Video = info.Name, info.Precision, o.video
-	r.Cameras, r.Threads, r.Sessions, r.Realtime = o.cameras, mf.cfg.Threads, max(1, o.sessions), o.realtime
-	r.Seconds, r.CPUs = wall, runtime.NumCPU()
-	return r, nil
+	return nil
 }
 
 // bareInference runs the model back to back on the video's first frame for
@@ -305,42 +274,6 @@ func bareInference(ctx context.Context, det *detector.Detector, video string, d 
 	return float64(runs) / busy.Seconds(), nil
 }
 
-func printE2E(w io.Writer, r e2eReport) {
-	threads := "default"
-	if r.Threads > 0 {
-		threads = fmt.Sprint(r.Threads)
-	}
-	fmt.Fprintf(w, "end to end: %s (%s), %d camera(s) on %s (%s), %s threads x %d session(s), %.0f s measured, %d CPUs\n",
-		r.Model, r.Precision, r.Cameras, r.Video, map[bool]string{true: "paced", false: "as fast as read"}[r.Realtime],
-		threads, r.Sessions, r.Seconds, r.CPUs)
-	fmt.Fprintf(w, "capture fps            %8.1f\n", r.CaptureFPS)
-	fmt.Fprintf(w, "processed fps          %8.1f\n", r.ProcessedFPS)
-	fmt.Fprintf(w, "bare inference fps     %8.1f\n", r.BareFPS)
-	fmt.Fprintf(w, "processed / bare       %8.3f (the model was busy %.1f %% of the time)\n", r.Ratio, 100*r.Busy)
-	fmt.Fprintf(w, "per frame ms           pre %.2f  inference %.2f  post %.2f  (pre+post)/inference %.1f%%\n",
-		r.PreprocessMs, r.InferenceMs, r.PostprocessMs, 100*r.OverheadRatio)
-	fmt.Fprintf(w, "cpu                    %8.0f%% (100%% = one core)\n", r.CPUPercent)
-	fmt.Fprintf(w, "rss                    %8.1f MB now, %.1f MB peak (%.1f MB own memory, Go heap %.1f MB; %.1f MB binary and shared libraries)\n",
-		r.RSSMB, r.PeakRSSMB, r.RSSAnonMB, r.GoHeapMB, r.RSSFileMB)
-	if r.RSSAfterMinuteMB > 0 {
-		fmt.Fprintf(w, "soak                   rss %.1f MB after the first minute, %.1f MB at the end: %+.1f MB\n",
-			r.RSSAfterMinuteMB, r.RSSMB, r.RSSGrowthMB)
-	}
-	fmt.Fprintf(w, "heap allocs per frame  %8.2f (whole process)\n", r.AllocsPerFrame)
-	fmt.Fprintf(w, "start                  model loaded in %.2f s; first frame %.2f s after the pipeline started; first event received %.2f s after the start\n",
-		r.LoadS, r.FirstFrameS, r.FirstEventS)
-}
-
-func writeE2E(w io.Writer, r e2eReport, asJSON bool) error {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	printE2E(w, r)
-	return nil
-}
-
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
@@ -354,41 +287,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// rusage is the process's user+system CPU time.
-func rusage() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func memStats() runtime.MemStats {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m
-}
-
-// procStatusMB reads a "kB" field of /proc/self/status in MB (0 if absent).
-func procStatusMB(field string) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || name != field {
-			continue
-		}
-		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-		if err != nil {
-			return 0
-		}
-		return kb / 1024
-	}
-	return 0
 }
 
 func writeHeapProfile(path string) error {

@@ -96,23 +96,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("%w: unexpected arguments %q (images come from --data)", errUsage, fs.Args())
-	case mf.cfg.Model == "":
-		return fmt.Errorf("%w: --model is required", errUsage)
-	case *data == "":
-		return fmt.Errorf("%w: --data is required", errUsage)
-	}
-	if *compare != "" {
-		if _, err := os.Stat(*compare); err != nil { // fail before the first model runs
-			return fmt.Errorf("--compare: %w", err)
-		}
-	}
-	if st, err := os.Stat(*data); err != nil {
-		return fmt.Errorf("dataset: %w", err)
-	} else if !st.IsDir() {
-		return fmt.Errorf("dataset %s: not a directory", *data)
+	if err := checkEvalArgs(fs.Args(), mf.cfg.Model, *data, *compare); err != nil {
+		return err
 	}
 
 	// Names from a file load the dataset before any model: data errors come first.
@@ -126,56 +111,17 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-
 	rep := evalReport{Data: *data, ScoreThreshold: mf.cfg.ScoreThreshold, IoUThreshold: mf.cfg.IoUThreshold,
 		MaxDetections: mf.cfg.MaxDetections}
-	notes := map[string]bool{} // say each note once
-	note := func(format string, args ...any) {
-		if s := fmt.Sprintf(format, args...); !notes[s] {
-			notes[s] = true
-			fmt.Fprintln(stderr, "edgedet eval: "+s)
-		}
-	}
 	models := []string{mf.cfg.Model}
 	if *compare != "" {
 		models = append(models, *compare)
 	}
+	e := evalRun{mf: mf, data: *data, names: names, namesFrom: namesFrom, ds: ds, rep: &rep, notes: map[string]bool{}, stderr: stderr}
+	defer e.closeAll()
 	for _, model := range models {
-		m := mf
-		m.cfg.Model = model
-		det, closeAll, err := m.open(stderr)
-		if err != nil {
+		if err := e.model(ctx, model); err != nil {
 			return err
-		}
-		// closeAll also destroys the ONNX Runtime environment: defer it, and
-		// close only the model now, so the next model reuses the environment.
-		defer closeAll()
-		info := det.Info()
-		if ds == nil {
-			names, namesFrom = info.Labels, "the labels of model "+info.Name
-			if ds, err = eval.LoadYOLODataset(*data, names); err != nil {
-				return err
-			}
-		}
-		if err := matchLabels(names, namesFrom, info, note); err != nil {
-			return err
-		}
-		if len(rep.Models) == 0 {
-			rep.Images, rep.Objects, rep.EmptyImages, rep.MissingLabels = len(ds.Images), ds.NumObjects(), ds.EmptyImages(), len(ds.MissingLabels)
-			if n := len(ds.MissingLabels); n > 0 {
-				note("%d of %d images have no label file and count as images without objects (e.g. %s)", n, len(ds.Images), ds.MissingLabels[0])
-			}
-		}
-		mr, err := evalModel(ctx, det, ds, stderr)
-		if err != nil {
-			return err
-		}
-		if st, err := os.Stat(model); err == nil {
-			mr.SizeBytes = st.Size()
-		}
-		rep.Models = append(rep.Models, *mr)
-		if err := det.Close(); err != nil {
-			return fmt.Errorf("close model %s: %w", info.Name, err)
 		}
 	}
 	rep.Classes = len(rep.Models[0].Classes)
@@ -183,10 +129,116 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		d := summaryDelta(rep.Models[0].Summary, rep.Models[1].Summary)
 		rep.Delta = &d
 	}
+	if err := writeEvalFiles(&rep, e.ds, *saveJSON, *plotPath); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printEvalReport(stdout, &rep)
+	return nil
+}
 
-	if *saveJSON != "" {
+// checkEvalArgs checks eval's arguments before any model loads.
+func checkEvalArgs(rest []string, model, data, compare string) error {
+	switch {
+	case len(rest) > 0:
+		return fmt.Errorf("%w: unexpected arguments %q (images come from --data)", errUsage, rest)
+	case model == "":
+		return fmt.Errorf("%w: --model is required", errUsage)
+	case data == "":
+		return fmt.Errorf("%w: --data is required", errUsage)
+	}
+	if compare != "" {
+		if _, err := os.Stat(compare); err != nil { // fail before the first model runs
+			return fmt.Errorf("--compare: %w", err)
+		}
+	}
+	if st, err := os.Stat(data); err != nil {
+		return fmt.Errorf("dataset: %w", err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("dataset %s: not a directory", data)
+	}
+	return nil
+}
+
+// evalRun evaluates eval's models one after the other on one dataset.
+type evalRun struct {
+	mf        modelFlags
+	data      string
+	names     []string
+	namesFrom string
+	ds        *eval.Dataset // loaded with the first model's labels when no names file
+	rep       *evalReport
+	notes     map[string]bool // say each note once
+	closers   []func()
+	stderr    io.Writer
+}
+
+func (e *evalRun) note(format string, args ...any) {
+	if s := fmt.Sprintf(format, args...); !e.notes[s] {
+		e.notes[s] = true
+		fmt.Fprintln(e.stderr, "edgedet eval: "+s)
+	}
+}
+
+// closeAll destroys the ONNX Runtime environment (after the last model).
+func (e *evalRun) closeAll() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+// model loads one model, evaluates it and adds it to the report.
+func (e *evalRun) model(ctx context.Context, model string) error {
+	m := e.mf
+	m.cfg.Model = model
+	det, closeAll, err := m.open(e.stderr)
+	if err != nil {
+		return err
+	}
+	// closeAll also destroys the ONNX Runtime environment: keep it for the
+	// end, and close only the model now, so the next model reuses the
+	// environment.
+	e.closers = append(e.closers, closeAll)
+	info := det.Info()
+	if e.ds == nil {
+		e.names, e.namesFrom = info.Labels, "the labels of model "+info.Name
+		if e.ds, err = eval.LoadYOLODataset(e.data, e.names); err != nil {
+			return err
+		}
+	}
+	if err := matchLabels(e.names, e.namesFrom, info, e.note); err != nil {
+		return err
+	}
+	ds, rep := e.ds, e.rep
+	if len(rep.Models) == 0 {
+		rep.Images, rep.Objects, rep.EmptyImages, rep.MissingLabels = len(ds.Images), ds.NumObjects(), ds.EmptyImages(), len(ds.MissingLabels)
+		if n := len(ds.MissingLabels); n > 0 {
+			e.note("%d of %d images have no label file and count as images without objects (e.g. %s)", n, len(ds.Images), ds.MissingLabels[0])
+		}
+	}
+	mr, err := evalModel(ctx, det, ds, e.stderr)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(model); err == nil {
+		mr.SizeBytes = st.Size()
+	}
+	rep.Models = append(rep.Models, *mr)
+	if err := det.Close(); err != nil {
+		return fmt.Errorf("close model %s: %w", info.Name, err)
+	}
+	return nil
+}
+
+// writeEvalFiles writes --save-json and --plot.
+func writeEvalFiles(rep *evalReport, ds *eval.Dataset, saveJSON, plotPath string) error {
+	if saveJSON != "" {
 		for i, mr := range rep.Models {
-			dir := *saveJSON
+			dir := saveJSON
 			if len(rep.Models) > 1 {
 				name := mr.Model
 				if i == 1 && name == rep.Models[0].Model {
@@ -199,22 +251,14 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
-	if *plotPath != "" {
-		var curves []eval.Curve
-		for _, mr := range rep.Models {
-			curves = append(curves, mr.result.Curve(mr.Model))
-		}
-		if err := eval.PlotPR(*plotPath, curves...); err != nil {
-			return err
-		}
+	if plotPath == "" {
+		return nil
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	var curves []eval.Curve
+	for _, mr := range rep.Models {
+		curves = append(curves, mr.result.Curve(mr.Model))
 	}
-	printEvalReport(stdout, &rep)
-	return nil
+	return eval.PlotPR(plotPath, curves...)
 }
 
 // evalNames finds the class names: --names, else DIR/coco.names, else
@@ -323,112 +367,4 @@ func evalModel(ctx context.Context, det *detector.Detector, ds *eval.Dataset, st
 		Detections:  res.Detections, Summary: res.Summary, Classes: res.WithGT(),
 		result: res, dets: ev.Detections(),
 	}, nil
-}
-
-// summaryDelta is b − a per stat; undefined (-1) in either stays -1.
-func summaryDelta(a, b eval.Summary) eval.Summary {
-	sa, sb := a.Stats(), b.Stats()
-	var d [12]float64
-	for i := range d {
-		if sa[i] < 0 || sb[i] < 0 {
-			d[i] = -1
-		} else {
-			d[i] = sb[i] - sa[i]
-		}
-	}
-	return eval.Summary{AP: d[0], AP50: d[1], AP75: d[2], APSmall: d[3], APMedium: d[4], APLarge: d[5],
-		AR1: d[6], AR10: d[7], AR100: d[8], ARSmall: d[9], ARMedium: d[10], ARLarge: d[11]}
-}
-
-// printEvalReport writes the text report: models, the twelve COCO numbers,
-// per-class AP.
-func printEvalReport(w io.Writer, r *evalReport) {
-	fmt.Fprintf(w, "dataset %s: %d images (%d without objects), %d objects in %d classes\n",
-		r.Data, r.Images, r.EmptyImages, r.Objects, r.Classes)
-	fmt.Fprintf(w, "score >= %g, NMS IoU %g, at most %d detections per image; COCO 101-point AP\n\n",
-		r.ScoreThreshold, r.IoUThreshold, r.MaxDetections)
-	cmp := len(r.Models) == 2
-	col := 10
-	for _, m := range r.Models {
-		col = max(col, len(m.Model)+2)
-	}
-	const label = 52
-	row := func(name string, vals []string) {
-		fmt.Fprintf(w, "%-*s", label, name)
-		for _, v := range vals {
-			fmt.Fprintf(w, "%*s", col, v)
-		}
-		fmt.Fprintln(w)
-	}
-	var hdr []string
-	for _, m := range r.Models {
-		hdr = append(hdr, m.Model)
-	}
-	if cmp {
-		hdr = append(hdr, "delta")
-	}
-	row("", hdr)
-	num := func(format string, get func(m evalModelReport) float64) []string {
-		var v []string
-		for _, m := range r.Models {
-			v = append(v, fmt.Sprintf(format, get(m)))
-		}
-		if cmp {
-			v = append(v, fmt.Sprintf("%+"+format[1:], get(r.Models[1])-get(r.Models[0])))
-		}
-		return v
-	}
-	var info []string
-	for _, m := range r.Models {
-		info = append(info, m.Precision+" "+m.Input)
-	}
-	row("precision, input", info)
-	row("file size (MB)", num("%.2f", func(m evalModelReport) float64 { return float64(m.SizeBytes) / 1e6 }))
-	row("mean inference (ms)", num("%.1f", func(m evalModelReport) float64 { return m.InferenceMS }))
-	row("detections", num("%.0f", func(m evalModelReport) float64 { return float64(m.Detections) }))
-	fmt.Fprintln(w)
-	stat := func(v float64) string {
-		if v < 0 {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.3f", v)
-	}
-	for i, lbl := range eval.SummaryLabels {
-		var v []string
-		for _, m := range r.Models {
-			v = append(v, stat(m.Summary.Stats()[i]))
-		}
-		if cmp {
-			if r.Models[0].Summary.Stats()[i] < 0 || r.Models[1].Summary.Stats()[i] < 0 {
-				v = append(v, "n/a")
-			} else {
-				v = append(v, fmt.Sprintf("%+.3f", r.Delta.Stats()[i]))
-			}
-		}
-		row(lbl, v)
-	}
-
-	// Per class: AP@[.50:.95] and AP@.50 for each model.
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "%4s %-16s %5s", "id", "class", "gt")
-	heads := []string{"AP", "AP50"}
-	if cmp {
-		heads = []string{"AP A", "AP B", "ΔAP", "AP50 A", "AP50 B", "ΔAP50"}
-	}
-	for _, h := range heads {
-		fmt.Fprintf(w, "%9s", h)
-	}
-	fmt.Fprintln(w)
-	for ci, c := range r.Models[0].Classes {
-		fmt.Fprintf(w, "%4d %-16s %5d", c.ClassID, c.Name, c.GT)
-		if !cmp {
-			fmt.Fprintf(w, "%9.3f%9.3f\n", c.AP, c.AP50)
-			continue
-		}
-		o := r.Models[1].Classes[ci]
-		fmt.Fprintf(w, "%9.3f%9.3f%+9.3f%9.3f%9.3f%+9.3f\n", c.AP, o.AP, o.AP-c.AP, c.AP50, o.AP50, o.AP50-c.AP50)
-	}
-	if cmp {
-		fmt.Fprintf(w, "\nA = %s, B = %s; deltas are B − A\n", r.Models[0].Model, r.Models[1].Model)
-	}
 }

@@ -115,21 +115,3 @@ func TestCLIPruneSensitivityAndPlot(t *testing.T) {
 		t.Errorf("plot is not a PNG: %v", err)
 	}
 }
-
-func TestParsePruneTarget(t *testing.T) {
-	for in, want := range map[string]pruneTarget{
-		"ratio=0.3": {ratio: 0.3}, "flops=0.7": {flops: 0.7}, "latency=0.8": {latency: 0.8},
-	} {
-		if got, err := parsePruneTarget(in); err != nil || got != want {
-			t.Errorf("%s: %+v, %v", in, got, err)
-		}
-	}
-	for in, msg := range map[string]string{
-		"ratio=1": "not in (0,1)", "flops=0": "not in (0,1)", "latency=-1": "not in (0,1)",
-		"speed=0.5": `kind "speed"`, "flops": "want ratio=R, flops=F or latency=L", "ratio=x": "want ratio=R",
-	} {
-		if _, err := parsePruneTarget(in); err == nil || !strings.Contains(err.Error(), msg) {
-			t.Errorf("%s: error %v, want one mentioning %q", in, err, msg)
-		}
-	}
-}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,26 +12,31 @@ import (
 	"strconv"
 	"strings"
 
-	"gocv.io/x/gocv"
-
-	"github.com/edgedet/edgedet/agent"
-	"github.com/edgedet/edgedet/camera"
-	"github.com/edgedet/edgedet/detector"
-	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/platforms"
 	"github.com/edgedet/edgedet/quant"
 )
 
-func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// quantizeFlags are quantize's command line.
+type quantizeFlags struct {
+	model, calib, out, cfgPath string
+	frames, maxImages          int
+	reportPath, ortLib         string
+	opt                        quant.Options
+	board                      platforms.Board
+}
+
+func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error) {
+	var f quantizeFlags
 	fs := newFlagSet("quantize", stderr)
-	model := fs.String("model", "", "FP32 ONNX model to quantize (required)")
-	calib := fs.String("calib", "", "calibration data: a directory of images, or a camera name from the config (-c) (required)")
-	out := fs.String("out", "", "output INT8 model (required; never the input)")
-	cfgPath := fs.String("c", "agent.toml", "agent config, for --calib CAMERA")
-	frames := fs.Int("frames", 100, "frames to capture from a camera for calibration")
-	maxImages := fs.Int("max-images", 0, "use at most this many images of a directory (0 = all)")
+	fs.StringVar(&f.model, "model", "", "FP32 ONNX model to quantize (required)")
+	fs.StringVar(&f.calib, "calib", "", "calibration data: a directory of images, or a camera name from the config (-c) (required)")
+	fs.StringVar(&f.out, "out", "", "output INT8 model (required; never the input)")
+	fs.StringVar(&f.cfgPath, "c", "agent.toml", "agent config, for --calib CAMERA")
+	fs.IntVar(&f.frames, "frames", 100, "frames to capture from a camera for calibration")
+	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
 	method := fs.String("method", "percentile", "calibration: minmax, percentile, entropy")
 	pct := new(float64)
 	floatVar(fs, pct, "percentile", 99.99, "percentile for --method percentile")
@@ -46,78 +50,114 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
 	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
-	reportPath := fs.String("report", "", "also write the report as JSON here")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: search)")
+	fs.StringVar(&f.reportPath, "report", "", "also write the report as JSON here")
+	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	if *model == "" || *calib == "" || *out == "" {
-		return fmt.Errorf("%w: --model, --calib and --out are required", errUsage)
+	if f.model == "" || f.calib == "" || f.out == "" {
+		return nil, fmt.Errorf("%w: --model, --calib and --out are required", errUsage)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+		return nil, fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
 	opt := quant.DefaultOptions()
 	var err error
 	if opt.Method, err = quant.ParseMethod(*method); err != nil {
-		return fmt.Errorf("%w: --method: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --method: %v", errUsage, err)
 	}
 	if opt.Profile, err = quant.ParseProfile(*profile); err != nil {
-		return fmt.Errorf("%w: --profile: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --profile: %v", errUsage, err)
 	}
-	board, err := platforms.Detect(os.DirFS("/"))
-	if err != nil {
-		return fmt.Errorf("detect the CPU: %w", err)
+	if f.board, err = platforms.Detect(os.DirFS("/")); err != nil {
+		return nil, fmt.Errorf("detect the CPU: %w", err)
 	}
-	opt.ReduceRange = defaultReduceRange(board, opt.Profile)
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "reduce-range" {
+	opt.ReduceRange = defaultReduceRange(f.board, opt.Profile)
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "reduce-range" {
 			opt.ReduceRange = *reduceRange
 		}
 	})
 	opt.Percentile, opt.PerChannel, opt.Elementwise = *pct, !*perTensor, *elementwise
 	if opt.FloatWeights, err = quant.ParseWeightStorage(*floatWeights); err != nil {
-		return fmt.Errorf("%w: --float-weights: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --float-weights: %v", errUsage, err)
 	}
 	opt.MaxError, opt.SensitivityFrames, opt.Threads = *maxErr, *sensFrames, *threads
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")
 	}
-	if err := checkDistinct(*model, *out); err != nil {
+	f.opt = opt
+	return &f, nil
+}
+
+func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseQuantizeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := checkDistinct(f.model, f.out); err != nil {
 		return err
 	}
 	log := newLogger(stderr, slog.LevelInfo, "text")
+	opt := f.opt
 	opt.Log = log
 
-	src, err := onnx.LoadModel(*model)
+	src, err := onnx.LoadModel(f.model)
 	if err != nil {
 		return err
 	}
 	if ops := onnx.QuantOps(src); len(ops) > 0 {
-		return fmt.Errorf("%s: %w (it has %s): quantize its FP32 original", *model, quant.ErrAlreadyQuantized, strings.Join(ops, ", "))
+		return fmt.Errorf("%s: %w (it has %s): quantize its FP32 original", f.model, quant.ErrAlreadyQuantized, strings.Join(ops, ", "))
 	}
-	sum, err := onnx.ModelSHA256(*model)
+	sum, err := onnx.ModelSHA256(f.model)
 	if err != nil {
 		return err
 	}
-	cleanup, err := initRuntime(*ortLib)
+	cleanup, err := initRuntime(f.ortLib)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	spec, err := modelSpec(*model, log)
+	spec, err := modelSpec(f.model)
 	if err != nil {
 		return err
 	}
 	opt.InputShape = []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
-	inputs, err := openCalibInputs(ctx, *calib, *cfgPath, *frames, *maxImages, spec, log, stderr)
+	inputs, err := openCalibInputs(ctx, f.calib, f.cfgPath, f.frames, f.maxImages, spec, log, stderr)
 	if err != nil {
 		return err
 	}
 	defer inputs.Close()
 
+	var finish func()
+	opt.Progress, finish = stageBars(stderr)
+	q, rep, err := quant.Quantize(ctx, src, inputs, opt)
+	finish()
+	if err != nil {
+		return fmt.Errorf("quantize %s: %w", f.model, err)
+	}
+	setQuantMetadata(q, rep, opt, sum)
+	if err := onnx.SaveModel(f.out, q); err != nil {
+		return err
+	}
+	printQuantReport(stdout, f.model, f.out, rep)
+	if opt.Profile == quant.ProfileCPU && f.board.Arch == "x86_64" && !hasVNNI(f.board) {
+		fmt.Fprintf(stdout, "note: this CPU has no VNNI (avx512_vnni, avx_vnni): ONNX Runtime's INT8 convolutions are only modestly faster than FP32 on it; compare both: edgedet bench --model %s --model %s\n", f.model, f.out)
+	}
+	if f.reportPath != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(f.reportPath, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}
+
+// stageBars draws one progress bar per stage of quant.Options.Progress;
+// finish ends the bars left open.
+func stageBars(stderr io.Writer) (progressFn func(stage string, done, total int), finish func()) {
 	bars := map[string]*progress.Bar{}
-	opt.Progress = func(stage string, done, total int) {
+	progressFn = func(stage string, done, total int) {
 		b := bars[stage]
 		if b == nil {
 			fmt.Fprintf(stderr, "%s\n", stage)
@@ -129,13 +169,15 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			b.Finish()
 		}
 	}
-	q, rep, err := quant.Quantize(ctx, src, inputs, opt)
-	for _, b := range bars {
-		b.Finish()
+	return progressFn, func() {
+		for _, b := range bars {
+			b.Finish()
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("quantize %s: %w", *model, err)
-	}
+}
+
+// setQuantMetadata records how q was made (sum: the source's SHA-256).
+func setQuantMetadata(q *onnxpb.ModelProto, rep *quant.Report, opt quant.Options, sum string) {
 	var floats []string
 	for _, l := range rep.FloatLayers() {
 		floats = append(floats, l.Node)
@@ -157,20 +199,6 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for k, v := range meta {
 		onnx.SetMetadata(q, k, v)
 	}
-	if err := onnx.SaveModel(*out, q); err != nil {
-		return err
-	}
-	printQuantReport(stdout, *model, *out, rep)
-	if opt.Profile == quant.ProfileCPU && board.Arch == "x86_64" && !hasVNNI(board) {
-		fmt.Fprintf(stdout, "note: this CPU has no VNNI (avx512_vnni, avx_vnni): ONNX Runtime's INT8 convolutions are only modestly faster than FP32 on it; compare both: edgedet bench --model %s --model %s\n", *model, *out)
-	}
-	if *reportPath != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*reportPath, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-	}
-	return nil
 }
 
 // defaultReduceRange is --reduce-range's default: 7-bit weights for the cpu
@@ -187,35 +215,6 @@ func defaultReduceRange(b platforms.Board, p quant.Profile) bool {
 
 func hasVNNI(b platforms.Board) bool {
 	return b.HasFlag("avx512_vnni") || b.HasFlag("avx_vnni")
-}
-
-// modelSpec resolves the model's description (input size, preprocessing)
-// as the detector does, so calibration frames are prepared exactly as the
-// agent prepares frames.
-func modelSpec(model string, log *slog.Logger) (detector.Spec, error) {
-	dcfg := detector.DefaultConfig()
-	dcfg.Model = model
-	det, err := detector.New(dcfg, log)
-	if err != nil {
-		return detector.Spec{}, err
-	}
-	defer det.Close()
-	return det.Info().Spec, nil
-}
-
-// openCalibInputs reads calibration frames from calib: a directory of
-// images (at most maxImages, 0 = all), or else the name of a camera of the
-// config at cfgPath, from which frames frames are captured.
-func openCalibInputs(ctx context.Context, calib, cfgPath string, frames, maxImages int, spec detector.Spec,
-	log *slog.Logger, stderr io.Writer) (calibInputs, error) {
-	if st, err := os.Stat(calib); err == nil && st.IsDir() {
-		return newDirInputs(calib, maxImages, spec, log)
-	}
-	cfg, err := agent.Load(cfgPath)
-	if err != nil {
-		return nil, fmt.Errorf("--calib %q is not a directory, so it names a camera of %s: %w", calib, cfgPath, err)
-	}
-	return captureCameraInputs(ctx, cfg, calib, frames, spec, log, stderr)
 }
 
 // checkDistinct refuses to write the output over the input model.
@@ -269,141 +268,4 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	for _, l := range r.FloatLayers() {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)
 	}
-}
-
-// calibInputs are onnx.Inputs that may hold resources.
-type calibInputs interface {
-	onnx.Inputs
-	Close() error
-}
-
-// encodedInputs keeps calibration frames as encoded images (small) and
-// preprocesses one on demand with the detector's Preprocessor.
-type encodedInputs struct {
-	names []string // for errors
-	files []string // decode from disk when set
-	blobs [][]byte // else decode these
-	pre   *detector.Preprocessor
-}
-
-func (e *encodedInputs) Len() int { return max(len(e.files), len(e.blobs)) }
-
-func (e *encodedInputs) Input(_ context.Context, i int, dst []float32) error {
-	var img gocv.Mat
-	var err error
-	if e.files != nil {
-		img, err = cvsafe.ReadImage(e.files[i], gocv.IMReadColor)
-	} else {
-		img, err = cvsafe.DecodeImage(e.blobs[i], gocv.IMReadColor)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", e.names[i], err)
-	}
-	defer img.Close()
-	if img.Empty() {
-		return fmt.Errorf("%s: cannot decode image", e.names[i])
-	}
-	if _, err := e.pre.Run(img, dst); err != nil {
-		return fmt.Errorf("%s: %w", e.names[i], err)
-	}
-	return nil
-}
-
-func (e *encodedInputs) Close() error { return e.pre.Close() }
-
-// newDirInputs lists the images of dir (sorted), checking each decodes:
-// unreadable ones are skipped with a warning, an empty set is an error.
-func newDirInputs(dir string, limit int, spec detector.Spec, log *slog.Logger) (*encodedInputs, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("calibration directory: %w", err)
-	}
-	var files []string
-	for _, e := range entries {
-		if !e.IsDir() && camera.IsImageFile(e.Name()) {
-			files = append(files, filepath.Join(dir, e.Name()))
-		}
-	}
-	var good []string
-	for _, f := range files {
-		if limit > 0 && len(good) == limit {
-			break
-		}
-		img, err := cvsafe.ReadImage(f, gocv.IMReadColor)
-		if err != nil {
-			log.Warn("skipping unreadable calibration image", "file", f, "err", err)
-			continue
-		}
-		img.Close()
-		good = append(good, f)
-	}
-	if len(good) == 0 {
-		if len(files) == 0 {
-			return nil, fmt.Errorf("calibration directory %s has no images (.jpg, .png, .bmp, .webp, .tif)", dir)
-		}
-		return nil, fmt.Errorf("calibration directory %s: none of its %d images can be read (first: %s)", dir, len(files), files[0])
-	}
-	pre, err := detector.NewPreprocessor(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &encodedInputs{names: good, files: good, pre: pre}, nil
-}
-
-// captureCameraInputs captures n frames from the named camera of cfg,
-// spread over time by the camera's detect_fps, keeping them JPEG-encoded.
-func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n int, spec detector.Spec, log *slog.Logger, stderr io.Writer) (*encodedInputs, error) {
-	var cc *camera.Config
-	var names []string
-	for i := range cfg.Cameras {
-		names = append(names, cfg.Cameras[i].Name)
-		if cfg.Cameras[i].Name == name {
-			cc = &cfg.Cameras[i].Config
-		}
-	}
-	if cc == nil {
-		return nil, fmt.Errorf("--calib %q: no such directory, and no camera of that name in %s (cameras: %s)", name, cfg.Path, strings.Join(names, ", "))
-	}
-	if n <= 0 {
-		return nil, fmt.Errorf("%w: --frames must be > 0", errUsage)
-	}
-	stream, err := camera.NewStream(*cc, log)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-		stream.Close()
-	}()
-	bar := progress.New(stderr, n, "frames")
-	defer bar.Finish()
-	e := &encodedInputs{}
-	for len(e.blobs) < n {
-		f, err := stream.Next(ctx)
-		if errors.Is(err, camera.ErrEndOfStream) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("capture from camera %q: %w", name, err)
-		}
-		buf, err := cvsafe.EncodeImage(gocv.JPEGFileExt, f.Mat)
-		stream.Release(f)
-		if err != nil {
-			return nil, fmt.Errorf("encode frame: %w", err)
-		}
-		e.blobs = append(e.blobs, buf)
-		e.names = append(e.names, fmt.Sprintf("camera %s frame %d", name, len(e.blobs)))
-		bar.Add(1)
-	}
-	if len(e.blobs) == 0 {
-		return nil, fmt.Errorf("camera %q delivered no frames", name)
-	}
-	if e.pre, err = detector.NewPreprocessor(spec); err != nil {
-		return nil, err
-	}
-	return e, nil
 }

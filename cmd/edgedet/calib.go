@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/edgedet/edgedet/agent"
+	"github.com/edgedet/edgedet/calib"
+	"github.com/edgedet/edgedet/detector"
+)
+
+// modelSpec resolves the model's description (input size, preprocessing)
+// as the detector does, without creating an inference session, so
+// calibration frames are prepared exactly as the agent prepares frames.
+func modelSpec(model string) (detector.Spec, error) {
+	cfg := detector.DefaultConfig()
+	cfg.Model = model
+	info, err := detector.Describe(cfg)
+	if err != nil {
+		return detector.Spec{}, err
+	}
+	return info.Spec, nil
+}
+
+// openCalibInputs reads calibration frames from --calib: a directory of
+// images (at most maxImages, 0 = all), or else the name of a camera of the
+// config at cfgPath, from which frames frames are captured.
+func openCalibInputs(ctx context.Context, src, cfgPath string, frames, maxImages int, spec detector.Spec,
+	log *slog.Logger, stderr io.Writer) (*calib.Inputs, error) {
+	if st, err := os.Stat(src); err == nil && st.IsDir() {
+		return calib.FromDir(src, maxImages, spec, log)
+	}
+	cfg, err := agent.Load(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("--calib %q is not a directory, so it names a camera of %s: %w", src, cfgPath, err)
+	}
+	var names []string
+	for _, c := range cfg.Cameras {
+		names = append(names, c.Name)
+		if c.Name != src {
+			continue
+		}
+		if frames <= 0 {
+			return nil, fmt.Errorf("%w: --frames must be > 0", errUsage)
+		}
+		return calib.FromCamera(ctx, src, c.Config, frames, spec, log, stderr)
+	}
+	return nil, fmt.Errorf("--calib %q: no such directory, and no camera of that name in %s (cameras: %s)", src, cfg.Path, strings.Join(names, ", "))
+}

@@ -1,0 +1,39 @@
+package prune_test
+
+import (
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/prune"
+)
+
+// TestCheck: a pruned model must run and keep the original's output
+// shapes.
+func TestCheck(t *testing.T) {
+	initORT(t)
+	m := chainModel(t)
+	a := analyze(t, m)
+	p, err := prune.Apply(m, a, map[int][]int{0: {1, 2, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prune.Check(m, p, chainShape); err != nil {
+		t.Errorf("a pruned model: %v", err)
+	}
+
+	// An output with other channels: the shapes differ.
+	b := newGraphBuilder(t, 5)
+	b.output(b.conv("convC", b.input("x", chainShape...), 3, 3, 1))
+	if err := prune.Check(m, b.model(), chainShape); err == nil || !strings.Contains(err.Error(), "output 0 has shape [1 3 16 16] instead of [1 4 16 16]") {
+		t.Errorf("other output shape: %v", err)
+	}
+	// A model ONNX Runtime cannot load.
+	broken := proto.Clone(p).(*onnxpb.ModelProto)
+	broken.Graph.Initializer = broken.Graph.Initializer[1:]
+	if err := prune.Check(m, broken, chainShape); err == nil || !strings.Contains(err.Error(), "ONNX Runtime") {
+		t.Errorf("broken model: %v", err)
+	}
+}
