@@ -156,9 +156,8 @@ static OrtStatus *infer_shape(const OrtCustomOp *op, OrtShapeInferContext *ctx) 
   OrtTensorTypeAndShapeInfo *info = NULL;
   OrtStatus *st = CALL(api, ShapeInferContext_GetInputTypeShape)(ctx, 0, &info);
   if (st != NULL) return st;
-  st = CALL(api, ShapeInferContext_SetOutputTypeShape)(ctx, 0, info);
-  CALL(api, ReleaseTensorTypeAndShapeInfo)(info);
-  return st;
+  // info belongs to the context (ORT frees it with the context).
+  return CALL(api, ShapeInferContext_SetOutputTypeShape)(ctx, 0, info);
 }
 
 static const char *name_u8(const OrtCustomOp *op) {
