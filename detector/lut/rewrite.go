@@ -214,41 +214,54 @@ func producerOf(g *quant.Graph, t, op string) *onnxpb.NodeProto {
 	return p
 }
 
-// matchQDQSiLU: Xq → DQ → x; Sigmoid(x) → s [→ Q → DQ → s']; Mul(x, s') → m; Q(m) → Yq.
+// matchQDQSiLU: Xq → DQ → x; Sigmoid(x) → s [→ Q → DQ → s']; Mul(x, s') → m;
+// Q(m) → Yq. The Mul may read x from a twin DQ of the same Xq with the same
+// parameters (ONNX Runtime duplicates a DQ that has several consumers).
 func matchQDQSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
 	x, s := sig.Input[0], out0(sig)
 	dq := producerOf(g, x, "DequantizeLinear")
 	if dq == nil {
 		return nil, nil
 	}
-	var mul *onnxpb.NodeProto
-	for _, c := range g.Consumers(x) {
-		if c.GetOpType() == "Mul" && c != sig {
-			mul = c
-		}
-	}
-	if mul == nil || len(mul.Input) != 2 || !only(g, x, sig, mul) {
-		return nil, nil
-	}
-	other := mul.Input[0]
-	if other == x {
-		other = mul.Input[1]
-	}
 	nodes := []*onnxpb.NodeProto{dq, sig}
 	scratch := []string{x, s}
-	switch {
-	case other == s && only(g, s, mul):
-	default:
+	mul, sv := single(g, s, "Mul"), s
+	if mul == nil {
 		sq := single(g, s, "QuantizeLinear")
 		if sq == nil {
 			return nil, nil
 		}
 		sdq := single(g, out0(sq), "DequantizeLinear")
-		if sdq == nil || out0(sdq) != other || !only(g, other, mul) {
+		if sdq == nil {
+			return nil, nil
+		}
+		sv = out0(sdq)
+		if mul = single(g, sv, "Mul"); mul == nil {
 			return nil, nil
 		}
 		nodes = append(nodes, sq, sdq)
-		scratch = append(scratch, out0(sq), other)
+		scratch = append(scratch, out0(sq), sv)
+	}
+	if len(mul.Input) != 2 || mul.Input[0] == mul.Input[1] {
+		return nil, nil
+	}
+	x2 := mul.Input[0]
+	if x2 == sv {
+		x2 = mul.Input[1]
+	}
+	switch twin := producerOf(g, x2, "DequantizeLinear"); {
+	case x2 == x:
+		if !only(g, x, sig, mul) {
+			return nil, nil
+		}
+	case twin != nil && twin != dq && slices.Equal(twin.Input, dq.Input):
+		if !only(g, x, sig) || !only(g, x2, mul) {
+			return nil, nil
+		}
+		nodes = append(nodes, twin)
+		scratch = append(scratch, x2)
+	default:
+		return nil, nil
 	}
 	q := single(g, out0(mul), "QuantizeLinear")
 	if q == nil {
