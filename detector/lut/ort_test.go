@@ -26,8 +26,16 @@ func TestRewrittenSiLURunsInORT(t *testing.T) {
 				t.Fatalf("rewrite: %d, %v", k, err)
 			}
 			got := runModel(t, rw, x, shape, true, ort.GraphOptimizationLevelEnableAll)
-			// Exact against the reference; within the sigmoid's rounding of the
-			// unrewritten graph.
+			if quantSig {
+				// The table reproduces the graph's sigmoid rounding: the same
+				// numbers as the unrewritten model.
+				if !slices.Equal(got, want) {
+					t.Fatalf("%+v: rewritten %v, unrewritten %v", c, got, want)
+				}
+				continue
+			}
+			// Exact against the reference; within one step of ORT's float32
+			// SiLU (ties may round the other way).
 			for i, v := range x {
 				q := c.in.quantize(float64(v))
 				ref := float32(c.out.dequantize(refSiLU(q, c.in, c.out)))
@@ -35,12 +43,8 @@ func TestRewrittenSiLURunsInORT(t *testing.T) {
 					t.Fatalf("%+v: x=%v: got %v, reference %v", c, v, got[i], ref)
 				}
 			}
-			limit := 1.0
-			if quantSig {
-				limit = 2
-			}
-			if d := maxSteps(got, want, c.out.Scale); d > limit {
-				t.Errorf("%+v quantised sigmoid %v: %.1f steps from the unrewritten graph", c, quantSig, d)
+			if d := maxSteps(got, want, c.out.Scale); d > 1.01 {
+				t.Errorf("%+v: %.1f steps from the unrewritten graph", c, d)
 			}
 		}
 	}
@@ -165,8 +169,17 @@ func TestOptimizeAndRewrite(t *testing.T) {
 			t.Fatalf("ops left: %v", opTypes(m))
 		}
 		got := runModel(t, m, x, shape, true, ort.GraphOptimizationLevelEnableExtended)
-		if want := refOutput(x, SiLU, qp[0], qp[1]); !slices.Equal(got, want) {
-			t.Fatalf("%+v: got %v, want %v", qp, got[:8], want[:8])
+		want := runModel(t, siluQDQ(shape, qp[0], qp[1], true), x, shape, false, ort.GraphOptimizationLevelEnableAll)
+		// ORT's QLinearMul requantises with a float32 multiplier, so a value
+		// near a rounding tie may land one step away.
+		k := 0
+		for i := range got {
+			if got[i] != want[i] {
+				k++
+			}
+		}
+		if d := maxSteps(got, want, qp[1].Scale); d > 1.01 || k > len(got)/50 {
+			t.Fatalf("%+v: %d of %d differ from the unrewritten model, by up to %.1f steps", qp, k, len(got), d)
 		}
 	}
 }

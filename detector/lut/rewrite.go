@@ -35,7 +35,8 @@ type match struct {
 // It recognises, with per-tensor quantisation and the same 8-bit type in
 // and out:
 //   - QDQ SiLU: DQ → Sigmoid → Mul(x, ·) → Q, the Sigmoid's output either
-//     float or itself passed through Q → DQ;
+//     float or itself passed through Q → DQ (the table then reproduces that
+//     rounding, so the rewritten model computes what the graph did);
 //   - QDQ Sigmoid, LeakyRelu, HardSwish or com.microsoft QuickGelu alone
 //     between DQ and Q;
 //   - ONNX Runtime's optimised forms: com.microsoft QLinearSigmoid feeding
@@ -225,6 +226,7 @@ func matchQDQSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
 	}
 	nodes := []*onnxpb.NodeProto{dq, sig}
 	scratch := []string{x, s}
+	f := SiLU
 	mul, sv := single(g, s, "Mul"), s
 	if mul == nil {
 		sq := single(g, s, "QuantizeLinear")
@@ -239,6 +241,15 @@ func matchQDQSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
 		if mul = single(g, sv, "Mul"); mul == nil {
 			return nil, nil
 		}
+		sigQ, ok, err := qparamsAt(g, sq.Input, 1, 2)
+		if !ok || err != nil {
+			return nil, err
+		}
+		sigDQ, ok, err := qparamsAt(g, sdq.Input, 1, 2)
+		if !ok || err != nil {
+			return nil, err
+		}
+		f = SiLUQuantisedSigmoid(sigQ, sigDQ)
 		nodes = append(nodes, sq, sdq)
 		scratch = append(scratch, out0(sq), sv)
 	}
@@ -269,7 +280,7 @@ func matchQDQSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
 	}
 	nodes = append(nodes, mul, q)
 	scratch = append(scratch, out0(mul))
-	return qdqMatch(g, dq, q, nodes, scratch, sig.GetName(), "silu", SiLU)
+	return qdqMatch(g, dq, q, nodes, scratch, sig.GetName(), "silu", f)
 }
 
 // matchQDQUnary: Xq → DQ → x; op(x) → y; Q(y) → Yq.
@@ -335,8 +346,17 @@ func matchQLinearSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
+	sigQ, ok, err := qparamsAt(g, sig.Input, 3, 4)
+	if !ok || err != nil {
+		return nil, err
+	}
+	si := 3 - xi // where Sq sits in the Mul
+	sigDQ, ok, err := qparamsAt(g, mul.Input, si+1, si+2)
+	if !ok || err != nil {
+		return nil, err
+	}
 	return sameType(&match{nodes: []*onnxpb.NodeProto{sig, mul}, name: sig.GetName(), kind: "silu", xq: xq,
-		yq: out0(mul), inQ: inQ, outQ: outQ, f: SiLU, scratch: []string{sq}}), nil
+		yq: out0(mul), inQ: inQ, outQ: outQ, f: SiLUQuantisedSigmoid(sigQ, sigDQ), scratch: []string{sq}}), nil
 }
 
 // matchQLinearUnary: QLinearSigmoid / QLinearLeakyRelu(Xq, Xs, Xzp, Ys, Yzp) → Yq.

@@ -78,9 +78,17 @@ func TestRewriteSiLUPatterns(t *testing.T) {
 			if table == nil || table.GetDataType() != int32(c.tableDT) || len(table.RawData) != 256 {
 				t.Fatalf("table initializer %v", table)
 			}
-			want256, _ := Table(SiLU, c.in, c.out)
+			f := SiLU
+			if c.quantSig {
+				sig := QParams{Scale: 1.0 / 255, Signed: c.in.Signed}
+				if sig.Signed {
+					sig.Zero = -128
+				}
+				f = SiLUQuantisedSigmoid(sig, sig)
+			}
+			want256, _ := Table(f, c.in, c.out)
 			if !slices.Equal(table.RawData, want256[:]) {
-				t.Fatal("table data differs from Table(SiLU)")
+				t.Fatal("table data differs from the pattern's function")
 			}
 			// The sigmoid's own parameters are no longer used: dropped.
 			for _, init := range m.Graph.Initializer {

@@ -76,6 +76,13 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 // SiLU is x·sigmoid(x) (YOLOX's and YOLOv5/8's activation).
 func SiLU(x float64) float64 { return x * sigmoid(x) }
 
+// SiLUQuantisedSigmoid is SiLU as an all-INT8 graph computes it: the
+// sigmoid quantised with q and read back with dq (normally the same
+// parameters) before the product, x·dq(q(sigmoid(x))).
+func SiLUQuantisedSigmoid(q, dq QParams) func(float64) float64 {
+	return func(x float64) float64 { return x * dq.dequantize(q.quantize(sigmoid(x))) }
+}
+
 // Sigmoid is 1/(1+e^-x).
 func Sigmoid(x float64) float64 { return sigmoid(x) }
 
