@@ -8,12 +8,16 @@
 package main
 
 import (
+	"cmp"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +25,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/detector"
@@ -164,26 +169,18 @@ func rewriteBytes(b []byte) (variant, error) {
 	return variant{data: rb, register: true, level: ort.GraphOptimizationLevelEnableAll, rewrites: n}, nil
 }
 
-// rewriteOptimised lets ORT optimise the model (level all: QDQ fusion and
-// the NHWC layout), rewrites the optimised graph and loads that with the
-// optimisation level extended, which does not redo the layout.
+// rewriteOptimised is lut.OptimizeAndRewrite; it also keeps ORT's
+// optimised graph of the rewritten model in the work directory, to inspect.
 func rewriteOptimised(c config, name string, b []byte) (variant, error) {
-	optPath := filepath.Join(c.workDir, "lutbench-"+name+"-optimised.onnx")
-	if err := optimise(c.lib, b, optPath, false, ort.GraphOptimizationLevelEnableAll); err != nil {
-		return variant{}, err
-	}
-	ob, err := os.ReadFile(optPath)
+	ob, n, err := lut.OptimizeAndRewrite(b, c.workDir, nil)
 	if err != nil {
 		return variant{}, err
 	}
-	v, err := rewriteBytes(ob)
-	if err != nil {
-		return variant{}, err
+	v := variant{name: name + "+lut-post", data: ob, register: true, level: ort.GraphOptimizationLevelEnableExtended, rewrites: n}
+	if n == 0 {
+		v.data, v.register, v.level = b, false, ort.GraphOptimizationLevelEnableAll
 	}
-	v.name = name + "+lut-post"
-	v.level = ort.GraphOptimizationLevelEnableExtended
-	// Keep what ORT makes of the rewritten graph, to inspect.
-	if err := optimise(c.lib, v.data, filepath.Join(c.workDir, "lutbench-"+name+"-post-reoptimised.onnx"), true, v.level); err != nil {
+	if err := optimise(c.lib, v.data, filepath.Join(c.workDir, "lutbench-"+name+"-post-reoptimised.onnx"), v.register, v.level); err != nil {
 		return variant{}, fmt.Errorf("re-optimise rewritten: %w", err)
 	}
 	return v, nil
@@ -339,64 +336,138 @@ func profiles(c config, vs []variant, input []float32, out io.Writer) error {
 				return err
 			}
 		}
-		s.close() // the profile is written when the session ends
-		fmt.Fprintf(out, "profile %s written under %s\n", v.name, c.profileDir)
+		s.close() // ORT writes <prefix>_<date>.json when the session ends
+		files, err := filepath.Glob(filepath.Join(c.profileDir, v.name) + "_*.json")
+		if err != nil || len(files) == 0 {
+			return fmt.Errorf("%s: no profile written under %s", v.name, c.profileDir)
+		}
+		slices.Sort(files)
+		if err := summarise(out, v.name, files[len(files)-1]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// summarise prints the time per run of the 8 costliest operator types in
+// an ORT profile (JSON trace events; node events end in _kernel_time).
+func summarise(out io.Writer, name, file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var events []struct {
+		Cat  string  `json:"cat"`
+		Name string  `json:"name"`
+		Dur  float64 `json:"dur"` // µs
+		Args struct {
+			OpName string `json:"op_name"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(b, &events); err != nil {
+		return fmt.Errorf("profile %s: %w", file, err)
+	}
+	perOp := map[string]float64{}
+	runs, total := 0, 0.0
+	for _, e := range events {
+		switch {
+		case e.Cat == "Session" && e.Name == "model_run":
+			runs++
+		case e.Cat == "Node" && strings.HasSuffix(e.Name, "_kernel_time"):
+			perOp[e.Args.OpName] += e.Dur
+			total += e.Dur
+		}
+	}
+	if runs == 0 {
+		return fmt.Errorf("profile %s: no runs", file)
+	}
+	ops := slices.SortedFunc(maps.Keys(perOp), func(a, b string) int { return cmp.Compare(perOp[b], perOp[a]) })
+	var parts []string
+	for _, op := range ops[:min(8, len(ops))] {
+		parts = append(parts, fmt.Sprintf("%s %.2f", op, perOp[op]/float64(runs)/1000))
+	}
+	fmt.Fprintf(out, "%-18s kernels %.2f ms/run: %s  (%s)\n", name, total/float64(runs)/1000, strings.Join(parts, ", "), file)
+	return nil
+}
+
+// sample is one variant's figures in one round: median wall time, the
+// fastest run, and the median CPU time of a run (the calling thread's at 1
+// intra-op thread, the process's otherwise), which other processes on a
+// busy machine inflate much less than wall time.
+type sample struct{ p50, min, cpu time.Duration }
 
 // timeAll times every variant at every thread count, one session at a
 // time, in rotating order, for c.rounds rounds, and prints per-round p50s
 // and the median over rounds of each variant's ratio to the first variant.
 func timeAll(c config, vs []variant, input []float32, out io.Writer) error {
+	runtime.LockOSThread() // so the thread's CPU time is the inference's at 1 thread
+	defer runtime.UnlockOSThread()
 	for _, th := range c.threads {
-		p50 := make([][]time.Duration, len(vs)) // [variant][round]
+		res := make([][]sample, len(vs)) // [variant][round]
 		for r := range c.rounds {
 			for k := range vs {
 				i := (k + r) % len(vs)
-				d, err := timeOne(c, vs[i], input, th)
+				s, err := timeOne(c, vs[i], input, th)
 				if err != nil {
 					return err
 				}
-				p50[i] = append(p50[i], d)
+				res[i] = append(res[i], s)
 			}
 		}
-		fmt.Fprintf(out, "\n%d thread(s), %d rounds x %d runs; p50 ms per round; ratio to %s: median [min..max] over rounds\n",
-			th, c.rounds, c.iters, vs[0].name)
+		fmt.Fprintf(out, "\n%d thread(s), %d rounds x %d runs; ratio to %s: median [min..max] over rounds\n", th, c.rounds, c.iters, vs[0].name)
+		fmt.Fprintf(out, "  %-18s %-34s %-34s %s\n", "variant", "p50 wall ms (median over rounds)", "fastest run ms", "p50 cpu ms")
 		for i, v := range vs {
-			ratios := make([]float64, c.rounds)
-			ms := make([]string, c.rounds)
-			for r := range c.rounds {
-				ratios[r] = float64(p50[i][r]) / float64(p50[0][r])
-				ms[r] = fmt.Sprintf("%.2f", float64(p50[i][r])/1e6)
+			col := func(get func(sample) time.Duration) string {
+				ms := make([]float64, c.rounds)
+				ratios := make([]float64, c.rounds)
+				for r := range c.rounds {
+					ms[r] = float64(get(res[i][r])) / 1e6
+					ratios[r] = float64(get(res[i][r])) / float64(get(res[0][r]))
+				}
+				slices.Sort(ms)
+				slices.Sort(ratios)
+				return fmt.Sprintf("%6.2f  %.2fx [%.2f..%.2f]", ms[len(ms)/2], ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 			}
-			slices.Sort(ratios)
-			fmt.Fprintf(out, "  %-20s %-40s ratio %.2f [%.2f..%.2f]\n", v.name, strings.Join(ms, " "),
-				ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+			fmt.Fprintf(out, "  %-18s %-34s %-34s %s\n", v.name, col(func(s sample) time.Duration { return s.p50 }),
+				col(func(s sample) time.Duration { return s.min }), col(func(s sample) time.Duration { return s.cpu }))
 		}
 	}
 	return nil
 }
 
-func timeOne(c config, v variant, input []float32, threads int) (time.Duration, error) {
+func cpuTime(who int) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(who, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func timeOne(c config, v variant, input []float32, threads int) (sample, error) {
 	s, err := open(c.lib, v, input, threads, "")
 	if err != nil {
-		return 0, err
+		return sample{}, err
 	}
 	defer s.close()
 	for range 5 {
 		if err := s.s.Run(); err != nil {
-			return 0, err
+			return sample{}, err
 		}
 	}
-	d := make([]time.Duration, c.iters)
-	for i := range d {
-		t0 := time.Now()
+	who := unix.RUSAGE_SELF
+	if threads == 1 {
+		who = unix.RUSAGE_THREAD
+	}
+	wall := make([]time.Duration, c.iters)
+	cpu := make([]time.Duration, c.iters)
+	for i := range wall {
+		c0, t0 := cpuTime(who), time.Now()
 		if err := s.s.Run(); err != nil {
-			return 0, err
+			return sample{}, err
 		}
-		d[i] = time.Since(t0)
+		wall[i], cpu[i] = time.Since(t0), cpuTime(who)-c0
 	}
-	slices.Sort(d)
-	return d[len(d)/2], nil
+	slices.Sort(wall)
+	slices.Sort(cpu)
+	return sample{p50: wall[len(wall)/2], min: wall[0], cpu: cpu[len(cpu)/2]}, nil
 }
