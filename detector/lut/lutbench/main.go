@@ -349,8 +349,10 @@ func profiles(c config, vs []variant, input []float32, out io.Writer) error {
 	return nil
 }
 
-// summarise prints the time per run of the 8 costliest operator types in
-// an ORT profile (JSON trace events; node events end in _kernel_time).
+// summarise prints, from an ORT profile (JSON trace events; node events end
+// in _kernel_time), the 8 costliest operator types, each the sum over its
+// nodes of the node's median time over the runs: medians, because on a
+// shared machine a preempted node shows up as a huge outlier in the mean.
 func summarise(out io.Writer, name, file string) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -367,26 +369,30 @@ func summarise(out io.Writer, name, file string) error {
 	if err := json.Unmarshal(b, &events); err != nil {
 		return fmt.Errorf("profile %s: %w", file, err)
 	}
-	perOp := map[string]float64{}
-	runs, total := 0, 0.0
+	perNode := map[string][]float64{}
+	opOf := map[string]string{}
 	for _, e := range events {
-		switch {
-		case e.Cat == "Session" && e.Name == "model_run":
-			runs++
-		case e.Cat == "Node" && strings.HasSuffix(e.Name, "_kernel_time"):
-			perOp[e.Args.OpName] += e.Dur
-			total += e.Dur
+		if e.Cat == "Node" && strings.HasSuffix(e.Name, "_kernel_time") {
+			perNode[e.Name] = append(perNode[e.Name], e.Dur)
+			opOf[e.Name] = e.Args.OpName
 		}
 	}
-	if runs == 0 {
-		return fmt.Errorf("profile %s: no runs", file)
+	if len(perNode) == 0 {
+		return fmt.Errorf("profile %s: no node events", file)
+	}
+	perOp := map[string]float64{}
+	total := 0.0
+	for node, d := range perNode {
+		slices.Sort(d)
+		perOp[opOf[node]] += d[len(d)/2]
+		total += d[len(d)/2]
 	}
 	ops := slices.SortedFunc(maps.Keys(perOp), func(a, b string) int { return cmp.Compare(perOp[b], perOp[a]) })
 	var parts []string
 	for _, op := range ops[:min(8, len(ops))] {
-		parts = append(parts, fmt.Sprintf("%s %.2f", op, perOp[op]/float64(runs)/1000))
+		parts = append(parts, fmt.Sprintf("%s %.2f", op, perOp[op]/1000))
 	}
-	fmt.Fprintf(out, "%-18s kernels %.2f ms/run: %s  (%s)\n", name, total/float64(runs)/1000, strings.Join(parts, ", "), file)
+	fmt.Fprintf(out, "%-18s kernels %.2f ms: %s  (%s)\n", name, total/1000, strings.Join(parts, ", "), file)
 	return nil
 }
 
