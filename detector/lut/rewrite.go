@@ -154,6 +154,9 @@ func addOpset(m *onnxpb.ModelProto) {
 
 // matchAt tries every pattern anchored at activation node n.
 func matchAt(g *quant.Graph, n *onnxpb.NodeProto) (*match, error) {
+	if len(n.Input) == 0 || len(n.Output) != 1 || n.Input[0] == "" || n.Output[0] == "" {
+		return nil, nil
+	}
 	dom := n.GetDomain()
 	std := dom == "" || dom == "ai.onnx"
 	switch {
