@@ -2,7 +2,6 @@ package lut
 
 import (
 	"math"
-	"os"
 	"sync"
 	"testing"
 
@@ -13,8 +12,6 @@ import (
 	"github.com/edgedet/edgedet/quant"
 	"github.com/edgedet/edgedet/quant/onnxpb"
 )
-
-func TestMain(m *testing.M) { os.Exit(testenv.RunCheckingLeaks(m)) }
 
 var ortOnce sync.Once
 

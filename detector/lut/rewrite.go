@@ -73,7 +73,10 @@ func Rewrite(m *onnxpb.ModelProto) (int, error) {
 	if len(found) == 0 {
 		return 0, nil
 	}
-	return len(found), apply(g, found)
+	if err := apply(g, found); err != nil {
+		return 0, err
+	}
+	return len(found), nil
 }
 
 // apply edits the graph: each match's last node is replaced by the LUT node
@@ -94,11 +97,17 @@ func apply(g *quant.Graph, found []*match) error {
 	removed := map[*onnxpb.NodeProto]bool{}
 	maybeUnused := map[string]bool{}
 	gone := map[string]bool{}
-	for _, mt := range found {
-		table, err := Table(mt.f, mt.inQ, mt.outQ)
+	// Every table first, so that an error leaves the model as it was.
+	tables := make([]*[256]byte, len(found))
+	for i, mt := range found {
+		t, err := Table(mt.f, mt.inQ, mt.outQ)
 		if err != nil {
 			return fmt.Errorf("lut rewrite: %s: %w", mt.name, err)
 		}
+		tables[i] = t
+	}
+	for i, mt := range found {
+		table := tables[i]
 		tname := quant.UniqueName(names, mt.yq+"_lut_table")
 		dt, op := onnxpb.TensorProto_UINT8, OpUint8
 		if mt.inQ.Signed {

@@ -266,8 +266,12 @@ func TestRewriteBrokenScaleIsAnError(t *testing.T) {
 			init.RawData = []byte{0, 0, 0, 0} // 0.0
 		}
 	}
-	if _, err := Rewrite(m); err == nil {
-		t.Fatal("no error for a zero scale")
+	before := proto.Clone(m)
+	if n, err := Rewrite(m); err == nil || n != 0 {
+		t.Fatalf("zero scale: %d, %v; want an error", n, err)
+	}
+	if !proto.Equal(before, m) {
+		t.Fatal("a failed rewrite changed the model")
 	}
 	if _, err := Rewrite(&onnxpb.ModelProto{}); err == nil {
 		t.Fatal("no error for a model without a graph")
