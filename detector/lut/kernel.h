@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 enum {
-  LUT_PATH_AUTO = 0,   // the fastest path this CPU supports
+  LUT_PATH_AUTO = 0,   // the best path this CPU supports (lut_best_path)
   LUT_PATH_SCALAR = 1, // portable C
-  LUT_PATH_AVX2 = 2,   // x86-64 AVX2: 16 pshufb lookups selected by the high nibble
+  LUT_PATH_AVX2 = 2,   // x86-64 AVX2: 16 masked pshufb lookups, one per high nibble
   LUT_PATH_VBMI = 3,   // x86-64 AVX-512 VBMI: two vpermi2b and a blend per 64 bytes
   LUT_PATH_NEON = 4,   // aarch64: four tbl over 64-byte table quarters
   LUT_PATH_COUNT = 5,

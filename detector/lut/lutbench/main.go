@@ -42,6 +42,7 @@ func (n *namedPaths) Set(v string) error { *n = append(*n, v); return nil }
 
 type config struct {
 	fp32, image, lib, workDir, profileDir string
+	lutPath                               string
 	int8                                  namedPaths
 	rounds, iters                         int
 	threads                               []int
@@ -61,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.rounds, "rounds", 5, "interleaved rounds")
 	fs.IntVar(&c.iters, "iters", 40, "timed runs per variant per round (after 5 warm-up runs)")
 	fs.StringVar(&threads, "threads", "1,2", "intra-op thread counts")
+	fs.StringVar(&c.lutPath, "lut-path", "auto", "lookup kernel the custom operator uses: auto, scalar, avx2, avx512vbmi, neon")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -96,7 +98,18 @@ func bench(c config, out io.Writer) error {
 		return err
 	}
 	defer detector.DestroyRuntime()
-	fmt.Fprintf(out, "onnx runtime %s; lut kernel path %s\n", ort.GetVersion(), lut.BestPath())
+	path := lut.BestPath()
+	if c.lutPath != "auto" {
+		i := slices.IndexFunc(lut.Paths, func(p lut.Path) bool { return p.String() == c.lutPath })
+		if i < 0 {
+			return fmt.Errorf("-lut-path %q: unknown", c.lutPath)
+		}
+		path = lut.Paths[i]
+		if err := lut.SetOperatorPath(path); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "onnx runtime %s; lut kernel path %s\n", ort.GetVersion(), path)
 	vs, err := variants(c)
 	if err != nil {
 		return err
