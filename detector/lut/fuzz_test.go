@@ -5,7 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 // FuzzRewrite: any model bytes give an error, or a rewrite whose result
@@ -30,7 +30,7 @@ func FuzzRewrite(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := quant.DecodeModel(b)
+		m, err := onnx.DecodeModel(b)
 		if err != nil {
 			return
 		}
@@ -42,7 +42,7 @@ func FuzzRewrite(f *testing.F) {
 		if err != nil {
 			t.Fatalf("rewrote %d, result does not encode: %v", n, err)
 		}
-		m2, err := quant.DecodeModel(out)
+		m2, err := onnx.DecodeModel(out)
 		if err != nil {
 			t.Fatalf("rewrote %d, result does not decode: %v", n, err)
 		}

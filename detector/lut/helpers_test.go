@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 var ortOnce sync.Once
@@ -57,11 +57,11 @@ func newTiny(shape []int64, in, out QParams) *tiny {
 }
 
 func (tb *tiny) param(name string, q QParams) {
-	tb.gp.Initializer = append(tb.gp.Initializer, quant.Float32Scalar(name+"_scale", q.Scale))
+	tb.gp.Initializer = append(tb.gp.Initializer, onnx.Float32Scalar(name+"_scale", q.Scale))
 	if q.Signed {
-		tb.gp.Initializer = append(tb.gp.Initializer, quant.Int8Scalar(name+"_zp", int8(q.Zero)))
+		tb.gp.Initializer = append(tb.gp.Initializer, onnx.Int8Scalar(name+"_zp", int8(q.Zero)))
 	} else {
-		tb.gp.Initializer = append(tb.gp.Initializer, quant.Uint8Scalar(name+"_zp", uint8(q.Zero)))
+		tb.gp.Initializer = append(tb.gp.Initializer, onnx.Uint8Scalar(name+"_zp", uint8(q.Zero)))
 	}
 }
 

@@ -8,10 +8,11 @@ import (
 	"gocv.io/x/gocv"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/detector/lut"
 	"github.com/edgedet/edgedet/internal/testenv"
-	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 func loadORT(t *testing.T) string {
@@ -29,7 +30,7 @@ func loadORT(t *testing.T) string {
 // detect runs model (ONNX bytes) on input and returns the detections
 // after NMS, in input pixels.
 func detect(t *testing.T, lib string, model []byte, register bool, level ort.GraphOptimizationLevel,
-	input []float32, side int, outShape []int64) []detector.Detection {
+	input []float32, side int, outShape []int64) []detection.Detection {
 	t.Helper()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
@@ -63,11 +64,11 @@ func detect(t *testing.T, lib string, model []byte, register bool, level ort.Gra
 	if err := s.Run(); err != nil {
 		t.Fatal(err)
 	}
-	dec, err := detector.NewDecoder(detector.FormatYOLOv8, outShape, side, side)
+	dec, err := detection.NewDecoder(detection.FormatYOLOv8, outShape, side, side)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return detector.NMS(dec.Decode(out.GetData(), 0.25, nil), detector.NMSOptions{IoU: 0.45})
+	return detection.NMS(dec.Decode(out.GetData(), 0.25, nil), detection.NMSOptions{IoU: 0.45})
 }
 
 // TestRewrittenQDQModelFindsSameObjects: a real QDQ model (Ultralytics
@@ -82,7 +83,7 @@ func TestRewrittenQDQModelFindsSameObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := detector.Spec{Format: detector.FormatYOLOv8, InputWidth: side, InputHeight: side}.WithDefaults()
+	spec := detection.Spec{Format: detection.FormatYOLOv8, InputWidth: side, InputHeight: side}.WithDefaults()
 	p, err := detector.NewPreprocessor(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func TestRewrittenQDQModelFindsSameObjects(t *testing.T) {
 		t.Fatalf("unrewritten model found %d objects, want dog and bicycle", len(want))
 	}
 
-	m, err := quant.DecodeModel(b)
+	m, err := onnx.DecodeModel(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestRewrittenQDQModelFindsSameObjects(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("optimise and rewrite: %d, %v", n, err)
 	}
-	for name, got := range map[string][]detector.Detection{
+	for name, got := range map[string][]detection.Detection{
 		"rewritten":            detect(t, lib, pre, true, ort.GraphOptimizationLevelEnableAll, input, side, outShape),
 		"optimised, rewritten": detect(t, lib, post, true, ort.GraphOptimizationLevelEnableExtended, input, side, outShape),
 	} {
@@ -133,9 +134,9 @@ func TestRewrittenQDQModelFindsSameObjects(t *testing.T) {
 	}
 }
 
-func found(dets []detector.Detection, w detector.Detection) bool {
+func found(dets []detection.Detection, w detection.Detection) bool {
 	for _, d := range dets {
-		if d.ClassID == w.ClassID && detector.IoU(d.Box, w.Box) > 0.9 {
+		if d.ClassID == w.ClassID && detection.IoU(d.Box, w.Box) > 0.9 {
 			return true
 		}
 	}

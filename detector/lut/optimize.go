@@ -8,7 +8,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 // OptimizeAndRewrite is Rewrite after ONNX Runtime's own optimisation, which
@@ -41,7 +41,7 @@ func OptimizeAndRewrite(model []byte, dir string, configure func(*ort.SessionOpt
 	if err := optimizeTo(model, path, configure); err != nil {
 		return nil, 0, err
 	}
-	m, err := quant.LoadModel(path)
+	m, err := onnx.LoadModel(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("lut optimise: read back: %w", err)
 	}

@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edgedet/edgedet/quant"
-	"github.com/edgedet/edgedet/quant/onnxpb"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // msDomain is ONNX Runtime's contrib operator domain, where its optimised
@@ -51,7 +51,7 @@ func Rewrite(m *onnxpb.ModelProto) (int, error) {
 	if m.GetGraph() == nil {
 		return 0, fmt.Errorf("lut rewrite: model has no graph")
 	}
-	g := quant.NewGraph(m)
+	g := onnx.NewGraph(m)
 	used := map[*onnxpb.NodeProto]bool{}
 	var found []*match
 	for _, n := range m.Graph.Node {
@@ -81,7 +81,7 @@ func Rewrite(m *onnxpb.ModelProto) (int, error) {
 
 // apply edits the graph: each match's last node is replaced by the LUT node
 // (so the order stays topological), the others are removed.
-func apply(g *quant.Graph, found []*match) error {
+func apply(g *onnx.Graph, found []*match) error {
 	gp := g.Model.Graph
 	names := map[string]bool{}
 	for _, t := range gp.Initializer {
@@ -108,15 +108,15 @@ func apply(g *quant.Graph, found []*match) error {
 	}
 	for i, mt := range found {
 		table := tables[i]
-		tname := quant.UniqueName(names, mt.yq+"_lut_table")
+		tname := onnx.UniqueName(names, mt.yq+"_lut_table")
 		dt, op := onnxpb.TensorProto_UINT8, OpUint8
 		if mt.inQ.Signed {
 			dt, op = onnxpb.TensorProto_INT8, OpInt8
 		}
-		gp.Initializer = append(gp.Initializer, quant.NewInitializer(tname, dt, []int64{256}, table[:]))
+		gp.Initializer = append(gp.Initializer, onnx.NewInitializer(tname, dt, []int64{256}, table[:]))
 		last := mt.nodes[len(mt.nodes)-1]
 		replace[last] = &onnxpb.NodeProto{
-			Name:      proto.String(quant.UniqueName(names, mt.name+"_lut")),
+			Name:      proto.String(onnx.UniqueName(names, mt.name+"_lut")),
 			OpType:    proto.String(op),
 			Domain:    proto.String(Domain),
 			Input:     []string{mt.xq, tname},
@@ -162,7 +162,7 @@ func addOpset(m *onnxpb.ModelProto) {
 }
 
 // matchAt tries every pattern anchored at activation node n.
-func matchAt(g *quant.Graph, n *onnxpb.NodeProto) (*match, error) {
+func matchAt(g *onnx.Graph, n *onnxpb.NodeProto) (*match, error) {
 	if len(n.Input) == 0 || len(n.Output) != 1 || n.Input[0] == "" || n.Output[0] == "" {
 		return nil, nil
 	}
@@ -193,7 +193,7 @@ func matchAt(g *quant.Graph, n *onnxpb.NodeProto) (*match, error) {
 
 // only reports whether tensor t is read by exactly the nodes want (in any
 // order) and is not a graph output.
-func only(g *quant.Graph, t string, want ...*onnxpb.NodeProto) bool {
+func only(g *onnx.Graph, t string, want ...*onnxpb.NodeProto) bool {
 	if g.IsOutput(t) {
 		return false
 	}
@@ -210,7 +210,7 @@ func only(g *quant.Graph, t string, want ...*onnxpb.NodeProto) bool {
 }
 
 // single is the one consumer of t with op type op, or nil.
-func single(g *quant.Graph, t, op string) *onnxpb.NodeProto {
+func single(g *onnx.Graph, t, op string) *onnxpb.NodeProto {
 	c := g.Consumers(t)
 	if len(c) != 1 || c[0].GetOpType() != op || g.IsOutput(t) {
 		return nil
@@ -219,7 +219,7 @@ func single(g *quant.Graph, t, op string) *onnxpb.NodeProto {
 }
 
 // producerOf is the producer of t if it has op type op.
-func producerOf(g *quant.Graph, t, op string) *onnxpb.NodeProto {
+func producerOf(g *onnx.Graph, t, op string) *onnxpb.NodeProto {
 	p := g.Producer(t)
 	if p == nil || p.GetOpType() != op {
 		return nil
@@ -230,7 +230,7 @@ func producerOf(g *quant.Graph, t, op string) *onnxpb.NodeProto {
 // matchQDQSiLU: Xq → DQ → x; Sigmoid(x) → s [→ Q → DQ → s']; Mul(x, s') → m;
 // Q(m) → Yq. The Mul may read x from a twin DQ of the same Xq with the same
 // parameters (ONNX Runtime duplicates a DQ that has several consumers).
-func matchQDQSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
+func matchQDQSiLU(g *onnx.Graph, sig *onnxpb.NodeProto) (*match, error) {
 	x, s := sig.Input[0], out0(sig)
 	dq := producerOf(g, x, "DequantizeLinear")
 	if dq == nil {
@@ -296,7 +296,7 @@ func matchQDQSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
 }
 
 // matchQDQUnary: Xq → DQ → x; op(x) → y; Q(y) → Yq.
-func matchQDQUnary(g *quant.Graph, n *onnxpb.NodeProto, kind string, f func(float64) float64) (*match, error) {
+func matchQDQUnary(g *onnx.Graph, n *onnxpb.NodeProto, kind string, f func(float64) float64) (*match, error) {
 	if len(n.Input) < 1 {
 		return nil, nil
 	}
@@ -312,7 +312,7 @@ func matchQDQUnary(g *quant.Graph, n *onnxpb.NodeProto, kind string, f func(floa
 	return qdqMatch(g, dq, q, []*onnxpb.NodeProto{dq, n, q}, []string{x, out0(n)}, n.GetName(), kind, f)
 }
 
-func qdqMatch(g *quant.Graph, dq, q *onnxpb.NodeProto, nodes []*onnxpb.NodeProto, scratch []string,
+func qdqMatch(g *onnx.Graph, dq, q *onnxpb.NodeProto, nodes []*onnxpb.NodeProto, scratch []string,
 	name, kind string, f func(float64) float64) (*match, error) {
 	inQ, ok, err := qparamsAt(g, dq.Input, 1, 2)
 	if !ok || err != nil {
@@ -327,7 +327,7 @@ func qdqMatch(g *quant.Graph, dq, q *onnxpb.NodeProto, nodes []*onnxpb.NodeProto
 }
 
 // matchQLinearSiLU: QLinearSigmoid(Xq) → Sq; QLinearMul(Xq, Sq) → Yq (com.microsoft).
-func matchQLinearSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
+func matchQLinearSiLU(g *onnx.Graph, sig *onnxpb.NodeProto) (*match, error) {
 	if len(sig.Input) != 5 {
 		return nil, nil
 	}
@@ -372,7 +372,7 @@ func matchQLinearSiLU(g *quant.Graph, sig *onnxpb.NodeProto) (*match, error) {
 }
 
 // matchQLinearUnary: QLinearSigmoid / QLinearLeakyRelu(Xq, Xs, Xzp, Ys, Yzp) → Yq.
-func matchQLinearUnary(g *quant.Graph, n *onnxpb.NodeProto, kind string, f func(float64) float64) (*match, error) {
+func matchQLinearUnary(g *onnx.Graph, n *onnxpb.NodeProto, kind string, f func(float64) float64) (*match, error) {
 	if len(n.Input) != 5 {
 		return nil, nil
 	}
@@ -414,15 +414,15 @@ func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
 // qparamsAt reads the per-tensor scale and zero point at inputs[si] and
 // inputs[zi] (zi may be absent: uint8 zero). ok is false when they are not
 // scalar initializers (left alone); err is for initializers that are broken.
-func qparamsAt(g *quant.Graph, inputs []string, si, zi int) (q QParams, ok bool, err error) {
+func qparamsAt(g *onnx.Graph, inputs []string, si, zi int) (q QParams, ok bool, err error) {
 	if si >= len(inputs) {
 		return q, false, nil
 	}
 	st := g.Initializer(inputs[si])
-	if st == nil || quant.NumElements(st) != 1 || st.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
+	if st == nil || onnx.NumElements(st) != 1 || st.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
 		return q, false, nil
 	}
-	v, err := quant.TensorFloats(st)
+	v, err := onnx.TensorFloats(st)
 	if err != nil {
 		return q, false, fmt.Errorf("scale %s: %w", inputs[si], err)
 	}
@@ -434,7 +434,7 @@ func qparamsAt(g *quant.Graph, inputs []string, si, zi int) (q QParams, ok bool,
 		return q, true, nil
 	}
 	zt := g.Initializer(inputs[zi])
-	if zt == nil || quant.NumElements(zt) != 1 {
+	if zt == nil || onnx.NumElements(zt) != 1 {
 		return q, false, nil
 	}
 	switch onnxpb.TensorProto_DataType(zt.GetDataType()) {

@@ -28,9 +28,10 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/detector/lut"
-	"github.com/edgedet/edgedet/quant"
+	"github.com/edgedet/edgedet/onnx"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -167,7 +168,7 @@ func variants(c config) ([]variant, error) {
 }
 
 func rewriteBytes(b []byte) (variant, error) {
-	m, err := quant.DecodeModel(b)
+	m, err := onnx.DecodeModel(b)
 	if err != nil {
 		return variant{}, err
 	}
@@ -233,7 +234,7 @@ func prepare(image string) ([]float32, error) {
 	if image == "" {
 		return buf, nil
 	}
-	spec := detector.Spec{Format: detector.FormatYOLOX, InputWidth: side, InputHeight: side}.WithDefaults()
+	spec := detection.Spec{Format: detection.FormatYOLOX, InputWidth: side, InputHeight: side}.WithDefaults()
 	p, err := detector.NewPreprocessor(spec)
 	if err != nil {
 		return nil, err
@@ -308,7 +309,7 @@ func open(lib string, v variant, input []float32, threads int, profile string) (
 }
 
 func compare(c config, vs []variant, input []float32, out io.Writer) error {
-	dec, err := detector.NewDecoder(detector.FormatYOLOX, outShape, side, side)
+	dec, err := detection.NewDecoder(detection.FormatYOLOX, outShape, side, side)
 	if err != nil {
 		return err
 	}
@@ -324,7 +325,7 @@ func compare(c config, vs []variant, input []float32, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
-		dets = detector.NMS(dets, detector.NMSOptions{IoU: 0.45})
+		dets = detection.NMS(dets, detection.NMSOptions{IoU: 0.45})
 		var parts []string
 		for _, d := range dets {
 			parts = append(parts, fmt.Sprintf("c%d %.3f [%.0f %.0f %.0f %.0f]", d.ClassID, d.Score, d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2))
