@@ -18,6 +18,7 @@ import (
 	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/report"
+	"github.com/edgedet/edgedet/agent/snapshot"
 	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/zone"
@@ -499,7 +500,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 			p.log.Info("event", "type", ev.Type, "id", ev.After.ID, "label", ev.After.Label, "score", ev.After.Score)
 		}
 		if img != nil && p.snapshots.Enabled && report.WantsSnapshot(ev) {
-			jpeg, err := report.SnapshotWithOverlay(*img, ev.After, p.snapshots, p.overlay)
+			jpeg, err := snapshot.Encode(*img, ev.After, p.snapshots, p.overlay)
 			if err != nil {
 				p.log.Warn("snapshot failed", "id", ev.After.ID, "err", err)
 			} else {

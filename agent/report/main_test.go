@@ -1,14 +1,12 @@
-//go:build !matprofile
-
 package report
 
 import (
 	"os"
 	"testing"
 
-	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/internal/leakcheck"
 )
 
 // TestMain fails the run when a goroutine a test started is still running
-// afterwards (with -tags matprofile, matprofile_test.go also checks Mats).
-func TestMain(m *testing.M) { os.Exit(testenv.RunCheckingLeaks(m)) }
+// afterwards. The package is plain Go: its tests build without cgo.
+func TestMain(m *testing.M) { os.Exit(leakcheck.Run(m)) }

@@ -1,26 +1,11 @@
 package testenv
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/edgedet/edgedet/internal/leakcheck"
 )
 
-// RunCheckingLeaks runs the tests and returns their exit code, turned into a
-// failure when a goroutine started by the tests is still running afterwards
-// (goleak retries for a while, so goroutines that are merely slow to notice
-// their cancellation do not count). Call it from TestMain. The check only
-// runs after passing tests: a failed test may leave anything behind.
-func RunCheckingLeaks(m *testing.M) int {
-	code := m.Run()
-	if code != 0 {
-		return code
-	}
-	if err := goleak.Find(); err != nil {
-		fmt.Fprintf(os.Stderr, "goroutines left running after the tests: %v\n", err)
-		return 1
-	}
-	return code
-}
+// RunCheckingLeaks runs the tests and fails the run when a goroutine they
+// started is still running afterwards: see leakcheck.Run.
+func RunCheckingLeaks(m *testing.M) int { return leakcheck.Run(m) }

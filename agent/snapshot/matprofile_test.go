@@ -1,6 +1,6 @@
 //go:build matprofile
 
-package report
+package snapshot
 
 import (
 	"os"
@@ -10,5 +10,5 @@ import (
 )
 
 // TestMain fails the run when any gocv.Mat is still open after the tests,
-// including those Snapshot creates on its success and error paths.
+// including those Encode creates on its success and error paths.
 func TestMain(m *testing.M) { os.Exit(testenv.RunCheckingMats(m)) }
