@@ -17,8 +17,10 @@ func TestEnd2EndDecode(t *testing.T) {
 		5, 6, 7, 8, nan, 0, // NaN score
 		50, 60, 70, 80, 0.5, 0, // kept, class 0
 		0, 0, 0, 0, 0, 0, // padding row (score 0)
+		1, 1, 2, 2, 0.6, 1 << 24, // kept: the largest class id
+		1, 1, 2, 2, 0.6, 1<<24 + 2, // a whole float32 over 2^24
 	}
-	const k = 9
+	const k = 11
 	d := mustDecoder(t, FormatEnd2End, []int64{1, k, 6}, 640, 640)
 	if got := d.NumClasses(); got != 0 {
 		t.Errorf("NumClasses = %d, want 0 (unknown)", got)
@@ -27,6 +29,7 @@ func TestEnd2EndDecode(t *testing.T) {
 	assertDetections(t, got, []Detection{
 		{ClassID: 2, Score: 0.9, Box: Box{10, 20, 30, 40}},
 		{ClassID: 0, Score: 0.5, Box: Box{50, 60, 70, 80}},
+		{ClassID: 1 << 24, Score: 0.6, Box: Box{1, 1, 2, 2}},
 	})
 
 	dst := make([]Detection, 0, k)

@@ -99,3 +99,24 @@ func TestSpecDecoderUsesAnchors(t *testing.T) {
 		t.Errorf("19 rows: got %v, %v; want no decoder and an error naming 20", d, err)
 	}
 }
+
+// TestFastestV2DecodeBox pins a whole box off the first grid row and
+// column, with tw, th away from 1, so every term of cx, cy, w and h shows.
+func TestFastestV2DecodeBox(t *testing.T) {
+	// 64x64 input, 1 class: stride 16 has 4x4 cells; cell gx=2, gy=1 is
+	// row 1*4+2 = 6. Anchor 2 of stride 16 is anchors[4], anchors[5].
+	const cols = 16
+	out := make([]float32, 20*cols)
+	row := out[6*cols : 7*cols]
+	copy(row[8:12], []float32{0.25, 0.5, 0.75, 0.25}) // anchor 2: tx, ty, tw, th
+	row[14], row[15] = 0.8, 0.9                       // its objectness, the class
+	anchors := []float32{1, 1, 2, 2, 8, 12, 10, 20, 30, 40, 50, 60}
+	d, err := newFastestV2Decoder(1, 64, 64, anchors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cx = (2·0.25 − 0.5 + 2)·16 = 32, cy = (2·0.5 − 0.5 + 1)·16 = 24,
+	// w = (2·0.75)²·8 = 18, h = (2·0.25)²·12 = 3.
+	got := d.Decode(out, 0.5, nil)
+	assertDetections(t, got, []Detection{{ClassID: 0, Score: 0.8 * 0.9, Box: Box{X1: 23, Y1: 22.5, X2: 41, Y2: 25.5}}})
+}

@@ -6,9 +6,10 @@
 // (Spec: format, input size, preprocessing conventions, labels, read from
 // the config, a sidecar <model>.toml or the ONNX metadata), the output
 // decoders (one per layout: yolov8, yolov5, yolox, end2end, fastestv2, with
-// DetectFormat to pick one from the output shape), score and class filters,
-// NMS and IoU, and the letterbox/stretch Geometry that maps boxes between
-// model-input and frame pixels.
+// DetectFormat to pick one from the output shape), class labels and the
+// score and class filters built from them, NMS and IoU, and the
+// letterbox/stretch Geometry that maps boxes between model-input and frame
+// pixels.
 //
 // Package detector runs the models (the ONNX Runtime sessions, gocv
 // preprocessing, drawing) on top of it.

@@ -19,6 +19,11 @@ func TestNewGeometry(t *testing.T) {
 			want: Geometry{ResizedW: 416, ResizedH: 312, ScaleX: 0.65, ScaleY: 0.65},
 		},
 		{
+			// Height limits: r = 416/640 = 0.65, 480*0.65 = 312 wide.
+			name: "topleft 480x640 to 416", srcW: 480, srcH: 640, dstW: 416, dstH: 416, mode: ResizeLetterboxTopLeft,
+			want: Geometry{ResizedW: 312, ResizedH: 416, ScaleX: 0.65, ScaleY: 0.65},
+		},
+		{
 			// YOLOX truncates: 481*0.65 = 312.65 -> 312 (rounding would give 313).
 			name: "topleft truncates like yolox", srcW: 640, srcH: 481, dstW: 416, dstH: 416, mode: ResizeLetterboxTopLeft,
 			want: Geometry{ResizedW: 416, ResizedH: 312, ScaleX: 0.65, ScaleY: 0.65},
@@ -83,6 +88,8 @@ func TestNewGeometryErrors(t *testing.T) {
 		wantInErr              string
 	}{
 		{"zero frame width", 0, 480, 320, 320, ResizeLetterbox, "frame size 0x480"},
+		{"zero frame height", 640, 0, 320, 320, ResizeLetterbox, "frame size 640x0"},
+		{"zero input width", 640, 480, 0, 320, ResizeLetterbox, "model input size 0x320"},
 		{"negative frame height", 640, -1, 320, 320, ResizeLetterbox, "frame size 640x-1"},
 		{"zero input height", 640, 480, 320, 0, ResizeStretch, "model input size 320x0"},
 		{"unknown mode", 640, 480, 320, 320, "fit", `resize mode "fit"`},
@@ -101,6 +108,23 @@ func TestNewGeometryErrors(t *testing.T) {
 				t.Errorf("NewGeometry returned %+v with an error, want the zero Geometry", g)
 			}
 		})
+	}
+}
+
+// TestNewGeometryOnePixel: a one-pixel frame and a one-pixel input are
+// sizes like any other.
+func TestNewGeometryOnePixel(t *testing.T) {
+	for _, mode := range []ResizeMode{ResizeLetterbox, ResizeLetterboxTopLeft, ResizeStretch} {
+		for _, s := range [][4]int{{1, 1, 320, 320}, {640, 480, 1, 1}, {1, 1, 1, 1}} {
+			g, err := NewGeometry(s[0], s[1], s[2], s[3], mode)
+			if err != nil {
+				t.Errorf("%s %v: %v", mode, s, err)
+				continue
+			}
+			if g.ResizedW < 1 || g.ResizedH < 1 || g.ResizedW > s[2] || g.ResizedH > s[3] {
+				t.Errorf("%s %v: resized to %dx%d", mode, s, g.ResizedW, g.ResizedH)
+			}
+		}
 	}
 }
 

@@ -21,6 +21,10 @@ func TestIoU(t *testing.T) {
 		{"contained", Box{0, 0, 10, 10}, Box{2, 2, 7, 7}, 0.25},
 		{"inverted", Box{10, 10, 0, 0}, Box{0, 0, 10, 10}, 0},
 		{"empty both", Box{}, Box{}, 0},
+		{"apart vertically only", Box{0, 0, 10, 10}, Box{0, 20, 10, 30}, 0},
+		{"apart horizontally only", Box{0, 0, 10, 10}, Box{20, 0, 30, 10}, 0},
+		{"identical, under a pixel", Box{0, 0, 0.5, 0.5}, Box{0, 0, 0.5, 0.5}, 1},
+		{"areas underflow to 0", Box{0, 0, 1e-30, 1e-30}, Box{0, 0, 1e-30, 1e-30}, 0},
 	}
 	for _, tt := range tests {
 		got, rev := IoU(tt.a, tt.b), IoU(tt.b, tt.a)
@@ -99,6 +103,9 @@ func TestNMSMaxDetections(t *testing.T) {
 		det(1, 0.9, 10, 0, 11, 1),
 		det(2, 0.7, 30, 0, 31, 1),
 	})
+	// A cap of 1 keeps the best box only.
+	dets = []Detection{det(0, 0.3, 0, 0, 1, 1), det(1, 0.9, 10, 0, 11, 1)}
+	assertKept(t, NMS(dets, NMSOptions{IoU: 0.5, MaxDetections: 1}), []Detection{det(1, 0.9, 10, 0, 11, 1)})
 	// 0 means no limit.
 	dets = []Detection{det(0, 0.3, 0, 0, 1, 1), det(1, 0.9, 10, 0, 11, 1), det(0, 0.5, 20, 0, 21, 1)}
 	if got := NMS(dets, NMSOptions{IoU: 0.5}); len(got) != 3 {

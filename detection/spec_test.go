@@ -34,6 +34,18 @@ func TestSpecFromMetadataNames(t *testing.T) {
 		{"{-1: 'x'}", "error: \"-1\" is not a non-negative integer"},
 		{"{99999999999999999999: 'x'}", "error: is not a non-negative integer"},
 		{"{0: person}", "error: not quoted"},
+		{"{0:'a',1:'b'}", "a,b"},
+		{"{0: 'a', }", "a"},
+		{"{0: ''}", ""},
+		{"[0: 'a']", "error: is not a {id: 'name'} dict"},
+		{"{0: 'a'", "error: is not a {id: 'name'} dict"},
+		{"0: 'a'}", "error: is not a {id: 'name'} dict"},
+		{"{0 'a'}", "error: missing ':'"},
+		{"{: 'a'}", "error: class id \"\" is not a non-negative integer"},
+		{"{65536: 'x'}", "error: class id 65536: more than 65536 classes"},
+		{"{0:}", "error: class 0: name is not quoted"},
+		{"{0: }", "error: class 0: name is not quoted"},
+		{"{0: 'a}", "error: class 0: unterminated name"},
 	}
 	for _, tt := range tests {
 		spec, _, err := SpecFromMetadata(map[string]string{"names": tt.names})

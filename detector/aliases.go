@@ -19,15 +19,8 @@ type (
 	Spec       = detection.Spec
 )
 
-// Formats and resize modes that callers outside detection still name here.
-const (
-	FormatYOLOv8    = detection.FormatYOLOv8
-	FormatYOLOv5    = detection.FormatYOLOv5
-	FormatYOLOX     = detection.FormatYOLOX
-	FormatEnd2End   = detection.FormatEnd2End
-	FormatFastestV2 = detection.FormatFastestV2
-	ResizeStretch   = detection.ResizeStretch
-)
+// FormatYOLOX is detection.FormatYOLOX (named here by quant and prune tests).
+const FormatYOLOX = detection.FormatYOLOX
 
-// IoU forwards to detection.IoU.
+// IoU forwards to detection.IoU (called here by a quant test).
 func IoU(a, b Box) float32 { return detection.IoU(a, b) }

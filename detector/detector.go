@@ -24,7 +24,6 @@ import (
 
 	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
-	"github.com/edgedet/edgedet/internal/labels"
 	"github.com/edgedet/edgedet/internal/readlimit"
 	"github.com/edgedet/edgedet/onnx"
 )
@@ -400,22 +399,16 @@ func (d *Detector) build() error {
 		return fmt.Errorf("model %s: %w", info.Path, err)
 	}
 	d.dec = dec
-	names := spec.Labels
-	if names == nil && spec.LabelsFile != "" {
-		if names, err = labels.Load(spec.LabelsFile); err != nil {
-			return fmt.Errorf("model %s: %w", info.Path, err)
-		}
+	names, coco, err := spec.ClassLabels(dec.NumClasses())
+	if err != nil {
+		return fmt.Errorf("model %s: %w", info.Path, err)
 	}
-	nc := dec.NumClasses() // 0: the layout does not tell (end2end)
-	if names == nil && (nc == len(labels.COCO80) || nc == 0) {
+	if coco {
 		d.log.Info("model names no labels; using the 80 COCO classes", "model", info.Path)
-		names = labels.COCO80
-	}
-	if nc != 0 && len(names) != nc {
-		return fmt.Errorf("model %s: %d labels for %d classes; set labels or labels_file", info.Path, len(names), nc)
 	}
 	info.Labels = names
-	if d.filter, err = buildFilter(d.cfg, names); err != nil {
+	// MinArea is applied by postprocess once boxes are in frame pixels.
+	if d.filter, err = detection.NewFilter(names, d.cfg.ScoreThreshold, d.cfg.AllowLabels, d.cfg.MinScores); err != nil {
 		return fmt.Errorf("model %s: %w", info.Path, err)
 	}
 	d.decodeMin = d.cfg.ScoreThreshold
@@ -434,36 +427,6 @@ func (d *Detector) build() error {
 		"resize", spec.Resize, "classes", len(names), "description", info.SpecSource, "threads", d.cfg.Threads,
 		"sessions", len(d.sessions), "slots", len(d.jobs), "provider", info.Provider)
 	return nil
-}
-
-func buildFilter(cfg Config, labels []string) (detection.Filter, error) {
-	index := make(map[string]int, len(labels))
-	for i, l := range labels {
-		index[l] = i
-	}
-	// MinArea is applied by postprocess once boxes are in frame pixels.
-	f := detection.Filter{MinScore: map[int]float32{}}
-	if len(cfg.AllowLabels) > 0 {
-		f.Allow = map[int]bool{}
-		for _, l := range cfg.AllowLabels {
-			id, ok := index[l]
-			if !ok {
-				return detection.Filter{}, fmt.Errorf("allow_labels: %q is not a label of the model", l)
-			}
-			f.Allow[id] = true
-		}
-	}
-	for i := range labels {
-		f.MinScore[i] = cfg.ScoreThreshold
-	}
-	for l, s := range cfg.MinScores {
-		id, ok := index[l]
-		if !ok {
-			return detection.Filter{}, fmt.Errorf("min_scores: %q is not a label of the model", l)
-		}
-		f.MinScore[id] = s
-	}
-	return f, nil
 }
 
 // SetScoreThreshold changes the score below which candidates are dropped
