@@ -5,6 +5,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 )
 
@@ -38,7 +39,7 @@ type Job interface {
 	Infer(ctx context.Context) error
 	// Decode appends the detections to dst[:0], boxes in the prepared
 	// image's pixels; empty when Infer did not succeed.
-	Decode(dst []detector.Detection) detector.Result
+	Decode(dst []detection.Detection) detector.Result
 }
 
 // onnxDetector adapts *detector.Detector, whose Acquire returns its own

@@ -14,6 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -22,7 +23,7 @@ import (
 // yields the same detections. It counts what the pipeline asked of it.
 type fakeDetector struct {
 	info     detector.ModelInfo
-	dets     []detector.Detection
+	dets     []detection.Detection
 	jobs     chan *fakeJob
 	prepared atomic.Int64 // Prepare calls
 	infers   atomic.Int64 // Infer calls
@@ -36,10 +37,10 @@ var fakeLabels = []string{"person", "giraffe"}
 
 // newFakeDetector returns a fake with two jobs (prepare may hold one
 // while finish runs the other) whose every inference finds dets.
-func newFakeDetector(dets ...detector.Detection) *fakeDetector {
+func newFakeDetector(dets ...detection.Detection) *fakeDetector {
 	d := &fakeDetector{
 		info: detector.ModelInfo{Name: "fake", Precision: "fp32", Provider: "none", Labels: fakeLabels,
-			Spec: detector.Spec{InputWidth: 416, InputHeight: 416}},
+			Spec: detection.Spec{InputWidth: 416, InputHeight: 416}},
 		dets: dets,
 		jobs: make(chan *fakeJob, 2),
 	}
@@ -89,7 +90,7 @@ func (j *fakeJob) Infer(context.Context) error {
 	return nil
 }
 
-func (j *fakeJob) Decode(dst []detector.Detection) detector.Result {
+func (j *fakeJob) Decode(dst []detection.Detection) detector.Result {
 	res := detector.Result{Width: j.width, Height: j.height, Detections: dst[:0]}
 	if j.ran {
 		res.Detections = append(res.Detections, j.d.dets...)
@@ -99,7 +100,7 @@ func (j *fakeJob) Decode(dst []detector.Detection) detector.Result {
 }
 
 // giraffe is the fake's detection in the 320×240 test clips.
-var giraffe = detector.Detection{ClassID: 1, Label: "giraffe", Score: 0.9, Box: detector.Box{X1: 40, Y1: 30, X2: 200, Y2: 180}}
+var giraffe = detection.Detection{ClassID: 1, Label: "giraffe", Score: 0.9, Box: detection.Box{X1: 40, Y1: 30, X2: 200, Y2: 180}}
 
 // TestPipelineGatesTheFakeDetector: through prepare and finish, a fake
 // detector is asked for nothing while the scene is still, runs on the

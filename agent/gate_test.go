@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/edgedet/edgedet/agent/track"
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
 // TestGateObserve: what finish tells the gate decides which motion it
@@ -16,7 +16,7 @@ import (
 func TestGateObserve(t *testing.T) {
 	const frameArea = 640 * 480
 	obj := func(id string, x1, y1, x2, y2 float32) track.Object {
-		return track.Object{ID: id, Box: detector.Box{X1: x1, Y1: y1, X2: x2, Y2: y2}}
+		return track.Object{ID: id, Box: detection.Box{X1: x1, Y1: y1, X2: x2, Y2: y2}}
 	}
 	inside := []image.Rectangle{image.Rect(105, 105, 190, 190)}
 	edge := []image.Rectangle{image.Rect(95, 95, 205, 205)} // within the grown box

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/jsonw"
 )
@@ -19,7 +20,7 @@ type FrameReport struct {
 	Width      int
 	Height     int
 	Timings    detector.Timings
-	Detections []detector.Detection
+	Detections []detection.Detection
 }
 
 // AppendJSON appends the report as one JSON object to buf. It allocates

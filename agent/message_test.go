@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 )
 
@@ -18,9 +19,9 @@ func sampleReport() FrameReport {
 		Width:     640,
 		Height:    480,
 		Timings:   detector.Timings{Preprocess: 1500 * time.Microsecond, Inference: 10250 * time.Microsecond, Postprocess: 80 * time.Microsecond},
-		Detections: []detector.Detection{
-			{ClassID: 16, Label: "dog", Score: 0.85123, Box: detector.Box{X1: 64, Y1: 48, X2: 320, Y2: 480}},
-			{ClassID: 0, Label: "a \"quoted\"\\ label\n\x01é", Score: 0.5, Box: detector.Box{X1: 0, Y1: 0, X2: 640, Y2: 240}},
+		Detections: []detection.Detection{
+			{ClassID: 16, Label: "dog", Score: 0.85123, Box: detection.Box{X1: 64, Y1: 48, X2: 320, Y2: 480}},
+			{ClassID: 0, Label: "a \"quoted\"\\ label\n\x01é", Score: 0.5, Box: detection.Box{X1: 0, Y1: 0, X2: 640, Y2: 240}},
 		},
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/edgedet/edgedet/agent/report"
 	"github.com/edgedet/edgedet/agent/track"
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/atomicfile"
 )
 
@@ -82,7 +82,7 @@ func toOpenObject(o track.Object, zones func(id string) (current, entered []stri
 }
 
 func (o openObject) object() track.Object {
-	box := detector.Box{X1: o.Box[0], Y1: o.Box[1], X2: o.Box[2], Y2: o.Box[3]}
+	box := detection.Box{X1: o.Box[0], Y1: o.Box[1], X2: o.Box[2], Y2: o.Box[3]}
 	return track.Object{ID: o.ID, Label: o.Label, ClassID: o.ClassID, Score: o.Score, TopScore: o.TopScore,
 		Box: box, Area: box.Area(), Start: o.Start, LastSeen: o.LastSeen, Hits: o.Hits, FrameTime: o.LastSeen}
 }

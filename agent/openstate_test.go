@@ -17,13 +17,13 @@ import (
 	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/camera"
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
 func openTestObject(id, label string, x float32, start time.Time) track.Object {
-	box := detector.Box{X1: x, Y1: 20, X2: x + 100, Y2: 220}
+	box := detection.Box{X1: x, Y1: 20, X2: x + 100, Y2: 220}
 	return track.Object{ID: id, Label: label, ClassID: 16, Score: 0.71, TopScore: 0.88, Box: box, Area: box.Area(),
 		Start: start, LastSeen: start.Add(2 * time.Second), Hits: 14, FrameTime: start.Add(2 * time.Second)}
 }

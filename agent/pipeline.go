@@ -23,6 +23,7 @@ import (
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/overlay"
@@ -37,7 +38,7 @@ type stageObserver interface {
 // liveFeed receives processed frames for the live view (web.Feed).
 type liveFeed interface {
 	Wanted() bool
-	Offer(img gocv.Mat, dets []detector.Detection, motion []image.Rectangle)
+	Offer(img gocv.Mat, dets []detection.Detection, motion []image.Rectangle)
 }
 
 // pipeline is one camera's detect path, in two goroutines so the stages
@@ -93,7 +94,7 @@ type pipeline struct {
 }
 
 // configure sets up the camera's motion gating, object masks and zones.
-func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detector.Spec) error {
+func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detection.Spec) error {
 	var err error
 	if p.objMask, err = zone.NewMask(cc.ObjectMasks); err != nil {
 		return fmt.Errorf("object_mask: %w", err)
@@ -245,7 +246,7 @@ func (p *pipeline) finish(ctx context.Context, in <-chan prepared) {
 // frameState is finish's storage, reused from frame to frame so the steady
 // state allocates nothing.
 type frameState struct {
-	dets, crop          []detector.Detection
+	dets, crop          []detection.Detection
 	evs, ends, rest     []track.Event
 	objs                []track.Object
 	buf                 []byte
@@ -253,7 +254,7 @@ type frameState struct {
 }
 
 func newFrameState() *frameState {
-	return &frameState{dets: make([]detector.Detection, 0, 128), crop: make([]detector.Detection, 0, 128),
+	return &frameState{dets: make([]detection.Detection, 0, 128), crop: make([]detection.Detection, 0, 128),
 		evs: make([]track.Event, 0, 16), ends: make([]track.Event, 0, 16), rest: make([]track.Event, 0, 16),
 		objs: make([]track.Object, 0, 32), buf: make([]byte, 0, 4096)}
 }
@@ -331,7 +332,7 @@ func (p *pipeline) infer(ctx context.Context, it prepared, st *frameState) (dete
 
 // record counts a processed frame, its stage times and detections, and
 // runs the processed hook.
-func (p *pipeline) record(res detector.Result, dets []detector.Detection) {
+func (p *pipeline) record(res detector.Result, dets []detection.Detection) {
 	p.stats.ran(res)
 	p.progressed()
 	if p.processedHook != nil {
@@ -348,7 +349,7 @@ func (p *pipeline) record(res detector.Result, dets []detector.Detection) {
 
 // publishDetections sends the frame's detections (lossy: straight to the
 // client), when the detections topic is on.
-func (p *pipeline) publishDetections(ctx context.Context, seq uint64, at time.Time, res detector.Result, dets []detector.Detection, st *frameState) {
+func (p *pipeline) publishDetections(ctx context.Context, seq uint64, at time.Time, res detector.Result, dets []detection.Detection, st *frameState) {
 	if !p.detOpts.Enabled || (len(dets) == 0 && !p.detOpts.PublishEmpty) {
 		return
 	}
@@ -403,7 +404,7 @@ func (p *pipeline) detectRegions(ctx context.Context, img gocv.Mat, regions []im
 		res.Timings.Postprocess += cr.Timings.Postprocess
 	}
 	if len(regions) > 1 {
-		slices.SortFunc(dets, func(a, b detector.Detection) int { return cmp.Compare(b.Score, a.Score) })
+		slices.SortFunc(dets, func(a, b detection.Detection) int { return cmp.Compare(b.Score, a.Score) })
 		dets = dedupeRegions(dets, 0.5)
 	}
 	res.Detections = dets
@@ -413,7 +414,7 @@ func (p *pipeline) detectRegions(ctx context.Context, img gocv.Mat, regions []im
 // track updates the tracker with a frame's detections (ran false: a frame
 // the detector did not run on), follows the zones and queues the events,
 // snapshots and counts.
-func (p *pipeline) track(at time.Time, dets []detector.Detection, ran bool, img *gocv.Mat, meta report.Meta, st *frameState) {
+func (p *pipeline) track(at time.Time, dets []detection.Detection, ran bool, img *gocv.Mat, meta report.Meta, st *frameState) {
 	st.evs = p.tracker.Update(at, dets, st.evs[:0])
 	if p.zones == nil {
 		p.queueEvents(st.evs, img, meta)
@@ -538,7 +539,7 @@ func (p *pipeline) flushTracks(now time.Time) {
 }
 
 // keepAbove keeps the detections scoring at least min, in place.
-func keepAbove(dets []detector.Detection, min float32) []detector.Detection {
+func keepAbove(dets []detection.Detection, min float32) []detection.Detection {
 	kept := dets[:0]
 	for _, d := range dets {
 		if d.Score >= min {
@@ -548,7 +549,7 @@ func keepAbove(dets []detector.Detection, min float32) []detector.Detection {
 	return kept
 }
 
-func summarize(dets []detector.Detection) string {
+func summarize(dets []detection.Detection) string {
 	var b strings.Builder
 	for i, d := range dets {
 		if i > 0 {

@@ -3,7 +3,7 @@ package agent
 import (
 	"image"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
 // regionMargin is how far, as a fraction of its larger side, a box is grown
@@ -70,7 +70,7 @@ func squareAround(b image.Rectangle, frameW, frameH, minSide int) image.Rectangl
 // where the smaller lies mostly (≥ 80 %) inside the larger (an object cut by
 // a crop's edge), the lower-scoring one goes. dets must be sorted best
 // first.
-func dedupeRegions(dets []detector.Detection, iou float32) []detector.Detection {
+func dedupeRegions(dets []detection.Detection, iou float32) []detection.Detection {
 	kept := dets[:0]
 next:
 	for _, d := range dets {
@@ -93,7 +93,7 @@ next:
 	return kept
 }
 
-func intersectArea(a, b detector.Box) float32 {
+func intersectArea(a, b detection.Box) float32 {
 	w := min(a.X2, b.X2) - max(a.X1, b.X1)
 	h := min(a.Y2, b.Y2) - max(a.Y1, b.Y1)
 	if w <= 0 || h <= 0 {

@@ -4,7 +4,7 @@ import (
 	"image"
 	"testing"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 )
 
 func TestPlanRegions(t *testing.T) {
@@ -77,8 +77,8 @@ func equalRects(a, b []image.Rectangle) bool {
 }
 
 func TestDedupeRegions(t *testing.T) {
-	box := func(x1, y1, x2, y2 float32) detector.Box { return detector.Box{X1: x1, Y1: y1, X2: x2, Y2: y2} }
-	dets := []detector.Detection{
+	box := func(x1, y1, x2, y2 float32) detection.Box { return detection.Box{X1: x1, Y1: y1, X2: x2, Y2: y2} }
+	dets := []detection.Detection{
 		{ClassID: 0, Score: 0.9, Box: box(100, 100, 200, 300)},
 		{ClassID: 0, Score: 0.8, Box: box(102, 101, 201, 298)}, // same person from the other crop
 		{ClassID: 0, Score: 0.7, Box: box(100, 100, 200, 180)}, // cut by a crop edge: inside the first

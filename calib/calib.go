@@ -18,6 +18,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/camera"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cvsafe"
 	"github.com/edgedet/edgedet/internal/progress"
@@ -86,7 +87,7 @@ func (e *Inputs) Close() error {
 // checking each decodes: unreadable ones are skipped with a warning, an
 // empty set is an error. spec is the model's description
 // (detector.Describe).
-func FromDir(dir string, limit int, spec detector.Spec, log *slog.Logger) (*Inputs, error) {
+func FromDir(dir string, limit int, spec detection.Spec, log *slog.Logger) (*Inputs, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("calibration directory: %w", err)
@@ -126,7 +127,7 @@ func FromDir(dir string, limit int, spec detector.Spec, log *slog.Logger) (*Inpu
 // FromCamera captures n frames from camera name (configured by cc), spread
 // over time by the camera's detect_fps, keeping them JPEG-encoded; a stream
 // that ends early gives fewer. It draws a progress bar on bar (nil: none).
-func FromCamera(ctx context.Context, name string, cc camera.Config, n int, spec detector.Spec, log *slog.Logger, bar io.Writer) (*Inputs, error) {
+func FromCamera(ctx context.Context, name string, cc camera.Config, n int, spec detection.Spec, log *slog.Logger, bar io.Writer) (*Inputs, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("camera %q: %d frames requested, want > 0", name, n)
 	}

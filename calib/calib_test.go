@@ -15,12 +15,13 @@ import (
 
 	"github.com/edgedet/edgedet/calib"
 	"github.com/edgedet/edgedet/camera"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-func spec() detector.Spec {
-	return detector.Spec{InputWidth: 64, InputHeight: 48, Format: detector.FormatYOLOX}.WithDefaults()
+func spec() detection.Spec {
+	return detection.Spec{InputWidth: 64, InputHeight: 48, Format: detection.FormatYOLOX}.WithDefaults()
 }
 
 func copyFile(t testing.TB, src, dst string) {

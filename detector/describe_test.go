@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -59,7 +60,7 @@ func TestDescribeBuildsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Spec.InputWidth != 416 || info.Spec.InputHeight != 416 || info.Spec.Resize != detector.ResizeStretch ||
+	if info.Spec.InputWidth != 416 || info.Spec.InputHeight != 416 || info.Spec.Resize != detection.ResizeStretch ||
 		!strings.Contains(info.SpecSource, "m.toml") || info.Labels != nil {
 		t.Errorf("Describe = %+v", info)
 	}

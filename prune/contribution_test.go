@@ -7,7 +7,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/testenv"
 	"github.com/edgedet/edgedet/onnx"
 )
@@ -27,7 +27,7 @@ func TestContribution(t *testing.T) {
 	}
 	files, _ := filepath.Glob(filepath.Join(testenv.Shared(t, "datasets", "coco128", "train"), "*.jpg"))
 	sort.Strings(files)
-	spec := detector.Spec{Format: detector.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
+	spec := detection.Spec{Format: detection.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
 	inputs := refitNewImageInputs(t, spec, files[:8])
 	a, err := Analyze(m)
 	if err != nil {

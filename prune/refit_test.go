@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 	"github.com/edgedet/edgedet/onnx"
@@ -452,7 +453,7 @@ func (e *refitImageInputs) Input(_ context.Context, i int, dst []float32) error 
 	return nil
 }
 
-func refitNewImageInputs(t *testing.T, spec detector.Spec, files []string) *refitImageInputs {
+func refitNewImageInputs(t *testing.T, spec detection.Spec, files []string) *refitImageInputs {
 	t.Helper()
 	pre, err := detector.NewPreprocessor(spec)
 	if err != nil {
@@ -524,7 +525,7 @@ func TestRefitYOLOXNano(t *testing.T) {
 	if _, err := os.Stat(files[0]); err != nil {
 		t.Fatal(err)
 	}
-	spec := detector.Spec{Format: detector.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
+	spec := detection.Spec{Format: detection.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
 	train := refitNewImageInputs(t, spec, files[:16])
 	held := refitNewImageInputs(t, spec, files[16:24])
 

@@ -15,6 +15,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 	"github.com/edgedet/edgedet/onnx"
@@ -43,8 +44,8 @@ func (in *imageInputs) Input(_ context.Context, i int, dst []float32) error {
 }
 
 // yoloxSpec is the YOLOX-Nano 416 preprocessing (BGR, 0..255, top-left letterbox).
-func yoloxSpec() detector.Spec {
-	return detector.Spec{Format: detector.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
+func yoloxSpec() detection.Spec {
+	return detection.Spec{Format: detection.FormatYOLOX, InputWidth: 416, InputHeight: 416}.WithDefaults()
 }
 
 // cocoInputs returns the first n coco128 training images as YOLOX inputs.
@@ -72,7 +73,7 @@ func yoloxModel(t testing.TB) *onnxpb.ModelProto {
 }
 
 // detect runs the model at path on image with a fresh Detector.
-func detect(t testing.TB, path, image string) []detector.Detection {
+func detect(t testing.TB, path, image string) []detection.Detection {
 	t.Helper()
 	onnxtest.InitORT(t)
 	cfg := detector.DefaultConfig()
@@ -256,7 +257,7 @@ func TestQuantizeYOLOX(t *testing.T) {
 		matchDetection(t, "truck", want, got)
 	}
 	for _, g := range got {
-		if !slices.ContainsFunc(want, func(w detector.Detection) bool { return w.Label == g.Label }) {
+		if !slices.ContainsFunc(want, func(w detection.Detection) bool { return w.Label == g.Label }) {
 			t.Errorf("INT8 found a %s (%.2f) that FP32 does not", g.Label, g.Score)
 		}
 	}
@@ -268,9 +269,9 @@ func dataTypeOf(t *onnxpb.TensorProto) string {
 
 // matchDetection checks that got has a label detection overlapping FP32's
 // (IoU ≥ 0.9); it reports whether FP32 has one.
-func matchDetection(t testing.TB, label string, want, got []detector.Detection) bool {
+func matchDetection(t testing.TB, label string, want, got []detection.Detection) bool {
 	t.Helper()
-	var w *detector.Detection
+	var w *detection.Detection
 	for i := range want {
 		if want[i].Label == label {
 			w = &want[i]
@@ -286,7 +287,7 @@ func matchDetection(t testing.TB, label string, want, got []detector.Detection) 
 	best := float32(0)
 	for _, g := range got {
 		if g.Label == label {
-			best = max(best, detector.IoU(g.Box, w.Box))
+			best = max(best, detection.IoU(g.Box, w.Box))
 		}
 	}
 	if best < 0.9 {

@@ -18,6 +18,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/agent/web"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/clock"
 )
@@ -204,7 +205,7 @@ func drawColour(t testing.TB, classID int) color.RGBA {
 	t.Helper()
 	m := gocv.NewMatWithSize(120, 160, gocv.MatTypeCV8UC3)
 	defer m.Close()
-	detector.Draw(&m, []detector.Detection{{ClassID: classID, Label: "x", Score: 1, Box: detector.Box{X1: 20, Y1: 60, X2: 140, Y2: 110}}})
+	detector.Draw(&m, []detection.Detection{{ClassID: classID, Label: "x", Score: 1, Box: detection.Box{X1: 20, Y1: 60, X2: 140, Y2: 110}}})
 	count := map[color.RGBA]int{}
 	for y := range m.Rows() {
 		for x := range m.Cols() {

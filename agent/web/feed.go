@@ -11,6 +11,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/cvsafe"
@@ -51,7 +52,7 @@ type Feed struct {
 
 	// Owned by whoever holds state filling (Offer) or encoding (Run).
 	mat    gocv.Mat
-	dets   []detector.Detection
+	dets   []detection.Detection
 	motion []image.Rectangle
 	// zones are drawn on every frame (SetZones, before Run).
 	zones []overlay.Zone
@@ -80,7 +81,7 @@ func NewFeed(maxFPS float64, quality int) *Feed {
 		clock:    clock.System,
 		work:     make(chan struct{}, 1),
 		mat:      gocv.NewMat(),
-		dets:     make([]detector.Detection, 0, 32),
+		dets:     make([]detection.Detection, 0, 32),
 		updated:  make(chan struct{}),
 	}
 }
@@ -98,7 +99,7 @@ func (f *Feed) Wanted() bool { return f.viewers.Load() > 0 }
 // idle and maxFPS allows, it copies img (BGR CV_8UC3) and dets into the
 // feed's own buffers and wakes the encoder; otherwise it returns at once.
 // The caller keeps ownership of img and dets.
-func (f *Feed) Offer(img gocv.Mat, dets []detector.Detection, motion []image.Rectangle) {
+func (f *Feed) Offer(img gocv.Mat, dets []detection.Detection, motion []image.Rectangle) {
 	if f.viewers.Load() == 0 {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/agent/web"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -92,7 +93,7 @@ func dogFrame(t testing.TB) gocv.Mat {
 
 // detectDog runs the real YOLOX-nano detector on img and returns its
 // detections, failing unless a dog is among them.
-func detectDog(t testing.TB, img gocv.Mat) (all []detector.Detection, dog detector.Detection) {
+func detectDog(t testing.TB, img gocv.Mat) (all []detection.Detection, dog detection.Detection) {
 	t.Helper()
 	if err := detector.InitRuntime(testenv.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -120,13 +121,13 @@ func detectDog(t testing.TB, img gocv.Mat) (all []detector.Detection, dog detect
 		}
 	}
 	t.Fatalf("yolox_nano found no dog in dog.jpg: %+v", res.Detections)
-	return nil, detector.Detection{}
+	return nil, detection.Detection{}
 }
 
 // runPipeline plays the detect loop's part: it runs feed's encoder and
 // offers img with dets every 10 ms, as a camera would, until the test ends;
 // then it stops both and closes the feed.
-func runPipeline(t testing.TB, feed *web.Feed, img gocv.Mat, dets []detector.Detection) {
+func runPipeline(t testing.TB, feed *web.Feed, img gocv.Mat, dets []detection.Detection) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

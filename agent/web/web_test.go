@@ -15,7 +15,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/agent/web"
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
@@ -266,7 +266,7 @@ func TestStartReportsBindError(t *testing.T) {
 
 func TestFeedOfferWithoutViewerAllocatesNothing(t *testing.T) {
 	img := dogFrame(t)
-	dets := []detector.Detection{{ClassID: 16, Label: "dog", Score: 0.9, Box: detector.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}}}
+	dets := []detection.Detection{{ClassID: 16, Label: "dog", Score: 0.9, Box: detection.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}}}
 	feed := web.NewFeed(5, 75)
 	t.Cleanup(func() { feed.Close() })
 	if feed.Wanted() {
@@ -382,7 +382,7 @@ func TestMJPEGStream(t *testing.T) {
 
 func TestMJPEGRespectsMaxFPS(t *testing.T) {
 	img := dogFrame(t)
-	dets := []detector.Detection{{ClassID: 16, Label: "dog", Score: 0.9, Box: detector.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}}}
+	dets := []detection.Detection{{ClassID: 16, Label: "dog", Score: 0.9, Box: detection.Box{X1: 133, Y1: 207, X2: 327, Y2: 543}}}
 	const fps = 4
 	feed := web.NewFeed(fps, 75)
 	runPipeline(t, feed, img, dets) // offers every 10 ms: 100 fps

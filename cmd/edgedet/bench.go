@@ -15,7 +15,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/cvsafe"
 )
 
@@ -225,7 +225,7 @@ func benchModel(ctx context.Context, mf *modelFlags, imgs []gocv.Mat, warmup, ru
 	}
 	defer closeAll()
 	var pre, inf, post, total []float64
-	var dets []detector.Detection
+	var dets []detection.Detection
 	for i := 0; i < warmup+runs; i++ {
 		if err := ctx.Err(); err != nil {
 			return benchReport{}, err

@@ -10,18 +10,19 @@ import (
 
 	"github.com/edgedet/edgedet/agent"
 	"github.com/edgedet/edgedet/calib"
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 )
 
 // modelSpec resolves the model's description (input size, preprocessing)
 // as the detector does, without creating an inference session, so
 // calibration frames are prepared exactly as the agent prepares frames.
-func modelSpec(model string) (detector.Spec, error) {
+func modelSpec(model string) (detection.Spec, error) {
 	cfg := detector.DefaultConfig()
 	cfg.Model = model
 	info, err := detector.Describe(cfg)
 	if err != nil {
-		return detector.Spec{}, err
+		return detection.Spec{}, err
 	}
 	return info.Spec, nil
 }
@@ -29,7 +30,7 @@ func modelSpec(model string) (detector.Spec, error) {
 // openCalibInputs reads calibration frames from --calib: a directory of
 // images (at most maxImages, 0 = all), or else the name of a camera of the
 // config at cfgPath, from which frames frames are captured.
-func openCalibInputs(ctx context.Context, src, cfgPath string, frames, maxImages int, spec detector.Spec,
+func openCalibInputs(ctx context.Context, src, cfgPath string, frames, maxImages int, spec detection.Spec,
 	log *slog.Logger, stderr io.Writer) (*calib.Inputs, error) {
 	if st, err := os.Stat(src); err == nil && st.IsDir() {
 		return calib.FromDir(src, maxImages, spec, log)

@@ -12,6 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/cvsafe"
 )
@@ -46,7 +47,7 @@ func addModelFlags(fs interface {
 	fs.BoolVar(&m.cfg.ClassAgnostic, "agnostic", false, "class-agnostic NMS")
 	fs.IntVar(&m.cfg.MaxDetections, "max-det", 100, "maximum detections per image")
 	fs.Func("format", "output format: yolov8, yolov5, yolox, end2end (default: from the output shape)",
-		func(s string) error { m.cfg.Format = detector.Format(s); return nil })
+		func(s string) error { m.cfg.Format = detection.Format(s); return nil })
 	fs.StringVar(&m.cfg.LabelsFile, "labels", "", "labels file, one name per line")
 	fs.StringVar(&m.allowList, "only", "", "comma-separated labels to keep")
 	fs.StringVar(&m.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
@@ -123,7 +124,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer closeAll()
 	info := det.Info()
 	enc := json.NewEncoder(stdout)
-	var dets []detector.Detection
+	var dets []detection.Detection
 	failed := 0
 	for i, path := range images {
 		img, err := cvsafe.ReadImage(path, gocv.IMReadColor)

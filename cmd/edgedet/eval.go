@@ -12,6 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/eval"
 	"github.com/edgedet/edgedet/internal/cvsafe"
@@ -318,7 +319,7 @@ func evalModel(ctx context.Context, det *detector.Detector, ds *eval.Dataset, st
 	ev := eval.NewEvaluator(ds)
 	bar := progress.New(stderr, len(ds.Images), "images")
 	defer bar.Finish()
-	var buf []detector.Detection
+	var buf []detection.Detection
 	var inference time.Duration
 	for i, im := range ds.Images {
 		if err := ctx.Err(); err != nil {
