@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"reflect"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,57 +255,6 @@ func (a *Agent) addPipeline(cc CameraConfig, env *runEnv, open *openStore, count
 	return nil
 }
 
-// startControl queues the retained state — control values and Home
-// Assistant discovery — now and again after every reconnect (a broker
-// without persistence forgets retained messages when it restarts), and
-// subscribes to the /set topics once; the client re-subscribes on
-// reconnect.
-func (a *Agent) startControl(ctx context.Context, env *runEnv) error {
-	client, box, topics := env.client, env.box, env.topics
-	byName := map[string]*pipeline{}
-	var names []string
-	for _, p := range a.pipes {
-		byName[p.name] = p
-		names = append(names, p.name)
-	}
-	retainedState := func() {
-		now := a.clock.Now()
-		for _, p := range a.pipes {
-			box.Send(control.StateMessages(topics, p.ctrl, now)...)
-		}
-		box.Send(report.Discovery(a.cfg.HomeAssistant, topics, a.Version, names, now)...)
-	}
-	retainedState()
-	client.OnConnect(retainedState) // Send signals a flush; Trigger is registered in startServices
-	err := client.Subscribe(ctx, topics.SetFilter(), 1, a.controlHandler(env, byName))
-	if err != nil {
-		return fmt.Errorf("subscribe to control topics: %w", err)
-	}
-	return nil
-}
-
-// controlHandler applies a /set message to its camera's control and
-// queues the camera's control states.
-func (a *Agent) controlHandler(env *runEnv, byName map[string]*pipeline) func(topic string, payload []byte) {
-	box, topics := env.box, env.topics
-	return func(topic string, payload []byte) {
-		cam, setting, ok := control.ParseSet(topics, topic)
-		p := byName[cam]
-		if !ok || p == nil {
-			return
-		}
-		changed, err := p.ctrl.Set(setting, payload)
-		if err != nil {
-			a.log.Warn("control message rejected", "topic", topic, "err", err)
-			return
-		}
-		if changed {
-			a.log.Info("control", "camera", cam, "setting", setting, "value", strings.TrimSpace(string(payload)))
-		}
-		box.Send(control.StateMessages(topics, p.ctrl, a.clock.Now())...)
-	}
-}
-
 // serve runs the HTTP server (if on), the periodic tasks and the
 // pipelines until ctx is done or every camera has ended, then stops them
 // and drains. The HTTP server and the live feeds stop with the pipelines;
@@ -342,40 +288,6 @@ func (a *Agent) serve(ctx context.Context, env *runEnv) error {
 	cancel()
 	wg.Wait()
 	return a.drain(errs)
-}
-
-// serveHTTP starts the HTTP server and what feeds it (live feeds,
-// metrics) in wg until ctx is done. It returns the feeds, also on error.
-func (a *Agent) serveHTTP(ctx context.Context, wg *sync.WaitGroup, env *runEnv) ([]*web.Feed, error) {
-	srv, feeds, err := a.startHTTP(env.client, env.box)
-	if err != nil {
-		return feeds, err
-	}
-	for _, f := range feeds {
-		wg.Add(1)
-		go func() { defer wg.Done(); f.Run(ctx) }()
-	}
-	if a.metrics != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); a.metrics.Run(ctx) }()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Run(ctx); err != nil {
-			a.log.Error("http server", "err", err)
-		}
-	}()
-	return feeds, nil
-}
-
-// closeFeeds closes the live feeds.
-func (a *Agent) closeFeeds(feeds []*web.Feed) {
-	for _, f := range feeds {
-		if cerr := f.Close(); cerr != nil {
-			a.log.Warn("close live feed", "err", cerr)
-		}
-	}
 }
 
 // startPipelines runs every camera's capture and detect goroutines in wg
@@ -440,45 +352,6 @@ func (a *Agent) drain(errs chan error) error {
 	return runErr
 }
 
-// restoreOpen opens the state directory (nil store when state_dir is
-// unset) and queues an "end" (reason restart) for every object the
-// previous run left open — it was killed or lost power before it could
-// end them — with the per-label counts of their cameras back to 0. Then it
-// empties the file, so they are ended once. It returns the counts it
-// published per camera, for the pipelines to carry on from.
-func (a *Agent) restoreOpen(box *outbox.Outbox, topics topic.Tree) (*openStore, map[string]*report.Counts, error) {
-	if a.cfg.StateDir == "" {
-		return nil, nil, nil
-	}
-	store, prev, err := openOpenStore(a.cfg.StateDir, a.log)
-	if err != nil {
-		return nil, nil, err
-	}
-	counts := map[string]*report.Counts{}
-	now := a.clock.Now()
-	for _, name := range slices.Sorted(maps.Keys(prev)) {
-		cam := prev[name]
-		if len(cam.Objects) == 0 {
-			continue
-		}
-		meta, evs := restartEnds(name, cam, now)
-		zero := map[string]int{}
-		for _, ev := range evs {
-			box.Send(report.EventMessage(topics, meta, ev))
-			zero[ev.After.Label] = 0
-		}
-		c := report.NewCounts(topics, name)
-		box.Send(c.Update(zero, now)...)
-		counts[name] = c
-		a.log.Info("ended the objects the previous run left open", "camera", name, "objects", len(evs),
-			"end_reason", track.EndRestart, "file", store.path)
-	}
-	if err := store.clear(); err != nil {
-		return nil, nil, fmt.Errorf("state_dir: %w", err)
-	}
-	return store, counts, nil
-}
-
 // Reload applies what can change while running from a freshly loaded and
 // validated config: the detector's score threshold (also each camera's
 // control threshold). The MQTT session, cameras and model stay as they
@@ -520,57 +393,6 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 	return applied, needRestart, nil
 }
 
-// startHTTP builds the metrics (if on) and the live feeds (if on), binds
-// the HTTP server and returns it, not yet serving, with the feeds to run.
-func (a *Agent) startHTTP(client *mqtt.Client, box *outbox.Outbox) (*web.Server, []*web.Feed, error) {
-	hc := a.cfg.HTTP
-	info := a.det.Info()
-	opts := web.Options{Listen: hc.Listen, LiveView: hc.LiveView, StallAfter: hc.StallAfter.D(), Log: a.log, Clock: a.clock}
-	if hc.Metrics {
-		m := metrics.New(metrics.Options{Version: a.Version, Model: info.Name, Precision: info.Precision, Provider: info.Provider})
-		for _, p := range a.pipes {
-			p.metrics = m.AddCamera(p.name, info.Labels, p.counters)
-		}
-		m.SetMQTT(func() metrics.MQTTCounters {
-			ms, bs := client.Stats(), box.Stats()
-			return metrics.MQTTCounters{Connected: ms.Connected, Published: ms.Published, Failed: ms.Failed,
-				Dropped: ms.Dropped, QueueDepth: bs.Len, SpoolBytes: bs.Bytes, SpoolDropped: bs.Lost()}
-		})
-		opts.Metrics = m.Handler()
-		a.metrics = m
-	}
-	var feeds []*web.Feed
-	views := make([]web.CameraView, 0, len(a.pipes))
-	for _, p := range a.pipes {
-		v := web.CameraView{Name: p.name, Status: p.status}
-		if hc.LiveView {
-			f := web.NewFeed(hc.LiveFPS, hc.LiveQuality)
-			f.SetZones(p.overlay.Zones)
-			feeds = append(feeds, f)
-			p.feed, v.Feed = f, f
-		}
-		views = append(views, v)
-	}
-	srv, err := web.NewServer(opts, views)
-	if err == nil {
-		err = srv.Start()
-	}
-	if err != nil {
-		return nil, feeds, fmt.Errorf("http: %w", err)
-	}
-	addr := srv.Addr()
-	a.httpAddr.Store(&addr)
-	a.log.Info("http server listening", "addr", addr, "metrics", hc.Metrics, "live_view", hc.LiveView)
-	return srv, feeds, nil
-}
-
-// counters reads the camera's totals for the metrics.
-func (p *pipeline) counters() metrics.CameraCounters {
-	s := p.stream.Stats()
-	return metrics.CameraCounters{Captured: s.Captured, Processed: p.stats.processed.Load(), Dropped: s.Dropped,
-		Skipped: s.Skipped + p.stats.skipped(), Reconnects: s.Reconnects, Connected: s.Connected}
-}
-
 // frameProcessed runs the readiness and liveness hooks.
 func (a *Agent) frameProcessed() {
 	if a.OnReady != nil {
@@ -593,30 +415,6 @@ func (a *Agent) closePipes() {
 		}
 	}
 	a.pipes = nil
-}
-
-// logStats logs per-camera and MQTT counters every interval.
-func (a *Agent) logStats(ctx context.Context, every time.Duration, client *mqtt.Client, box *outbox.Outbox) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, p := range a.pipes {
-			s := p.stream.Stats()
-			a.log.Info("camera stats", "camera", p.name, "connected", s.Connected,
-				"captured", s.Captured, "processed", p.stats.processed.Load(), "dropped", s.Dropped,
-				"skipped", s.Skipped, "reconnects", s.Reconnects,
-				"published", p.stats.published.Load(), "publish_failed", p.stats.publishFailed.Load(),
-				"inference_ms_avg", p.stats.avgInferenceMs())
-		}
-		ms, bs := client.Stats(), box.Stats()
-		a.log.Info("mqtt stats", "connected", ms.Connected, "published", ms.Published, "dropped", ms.Dropped,
-			"failed", ms.Failed, "spooled", bs.Len, "spool_dropped", bs.Lost())
-	}
 }
 
 // guard runs fn, turning a panic into an error with its stack, so a bug in

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgedet/edgedet/agent/outbox"
 	"github.com/edgedet/edgedet/agent/report"
+	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/atomicfile"
@@ -246,4 +249,43 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// restoreOpen opens the state directory (nil store when state_dir is
+// unset) and queues an "end" (reason restart) for every object the
+// previous run left open — it was killed or lost power before it could
+// end them — with the per-label counts of their cameras back to 0. Then it
+// empties the file, so they are ended once. It returns the counts it
+// published per camera, for the pipelines to carry on from.
+func (a *Agent) restoreOpen(box *outbox.Outbox, topics topic.Tree) (*openStore, map[string]*report.Counts, error) {
+	if a.cfg.StateDir == "" {
+		return nil, nil, nil
+	}
+	store, prev, err := openOpenStore(a.cfg.StateDir, a.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts := map[string]*report.Counts{}
+	now := a.clock.Now()
+	for _, name := range slices.Sorted(maps.Keys(prev)) {
+		cam := prev[name]
+		if len(cam.Objects) == 0 {
+			continue
+		}
+		meta, evs := restartEnds(name, cam, now)
+		zero := map[string]int{}
+		for _, ev := range evs {
+			box.Send(report.EventMessage(topics, meta, ev))
+			zero[ev.After.Label] = 0
+		}
+		c := report.NewCounts(topics, name)
+		box.Send(c.Update(zero, now)...)
+		counts[name] = c
+		a.log.Info("ended the objects the previous run left open", "camera", name, "objects", len(evs),
+			"end_reason", track.EndRestart, "file", store.path)
+	}
+	if err := store.clear(); err != nil {
+		return nil, nil, fmt.Errorf("state_dir: %w", err)
+	}
+	return store, counts, nil
 }

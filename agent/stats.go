@@ -157,3 +157,27 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 		_ = client.PublishMessage(ctx, publish.Message{Topic: topic, Payload: payload, QoS: 0, Time: wall})
 	}
 }
+
+// logStats logs per-camera and MQTT counters every interval.
+func (a *Agent) logStats(ctx context.Context, every time.Duration, client *mqtt.Client, box *outbox.Outbox) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range a.pipes {
+			s := p.stream.Stats()
+			a.log.Info("camera stats", "camera", p.name, "connected", s.Connected,
+				"captured", s.Captured, "processed", p.stats.processed.Load(), "dropped", s.Dropped,
+				"skipped", s.Skipped, "reconnects", s.Reconnects,
+				"published", p.stats.published.Load(), "publish_failed", p.stats.publishFailed.Load(),
+				"inference_ms_avg", p.stats.avgInferenceMs())
+		}
+		ms, bs := client.Stats(), box.Stats()
+		a.log.Info("mqtt stats", "connected", ms.Connected, "published", ms.Published, "dropped", ms.Dropped,
+			"failed", ms.Failed, "spooled", bs.Len, "spool_dropped", bs.Lost())
+	}
+}

@@ -341,152 +341,99 @@ func b2i(b bool) int {
 func (e *Evaluator) Evaluate() *Result {
 	K := len(e.ds.Names)
 	res := &Result{Classes: make([]ClassResult, K), Images: len(e.ds.Images)}
-	// pycocotools visits images in ascending id order; it matters for ties
-	// of equal scores across images.
-	order := make([]int, len(e.ds.Images))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(e.ds.Images[a].ID, e.ds.Images[b].ID) })
-
-	// precision[t][r][k][a][m] and recall[t][k][a][m], -1 = undefined.
-	precision := make([]float64, numIoU*numRecall*K*numArea*numMaxDet)
-	recall := make([]float64, numIoU*K*numArea*numMaxDet)
-	for i := range precision {
-		precision[i] = -1
-	}
-	for i := range recall {
-		recall[i] = -1
-	}
-	pIdx := func(t, r, k, a, m int) int { return (((t*numRecall+r)*K+k)*numArea+a)*numMaxDet + m }
-	rIdx := func(t, k, a, m int) int { return ((t*K+k)*numArea+a)*numMaxDet + m }
-
+	order := e.imageOrder()
+	tab := newPRTable(K)
 	for k := range K {
 		cr := &res.Classes[k]
 		cr.ClassID, cr.Name = k, e.ds.Names[k]
-		var evals [numArea][]*imgEval
-		for _, i := range order {
-			var gt []xywh
-			for _, o := range e.ds.Images[i].Objects {
-				if o.ClassID == k {
-					gt = append(gt, toXYWH(o.Box))
-				}
-			}
-			var dt []scored
-			for _, d := range e.dets[i] {
-				if d.ClassID == k {
-					dt = append(dt, scored{d.Score, toXYWH(d.Box)})
-				}
-			}
-			cr.GT += len(gt)
-			cr.Detections += len(dt)
-			if len(gt) == 0 && len(dt) == 0 {
-				continue
-			}
-			slices.SortStableFunc(dt, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
-			dt = dt[:min(len(dt), maxDets[numMaxDet-1])]
-			ious := make([][]float64, len(dt))
-			for d := range dt {
-				ious[d] = make([]float64, len(gt))
-				for g := range gt {
-					ious[d][g] = iou(dt[d].box, gt[g])
-				}
-			}
-			for a, rng := range areaRanges {
-				evals[a] = append(evals[a], evaluateImg(gt, dt, ious, rng))
-			}
-		}
-		for a := range numArea {
-			for m, maxDet := range maxDets {
-				accumulate(evals[a], maxDet, func(t int, q []float64, rc float64) {
-					recall[rIdx(t, k, a, m)] = rc
-					for r, v := range q {
-						precision[pIdx(t, r, k, a, m)] = v
-					}
-				})
-			}
-		}
+		e.evaluateClass(k, order, tab, cr)
 	}
 	for _, c := range res.Classes {
 		res.Objects += c.GT
 		res.Detections += c.Detections
 	}
-
-	// Means over the defined (> -1) entries, as COCOeval.summarize.
-	meanP := func(ts []int, a, m int, ks ...int) float64 {
-		if ks == nil {
-			ks = make([]int, K)
-			for k := range ks {
-				ks[k] = k
-			}
-		}
-		sum, n := 0.0, 0
-		for _, t := range ts {
-			for r := range numRecall {
-				for _, k := range ks {
-					if v := precision[pIdx(t, r, k, a, m)]; v > -1 {
-						sum += v
-						n++
-					}
-				}
-			}
-		}
-		if n == 0 {
-			return -1
-		}
-		return sum / float64(n)
-	}
-	meanR := func(a, m int, ks ...int) float64 {
-		if ks == nil {
-			ks = make([]int, K)
-			for k := range ks {
-				ks[k] = k
-			}
-		}
-		sum, n := 0.0, 0
-		for t := range numIoU {
-			for _, k := range ks {
-				if v := recall[rIdx(t, k, a, m)]; v > -1 {
-					sum += v
-					n++
-				}
-			}
-		}
-		if n == 0 {
-			return -1
-		}
-		return sum / float64(n)
-	}
-	all := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	const m100 = numMaxDet - 1
-	res.Summary = Summary{
-		AP:       meanP(all, areaAll, m100),
-		AP50:     meanP([]int{0}, areaAll, m100),
-		AP75:     meanP([]int{5}, areaAll, m100),
-		APSmall:  meanP(all, areaSmall, m100),
-		APMedium: meanP(all, areaMedium, m100),
-		APLarge:  meanP(all, areaLarge, m100),
-		AR1:      meanR(areaAll, 0),
-		AR10:     meanR(areaAll, 1),
-		AR100:    meanR(areaAll, m100),
-		ARSmall:  meanR(areaSmall, m100),
-		ARMedium: meanR(areaMedium, m100),
-		ARLarge:  meanR(areaLarge, m100),
-	}
+	res.Summary = tab.summary()
 	for k := range res.Classes {
-		c := &res.Classes[k]
-		c.AP = meanP(all, areaAll, m100, k)
-		c.AP50 = meanP([]int{0}, areaAll, m100, k)
-		c.AP75 = meanP([]int{5}, areaAll, m100, k)
-		c.AR100 = meanR(areaAll, m100, k)
-		if c.AP50 > -1 {
-			c.PR50 = make([]float64, numRecall)
-			for r := range c.PR50 {
-				c.PR50[r] = precision[pIdx(0, r, k, areaAll, m100)]
-			}
-		}
+		tab.summarizeClass(k, &res.Classes[k])
 	}
 	return res
+}
+
+// imageOrder returns the dataset's image indices in ascending id order, the
+// order pycocotools visits them in; it matters for ties of equal scores
+// across images.
+func (e *Evaluator) imageOrder() []int {
+	order := make([]int, len(e.ds.Images))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(e.ds.Images[a].ID, e.ds.Images[b].ID) })
+	return order
+}
+
+// evaluateClass matches class k's detections to its ground truth on every
+// image (in order), counting both in cr, and accumulates the matches into
+// tab for every area range and maxDets.
+func (e *Evaluator) evaluateClass(k int, order []int, tab *prTable, cr *ClassResult) {
+	var evals [numArea][]*imgEval
+	for _, i := range order {
+		gt, dt := e.classBoxes(i, k)
+		cr.GT += len(gt)
+		cr.Detections += len(dt)
+		if len(gt) == 0 && len(dt) == 0 {
+			continue
+		}
+		for a, ev := range matchImage(gt, dt) {
+			evals[a] = append(evals[a], ev)
+		}
+	}
+	for a := range numArea {
+		for m, maxDet := range maxDets {
+			accumulate(evals[a], maxDet, func(t int, q []float64, rc float64) {
+				tab.recall[tab.rIdx(t, k, a, m)] = rc
+				for r, v := range q {
+					tab.precision[tab.pIdx(t, r, k, a, m)] = v
+				}
+			})
+		}
+	}
+}
+
+// classBoxes returns image i's ground truth and detections of class k.
+func (e *Evaluator) classBoxes(i, k int) ([]xywh, []scored) {
+	var gt []xywh
+	for _, o := range e.ds.Images[i].Objects {
+		if o.ClassID == k {
+			gt = append(gt, toXYWH(o.Box))
+		}
+	}
+	var dt []scored
+	for _, d := range e.dets[i] {
+		if d.ClassID == k {
+			dt = append(dt, scored{d.Score, toXYWH(d.Box)})
+		}
+	}
+	return gt, dt
+}
+
+// matchImage sorts one image's detections of a class by score (stable),
+// keeps the best maxDets of them and matches them to the ground truth in
+// each area range.
+func matchImage(gt []xywh, dt []scored) [numArea]*imgEval {
+	slices.SortStableFunc(dt, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
+	dt = dt[:min(len(dt), maxDets[numMaxDet-1])]
+	ious := make([][]float64, len(dt))
+	for d := range dt {
+		ious[d] = make([]float64, len(gt))
+		for g := range gt {
+			ious[d][g] = iou(dt[d].box, gt[g])
+		}
+	}
+	var evals [numArea]*imgEval
+	for a, rng := range areaRanges {
+		evals[a] = evaluateImg(gt, dt, ious, rng)
+	}
+	return evals
 }
 
 // accumulate is pycocotools' accumulate for one class, area range and
