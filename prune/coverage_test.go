@@ -30,12 +30,14 @@ func costModel() *onnxpb.ModelProto {
 	b2 := onnx.Float32Tensor("b2", []int64{1, 5}, make([]float32, 5))
 	wd := &onnxpb.TensorProto{Name: proto.String("wd"), DataType: proto.Int32(int32(onnxpb.TensorProto_DOUBLE)),
 		Dims: []int64{10, 6}, DoubleData: make([]float64, 60)}
-	b.inits = append(b.inits, s, z, bt, b2, wd)
+	b3 := onnx.Float32Tensor("b3", []int64{192, 7}, make([]float32, 192*7))
+	b.inits = append(b.inits, s, z, bt, b2, b3, wd)
 	ci := b.node("ConvInteger", "ci", []string{c1, i8("wi", 2, 4, 1, 1)}, nil)
 	qc := b.node("QLinearConv", "qc", []string{ci, "s", "z", i8("wq", 3, 2, 1, 1), "s", "z", "s", "z"}, nil)
 	flat := b.node("Flatten", "flat", []string{qc}, nil)
 	g := b.node("Gemm", "g", []string{flat, "bt"}, nil, intAttr("transB", 1))
 	b.node("Gemm", "gt", []string{flat, "b2"}, nil, intAttr("transA", 1))
+	b.node("Gemm", "g3", []string{flat, "b3"}, nil)
 	b.node("MatMul", "mm", []string{g, "wd"}, nil)
 	b.node("MatMulInteger", "mi", []string{g, i8("wmi", 10, 2)}, nil)
 	b.node("QLinearMatMul", "qm", []string{g, "s", "z", i8("wqm", 10, 3), "s", "z", "s", "z"}, nil)
@@ -47,13 +49,16 @@ func costModel() *onnxpb.ModelProto {
 	return b.model()
 }
 
+// costParams counts costModel's float initializers.
+const costParams = 108 + 4 + 1 + 1920 + 5 + 192*7 + 60
+
 func TestCostOperators(t *testing.T) {
 	params, macs, err := prune.Cost(costModel(), []int64{1, 3, 8, 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Float initializers: c1 weight and bias, the scale s, bt (FLOAT16), b2, wd (DOUBLE).
-	if want := int64(108 + 4 + 1 + 1920 + 5 + 60); params != want {
+	// Float initializers: c1 weight and bias, the scale s, bt (FLOAT16), b2, b3, wd (DOUBLE).
+	if want := int64(costParams); params != want {
 		t.Errorf("params %d, want %d", params, want)
 	}
 	want := int64(0 +
@@ -62,6 +67,7 @@ func TestCostOperators(t *testing.T) {
 		3*64*2 + // qc: its weight comes after x's scale and zero point
 		10*192 + // g: K = 192 (transB does not change K)
 		192*5*1 + // gt: transA makes A 192×1, K = 1
+		7*192 + // g3: K is A's 192 columns, not B's 7
 		6*10 + 2*10 + 3*10) // mm, mi, qm: K = 10
 	if macs != want {
 		t.Errorf("MACs %d, want %d", macs, want)
@@ -119,7 +125,7 @@ func TestCostErrors(t *testing.T) {
 		t.Errorf("wrong rank is not an IncompleteError: %v", err)
 	}
 	// The parameter count does not depend on the input and is still made.
-	if params != 108+4+1+1920+5+60 || macs != 0 {
+	if params != costParams || macs != 0 {
 		t.Errorf("wrong rank: params %d, MACs %d", params, macs)
 	}
 }

@@ -196,3 +196,149 @@ func TestQuantizeBiasCorrectionUsesConvInputMeans(t *testing.T) {
 		t.Errorf("conv1 with corrected int8 weights: relative error %.2e on its mean input, want ≤ 1e-5", e)
 	}
 }
+
+// TestQuantizeProgress: each stage reports every step once, in order, out
+// of its total; an excluded layer still counts in the sensitivity stage.
+func TestQuantizeProgress(t *testing.T) {
+	m := convChain(rand.New(rand.NewPCG(85, 86)), 3)
+	qtInitORT(t)
+	opt := DefaultOptions()
+	opt.MaxError, opt.SensitivityFrames, opt.Exclude = 0, 2, []string{"conv1"}
+	steps := map[string][]int{}
+	totals := map[string]int{}
+	opt.Progress = func(stage string, done, total int) {
+		steps[stage] = append(steps[stage], done)
+		totals[stage] = total
+	}
+	if _, _, err := Quantize(context.Background(), m, randomInputs{n: 3, seed: 2}, opt); err != nil {
+		t.Fatal(err)
+	}
+	for stage, total := range map[string]int{"calibrate": 3, "sensitivity": 3} {
+		want := []int{}
+		for i := 1; i <= total; i++ {
+			want = append(want, i)
+		}
+		if !slices.Equal(steps[stage], want) || totals[stage] != total {
+			t.Errorf("%s: steps %v of %d, want %v of %d", stage, steps[stage], totals[stage], want, total)
+		}
+	}
+}
+
+// TestModelInputSizeBound: the calibration input may hold one 3×4096×4096
+// image and not a value more.
+func TestModelInputSizeBound(t *testing.T) {
+	for _, c := range []struct {
+		w  int64
+		ok bool
+	}{{4096, true}, {4097, false}} {
+		m := qtModel(nil, nil, qtValueInfo("x", 1, 3, 4096, c.w), qtValueInfo("y", 1))
+		_, _, err := modelInput(m, nil)
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "more than")) {
+			t.Errorf("input 1x3x4096x%d: err %v, want ok %t", c.w, err, c.ok)
+		}
+	}
+}
+
+// TestGuessLayout: an output of two non-trivial axes is rows × features,
+// the features being the smaller axis (first when channel-major); any
+// other output is one feature per value. Axes of 2 count.
+func TestGuessLayout(t *testing.T) {
+	for _, c := range []struct {
+		dims []int64
+		n    int
+		want outLayout
+	}{
+		{[]int64{1, 2, 50}, 100, outLayout{feat: 2, rows: 50, channelMajor: true}},
+		{[]int64{1, 50, 2}, 100, outLayout{feat: 2, rows: 50}},
+		{[]int64{1, 3549, 85}, 3549 * 85, outLayout{feat: 85, rows: 3549}},
+		{[]int64{1, 84, 2100}, 84 * 2100, outLayout{feat: 84, rows: 2100, channelMajor: true}},
+		{[]int64{1, 4, 4}, 16, outLayout{feat: 4, rows: 4}},
+		{[]int64{1, 2, 8, 8}, 128, outLayout{feat: 1, rows: 128}},
+		{[]int64{1, 2, 50}, 99, outLayout{feat: 1, rows: 99}},
+	} {
+		m := qtModel(nil, nil, qtValueInfo("x", 1, 3, 8, 8), qtValueInfo("y", c.dims...))
+		p := &prepared{g: onnx.NewGraph(m)}
+		if got := guessLayout(c.n, p, "y"); got != c.want {
+			t.Errorf("%v (%d values): %+v, want %+v", c.dims, c.n, got, c.want)
+		}
+	}
+}
+
+// TestErrorOfModelRefused: a candidate model ONNX Runtime refuses is an
+// error of the sensitivity measure, not a crash.
+func TestErrorOfModelRefused(t *testing.T) {
+	m := convReluConv(rand.New(rand.NewPCG(87, 88)))
+	qtInitORT(t)
+	p := analyseOK(t, m)
+	opt := DefaultOptions()
+	opt.SensitivityFrames = 1
+	s, err := newSensitivity(context.Background(), p, "x", []int64{1, 3, 8, 8}, randomInputs{n: 1, seed: 3}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := proto.Clone(m).(*onnxpb.ModelProto)
+	bad.Graph.Node[1].OpType = proto.String("NoSuchOperator")
+	if e, err := s.errorOfModel(context.Background(), bad); err == nil {
+		t.Errorf("refused model: error %g, nil err", e)
+	}
+	if e, err := s.errorOfModel(context.Background(), m); err != nil || e != 0 {
+		t.Errorf("FP32 model itself: error %g, %v; want 0", e, err)
+	}
+}
+
+// TestErrorOfModelConstantOutput: an output that does not vary over the
+// frames has no error to normalise: the measure is 0, not NaN.
+func TestErrorOfModelConstantOutput(t *testing.T) {
+	m := convReluConv(rand.New(rand.NewPCG(89, 90)))
+	for _, in := range m.Graph.Initializer {
+		if in.GetName() == "W2" {
+			onnx.SetTensorFloats(in, make([]float32, 2*4))
+		}
+	}
+	qtInitORT(t)
+	opt := DefaultOptions()
+	opt.SensitivityFrames = 2
+	s, err := newSensitivity(context.Background(), analyseOK(t, m), "x", []int64{1, 3, 8, 8}, randomInputs{n: 2, seed: 4}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.errorOfModel(context.Background(), m); err != nil || e != 0 {
+		t.Errorf("constant output: error %g, %v; want 0, nil", e, err)
+	}
+}
+
+// TestTensorStatsCountsZeros: all-zero batches (a dead ReLU) count their
+// values like any other.
+func TestTensorStatsCountsZeros(t *testing.T) {
+	s := NewTensorStats()
+	for _, batch := range [][]float32{{0, 0, 0}, {}, {0}, {1, -1}, {0, 0}} {
+		if err := s.Add(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Count != 8 || s.Min != -1 || s.Max != 1 {
+		t.Errorf("count %d, range [%g, %g]; want 8, [-1, 1]", s.Count, s.Min, s.Max)
+	}
+}
+
+// TestTensorStatsCoversPeak: the bins cover [0, width·histBins), open at
+// the top, so a value landing exactly on the top edge grows the range.
+// 10000 sets width = 10000/histBins·1.0001, which makes the edge exactly
+// 10001 in float64.
+func TestTensorStatsCoversPeak(t *testing.T) {
+	s := NewTensorStats()
+	if err := s.Add([]float32{10000}); err != nil {
+		t.Fatal(err)
+	}
+	if edge := s.width * histBins; edge != 10001 {
+		t.Fatalf("top edge %v, want exactly 10001 for this test", edge)
+	}
+	for _, v := range []float32{10001, -10001, 30000} {
+		if err := s.Add([]float32{v}); err != nil {
+			t.Fatal(err)
+		}
+		if top := s.width * histBins; float64(max(v, -v)) >= top {
+			t.Errorf("after adding %g the bins end at %g: the value is not covered", v, top)
+		}
+	}
+}
