@@ -95,3 +95,33 @@ func TestRefitCollectErrors(t *testing.T) {
 		t.Errorf("kernel larger than the image: %v, %v", s, err)
 	}
 }
+
+// TestRefitSetInputSize: the output size follows the padding rules, an
+// output of no rows or columns is an error, and the size is fixed by the
+// first input.
+func TestRefitSetInputSize(t *testing.T) {
+	newConv := func(k int, autoPad string) *refitConv {
+		return &refitConv{kh: k, kw: k, strideH: 1, strideW: 1, dilH: 1, dilW: 1, autoPad: autoPad,
+			samples: &ConvSamples{Node: "c"}}
+	}
+	c := newConv(4, "")
+	if err := c.setInputSize(4, 5); err != nil || c.outH != 1 || c.outW != 2 {
+		t.Errorf("4×4 kernel on 4×5: out %dx%d, %v; want 1x2", c.outH, c.outW, err)
+	}
+	if err := c.setInputSize(4, 5); err != nil {
+		t.Errorf("same size again: %v", err)
+	}
+	if err := c.setInputSize(5, 5); err == nil || !strings.Contains(err.Error(), "input size changed from 4x5 to 5x5") {
+		t.Errorf("new size: %v", err)
+	}
+	for _, hw := range [][2]int{{4, 5}, {5, 4}, {3, 3}} {
+		c := newConv(5, "")
+		if err := c.setInputSize(hw[0], hw[1]); err == nil || !strings.Contains(err.Error(), "gives an empty output") {
+			t.Errorf("5×5 kernel on %dx%d: out %dx%d, %v; want an error", hw[0], hw[1], c.outH, c.outW, err)
+		}
+	}
+	c = newConv(2, "SAME_UPPER")
+	if err := c.setInputSize(3, 3); err != nil || c.outH != 3 || c.outW != 3 || c.padT != 0 || c.padB != 1 {
+		t.Errorf("SAME_UPPER 2×2 on 3×3: out %dx%d, pads %d/%d, %v", c.outH, c.outW, c.padT, c.padB, err)
+	}
+}
