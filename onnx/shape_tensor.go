@@ -186,7 +186,8 @@ func (s *Shapes) flatten(n *node) {
 }
 
 // unsqueeze inserts axes of 1 (an attribute before opset 13, an input
-// after) and keeps integer values.
+// after) and keeps integer values. Repeated or out-of-range axes leave the
+// output unknown.
 func (s *Shapes) unsqueeze(n *node) {
 	axes, ok := s.intsArg(n, "axes", 1)
 	if n.x == nil || !ok {
@@ -194,11 +195,14 @@ func (s *Shapes) unsqueeze(n *node) {
 	}
 	r := int64(len(n.x) + len(axes))
 	add := axisSet(axes, int(r))
+	if len(add) != len(axes) || slices.ContainsFunc(axes, func(a int64) bool { return a < -r || a >= r }) {
+		return
+	}
 	y := make([]int64, 0, r)
 	for i, j := int64(0), 0; i < r; i++ {
 		if add[i] {
 			y = append(y, 1)
-		} else if j < len(n.x) {
+		} else {
 			y = append(y, n.x[j])
 			j++
 		}
