@@ -291,8 +291,11 @@ func TestErrorOfModelRefused(t *testing.T) {
 func TestErrorOfModelConstantOutput(t *testing.T) {
 	m := convReluConv(rand.New(rand.NewPCG(89, 90)))
 	for _, in := range m.Graph.Initializer {
-		if in.GetName() == "W2" {
+		switch in.GetName() {
+		case "W2":
 			onnx.SetTensorFloats(in, make([]float32, 2*4))
+		case "B2": // the same value in both channels: the output is one constant
+			onnx.SetTensorFloats(in, []float32{0.25, 0.25})
 		}
 	}
 	qtInitORT(t)
