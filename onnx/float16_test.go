@@ -5,7 +5,10 @@ import (
 	"math"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 func TestFloat16Bits(t *testing.T) {
@@ -14,7 +17,7 @@ func TestFloat16Bits(t *testing.T) {
 		h uint16
 	}{
 		{0, 0x0000}, {float32(math.Copysign(0, -1)), 0x8000}, {1, 0x3c00}, {-2, 0xc000}, {0.5, 0x3800},
-		{65504, 0x7bff}, {65520, 0x7c00}, {1e6, 0x7c00}, {-1e6, 0xfc00},
+		{65504, 0x7bff}, {65520, 0x7c00}, {1e5, 0x7c00}, {-7e4, 0xfc00}, {1e6, 0x7c00}, {-1e6, 0xfc00},
 		{0.1, 0x2e66},                         // 0.0999755859375
 		{1 + 1.0/2048, 0x3c00},                // tie: to even (down)
 		{1 + 3.0/2048, 0x3c02},                // tie: to even (up)
@@ -68,6 +71,28 @@ func TestFloat16Tensor(t *testing.T) {
 	for i, want := range []uint16{0x3c00, 0xc000, 0x7c00} {
 		if got := binary.LittleEndian.Uint16(raw[2*i:]); got != want {
 			t.Errorf("value %d: %#04x, want %#04x", i, got, want)
+		}
+	}
+}
+
+// TestHoldsFloats: a FLOAT tensor holds its floats when its raw or typed
+// data has exactly one value per element of its dims.
+func TestHoldsFloats(t *testing.T) {
+	raw := onnx.Float32Tensor("r", []int64{2, 3}, make([]float32, 6))
+	typed := &onnxpb.TensorProto{DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Dims: []int64{3}, FloatData: []float32{1, 2, 3}}
+	short := onnx.NewInitializer("s", onnxpb.TensorProto_FLOAT, []int64{2, 3}, make([]byte, 20))
+	shortTyped := &onnxpb.TensorProto{DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Dims: []int64{3}, FloatData: []float32{1, 2}}
+	ext := onnx.Float32Tensor("e", []int64{1}, []float32{1})
+	ext.DataLocation = onnxpb.TensorProto_EXTERNAL.Enum()
+	for name, c := range map[string]struct {
+		t    *onnxpb.TensorProto
+		want bool
+	}{
+		"raw": {raw, true}, "typed": {typed, true}, "short raw": {short, false}, "short typed": {shortTyped, false},
+		"external": {ext, false}, "int8": {onnx.Int8Vector("i", []int8{1}), false}, "nil": {nil, false},
+	} {
+		if got := onnx.HoldsFloats(c.t); got != c.want {
+			t.Errorf("%s: HoldsFloats = %t, want %t", name, got, c.want)
 		}
 	}
 }

@@ -555,10 +555,11 @@ func TestInferShapesSlice(t *testing.T) {
 				tn("Split", ins("x"), ins("n", "o"), aInt("axis", -4)),
 				tn("Split", ins("x"), ins("p", "q")),
 				tn("Split", ins("nowhere"), ins("r", "s")),
+				tn("Split", ins("x"), ins("t", "u"), aInt("axis", 1), aInts("split")),
 			},
 			want: map[string][]int64{"a": {1, 3, 4}, "b": {1, 2, 4}, "c": {1, 2, 4}, "d": {1, 2, 4}, "e": {1, 1, 4},
 				"f": {1, 1, 4}, "g": {1, 4, 4}, "h": {1, 2, 4}, "i": {1, 3, 4}, "j": nil, "k": nil, "l": nil, "m": nil,
-				"n": nil, "o": nil, "p": {1, 5, 4}, "q": {0, 5, 4}, "r": nil, "s": nil}},
+				"n": nil, "o": nil, "p": {1, 5, 4}, "q": {0, 5, 4}, "r": nil, "s": nil, "t": {1, 3, 4}, "u": {1, 2, 4}}},
 		{name: "gather", in: []int64{2, 5, 3}, inits: []*onnxpb.TensorProto{shaped("idx", 4), shaped("sc"), shaped("i2", 2, 2)},
 			nodes: []*onnxpb.NodeProto{
 				tn("Gather", ins("x", "idx"), ins("a0")),
