@@ -299,6 +299,16 @@ func (h *intHeap) pop() int {
 	return top
 }
 
+// Attr is n's attribute name, nil when it has none.
+func Attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a
+		}
+	}
+	return nil
+}
+
 // AttrInt is n's int attribute name, or def when n has none.
 func AttrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
 	for _, a := range n.GetAttribute() {

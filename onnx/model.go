@@ -2,7 +2,8 @@
 // (package quant) and the pruner (package prune): loading and atomically
 // saving models, metadata, reading and writing tensor data, indexing a graph
 // (producers, consumers, initializers, topological order), opset upgrades,
-// folding BatchNormalization into Conv, the model's image input, and
+// folding BatchNormalization into Conv, shape inference (InferShapes, one
+// shape_*.go file per operator family), the model's image input, and
 // recognising models that are already quantised (QuantOps, Precision).
 //
 // It is plain Go (no cgo) and works on the generated types in onnx/onnxpb;

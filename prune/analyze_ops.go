@@ -57,7 +57,7 @@ func (a *analyzer) visitPad(i int) {
 		pads = at.GetInts()
 	} else if len(in) > 1 {
 		if t := a.constTensor(in[1]); t != nil {
-			pads, _ = intValues(t)
+			pads, _ = onnx.TensorInts(t)
 		}
 	}
 	if len(in) > 3 && in[3] != "" || x.rank == 0 || len(pads) != 2*x.rank || pads[1] != 0 || pads[x.rank+1] != 0 {
@@ -73,34 +73,8 @@ func (a *analyzer) constTensor(name string) *onnxpb.TensorProto {
 	if t := a.g.Initializer(name); t != nil {
 		return t
 	}
-	return constantValue(a.g.Producer(name))
+	return onnx.ConstantValue(a.g.Producer(name))
 }
-
-// constantValue is the tensor a Constant node outputs, nil if p is not a
-// Constant node with a tensor value.
-func constantValue(p *onnxpb.NodeProto) *onnxpb.TensorProto {
-	if p == nil || p.GetOpType() != "Constant" || !defaultDomain(p.GetDomain()) {
-		return nil
-	}
-	for _, at := range p.GetAttribute() {
-		switch at.GetName() {
-		case "value":
-			return at.GetT()
-		case "value_float":
-			return onnx.Float32Scalar("", at.GetF())
-		case "value_floats":
-			return onnx.Float32Vector("", at.GetFloats())
-		case "value_int":
-			return &onnxpb.TensorProto{DataType: ptr(int32(onnxpb.TensorProto_INT64)), Int64Data: []int64{at.GetI()}}
-		case "value_ints":
-			return &onnxpb.TensorProto{DataType: ptr(int32(onnxpb.TensorProto_INT64)),
-				Dims: []int64{int64(len(at.GetInts()))}, Int64Data: at.GetInts()}
-		}
-	}
-	return nil
-}
-
-func ptr[T any](v T) *T { return &v }
 
 func (a *analyzer) constFloats(name string) []float32 {
 	t := a.constTensor(name)

@@ -124,14 +124,7 @@ func (a *analyzer) floatParam(name string, want int) *onnxpb.TensorProto {
 	return t
 }
 
-func findAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
-	for _, at := range n.GetAttribute() {
-		if at.GetName() == name {
-			return at
-		}
-	}
-	return nil
-}
+func findAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto { return onnx.Attr(n, name) }
 
 func (a *analyzer) visitConv(i int) {
 	n := a.nodes[i]

@@ -216,39 +216,6 @@ func TestQuantizeFloat16KeepsOutOfRangeWeights(t *testing.T) {
 	}
 }
 
-func TestFloat16Bits(t *testing.T) {
-	for _, c := range []struct {
-		f float32
-		h uint16
-	}{
-		{0, 0x0000}, {float32(math.Copysign(0, -1)), 0x8000}, {1, 0x3c00}, {-2, 0xc000}, {0.5, 0x3800},
-		{65504, 0x7bff}, {65520, 0x7c00}, {1e6, 0x7c00}, {-1e6, 0xfc00},
-		{0.1, 0x2e66},                         // 0.0999755859375
-		{1 + 1.0/2048, 0x3c00},                // tie: to even (down)
-		{1 + 3.0/2048, 0x3c02},                // tie: to even (up)
-		{float32(math.Ldexp(1, -14)), 0x0400}, // smallest normal
-		{float32(math.Ldexp(1, -24)), 0x0001}, // smallest subnormal
-		{float32(math.Ldexp(3, -25)), 0x0002}, // 1.5 × smallest subnormal: tie to even
-		{float32(math.Ldexp(1, -26)), 0x0000}, // below half the smallest subnormal
-		{float32(math.Inf(1)), 0x7c00}, {float32(math.Inf(-1)), 0xfc00},
-	} {
-		if got := onnx.Float16Bits(c.f); got != c.h {
-			t.Errorf("Float16Bits(%g) = %#04x, want %#04x", c.f, got, c.h)
-		}
-	}
-	if h := onnx.Float16Bits(float32(math.NaN())); h&0x7c00 != 0x7c00 || h&0x3ff == 0 {
-		t.Errorf("Float16Bits(NaN) = %#04x, not a NaN", h)
-	}
-	// Every finite half value survives the round trip.
-	for h := range uint16(0x7c00) {
-		for _, sign := range []uint16{0, 0x8000} {
-			if got := onnx.Float16Bits(onnx.Float16Value(h | sign)); got != h|sign {
-				t.Fatalf("Float16Bits(onnx.Float16Value(%#04x)) = %#04x", h|sign, got)
-			}
-		}
-	}
-}
-
 func TestParseWeightStorage(t *testing.T) {
 	for _, s := range []string{"int8", "fp16", "fp32"} {
 		if w, err := ParseWeightStorage(s); err != nil || string(w) != s {

@@ -1,0 +1,108 @@
+package prune_test
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+)
+
+// TestAnalyzeBetweenConvs puts one node between two Convs (convA, 8
+// channels → mid → convB, 4 channels) and checks whether convA's channels
+// pass through it (prunable, mid listed) or are blocked, and why.
+func TestAnalyzeBetweenConvs(t *testing.T) {
+	f32 := func(b *graphBuilder, name string, v ...float32) string {
+		b.inits = append(b.inits, onnx.Float32Vector(name, v))
+		return name
+	}
+	i64 := func(b *graphBuilder, name string, v ...int64) string {
+		b.inits = append(b.inits, onnx.NewInitializer(name, onnxpb.TensorProto_INT64, []int64{int64(len(v))}, int64Bytes(v)))
+		return name
+	}
+	constant := func(b *graphBuilder, name string, dims ...int64) string {
+		n := onnx.NumElements(&onnxpb.TensorProto{Dims: dims})
+		b.inits = append(b.inits, onnx.Float32Tensor(name, dims, b.randoms(int(n), 1)))
+		return name
+	}
+	up := []int64{1, 8, 16, 16}
+	same := []int64{1, 8, 8, 8}
+	passes := func(node string) []wantGroup {
+		return []wantGroup{{8, []string{"convA"}, []string{"convB"}, []string{node}, ""}, {4, []string{"convB"}, nil, nil, "graph output"}}
+	}
+	blocked := func(reason string) []wantGroup {
+		return []wantGroup{{8, []string{"convA"}, nil, nil, reason}, {4, []string{"convB"}, nil, nil, "graph output"}}
+	}
+	for _, c := range []struct {
+		name  string
+		opset int64
+		mid   func(b *graphBuilder, a string) string
+		want  []wantGroup
+	}{
+		{"resize scales", 13, func(b *graphBuilder, a string) string {
+			return b.node("Resize", "mid", []string{a, "", f32(b, "sc", 1, 1, 2, 2)}, up)
+		}, passes("mid")},
+		{"resize opset 10", 10, func(b *graphBuilder, a string) string {
+			return b.node("Resize", "mid", []string{a, f32(b, "sc", 1, 1, 2, 2)}, up)
+		}, passes("mid")},
+		{"resize channel scale", 13, func(b *graphBuilder, a string) string {
+			return b.node("Resize", "mid", []string{a, "", f32(b, "sc", 1, 2, 2, 2)}, []int64{1, 16, 16, 16})
+		}, blocked(`Resize "mid" has no constant scales of 1 on the channel axis`)},
+		{"resize sizes", 13, func(b *graphBuilder, a string) string {
+			return b.node("Resize", "mid", []string{a, "", "", i64(b, "sz", 1, 8, 16, 16)}, up)
+		}, blocked(`Resize "mid" sets output sizes`)},
+		{"upsample attribute", 8, func(b *graphBuilder, a string) string {
+			return b.node("Upsample", "mid", []string{a}, up, &onnxpb.AttributeProto{Name: proto.String("scales"),
+				Type: onnxpb.AttributeProto_FLOATS.Enum(), Floats: []float32{1, 1, 2, 2}})
+		}, passes("mid")},
+		{"upsample input", 9, func(b *graphBuilder, a string) string {
+			return b.node("Upsample", "mid", []string{a, f32(b, "sc", 1, 1, 2, 2)}, up)
+		}, passes("mid")},
+		{"pad attribute", 10, func(b *graphBuilder, a string) string {
+			return b.node("Pad", "mid", []string{a}, []int64{1, 8, 10, 10}, intsAttr("pads", 0, 0, 1, 1, 0, 0, 1, 1))
+		}, passes("mid")},
+		{"pad input", 13, func(b *graphBuilder, a string) string {
+			return b.node("Pad", "mid", []string{a, i64(b, "p", 0, 0, 1, 1, 0, 0, 1, 1)}, []int64{1, 8, 10, 10})
+		}, passes("mid")},
+		{"pad channels", 13, func(b *graphBuilder, a string) string {
+			return b.node("Pad", "mid", []string{a, i64(b, "p", 0, 1, 0, 0, 0, 0, 0, 0)}, []int64{1, 9, 8, 8})
+		}, blocked(`Pad "mid" has no constant pads of 0 on the channel axis`)},
+		{"pad channels at the end", 13, func(b *graphBuilder, a string) string {
+			return b.node("Pad", "mid", []string{a, i64(b, "p", 0, 0, 0, 0, 0, 1, 0, 0)}, []int64{1, 9, 8, 8})
+		}, blocked(`Pad "mid" has no constant pads of 0 on the channel axis`)},
+		{"add spatial constant", 13, func(b *graphBuilder, a string) string {
+			return b.node("Add", "mid", []string{a, constant(b, "k", 1, 1, 8, 8)}, same)
+		}, passes("mid")},
+		{"add rank-3 constant", 13, func(b *graphBuilder, a string) string {
+			return b.node("Mul", "mid", []string{a, constant(b, "k", 1, 1, 1)}, same)
+		}, passes("mid")},
+		{"add scalar", 13, func(b *graphBuilder, a string) string {
+			return b.node("Add", "mid", []string{a, constant(b, "k")}, same)
+		}, passes("mid")},
+		{"add channel constant", 13, func(b *graphBuilder, a string) string {
+			return b.node("Add", "mid", []string{a, constant(b, "k", 8, 1, 1)}, same)
+		}, blocked(`Add "mid" scales channels by constant "k"`)},
+		{"add rank-5 constant", 13, func(b *graphBuilder, a string) string {
+			return b.node("Add", "mid", []string{a, constant(b, "k", 1, 1, 1, 1, 1)}, []int64{1, 1, 8, 8, 8})
+		}, blocked(`Add "mid" broadcasts constant "k"`)},
+		{"conv without weight", 13, func(b *graphBuilder, a string) string {
+			return b.node("Conv", "mid", []string{a}, same)
+		}, blocked(`Conv "mid" has 1 inputs and 1 outputs`)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newGraphBuilder(t, 4)
+			a := b.conv("convA", b.input("x", inShape...), 8, 3, 1)
+			mid := c.mid(b, a)
+			if c.name == "conv without weight" || c.name == "add rank-5 constant" {
+				b.output(mid) // nothing valid reads it
+				c.want = c.want[:1]
+			} else {
+				b.output(b.conv("convB", mid, 4, 1, 1))
+			}
+			m := b.model()
+			m.OpsetImport[0].Version = proto.Int64(c.opset)
+			checkGroups(t, analyze(t, m), c.want)
+		})
+	}
+}
