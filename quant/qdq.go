@@ -119,6 +119,9 @@ type Plan struct {
 	// InputMeans are per-channel means of activation tensors on the
 	// calibration frames (by tensor name), for bias correction.
 	InputMeans map[string][]float32
+	// BiasCorrection also corrects the biases of quantized Convs for their
+	// weights' rounding (float-stored layers always are).
+	BiasCorrection bool
 }
 
 // WeightStorage is how the file stores the weights of a layer that computes
@@ -462,7 +465,11 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		}
 		inRange := plan.Ranges[n.GetInput()[0]]
 		inScale := activationParams(inRange[0], inRange[1], plan.Profile).scale
-		nodesAdded, err := quantizeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), inScale, plan.PerChannel, plan.ReduceRange)
+		var inMeans []float32
+		if plan.BiasCorrection {
+			inMeans = plan.InputMeans[n.GetInput()[0]]
+		}
+		nodesAdded, err := quantizeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), inScale, plan.PerChannel, plan.ReduceRange, inMeans)
 		if err != nil {
 			return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
 		}
@@ -535,7 +542,11 @@ func weightAxis(n *onnxpb.NodeProto) int64 {
 // quantizeWeights replaces n's float weight (and bias) with int8 (int32)
 // initializers behind DequantizeLinear nodes: weights symmetric, per output
 // channel unless perChannel is false; bias scale = input scale × weight scale.
-func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool) ([]*onnxpb.NodeProto, error) {
+// inMeans, if not nil, are the means of a Conv's input channels on the
+// calibration frames: the bias then absorbs the mean output shift the
+// weights' rounding causes (bias correction, Nagel et al. 2019; a Conv
+// without a bias gets one).
+func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool, inMeans []float32) ([]*onnxpb.NodeProto, error) {
 	wv, err := onnx.TensorFloats(w)
 	if err != nil {
 		return nil, err
@@ -547,7 +558,7 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	if reduceRange {
 		qmax = 63
 	}
-	qw, scales, _ := symmetricWeights(wv, dims, axis, perChannel, qmax)
+	qw, scales, chanOf := symmetricWeights(wv, dims, axis, perChannel, qmax)
 	scaleOf := func(c int) float32 {
 		if len(scales) == 1 {
 			return scales[0]
@@ -576,15 +587,31 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	}
 	out := []*onnxpb.NodeProto{qdqNode(onnx.UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
 	n.Input[1] = dqOut
-	if b == nil {
+	var shift []float32
+	if inMeans != nil {
+		restored := make([]float32, len(qw))
+		for i, q := range qw {
+			restored[i] = float32(q) * scaleOf(chanOf(i))
+		}
+		shift = convBiasShift(n, wv, restored, dims, inMeans)
+	}
+	if b == nil && (shift == nil || inputAt(n, 2) != "") {
 		return out, nil
 	}
-	bv, err := onnx.TensorFloats(b)
-	if err != nil {
-		return nil, err
+	bv := make([]float32, channels)
+	if b != nil {
+		if bv, err = onnx.TensorFloats(b); err != nil {
+			return nil, err
+		}
 	}
 	if len(bv) != channels {
 		return nil, fmt.Errorf("bias %q has %d values for %d output channels", b.GetName(), len(bv), channels)
+	}
+	for c := range shift {
+		bv[c] -= shift[c]
+	}
+	for len(n.Input) < 3 {
+		n.Input = append(n.Input, "")
 	}
 	bScales := make([]float32, channels)
 	qb := make([]int32, channels)
@@ -601,7 +628,7 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	bs := onnx.UniqueName(names, stem+"_bias_scale")
 	bz := onnx.UniqueName(names, stem+"_bias_zp")
 	bOut := onnx.UniqueName(names, stem+"_bias_dq")
-	gp.Initializer = append(gp.Initializer, onnx.Int32Tensor(bq, b.GetDims(), qb), onnx.Float32Vector(bs, bScales), onnx.Int32Vector(bz, make([]int32, channels)))
+	gp.Initializer = append(gp.Initializer, onnx.Int32Vector(bq, qb), onnx.Float32Vector(bs, bScales), onnx.Int32Vector(bz, make([]int32, channels)))
 	out = append(out, qdqNode(onnx.UniqueName(names, stem+"_bias_DQ"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
 	n.Input[2] = bOut
 	return out, nil

@@ -46,6 +46,16 @@ type Options struct {
 	// between quantized compute ops in INT8. Off, they stay float and ONNX
 	// Runtime fuses them (SiLU) as in the FP32 model.
 	Elementwise bool
+	// SplitChannels cuts a convolution whose output channels have very
+	// different ranges into groups of similar range, up to the depthwise
+	// convolution after it, so that each group gets its own quantization
+	// scale (exact in float; see split.go).
+	SplitChannels bool
+	// BiasCorrection folds the mean output shift caused by rounding a
+	// quantized Conv's weights into its bias, from the mean of each input
+	// channel on the calibration frames. Layers kept float with int8-stored
+	// weights are always corrected.
+	BiasCorrection bool
 	// Exclude names nodes or op types that stay float.
 	Exclude []string
 	// MaxError is the sensitivity budget: layers whose quantization hurts
@@ -79,6 +89,8 @@ func DefaultOptions() Options {
 		MaxError:          0.03,
 		SensitivityFrames: 8,
 		FloatWeights:      WeightsInt8,
+		SplitChannels:     true,
+		BiasCorrection:    true,
 	}
 }
 
@@ -113,6 +125,8 @@ type Report struct {
 	FloatWeights      WeightStorage `json:"float_weights"`
 	Layers            []LayerReport `json:"layers"`
 	Head              []string      `json:"head"`
+	// Split lists the convolutions whose channels were split (SplitChannels).
+	Split []SplitReport `json:"split,omitempty"`
 }
 
 // FloatLayers lists the layers kept float, most damaging first.
@@ -186,6 +200,11 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	for _, e := range opt.Exclude {
 		exclude[e] = true
 	}
+	if opt.SplitChannels {
+		if rep.Split, err = splitChannels(ctx, fp, inName, inShape, inputs, opt.Threads, exclude); err != nil {
+			return nil, nil, err
+		}
+	}
 	p, err := analyse(fp, exclude)
 	if err != nil {
 		return nil, nil, err
@@ -250,7 +269,12 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	r.Close()
 	ranges := map[string][2]float32{}
 	for i, t := range tensors {
-		lo, hi := stats[i].Range(opt.Method, opt.Percentile)
+		var lo, hi float32
+		if opt.Method == MethodMSE {
+			lo, hi = stats[i].MSERange(opt.Profile, p.activationOf(t))
+		} else {
+			lo, hi = stats[i].Range(opt.Method, opt.Percentile)
+		}
 		ranges[t] = [2]float32{lo, hi}
 	}
 	inputMeans := means.means()
@@ -279,7 +303,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 			islands = append(islands, changed...)
 		}
 		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
-			FloatWeights: p.floatWeights(q, rep.FloatWeights), InputMeans: inputMeans}, islands
+			FloatWeights: p.floatWeights(q, rep.FloatWeights), InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection}, islands
 	}
 	layers := make([]LayerReport, len(p.candidates))
 	for i, n := range p.candidates {
@@ -303,7 +327,8 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 					progress("sensitivity", i+1, len(p.candidates))
 					continue
 				}
-				one := &Plan{Quantize: map[string]bool{n.GetName(): true}, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}
+				one := &Plan{Quantize: map[string]bool{n.GetName(): true}, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
+					InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection}
 				e, err := s.errorOf(ctx, one)
 				if err != nil {
 					return nil, nil, fmt.Errorf("sensitivity of %q: %w", n.GetName(), err)

@@ -46,6 +46,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
 	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
+	accuracy := accuracyFlags(fs)
 	reportPath := fs.String("report", "", "also write the report as JSON here")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: search)")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +84,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")
 	}
+	accuracy.apply(&opt)
 	if err := checkDistinct(*model, *out); err != nil {
 		return err
 	}
@@ -406,4 +408,22 @@ func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n 
 		return nil, err
 	}
 	return e, nil
+}
+
+// quantAccuracy holds the flags of the accuracy techniques (see quant's
+// split.go, rangesearch.go and the bias correction in qdq.go).
+type quantAccuracy struct {
+	split, biasCorrection *bool
+}
+
+func accuracyFlags(fs *flag.FlagSet) quantAccuracy {
+	def := quant.DefaultOptions()
+	return quantAccuracy{
+		split:          fs.Bool("split-channels", def.SplitChannels, "split a convolution whose output channels have very different ranges into groups up to the depthwise convolution after it, each group with its own INT8 scale (exact in float)"),
+		biasCorrection: fs.Bool("bias-correction", def.BiasCorrection, "fold the mean output shift of each quantized convolution's weight rounding into its bias"),
+	}
+}
+
+func (a quantAccuracy) apply(opt *quant.Options) {
+	opt.SplitChannels, opt.BiasCorrection = *a.split, *a.biasCorrection
 }
