@@ -165,6 +165,11 @@ type prepared struct {
 	// elementwise are the element-wise nodes that can run in INT8.
 	elementwise []*onnxpb.NodeProto
 	byName      map[string]*onnxpb.NodeProto
+	// siluSigmoid maps the Mul of every SiLU (Mul(x, Sigmoid(x)), the
+	// Sigmoid read by nothing else) to its Sigmoid.
+	siluSigmoid map[string]*onnxpb.NodeProto
+	// exactSiLU quantizes a SiLU's input and output only (Options.ExactSiLU).
+	exactSiLU bool
 }
 
 // analyse finds the head, the quantizable nodes and the tensor types.
@@ -200,6 +205,15 @@ func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
 		reaches[n] = r
 		if !r && !computeOps[n.GetOpType()] {
 			p.head[n.GetName()] = true
+		}
+	}
+	p.siluSigmoid = map[string]*onnxpb.NodeProto{}
+	for _, n := range order {
+		if n.GetOpType() != "Sigmoid" || len(n.GetInput()) != 1 || len(n.GetOutput()) != 1 {
+			continue
+		}
+		if c := g.Consumers(n.GetOutput()[0]); len(c) == 1 && c[0].GetOpType() == "Mul" && isSiLU(n, c[0]) && !g.IsOutput(n.GetOutput()[0]) {
+			p.siluSigmoid[c[0].GetName()] = n
 		}
 	}
 	p.excluded = map[string]bool{}
@@ -284,6 +298,40 @@ func (p *prepared) quantizableCompute(n *onnxpb.NodeProto) bool {
 	return true
 }
 
+// quantInputs is actInputs of the node named like n, except that with
+// exactSiLU a SiLU's Mul quantizes only x: the Sigmoid between its
+// quantized input and output stays float. The indices come from the
+// prepared model's node (n may be a copy whose inputs were renamed).
+func (p *prepared) quantInputs(g *onnx.Graph, n *onnxpb.NodeProto) []int {
+	idx := actInputs(g, n)
+	sig := p.siluSigmoid[n.GetName()]
+	orig := p.byName[n.GetName()]
+	if !p.exactSiLU || sig == nil || orig == nil {
+		return idx
+	}
+	var keep []int
+	for _, i := range idx {
+		if orig.GetInput()[i] == sig.GetInput()[0] {
+			keep = append(keep, i)
+		}
+	}
+	return keep
+}
+
+// isExactSiLUSigmoid reports whether n is the Sigmoid of a SiLU that
+// exactSiLU keeps float.
+func (p *prepared) isExactSiLUSigmoid(n *onnxpb.NodeProto) bool {
+	if !p.exactSiLU || n.GetOpType() != "Sigmoid" {
+		return false
+	}
+	for _, c := range p.g.Consumers(n.GetOutput()[0]) {
+		if p.siluSigmoid[c.GetName()] == n {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *prepared) allFloat(n *onnxpb.NodeProto) bool {
 	for _, i := range actInputs(p.g, n) {
 		if !isFloat(p.types, n.GetInput()[i]) {
@@ -342,8 +390,12 @@ func (p *prepared) propagateElementwise(q map[string]bool) {
 		if !ew[n.GetName()] {
 			continue
 		}
+		if p.isExactSiLUSigmoid(n) {
+			q[n.GetName()] = false
+			continue
+		}
 		all := true
-		for _, i := range actInputs(p.g, n) {
+		for _, i := range p.quantInputs(p.g, n) {
 			in := n.GetInput()[i]
 			if p.g.Initializer(in) != nil {
 				continue
@@ -408,7 +460,7 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		if !q(cn) {
 			continue
 		}
-		for _, i := range actInputs(g, cn) {
+		for _, i := range p.quantInputs(g, cn) {
 			if t := cn.GetInput()[i]; g.Initializer(t) == nil {
 				mark(t)
 			}
@@ -437,7 +489,7 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		for _, c := range g.Consumers(t) {
 			useDQ := producerQuantized
 			if q(c) {
-				for _, i := range actInputs(g, c) {
+				for _, i := range p.quantInputs(g, c) {
 					if c.GetInput()[i] == t {
 						useDQ = true
 					}

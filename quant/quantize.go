@@ -56,6 +56,13 @@ type Options struct {
 	// channel on the calibration frames. Layers kept float with int8-stored
 	// weights are always corrected.
 	BiasCorrection bool
+	// ExactSiLU (with Elementwise) quantizes a SiLU's input and output but
+	// not the Sigmoid between them: a lookup-table activation (edgedet's
+	// fused INT8 SiLU, TensorRT's fusion) then computes the exact SiLU of
+	// the quantized input. ONNX Runtime without it runs the SiLU as float
+	// QuickGelu between DequantizeLinear and QuantizeLinear; off, it runs
+	// QLinearSigmoid then QLinearMul, rounding the Sigmoid to 8 bits.
+	ExactSiLU bool
 	// Exclude names nodes or op types that stay float.
 	Exclude []string
 	// MaxError is the sensitivity budget: layers whose quantization hurts
@@ -209,6 +216,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	if err != nil {
 		return nil, nil, err
 	}
+	p.exactSiLU = opt.ExactSiLU
 	for _, e := range opt.Exclude {
 		if p.byName[e] == nil && !opTypePresent(p, e) {
 			return nil, nil, fmt.Errorf("exclude: %q names no node or op type of the model", e)

@@ -151,3 +151,41 @@ func siluModel() *onnxpb.ModelProto {
 		qtNode("conv2", "Conv", []string{"m", "W2"}, []string{"y"}),
 	}, inits, qtValueInfo("x", 1, 3, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
 }
+
+// With ExactSiLU the Sigmoid inside a SiLU reads the dequantized conv
+// output and feeds the Mul in float; the SiLU's input and output are
+// quantized. Without it the Sigmoid's output is quantized too.
+func TestExactSiLU(t *testing.T) {
+	for _, exact := range []bool{false, true} {
+		p := analyseOK(t, siluModel())
+		p.exactSiLU = exact
+		q := map[string]bool{"conv1": true, "conv2": true}
+		p.propagateElementwise(q)
+		if !q["mul"] || q["sig"] == exact {
+			t.Fatalf("exact %v: quantized mul %v, sig %v; want mul, and sig unless exact", exact, q["mul"], q["sig"])
+		}
+		ranges := map[string][2]float32{"x": {-1, 1}, "c": {-3, 3}, "s": {0, 1}, "m": {-0.3, 3}, "y": {-2, 2}}
+		out, err := p.buildQDQ(&Plan{Quantize: q, Ranges: ranges, Profile: ProfileCPU, PerChannel: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := onnx.NewGraph(out)
+		sigQuantized := false
+		for _, c := range g.Consumers("s") {
+			sigQuantized = sigQuantized || c.GetOpType() == "QuantizeLinear"
+		}
+		if sigQuantized == exact {
+			t.Errorf("exact %v: Sigmoid output quantized %v", exact, sigQuantized)
+		}
+		sig, mul := qtNodeByName(out, "sig"), qtNodeByName(out, "mul")
+		if producerOp(g, sig.GetInput()[0]) != "DequantizeLinear" {
+			t.Errorf("exact %v: Sigmoid reads %s, want a DequantizeLinear", exact, producerOp(g, sig.GetInput()[0]))
+		}
+		if got := producerOp(g, mul.GetInput()[0]); got != "DequantizeLinear" {
+			t.Errorf("exact %v: Mul's x comes from %s, want a DequantizeLinear", exact, got)
+		}
+		if c := g.Consumers("m"); len(c) != 1 || c[0].GetOpType() != "QuantizeLinear" {
+			t.Errorf("exact %v: the SiLU output is not quantized", exact)
+		}
+	}
+}
