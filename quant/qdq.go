@@ -122,6 +122,9 @@ type Plan struct {
 	// BiasCorrection also corrects the biases of quantized Convs for their
 	// weights' rounding (float-stored layers always are).
 	BiasCorrection bool
+	// Hessians, by Conv node name, make quantizeWeights round those
+	// weights by GPTQ (see gptq.go).
+	Hessians map[string]*hessian
 }
 
 // WeightStorage is how the file stores the weights of a layer that computes
@@ -521,7 +524,7 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		if plan.BiasCorrection {
 			inMeans = plan.InputMeans[n.GetInput()[0]]
 		}
-		nodesAdded, err := quantizeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), inScale, plan.PerChannel, plan.ReduceRange, inMeans)
+		nodesAdded, err := quantizeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), inScale, plan.PerChannel, plan.ReduceRange, inMeans, plan.Hessians[n.GetName()])
 		if err != nil {
 			return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
 		}
@@ -598,7 +601,10 @@ func weightAxis(n *onnxpb.NodeProto) int64 {
 // calibration frames: the bias then absorbs the mean output shift the
 // weights' rounding causes (bias correction, Nagel et al. 2019; a Conv
 // without a bias gets one).
-func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool, inMeans []float32) ([]*onnxpb.NodeProto, error) {
+//
+// h, if not nil, is the Hessian of n's input patches: the weights are then
+// rounded by GPTQ.
+func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool, inMeans []float32, h *hessian) ([]*onnxpb.NodeProto, error) {
 	wv, err := onnx.TensorFloats(w)
 	if err != nil {
 		return nil, err
@@ -611,6 +617,9 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 		qmax = 63
 	}
 	qw, scales, chanOf := symmetricWeights(wv, dims, axis, perChannel, qmax)
+	if h != nil && axis == 0 {
+		gptqWeights(wv, qw, dims, scales, h, qmax)
+	}
 	scaleOf := func(c int) float32 {
 		if len(scales) == 1 {
 			return scales[0]

@@ -63,6 +63,10 @@ type Options struct {
 	// QuickGelu between DequantizeLinear and QuantizeLinear; off, it runs
 	// QLinearSigmoid then QLinearMul, rounding the Sigmoid to 8 bits.
 	ExactSiLU bool
+	// GPTQ rounds each quantized Conv's weights to minimise the error of
+	// its output on the calibration frames rather than of the weights
+	// (see gptq.go).
+	GPTQ bool
 	// Exclude names nodes or op types that stay float.
 	Exclude []string
 	// MaxError is the sensitivity budget: layers whose quantization hurts
@@ -250,6 +254,18 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 		}
 	}
 	means := channelMeans{}
+	hessians := map[string][]namedHessian{} // by input tensor
+	if opt.GPTQ {
+		for _, n := range p.candidates {
+			w := p.g.Initializer(n.GetInput()[1])
+			if w == nil {
+				continue
+			}
+			if geo, ok := geometryOf(n, w.GetDims()); ok && geo.patch() <= maxGPTQPatch {
+				hessians[n.GetInput()[0]] = append(hessians[n.GetInput()[0]], namedHessian{n.GetName(), newHessian(geo)})
+			}
+		}
+	}
 	for i := 0; i < inputs.Len(); i++ {
 		if err := ctx.Err(); err != nil {
 			r.Close()
@@ -265,6 +281,11 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 			}
 			if convInputs[name] {
 				means.add(name, shape, v)
+			}
+			if i < hessianFrames {
+				for _, h := range hessians[name] {
+					h.h.add(shape, v)
+				}
 			}
 			return nil
 		})
@@ -286,6 +307,15 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 		ranges[t] = [2]float32{lo, hi}
 	}
 	inputMeans := means.means()
+	var byNode map[string]*hessian
+	if opt.GPTQ {
+		byNode = map[string]*hessian{}
+		for _, list := range hessians {
+			for _, h := range list {
+				byNode[h.node] = h.h
+			}
+		}
+	}
 	for _, n := range p.elementwise {
 		if sharesInputParams[n.GetOpType()] {
 			ranges[n.GetOutput()[0]] = ranges[n.GetInput()[0]]
@@ -311,7 +341,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 			islands = append(islands, changed...)
 		}
 		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
-			FloatWeights: p.floatWeights(q, rep.FloatWeights), InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection}, islands
+			FloatWeights: p.floatWeights(q, rep.FloatWeights), InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection, Hessians: byNode}, islands
 	}
 	layers := make([]LayerReport, len(p.candidates))
 	for i, n := range p.candidates {
@@ -336,7 +366,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 					continue
 				}
 				one := &Plan{Quantize: map[string]bool{n.GetName(): true}, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
-					InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection}
+					InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection, Hessians: byNode}
 				e, err := s.errorOf(ctx, one)
 				if err != nil {
 					return nil, nil, fmt.Errorf("sensitivity of %q: %w", n.GetName(), err)

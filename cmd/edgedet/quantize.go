@@ -413,7 +413,7 @@ func captureCameraInputs(ctx context.Context, cfg *agent.Config, name string, n 
 // quantAccuracy holds the flags of the accuracy techniques (see quant's
 // split.go, rangesearch.go and the bias correction in qdq.go).
 type quantAccuracy struct {
-	split, biasCorrection, exactSiLU *bool
+	split, biasCorrection, exactSiLU, gptq *bool
 }
 
 func accuracyFlags(fs *flag.FlagSet) quantAccuracy {
@@ -421,10 +421,11 @@ func accuracyFlags(fs *flag.FlagSet) quantAccuracy {
 	return quantAccuracy{
 		split:          fs.Bool("split-channels", def.SplitChannels, "split a convolution whose output channels have very different ranges into groups up to the depthwise convolution after it, each group with its own INT8 scale (exact in float)"),
 		biasCorrection: fs.Bool("bias-correction", def.BiasCorrection, "fold the mean output shift of each quantized convolution's weight rounding into its bias"),
+		gptq:           fs.Bool("gptq", def.GPTQ, "round each quantized convolution's weights to minimise its output error on the calibration frames (GPTQ) instead of to the nearest step"),
 		exactSiLU:      fs.Bool("exact-silu", def.ExactSiLU, "with --elementwise, quantize a SiLU's input and output but not the Sigmoid inside it (edgedet's fused INT8 activation computes it as one exact table)"),
 	}
 }
 
 func (a quantAccuracy) apply(opt *quant.Options) {
-	opt.SplitChannels, opt.BiasCorrection, opt.ExactSiLU = *a.split, *a.biasCorrection, *a.exactSiLU
+	opt.SplitChannels, opt.BiasCorrection, opt.ExactSiLU, opt.GPTQ = *a.split, *a.biasCorrection, *a.exactSiLU, *a.gptq
 }
