@@ -137,7 +137,10 @@ type Report struct {
 	Layers            []LayerReport `json:"layers"`
 	Head              []string      `json:"head"`
 	// Split lists the convolutions whose channels were split (SplitChannels).
-	Split []SplitReport `json:"split,omitempty"`
+	Split          []SplitReport `json:"split,omitempty"`
+	BiasCorrection bool          `json:"bias_correction"`
+	GPTQ           bool          `json:"gptq"`
+	ExactSiLU      bool          `json:"exact_silu"`
 }
 
 // FloatLayers lists the layers kept float, most damaging first.
@@ -182,7 +185,8 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 		progress = func(string, int, int) {}
 	}
 	rep := &Report{Method: opt.Method, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange, Elementwise: opt.Elementwise,
-		CalibrationFrames: inputs.Len(), MaxError: opt.MaxError, FloatWeights: opt.FloatWeights}
+		CalibrationFrames: inputs.Len(), MaxError: opt.MaxError, FloatWeights: opt.FloatWeights,
+		BiasCorrection: opt.BiasCorrection, GPTQ: opt.GPTQ, ExactSiLU: opt.ExactSiLU && opt.Elementwise}
 	if rep.FloatWeights == "" {
 		rep.FloatWeights = WeightsFloat32
 	}
