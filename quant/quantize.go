@@ -88,11 +88,12 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// DefaultOptions: percentile 99.99 calibration, CPU profile, per-channel
-// weights (7-bit), float element-wise ops, 0.03 sensitivity budget on 8 frames.
+// DefaultOptions: ranges by output error (mse), CPU profile, per-channel
+// weights (7-bit) rounded by GPTQ with bias correction, channel splitting,
+// float element-wise ops, 0.03 sensitivity budget on 8 frames.
 func DefaultOptions() Options {
 	return Options{
-		Method:            MethodPercentile,
+		Method:            MethodMSE,
 		Percentile:        99.99,
 		Profile:           ProfileCPU,
 		PerChannel:        true,
@@ -102,6 +103,7 @@ func DefaultOptions() Options {
 		FloatWeights:      WeightsInt8,
 		SplitChannels:     true,
 		BiasCorrection:    true,
+		GPTQ:              true,
 	}
 }
 

@@ -33,7 +33,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cfgPath := fs.String("c", "agent.toml", "agent config, for --calib CAMERA")
 	frames := fs.Int("frames", 100, "frames to capture from a camera for calibration")
 	maxImages := fs.Int("max-images", 0, "use at most this many images of a directory (0 = all)")
-	method := fs.String("method", "percentile", "calibration: minmax, percentile, entropy")
+	method := fs.String("method", string(quant.DefaultOptions().Method), "activation ranges: mse (least quantization error, through the activation each tensor feeds), minmax, percentile, entropy")
 	pct := new(float64)
 	floatVar(fs, pct, "percentile", 99.99, "percentile for --method percentile")
 	profile := fs.String("profile", "cpu", "activations: cpu (uint8), arm (int8), tensorrt (int8 symmetric)")
@@ -251,6 +251,7 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	if r.OpsetFrom != r.Opset {
 		fmt.Fprintf(w, "opset: %d -> %d\n", r.OpsetFrom, r.Opset)
 	}
+	printSplits(w, r)
 	fmt.Fprintf(w, "quantized %d of %d compute layers; head kept float: %d nodes\n", r.Quantized, r.Candidates, len(r.Head))
 	stored := map[quant.WeightStorage]int{}
 	for _, l := range r.FloatLayers() {
@@ -428,4 +429,16 @@ func accuracyFlags(fs *flag.FlagSet) quantAccuracy {
 
 func (a quantAccuracy) apply(opt *quant.Options) {
 	opt.SplitChannels, opt.BiasCorrection, opt.ExactSiLU, opt.GPTQ = *a.split, *a.biasCorrection, *a.exactSiLU, *a.gptq
+}
+
+// printSplits says which convolutions were split by channel range.
+func printSplits(w io.Writer, r *quant.Report) {
+	if len(r.Split) == 0 {
+		return
+	}
+	var parts []string
+	for _, sp := range r.Split {
+		parts = append(parts, fmt.Sprintf("%s %v", sp.Node, sp.Groups))
+	}
+	fmt.Fprintf(w, "split by channel range: %d convolutions (channels per group): %s\n", len(r.Split), strings.Join(parts, ", "))
 }
