@@ -75,7 +75,7 @@ func geometryOf(n *onnxpb.NodeProto, dims []int64) (convGeom, bool) {
 	g := int(onnx.AttrInt(n, "group", 1))
 	c := convGeom{cin: int(dims[1]) * g, groups: g, kh: int(dims[2]), kw: int(dims[3]),
 		sh: int(s[0]), sw: int(s[1]), pt: int(p[0]), pl: int(p[1]), dh: int(d[0]), dw: int(d[1])}
-	if g < 1 || c.sh < 1 || c.sw < 1 || c.dh < 1 || c.dw < 1 || c.kh < 1 || c.kw < 1 {
+	if g < 1 || dims[1] < 1 || c.sh < 1 || c.sw < 1 || c.dh < 1 || c.dw < 1 || c.kh < 1 || c.kw < 1 {
 		return convGeom{}, false
 	}
 	return c, true

@@ -122,7 +122,8 @@ func convWeight(g *onnx.Graph, n *onnxpb.NodeProto) (w, b *onnxpb.TensorProto, o
 		return nil, nil, false
 	}
 	w = g.Initializer(n.GetInput()[1])
-	if !onnx.IsFloatInitializer(w) || len(w.GetDims()) != 4 || weightShared(g, w.GetName()) {
+	if !onnx.IsFloatInitializer(w) || len(w.GetDims()) != 4 || slices.ContainsFunc(w.GetDims(), func(d int64) bool { return d <= 0 }) ||
+		weightShared(g, w.GetName()) {
 		return nil, nil, false
 	}
 	if in := inputAt(n, 2); in != "" {
