@@ -217,6 +217,9 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	for _, e := range opt.Exclude {
 		exclude[e] = true
 	}
+	if err := checkExclude(fp, opt.Exclude); err != nil {
+		return nil, nil, err
+	}
 	if opt.SplitChannels {
 		if rep.Split, err = splitChannels(ctx, fp, inName, inShape, inputs, opt.Threads, exclude); err != nil {
 			return nil, nil, err
@@ -554,6 +557,21 @@ func (c channelMeans) means() map[string][]float32 {
 		out[name] = m
 	}
 	return out
+}
+
+// checkExclude rejects an --exclude entry that names no node or op type
+// of m, before any work is done.
+func checkExclude(m *onnxpb.ModelProto, exclude []string) error {
+	known := map[string]bool{}
+	for _, n := range m.GetGraph().GetNode() {
+		known[n.GetName()], known[n.GetOpType()] = true, true
+	}
+	for _, e := range exclude {
+		if !known[e] {
+			return fmt.Errorf("exclude: %q names no node or op type of the model", e)
+		}
+	}
+	return nil
 }
 
 func opTypePresent(p *prepared, op string) bool {

@@ -333,8 +333,8 @@ func TestQuantizeErrors(t *testing.T) {
 	}{
 		{"bad method", func(o *quant.Options) { o.Method = "kl" }, `"kl"`},
 		{"bad profile", func(o *quant.Options) { o.Profile = "gpu" }, `"gpu"`},
-		{"percentile 50", func(o *quant.Options) { o.Percentile = 50 }, "percentile 50"},
-		{"percentile 101", func(o *quant.Options) { o.Percentile = 101 }, "percentile 101"},
+		{"percentile 50", func(o *quant.Options) { o.Method, o.Percentile = quant.MethodPercentile, 50 }, "percentile 50"},
+		{"percentile 101", func(o *quant.Options) { o.Method, o.Percentile = quant.MethodPercentile, 101 }, "percentile 101"},
 		{"exclude unknown node", func(o *quant.Options) { o.Exclude = []string{stemConv, "/no/such/Conv"} }, `"/no/such/Conv"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
