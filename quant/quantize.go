@@ -90,7 +90,8 @@ type Options struct {
 
 // DefaultOptions: ranges by output error (mse), CPU profile, per-channel
 // weights (7-bit) rounded by GPTQ with bias correction, channel splitting,
-// float element-wise ops, 0.03 sensitivity budget on 8 frames.
+// float element-wise ops (exact SiLU when they are INT8), 0.03 sensitivity
+// budget on 8 frames.
 func DefaultOptions() Options {
 	return Options{
 		Method:            MethodMSE,
@@ -104,6 +105,7 @@ func DefaultOptions() Options {
 		SplitChannels:     true,
 		BiasCorrection:    true,
 		GPTQ:              true,
+		ExactSiLU:         true,
 	}
 }
 
