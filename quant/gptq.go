@@ -182,9 +182,7 @@ func (h *hessian) upperInverseFactor(g int) []float64 {
 		return nil
 	}
 	inv := choleskyInverse(l, d)
-	// Upper factor of inv: inv = UᵀU with U = Lᵀ of inv's reversed
-	// Cholesky; computing the lower Cholesky L2 of inv, U = L2ᵀ gives
-	// inv = L2 L2ᵀ = Uᵀ U.
+	// With L2 the lower Cholesky factor of inv, U = L2ᵀ: UᵀU = L2 L2ᵀ = inv.
 	l2 := cholesky(inv, d)
 	if l2 == nil {
 		return nil
