@@ -119,6 +119,12 @@ type Plan struct {
 	// InputMeans are per-channel means of activation tensors on the
 	// calibration frames (by tensor name), for bias correction.
 	InputMeans map[string][]float32
+	// BiasCorrection also corrects the biases of quantized Convs for their
+	// weights' rounding (float-stored layers always are).
+	BiasCorrection bool
+	// Hessians, by Conv node name, make quantizeWeights round those
+	// weights by GPTQ (see gptq.go).
+	Hessians map[string]*hessian
 }
 
 // WeightStorage is how the file stores the weights of a layer that computes
@@ -162,6 +168,11 @@ type prepared struct {
 	// elementwise are the element-wise nodes that can run in INT8.
 	elementwise []*onnxpb.NodeProto
 	byName      map[string]*onnxpb.NodeProto
+	// siluSigmoid maps the Mul of every SiLU (Mul(x, Sigmoid(x)), the
+	// Sigmoid read by nothing else) to its Sigmoid.
+	siluSigmoid map[string]*onnxpb.NodeProto
+	// exactSiLU quantizes a SiLU's input and output only (Options.ExactSiLU).
+	exactSiLU bool
 }
 
 // analyse finds the head, the quantizable nodes and the tensor types.
@@ -197,6 +208,15 @@ func analyse(m *onnxpb.ModelProto, exclude map[string]bool) (*prepared, error) {
 		reaches[n] = r
 		if !r && !computeOps[n.GetOpType()] {
 			p.head[n.GetName()] = true
+		}
+	}
+	p.siluSigmoid = map[string]*onnxpb.NodeProto{}
+	for _, n := range order {
+		if n.GetOpType() != "Sigmoid" || len(n.GetInput()) != 1 || len(n.GetOutput()) != 1 {
+			continue
+		}
+		if c := g.Consumers(n.GetOutput()[0]); len(c) == 1 && c[0].GetOpType() == "Mul" && isSiLU(n, c[0]) && !g.IsOutput(n.GetOutput()[0]) {
+			p.siluSigmoid[c[0].GetName()] = n
 		}
 	}
 	p.excluded = map[string]bool{}
@@ -281,6 +301,40 @@ func (p *prepared) quantizableCompute(n *onnxpb.NodeProto) bool {
 	return true
 }
 
+// quantInputs is actInputs of the node named like n, except that with
+// exactSiLU a SiLU's Mul quantizes only x: the Sigmoid between its
+// quantized input and output stays float. The indices come from the
+// prepared model's node (n may be a copy whose inputs were renamed).
+func (p *prepared) quantInputs(g *onnx.Graph, n *onnxpb.NodeProto) []int {
+	idx := actInputs(g, n)
+	sig := p.siluSigmoid[n.GetName()]
+	orig := p.byName[n.GetName()]
+	if !p.exactSiLU || sig == nil || orig == nil {
+		return idx
+	}
+	var keep []int
+	for _, i := range idx {
+		if orig.GetInput()[i] == sig.GetInput()[0] {
+			keep = append(keep, i)
+		}
+	}
+	return keep
+}
+
+// isExactSiLUSigmoid reports whether n is the Sigmoid of a SiLU that
+// exactSiLU keeps float.
+func (p *prepared) isExactSiLUSigmoid(n *onnxpb.NodeProto) bool {
+	if !p.exactSiLU || n.GetOpType() != "Sigmoid" {
+		return false
+	}
+	for _, c := range p.g.Consumers(n.GetOutput()[0]) {
+		if p.siluSigmoid[c.GetName()] == n {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *prepared) allFloat(n *onnxpb.NodeProto) bool {
 	for _, i := range actInputs(p.g, n) {
 		if !isFloat(p.types, n.GetInput()[i]) {
@@ -339,8 +393,12 @@ func (p *prepared) propagateElementwise(q map[string]bool) {
 		if !ew[n.GetName()] {
 			continue
 		}
+		if p.isExactSiLUSigmoid(n) {
+			q[n.GetName()] = false
+			continue
+		}
 		all := true
-		for _, i := range actInputs(p.g, n) {
+		for _, i := range p.quantInputs(p.g, n) {
 			in := n.GetInput()[i]
 			if p.g.Initializer(in) != nil {
 				continue
@@ -405,7 +463,7 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		if !q(cn) {
 			continue
 		}
-		for _, i := range actInputs(g, cn) {
+		for _, i := range p.quantInputs(g, cn) {
 			if t := cn.GetInput()[i]; g.Initializer(t) == nil {
 				mark(t)
 			}
@@ -434,7 +492,7 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		for _, c := range g.Consumers(t) {
 			useDQ := producerQuantized
 			if q(c) {
-				for _, i := range actInputs(g, c) {
+				for _, i := range p.quantInputs(g, c) {
 					if c.GetInput()[i] == t {
 						useDQ = true
 					}
@@ -462,7 +520,11 @@ func (p *prepared) buildQDQ(plan *Plan) (*onnxpb.ModelProto, error) {
 		}
 		inRange := plan.Ranges[n.GetInput()[0]]
 		inScale := activationParams(inRange[0], inRange[1], plan.Profile).scale
-		nodesAdded, err := quantizeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), inScale, plan.PerChannel, plan.ReduceRange)
+		var inMeans []float32
+		if plan.BiasCorrection {
+			inMeans = plan.InputMeans[n.GetInput()[0]]
+		}
+		nodesAdded, err := quantizeWeights(gp, names, cn, w, g.Initializer(inputAt(cn, 2)), inScale, plan.PerChannel, plan.ReduceRange, inMeans, plan.Hessians[n.GetName()])
 		if err != nil {
 			return nil, fmt.Errorf("node %q: %w", cn.GetName(), err)
 		}
@@ -535,7 +597,14 @@ func weightAxis(n *onnxpb.NodeProto) int64 {
 // quantizeWeights replaces n's float weight (and bias) with int8 (int32)
 // initializers behind DequantizeLinear nodes: weights symmetric, per output
 // channel unless perChannel is false; bias scale = input scale × weight scale.
-func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool) ([]*onnxpb.NodeProto, error) {
+// inMeans, if not nil, are the means of a Conv's input channels on the
+// calibration frames: the bias then absorbs the mean output shift the
+// weights' rounding causes (bias correction, Nagel et al. 2019; a Conv
+// without a bias gets one).
+//
+// h, if not nil, is the Hessian of n's input patches: the weights are then
+// rounded by GPTQ.
+func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.NodeProto, w, b *onnxpb.TensorProto, inScale float32, perChannel, reduceRange bool, inMeans []float32, h *hessian) ([]*onnxpb.NodeProto, error) {
 	wv, err := onnx.TensorFloats(w)
 	if err != nil {
 		return nil, err
@@ -547,7 +616,10 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	if reduceRange {
 		qmax = 63
 	}
-	qw, scales, _ := symmetricWeights(wv, dims, axis, perChannel, qmax)
+	qw, scales, chanOf := symmetricWeights(wv, dims, axis, perChannel, qmax)
+	if h != nil && axis == 0 {
+		gptqWeights(wv, qw, dims, scales, h, qmax)
+	}
 	scaleOf := func(c int) float32 {
 		if len(scales) == 1 {
 			return scales[0]
@@ -576,15 +648,31 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	}
 	out := []*onnxpb.NodeProto{qdqNode(onnx.UniqueName(names, stem+"_DQ"), "DequantizeLinear", []string{qName, sName, zName}, dqOut, dqAxis)}
 	n.Input[1] = dqOut
-	if b == nil {
+	var shift []float32
+	if inMeans != nil {
+		restored := make([]float32, len(qw))
+		for i, q := range qw {
+			restored[i] = float32(q) * scaleOf(chanOf(i))
+		}
+		shift = convBiasShift(n, wv, restored, dims, inMeans)
+	}
+	if b == nil && (shift == nil || inputAt(n, 2) != "") {
 		return out, nil
 	}
-	bv, err := onnx.TensorFloats(b)
-	if err != nil {
-		return nil, err
+	bv := make([]float32, channels)
+	if b != nil {
+		if bv, err = onnx.TensorFloats(b); err != nil {
+			return nil, err
+		}
 	}
 	if len(bv) != channels {
 		return nil, fmt.Errorf("bias %q has %d values for %d output channels", b.GetName(), len(bv), channels)
+	}
+	for c := range shift {
+		bv[c] -= shift[c]
+	}
+	for len(n.Input) < 3 {
+		n.Input = append(n.Input, "")
 	}
 	bScales := make([]float32, channels)
 	qb := make([]int32, channels)
@@ -601,7 +689,7 @@ func quantizeWeights(gp *onnxpb.GraphProto, names map[string]bool, n *onnxpb.Nod
 	bs := onnx.UniqueName(names, stem+"_bias_scale")
 	bz := onnx.UniqueName(names, stem+"_bias_zp")
 	bOut := onnx.UniqueName(names, stem+"_bias_dq")
-	gp.Initializer = append(gp.Initializer, onnx.Int32Tensor(bq, b.GetDims(), qb), onnx.Float32Vector(bs, bScales), onnx.Int32Vector(bz, make([]int32, channels)))
+	gp.Initializer = append(gp.Initializer, onnx.Int32Vector(bq, qb), onnx.Float32Vector(bs, bScales), onnx.Int32Vector(bz, make([]int32, channels)))
 	out = append(out, qdqNode(onnx.UniqueName(names, stem+"_bias_DQ"), "DequantizeLinear", []string{bq, bs, bz}, bOut, 0))
 	n.Input[2] = bOut
 	return out, nil

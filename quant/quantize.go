@@ -46,6 +46,27 @@ type Options struct {
 	// between quantized compute ops in INT8. Off, they stay float and ONNX
 	// Runtime fuses them (SiLU) as in the FP32 model.
 	Elementwise bool
+	// SplitChannels cuts a convolution whose output channels have very
+	// different ranges into groups of similar range, up to the depthwise
+	// convolution after it, so that each group gets its own quantization
+	// scale (exact in float; see split.go).
+	SplitChannels bool
+	// BiasCorrection folds the mean output shift caused by rounding a
+	// quantized Conv's weights into its bias, from the mean of each input
+	// channel on the calibration frames. Layers kept float with int8-stored
+	// weights are always corrected.
+	BiasCorrection bool
+	// ExactSiLU (with Elementwise) quantizes a SiLU's input and output but
+	// not the Sigmoid between them: a lookup-table activation (edgedet's
+	// fused INT8 SiLU, TensorRT's fusion) then computes the exact SiLU of
+	// the quantized input. ONNX Runtime without it runs the SiLU as float
+	// QuickGelu between DequantizeLinear and QuantizeLinear; off, it runs
+	// QLinearSigmoid then QLinearMul, rounding the Sigmoid to 8 bits.
+	ExactSiLU bool
+	// GPTQ rounds each quantized Conv's weights to minimise the error of
+	// its output on the calibration frames rather than of the weights
+	// (see gptq.go).
+	GPTQ bool
 	// Exclude names nodes or op types that stay float.
 	Exclude []string
 	// MaxError is the sensitivity budget: layers whose quantization hurts
@@ -67,11 +88,13 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// DefaultOptions: percentile 99.99 calibration, CPU profile, per-channel
-// weights (7-bit), float element-wise ops, 0.03 sensitivity budget on 8 frames.
+// DefaultOptions: ranges by output error (mse), CPU profile, per-channel
+// weights (7-bit) rounded by GPTQ with bias correction, channel splitting,
+// float element-wise ops (exact SiLU when they are INT8), 0.03 sensitivity
+// budget on 8 frames.
 func DefaultOptions() Options {
 	return Options{
-		Method:            MethodPercentile,
+		Method:            MethodMSE,
 		Percentile:        99.99,
 		Profile:           ProfileCPU,
 		PerChannel:        true,
@@ -79,6 +102,10 @@ func DefaultOptions() Options {
 		MaxError:          0.03,
 		SensitivityFrames: 8,
 		FloatWeights:      WeightsInt8,
+		SplitChannels:     true,
+		BiasCorrection:    true,
+		GPTQ:              true,
+		ExactSiLU:         true,
 	}
 }
 
@@ -113,6 +140,11 @@ type Report struct {
 	FloatWeights      WeightStorage `json:"float_weights"`
 	Layers            []LayerReport `json:"layers"`
 	Head              []string      `json:"head"`
+	// Split lists the convolutions whose channels were split (SplitChannels).
+	Split          []SplitReport `json:"split,omitempty"`
+	BiasCorrection bool          `json:"bias_correction"`
+	GPTQ           bool          `json:"gptq"`
+	ExactSiLU      bool          `json:"exact_silu"`
 }
 
 // FloatLayers lists the layers kept float, most damaging first.
@@ -157,7 +189,8 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 		progress = func(string, int, int) {}
 	}
 	rep := &Report{Method: opt.Method, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange, Elementwise: opt.Elementwise,
-		CalibrationFrames: inputs.Len(), MaxError: opt.MaxError, FloatWeights: opt.FloatWeights}
+		CalibrationFrames: inputs.Len(), MaxError: opt.MaxError, FloatWeights: opt.FloatWeights,
+		BiasCorrection: opt.BiasCorrection, GPTQ: opt.GPTQ, ExactSiLU: opt.ExactSiLU && opt.Elementwise}
 	if rep.FloatWeights == "" {
 		rep.FloatWeights = WeightsFloat32
 	}
@@ -186,10 +219,19 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	for _, e := range opt.Exclude {
 		exclude[e] = true
 	}
+	if err := checkExclude(fp, opt.Exclude); err != nil {
+		return nil, nil, err
+	}
+	if opt.SplitChannels {
+		if rep.Split, err = splitChannels(ctx, fp, inName, inShape, inputs, opt.Threads, exclude); err != nil {
+			return nil, nil, err
+		}
+	}
 	p, err := analyse(fp, exclude)
 	if err != nil {
 		return nil, nil, err
 	}
+	p.exactSiLU = opt.ExactSiLU
 	for _, e := range opt.Exclude {
 		if p.byName[e] == nil && !opTypePresent(p, e) {
 			return nil, nil, fmt.Errorf("exclude: %q names no node or op type of the model", e)
@@ -223,6 +265,18 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 		}
 	}
 	means := channelMeans{}
+	hessians := map[string][]namedHessian{} // by input tensor
+	if opt.GPTQ {
+		for _, n := range p.candidates {
+			w := p.g.Initializer(n.GetInput()[1])
+			if w == nil {
+				continue
+			}
+			if geo, ok := geometryOf(n, w.GetDims()); ok && geo.patch() <= maxGPTQPatch {
+				hessians[n.GetInput()[0]] = append(hessians[n.GetInput()[0]], namedHessian{n.GetName(), newHessian(geo)})
+			}
+		}
+	}
 	for i := 0; i < inputs.Len(); i++ {
 		if err := ctx.Err(); err != nil {
 			r.Close()
@@ -239,6 +293,11 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 			if convInputs[name] {
 				means.add(name, shape, v)
 			}
+			if i < hessianFrames {
+				for _, h := range hessians[name] {
+					h.h.add(shape, v)
+				}
+			}
 			return nil
 		})
 		if err != nil {
@@ -250,10 +309,24 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	r.Close()
 	ranges := map[string][2]float32{}
 	for i, t := range tensors {
-		lo, hi := stats[i].Range(opt.Method, opt.Percentile)
+		var lo, hi float32
+		if opt.Method == MethodMSE {
+			lo, hi = stats[i].MSERange(opt.Profile, p.activationOf(t))
+		} else {
+			lo, hi = stats[i].Range(opt.Method, opt.Percentile)
+		}
 		ranges[t] = [2]float32{lo, hi}
 	}
 	inputMeans := means.means()
+	var byNode map[string]*hessian
+	if opt.GPTQ {
+		byNode = map[string]*hessian{}
+		for _, list := range hessians {
+			for _, h := range list {
+				byNode[h.node] = h.h
+			}
+		}
+	}
 	for _, n := range p.elementwise {
 		if sharesInputParams[n.GetOpType()] {
 			ranges[n.GetOutput()[0]] = ranges[n.GetInput()[0]]
@@ -279,7 +352,7 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 			islands = append(islands, changed...)
 		}
 		return &Plan{Quantize: q, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
-			FloatWeights: p.floatWeights(q, rep.FloatWeights), InputMeans: inputMeans}, islands
+			FloatWeights: p.floatWeights(q, rep.FloatWeights), InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection, Hessians: byNode}, islands
 	}
 	layers := make([]LayerReport, len(p.candidates))
 	for i, n := range p.candidates {
@@ -303,7 +376,8 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 					progress("sensitivity", i+1, len(p.candidates))
 					continue
 				}
-				one := &Plan{Quantize: map[string]bool{n.GetName(): true}, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange}
+				one := &Plan{Quantize: map[string]bool{n.GetName(): true}, Ranges: ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
+					InputMeans: inputMeans, BiasCorrection: opt.BiasCorrection, Hessians: byNode}
 				e, err := s.errorOf(ctx, one)
 				if err != nil {
 					return nil, nil, fmt.Errorf("sensitivity of %q: %w", n.GetName(), err)
@@ -485,6 +559,21 @@ func (c channelMeans) means() map[string][]float32 {
 		out[name] = m
 	}
 	return out
+}
+
+// checkExclude rejects an --exclude entry that names no node or op type
+// of m, before any work is done.
+func checkExclude(m *onnxpb.ModelProto, exclude []string) error {
+	known := map[string]bool{}
+	for _, n := range m.GetGraph().GetNode() {
+		known[n.GetName()], known[n.GetOpType()] = true, true
+	}
+	for _, e := range exclude {
+		if !known[e] {
+			return fmt.Errorf("exclude: %q names no node or op type of the model", e)
+		}
+	}
+	return nil
 }
 
 func opTypePresent(p *prepared, op string) bool {

@@ -20,15 +20,19 @@ const (
 	// divergence between the value histogram and its quantized version
 	// (the TensorRT method).
 	MethodEntropy Method = "entropy"
+	// MethodMSE picks the range whose quantization error (rounding plus
+	// clipping, through the activation the tensor feeds) is least on the
+	// calibration values (see MSERange).
+	MethodMSE Method = "mse"
 )
 
 // ParseMethod checks a method name.
 func ParseMethod(s string) (Method, error) {
 	switch m := Method(s); m {
-	case MethodMinMax, MethodPercentile, MethodEntropy:
+	case MethodMinMax, MethodPercentile, MethodEntropy, MethodMSE:
 		return m, nil
 	}
-	return "", fmt.Errorf("calibration method %q is not one of minmax, percentile, entropy", s)
+	return "", fmt.Errorf("calibration method %q is not one of minmax, percentile, entropy, mse", s)
 }
 
 // histBins is the number of histogram bins per sign; TensorRT's entropy

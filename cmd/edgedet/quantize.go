@@ -37,7 +37,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	fs.StringVar(&f.cfgPath, "c", "agent.toml", "agent config, for --calib CAMERA")
 	fs.IntVar(&f.frames, "frames", 100, "frames to capture from a camera for calibration")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
-	method := fs.String("method", "percentile", "calibration: minmax, percentile, entropy")
+	method := fs.String("method", string(quant.DefaultOptions().Method), "activation ranges: mse (least quantization error, through the activation each tensor feeds), minmax, percentile, entropy")
 	pct := new(float64)
 	floatVar(fs, pct, "percentile", 99.99, "percentile for --method percentile")
 	profile := fs.String("profile", "cpu", "activations: cpu (uint8), arm (int8), tensorrt (int8 symmetric)")
@@ -50,6 +50,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
 	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
+	accuracy := accuracyFlags(fs)
 	fs.StringVar(&f.reportPath, "report", "", "also write the report as JSON here")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +87,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")
 	}
+	accuracy.apply(&opt)
 	f.opt = opt
 	return &f, nil
 }
@@ -248,6 +250,7 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	if r.OpsetFrom != r.Opset {
 		fmt.Fprintf(w, "opset: %d -> %d\n", r.OpsetFrom, r.Opset)
 	}
+	printSplits(w, r)
 	fmt.Fprintf(w, "quantized %d of %d compute layers; head kept float: %d nodes\n", r.Quantized, r.Candidates, len(r.Head))
 	stored := map[quant.WeightStorage]int{}
 	for _, l := range r.FloatLayers() {
@@ -268,4 +271,36 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	for _, l := range r.FloatLayers() {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)
 	}
+}
+
+// quantAccuracy holds the flags of the accuracy techniques (see quant's
+// split.go, rangesearch.go and the bias correction in qdq.go).
+type quantAccuracy struct {
+	split, biasCorrection, exactSiLU, gptq *bool
+}
+
+func accuracyFlags(fs *flag.FlagSet) quantAccuracy {
+	def := quant.DefaultOptions()
+	return quantAccuracy{
+		split:          fs.Bool("split-channels", def.SplitChannels, "split a convolution whose output channels have very different ranges into groups up to the depthwise convolution after it, each group with its own INT8 scale (exact in float)"),
+		biasCorrection: fs.Bool("bias-correction", def.BiasCorrection, "fold the mean output shift of each quantized convolution's weight rounding into its bias"),
+		gptq:           fs.Bool("gptq", def.GPTQ, "round each quantized convolution's weights to minimise its output error on the calibration frames (GPTQ) instead of to the nearest step"),
+		exactSiLU:      fs.Bool("exact-silu", def.ExactSiLU, "with --elementwise, quantize a SiLU's input and output but not the Sigmoid inside it (edgedet's fused INT8 activation computes it as one exact table)"),
+	}
+}
+
+func (a quantAccuracy) apply(opt *quant.Options) {
+	opt.SplitChannels, opt.BiasCorrection, opt.ExactSiLU, opt.GPTQ = *a.split, *a.biasCorrection, *a.exactSiLU, *a.gptq
+}
+
+// printSplits says which convolutions were split by channel range.
+func printSplits(w io.Writer, r *quant.Report) {
+	if len(r.Split) == 0 {
+		return
+	}
+	var parts []string
+	for _, sp := range r.Split {
+		parts = append(parts, fmt.Sprintf("%s %v", sp.Node, sp.Groups))
+	}
+	fmt.Fprintf(w, "split by channel range: %d convolutions (channels per group): %s\n", len(r.Split), strings.Join(parts, ", "))
 }

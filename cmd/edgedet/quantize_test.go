@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -92,10 +93,20 @@ func TestQuantizeCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"wrote " + out, "percentile 99.99 on 3 frames", "profile cpu", "opset: 11 -> 13", "quantized 113 of 113 compute layers"} {
+	for _, want := range []string{"wrote " + out, "mse on 3 frames", "profile cpu", "opset: 11 -> 13", "split by channel range:"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout does not say %q:\n%s", want, stdout)
 		}
+	}
+	// The stem and other convs are split by channel range: more than 113
+	// compute layers, all quantized.
+	allQuantized := false
+	if m := regexp.MustCompile(`quantized (\d+) of (\d+) compute layers`).FindStringSubmatch(stdout); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		allQuantized = m[1] == m[2] && n > 113
+	}
+	if !allQuantized {
+		t.Errorf("stdout does not say all of more than 113 compute layers are quantized:\n%s", stdout)
 	}
 	if strings.Contains(stdout, "output error vs FP32") {
 		t.Errorf("--max-error -1 printed a sensitivity result:\n%s", stdout)
@@ -110,8 +121,7 @@ func TestQuantizeCLI(t *testing.T) {
 	}
 	md := quantMetadata(t, out)
 	for k, want := range map[string]string{
-		"edgedet.quant.method":             "percentile",
-		"edgedet.quant.percentile":         "99.99",
+		"edgedet.quant.method":             "mse",
 		"edgedet.quant.profile":            "cpu",
 		"edgedet.quant.calibration_images": "3",
 		"edgedet.quant.source_sha256":      fileSHA256(t, model),

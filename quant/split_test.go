@@ -1,0 +1,156 @@
+package quant
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+)
+
+// splitModel builds x[1,2,6,6] ─A(1×1, 4 channels of ranges ≈50, 0.05,
+// 40, 0.02)─SiLU─D(3×3 depthwise)─SiLU─P(1×1, 2 channels)─y, the shape of
+// YOLOX's stem → dark2.0 chain. D's weights undo A's gains, so D's outputs
+// have similar ranges, as in YOLOX.
+func splitModel() *onnxpb.ModelProto {
+	rng := rand.New(rand.NewPCG(7, 8))
+	gain := []float32{50, 0.05, 40, 0.02}
+	wa := randFloats(rng, 8, -1, 1)
+	for i := range wa {
+		wa[i] *= gain[i/2]
+	}
+	wd := randFloats(rng, 36, -1, 1)
+	for i := range wd {
+		wd[i] /= gain[i/9]
+	}
+	ba := randFloats(rng, 4, -0.1, 0.1)
+	for i := range ba {
+		ba[i] *= gain[i]
+	}
+	pads := &onnxpb.AttributeProto{Name: proto.String("pads"), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: []int64{1, 1, 1, 1}}
+	silu := func(in, name string) []*onnxpb.NodeProto {
+		return []*onnxpb.NodeProto{
+			qtNode(name+"_sig", "Sigmoid", []string{in}, []string{name + "_s"}),
+			qtNode(name+"_mul", "Mul", []string{in, name + "_s"}, []string{name + "_m"}),
+		}
+	}
+	nodes := []*onnxpb.NodeProto{qtNode("A", "Conv", []string{"x", "WA", "BA"}, []string{"a"})}
+	nodes = append(nodes, silu("a", "act1")...)
+	nodes = append(nodes, qtNode("D", "Conv", []string{"act1_m", "WD", "BD"}, []string{"d"}, pads, onnx.IntAttr("group", 4)))
+	nodes = append(nodes, silu("d", "act2")...)
+	nodes = append(nodes, qtNode("P", "Conv", []string{"act2_m", "WP", "BP"}, []string{"y"}))
+	return qtModel(nodes, []*onnxpb.TensorProto{
+		onnx.Float32Tensor("WA", []int64{4, 2, 1, 1}, wa),
+		onnx.Float32Vector("BA", ba),
+		onnx.Float32Tensor("WD", []int64{4, 1, 3, 3}, wd),
+		onnx.Float32Vector("BD", randFloats(rng, 4, -0.2, 0.2)),
+		onnx.Float32Tensor("WP", []int64{2, 4, 1, 1}, randFloats(rng, 8, -1, 1)),
+		onnx.Float32Vector("BP", randFloats(rng, 2, -0.2, 0.2)),
+	}, qtValueInfo("x", 1, 2, 6, 6), qtValueInfo("y", 1, 2, 6, 6))
+}
+
+func TestSplitGroups(t *testing.T) {
+	r := channelRanges{lo: []float32{-100, 0, -1, -0.09, 0, -20}, hi: []float32{100, 0.5, 90, 0.01, 1, 10}}
+	got := splitGroups(r)
+	want := [][]int{{0, 2, 5}, {1, 4}, {3}}
+	if len(got) != len(want) {
+		t.Fatalf("groups = %v, want %v", got, want)
+	}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Errorf("groups = %v, want %v", got, want)
+		}
+	}
+	even := channelRanges{lo: []float32{-1, -2, 0}, hi: []float32{1, 2, 3}}
+	if g := splitGroups(even); len(g) != 1 {
+		t.Errorf("ranges within 8× of each other: groups %v, want one", g)
+	}
+	// At most maxSplitGroups groups; the last takes the rest.
+	many := channelRanges{lo: make([]float32, 6), hi: []float32{1e6, 1e5, 1e4, 1e3, 1e2, 1e1}}
+	if g := splitGroups(many); len(g) != maxSplitGroups || len(g[maxSplitGroups-1]) != 3 {
+		t.Errorf("six decades: groups %v, want %d with the last holding 3", g, maxSplitGroups)
+	}
+}
+
+// Splitting leaves the float model's output unchanged, and the all-INT8
+// model made from the split model is much closer to FP32 than the one made
+// from the original.
+func TestSplitChannelsExactAndHelpsINT8(t *testing.T) {
+	qtInitORT(t)
+	ctx := context.Background()
+	in := randomInputs{n: 8, seed: 11}
+	orig := splitModel()
+	split := proto.Clone(orig).(*onnxpb.ModelProto)
+	reps, err := splitChannels(ctx, split, "x", []int64{1, 2, 6, 6}, in, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || reps[0].Node != "A" || len(reps[0].Groups) < 2 {
+		t.Fatalf("split report %+v, want A split into ≥ 2 groups", reps)
+	}
+	if _, err := onnx.NewGraph(split).TopoSort(); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 2*6*6)
+	if err := in.Input(ctx, 3, x); err != nil {
+		t.Fatal(err)
+	}
+	want := runModel(t, orig, x, false)
+	if e := relErr(runModel(t, split, x, false), want); e > 1e-5 {
+		t.Errorf("split float model differs from the original: relative error %.2e", e)
+	}
+	opt := DefaultOptions()
+	opt.Elementwise, opt.MaxError, opt.ReduceRange = true, -1, false
+	quantErr := func(splitOn bool) float64 {
+		opt.SplitChannels = splitOn
+		q, rep, err := Quantize(ctx, orig, in, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if splitOn != (len(rep.Split) == 1) {
+			t.Errorf("SplitChannels %v: report lists %d splits", splitOn, len(rep.Split))
+		}
+		return relErr(runModel(t, q, x, false), want)
+	}
+	plain, withSplit := quantErr(false), quantErr(true)
+	t.Logf("all-INT8 relative output error: %.3g unsplit, %.3g split", plain, withSplit)
+	if withSplit > plain/2 {
+		t.Errorf("split INT8 error %.3g, want ≤ half the unsplit %.3g", withSplit, plain)
+	}
+}
+
+// A chain whose tensors have other readers, or whose second convolution is
+// not depthwise, is not a split site.
+func TestFindSplitSites(t *testing.T) {
+	m := splitModel()
+	g := onnx.NewGraph(m)
+	order, err := g.TopoSort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := findSplitSites(g, order); len(s) != 1 || s[0].a.GetName() != "A" || s[0].d.GetName() != "D" || s[0].p.GetName() != "P" {
+		t.Fatalf("sites of the chain: %+v, want A → D → P", s)
+	}
+	// A second reader of D's activation.
+	m2 := proto.Clone(m).(*onnxpb.ModelProto)
+	gp := m2.GetGraph()
+	gp.Node = append(gp.Node, qtNode("extra", "Relu", []string{"act2_m"}, []string{"z"}))
+	gp.Output = append(gp.Output, qtValueInfo("z", 1, 4, 6, 6))
+	g2 := onnx.NewGraph(m2)
+	order2, _ := g2.TopoSort()
+	if s := findSplitSites(g2, order2); len(s) != 0 {
+		t.Errorf("D's activation read twice: %d sites, want 0", len(s))
+	}
+	// D not depthwise.
+	m3 := proto.Clone(m).(*onnxpb.ModelProto)
+	setIntAttr(qtNodeByName(m3, "D"), "group", 2)
+	g3 := onnx.NewGraph(m3)
+	order3, _ := g3.TopoSort()
+	if s := findSplitSites(g3, order3); len(s) != 0 {
+		t.Errorf("grouped (not depthwise) D: %d sites, want 0", len(s))
+	}
+}
