@@ -22,3 +22,17 @@ func TestMaskCoordinateRange(t *testing.T) {
 		}
 	}
 }
+
+// The ends of every documented range are valid: threshold 1..255,
+// frame_height 20..2160, min_area 0, a three-point mask.
+func TestValidateAcceptsRangeEnds(t *testing.T) {
+	for _, c := range []Config{
+		{Threshold: 1, FrameHeight: MinFrameHeight},
+		{Threshold: 255, FrameHeight: MaxFrameHeight},
+		{MinArea: 0, Masks: [][]Point{{{0, 0}, {10, 0}, {10, 10}}}},
+	} {
+		if err := c.WithDefaults().Validate(); err != nil {
+			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}
