@@ -1,8 +1,11 @@
 package motion
 
 import (
+	"image"
 	"strings"
 	"testing"
+
+	"gocv.io/x/gocv"
 )
 
 // Tests here pin behaviours that mutation testing (make mutate) showed the
@@ -33,6 +36,24 @@ func TestValidateAcceptsRangeEnds(t *testing.T) {
 	} {
 		if err := c.WithDefaults().Validate(); err != nil {
 			t.Errorf("%+v: %v", c, err)
+		}
+	}
+}
+
+// A Detector whose mask covers the whole frame has nothing to watch: it
+// reports no boxes and never resets (Calibrating stays false), not on the
+// first frame and not when every pixel changes at once.
+func TestFullyMaskedFrame(t *testing.T) {
+	whole := []Point{{0, 0}, {319, 0}, {319, 239}, {0, 239}}
+	d := newDetector(t, Config{Masks: [][]Point{whole}})
+	bright := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(230, 230, 230, 0), 240, 320, gocv.MatTypeCV8UC3)
+	closeMat(t, &bright)
+	frames := []gocv.Mat{photo(t, "dog.jpg", 320, 240), photo(t, "dog.jpg", 320, 240), bright}
+	var boxes []image.Rectangle
+	for i, f := range frames {
+		boxes = d.Detect(f, boxes)
+		if len(boxes) != 0 || d.Calibrating() {
+			t.Errorf("frame %d: boxes %v, calibrating %v; want neither", i, boxes, d.Calibrating())
 		}
 	}
 }
