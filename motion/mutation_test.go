@@ -57,3 +57,29 @@ func TestFullyMaskedFrame(t *testing.T) {
 		}
 	}
 }
+
+// Motion right at a mask's edge is reported up to the edge, never inside
+// the polygon: the blur spreads the changing pixels into the band the mask
+// was grown by, and those must not count. At frame height 100 motion
+// pixels are frame pixels, so the boxes are exact.
+func TestMotionAtMaskEdge(t *testing.T) {
+	masked := image.Rect(50, 0, 100, 100)
+	d := newDetector(t, Config{Masks: [][]Point{{{50, 0}, {99, 0}, {99, 99}, {50, 99}}}})
+	grey := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(60, 0, 0, 0), 100, 100, gocv.MatTypeCV8UC1)
+	closeMat(t, &grey)
+	stripe := grey.Clone()
+	closeMat(t, &stripe)
+	fill(&stripe, image.Rect(30, 20, 49, 80), 255)
+	var boxes []image.Rectangle
+	for i, f := range []gocv.Mat{grey, grey, stripe} {
+		boxes = d.Detect(f, boxes)
+		for _, b := range boxes {
+			if b.Overlaps(masked) {
+				t.Errorf("frame %d: box %v reaches into the masked %v", i, b, masked)
+			}
+		}
+	}
+	if len(boxes) == 0 {
+		t.Error("the stripe beside the mask was not reported")
+	}
+}
