@@ -83,3 +83,25 @@ func TestMotionAtMaskEdge(t *testing.T) {
 		t.Error("the stripe beside the mask was not reported")
 	}
 }
+
+// A change of exactly LightningThreshold of the frame is still motion; one
+// row more is a global change that resets the background. Rows 0..48
+// change by 100 levels: 49 rows pass the threshold (row 49 is blurred
+// under it) and the dilate makes 50, half the 100x100 frame.
+func TestLightningThresholdIsInclusive(t *testing.T) {
+	flat := greyFrame(t, 100, image.Rectangle{}, 0)
+	for _, c := range []struct {
+		rows        int
+		calibrating bool
+	}{{49, false}, {50, true}} {
+		d := newDetector(t, Config{LightningThreshold: 0.5})
+		change := greyFrame(t, 100, image.Rect(0, 0, 100, c.rows), 200)
+		d.Detect(flat, nil)
+		d.Detect(flat, nil) // settled: the limit is LightningThreshold itself
+		boxes := d.Detect(change, nil)
+		if d.Calibrating() != c.calibrating || (len(boxes) > 0) == c.calibrating {
+			t.Errorf("rows 0..%d changed: calibrating %v, boxes %v; want calibrating %v",
+				c.rows-1, d.Calibrating(), boxes, c.calibrating)
+		}
+	}
+}
