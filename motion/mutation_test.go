@@ -105,3 +105,22 @@ func TestLightningThresholdIsInclusive(t *testing.T) {
 		}
 	}
 }
+
+// min_area is inclusive: a region whose contour area is exactly MinArea is
+// reported, with MinArea one more it is not. The 20x20 square changes by
+// 100 levels on a flat 100x100 frame (motion pixels are frame pixels):
+// the dilate makes it 22x22, a contour of area 21*21 = 441.
+func TestMinAreaIsInclusive(t *testing.T) {
+	flat := greyFrame(t, 100, image.Rectangle{}, 0)
+	square := greyFrame(t, 100, image.Rect(40, 40, 60, 60), 200)
+	for _, c := range []struct {
+		minArea int
+		want    int
+	}{{441, 1}, {442, 0}} {
+		d := newDetector(t, Config{MinArea: c.minArea})
+		d.Detect(flat, nil)
+		if boxes := d.Detect(square, nil); len(boxes) != c.want {
+			t.Errorf("min_area %d: boxes %v, want %d", c.minArea, boxes, c.want)
+		}
+	}
+}
