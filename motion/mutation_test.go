@@ -124,3 +124,19 @@ func TestMinAreaIsInclusive(t *testing.T) {
 		}
 	}
 }
+
+// A mask is grown by one motion pixel and what happens in that band is
+// masked too, blur included: a flicker over the polygon and the pixel
+// around it is not reported at all, not even as its blurred edge on the
+// unmasked pixels beside it. At frame height 100 motion pixels are frame
+// pixels.
+func TestMaskBandDoesNotBleed(t *testing.T) {
+	d := newDetector(t, Config{Masks: [][]Point{{{50, 0}, {99, 0}, {99, 99}, {50, 99}}}})
+	dark := greyFrame(t, 60, image.Rectangle{}, 0)
+	lit := greyFrame(t, 60, image.Rect(49, 0, 100, 100), 255)
+	for i, f := range []gocv.Mat{dark, dark, lit, dark, lit} {
+		if boxes := d.Detect(f, nil); len(boxes) != 0 {
+			t.Errorf("frame %d: boxes %v for a flicker inside the grown mask", i, boxes)
+		}
+	}
+}
