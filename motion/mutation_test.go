@@ -140,3 +140,30 @@ func TestMaskBandDoesNotBleed(t *testing.T) {
 		}
 	}
 }
+
+// The downscale plan the package doc promises, which only the cost of
+// Detect shows otherwise: the motion frame keeps the aspect ratio (at least
+// one pixel wide), and frames at least 4 times the motion size in both
+// directions go through an intermediate of twice the motion size.
+func TestDownscalePlan(t *testing.T) {
+	for _, c := range []struct {
+		w, h       int
+		small, mid image.Point
+	}{
+		{100, 100, image.Pt(100, 100), image.Point{}},
+		{64, 48, image.Pt(64, 48), image.Point{}}, // smaller than FrameHeight: used as it is
+		{1920, 1080, image.Pt(178, 100), image.Pt(356, 200)},
+		{400, 400, image.Pt(100, 100), image.Pt(200, 200)}, // exactly 4x
+		{400, 399, image.Pt(100, 100), image.Point{}},      // just under 4x tall
+		{399, 400, image.Pt(100, 100), image.Point{}},      // just under 4x wide
+		{1, 300, image.Pt(1, 100), image.Point{}},          // rounds to 0 wide
+	} {
+		d := newDetector(t, Config{})
+		f := gocv.NewMatWithSize(c.h, c.w, gocv.MatTypeCV8UC1)
+		d.Detect(f, nil)
+		f.Close()
+		if d.small != c.small || d.mid != c.mid {
+			t.Errorf("%dx%d frame: motion size %v via %v, want %v via %v", c.w, c.h, d.small, d.mid, c.small, c.mid)
+		}
+	}
+}
