@@ -167,3 +167,21 @@ func TestDownscalePlan(t *testing.T) {
 		}
 	}
 }
+
+// min_area 0 means the default fraction of the frame (0.05 %: 5 pixels of
+// the 100x100 motion frame), not "any size"; min_area 1 is one pixel. A
+// one-pixel speck dilates to a 3x3 blob, a contour of area 4.
+func TestMinAreaZeroMeansDefault(t *testing.T) {
+	flat := greyFrame(t, 50, image.Rectangle{}, 0)
+	speck := greyFrame(t, 50, image.Rect(50, 50, 51, 51), 255)
+	for _, c := range []struct {
+		minArea int
+		want    int
+	}{{0, 0}, {1, 1}} {
+		d := newDetector(t, Config{MinArea: c.minArea})
+		d.Detect(flat, nil)
+		if boxes := d.Detect(speck, nil); len(boxes) != c.want {
+			t.Errorf("min_area %d: boxes %v for a one-pixel speck, want %d", c.minArea, boxes, c.want)
+		}
+	}
+}
