@@ -185,3 +185,24 @@ func TestMinAreaZeroMeansDefault(t *testing.T) {
 		}
 	}
 }
+
+// min_area is in frame pixels: on a 400x400 frame one motion pixel is 4x4
+// frame pixels, so the 80x80 square (20x20 motion pixels, a contour of
+// area 441 once dilated) is reported up to min_area 441*16 = 7056.
+func TestMinAreaInFramePixels(t *testing.T) {
+	flat := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(100, 0, 0, 0), 400, 400, gocv.MatTypeCV8UC1)
+	closeMat(t, &flat)
+	square := flat.Clone()
+	closeMat(t, &square)
+	fill(&square, image.Rect(160, 160, 240, 240), 200)
+	for _, c := range []struct {
+		minArea int
+		want    int
+	}{{7056, 1}, {7057, 0}} {
+		d := newDetector(t, Config{MinArea: c.minArea})
+		d.Detect(flat, nil)
+		if boxes := d.Detect(square, nil); len(boxes) != c.want {
+			t.Errorf("min_area %d: boxes %v, want %d", c.minArea, boxes, c.want)
+		}
+	}
+}
