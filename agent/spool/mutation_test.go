@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,81 @@ func TestAddOnlyTooLarge(t *testing.T) {
 			add(t, s, msg("t", "fits"))
 			wantPayloads(t, "kept", drain(t, s), "fits")
 		})
+	}
+}
+
+// A message that passes the size check for an empty spool but cannot be
+// written, because the checkpoint has grown (acknowledgements out of order
+// keep one range each) and even deleting every segment would not make
+// room, is refused with ErrTooLarge and is not held: the spool keeps
+// exactly what it had.
+func TestDiskAddThatCannotBeWrittenIsNotHeld(t *testing.T) {
+	const limit = 64 << 10
+	clk := newFakeClock(testDates[1])
+	s := openTestDisk(t, t.TempDir(), Limits{MaxBytes: limit}, 0, nil, WithClock(clk))
+	addN(t, s, 41)
+	tx := s.Begin(41)
+	for i := 1; i < 41; i += 2 { // every other message from the second: 20 ranges
+		tx.Accept(i)
+	}
+	s.End(tx)
+	before := s.Stats()
+
+	// Fits an empty spool with a one-range checkpoint, 8 bytes to spare;
+	// the 20 ranges take 2*20*16 bytes more than that.
+	fixed := recordBytes(1, 1) + int64(segHeader) + 2*checkpointSize(clk.BootID(), 1)
+	big := msg("t", strings.Repeat("b", int(limit-8-fixed)))
+	if err := s.tooLarge(big.Topic, big.Size()); err != nil {
+		t.Fatalf("test setup: the message should pass the size check: %v", err)
+	}
+	dropped, err := s.Add(big)
+	if !errors.Is(err, ErrTooLarge) || dropped != 0 {
+		t.Fatalf("Add = %d, %v; want 0 dropped and ErrTooLarge", dropped, err)
+	}
+	if st := s.Stats(); st.Len != before.Len || st.Added != before.Added || st.Bytes != before.Bytes {
+		t.Fatalf("stats %+v after the refused Add, want Len, Added and Bytes as before: %+v", st, before)
+	}
+	// With an older message in the same Add, that one is first dropped
+	// for room (added, and counted in DroppedFull), as in any batch over
+	// the limit; the counters still balance.
+	if _, err := s.Add(msg("t", "older"), big); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Add of a small and the large message: %v, want ErrTooLarge", err)
+	}
+	st := s.Stats()
+	if st.Len != before.Len || st.Added != before.Added+1 || st.DroppedFull != before.DroppedFull+1 {
+		t.Fatalf("stats %+v, want Len as before, one more added and dropped full than %+v", st, before)
+	}
+	if held := st.Added - st.Delivered - st.DroppedRejected - st.Lost(); held != uint64(st.Len) {
+		t.Fatalf("stats %+v: added minus gone is %d, but %d are held", st, held, st.Len)
+	}
+	got := drain(t, s)
+	if len(got) != before.Len || got[len(got)-1] != "40" {
+		t.Fatalf("kept %q, want the %d messages held before", got, before.Len)
+	}
+}
+
+// Acknowledgements in ID order fold into the checkpoint's prefix, so the
+// checkpoint stays its minimum size whatever the history: after
+// everything was delivered it holds no ranges.
+func TestDiskCheckpointFoldsIntoPrefix(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, 0, nil)
+	for range 3 {
+		addN(t, s, 2)
+		drain(t, s)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ckName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := parseCheckpoint(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.prefix != 6 || ck.last != 6 || len(ck.acked) != 0 {
+		t.Errorf("checkpoint prefix %d, last %d, ranges %v; want 6, 6 and none", ck.prefix, ck.last, ck.acked)
 	}
 }
