@@ -172,3 +172,20 @@ func TestDiskCheckpointFoldsIntoPrefix(t *testing.T) {
 		t.Errorf("checkpoint prefix %d, last %d, ranges %v; want 6, 6 and none", ck.prefix, ck.last, ck.acked)
 	}
 }
+
+// MaxBytes 1 is a limit like any other: a Memory spool then refuses a
+// two-byte message, holds one one-byte message and drops the older one
+// for the next.
+func TestMemoryMaxBytesOne(t *testing.T) {
+	s := NewMemory(Limits{MaxBytes: 1})
+	if _, err := s.Add(msg("t", "x")); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("two-byte message: %v, want ErrTooLarge", err)
+	}
+	add(t, s, msg("a", ""))
+	if dropped, err := s.Add(msg("b", "")); dropped != 1 || err != nil {
+		t.Fatalf("second one-byte Add = %d, %v; want 1 dropped", dropped, err)
+	}
+	if st := s.Stats(); st.Len != 1 || st.Bytes != 1 || st.DroppedFull != 1 {
+		t.Fatalf("stats %+v, want one message of one byte held and one dropped", st)
+	}
+}
