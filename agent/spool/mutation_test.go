@@ -189,3 +189,17 @@ func TestMemoryMaxBytesOne(t *testing.T) {
 		t.Fatalf("stats %+v, want one message of one byte held and one dropped", st)
 	}
 }
+
+// MaxMessages 1 holds one message: each Add drops the previous one.
+func TestMaxMessagesOne(t *testing.T) {
+	for _, c := range constructors() {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.open(t, Limits{MaxMessages: 1})
+			add(t, s, msg("t", "0"))
+			if dropped, err := s.Add(msg("t", "1")); dropped != 1 || err != nil {
+				t.Fatalf("second Add = %d, %v; want 1 dropped", dropped, err)
+			}
+			wantPayloads(t, "kept", drain(t, s), "1")
+		})
+	}
+}
