@@ -203,3 +203,29 @@ func TestMaxMessagesOne(t *testing.T) {
 		})
 	}
 }
+
+// An Add that must drop more than the open transaction holds drops the
+// whole transaction, then the oldest queued messages; the byte count
+// follows, and End of that transaction changes nothing.
+func TestEvictWholeTransactionAndMore(t *testing.T) {
+	for _, c := range constructors() {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.open(t, Limits{MaxMessages: 2})
+			addN(t, s, 2)
+			tx := s.Begin(2)
+			dropped, err := s.Add(msg("t", "a"), msg("t", "b"), msg("t", "c"))
+			if err != nil || dropped != 3 {
+				t.Fatalf("Add during tx = %d, %v; want 3 dropped (0, 1 in flight, then a)", dropped, err)
+			}
+			if st := s.Stats(); st.Len != 2 || st.Bytes != 4 || st.DroppedFull != 3 {
+				t.Fatalf("stats %+v, want b and c held (4 bytes), 3 dropped", st)
+			}
+			tx.AcceptAll()
+			s.End(tx)
+			if st := s.Stats(); st.Delivered != 0 || st.Len != 2 {
+				t.Fatalf("stats %+v after End of the evicted transaction, want nothing delivered", st)
+			}
+			wantPayloads(t, "kept", drain(t, s), "b", "c")
+		})
+	}
+}
