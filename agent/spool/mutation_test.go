@@ -229,3 +229,43 @@ func TestEvictWholeTransactionAndMore(t *testing.T) {
 		})
 	}
 }
+
+// When making room for a message deletes every older segment, the
+// checkpoint written then must not cover the message being written: it is
+// replayed after a restart (at least once, never lost).
+func TestDiskMakeRoomKeepsMessageBeingWritten(t *testing.T) {
+	dir := t.TempDir()
+	const limit = 64 << 10
+	l := Limits{MaxBytes: limit}
+	s := openTestDisk(t, dir, l, 0, nil)
+	payload := strings.Repeat("p", limit/2)
+	add(t, s, msg("t", "a"+payload))
+	if dropped, err := s.Add(msg("t", "b"+payload)); dropped != 1 || err != nil {
+		t.Fatalf("second Add = %d, %v; want a dropped to make room", dropped, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestDisk(t, dir, l, 0, nil)
+	got := drain(t, s)
+	if len(got) != 1 || got[0][0] != 'b' {
+		t.Fatalf("after reopen %d messages, want b alone", len(got))
+	}
+}
+
+// Acknowledgements that reach the disk log nothing.
+func TestDiskAcknowledgementsLogNothing(t *testing.T) {
+	log, buf := captureLog()
+	s := openTestDisk(t, t.TempDir(), Limits{MaxMessages: 2}, testSegmentSize, log)
+	addN(t, s, 3) // drops 0
+	tx := s.Begin(1)
+	tx.Accept(0)
+	s.End(tx)
+	drain(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); out != "" {
+		t.Errorf("log:\n%s\nwant nothing", out)
+	}
+}
