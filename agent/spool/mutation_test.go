@@ -269,3 +269,39 @@ func TestDiskAcknowledgementsLogNothing(t *testing.T) {
 		t.Errorf("log:\n%s\nwant nothing", out)
 	}
 }
+
+// MaxAge of 1ns is a limit like any other: a message held 2ns expires.
+func TestMaxAgeOneNanosecond(t *testing.T) {
+	for _, c := range constructors() {
+		t.Run(c.name, func(t *testing.T) {
+			clk := newFakeClock(testDates[0])
+			s := c.open(t, Limits{MaxAge: time.Nanosecond}, WithClock(clk))
+			addN(t, s, 1)
+			clk.advance(2 * time.Nanosecond)
+			if tx := s.Begin(10); len(tx.Messages) != 0 {
+				t.Fatalf("Begin took %q, want it expired", payloads(tx.Messages))
+			}
+			if st := s.Stats(); st.DroppedAge != 1 || st.Len != 0 {
+				t.Fatalf("stats %+v, want one message dropped for age", st)
+			}
+		})
+	}
+}
+
+// A Begin that finds nothing opens no transaction: the next Begin takes
+// what was added since, without an End in between.
+func TestEmptyBeginOpensNoTransaction(t *testing.T) {
+	for _, c := range constructors() {
+		t.Run(c.name, func(t *testing.T) {
+			s := c.open(t, Limits{})
+			if tx := s.Begin(10); len(tx.Messages) != 0 {
+				t.Fatalf("Begin on an empty spool took %d messages", len(tx.Messages))
+			}
+			addN(t, s, 1)
+			tx := s.Begin(10)
+			wantPayloads(t, "second Begin", payloads(tx.Messages), "0")
+			tx.AcceptAll()
+			s.End(tx)
+		})
+	}
+}
