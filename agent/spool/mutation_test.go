@@ -305,3 +305,21 @@ func TestEmptyBeginOpensNoTransaction(t *testing.T) {
 		})
 	}
 }
+
+// Close with a transaction open keeps its messages for the next OpenDisk
+// (Spool.Close): the last checkpoint must not count them as gone. Found by
+// mutation testing; the checkpoint used to be written after the
+// transaction was dropped, and the next open lost its messages.
+func TestDiskCloseKeepsOpenTransaction(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	addN(t, s, 4)
+	tx := s.Begin(2)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tx.AcceptAll()
+	s.End(tx) // after Close: no effect
+	s = openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	wantPayloads(t, "after reopen", drain(t, s), "0", "1", "2", "3")
+}
