@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -105,7 +106,8 @@ func TestAddOnlyTooLarge(t *testing.T) {
 func TestDiskAddThatCannotBeWrittenIsNotHeld(t *testing.T) {
 	const limit = 64 << 10
 	clk := newFakeClock(testDates[1])
-	s := openTestDisk(t, t.TempDir(), Limits{MaxBytes: limit}, 0, nil, WithClock(clk))
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{MaxBytes: limit}, 0, nil, WithClock(clk))
 	addN(t, s, 41)
 	tx := s.Begin(41)
 	for i := 1; i < 41; i += 2 { // every other message from the second: 20 ranges
@@ -141,9 +143,19 @@ func TestDiskAddThatCannotBeWrittenIsNotHeld(t *testing.T) {
 	if held := st.Added - st.Delivered - st.DroppedRejected - st.Lost(); held != uint64(st.Len) {
 		t.Fatalf("stats %+v: added minus gone is %d, but %d are held", st, held, st.Len)
 	}
+	// Refused Adds, however many, leave the held messages on disk.
+	for range 25 {
+		if _, err := s.Add(big); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("Add of the large message again: %v, want ErrTooLarge", err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTestDisk(t, dir, Limits{MaxBytes: limit}, 0, nil, WithClock(clk))
 	got := drain(t, s)
 	if len(got) != before.Len || got[len(got)-1] != "40" {
-		t.Fatalf("kept %q, want the %d messages held before", got, before.Len)
+		t.Fatalf("kept %q after reopening, want the %d messages held before", got, before.Len)
 	}
 }
 
@@ -322,4 +334,32 @@ func TestDiskCloseKeepsOpenTransaction(t *testing.T) {
 	s.End(tx) // after Close: no effect
 	s = openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
 	wantPayloads(t, "after reopen", drain(t, s), "0", "1", "2", "3")
+}
+
+// A flush that delivers nothing (the broker is down: every message kept)
+// writes nothing to disk: no checkpoint per Begin and End, which would
+// wear an SD card at every flush interval for as long as the outage lasts.
+// The checkpoint records the spool clock, so a rewrite would change it.
+func TestDiskKeptTransactionWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	clk := newFakeClock(testDates[0])
+	s := openTestDisk(t, dir, Limits{MaxAge: time.Hour}, testSegmentSize, nil, WithClock(clk))
+	addN(t, s, 3)
+	ck := filepath.Join(dir, ckName)
+	before, err := os.ReadFile(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		clk.advance(time.Minute)
+		s.End(s.Begin(10))
+	}
+	after, err := os.ReadFile(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the checkpoint was rewritten by transactions that removed nothing")
+	}
+	wantPayloads(t, "kept", drain(t, s), "0", "1", "2")
 }
