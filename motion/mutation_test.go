@@ -178,3 +178,44 @@ func TestMinAreaInFramePixels(t *testing.T) {
 		}
 	}
 }
+
+// A change of exactly LightningThreshold of the frame is still motion; one
+// row more is a global change that resets the background. Rows 0..48
+// change by 100 levels: 49 rows pass the threshold (row 49 is blurred
+// under it) and the dilate makes 50, half the 100x100 frame.
+func TestLightningThresholdIsInclusive(t *testing.T) {
+	flat := greyFrame(t, 100, image.Rectangle{}, 0)
+	for _, c := range []struct {
+		rows        int
+		calibrating bool
+	}{{49, false}, {50, true}} {
+		d := newDetector(t, Config{LightningThreshold: 0.5})
+		change := greyFrame(t, 100, image.Rect(0, 0, 100, c.rows), 200)
+		d.Detect(flat, nil)
+		d.Detect(flat, nil) // settled: the limit is LightningThreshold itself
+		boxes := d.Detect(change, nil)
+		if d.Calibrating() != c.calibrating || (len(boxes) > 0) == c.calibrating {
+			t.Errorf("rows 0..%d changed: calibrating %v, boxes %v; want calibrating %v",
+				c.rows-1, d.Calibrating(), boxes, c.calibrating)
+		}
+	}
+}
+
+// min_area is inclusive: a region whose contour area is exactly MinArea is
+// reported, with MinArea one more it is not. The 20x20 square changes by
+// 100 levels on a flat 100x100 frame (motion pixels are frame pixels):
+// the dilate makes it 22x22, a contour of area 21*21 = 441.
+func TestMinAreaIsInclusive(t *testing.T) {
+	flat := greyFrame(t, 100, image.Rectangle{}, 0)
+	square := greyFrame(t, 100, image.Rect(40, 40, 60, 60), 200)
+	for _, c := range []struct {
+		minArea int
+		want    int
+	}{{441, 1}, {442, 0}} {
+		d := newDetector(t, Config{MinArea: c.minArea})
+		d.Detect(flat, nil)
+		if boxes := d.Detect(square, nil); len(boxes) != c.want {
+			t.Errorf("min_area %d: boxes %v, want %d", c.minArea, boxes, c.want)
+		}
+	}
+}
