@@ -363,3 +363,16 @@ func TestDiskKeptTransactionWritesNothing(t *testing.T) {
 	}
 	wantPayloads(t, "kept", drain(t, s), "0", "1", "2")
 }
+
+// The lock file, like every spool file, is readable by its owner only.
+func TestDiskLockFileMode(t *testing.T) {
+	dir := t.TempDir()
+	openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	fi, err := os.Stat(filepath.Join(dir, lockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("lock file mode %v, want -rw-------", m)
+	}
+}
