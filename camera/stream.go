@@ -1,12 +1,3 @@
-// Package camera captures frames from V4L2 devices, network streams,
-// GStreamer pipelines, video files and image directories, and hands the
-// consumer always the newest frame.
-//
-// A Stream runs one capture goroutine per camera (Run) that reads into a
-// fixed pool of three frames: one being captured, one waiting in a
-// capacity-1 slot, one held by the consumer (Next/Release). A frame the
-// consumer did not take in time goes back to the pool (Stats.Dropped), so a
-// slow consumer never makes the camera lag and never grows a queue.
 package camera
 
 import (

@@ -71,3 +71,25 @@ func TestIDSetEdges(t *testing.T) {
 		t.Fatalf("trim(max) left %v", s)
 	}
 }
+
+// addRange at the edges of the ID space: an inverted range adds nothing,
+// a range touching ID 0 merges with it, and a range up to the largest ID
+// merges with every range it reaches (without hi+1 overflowing).
+func TestIDSetAddRangeEdges(t *testing.T) {
+	const top = ^uint64(0)
+	s := idSet{{3, 4}}
+	s.addRange(9, 7)
+	if want := (idSet{{3, 4}}); !slices.Equal(s, want) {
+		t.Errorf("addRange(9, 7): set = %v, want %v unchanged", s, want)
+	}
+	s = idSet{{0, 0}}
+	s.addRange(1, 1)
+	if want := (idSet{{0, 1}}); !slices.Equal(s, want) {
+		t.Errorf("addRange(1, 1) next to 0: set = %v, want %v", s, want)
+	}
+	s = idSet{{10, 20}, {30, 40}}
+	s.addRange(15, top)
+	if want := (idSet{{10, top}}); !slices.Equal(s, want) {
+		t.Errorf("addRange(15, max): set = %v, want %v", s, want)
+	}
+}

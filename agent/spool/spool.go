@@ -500,11 +500,14 @@ func (c *core) Close() error {
 		return nil
 	}
 	c.closed = true
-	c.tx = nil
+	var err error
 	if c.be != nil {
-		return c.be.closeStore()
+		// With the transaction still open: its messages are live, and
+		// the last checkpoint must not count them as gone.
+		err = c.be.closeStore()
 	}
-	return nil
+	c.tx = nil
+	return err
 }
 
 // ring is a growable FIFO of entries that can also push at the front.

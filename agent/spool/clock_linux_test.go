@@ -1,0 +1,30 @@
+package spool
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The system clock behind Clock: Uptime follows CLOCK_BOOTTIME (not the
+// process's age) and BootID is the kernel's boot_id.
+func TestSystemBootClock(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Skipf("no boot_id: %v", err)
+	}
+	if got, want := sysBootID(), strings.TrimSpace(string(b)); got != want {
+		t.Errorf("sysBootID() = %q, want %q", got, want)
+	}
+	up := sysUptime()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Duration(ts.Nano()) - up; d < 0 || d > time.Second {
+		t.Errorf("sysUptime() = %v, CLOCK_BOOTTIME right after = %v: want it at most 1 s behind", up, time.Duration(ts.Nano()))
+	}
+}
