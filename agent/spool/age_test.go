@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 const day = 24 * time.Hour
@@ -145,7 +147,7 @@ func TestDiskAgeManyRestarts(t *testing.T) {
 }
 
 // appendRecordV1 writes a record the way version 1 did.
-func appendRecordV1(buf []byte, m *Message) []byte {
+func appendRecordV1(buf []byte, m *publish.Message) []byte {
 	var body []byte
 	body = binary.LittleEndian.AppendUint64(body, m.ID)
 	body = binary.LittleEndian.AppendUint64(body, uint64(m.Time.UnixNano()))
@@ -166,7 +168,7 @@ func appendRecordV1(buf []byte, m *Message) []byte {
 func segmentV1(first uint64, stamp time.Time, payloads ...string) []byte {
 	buf := []byte(segMagicV1)
 	for i, p := range payloads {
-		m := Message{ID: first + uint64(i), Topic: "old/t", Payload: []byte(p), QoS: 1, Retained: i == 0, Time: stamp}
+		m := publish.Message{ID: first + uint64(i), Topic: "old/t", Payload: []byte(p), QoS: 1, Retained: i == 0, Time: stamp}
 		buf = appendRecordV1(buf, &m)
 	}
 	return buf

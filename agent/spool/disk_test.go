@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 func segFiles(t testing.TB, dir string) []string {
@@ -55,7 +57,7 @@ func TestDiskReopen(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	add(t, s, Message{Topic: "a/b", Payload: []byte("one"), QoS: 2, Retained: true, Time: at})
+	add(t, s, publish.Message{Topic: "a/b", Payload: []byte("one"), QoS: 2, Retained: true, Time: at})
 	addN(t, s, 20)
 	tx := s.Begin(3)
 	tx.AcceptAll()
@@ -85,7 +87,7 @@ func TestDiskReopen(t *testing.T) {
 	// Field round trip.
 	dir2 := t.TempDir()
 	s2 := openTestDisk(t, dir2, Limits{}, testSegmentSize, nil)
-	add(t, s2, Message{Topic: "a/b", Payload: []byte("one"), QoS: 2, Retained: true, Time: at})
+	add(t, s2, publish.Message{Topic: "a/b", Payload: []byte("one"), QoS: 2, Retained: true, Time: at})
 	s2.Close()
 	s2 = openTestDisk(t, dir2, Limits{}, testSegmentSize, nil)
 	tx = s2.Begin(1)
@@ -427,7 +429,7 @@ func TestDiskMaxBytesBoundsFiles(t *testing.T) {
 	}
 	for added < 1500 {
 		n := 1 + rng.IntN(3)
-		msgs := make([]Message, n)
+		msgs := make([]publish.Message, n)
 		for i := range msgs {
 			size := 50 + rng.IntN(400)
 			if rng.IntN(8) == 0 {
@@ -484,7 +486,7 @@ func TestDiskOversize(t *testing.T) {
 	open := func() *Disk {
 		return openTestDisk(t, t.TempDir(), Limits{MaxBytes: maxBytes}, 0, nil, WithClock(newFakeClock(testDates[1])))
 	}
-	big := func(n int) Message { return msg("cam/1/snapshot", strings.Repeat("j", n)) }
+	big := func(n int) publish.Message { return msg("cam/1/snapshot", strings.Repeat("j", n)) }
 	s := open()
 	addN(t, s, 3)
 	dropped, err := s.Add(msg("t", "a"), big(maxBytes-20), big(maxBytes-300), msg("t", "b"))

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // Fuzz targets for everything the spool reads from disk. `go test` runs
@@ -20,7 +22,7 @@ import (
 // payload, retained, QoS 2, a payload holding the sync marker.
 func seedRecords() []record {
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	msgs := []Message{
+	msgs := []publish.Message{
 		{ID: 7, Topic: "edgedet/pi/cam0/events", Payload: []byte(`{"type":"new","label":"dog"}`), QoS: 1, Time: at},
 		{ID: 8, Topic: "", Payload: nil, QoS: 0, Time: at.AddDate(-30, 0, 0)},
 		{ID: 9, Topic: "s", Payload: append(append([]byte{0xff, 0xd8}, syncBytes...), 0, 1, 2), QoS: 2, Retained: true, Time: at.AddDate(40, 0, 0)},
@@ -215,7 +217,7 @@ func checkCheckpoint(t *testing.T, data []byte) {
 }
 
 // snapshot is what a spool holds, in order.
-func snapshot(t *testing.T, s *Disk) []Message {
+func snapshot(t *testing.T, s *Disk) []publish.Message {
 	t.Helper()
 	tx := s.Begin(1 << 30)
 	msgs := tx.Messages
@@ -231,7 +233,7 @@ func snapshot(t *testing.T, s *Disk) []Message {
 	return msgs
 }
 
-func sameMessages(a, b []Message) bool {
+func sameMessages(a, b []publish.Message) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgedet/edgedet/agent/publish"
 )
 
 // testSegmentSize is small so that the shared suite rolls over segments.
@@ -50,11 +52,11 @@ func openTestDisk(t testing.TB, dir string, l Limits, segSize int64, log *slog.L
 	return d
 }
 
-func msg(topic, payload string) Message {
-	return Message{Topic: topic, Payload: []byte(payload), QoS: 1}
+func msg(topic, payload string) publish.Message {
+	return publish.Message{Topic: topic, Payload: []byte(payload), QoS: 1}
 }
 
-func add(t testing.TB, s Spool, msgs ...Message) {
+func add(t testing.TB, s Spool, msgs ...publish.Message) {
 	t.Helper()
 	if _, err := s.Add(msgs...); err != nil {
 		t.Fatalf("add: %v", err)
@@ -69,7 +71,7 @@ func addN(t testing.TB, s Spool, n int) {
 	}
 }
 
-func payloads(msgs []Message) []string {
+func payloads(msgs []publish.Message) []string {
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		out[i] = string(m.Payload)
@@ -308,7 +310,7 @@ func testMaxAge(t *testing.T, open openFunc) {
 		t.Run(start.Format("2006"), func(t *testing.T) {
 			clk := newFakeClock(start)
 			s := open(t, Limits{MaxAge: time.Hour}, WithClock(clk))
-			m := func(p string, at time.Time) Message { m := msg("t", p); m.Time = at; return m }
+			m := func(p string, at time.Time) publish.Message { m := msg("t", p); m.Time = at; return m }
 			add(t, s, m("past", start.AddDate(-30, 0, 0)), m("future", start.AddDate(50, 0, 0)), m("zero", time.Time{}))
 			clk.advance(40 * time.Minute)
 			clk.stepWall(-72 * time.Hour) // NTP steps the clock back...
