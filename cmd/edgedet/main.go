@@ -1,9 +1,14 @@
-// Command edgedet is the edge object-detection agent and its tools:
+// Command edgedet is the edge object-detection agent and its tools. Each
+// command parses its flags, calls one library function and prints:
 //
-//	edgedet run -c agent.toml        run the daemon
-//	edgedet detect --model M IMAGES  detect objects in images
-//	edgedet bench --model M IMAGES   time preprocessing, inference, postprocessing
-//	edgedet version                  print versions
+//	edgedet run -c agent.toml              run the daemon (package agent)
+//	edgedet detect --model M IMAGES        detect objects in images (detector)
+//	edgedet quantize --model M --calib D   INT8 post-training quantization (quant)
+//	edgedet prune --model M --calib D      structured channel pruning (prune)
+//	edgedet eval --model M --data D        COCO mAP on a labelled dataset (eval)
+//	edgedet bench --model M IMAGES         time preprocessing, inference, postprocessing
+//	edgedet platform                       the board, CPU features and providers (platforms)
+//	edgedet version                        print versions
 package main
 
 import (

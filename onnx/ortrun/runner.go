@@ -1,3 +1,7 @@
+// Package ortrun runs an ONNX model held in memory in ONNX Runtime with
+// chosen intermediate tensors exposed as outputs: the quantiser calibrates
+// with it and the pruner samples activations with it. The caller initialises
+// ONNX Runtime (detector.InitRuntime).
 package ortrun
 
 import (
