@@ -136,3 +136,27 @@ func TestCLIBenchRounds(t *testing.T) {
 		t.Errorf("--rounds 0: exit %d, %s", code, errOut)
 	}
 }
+
+// TestCLIBenchProfileShowsFusedActivations: --profile of a QDQ INT8 model
+// lists the fused activations' operator, and the report counts them.
+func TestCLIBenchProfileShowsFusedActivations(t *testing.T) {
+	int8 := testenv.Shared(t, "models", "yolov8n_int8qdq_320.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	out, errOut, code := runCLI(t, "bench", "--model", int8, "--runs", "2", "--warmup", "1", "--threads", "1", "--profile", "--json", dog)
+	if code != 0 {
+		t.Fatalf("bench --profile exit %d: %s", code, errOut)
+	}
+	var r benchReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("bench --profile --json: %v\n%s", err, out)
+	}
+	lut := 0
+	for _, o := range r.Operators {
+		if strings.HasPrefix(o.Op, "LutActivation") {
+			lut += o.Count
+		}
+	}
+	if r.FusedActivations == 0 || lut != r.FusedActivations {
+		t.Errorf("fused activations %d, LutActivation nodes in the profile %d; operators %+v", r.FusedActivations, lut, r.Operators)
+	}
+}
