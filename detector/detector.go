@@ -98,6 +98,14 @@ type Config struct {
 	// trt_engine_cache_path = "/var/cache/edgedet",
 	// trt_max_workspace_size = "1073741824".
 	ProviderOptions map[string]map[string]string `toml:"provider_options"`
+	// FuseActivations runs the activations of INT8 (QDQ) models on the CPU
+	// provider as one 256-entry table lookup per element (package
+	// detector/lut): ONNX Runtime optimises the model once at load, the
+	// quantised SiLU/Sigmoid/LeakyRelu/HardSwish of the optimised graph are
+	// rewritten to edgedet's custom operator, and the sessions load that
+	// graph, which stays in memory. Other models and providers are not
+	// affected. Default true.
+	FuseActivations bool `toml:"fuse_activations"`
 }
 
 // DefaultConfig returns the defaults: score 0.25, IoU 0.45, per-class NMS,
@@ -107,6 +115,7 @@ func DefaultConfig() Config {
 	return Config{
 		Providers:         []string{ProviderCPU},
 		ProviderFallback:  true,
+		FuseActivations:   true,
 		GraphOptimization: "all",
 		ScoreThreshold:    0.25,
 		IoUThreshold:      0.45,
@@ -190,6 +199,9 @@ type ModelInfo struct {
 	// ProviderErrors are the providers tried before it, each as
 	// "<provider>: <ONNX Runtime's reason>".
 	ProviderErrors []string
+	// FusedActivations is the number of INT8 activations the CPU sessions
+	// run as table lookups (0: the standard graph; see FuseActivations).
+	FusedActivations int
 }
 
 // Timings are the stage durations of one frame. Wait is the time the
@@ -218,6 +230,7 @@ type Detector struct {
 	dec  detection.Decoder
 
 	sessions []*ort.DynamicAdvancedSession
+	fuse     fuse
 	idle     chan int  // indices of sessions not running
 	free     chan *Job // slots not acquired
 	jobs     []*Job    // every slot, for Close
@@ -425,7 +438,8 @@ func (d *Detector) build() error {
 	d.log.Info("model loaded", "model", info.Path, "format", info.Format, "precision", info.Precision,
 		"input", fmt.Sprintf("%dx%d", spec.InputWidth, spec.InputHeight), "channels", spec.ChannelOrder,
 		"resize", spec.Resize, "classes", len(names), "description", info.SpecSource, "threads", d.cfg.Threads,
-		"sessions", len(d.sessions), "slots", len(d.jobs), "provider", info.Provider)
+		"sessions", len(d.sessions), "slots", len(d.jobs), "provider", info.Provider,
+		"fused_activations", info.FusedActivations)
 	return nil
 }
 

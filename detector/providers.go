@@ -155,18 +155,13 @@ func (d *Detector) sessionOptions(p string) (*ort.SessionOptions, error) {
 }
 
 func (d *Detector) configureOptions(opts *ort.SessionOptions, p string) error {
-	if d.cfg.Threads > 0 {
-		if err := opts.SetIntraOpNumThreads(d.cfg.Threads); err != nil {
-			return fmt.Errorf("set intra-op threads %d: %w", d.cfg.Threads, err)
-		}
+	if err := d.runOptions(opts); err != nil {
+		return err
 	}
 	if d.cfg.ProfilePrefix != "" {
 		if err := opts.EnableProfiling(d.cfg.ProfilePrefix); err != nil {
 			return fmt.Errorf("enable profiling: %w", err)
 		}
-	}
-	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", map[bool]string{true: "1", false: "0"}[d.cfg.SpinWait]); err != nil {
-		return fmt.Errorf("set spin_wait: %w", err)
 	}
 	level, _ := graphOptLevel(d.cfg.GraphOptimization)
 	if err := opts.SetGraphOptimizationLevel(level); err != nil {
@@ -174,6 +169,20 @@ func (d *Detector) configureOptions(opts *ort.SessionOptions, p string) error {
 	}
 	if err := appendProvider(opts, p, d.cfg.providerOptions(p)); err != nil {
 		return explainProviderError(p, err)
+	}
+	return nil
+}
+
+// runOptions sets what the sessions run with (threads, spinning); the
+// activation fusion optimises the model with the same settings.
+func (d *Detector) runOptions(opts *ort.SessionOptions) error {
+	if d.cfg.Threads > 0 {
+		if err := opts.SetIntraOpNumThreads(d.cfg.Threads); err != nil {
+			return fmt.Errorf("set intra-op threads %d: %w", d.cfg.Threads, err)
+		}
+	}
+	if err := opts.AddSessionConfigEntry("session.intra_op.allow_spinning", map[bool]string{true: "1", false: "0"}[d.cfg.SpinWait]); err != nil {
+		return fmt.Errorf("set spin_wait: %w", err)
 	}
 	return nil
 }
@@ -221,6 +230,7 @@ func (d *Detector) newSessions() error {
 		}
 		d.sessions = append(d.sessions, s)
 	}
+	d.fuse.model = nil // the sessions have it; the bytes are not needed any more
 	d.idle = make(chan int, len(d.sessions))
 	for i := range d.sessions {
 		d.idle <- i
@@ -229,6 +239,11 @@ func (d *Detector) newSessions() error {
 }
 
 func (d *Detector) trySession(p string) (*ort.DynamicAdvancedSession, error) {
+	if p == ProviderCPU {
+		if s, err := d.cpuSession(); !errors.Is(err, errNotFused) {
+			return s, err
+		}
+	}
 	opts, err := d.sessionOptions(p)
 	if err != nil {
 		return nil, err

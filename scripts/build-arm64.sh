@@ -11,7 +11,9 @@
 #                  searches (lib/ next to the executable)
 #   --check        after building, run the arm64 binary under qemu-aarch64
 #                  (version + detect on dog.jpg) and compare its detections with
-#                  the amd64 build/edgedet
+#                  the amd64 build/edgedet, for an FP32 model (EDGEDET_MODEL) and
+#                  an INT8 QDQ model (EDGEDET_INT8_MODEL), whose activations must
+#                  be fused into table lookups on both (NEON kernel on arm64)
 #
 # Why a sysroot: gocv links OpenCV through cgo, so the arm64 build needs arm64
 # OpenCV headers and libraries. Debian multiarch cannot co-install the arm64 and
@@ -36,6 +38,7 @@ ORT_SHA256=7954e8bdedb497f830c6a679e818d98399b7f4d81ade1126c3e0be74d28111ab
 ORT_MEMBER="package/bin/napi-v6/linux/arm64/libonnxruntime.so.1"
 TRIPLET=aarch64-linux-gnu
 MODEL="${EDGEDET_MODEL:-$ROOT/../shared/models/yolox_nano_416.onnx}"
+INT8_MODEL="${EDGEDET_INT8_MODEL:-$ROOT/../shared/models/yolov8n_int8qdq_320.onnx}"
 IMAGE="${EDGEDET_IMAGE:-$ROOT/../shared/datasets/samples/dog.jpg}"
 
 # The OpenCV modules gocv v0.32.0's main package (gocv.io/x/gocv, not contrib)
@@ -241,17 +244,13 @@ log "binary: $(stat -c %s "$OUT/edgedet") bytes; lib: $(stat -c %s "$ORT_LIB") b
 # --- 6. optional check under qemu ------------------------------------------------------
 ((CHECK)) || exit 0
 [ -f "$MODEL" ] || die "model not found: $MODEL (set EDGEDET_MODEL)"
+[ -f "$INT8_MODEL" ] || die "INT8 model not found: $INT8_MODEL (set EDGEDET_INT8_MODEL)"
 [ -f "$IMAGE" ] || die "image not found: $IMAGE (set EDGEDET_IMAGE)"
 command -v jq >/dev/null || die "--check needs jq (apt-get install jq)"
 run_arm() { "$QEMU" -L "$SYSROOT" "$OUT/edgedet" "$@"; }
 
 log "qemu: edgedet version"
 run_arm version --ort-lib "$ORT_LIB" || die "the arm64 binary does not start under $QEMU -L $SYSROOT"
-
-t=$(now)
-arm_json="$(run_arm detect --model "$MODEL" --ort-lib "$ORT_LIB" --json "$IMAGE")" \
-  || die "arm64 detect failed under qemu"
-took "arm64 detect under qemu" "$t"
 
 AMD="$ROOT/build/edgedet"
 if [ ! -x "$AMD" ]; then
@@ -260,23 +259,57 @@ if [ ! -x "$AMD" ]; then
 fi
 amd_lib="$ROOT/build/lib/libonnxruntime.so.1"
 [ -f "$amd_lib" ] || die "no amd64 ONNX Runtime at $amd_lib: run scripts/setup.sh"
-amd_json="$("$AMD" detect --model "$MODEL" --ort-lib "$amd_lib" --json "$IMAGE")" || die "amd64 detect failed"
-
-show='.detections[] | "  \(.label)\t\(.score*1000|round/1000)\t\(.box|map(.*10|round/10)|@csv)"'
-echo "amd64 ($AMD):"; jq -r "$show" <<<"$amd_json"
-echo "arm64 (qemu-aarch64 $OUT/edgedet):"; jq -r "$show" <<<"$arm_json"
 
 TOL="${EDGEDET_BOX_TOL:-3}"
-verdict="$(jq -rn --argjson a "$amd_json" --argjson b "$arm_json" --argjson tol "$TOL" '
-  ($a.detections | map(.label) | sort) as $la | ($b.detections | map(.label) | sort) as $lb
-  | if $la != $lb then "labels differ: amd64 \($la) vs arm64 \($lb)"
-    else
-      [ range(0; $a.detections|length) as $i
-        | ($a.detections | sort_by(.label, .box[0]))[$i] as $x
-        | ($b.detections | sort_by(.label, .box[0]))[$i] as $y
-        | range(0;4) | ($x.box[.] - $y.box[.]) | fabs ] | (max // 0) as $d
-      | if $d <= $tol then "OK: same \($la|length) labels, max box difference \($d*100|round/100) px"
-        else "boxes differ by up to \($d*100|round/100) px (tolerance \($tol))" end
-    end')"
-echo "check: $verdict"
-case "$verdict" in OK:*) ;; *) exit 1 ;; esac
+show='.detections[] | "  \(.label)\t\(.score*1000|round/1000)\t\(.box|map(.*10|round/10)|@csv)"'
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs" "${tmp:-}"' EXIT
+
+# fused_path LOG: the kernel path of the "int8 activations fused" log line, or
+# "" when the detector did not fuse.
+fused_path() { sed -n 's/.*msg="int8 activations fused".* path=\([a-z0-9]*\).*/\1/p' "$1" | head -1; }
+
+# check_model MODEL WANT_FUSED: detect on IMAGE with both builds and compare.
+# WANT_FUSED=1: the INT8 activations must be fused on both (neon on arm64).
+check_model() {
+  local model="$1" want_fused="$2" name arm_json amd_json t verdict
+  name="$(basename "$model")"
+  t=$(now)
+  arm_json="$(run_arm detect --model "$model" --ort-lib "$ORT_LIB" --log-level info --json "$IMAGE" 2>"$logs/arm.log")" \
+    || { cat "$logs/arm.log" >&2; die "arm64 detect of $name failed under qemu"; }
+  took "arm64 detect of $name under qemu" "$t"
+  amd_json="$("$AMD" detect --model "$model" --ort-lib "$amd_lib" --log-level info --json "$IMAGE" 2>"$logs/amd.log")" \
+    || { cat "$logs/amd.log" >&2; die "amd64 detect of $name failed"; }
+  echo "$name, amd64 ($AMD):"; jq -r "$show" <<<"$amd_json"
+  echo "$name, arm64 (qemu-aarch64 $OUT/edgedet):"; jq -r "$show" <<<"$arm_json"
+  if ((want_fused)); then
+    local arm_path amd_path
+    arm_path="$(fused_path "$logs/arm.log")"
+    amd_path="$(fused_path "$logs/amd.log")"
+    echo "$name: int8 activations fused with kernel ${arm_path:-none} on arm64, ${amd_path:-none} on amd64"
+    if [ "$arm_path" != neon ]; then
+      grep -E 'level=(WARN|ERROR)|activations' "$logs/arm.log" >&2 || true
+      echo "check: $name: arm64 did not fuse the INT8 activations with the NEON kernel"
+      return 1
+    fi
+    [ -n "$amd_path" ] || { echo "check: $name: amd64 did not fuse the INT8 activations"; return 1; }
+  fi
+  verdict="$(jq -rn --argjson a "$amd_json" --argjson b "$arm_json" --argjson tol "$TOL" '
+    ($a.detections | map(.label) | sort) as $la | ($b.detections | map(.label) | sort) as $lb
+    | if $la != $lb then "labels differ: amd64 \($la) vs arm64 \($lb)"
+      else
+        [ range(0; $a.detections|length) as $i
+          | ($a.detections | sort_by(.label, .box[0]))[$i] as $x
+          | ($b.detections | sort_by(.label, .box[0]))[$i] as $y
+          | range(0;4) | ($x.box[.] - $y.box[.]) | fabs ] | (max // 0) as $d
+        | if $d <= $tol then "OK: same \($la|length) labels, max box difference \($d*100|round/100) px"
+          else "boxes differ by up to \($d*100|round/100) px (tolerance \($tol))" end
+      end')"
+  echo "check: $name: $verdict"
+  case "$verdict" in OK:*) return 0 ;; *) return 1 ;; esac
+}
+
+status=0
+check_model "$MODEL" 0 || status=1
+check_model "$INT8_MODEL" 1 || status=1
+exit "$status"

@@ -39,7 +39,10 @@ type benchReport struct {
 	Inference   stageStats `json:"inference"`
 	Postprocess stageStats `json:"postprocess"`
 	Total       stageStats `json:"total"`
-	FPS         float64    `json:"fps"`
+	// FusedActivations counts the INT8 activations run as table lookups
+	// (detector's fuse_activations).
+	FusedActivations int     `json:"fused_activations"`
+	FPS              float64 `json:"fps"`
 	// OverheadRatio is (preprocess + postprocess) / inference, by medians.
 	OverheadRatio float64 `json:"overhead_ratio"`
 	// Operators is the per-operator time split (with --profile).
@@ -118,6 +121,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	warmup := fs.Int("warmup", 10, "untimed warm-up runs")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	profile := fs.Bool("profile", false, "also print the per-operator time split from ONNX Runtime's profiler")
+	rounds := fs.Int("rounds", 1, "interleave the models over this many rounds (rotating order) and print each model's median p50 and its ratio to the first model's, per round, with the range")
 	var e2e e2eOptions
 	fs.StringVar(&e2e.video, "video", "", "end-to-end mode: run the real pipeline (camera, detector, tracker, MQTT) on this looping video")
 	floatVar(fs, &e2e.seconds, "seconds", 20, "end-to-end: seconds to measure")
@@ -150,8 +154,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: no images given", errUsage)
 	}
-	if *runs <= 0 || *warmup < 0 {
-		return fmt.Errorf("%w: --runs must be > 0 and --warmup >= 0", errUsage)
+	if *runs <= 0 || *warmup < 0 || *rounds < 1 {
+		return fmt.Errorf("%w: --runs must be > 0, --warmup >= 0 and --rounds >= 1", errUsage)
+	}
+	if *rounds > 1 && *profile {
+		return fmt.Errorf("%w: --profile profiles one round; run it without --rounds", errUsage)
 	}
 	mf.multi = true
 	if len(mf.models) == 0 {
@@ -172,28 +179,28 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// One model at a time: sessions running side by side disturb each
 	// other's timings.
-	var reports []benchReport
-	for _, model := range mf.models {
-		mf.cfg.Model = model
-		mf.cfg.ProfilePrefix = ""
-		var profDir string
-		if *profile {
-			var err error
-			if profDir, err = os.MkdirTemp("", "edgedet-profile-"); err != nil {
+	perRound := make([][]benchReport, *rounds)
+	for r := range perRound {
+		perRound[r] = make([]benchReport, len(mf.models))
+		for _, i := range roundOrder(len(mf.models), r) {
+			rep, err := benchOne(ctx, &mf, mf.models[i], *profile, imgs, *warmup, *runs, stderr)
+			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(profDir)
-			mf.cfg.ProfilePrefix = filepath.Join(profDir, "ort")
+			perRound[r][i] = rep
 		}
-		r, err := benchModel(ctx, &mf, imgs, *warmup, *runs, stderr)
-		if err == nil && *profile {
-			r.Operators, err = readORTProfile(profDir)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", model, err)
-		}
-		reports = append(reports, r)
 	}
+	if *rounds > 1 {
+		rep := summarizeRounds(perRound)
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		}
+		printRounds(stdout, rep, *warmup)
+		return nil
+	}
+	reports := perRound[0]
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -215,6 +222,30 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return nil
+}
+
+// benchOne benchmarks model, with ONNX Runtime's profile if profile is set.
+func benchOne(ctx context.Context, mf *modelFlags, model string, profile bool, imgs []gocv.Mat, warmup, runs int,
+	stderr io.Writer) (benchReport, error) {
+	mf.cfg.Model = model
+	mf.cfg.ProfilePrefix = ""
+	var profDir string
+	if profile {
+		var err error
+		if profDir, err = os.MkdirTemp("", "edgedet-profile-"); err != nil {
+			return benchReport{}, err
+		}
+		defer os.RemoveAll(profDir)
+		mf.cfg.ProfilePrefix = filepath.Join(profDir, "ort")
+	}
+	r, err := benchModel(ctx, mf, imgs, warmup, runs, stderr)
+	if err == nil && profile {
+		r.Operators, err = readORTProfile(profDir)
+	}
+	if err != nil {
+		return benchReport{}, fmt.Errorf("%s: %w", model, err)
+	}
+	return r, nil
 }
 
 // benchModel loads one model and times Detect over the images.
@@ -245,9 +276,10 @@ func benchModel(ctx context.Context, mf *modelFlags, imgs []gocv.Mat, warmup, ru
 	info := det.Info()
 	r := benchReport{
 		Model: info.Name, Path: info.Path, Precision: info.Precision, Runs: runs, Threads: mf.cfg.Threads,
-		Input:      fmt.Sprintf("%dx%d", info.Spec.InputWidth, info.Spec.InputHeight),
-		CPU:        fmt.Sprintf("%s/%s, %d logical CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
-		Preprocess: percentiles(pre), Inference: percentiles(inf), Postprocess: percentiles(post), Total: percentiles(total),
+		FusedActivations: info.FusedActivations,
+		Input:            fmt.Sprintf("%dx%d", info.Spec.InputWidth, info.Spec.InputHeight),
+		CPU:              fmt.Sprintf("%s/%s, %d logical CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		Preprocess:       percentiles(pre), Inference: percentiles(inf), Postprocess: percentiles(post), Total: percentiles(total),
 	}
 	if st, err := os.Stat(info.Path); err == nil {
 		r.FileSize = st.Size()
@@ -272,6 +304,9 @@ func printBench(w io.Writer, r benchReport, warmup int) {
 		fmt.Fprintf(w, "%-12s %8.2f %8.2f %8.2f\n", s.name, s.st.P50, s.st.P95, s.st.P99)
 	}
 	fmt.Fprintf(w, "fps (1/p50 total): %.1f\n(pre+post)/inference: %.1f%%\n", r.FPS, 100*r.OverheadRatio)
+	if r.FusedActivations > 0 {
+		fmt.Fprintf(w, "int8 activations fused: %d (run as LutActivation table lookups)\n", r.FusedActivations)
+	}
 	if len(r.Operators) > 0 {
 		fmt.Fprintf(w, "operator time (ONNX Runtime profiler, kernels only, mean per run incl. warm-up):\n")
 		for _, o := range r.Operators {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gocv.io/x/gocv"
@@ -32,6 +33,7 @@ func addModelFlags(fs interface {
 	IntVar(*int, string, int, string)
 	BoolVar(*bool, string, bool, string)
 	Func(string, string, func(string) error)
+	BoolFunc(string, string, func(string) error)
 }, m *modelFlags) {
 	m.cfg = detector.DefaultConfig()
 	fs.Func("model", "ONNX model file (required)", func(s string) error {
@@ -41,6 +43,12 @@ func addModelFlags(fs interface {
 	})
 	fs.IntVar(&m.cfg.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = default)")
 	fs.StringVar(&m.cfg.GraphOptimization, "graph-opt", "all", "graph optimisation: disable, basic, extended, all")
+	fs.BoolFunc("no-fuse", "run INT8 activations as ONNX Runtime's standard graph, not fused table lookups (fuse_activations = false)",
+		func(s string) error {
+			off, err := strconv.ParseBool(s)
+			m.cfg.FuseActivations = !off
+			return err
+		})
 	fs.BoolVar(&m.cfg.SpinWait, "spin-wait", false, "keep ONNX Runtime's threads spinning between runs (lower latency back to back, more idle CPU)")
 	fs.Func("score", "score threshold (default 0.25)", func(s string) error { return parseF32(s, &m.cfg.ScoreThreshold) })
 	fs.Func("iou", "NMS IoU threshold (default 0.45)", func(s string) error { return parseF32(s, &m.cfg.IoUThreshold) })
