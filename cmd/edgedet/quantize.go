@@ -274,7 +274,7 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 }
 
 // quantAccuracy holds the flags of the accuracy techniques (see quant's
-// split.go, rangesearch.go and the bias correction in qdq.go).
+// split.go, rangesearch.go and the bias correction in weights.go).
 type quantAccuracy struct {
 	split, biasCorrection, exactSiLU, gptq *bool
 }
