@@ -108,6 +108,7 @@ func TestQuantizeYOLOX(t *testing.T) {
 	src := yoloxModel(t)
 	opt := quant.DefaultOptions()
 	opt.SensitivityFrames = 4
+	opt.SplitChannels = true // off by default (latency); checked here on the model it was built for
 	var stages []string
 	opt.Progress = func(stage string, done, total int) {
 		if len(stages) == 0 || stages[len(stages)-1] != stage {

@@ -89,7 +89,7 @@ func quantMetadata(t testing.TB, path string) map[string]string {
 func TestQuantizeCLI(t *testing.T) {
 	model := yoloxPath(t)
 	out := filepath.Join(t.TempDir(), "yolox_int8.onnx")
-	stdout, stderr, code := runCLI(t, "quantize", "--model", model, "--calib", calibDir(t, 3), "--out", out, "--max-error", "-1")
+	stdout, stderr, code := runCLI(t, "quantize", "--model", model, "--calib", calibDir(t, 3), "--out", out, "--max-error", "-1", "--split-channels")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
