@@ -19,25 +19,8 @@ func TestQuantizedBiasCorrection(t *testing.T) {
 	orig := proto.Clone(m).(*onnxpb.ModelProto)
 	p := analyseOK(t, m)
 	means := []float32{3, -2, 5} // multiples of the input scale 0.04 (zero point 64)
-	x := make([]float32, 3*8*8)
-	for i := range x {
-		x[i] = means[i/64]
-	}
-	conv1 := func(mm *onnxpb.ModelProto) *onnxpb.ModelProto {
-		c := proto.Clone(mm).(*onnxpb.ModelProto)
-		c.Graph.Output = []*onnxpb.ValueInfoProto{qtValueInfo("c1", 1, 4, 8, 8)}
-		return c
-	}
-	interior := func(v []float32) []float32 {
-		var out []float32
-		for ch := range 4 {
-			for y := 1; y < 7; y++ {
-				out = append(out, v[ch*64+y*8+1:ch*64+y*8+7]...)
-			}
-		}
-		return out
-	}
-	want := interior(runModel(t, conv1(orig), x, false))
+	x := constantChannels(means)
+	want := interior(runModel(t, conv1Model(orig), x, false))
 	build := func(correct bool) []float32 {
 		plan := &Plan{Quantize: map[string]bool{"conv1": true}, Profile: ProfileCPU, PerChannel: true, ReduceRange: true,
 			Ranges:     map[string][2]float32{"x": {-2.56, 7.64}, "c1": {-100, 100}},
@@ -46,7 +29,7 @@ func TestQuantizedBiasCorrection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return interior(runModel(t, conv1(out), x, false))
+		return interior(runModel(t, conv1Model(out), x, false))
 	}
 	plain, corrected := relErr(build(false), want), relErr(build(true), want)
 	t.Logf("relative error of quantized conv1 on its mean input: plain %.2e, bias-corrected %.2e", plain, corrected)

@@ -137,26 +137,8 @@ func TestFloatWeightsBiasCorrection(t *testing.T) {
 			orig := proto.Clone(m).(*onnxpb.ModelProto)
 			p := analyseOK(t, m)
 			means := []float32{3, -2, 5}
-			x := make([]float32, 3*8*8)
-			for i := range x {
-				x[i] = means[i/64]
-			}
-			// conv1's output, compared inside the border.
-			conv1 := func(mm *onnxpb.ModelProto) *onnxpb.ModelProto {
-				c := proto.Clone(mm).(*onnxpb.ModelProto)
-				c.Graph.Output = []*onnxpb.ValueInfoProto{qtValueInfo("c1", 1, 4, 8, 8)}
-				return c
-			}
-			interior := func(v []float32) []float32 {
-				var out []float32
-				for ch := range 4 {
-					for y := 1; y < 7; y++ {
-						out = append(out, v[ch*64+y*8+1:ch*64+y*8+7]...)
-					}
-				}
-				return out
-			}
-			want := interior(runModel(t, conv1(orig), x, false))
+			x := constantChannels(means)
+			want := interior(runModel(t, conv1Model(orig), x, false))
 			build := func(inMeans map[string][]float32) []float32 {
 				plan := &Plan{Quantize: map[string]bool{}, Profile: ProfileCPU, PerChannel: true,
 					FloatWeights: map[string]WeightStorage{"conv1": WeightsInt8}, InputMeans: inMeans}
@@ -167,7 +149,7 @@ func TestFloatWeightsBiasCorrection(t *testing.T) {
 				if n := len(qtNodeByName(out, "conv1").GetInput()); inMeans != nil && n != 3 {
 					t.Errorf("corrected conv1 has %d inputs, want 3 (with a bias)", n)
 				}
-				return interior(runModel(t, conv1(out), x, false))
+				return interior(runModel(t, conv1Model(out), x, false))
 			}
 			plain, corrected := relErr(build(nil), want), relErr(build(map[string][]float32{"x": means}), want)
 			t.Logf("relative error of conv1 on its mean input: plain %.2e, bias-corrected %.2e", plain, corrected)
@@ -295,4 +277,33 @@ func TestImageInput(t *testing.T) {
 	if _, err := onnx.ImageInput(ints); err == nil || !strings.Contains(err.Error(), `"x" is not a float tensor`) {
 		t.Errorf("int64 input: err = %v, want one naming x", err)
 	}
+}
+
+// constantChannels is a [1,3,8,8] input whose channel c is means[c]
+// everywhere.
+func constantChannels(means []float32) []float32 {
+	x := make([]float32, 3*8*8)
+	for i := range x {
+		x[i] = means[i/64]
+	}
+	return x
+}
+
+// conv1Model is a copy of a convReluConv model whose output is conv1's.
+func conv1Model(m *onnxpb.ModelProto) *onnxpb.ModelProto {
+	c := proto.Clone(m).(*onnxpb.ModelProto)
+	c.Graph.Output = []*onnxpb.ValueInfoProto{qtValueInfo("c1", 1, 4, 8, 8)}
+	return c
+}
+
+// interior is conv1's [1,4,8,8] output inside its one-pixel border (where
+// padding does not reach).
+func interior(v []float32) []float32 {
+	var out []float32
+	for ch := range 4 {
+		for y := 1; y < 7; y++ {
+			out = append(out, v[ch*64+y*8+1:ch*64+y*8+7]...)
+		}
+	}
+	return out
 }
