@@ -29,7 +29,7 @@ const hessianFrames = 16
 // maxGPTQPatch bounds the weight row length (input channels per group ×
 // kernel size) GPTQ handles: H has patch² entries, and accumulating it
 // costs patch² per sampled position.
-const maxGPTQPatch = 108
+const maxGPTQPatch = 256
 
 // namedHessian is a Conv's Hessian and the node's name.
 type namedHessian struct {

@@ -67,11 +67,25 @@ type Options struct {
 	GPTQ bool
 	// Exclude names nodes or op types that stay float.
 	Exclude []string
-	// MaxError is the sensitivity budget: layers whose quantization hurts
-	// most are kept float until the model's output error (mean relative
-	// squared error per output feature, vs FP32 on the sensitivity frames)
-	// is at most MaxError. A negative value quantizes every candidate.
+	// EntryFloat keeps the network's first layers float, as many as
+	// minimise the output error (see entry.go): one float region and one
+	// crossing into INT8, at the start, where a detector's layers are the
+	// most sensitive (few channels of very different ranges) and where
+	// running them float costs least.
+	EntryFloat bool
+	// MaxError is the sensitivity budget: after the entry region, the
+	// layers whose quantization hurts most are kept float until the
+	// model's output error (mean relative squared error per output
+	// feature, vs FP32 on the sensitivity frames) is at most MaxError. It
+	// trades speed for accuracy: each such layer adds a float island with
+	// a crossing on each side. Negative: no budget search.
 	MaxError float64
+	// Metric, when set, is the output error the entry region and the
+	// budget search minimise, in place of the mean relative squared error
+	// per output feature (which weighs a class score no frame ever raises
+	// as much as the boxes). It must call the FP32 outputs identical to
+	// themselves, else the built-in error is used (with a warning).
+	Metric Metric
 	// SensitivityFrames is how many calibration inputs the sensitivity
 	// analysis compares outputs on.
 	SensitivityFrames int
@@ -87,9 +101,9 @@ type Options struct {
 }
 
 // DefaultOptions: ranges by output error (mse), CPU profile, per-channel
-// weights (7-bit) rounded by GPTQ with bias correction, channel splitting,
-// float element-wise ops (exact SiLU when they are INT8), 0.03 sensitivity
-// budget on 8 frames.
+// weights (7-bit) rounded by GPTQ with bias correction, INT8 element-wise
+// ops with exact SiLU, the entry region float and no further budget; the
+// sensitivity measure compares 16 frames.
 func DefaultOptions() Options {
 	return Options{
 		Method:            MethodMSE,
@@ -97,8 +111,10 @@ func DefaultOptions() Options {
 		Profile:           ProfileCPU,
 		PerChannel:        true,
 		ReduceRange:       true,
-		MaxError:          0.03,
-		SensitivityFrames: 8,
+		Elementwise:       true,
+		EntryFloat:        true,
+		MaxError:          -1,
+		SensitivityFrames: 16,
 		FloatWeights:      WeightsInt8,
 		SplitChannels:     false,
 		BiasCorrection:    true,
@@ -120,29 +136,57 @@ type LayerReport struct {
 
 // Report describes a quantization run.
 type Report struct {
-	Method            Method        `json:"method"`
-	Percentile        float64       `json:"percentile,omitempty"`
-	Profile           Profile       `json:"profile"`
-	PerChannel        bool          `json:"per_channel"`
-	ReduceRange       bool          `json:"reduce_range"`
-	Elementwise       bool          `json:"elementwise"`
-	CalibrationFrames int           `json:"calibration_frames"`
-	OpsetFrom         int64         `json:"opset_from"`
-	Opset             int64         `json:"opset"`
-	FoldedBatchNorms  int           `json:"folded_batchnorms"`
-	Candidates        int           `json:"candidates"`
-	Quantized         int           `json:"quantized"`
-	ErrorAll          float64       `json:"error_all_quantized"`
-	ErrorFinal        float64       `json:"error_final"`
-	MaxError          float64       `json:"max_error"`
-	FloatWeights      WeightStorage `json:"float_weights"`
-	Layers            []LayerReport `json:"layers"`
-	Head              []string      `json:"head"`
+	Method            Method  `json:"method"`
+	Percentile        float64 `json:"percentile,omitempty"`
+	Profile           Profile `json:"profile"`
+	PerChannel        bool    `json:"per_channel"`
+	ReduceRange       bool    `json:"reduce_range"`
+	Elementwise       bool    `json:"elementwise"`
+	CalibrationFrames int     `json:"calibration_frames"`
+	OpsetFrom         int64   `json:"opset_from"`
+	Opset             int64   `json:"opset"`
+	FoldedBatchNorms  int     `json:"folded_batchnorms"`
+	Candidates        int     `json:"candidates"`
+	Quantized         int     `json:"quantized"`
+	ErrorAll          float64 `json:"error_all_quantized"`
+	// CustomMetric: the errors are Options.Metric's, not the relative
+	// squared error.
+	CustomMetric bool `json:"custom_metric"`
+	// EntryErrors[k] is the output error with the first k layers float
+	// (EntryFloat); EntryLayers is the k chosen.
+	EntryErrors  []float64     `json:"entry_errors,omitempty"`
+	EntryLayers  int           `json:"entry_layers"`
+	ErrorFinal   float64       `json:"error_final"`
+	MaxError     float64       `json:"max_error"`
+	FloatWeights WeightStorage `json:"float_weights"`
+	Layers       []LayerReport `json:"layers"`
+	Head         []string      `json:"head"`
 	// Split lists the convolutions whose channels were split (SplitChannels).
 	Split          []SplitReport `json:"split,omitempty"`
 	BiasCorrection bool          `json:"bias_correction"`
 	GPTQ           bool          `json:"gptq"`
 	ExactSiLU      bool          `json:"exact_silu"`
+	// Latency is the quantized model's inference time against the FP32
+	// model's on the device that quantized it; the caller measures it
+	// (Quantize does not run the detector), nil when it was not measured.
+	Latency *LatencyReport `json:"latency,omitempty"`
+}
+
+// LatencyReport is a paired measurement of FP32 and INT8 inference.
+type LatencyReport struct {
+	FP32Ms float64 `json:"fp32_ms"` // median inference, FP32 model
+	INT8Ms float64 `json:"int8_ms"` // median inference, quantized model
+	// Ratio is INT8Ms / FP32Ms: below 1 the quantized model is faster.
+	Ratio   float64 `json:"ratio"`
+	Threads int     `json:"threads"` // ONNX Runtime intra-op threads (0: its default)
+	// FusedActivations counts the INT8 activations the detector ran as
+	// table lookups.
+	FusedActivations int `json:"fused_activations"`
+	// CPU names the case that applies (e.g. "x86-64 with VNNI") and
+	// Expected the ratio the default quantization reaches there (0: no
+	// reference figure for this kind of CPU).
+	CPU      string  `json:"cpu"`
+	Expected float64 `json:"expected_ratio,omitempty"`
 }
 
 // FloatLayers lists the layers kept float, most damaging first.
@@ -216,6 +260,11 @@ type quantizer struct {
 	ranges     map[string][2]float32
 	inputMeans map[string][]float32
 	byNode     map[string]*hessian // GPTQ Hessians by node; nil without GPTQ
+
+	// Set by chooseFloat: the entry region, whose layers keep float32
+	// weights whatever Options.FloatWeights says (they are float for
+	// accuracy, and the first layers have few weights).
+	entry map[string]bool
 }
 
 // newQuantizer checks m and opt and starts the report.
@@ -277,8 +326,12 @@ func (z *quantizer) plan(floatNodes map[string]bool) (*Plan, []string) {
 		}
 		islands = append(islands, changed...)
 	}
+	fw := p.floatWeights(q, z.rep.FloatWeights)
+	for name := range z.entry {
+		delete(fw, name)
+	}
 	return &Plan{Quantize: q, Ranges: z.ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
-		FloatWeights: p.floatWeights(q, z.rep.FloatWeights), InputMeans: z.inputMeans, BiasCorrection: opt.BiasCorrection, Hessians: z.byNode}, islands
+		FloatWeights: fw, InputMeans: z.inputMeans, BiasCorrection: opt.BiasCorrection, Hessians: z.byNode}, islands
 }
 
 // reportLayers completes layers with the final plan: why each float layer

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -13,47 +15,57 @@ import (
 	"github.com/edgedet/edgedet/onnx/ortrun"
 )
 
-// chooseFloat returns the layers to keep float so that the quantized
-// model's output error stays within opt.MaxError, and the measure it used
-// (nil when opt.MaxError is negative: no check). When quantizing every
-// layer misses the budget, it records each layer's damage in layers.
+// chooseFloat returns the layers to keep float: the entry region
+// (opt.EntryFloat), then, while the output error is above opt.MaxError,
+// the most damaging other layers; and the measure it used (nil when
+// neither applies: every candidate is quantized without a check).
 func (z *quantizer) chooseFloat(ctx context.Context, layers []LayerReport) (map[string]bool, *sensitivity, error) {
 	floatNodes := map[string]bool{}
-	if z.opt.MaxError < 0 {
+	if !z.opt.EntryFloat && z.opt.MaxError < 0 {
 		return floatNodes, nil, nil
 	}
 	s, err := newSensitivity(ctx, z.p, z.inName, z.inShape, z.inputs, z.opt)
 	if err != nil {
 		return nil, nil, err
 	}
+	z.rep.CustomMetric = s.metric != nil
 	all, _ := z.plan(nil)
 	z.rep.ErrorAll, err = s.errorOf(ctx, all)
 	if err != nil {
 		return nil, nil, err
 	}
 	z.log.Info("all layers quantized", "error", z.rep.ErrorAll, "budget", z.opt.MaxError)
-	if z.rep.ErrorAll > z.opt.MaxError {
-		if floatNodes, err = z.keepMostDamagingFloat(ctx, s, layers); err != nil {
+	current := z.rep.ErrorAll
+	if z.opt.EntryFloat {
+		if floatNodes, current, err = z.entryRegion(ctx, s, layers); err != nil {
+			return nil, nil, err
+		}
+	}
+	if z.opt.MaxError >= 0 && current > z.opt.MaxError {
+		if floatNodes, err = z.keepMostDamagingFloat(ctx, s, layers, floatNodes); err != nil {
 			return nil, nil, err
 		}
 	}
 	return floatNodes, s, nil
 }
 
-// keepMostDamagingFloat ranks the layers by the error each causes quantized
-// alone and returns the fewest most damaging ones that, kept float, bring
-// the error within budget, giving them their reason in layers.
-func (z *quantizer) keepMostDamagingFloat(ctx context.Context, s *sensitivity, layers []LayerReport) (map[string]bool, error) {
+// keepMostDamagingFloat ranks the layers outside base by the error each
+// causes quantized alone and returns base with the fewest most damaging
+// ones that, kept float, bring the error within budget, giving them their
+// reason in layers.
+func (z *quantizer) keepMostDamagingFloat(ctx context.Context, s *sensitivity, layers []LayerReport, base map[string]bool) (map[string]bool, error) {
 	if err := z.measureDamage(ctx, s, layers); err != nil {
 		return nil, err
 	}
-	order := make([]int, len(layers))
-	for i := range order {
-		order[i] = i
+	var order []int
+	for i, l := range layers {
+		if !base[l.Node] {
+			order = append(order, i)
+		}
 	}
 	sort.SliceStable(order, func(a, b int) bool { return layers[order[a]].Damage > layers[order[b]].Damage })
 	floatTop := func(k int) map[string]bool {
-		f := map[string]bool{}
+		f := maps.Clone(base)
 		for _, i := range order[:k] {
 			f[layers[i].Node] = true
 		}
@@ -132,6 +144,79 @@ type sensitivity struct {
 	layout  []outLayout
 	threads int
 	outs    []string
+
+	refShapes [][][]int64 // [input][output] shapes
+	metric    Metric      // nil: relative squared error per output feature
+}
+
+// Outputs are a model's outputs for one frame, in graph output order.
+type Outputs struct {
+	Shapes [][]int64
+	Values [][]float32
+}
+
+// A Metric measures how far a quantized model's outputs (got) are from the
+// FP32 model's (ref) on the same frames, in the terms that matter to the
+// caller: 0 when they agree, larger when worse. cmd/edgedet's decodes both
+// into detections and scores the quantized ones against FP32's (see
+// Options.Metric).
+type Metric func(ref, got []Outputs) (float64, error)
+
+// useMetric makes s measure with metric, after checking that it calls the
+// FP32 outputs identical to themselves; if it cannot (an error, e.g. no
+// detections on the sensitivity frames to compare), s keeps the relative
+// squared error and the reason is logged.
+func (s *sensitivity) useMetric(metric Metric, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ref := s.outputs(s.ref)
+	self, err := metric(ref, ref)
+	switch {
+	case err != nil:
+		log.Warn("output metric unusable on the sensitivity frames; using the relative squared error", "reason", err)
+	case self > 1e-9 || math.IsNaN(self):
+		log.Warn("output metric unusable: it does not call the FP32 outputs identical to themselves; using the relative squared error", "self", self)
+	default:
+		s.metric = metric
+	}
+}
+
+// outputs pairs values ([input][output]) with the reference shapes.
+func (s *sensitivity) outputs(values [][][]float32) []Outputs {
+	out := make([]Outputs, len(values))
+	for j, v := range values {
+		out[j] = Outputs{Shapes: s.refShapes[j], Values: v}
+	}
+	return out
+}
+
+// metricOf runs r on the sensitivity frames and measures its outputs with
+// s.metric.
+func (s *sensitivity) metricOf(ctx context.Context, r *ortrun.Runner) (float64, error) {
+	got := make([][][]float32, len(s.inputs))
+	for j, in := range s.inputs {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		copy(r.Input(), in)
+		got[j] = make([][]float32, len(s.outs))
+		err := r.Run(func(i int, _ string, _ []int64, v []float32) error {
+			if len(v) != len(s.ref[j][i]) {
+				return fmt.Errorf("output %q has %d values, FP32 has %d", s.outs[i], len(v), len(s.ref[j][i]))
+			}
+			got[j][i] = slices.Clone(v)
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	e, err := s.metric(s.outputs(s.ref), s.outputs(got))
+	if err != nil {
+		return 0, fmt.Errorf("output metric: %w", err)
+	}
+	return e, nil
 }
 
 type outLayout struct {
@@ -163,11 +248,20 @@ func newSensitivity(ctx context.Context, p *prepared, inName string, inShape []i
 		}
 		copy(r.Input(), buf)
 		outs := make([][]float32, len(s.outs))
-		if err := r.Run(func(i int, _ string, _ []int64, v []float32) error { outs[i] = slices.Clone(v); return nil }); err != nil {
+		shapes := make([][]int64, len(s.outs))
+		err := r.Run(func(i int, _ string, shape []int64, v []float32) error {
+			outs[i], shapes[i] = slices.Clone(v), slices.Clone(shape)
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 		s.inputs = append(s.inputs, buf)
 		s.ref = append(s.ref, outs)
+		s.refShapes = append(s.refShapes, shapes)
+	}
+	if opt.Metric != nil {
+		s.useMetric(opt.Metric, opt.Log)
 	}
 	for i := range s.outs {
 		s.layout = append(s.layout, guessLayout(len(s.ref[0][i]), p, s.outs[i]))
@@ -212,6 +306,9 @@ func (s *sensitivity) errorOfModel(ctx context.Context, m *onnxpb.ModelProto) (f
 		return 0, err
 	}
 	defer r.Close()
+	if s.metric != nil {
+		return s.metricOf(ctx, r)
+	}
 	type acc struct {
 		se, sum, sq []float64
 		n           float64

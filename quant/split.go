@@ -205,8 +205,9 @@ func (r *channelRanges) add(shape []int64, v []float32) {
 // splitGroups partitions the channels by range (hi − lo): sorted widest
 // first, a channel starts a new group when its range is below 1/splitRatio
 // of its group's widest, up to maxSplitGroups groups (the last takes the
-// rest). Each group lists channel indices in ascending order.
-func splitGroups(r channelRanges) [][]int {
+// rest); groups of fewer than minGroup channels are merged (see
+// mergeSmallGroups). Each group lists channel indices in ascending order.
+func splitGroups(r channelRanges, minGroup int) [][]int {
 	idx := make([]int, len(r.lo))
 	for i := range idx {
 		idx[i] = i
@@ -222,10 +223,35 @@ func splitGroups(r channelRanges) [][]int {
 		}
 		groups[len(groups)-1] = append(groups[len(groups)-1], c)
 	}
+	groups = mergeSmallGroups(groups, minGroup)
 	for _, gr := range groups {
 		slices.Sort(gr)
 	}
 	return groups
+}
+
+// minSplitGroup is the fewest channels a split group may have. With
+// yolox_nano's groups of 1 and of 3 channels (a 1×1 convolution, then a
+// depthwise one), ONNX Runtime 1.24's x86 INT8 kernels returned results
+// that changed from run to run (mAP 0.06 to 0.23 on the same images, on a
+// Xeon with AVX-512 VNNI and AMX; a group of 2 in the head did not), and a
+// group that small costs more time as a separate convolution than it saves
+// in accuracy.
+var minSplitGroup = 4 // a variable so that tests can split tiny layers
+
+// mergeSmallGroups joins every group of fewer than minGroup channels to
+// the group before it (the first to the one after it), so that the result
+// has no small group unless there is only one group.
+func mergeSmallGroups(groups [][]int, minGroup int) [][]int {
+	var out [][]int
+	for _, g := range groups {
+		if len(out) > 0 && (len(g) < minGroup || len(out[len(out)-1]) < minGroup) {
+			out[len(out)-1] = append(out[len(out)-1], g...)
+			continue
+		}
+		out = append(out, g)
+	}
+	return out
 }
 
 // measureSplitSites runs the float model on up to splitFrames calibration
@@ -235,20 +261,59 @@ func measureSplitSites(ctx context.Context, m *onnxpb.ModelProto, sites []splitS
 	for i, s := range sites {
 		outs[i] = s.a.GetOutput()[0]
 	}
-	r, err := ortrun.NewRunner(m, inName, inShape, outs, threads)
+	byName, err := tensorChannelRanges(ctx, m, inName, inShape, outs, inputs, threads)
 	if err != nil {
-		return nil, fmt.Errorf("channel ranges: %w", err)
+		return nil, err
 	}
-	defer r.Close()
 	ranges := make([]channelRanges, len(sites))
+	for i, t := range outs {
+		ranges[i] = byName[t]
+	}
+	return ranges, nil
+}
+
+// tensorChannelRanges runs m on up to splitFrames calibration inputs
+// spread over the set and returns the per-channel ranges of the NCHW
+// tensors outs (the graph input among them is read from the inputs).
+func tensorChannelRanges(ctx context.Context, m *onnxpb.ModelProto, inName string, inShape []int64, outs []string, inputs onnx.Inputs, threads int) (map[string]channelRanges, error) {
+	outs = slices.Compact(slices.Sorted(slices.Values(outs)))
+	var graphInput bool
+	outs = slices.DeleteFunc(outs, func(t string) bool {
+		graphInput = graphInput || t == inName
+		return t == inName
+	})
+	var r *ortrun.Runner
+	var buf []float32
+	if len(outs) > 0 {
+		var err error
+		if r, err = ortrun.NewRunner(m, inName, inShape, outs, threads); err != nil {
+			return nil, fmt.Errorf("channel ranges: %w", err)
+		}
+		defer r.Close()
+		buf = r.Input()
+	} else {
+		n := 1
+		for _, d := range inShape {
+			n *= int(d)
+		}
+		buf = make([]float32, n)
+	}
+	ranges := make([]channelRanges, len(outs))
+	var in channelRanges
 	n := min(inputs.Len(), splitFrames)
 	for j := range n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		idx := j * inputs.Len() / n
-		if err := inputs.Input(ctx, idx, r.Input()); err != nil {
+		if err := inputs.Input(ctx, idx, buf); err != nil {
 			return nil, fmt.Errorf("calibration input %d: %w", idx, err)
+		}
+		if graphInput {
+			in.add(inShape, buf)
+		}
+		if r == nil {
+			continue
 		}
 		if err := r.Run(func(k int, _ string, shape []int64, v []float32) error {
 			ranges[k].add(shape, v)
@@ -257,7 +322,14 @@ func measureSplitSites(ctx context.Context, m *onnxpb.ModelProto, sites []splitS
 			return nil, fmt.Errorf("channel ranges: %w", err)
 		}
 	}
-	return ranges, nil
+	byName := make(map[string]channelRanges, len(outs)+1)
+	for i, t := range outs {
+		byName[t] = ranges[i]
+	}
+	if graphInput {
+		byName[inName] = in
+	}
+	return byName, nil
 }
 
 // splitChannels measures the split sites of the float model m (BatchNorm
@@ -286,7 +358,7 @@ func splitChannels(ctx context.Context, m *onnxpb.ModelProto, inName string, inS
 	var reps []SplitReport
 	names := onnx.TensorNames(m.GetGraph())
 	for i, s := range sites {
-		groups := splitGroups(ranges[i])
+		groups := splitGroups(ranges[i], minSplitGroup)
 		if len(groups) < 2 {
 			continue
 		}

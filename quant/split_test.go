@@ -55,7 +55,7 @@ func splitModel() *onnxpb.ModelProto {
 
 func TestSplitGroups(t *testing.T) {
 	r := channelRanges{lo: []float32{-100, 0, -1, -0.09, 0, -20}, hi: []float32{100, 0.5, 90, 0.01, 1, 10}}
-	got := splitGroups(r)
+	got := splitGroups(r, 1)
 	want := [][]int{{0, 2, 5}, {1, 4}, {3}}
 	if len(got) != len(want) {
 		t.Fatalf("groups = %v, want %v", got, want)
@@ -66,13 +66,25 @@ func TestSplitGroups(t *testing.T) {
 		}
 	}
 	even := channelRanges{lo: []float32{-1, -2, 0}, hi: []float32{1, 2, 3}}
-	if g := splitGroups(even); len(g) != 1 {
+	if g := splitGroups(even, 1); len(g) != 1 {
 		t.Errorf("ranges within 8× of each other: groups %v, want one", g)
 	}
 	// At most maxSplitGroups groups; the last takes the rest.
 	many := channelRanges{lo: make([]float32, 6), hi: []float32{1e6, 1e5, 1e4, 1e3, 1e2, 1e1}}
-	if g := splitGroups(many); len(g) != maxSplitGroups || len(g[maxSplitGroups-1]) != 3 {
+	if g := splitGroups(many, 1); len(g) != maxSplitGroups || len(g[maxSplitGroups-1]) != 3 {
 		t.Errorf("six decades: groups %v, want %d with the last holding 3", g, maxSplitGroups)
+	}
+	// Groups below the minimum join the group before them (the first
+	// joins the one after it).
+	if g := splitGroups(r, 2); len(g) != 2 || !slices.Equal(g[0], []int{0, 2, 5}) || !slices.Equal(g[1], []int{1, 3, 4}) {
+		t.Errorf("minimum 2: groups %v, want [[0 2 5] [1 3 4]]", g)
+	}
+	if g := splitGroups(r, 4); len(g) != 1 || len(g[0]) != 6 {
+		t.Errorf("minimum 4: groups %v, want one of 6", g)
+	}
+	first := channelRanges{lo: make([]float32, 4), hi: []float32{100, 1, 1, 1}}
+	if g := splitGroups(first, 2); len(g) != 1 {
+		t.Errorf("one wide channel, minimum 2: groups %v, want one", g)
 	}
 }
 
@@ -81,6 +93,8 @@ func TestSplitGroups(t *testing.T) {
 // from the original.
 func TestSplitChannelsExactAndHelpsINT8(t *testing.T) {
 	qtInitORT(t)
+	defer func(m int) { minSplitGroup = m }(minSplitGroup)
+	minSplitGroup = 1 // A has 4 channels
 	ctx := context.Background()
 	in := randomInputs{n: 8, seed: 11}
 	orig := splitModel()

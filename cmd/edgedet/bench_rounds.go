@@ -106,7 +106,7 @@ func printRounds(w io.Writer, rep roundsReport, warmup int) {
 		if s.FusedActivations > 0 {
 			fused = fmt.Sprintf(", %d activations fused", s.FusedActivations)
 		}
-		fmt.Fprintf(w, "model %s (%s%s, %d threads, %d runs a round)\n", s.Model, s.Precision, fused, s.Threads, s.Runs)
+		fmt.Fprintf(w, "model %s (%s%s, %s, %d runs a round)\n", s.Model, s.Precision, fused, plural(s.Threads, "thread"), s.Runs)
 		fmt.Fprintf(w, "  inference p50: median %.2f ms (%.2f–%.2f) over %d rounds\n",
 			s.InferenceP50.Median, s.InferenceP50.Min, s.InferenceP50.Max, s.Rounds)
 		fmt.Fprintf(w, "  total p50:     median %.2f ms (%.2f–%.2f)\n", s.TotalP50.Median, s.TotalP50.Min, s.TotalP50.Max)

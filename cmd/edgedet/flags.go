@@ -53,3 +53,12 @@ func parseF32(s string, dst *float32) error {
 	*dst = float32(v)
 	return nil
 }
+
+// plural writes n and word, adding an s unless n is 1 ("1 thread",
+// "2 threads").
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/platforms"
+	"github.com/edgedet/edgedet/prune"
 	"github.com/edgedet/edgedet/quant"
 )
 
@@ -24,6 +25,8 @@ type quantizeFlags struct {
 	model, calib, out, cfgPath string
 	frames, maxImages          int
 	reportPath, ortLib         string
+	latency                    bool
+	metric                     string
 	opt                        quant.Options
 	board                      platforms.Board
 }
@@ -44,15 +47,18 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	perTensor := fs.Bool("per-tensor", false, "quantize weights per tensor instead of per output channel")
 	reduceRange := fs.Bool("reduce-range", true, "7-bit weights, so ONNX Runtime's x86 uint8×int8 kernels cannot saturate on CPUs without AVX-512 VNNI / AVX-VNNI (default: true with --profile cpu unless this CPU has VNNI)")
 	floatWeights := fs.String("float-weights", string(quant.WeightsInt8), "how the layers kept float store their weights: int8 (with bias correction), fp16 or fp32; ONNX Runtime restores float32 weights when it loads the model, so this changes the file size, not the speed")
-	elementwise := fs.Bool("elementwise", false, "also run Sigmoid/Mul/Add/Concat/MaxPool/Resize between convolutions in INT8")
+	elementwise := fs.Bool("elementwise", quant.DefaultOptions().Elementwise, "also run Sigmoid/Mul/Add/Concat/MaxPool/Resize between convolutions in INT8 (on a CPU, edgedet runs the INT8 activations as fused table lookups)")
+	entry := fs.Bool("entry-float", quant.DefaultOptions().EntryFloat, "keep the first layers float, as many as minimise the output error (one float region, one crossing into INT8)")
 	exclude := fs.String("exclude", "", "comma-separated node names or op types to keep float")
 	maxErr := new(float64)
-	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: keep the most damaging layers float until the output error is below this (negative: quantize all)")
+	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: after the entry region, keep the most damaging layers float until the output error is below this; slower (each adds a float island). Negative: no budget (with --entry-float=false: every layer INT8)")
 	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
 	accuracy := accuracyFlags(fs)
 	fs.StringVar(&f.reportPath, "report", "", "also write the report as JSON here")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
+	fs.StringVar(&f.metric, "metric", "detections", "output error the float layers are chosen by: detections (1 - AP of the INT8 detections against FP32's on the sensitivity frames) or outputs (relative squared error of the raw outputs)")
+	fs.BoolVar(&f.latency, "latency", true, "measure the quantized model's inference time against the FP32 model's on this CPU (paired runs in the detector, a few seconds)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -61,6 +67,9 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	if f.metric != "detections" && f.metric != "outputs" {
+		return nil, fmt.Errorf("%w: --metric %q is not one of detections, outputs", errUsage, f.metric)
 	}
 	opt := quant.DefaultOptions()
 	var err error
@@ -79,7 +88,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 			opt.ReduceRange = *reduceRange
 		}
 	})
-	opt.Percentile, opt.PerChannel, opt.Elementwise = *pct, !*perTensor, *elementwise
+	opt.Percentile, opt.PerChannel, opt.Elementwise, opt.EntryFloat = *pct, !*perTensor, *elementwise, *entry
 	if opt.FloatWeights, err = quant.ParseWeightStorage(*floatWeights); err != nil {
 		return nil, fmt.Errorf("%w: --float-weights: %v", errUsage, err)
 	}
@@ -125,6 +134,9 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	opt.InputShape = []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
+	if f.metric == "detections" {
+		opt.Metric = quant.DetectionMetric(spec)
+	}
 	inputs, err := openCalibInputs(ctx, f.calib, f.cfgPath, f.frames, f.maxImages, spec, log, stderr)
 	if err != nil {
 		return err
@@ -143,8 +155,11 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	printQuantReport(stdout, f.model, f.out, rep)
-	if opt.Profile == quant.ProfileCPU && f.board.Arch == "x86_64" && !hasVNNI(f.board) {
-		fmt.Fprintf(stdout, "note: this CPU has no VNNI (avx512_vnni, avx_vnni): ONNX Runtime's INT8 convolutions are only modestly faster than FP32 on it; compare both: edgedet bench --model %s --model %s\n", f.model, f.out)
+	if f.latency && opt.Profile == quant.ProfileCPU {
+		if rep.Latency, err = measureQuantLatency(ctx, f.model, f.out, opt.Threads, f.board, newLogger(stderr, slog.LevelWarn, "text")); err != nil {
+			return fmt.Errorf("measure latency: %w", err)
+		}
+		printQuantLatency(stdout, rep.Latency)
 	}
 	if f.reportPath != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
@@ -153,6 +168,68 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	return nil
+}
+
+// measureQuantLatency times the FP32 model at in and the quantized one at
+// out in the detector, alternately (prune.PairedLatency), on this CPU.
+func measureQuantLatency(ctx context.Context, in, out string, threads int, b platforms.Board, log *slog.Logger) (*quant.LatencyReport, error) {
+	timers := &detectorTimers{threads: threads, log: log}
+	ta, err := timers.OpenFile(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in, err)
+	}
+	defer ta.Close()
+	tb, err := timers.OpenFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", out, err)
+	}
+	defer tb.Close()
+	fp, q, err := prune.PairedLatency(ctx, ta, tb)
+	if err != nil {
+		return nil, err
+	}
+	cpu, expected := latencyCase(b)
+	lr := &quant.LatencyReport{FP32Ms: ms(fp), INT8Ms: ms(q), Threads: threads, FusedActivations: tb.det.Info().FusedActivations, CPU: cpu, Expected: expected}
+	if fp > 0 {
+		lr.Ratio = float64(q) / float64(fp)
+	}
+	return lr, nil
+}
+
+// latencyCase names the kind of CPU b is for INT8 and the latency ratio to
+// FP32 the default quantization reaches on it (0: no reference figure).
+// ONNX Runtime's x86 INT8 convolutions multiply-accumulate four bytes per
+// instruction with VNNI (AVX-512 VNNI or AVX-VNNI); with AVX2 alone they
+// need three instructions for the same work.
+func latencyCase(b platforms.Board) (string, float64) {
+	switch {
+	case b.Arch == "x86_64" && hasVNNI(b):
+		return "x86-64 with VNNI", 0.6
+	case b.Arch == "x86_64" && b.HasFlag("avx2"):
+		return "x86-64 with AVX2, no VNNI", 0.75
+	case b.Arch == "":
+		return "unknown CPU", 0
+	}
+	return b.Arch, 0
+}
+
+// printQuantLatency says how fast the quantized model is against FP32 and
+// what to expect on this kind of CPU.
+func printQuantLatency(w io.Writer, l *quant.LatencyReport) {
+	threads := "ONNX Runtime's default threads"
+	if l.Threads > 0 {
+		threads = plural(l.Threads, "thread")
+	}
+	fmt.Fprintf(w, "latency on this CPU (%s): INT8 %.2f ms, FP32 %.2f ms median inference = %.2fx FP32 (paired runs, %s, %s fused)\n",
+		l.CPU, l.INT8Ms, l.FP32Ms, l.Ratio, threads, plural(l.FusedActivations, "activation"))
+	switch {
+	case l.Ratio >= 1:
+		fmt.Fprintf(w, "warning: the INT8 model is not faster than FP32 on this CPU; keep the FP32 model for speed, or try --elementwise=false or --entry-float=false and compare with edgedet bench --rounds 5\n")
+	case l.Expected > 0 && l.Ratio > l.Expected*1.1:
+		fmt.Fprintf(w, "note: the default quantization reaches about %.2fx on %s; this measurement is slower (a loaded machine, more float layers, or an unfused model); compare with edgedet bench --rounds 5\n", l.Expected, l.CPU)
+	case l.Expected == 0:
+		fmt.Fprintf(w, "note: no reference figure for this kind of CPU; the ratio above is what this CPU gives\n")
+	}
 }
 
 // stageBars draws one progress bar per stage of quant.Options.Progress;
@@ -265,12 +342,30 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 		}
 		fmt.Fprintf(w, "float layers' weights stored as: %s (restored to float32 when ONNX Runtime loads the model)\n", strings.Join(parts, ", "))
 	}
-	if r.MaxError >= 0 {
-		fmt.Fprintf(w, "output error vs FP32: all layers %.4f, final %.4f (budget %.4f)\n", r.ErrorAll, r.ErrorFinal, r.MaxError)
+	if r.CustomMetric {
+		fmt.Fprintf(w, "output error: 1 - AP of the INT8 detections against FP32's on the sensitivity frames\n")
+	}
+	switch {
+	case r.MaxError >= 0:
+		fmt.Fprintf(w, "output error vs FP32: all layers INT8 %.4f, final %.4f (budget %.4f)\n", r.ErrorAll, r.ErrorFinal, r.MaxError)
+	case len(r.EntryErrors) > 0:
+		fmt.Fprintf(w, "output error vs FP32: all layers INT8 %.4f, final %.4f\n", r.ErrorAll, r.ErrorFinal)
+	}
+	if len(r.EntryErrors) > 0 {
+		fmt.Fprintf(w, "entry region: first %s float (output error by float prefix length: %s)\n", plural(r.EntryLayers, "layer"), formatErrors(r.EntryErrors))
 	}
 	for _, l := range r.FloatLayers() {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)
 	}
+}
+
+// formatErrors lists errors with three significant digits, "0:0.921 1:0.867 …".
+func formatErrors(errs []float64) string {
+	parts := make([]string, len(errs))
+	for k, e := range errs {
+		parts[k] = fmt.Sprintf("%d:%.3g", k, e)
+	}
+	return strings.Join(parts, " ")
 }
 
 // quantAccuracy holds the flags of the accuracy techniques (see quant's

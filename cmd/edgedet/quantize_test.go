@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -86,17 +87,84 @@ func quantMetadata(t testing.TB, path string) map[string]string {
 	return onnx.Metadata(m)
 }
 
+// The defaults: element-wise ops INT8, the entry region float with its
+// weights in float32, the latency measured against FP32 on this CPU.
 func TestQuantizeCLI(t *testing.T) {
 	model := yoloxPath(t)
 	out := filepath.Join(t.TempDir(), "yolox_int8.onnx")
-	stdout, stderr, code := runCLI(t, "quantize", "--model", model, "--calib", calibDir(t, 3), "--out", out, "--max-error", "-1", "--split-channels")
+	report := filepath.Join(t.TempDir(), "report.json")
+	stdout, stderr, code := runCLI(t, "quantize", "--model", model, "--calib", calibDir(t, 3), "--out", out, "--report", report)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"wrote " + out, "mse on 3 frames", "profile cpu", "opset: 11 -> 13", "split by channel range:"} {
+	for _, want := range []string{"wrote " + out, "mse on 3 frames", "profile cpu", "opset: 11 -> 13", "element-wise ops INT8",
+		"output error: 1 - AP of the INT8 detections against FP32's", "float: /backbone/backbone/stem/conv/conv/Conv entry region: the first"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout does not say %q:\n%s", want, stdout)
 		}
+	}
+	if strings.Contains(stdout, "split by channel range") {
+		t.Errorf("channel splitting is off by default:\n%s", stdout)
+	}
+	entry := regexp.MustCompile(`entry region: first (\d+) layers? float \(output error by float prefix length: 0:[0-9.e-]+ 1:`).FindStringSubmatch(stdout)
+	if entry == nil {
+		t.Fatalf("stdout does not give the entry region and its curve:\n%s", stdout)
+	}
+	board, err := platforms.Detect(os.DirFS("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu, _ := latencyCase(board)
+	lat := regexp.MustCompile(`latency on this CPU \(` + regexp.QuoteMeta(cpu) + `\): INT8 ([0-9.]+) ms, FP32 ([0-9.]+) ms median inference = ([0-9.]+)x FP32 \(paired runs, ONNX Runtime's default threads, (\d+) activations fused\)`).FindStringSubmatch(stdout)
+	if lat == nil {
+		t.Fatalf("stdout does not give the measured latency for %q:\n%s", cpu, stdout)
+	}
+	if fused, _ := strconv.Atoi(lat[4]); fused == 0 {
+		t.Errorf("no activation fused in the default INT8 model:\n%s", stdout)
+	}
+	var rep quant.Report
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Latency == nil || rep.Latency.Ratio <= 0 || rep.Latency.CPU != cpu || strconv.Itoa(rep.EntryLayers) != entry[1] || !rep.CustomMetric {
+		t.Errorf("report: latency %+v, entry layers %d (stdout %s), custom metric %v", rep.Latency, rep.EntryLayers, entry[1], rep.CustomMetric)
+	}
+	md := quantMetadata(t, out)
+	for k, want := range map[string]string{
+		"edgedet.quant.method":             "mse",
+		"edgedet.quant.profile":            "cpu",
+		"edgedet.quant.calibration_images": "3",
+		"edgedet.quant.source_sha256":      fileSHA256(t, model),
+		"edgedet.quant.per_channel":        "true",
+		"edgedet.quant.reduce_range":       strconv.FormatBool(defaultReduceRange(board, quant.ProfileCPU)),
+		"edgedet.quant.elementwise":        "true",
+	} {
+		if got, ok := md[k]; !ok || got != want {
+			t.Errorf("metadata %s = %q (present %v), want %q", k, got, ok, want)
+		}
+	}
+	if floats := md["edgedet.quant.float_layers"]; !strings.HasPrefix(floats, "/backbone/backbone/stem/conv/conv/Conv") {
+		t.Errorf("metadata float_layers %q, want the entry region from the stem", floats)
+	}
+	if got := fileSHA256(t, model); got != md["edgedet.quant.source_sha256"] {
+		t.Errorf("the input model changed")
+	}
+}
+
+// Every layer INT8, split by channel range, without the latency check.
+func TestQuantizeCLIAllINT8(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "yolox_int8.onnx")
+	stdout, stderr, code := runCLI(t, "quantize", "--model", yoloxPath(t), "--calib", calibDir(t, 3), "--out", out,
+		"--entry-float=false", "--split-channels", "--latency=false")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "split by channel range:") {
+		t.Errorf("stdout does not list the splits:\n%s", stdout)
 	}
 	// The stem and other convs are split by channel range: more than 113
 	// compute layers, all quantized.
@@ -108,35 +176,13 @@ func TestQuantizeCLI(t *testing.T) {
 	if !allQuantized {
 		t.Errorf("stdout does not say all of more than 113 compute layers are quantized:\n%s", stdout)
 	}
-	if strings.Contains(stdout, "output error vs FP32") {
-		t.Errorf("--max-error -1 printed a sensitivity result:\n%s", stdout)
-	}
-	board, err := platforms.Detect(os.DirFS("/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reduce := strconv.FormatBool(defaultReduceRange(board, quant.ProfileCPU))
-	if noVNNI := board.Arch == "x86_64" && !hasVNNI(board); noVNNI != strings.Contains(stdout, "note: this CPU has no VNNI") {
-		t.Errorf("CPU without VNNI %v, but the note about it printed %v:\n%s", noVNNI, !noVNNI, stdout)
-	}
-	md := quantMetadata(t, out)
-	for k, want := range map[string]string{
-		"edgedet.quant.method":             "mse",
-		"edgedet.quant.profile":            "cpu",
-		"edgedet.quant.calibration_images": "3",
-		"edgedet.quant.source_sha256":      fileSHA256(t, model),
-		"edgedet.quant.per_channel":        "true",
-		"edgedet.quant.reduce_range":       reduce,
-		"edgedet.quant.elementwise":        "false",
-		"edgedet.quant.float_layers":       "",
-		"edgedet.quant.float_weights":      "int8",
-	} {
-		if got, ok := md[k]; !ok || got != want {
-			t.Errorf("metadata %s = %q (present %v), want %q", k, got, ok, want)
+	for _, not := range []string{"output error", "entry region", "latency on this CPU"} {
+		if strings.Contains(stdout, not) {
+			t.Errorf("--entry-float=false --latency=false printed %q:\n%s", not, stdout)
 		}
 	}
-	if got := fileSHA256(t, model); got != md["edgedet.quant.source_sha256"] {
-		t.Errorf("the input model changed")
+	if md := quantMetadata(t, out); md["edgedet.quant.float_layers"] != "" {
+		t.Errorf("metadata float_layers %q, want none", md["edgedet.quant.float_layers"])
 	}
 }
 

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/prune"
+)
+
+// detectorTimers time models in the detector, the agent's own session, on
+// a grey 640×480 frame: prune's latency is the detector's inference time.
+type detectorTimers struct {
+	threads int
+	log     *slog.Logger
+	dir     string // temporary files of models given in memory
+	n       int
+}
+
+// detectorTimer is one model's detector and frame.
+type detectorTimer struct {
+	det  *detector.Detector
+	img  gocv.Mat
+	file string // removed by Close when set
+}
+
+var _ prune.Timer = (*detectorTimer)(nil)
+
+func (t *detectorTimer) Time(ctx context.Context) (time.Duration, error) {
+	res, err := t.det.Detect(ctx, t.img, nil)
+	return res.Timings.Inference, err
+}
+
+func (t *detectorTimer) Close() error {
+	err := errors.Join(t.det.Close(), t.img.Close())
+	if t.file != "" {
+		err = errors.Join(err, os.Remove(t.file))
+	}
+	return err
+}
+
+// OpenFile opens the model at path for timing.
+func (d *detectorTimers) OpenFile(path string) (*detectorTimer, error) {
+	cfg := detector.DefaultConfig()
+	cfg.Model, cfg.Threads = path, d.threads
+	det, err := detector.New(cfg, d.log)
+	if err != nil {
+		return nil, err
+	}
+	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(114, 114, 114, 0), 480, 640, gocv.MatTypeCV8UC3)
+	return &detectorTimer{det: det, img: img}, nil
+}
+
+// OpenModel is a prune.OpenTimer: it writes m to a temporary file, which
+// the timer's Close removes.
+func (d *detectorTimers) OpenModel(_ context.Context, m *onnxpb.ModelProto) (prune.Timer, error) {
+	if d.dir == "" {
+		dir, err := os.MkdirTemp("", "edgedet-prune-")
+		if err != nil {
+			return nil, err
+		}
+		d.dir = dir
+	}
+	d.n++
+	path := filepath.Join(d.dir, fmt.Sprintf("candidate-%d.onnx", d.n))
+	if err := onnx.SaveModel(path, m); err != nil {
+		return nil, err
+	}
+	t, err := d.OpenFile(path)
+	if err != nil {
+		os.Remove(path)
+		return nil, err
+	}
+	t.file = path
+	return t, nil
+}
+
+// PairedFiles times the models at a and b alternately (prune.PairedLatency).
+func (d *detectorTimers) PairedFiles(ctx context.Context, a, b string) (time.Duration, time.Duration, error) {
+	ta, err := d.OpenFile(a)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ta.Close()
+	tb, err := d.OpenFile(b)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tb.Close()
+	return prune.PairedLatency(ctx, ta, tb)
+}
+
+// Close removes the temporary directory.
+func (d *detectorTimers) Close() error {
+	if d.dir == "" {
+		return nil
+	}
+	return os.RemoveAll(d.dir)
+}
