@@ -367,3 +367,43 @@ func TestQuantizeErrors(t *testing.T) {
 		t.Errorf("unreadable input: %v, want an error naming input 0 and the file", err)
 	}
 }
+
+// The defaults on YOLOX-Nano with the detection metric: the entry region
+// keeps the stem and the first depthwise convolution float (the layers
+// whose channels differ by orders of magnitude), ends at an even crossing,
+// and the rest is INT8; dog.jpg's objects are found where FP32 finds them.
+func TestQuantizeYOLOXEntryRegion(t *testing.T) {
+	onnxtest.InitORT(t)
+	opt := quant.DefaultOptions()
+	opt.Metric = quant.DetectionMetric(yoloxSpec())
+	out, rep, err := quant.Quantize(context.Background(), yoloxModel(t), cocoInputs(t, 8), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("entry %d layers, errors %.3f", rep.EntryLayers, rep.EntryErrors)
+	if !rep.CustomMetric || len(rep.EntryErrors) != 17 {
+		t.Fatalf("custom metric %v, %d entry errors; want the detection metric and 17 prefixes", rep.CustomMetric, len(rep.EntryErrors))
+	}
+	if k := rep.EntryLayers; k < 2 || k > 8 || rep.EntryErrors[k] > rep.EntryErrors[0]/2 {
+		t.Errorf("entry region of %d layers, error %.3f (all INT8 %.3f): want 2..8 layers halving the error", k, rep.EntryErrors[k], rep.EntryErrors[0])
+	}
+	for i, l := range rep.Layers {
+		entry := i < rep.EntryLayers
+		if l.Float != entry || (entry && (l.Weights != quant.WeightsFloat32 || !strings.Contains(l.Reason, "crossing into INT8"))) {
+			t.Errorf("layer %d %s: float %v, weights %q, reason %q", i, l.Node, l.Float, l.Weights, l.Reason)
+		}
+	}
+	if rep.Layers[0].Node != stemConv || rep.Quantized != rep.Candidates-rep.EntryLayers || !rep.Elementwise {
+		t.Errorf("first layer %s; quantized %d of %d; element-wise %v", rep.Layers[0].Node, rep.Quantized, rep.Candidates, rep.Elementwise)
+	}
+	path := onnxtest.SaveModel(t, out, "yolox_nano_416_int8.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	want := detect(t, testenv.Shared(t, "models", "yolox_nano_416.onnx"), dog)
+	got := detect(t, path, dog)
+	for _, label := range []string{"dog", "bicycle"} {
+		matchDetection(t, label, want, got)
+	}
+	if !matchDetection(t, "car", want, got) {
+		matchDetection(t, "truck", want, got)
+	}
+}

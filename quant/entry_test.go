@@ -1,0 +1,218 @@
+package quant
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/onnx"
+)
+
+func TestShortestNearBest(t *testing.T) {
+	for _, c := range []struct {
+		errs []float64
+		tol  float64
+		want int
+	}{
+		// best 0.15 at 4; limit 0.15 + 0.25·0.85 = 0.3625: k = 2.
+		{[]float64{1, 0.9, 0.2, 0.25, 0.15, 0.18}, 0.25, 2},
+		// No tolerance: the best itself.
+		{[]float64{1, 0.9, 0.2, 0.25, 0.15, 0.18}, 0, 4},
+		// All INT8 is already the best.
+		{[]float64{0.1, 0.2, 0.3}, 0.25, 0},
+		// A limit exactly met counts.
+		{[]float64{1, 0.5, 0}, 0.5, 1},
+	} {
+		if got := shortestNearBest(c.errs, c.tol); got != c.want {
+			t.Errorf("shortestNearBest(%v, %g) = %d, want %d", c.errs, c.tol, got, c.want)
+		}
+	}
+}
+
+func TestNarrowShare(t *testing.T) {
+	even := channelRanges{lo: []float32{-1, -0.5, 0}, hi: []float32{1, 0.5, 0.2}} // widths 2, 1, 0.2: none below 2/11.3
+	if s := narrowShare(even); s != 0 {
+		t.Errorf("even ranges: share %g, want 0", s)
+	}
+	// Widths 2, 0.1 (below 2/11.3 ≈ 0.177), 0.18 (not below), 0: two of four.
+	uneven := channelRanges{lo: []float32{-1, 0, 0, 0}, hi: []float32{1, 0.1, 0.18, 0}}
+	if s := narrowShare(uneven); s != 0.5 {
+		t.Errorf("uneven ranges: share %g, want 0.5", s)
+	}
+	if s := narrowShare(channelRanges{}); s != 0 {
+		t.Errorf("no channels: share %g, want 0", s)
+	}
+}
+
+// unevenChain is convChain(n) with conv1's output channels scaled to very
+// different ranges (×100 and ×0.0001): tensor t1 has a narrow channel.
+func unevenChain(t *testing.T, n int) *quantizer {
+	t.Helper()
+	qtInitORT(t)
+	m := convChain(rand.New(rand.NewPCG(3, 4)), n)
+	g := onnx.NewGraph(m)
+	w := qtFloats(t, g, "W1")
+	for i := range w {
+		if i < len(w)/2 {
+			w[i] *= 100
+		} else {
+			w[i] *= 1e-4
+		}
+	}
+	b := qtFloats(t, g, "B1")
+	b[1] *= 1e-4
+	init := g.Initializer("W1")
+	init.FloatData, init.RawData = w, nil
+	binit := g.Initializer("B1")
+	binit.FloatData, binit.RawData = b, nil
+	ctx := context.Background()
+	z, err := newQuantizer(m, randomInputs{n: 8, seed: 5}, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := z.prepare(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.calibrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+func TestCrossings(t *testing.T) {
+	z := unevenChain(t, 4)
+	for k, want := range [][]string{{"x"}, {"t0"}, {"t1"}, {"t2"}, nil} {
+		if got := z.p.crossings(z.prefixPlan(k)); !slices.Equal(got, want) {
+			t.Errorf("first %d layers float: crossings %v, want %v", k, got, want)
+		}
+	}
+}
+
+// The entry region ends at an even crossing among the prefixes near the
+// best error, else at the knee.
+func TestPickEntryAvoidsNarrowCrossing(t *testing.T) {
+	z := unevenChain(t, 8)
+	ctx := context.Background()
+	// Prefixes 2, 3, 4 are near the best; 2 would quantize t1 (a channel
+	// ×1e-6 of the other's range), 3 quantizes t2 (mixed, even).
+	k, even, err := z.pickEntry(ctx, []float64{1, 0.9, 0.1, 0.12, 0.11})
+	if err != nil || k != 3 || !even {
+		t.Errorf("pickEntry = %d, %v, %v; want 3, true", k, even, err)
+	}
+	// Only prefix 2 is near the best: the knee, not even.
+	k, even, err = z.pickEntry(ctx, []float64{1, 0.9, 0.1, 0.9, 0.9})
+	if err != nil || k != 2 || even {
+		t.Errorf("pickEntry (knee only) = %d, %v, %v; want 2, false", k, even, err)
+	}
+}
+
+// Through Quantize: the entry region's curve is in the report, its layers
+// are float with float32 weights and the reason, and the rest is INT8.
+func TestQuantizeEntryRegion(t *testing.T) {
+	qtInitORT(t)
+	m := convChain(rand.New(rand.NewPCG(3, 4)), 8) // 8 candidates: prefixes up to 2
+	var stages []string
+	opt := DefaultOptions()
+	opt.Progress = func(stage string, _, _ int) {
+		if len(stages) == 0 || stages[len(stages)-1] != stage {
+			stages = append(stages, stage)
+		}
+	}
+	out, rep, err := Quantize(context.Background(), m, randomInputs{n: 8, seed: 5}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(stages, []string{"calibrate", "entry region"}) {
+		t.Errorf("stages %v, want calibrate, entry region", stages)
+	}
+	if len(rep.EntryErrors) != 3 || rep.EntryErrors[0] != rep.ErrorAll || rep.EntryLayers > 2 {
+		t.Fatalf("entry errors %v (all INT8 %g), layers %d: want 3 errors from the all-INT8 one, ≤ 2 layers", rep.EntryErrors, rep.ErrorAll, rep.EntryLayers)
+	}
+	if want := shortestNearBest(rep.EntryErrors, entryTolerance); rep.EntryLayers < want {
+		t.Errorf("entry layers %d, shorter than the knee %d", rep.EntryLayers, want)
+	}
+	for i, l := range rep.Layers {
+		if entry := i < rep.EntryLayers; l.Float != entry {
+			t.Errorf("layer %s float %v, want %v", l.Node, l.Float, entry)
+		} else if entry && (l.Weights != WeightsFloat32 || l.Reason == "" || l.Reason[:12] != "entry region") {
+			t.Errorf("entry layer %s: weights %s, reason %q", l.Node, l.Weights, l.Reason)
+		}
+	}
+	if rep.Quantized != 8-rep.EntryLayers || rep.CustomMetric {
+		t.Errorf("quantized %d of 8 with %d entry layers; custom metric %v", rep.Quantized, rep.EntryLayers, rep.CustomMetric)
+	}
+	if rep.ErrorFinal != rep.EntryErrors[rep.EntryLayers] && math.Abs(rep.ErrorFinal-rep.EntryErrors[rep.EntryLayers]) > 1e-9 {
+		t.Errorf("final error %g, the entry curve says %g", rep.ErrorFinal, rep.EntryErrors[rep.EntryLayers])
+	}
+	if ops := onnx.QuantOps(out); !slices.Contains(ops, "QuantizeLinear") {
+		t.Errorf("output ops %v", ops)
+	}
+}
+
+// A metric that fails on the reference, or does not call it identical to
+// itself, is replaced by the relative squared error; a sound one is used.
+func TestUseMetric(t *testing.T) {
+	s := &sensitivity{ref: [][][]float32{{{1, 2}}}, refShapes: [][][]int64{{{1, 2}}}}
+	s.useMetric(func(_, _ []Outputs) (float64, error) { return 0, errors.New("no detections") }, nil)
+	if s.metric != nil {
+		t.Error("a failing metric was kept")
+	}
+	s.useMetric(func(_, _ []Outputs) (float64, error) { return 0.5, nil }, nil)
+	if s.metric != nil {
+		t.Error("a metric that does not call FP32 identical to itself was kept")
+	}
+	s.useMetric(func(_, _ []Outputs) (float64, error) { return math.NaN(), nil }, nil)
+	if s.metric != nil {
+		t.Error("a NaN metric was kept")
+	}
+	var seen []Outputs
+	s.useMetric(func(ref, got []Outputs) (float64, error) { seen = got; return 0, nil }, nil)
+	if s.metric == nil {
+		t.Fatal("a sound metric was not kept")
+	}
+	if len(seen) != 1 || !slices.Equal(seen[0].Shapes[0], []int64{1, 2}) || !slices.Equal(seen[0].Values[0], []float32{1, 2}) {
+		t.Errorf("the metric saw %+v, want the reference outputs with their shapes", seen)
+	}
+}
+
+// yolov8Outputs is a [1, 4+2, 3] YOLOv8 output (channel-major) with one
+// box per anchor: anchor a has centre (10+20a, 20), size 10×10 and class
+// scores cls[a].
+func yolov8Outputs(cls [3][2]float32) Outputs {
+	v := make([]float32, 6*3)
+	for a := range 3 {
+		v[0*3+a], v[1*3+a], v[2*3+a], v[3*3+a] = float32(10+20*a), 20, 10, 10
+		v[4*3+a], v[5*3+a] = cls[a][0], cls[a][1]
+	}
+	return Outputs{Shapes: [][]int64{{1, 6, 3}}, Values: [][]float32{v}}
+}
+
+func TestDetectionMetric(t *testing.T) {
+	metric := DetectionMetric(detection.Spec{Format: detection.FormatYOLOv8, InputWidth: 64, InputHeight: 64}.WithDefaults())
+	ref := []Outputs{yolov8Outputs([3][2]float32{{0.9, 0}, {0, 0.8}, {0.1, 0}})}
+	if e, err := metric(ref, ref); err != nil || math.Abs(e) > 1e-9 {
+		t.Errorf("metric(ref, ref) = %v, %v; want 0", e, err)
+	}
+	// The class-1 object scored below the decode threshold: half the
+	// classes lost.
+	lost := []Outputs{yolov8Outputs([3][2]float32{{0.9, 0}, {0, 0.0001}, {0.1, 0}})}
+	if e, err := metric(ref, lost); err != nil || math.Abs(e-0.5) > 1e-9 {
+		t.Errorf("one of two objects lost: %v, %v; want 0.5", e, err)
+	}
+	// Scores that change but keep the order and the objects: no error.
+	rescored := []Outputs{yolov8Outputs([3][2]float32{{0.7, 0}, {0, 0.6}, {0.2, 0}})}
+	if e, err := metric(ref, rescored); err != nil || math.Abs(e) > 1e-9 {
+		t.Errorf("rescored: %v, %v; want 0", e, err)
+	}
+	empty := []Outputs{yolov8Outputs([3][2]float32{})}
+	if _, err := metric(empty, empty); err == nil {
+		t.Error("no reference detection: no error")
+	}
+	if _, err := metric(nil, nil); err == nil {
+		t.Error("no frames: no error")
+	}
+}
