@@ -23,10 +23,10 @@ func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
 		return nil, fmt.Errorf("%s decoder: model input size %dx%d: width and height must be in 1..%d", f, inW, inH, MaxInputSize)
 	}
 	switch f {
-	case FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2:
+	case FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatYOLOXLevels, FormatEnd2End, FormatFastestV2:
 	default:
-		return nil, fmt.Errorf("output format %q: want %q, %q, %q, %q or %q",
-			f, FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2)
+		return nil, fmt.Errorf("output format %q: want %q, %q, %q, %q, %q or %q",
+			f, FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatYOLOXLevels, FormatEnd2End, FormatFastestV2)
 	}
 	if f == FormatFastestV2 && len(outShape) == 2 {
 		outShape = append([]int64{1}, outShape...)
@@ -48,13 +48,17 @@ func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
 			return nil, fmt.Errorf("%s output %v: rows of %d values, want 5 (box, objectness) plus at least 1 class", f, outShape, b)
 		}
 		return &yolov5Decoder{nc: b - 5, n: a}, nil
-	case FormatYOLOX:
-		// [1, N, 5+nc], N = Σ grid cells
+	case FormatYOLOX, FormatYOLOXLevels:
+		// [1, N, 5+nc], N = Σ grid cells (yolox_levels: as declared; the
+		// memory holds the same values level by level, channel-major)
 		if b < 6 {
 			return nil, fmt.Errorf("%s output %v: rows of %d values, want 5 (box, objectness) plus at least 1 class", f, outShape, b)
 		}
 		if want := gridCells(inW, inH); a != want {
 			return nil, fmt.Errorf("%s output %v: %d rows, want %d for a %dx%d input with strides 8,16,32", f, outShape, a, want, inW, inH)
+		}
+		if f == FormatYOLOXLevels {
+			return newYOLOXLevelsDecoder(b-5, inW, inH), nil
 		}
 		return newYOLOXDecoder(b-5, inW, inH), nil
 	case FormatFastestV2:
@@ -83,6 +87,8 @@ func NewDecoder(f Format, outShape []int64, inW, inH int) (Decoder, error) {
 //   - [1,A,B] with 5 <= A < B is yolov8 with A-4 classes;
 //   - [1,N,C] with C >= 6 and N > C is yolox when N is the number of grid
 //     cells over strides 8,16,32, yolov5 when N is three times that.
+//
+// yolox_levels is never picked: its declared shape is yolox's.
 //
 // Anything else is an error naming the shape.
 func DetectFormat(outShape []int64, inW, inH int) (Format, error) {
@@ -120,7 +126,7 @@ func DetectFormat(outShape []int64, inW, inH int) (Format, error) {
 	return "", fmt.Errorf("detect output format: output %v: unrecognised layout; supported layouts: %s", outShape, supportedLayouts)
 }
 
-const supportedLayouts = "yolov8 [1,4+nc,N], yolov5 and yolox [1,N,5+nc], end2end [1,K,6], fastestv2 [N,15+nc]"
+const supportedLayouts = "yolov8 [1,4+nc,N], yolov5 and yolox [1,N,5+nc], end2end [1,K,6], fastestv2 [N,15+nc] (and yolox_levels, only when format names it)"
 
 // MaxOutputValues bounds the output tensor a model may declare (each slot
 // holds one): 2^26 float32 values are 256 MiB, twenty times what an

@@ -115,6 +115,7 @@ func TestNewDecoderNeedsAClass(t *testing.T) {
 		{FormatYOLOv8, []int64{1, 4, 100}, []int64{1, 5, 100}, 32, 32},
 		{FormatYOLOv5, []int64{1, 63, 5}, []int64{1, 63, 6}, 32, 32},
 		{FormatYOLOX, []int64{1, 21, 5}, []int64{1, 21, 6}, 32, 32},
+		{FormatYOLOXLevels, []int64{1, 21, 5}, []int64{1, 21, 6}, 32, 32},
 		{FormatFastestV2, []int64{605, 15}, []int64{605, 16}, 352, 352},
 	}
 	for _, tt := range tests {

@@ -24,7 +24,8 @@ var nan, inf = float32(math.NaN()), float32(math.Inf(1))
 // candidate has a class the model has, a score in [minScore, 1] and finite
 // corners; NMS keeps a subset best first; frame boxes lie in the frame.
 func FuzzDecode(f *testing.F) {
-	// format index (yolov8, yolov5, yolox, end2end, fastestv2), rows,
+	// format index (yolov8, yolov5, yolox, end2end, fastestv2,
+	// yolox_levels), rows,
 	// columns, input width and height, grid (rows = the grid cells of the
 	// input size), minScore, output values.
 	f.Add(uint8(0), int64(5), int64(64), 64, 64, false, float32(0.25),
@@ -38,8 +39,10 @@ func FuzzDecode(f *testing.F) {
 	f.Add(uint8(4), int64(0), int64(16), 64, 64, true, float32(0.3),
 		f32bytes(0.5, 0.5, 0.5, 0.5, 1, 1, 1, 1, 1e20, 1e20, 1e20, 1e20, 0.9, 0.9, 0.9, 2))
 	f.Add(uint8(0), int64(84), int64(1), 32, 32, false, float32(1), []byte{})
+	f.Add(uint8(5), int64(0), int64(6), 32, 32, true, float32(0.2),
+		f32bytes(0.5, -0.5, 0, 100, inf, 3, -inf, nan, 2, 88, 1e30, -1e30, 0.5, 0.5))
 	f.Fuzz(func(t *testing.T, fi uint8, rows, cols int64, inW, inH int, grid bool, minScore float32, data []byte) {
-		formats := [...]Format{FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2}
+		formats := [...]Format{FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2, FormatYOLOXLevels}
 		format := formats[int(fi)%len(formats)]
 		if grid && inW > 0 && inH > 0 && inW <= MaxInputSize && inH <= MaxInputSize {
 			rows = int64(gridCells(inW, inH))

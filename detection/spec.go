@@ -20,6 +20,14 @@ import (
 // input tensor already takes 192 MiB per slot.
 const MaxInputSize = 4096
 
+// ImageNetMean and ImageNetStd are the per-channel (R, G, B) mean and
+// standard deviation of ImageNet images scaled to 0..1, the normalisation
+// many PyTorch backbones are trained with (yolox_levels' default).
+var (
+	ImageNetMean = [3]float32{0.485, 0.456, 0.406}
+	ImageNetStd  = [3]float32{0.229, 0.224, 0.225}
+)
+
 // maxSidecarSize is the largest model sidecar LoadSidecar reads.
 const maxSidecarSize = 1 << 20
 
@@ -110,8 +118,25 @@ func (s Spec) Merge(o Spec) Spec {
 
 // WithDefaults fills what is still unset with the conventions of the
 // spec's format: the official YOLOX export takes BGR 0..255 with a top-left
-// letterbox; Ultralytics-style heads take RGB /255 with a centred one.
+// letterbox; Ultralytics-style heads take RGB /255 with a centred one;
+// yolox_levels (bubbliiiing/yolox-pytorch) takes RGB /255 normalised with
+// the ImageNet mean and std, centred letterbox with grey 128 padding.
 func (s Spec) WithDefaults() Spec {
+	if s.Format == FormatYOLOXLevels {
+		if s.Scale == 0 {
+			s.Scale = 1.0 / 255
+		}
+		if s.Mean == nil {
+			s.Mean = append([]float32(nil), ImageNetMean[:]...)
+		}
+		if s.Std == nil {
+			s.Std = append([]float32(nil), ImageNetStd[:]...)
+		}
+		if s.PadValue == nil {
+			v := 128
+			s.PadValue = &v
+		}
+	}
 	if s.Format == FormatFastestV2 {
 		// Yolo-FastestV2: BGR, plain resize, /255.
 		if s.ChannelOrder == "" {
@@ -164,9 +189,9 @@ func (s Spec) WithDefaults() Spec {
 func (s Spec) Validate() error {
 	var errs []error
 	switch s.Format {
-	case "", FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2:
+	case "", FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatYOLOXLevels, FormatEnd2End, FormatFastestV2:
 	default:
-		errs = append(errs, fmt.Errorf("format: %q is not one of yolov8, yolov5, yolox, end2end, fastestv2", s.Format))
+		errs = append(errs, fmt.Errorf("format: %q is not one of yolov8, yolov5, yolox, yolox_levels, end2end, fastestv2", s.Format))
 	}
 	if s.Anchors != nil && len(s.Anchors) != 12 {
 		errs = append(errs, fmt.Errorf("anchors: %d values, want 12 (3 w,h pairs for stride 16, then 3 for stride 32)", len(s.Anchors)))

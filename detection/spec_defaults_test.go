@@ -63,6 +63,8 @@ func TestSpecWithDefaults(t *testing.T) {
 			Resize: ResizeLetterboxTopLeft, PadValue: intp(114), Strides: []int{8, 16, 32}}},
 		{FormatFastestV2, Spec{ChannelOrder: "bgr", Scale: 1.0 / 255, Mean: []float32{0, 0, 0}, Std: []float32{1, 1, 1},
 			Resize: ResizeStretch, PadValue: intp(114), Strides: []int{8, 16, 32}, Anchors: DefaultFastestV2Anchors}},
+		{FormatYOLOXLevels, Spec{ChannelOrder: "rgb", Scale: 1.0 / 255, Mean: []float32{0.485, 0.456, 0.406},
+			Std: []float32{0.229, 0.224, 0.225}, Resize: ResizeLetterbox, PadValue: intp(128), Strides: []int{8, 16, 32}}},
 	}
 	for _, tt := range tests {
 		tt.want.Format = tt.f
@@ -86,7 +88,7 @@ func TestSpecWithDefaults(t *testing.T) {
 // TestSpecValidate: a complete spec and the zero spec are valid; each bad
 // field is reported, named, and all of them at once.
 func TestSpecValidate(t *testing.T) {
-	for _, f := range []Format{"", FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatEnd2End, FormatFastestV2} {
+	for _, f := range []Format{"", FormatYOLOv8, FormatYOLOv5, FormatYOLOX, FormatYOLOXLevels, FormatEnd2End, FormatFastestV2} {
 		if err := (Spec{Format: f, InputWidth: 1, InputHeight: MaxInputSize}).WithDefaults().Validate(); err != nil {
 			t.Errorf("%q defaults: %v", f, err)
 		}

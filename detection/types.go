@@ -39,6 +39,13 @@ const (
 	// [1, N, 5+nc] raw grid rows tx,ty,tw,th, obj, cls (obj and cls already
 	// sigmoid); cx=(tx+gx)*s, w=exp(tw)*s over strides 8/16/32.
 	FormatYOLOX Format = "yolox"
+	// FormatYOLOXLevels is a YOLOX head whose export reshaped instead of
+	// transposing (bubbliiiing/yolox-pytorch ONNX files): declared
+	// [1, N, 5+nc] like FormatYOLOX, but laid out as one channel-major block
+	// [5+nc][cells] per stride level 8/16/32, with objectness and class
+	// logits (sigmoid applied here). Its shape cannot tell it from
+	// FormatYOLOX, so it is only used when the description names it.
+	FormatYOLOXLevels Format = "yolox_levels"
 	// FormatEnd2End is YOLOv10 / YOLO26 with NMS in the graph: [1, K, 6]
 	// rows x1,y1,x2,y2,score,class in input pixels.
 	FormatEnd2End Format = "end2end"

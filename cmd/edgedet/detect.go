@@ -54,7 +54,7 @@ func addModelFlags(fs interface {
 	fs.Func("iou", "NMS IoU threshold (default 0.45)", func(s string) error { return parseF32(s, &m.cfg.IoUThreshold) })
 	fs.BoolVar(&m.cfg.ClassAgnostic, "agnostic", false, "class-agnostic NMS")
 	fs.IntVar(&m.cfg.MaxDetections, "max-det", 100, "maximum detections per image")
-	fs.Func("format", "output format: yolov8, yolov5, yolox, end2end (default: from the output shape)",
+	fs.Func("format", "output format: yolov8, yolov5, yolox, yolox_levels, end2end, fastestv2 (default: from the output shape; yolox_levels only when named)",
 		func(s string) error { m.cfg.Format = detection.Format(s); return nil })
 	fs.StringVar(&m.cfg.LabelsFile, "labels", "", "labels file, one name per line")
 	fs.StringVar(&m.allowList, "only", "", "comma-separated labels to keep")
