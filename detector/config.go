@@ -23,7 +23,10 @@ type Config struct {
 	Model string `toml:"model"`
 	// Spec overrides the model description (format, input size, channel
 	// order, scale, mean/std, resize, pad value, labels). The model's
-	// metadata wins over a sidecar <model>.toml, which wins over these.
+	// Ultralytics metadata wins over a sidecar <model>.toml, which wins
+	// over the description edgedet stored in the model's metadata
+	// (detection.MetadataSpecKey, written by quantize and prune), which
+	// wins over these.
 	detection.Spec
 	// Threads is ONNX Runtime's intra-op thread count per session (0 =
 	// ORT's default: one per core).

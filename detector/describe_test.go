@@ -78,3 +78,44 @@ func TestDescribeBadModel(t *testing.T) {
 		t.Error("empty config: want an error")
 	}
 }
+
+// The description edgedet stores in a derived model's metadata
+// (detection.MetadataSpecKey) is used; a sidecar next to the model wins
+// over it; a bad one is an error naming the model and the key.
+func TestEdgedetMetadataDescribesModel(t *testing.T) {
+	initORT(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "derived.onnx")
+	src, err := os.ReadFile(testenv.Shared(t, "models", "yolox_nano_416.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pad := 100
+	desc, err := detection.Spec{Format: detection.FormatYOLOX, ChannelOrder: "rgb", PadValue: &pad}.EncodeMetadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withMetadata(t, model, detection.MetadataSpecKey, desc)
+	cfg := detector.DefaultConfig()
+	cfg.Model = model
+	info, err := detector.Describe(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Spec.ChannelOrder != "rgb" || info.Spec.PadValue == nil || *info.Spec.PadValue != 100 || !strings.Contains(info.SpecSource, detection.MetadataSpecKey) {
+		t.Errorf("metadata description not used: order %q, pad %v, source %q", info.Spec.ChannelOrder, info.Spec.PadValue, info.SpecSource)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "derived.toml"), []byte("channel_order = \"bgr\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if info, err = detector.Describe(cfg); err != nil || info.Spec.ChannelOrder != "bgr" || *info.Spec.PadValue != 100 {
+		t.Errorf("sidecar over metadata: %+v, %v; want bgr from the sidecar, pad 100 from the metadata", info.Spec, err)
+	}
+	withMetadata(t, model, detection.MetadataSpecKey, "colour = \"blue\"\n")
+	if _, err := detector.Describe(cfg); err == nil || !strings.Contains(err.Error(), model) || !strings.Contains(err.Error(), "colour") {
+		t.Errorf("bad metadata description: err %v, want the model path and the key", err)
+	}
+}

@@ -50,6 +50,14 @@ func (d *Detector) inspect() error {
 
 	spec := d.cfg.Spec
 	sources := []string{"config"}
+	own, ok, err := detection.SpecFromEdgedetMetadata(meta)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", path, err)
+	}
+	if ok {
+		spec = spec.Merge(own)
+		sources = append(sources, "onnx metadata "+detection.MetadataSpecKey)
+	}
 	side, sidePath, ok, err := detection.LoadSidecar(path)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/eval"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
@@ -154,6 +155,11 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sum, err := onnx.ModelSHA256(f.model); err == nil {
 		onnx.SetMetadata(pruned, "edgedet.prune.source_sha256", sum)
 	}
+	desc, err := spec.EncodeMetadata()
+	if err != nil {
+		return err
+	}
+	onnx.SetMetadata(pruned, detection.MetadataSpecKey, desc)
 	if err := onnx.SaveModel(f.out, pruned); err != nil {
 		return err
 	}

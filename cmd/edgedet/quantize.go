@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
@@ -150,7 +151,9 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("quantize %s: %w", f.model, err)
 	}
-	setQuantMetadata(q, rep, opt, sum)
+	if err := setQuantMetadata(q, rep, opt, sum, spec); err != nil {
+		return err
+	}
 	if err := onnx.SaveModel(f.out, q); err != nil {
 		return err
 	}
@@ -255,8 +258,9 @@ func stageBars(stderr io.Writer) (progressFn func(stage string, done, total int)
 	}
 }
 
-// setQuantMetadata records how q was made (sum: the source's SHA-256).
-func setQuantMetadata(q *onnxpb.ModelProto, rep *quant.Report, opt quant.Options, sum string) {
+// setQuantMetadata records how q was made (sum: the source's SHA-256) and
+// the source's description (spec), so that q runs as the source did.
+func setQuantMetadata(q *onnxpb.ModelProto, rep *quant.Report, opt quant.Options, sum string, spec detection.Spec) error {
 	var floats []string
 	for _, l := range rep.FloatLayers() {
 		floats = append(floats, l.Node)
@@ -275,9 +279,15 @@ func setQuantMetadata(q *onnxpb.ModelProto, rep *quant.Report, opt quant.Options
 	if rep.Method == quant.MethodPercentile {
 		meta["edgedet.quant.percentile"] = strconv.FormatFloat(rep.Percentile, 'g', -1, 64)
 	}
+	desc, err := spec.EncodeMetadata()
+	if err != nil {
+		return err
+	}
+	meta[detection.MetadataSpecKey] = desc
 	for k, v := range meta {
 		onnx.SetMetadata(q, k, v)
 	}
+	return nil
 }
 
 // defaultReduceRange is --reduce-range's default: 7-bit weights for the cpu

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/testenv"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/platforms"
@@ -146,6 +147,10 @@ func TestQuantizeCLI(t *testing.T) {
 		if got, ok := md[k]; !ok || got != want {
 			t.Errorf("metadata %s = %q (present %v), want %q", k, got, ok, want)
 		}
+	}
+	// The source's description travels with the model.
+	if desc, ok, err := detection.SpecFromEdgedetMetadata(md); err != nil || !ok || desc.Format != detection.FormatYOLOX || desc.InputWidth != 416 || desc.ChannelOrder != "bgr" || desc.Precision != "" {
+		t.Errorf("metadata %s = %q: %+v, %v; want the FP32 model's description without its precision", detection.MetadataSpecKey, md[detection.MetadataSpecKey], desc, err)
 	}
 	if floats := md["edgedet.quant.float_layers"]; !strings.HasPrefix(floats, "/backbone/backbone/stem/conv/conv/Conv") {
 		t.Errorf("metadata float_layers %q, want the entry region from the stem", floats)
