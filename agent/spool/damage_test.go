@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // damaged builds a closed spool in a new directory holding "0".."n-1"
@@ -200,4 +202,51 @@ func TestDiskDamagedVersion1Segment(t *testing.T) {
 	s := openTestDisk(t, dir, Limits{}, testSegmentSize, log)
 	wantLost(t, s, buf.String(), 2, true)
 	wantPayloads(t, "kept", drain(t, s), "a", "b", "e")
+}
+
+// pruneCorrupt keeps the newest maxCorruptFiles regular files of the
+// corrupt directory and deletes the older ones; directories and a
+// directory at or under the limit are left alone.
+func TestPruneCorruptKeepsNewest(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	cdir := filepath.Join(dir, corruptDir)
+	if err := os.MkdirAll(filepath.Join(cdir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC) // file times only: the order is what counts
+	write := func(i int) {
+		p := filepath.Join(cdir, fmt.Sprintf("seg%02d", i))
+		writeFile(t, p, []byte("x"))
+		if err := os.Chtimes(p, base, base.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func() []string {
+		entries, err := os.ReadDir(cdir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			out = append(out, e.Name())
+		}
+		return out
+	}
+	// Written newest first, so that name order is not age order.
+	for i := maxCorruptFiles - 1; i >= 0; i-- {
+		write(i)
+	}
+	s.pruneCorrupt(cdir) // 8 files and a directory: 9 entries, 8 files
+	if got := names(); len(got) != maxCorruptFiles+1 {
+		t.Fatalf("at the limit: %v left, want all %d files and the directory", got, maxCorruptFiles)
+	}
+	for i := maxCorruptFiles; i < maxCorruptFiles+3; i++ {
+		write(i)
+	}
+	s.pruneCorrupt(cdir)
+	want := []string{"seg03", "seg04", "seg05", "seg06", "seg07", "seg08", "seg09", "seg10", "sub"}
+	if got := names(); !slices.Equal(got, want) {
+		t.Errorf("after pruning %v, want the newest %d files and the directory %v", got, maxCorruptFiles, want)
+	}
 }
