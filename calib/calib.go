@@ -47,8 +47,21 @@ func (e *Inputs) Len() int {
 // Input decodes frame i and preprocesses it into dst (the model input's
 // element count).
 func (e *Inputs) Input(_ context.Context, i int, dst []float32) error {
+	img, err := e.Image(i)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	if _, err := e.pre.Run(img, dst); err != nil {
+		return fmt.Errorf("%s: %w", e.names[i], err)
+	}
+	return nil
+}
+
+// Image decodes frame i as a BGR image; the caller closes it.
+func (e *Inputs) Image(i int) (gocv.Mat, error) {
 	if i < 0 || i >= e.Len() {
-		return fmt.Errorf("calibration input %d: out of range [0,%d)", i, e.Len())
+		return gocv.Mat{}, fmt.Errorf("calibration input %d: out of range [0,%d)", i, e.Len())
 	}
 	var img gocv.Mat
 	var err error
@@ -58,16 +71,13 @@ func (e *Inputs) Input(_ context.Context, i int, dst []float32) error {
 		img, err = cvsafe.DecodeImage(e.blobs[i], gocv.IMReadColor)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", e.names[i], err)
+		return gocv.Mat{}, fmt.Errorf("%s: %w", e.names[i], err)
 	}
-	defer img.Close()
 	if img.Empty() {
-		return fmt.Errorf("%s: cannot decode image", e.names[i])
+		img.Close()
+		return gocv.Mat{}, fmt.Errorf("%s: cannot decode image", e.names[i])
 	}
-	if _, err := e.pre.Run(img, dst); err != nil {
-		return fmt.Errorf("%s: %w", e.names[i], err)
-	}
-	return nil
+	return img, nil
 }
 
 // Names are the frames' names (file paths, or "camera C frame N").

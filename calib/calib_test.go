@@ -88,6 +88,18 @@ func TestFromDir(t *testing.T) {
 	if err := in.Input(context.Background(), 2, dst); err == nil || !strings.Contains(err.Error(), "out of range") {
 		t.Errorf("input 2 of 2: %v", err)
 	}
+	// Image gives the decoded frame (dog.jpg is 768×576).
+	img, err := in.Image(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Cols() != 768 || img.Rows() != 576 || img.Channels() != 3 {
+		t.Errorf("image 0 is %dx%d with %d channels, want dog.jpg's 768x576x3", img.Cols(), img.Rows(), img.Channels())
+	}
+	img.Close()
+	if _, err := in.Image(-1); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("image -1: %v", err)
+	}
 
 	one, err := calib.FromDir(dir, 1, spec(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

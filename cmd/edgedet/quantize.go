@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgedet/edgedet/calib"
 	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
@@ -159,7 +160,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	printQuantReport(stdout, f.model, f.out, rep)
 	if f.latency && opt.Profile == quant.ProfileCPU {
-		if rep.Latency, err = measureQuantLatency(ctx, f.model, f.out, opt.Threads, f.board, newLogger(stderr, slog.LevelWarn, "text")); err != nil {
+		if rep.Latency, err = measureQuantLatency(ctx, f.model, f.out, opt.Threads, f.board, inputs, newLogger(stderr, slog.LevelWarn, "text")); err != nil {
 			return fmt.Errorf("measure latency: %w", err)
 		}
 		printQuantLatency(stdout, rep.Latency)
@@ -174,9 +175,15 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // measureQuantLatency times the FP32 model at in and the quantized one at
-// out in the detector, alternately (prune.PairedLatency), on this CPU.
-func measureQuantLatency(ctx context.Context, in, out string, threads int, b platforms.Board, log *slog.Logger) (*quant.LatencyReport, error) {
-	timers := &detectorTimers{threads: threads, log: log}
+// out in the detector, alternately (prune.PairedLatency), on this CPU and
+// on the first calibration frame.
+func measureQuantLatency(ctx context.Context, in, out string, threads int, b platforms.Board, frames *calib.Inputs, log *slog.Logger) (*quant.LatencyReport, error) {
+	frame, err := frames.Image(0)
+	if err != nil {
+		return nil, fmt.Errorf("frame to time on: %w", err)
+	}
+	defer frame.Close()
+	timers := &detectorTimers{threads: threads, log: log, frame: frame}
 	ta, err := timers.OpenFile(in)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
@@ -223,7 +230,7 @@ func printQuantLatency(w io.Writer, l *quant.LatencyReport) {
 	if l.Threads > 0 {
 		threads = plural(l.Threads, "thread")
 	}
-	fmt.Fprintf(w, "latency on this CPU (%s): INT8 %.2f ms, FP32 %.2f ms median inference = %.2fx FP32 (paired runs, %s, %s fused)\n",
+	fmt.Fprintf(w, "latency on this CPU (%s): INT8 %.2f ms, FP32 %.2f ms median inference = %.2fx FP32 (paired runs on the first calibration frame, %s, %s fused)\n",
 		l.CPU, l.INT8Ms, l.FP32Ms, l.Ratio, threads, plural(l.FusedActivations, "activation"))
 	switch {
 	case l.Ratio >= 1:

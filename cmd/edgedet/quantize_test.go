@@ -116,7 +116,7 @@ func TestQuantizeCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	cpu, _ := latencyCase(board)
-	lat := regexp.MustCompile(`latency on this CPU \(` + regexp.QuoteMeta(cpu) + `\): INT8 ([0-9.]+) ms, FP32 ([0-9.]+) ms median inference = ([0-9.]+)x FP32 \(paired runs, ONNX Runtime's default threads, (\d+) activations fused\)`).FindStringSubmatch(stdout)
+	lat := regexp.MustCompile(`latency on this CPU \(` + regexp.QuoteMeta(cpu) + `\): INT8 ([0-9.]+) ms, FP32 ([0-9.]+) ms median inference = ([0-9.]+)x FP32 \(paired runs on the first calibration frame, ONNX Runtime's default threads, (\d+) activations fused\)`).FindStringSubmatch(stdout)
 	if lat == nil {
 		t.Fatalf("stdout does not give the measured latency for %q:\n%s", cpu, stdout)
 	}
