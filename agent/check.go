@@ -83,6 +83,9 @@ func Check(ctx context.Context, cfg *Config, log *slog.Logger) (*CheckReport, er
 	r.checkDir("spool.dir", cfg.Spool.Dir, "the disk spool")
 	r.checkDir("state_dir", cfg.StateDir, "the agent's state")
 	r.checkListen(ctx, cfg)
+	if !cfg.MQTT.Embedded.Enabled {
+		r.pass("mqtt.broker", cfg.MQTT.Broker, "not contacted (run connects, and retries while it is down)")
+	}
 	return r, r.Err()
 }
 
