@@ -53,6 +53,10 @@ type Config struct {
 
 	// Path is the file the config was loaded from ("" when built in code).
 	Path string `toml:"-"`
+	// Root is the directory the file's absolute paths were looked up under
+	// (LoadRoot: a staged install checked before it is moved to /); ""
+	// for a config that runs here.
+	Root string `toml:"-"`
 }
 
 // DetectorConfig is the detector section with its job slots sized for the
@@ -275,23 +279,46 @@ const MaxConfigSize = 4 << 20
 
 // Load reads, strictly decodes and validates the config file at path.
 // Unknown keys and type mismatches are errors naming the key and line;
-// relative paths in the file are taken relative to the file's directory.
-func Load(path string) (*Config, error) {
+// relative paths in the file are taken relative to the file's directory,
+// made absolute (so a relative -c gives the same paths from any working
+// directory, and errors name the file that is really opened).
+func Load(path string) (*Config, error) { return LoadRoot(path, "") }
+
+// LoadRoot is Load for a config installed under root, a staging tree that
+// will become / (install.sh with DESTDIR): every absolute path in the file
+// (model, labels, ONNX Runtime library, camera devices and files, TLS and
+// password files, spool and state directories) is looked up under root, so
+// Check proves the staged tree runnable. Relative paths are relative to the
+// file's directory, which is already inside root. root "" is Load.
+func LoadRoot(path, root string) (*Config, error) {
 	data, err := readlimit.ReadFile(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(data, filepath.Dir(path))
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if root != "" {
+		if root, err = filepath.Abs(root); err != nil {
+			return nil, fmt.Errorf("config %s: root: %w", path, err)
+		}
+	}
+	cfg, err := parse(data, dir, root)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg.Path = path
+	cfg.Root = root
 	return cfg, nil
 }
 
 // Parse decodes TOML config text over Default, resolving relative paths
 // against baseDir, and validates the result.
-func Parse(data []byte, baseDir string) (*Config, error) {
+func Parse(data []byte, baseDir string) (*Config, error) { return parse(data, baseDir, "") }
+
+// parse is Parse with absolute paths looked up under root (see LoadRoot).
+func parse(data []byte, baseDir, root string) (*Config, error) {
 	cfg := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
@@ -311,7 +338,7 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 	if !md.IsDefined("mqtt", "client_id") {
 		cfg.MQTT.ClientID = "" // derive it from the device the file names
 	}
-	cfg.resolvePaths(baseDir)
+	cfg.resolvePaths(baseDir, root)
 	cfg.MQTT = cfg.MQTT.WithDefaults()
 	for i := range cfg.Cameras {
 		cfg.Cameras[i] = cfg.Cameras[i].WithDefaults()
@@ -322,13 +349,19 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 	return &cfg, nil
 }
 
-// resolvePaths makes file paths in the config relative to baseDir.
-func (c *Config) resolvePaths(baseDir string) {
+// resolvePaths makes file paths in the config relative to baseDir, and
+// absolute ones relative to root when it is set.
+func (c *Config) resolvePaths(baseDir, root string) {
 	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
+		switch {
+		case p == "":
 			return p
+		case !filepath.IsAbs(p):
+			return filepath.Join(baseDir, p)
+		case root != "":
+			return filepath.Join(root, p)
 		}
-		return filepath.Join(baseDir, p)
+		return p
 	}
 	c.Detector.Model = abs(c.Detector.Model)
 	c.Detector.LabelsFile = abs(c.Detector.LabelsFile)
@@ -344,7 +377,15 @@ func (c *Config) resolvePaths(baseDir string) {
 	c.StateDir = abs(c.StateDir)
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
-		if isLocalPath(cam.Source) {
+		switch {
+		case isLocalPath(cam.Source):
+			cam.Source = abs(cam.Source)
+		case root != "" && camera.DetectKind(cam.Source) == camera.KindV4L2 && filepath.IsAbs(cam.Source):
+			// /dev/video0 under root no longer looks like a device:
+			// keep its kind.
+			if cam.Kind == "" {
+				cam.Kind = camera.KindV4L2
+			}
 			cam.Source = abs(cam.Source)
 		}
 	}

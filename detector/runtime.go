@@ -51,3 +51,13 @@ func RuntimeVersion() string {
 	}
 	return ort.GetVersion()
 }
+
+// RuntimeLoaded reports whether ONNX Runtime is initialised.
+func RuntimeLoaded() bool { return ort.IsInitialized() }
+
+// RuntimeLibrary is the library InitRuntime loaded, "" before.
+func RuntimeLibrary() string {
+	runtimeMu.Lock()
+	defer runtimeMu.Unlock()
+	return loadedLib
+}

@@ -374,7 +374,7 @@ func TestCLIErrors(t *testing.T) {
 	}
 	out, errOut, code := runCLI(t, "run", "--check", "-c", filepath.Join(testenv.RepoRoot(), "agent.toml"))
 	if _, err := os.Stat(filepath.Join(testenv.RepoRoot(), "build", "sample.avi")); err == nil {
-		if code != 0 || !strings.Contains(out, "is valid") || !strings.Contains(out, "yolox_nano_416.onnx") {
+		if code != 0 || !strings.Contains(out, "is runnable") || !strings.Contains(out, "yolox_nano_416.onnx") {
 			t.Errorf("run --check agent.toml: exit %d\n%s%s", code, out, errOut)
 		}
 	}

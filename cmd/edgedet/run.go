@@ -21,20 +21,23 @@ import (
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	cfgPath := fs.String("c", "agent.toml", "config file")
-	check := fs.Bool("check", false, "validate the config, print it resolved, and exit")
+	check := fs.Bool("check", false, "prove the config runnable (model loads, files, devices, directories, ports), print it resolved, and exit")
+	root := fs.String("root", "", "with --check: look the config's absolute paths up under this directory (a staged install)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
-	cfg, err := agent.Load(*cfgPath)
+	if *root != "" && !*check {
+		return fmt.Errorf("%w: --root only applies with --check", errUsage)
+	}
+	cfg, err := agent.LoadRoot(*cfgPath, *root)
 	if err != nil {
 		return err
 	}
 	if *check {
-		fmt.Fprintf(stdout, "# %s is valid; resolved configuration:\n", *cfgPath)
-		return toml.NewEncoder(stdout).Encode(cfg.Redacted())
+		return runCheck(ctx, cfg, stdout, stderr)
 	}
 	daemonGC()
 	level := new(slog.LevelVar)
@@ -99,12 +102,67 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
+// runCheck runs agent.Check on cfg with the board's plan applied as run
+// applies it, and prints the report and the resolved configuration (the
+// detector's description as the model resolved it).
+func runCheck(ctx context.Context, cfg *agent.Config, stdout, stderr io.Writer) error {
+	level := new(slog.LevelVar)
+	level.Set(max(cfg.LogLevel(), slog.LevelWarn))
+	log := newLogger(stderr, level, cfg.Log.Format)
+	board, err := platforms.Detect(os.DirFS("/"))
+	if err != nil {
+		log.Warn("board detection failed; using defaults", "err", err)
+	} else {
+		planProviders(cfg, board, log) // csi cameras: Check resolves them
+	}
+	rep, err := agent.Check(ctx, cfg, log)
+	printCheck(stdout, cfg, rep)
+	if err != nil {
+		return fmt.Errorf("%s cannot run: %s:\n%w", cfg.Path, plural(len(rep.Problems), "problem"), err)
+	}
+	return nil
+}
+
+// printCheck prints what Check proved, then the resolved configuration.
+func printCheck(w io.Writer, cfg *agent.Config, rep *agent.CheckReport) {
+	fmt.Fprintf(w, "# %s\n", cfg.Path)
+	if cfg.Root != "" {
+		fmt.Fprintf(w, "# absolute paths looked up under %s\n", cfg.Root)
+	}
+	if rep.Runtime != "" {
+		fmt.Fprintf(w, "# onnx runtime: %s\n", rep.Runtime)
+	}
+	if m := rep.Model; m != nil {
+		s := m.Spec
+		fmt.Fprintf(w, "# model: %s, %s, input %dx%d, channels %s, scale %g, mean %v, std %v, resize %s",
+			m.Name, m.Format, s.InputWidth, s.InputHeight, s.ChannelOrder, s.Scale, s.Mean, s.Std, s.Resize)
+		if s.PadValue != nil {
+			fmt.Fprintf(w, " (pad %d)", *s.PadValue)
+		}
+		fmt.Fprintf(w, ", %d labels, %s, provider %s (from %s)\n", len(m.Labels), m.Precision, m.Provider, m.SpecSource)
+	}
+	for _, p := range rep.Passed {
+		fmt.Fprintf(w, "# ok    %s\n", p)
+	}
+	if len(rep.Problems) == 0 {
+		fmt.Fprintf(w, "# %s is runnable; resolved configuration:\n", cfg.Path)
+	} else {
+		fmt.Fprintf(w, "# %s cannot run (problems on stderr); resolved configuration:\n", cfg.Path)
+	}
+	out := cfg.Redacted()
+	if m := rep.Model; m != nil {
+		spec := m.Spec
+		spec.Labels, spec.LabelsFile = nil, out.Detector.LabelsFile // the count is above
+		out.Detector.Spec = spec
+	}
+	_ = toml.NewEncoder(w).Encode(out)
+}
+
 // applyPlan fills what the config leaves to the board: the execution
 // providers (the plan's that the loaded library has, in order), the thread
 // count (physical cores) and the GStreamer pipeline of cameras whose source
 // is "csi".
 func applyPlan(cfg *agent.Config, log *slog.Logger) error {
-	dc := &cfg.Detector
 	board, err := platforms.Detect(os.DirFS("/"))
 	if err != nil {
 		log.Warn("board detection failed; using defaults", "err", err)
@@ -124,6 +182,14 @@ func applyPlan(cfg *agent.Config, log *slog.Logger) error {
 	if err != nil {
 		return nil
 	}
+	planProviders(cfg, board, log)
+	return nil
+}
+
+// planProviders sets the providers and threads the config leaves to the
+// board's plan.
+func planProviders(cfg *agent.Config, board platforms.Board, log *slog.Logger) {
+	dc := &cfg.Detector
 	plan := platforms.PlanFor(board)
 	if len(dc.Providers) == 0 {
 		lib, _ := platforms.FindONNXRuntime(dc.ONNXRuntimeLibrary)
@@ -138,7 +204,6 @@ func applyPlan(cfg *agent.Config, log *slog.Logger) error {
 		dc.Threads = plan.Threads
 	}
 	log.Info("platform", "board", board.Kind, "model", board.Model, "providers", dc.Providers, "threads", dc.Threads)
-	return nil
 }
 
 // reload re-reads the config file for SIGHUP.

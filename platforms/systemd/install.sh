@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Install edgedet as a systemd service.
 #
-#   sudo platforms/systemd/install.sh [--prefix /usr] [--config-dir /etc/edgedet]
+#   sudo platforms/systemd/install.sh [--model PATH] [--camera SOURCE]
+#                                     [--embedded-broker[=PORT]] [--http ADDR]
+#                                     [--prefix /usr] [--config-dir /etc/edgedet]
 #                                     [--platform auto|generic|jetson|nvidia-gpu|rpi-csi]
 #
 # Installs, from the repo's build/ layout (run `make build` first):
 #   build/edgedet                   -> $prefix/bin/edgedet
 #   build/lib/libonnxruntime.so.1   -> $prefix/lib/edgedet/libonnxruntime.so.1
-#   agent.toml                      -> $config_dir/agent.toml   (only if absent;
-#                                      otherwise the sample goes to agent.toml.dist)
+#   --model PATH (with its <model>.toml sidecar and the labels file that
+#   names, if any)                  -> $prefix/share/edgedet/models/
+#   a production config             -> $config_dir/agent.toml   (only if absent;
+#                                      otherwise it goes to agent.toml.dist)
 #   platforms/systemd/edgedet.service -> /etc/systemd/system/edgedet.service
 #   platforms/systemd/dropins/P.conf  -> /etc/systemd/system/edgedet.service.d/platform.conf
 #                                      (what board P needs relaxed in the hardened
@@ -18,6 +22,16 @@
 # never overwrites an existing agent.toml; replaces platform.conf, never a
 # drop-in of yours such as override.conf).
 #
+# The config it writes has absolute paths only: the model in
+# $prefix/share/edgedet/models (--model's; without it model.onnx, which you put
+# there), the camera /dev/video0 (--camera: another device, "csi", a URL, a
+# file), the spool and state in /var/lib/edgedet, and an MQTT broker on
+# 127.0.0.1:1883 (a local Mosquitto). --embedded-broker runs edgedet's own
+# broker instead, on PORT or the first free port from 1883 up, its retained
+# messages kept in the state directory. --http is the /healthz and /metrics
+# address (default 127.0.0.1:9464; "" = off). Then
+# `edgedet run --check -c $config_dir/agent.toml` proves it runnable.
+#
 # --platform (default auto: detected on this machine):
 #   generic     CPU only, V4L2/USB cameras, RTSP, files: the unit as is
 #   jetson      NVIDIA Jetson: CUDA/TensorRT, GPU device nodes, Argus CSI camera
@@ -25,9 +39,11 @@
 #   rpi-csi     Raspberry Pi CSI camera through libcamera
 #
 # Environment:
-#   DESTDIR=/staging              stage into a tree (implies no system changes)
+#   DESTDIR=/staging              stage into a tree (implies no system changes);
+#                                 check it with: edgedet run --check --root /staging
+#                                 -c /staging/etc/edgedet/agent.toml
 #   EDGEDET_INSTALL_NO_SYSTEM=1   skip user creation and systemctl
-#   EDGEDET_SRC_DIR=/path         source tree holding build/ and agent.toml
+#   EDGEDET_SRC_DIR=/path         source tree holding build/
 #                                 (default: the repo containing this script)
 #   EDGEDET_DETECT_ROOT=/path     look for the board's files under this root
 #                                 (--platform auto; for tests)
@@ -40,6 +56,11 @@ usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 prefix=/usr
 config_dir=/etc/edgedet
 platform=auto
+model=
+camera=/dev/video0
+embedded=
+embedded_port=
+http_listen=127.0.0.1:9464
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prefix) [ $# -ge 2 ] || die "--prefix needs a value"; prefix=$2; shift 2 ;;
@@ -48,6 +69,14 @@ while [ $# -gt 0 ]; do
 	--config-dir=*) config_dir=${1#*=}; shift ;;
 	--platform) [ $# -ge 2 ] || die "--platform needs a value"; platform=$2; shift 2 ;;
 	--platform=*) platform=${1#*=}; shift ;;
+	--model) [ $# -ge 2 ] || die "--model needs a value"; model=$2; shift 2 ;;
+	--model=*) model=${1#*=}; shift ;;
+	--camera) [ $# -ge 2 ] || die "--camera needs a value"; camera=$2; shift 2 ;;
+	--camera=*) camera=${1#*=}; shift ;;
+	--embedded-broker) embedded=1; shift ;;
+	--embedded-broker=*) embedded=1; embedded_port=${1#*=}; shift ;;
+	--http) [ $# -ge 2 ] || die "--http needs a value"; http_listen=$2; shift 2 ;;
+	--http=*) http_listen=${1#*=}; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) die "unknown argument: $1 (see --help)" ;;
 	esac
@@ -57,6 +86,21 @@ case "$config_dir" in /*) ;; *) die "--config-dir must be absolute: $config_dir"
 case "$platform" in auto|generic|jetson|nvidia-gpu|rpi-csi) ;;
 	*) die "unknown --platform: $platform (auto, generic, jetson, nvidia-gpu or rpi-csi)" ;;
 esac
+if [ -n "$embedded_port" ]; then
+	case "$embedded_port" in *[!0-9]*) die "--embedded-broker=$embedded_port: not a port number" ;; esac
+	{ [ "$embedded_port" -ge 1 ] && [ "$embedded_port" -le 65535 ]; } ||
+		die "--embedded-broker=$embedded_port: not in 1..65535"
+fi
+case "$http_listen" in "" | *:*) ;; *) die "--http must be host:port, or empty for none: $http_listen" ;; esac
+[ -n "$camera" ] || die "--camera must not be empty"
+case "$camera$http_listen" in *'"'* | *'\'*) die "--camera and --http must not contain quotes or backslashes" ;; esac
+case "$camera" in /dev/*) ;; /*) ;; [0-9]*) ;; csi) ;; *://*) ;; *' ! '*) ;;
+	*) die "--camera must be absolute (a device, a file), csi, a URL or a GStreamer pipeline: $camera" ;;
+esac
+if [ -n "$model" ]; then
+	[ -f "$model" ] || die "--model $model: no such file"
+	case "$model" in *.onnx) ;; *) die "--model $model: not an .onnx file" ;; esac
+fi
 prefix=${prefix%/}; [ -n "$prefix" ] || prefix=/
 config_dir=${config_dir%/}
 
@@ -69,13 +113,11 @@ no_system=${EDGEDET_INSTALL_NO_SYSTEM:-}
 
 bin_src=$src/build/edgedet
 lib_src=$src/build/lib/libonnxruntime.so.1
-conf_src=$src/agent.toml
 unit_src=$here/edgedet.service
 
 [ -f "$bin_src" ] || die "$bin_src not found: run make build first"
 [ -x "$bin_src" ] || die "$bin_src is not executable: run make build first"
 [ -f "$lib_src" ] || die "$lib_src not found: run make build first (scripts/setup.sh fetches ONNX Runtime)"
-[ -f "$conf_src" ] || die "$conf_src not found (EDGEDET_SRC_DIR=$src)"
 [ -f "$unit_src" ] || die "$unit_src not found"
 
 # detect_platform: the board this runs on, from files only it has.
@@ -112,6 +154,25 @@ unit_dst=/etc/systemd/system/edgedet.service
 dropin_dst=/etc/systemd/system/edgedet.service.d/platform.conf
 spool_dir=/var/lib/edgedet/spool
 state_dir=/var/lib/edgedet/state
+models_dir=${prefix%/}/share/edgedet/models
+if [ -n "$model" ]; then
+	model_dst=$models_dir/$(basename "$model")
+else
+	model_dst=$models_dir/model.onnx
+fi
+
+# port_in_use PORT: something accepts connections on 127.0.0.1:PORT.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -n "$embedded" ] && [ -z "$embedded_port" ]; then
+	for p in $(seq 1883 1983); do
+		if ! port_in_use "$p"; then
+			embedded_port=$p
+			break
+		fi
+	done
+	[ -n "$embedded_port" ] || die "--embedded-broker: no free port in 1883..1983; name one: --embedded-broker=PORT"
+	[ "$embedded_port" = 1883 ] || echo "port 1883 is in use (a local broker?): the embedded broker will listen on $embedded_port"
+fi
 
 tmpdir=$(mktemp -d)
 trap 'rm -rf "$tmpdir"' EXIT
@@ -146,22 +207,123 @@ fi
 put "$bin_src" 0755 "$bin_dst"
 put "$lib_src" 0644 "$lib_dst"
 
-# 3. Config: the sample with deployment paths; never overwrite the user's.
+# 3. The model (with its sidecar description and the labels file that names).
+install -d -m 0755 "$destdir$models_dir"
+if [ -n "$model" ]; then
+	put "$model" 0644 "$model_dst"
+	sidecar=${model%.onnx}.toml
+	if [ -f "$sidecar" ]; then
+		put "$sidecar" 0644 "${model_dst%.onnx}.toml"
+		labels=$(sed -n 's/^[[:space:]]*labels_file[[:space:]]*=[[:space:]]*"\([^"/]*\)".*/\1/p' "$sidecar" | head -n 1)
+		if [ -n "$labels" ]; then
+			[ -f "$(dirname "$model")/$labels" ] || die "$sidecar names labels_file \"$labels\", which is not beside it"
+			put "$(dirname "$model")/$labels" 0644 "$models_dir/$labels"
+		fi
+	fi
+fi
+
+# 4. The config, written for this machine; never overwrite the user's.
+if [ -n "$embedded" ]; then
+	mqtt_section="[mqtt]
+# broker: unset, the embedded broker's listener.
+topic_prefix = \"edgedet\"
+# device = \"porch\"              # the topic level naming this box; default: the host name
+
+[mqtt.embedded]
+# edgedet's own broker, for a box without one. Its retained messages
+# (availability, counts, snapshots, control state) are kept in
+# <state_dir>/broker/retained and survive a restart.
+enabled = true
+listen = \"127.0.0.1:$embedded_port\""
+else
+	mqtt_section="[mqtt]
+# A broker on this machine (apt install mosquitto), or your broker's URL:
+# tcp://host:1883, ssl://host:8883 (then [mqtt.tls]).
+broker = \"tcp://127.0.0.1:1883\"
+topic_prefix = \"edgedet\"
+# device = \"porch\"              # the topic level naming this box; default: the host name
+# username = \"edgedet\"
+# password_file = \"$config_dir/mqtt-password\"
+
+[mqtt.embedded]
+# No broker here? install.sh --embedded-broker runs edgedet's own instead.
+enabled = false"
+fi
 sample=$tmpdir/agent.toml
-sed -e '/^\[spool\]/,/^\[/ s#^dir[[:space:]]*=[[:space:]]*"[^"]*"#dir = "'"$spool_dir"'"#' \
-	-e '1,/^\[/ s#^state_dir[[:space:]]*=[[:space:]]*"[^"]*"#state_dir = "'"$state_dir"'"#' \
-	-e 's#^\(\# *onnxruntime_library = \)"[^"]*"#\1"'"$lib_dst"'"#' \
-	"$conf_src" >"$sample"
+cat >"$sample" <<EOF
+# edgedet agent configuration, written by install.sh for this machine; every
+# path is absolute. \`edgedet run --check -c $conf_dst\` proves it runnable
+# (the model loads, the camera exists, the ports are free). The repository's
+# agent.toml and README describe every key.
+
+# Objects open at an unclean stop (ended at the next start) and the embedded
+# broker's retained messages.
+state_dir = "$state_dir"
+
+[log]
+level = "info"          # debug, info, warn, error
+format = "text"         # text or json
+stats_interval = "60s"  # per-camera counters in the journal; "0s" = never
+
+[detector]
+# A YOLO ONNX model: YOLOX, YOLOv5/v7/v8/v9/v11, YOLOv10/YOLO26; FP32 or INT8.
+model = "$model_dst"
+onnxruntime_library = "$lib_dst"
+threads = 0             # ONNX Runtime threads; 0 = one per physical core
+score_threshold = 0.3
+# allow_labels = ["person", "car", "dog"]
+
+[events]
+# Tracked objects on <prefix>/<device>/<camera>/events; counts per label.
+enabled = true
+
+[snapshots]
+enabled = true
+
+[spool]
+# Messages the broker cannot take now wait here, across restarts.
+dir = "$spool_dir"
+
+$mqtt_section
+
+[http]
+# /healthz and Prometheus /metrics; "" = off.
+listen = "$http_listen"
+metrics = true
+
+[homeassistant]
+# MQTT discovery: count and occupancy entities per camera and label.
+enabled = false
+
+[[camera]]
+name = "camera0"
+# /dev/videoN (USB, V4L2), "csi" (the board's CSI camera), rtsp://..., a file.
+source = "$camera"
+detect_fps = 5          # run the detector on at most 5 frames a second
+EOF
 install -d -m 0755 "$destdir$config_dir"
 if [ -e "$destdir$conf_dst" ]; then
 	install -m 0644 "$sample" "$destdir$conf_dst.dist"
-	echo "kept existing $destdir$conf_dst; the new sample config is at $destdir$conf_dst.dist"
+	echo "kept existing $destdir$conf_dst; the new config is at $destdir$conf_dst.dist"
+	if [ -n "$model" ] && ! grep -qx "model = \"$model_dst\"" "$destdir$conf_dst"; then
+		echo "to use the new model, set [detector] model = \"$model_dst\" in $conf_dst"
+	fi
 else
 	install -m 0644 "$sample" "$destdir$conf_dst"
-	echo "installed $destdir$conf_dst (spool: $spool_dir, state: $state_dir); edit [detector] model and [[camera]] for this board"
+	echo "installed $destdir$conf_dst (model $model_dst, camera $camera, spool $spool_dir, state $state_dir)"
+fi
+case "$platform:$camera" in
+jetson:/dev/video*|rpi-csi:/dev/video*)
+	echo "a CSI camera? set [[camera]] source = \"csi\" in $conf_dst (or install with --camera csi)" ;;
+esac
+if [ ! -e "$destdir$model_dst" ]; then
+	echo
+	echo "no model installed yet: put a YOLO ONNX model at $model_dst, e.g."
+	echo "  sudo install -m 0644 yolox_nano_416.onnx $model_dst"
+	echo "or run install.sh again with --model PATH"
 fi
 
-# 4. The unit, with this install's paths.
+# 5. The unit, with this install's paths.
 unit=$tmpdir/edgedet.service
 sed -e "s#^ExecStart=/usr/bin/edgedet run -c /etc/edgedet/agent.toml\$#ExecStart=$bin_dst run -c $conf_dst#" \
 	-e "s#^Environment=EDGEDET_ORT_LIB=.*#Environment=EDGEDET_ORT_LIB=$lib_dst#" \
@@ -169,7 +331,7 @@ sed -e "s#^ExecStart=/usr/bin/edgedet run -c /etc/edgedet/agent.toml\$#ExecStart
 grep -qx "ExecStart=$bin_dst run -c $conf_dst" "$unit" || die "could not set ExecStart in $unit_src"
 put "$unit" 0644 "$unit_dst"
 
-# 5. The board's drop-in (only ours: platform.conf; override.conf is the user's).
+# 6. The board's drop-in (only ours: platform.conf; override.conf is the user's).
 if [ -n "$dropin_src" ]; then
 	put "$dropin_src" 0644 "$dropin_dst"
 elif [ -e "$destdir$dropin_dst" ]; then
@@ -178,7 +340,7 @@ elif [ -e "$destdir$dropin_dst" ]; then
 	echo "removed $destdir$dropin_dst (platform generic)"
 fi
 
-# 6. Tell systemd.
+# 7. Tell systemd.
 if [ -z "$no_system" ]; then
 	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
 		systemctl daemon-reload
@@ -189,5 +351,10 @@ if [ -z "$no_system" ]; then
 fi
 
 echo
-echo "next: systemctl enable --now edgedet"
-echo "      journalctl -u edgedet -f"
+if [ -n "$destdir" ]; then
+	echo "check: $destdir$bin_dst run --check --root $destdir -c $destdir$conf_dst"
+else
+	echo "check: $bin_dst run --check -c $conf_dst"
+fi
+echo "next:  systemctl enable --now edgedet"
+echo "       journalctl -u edgedet -f"

@@ -8,17 +8,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edgedet/edgedet/agent"
 )
 
-// fakeSrc builds a source tree with the build/ layout install.sh expects,
-// using the repo's real agent.toml.
+// fakeSrc builds a source tree with the build/ layout install.sh expects.
 func fakeSrc(t *testing.T) string {
 	t.Helper()
 	src := t.TempDir()
-	toml, err := os.ReadFile(filepath.Join("..", "..", "agent.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, f := range []struct {
 		path string
 		data string
@@ -26,7 +23,6 @@ func fakeSrc(t *testing.T) string {
 	}{
 		{"build/edgedet", "#!/bin/sh\necho edgedet\n", 0o700},
 		{"build/lib/libonnxruntime.so.1", "fake ort", 0o600},
-		{"agent.toml", string(toml), 0o600},
 	} {
 		p := filepath.Join(src, f.path)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -109,6 +105,12 @@ func TestInstallScript(t *testing.T) {
 	if !strings.Contains(out, "systemctl enable --now edgedet") {
 		t.Errorf("output lacks the enable hint:\n%s", out)
 	}
+	if !strings.Contains(out, "no model installed yet: put a YOLO ONNX model at /usr/share/edgedet/models/model.onnx") {
+		t.Errorf("output does not say where the model goes:\n%s", out)
+	}
+	if st, err := os.Stat(filepath.Join(dest, "usr/share/edgedet/models")); err != nil || !st.IsDir() {
+		t.Errorf("models directory not created: %v", err)
+	}
 	// Nothing outside the expected files (no leftover temp files).
 	var files []string
 	filepath.WalkDir(dest, func(p string, d fs.DirEntry, err error) error {
@@ -122,7 +124,7 @@ func TestInstallScript(t *testing.T) {
 		t.Errorf("installed files %q, want 4", files)
 	}
 
-	// Second run: the user's edited config survives; the sample goes to .dist.
+	// Second run: the user's edited config survives; the new one goes to .dist.
 	mine := []byte("# my config\n[spool]\ndir = \"/srv/spool\"\n")
 	if err := os.WriteFile(conf, mine, 0o600); err != nil {
 		t.Fatal(err)
@@ -260,6 +262,122 @@ func TestInstallScriptDetectsPlatform(t *testing.T) {
 		_, err = os.Stat(filepath.Join(dest, "etc/systemd/system/edgedet.service.d/platform.conf"))
 		if (c.want == "generic") != os.IsNotExist(err) {
 			t.Errorf("%v: platform %s, platform.conf stat: %v", c.files, c.want, err)
+		}
+	}
+}
+
+// TestInstallScriptProductionConfig: the installed config is a valid agent
+// config with absolute paths only: the model in /usr/share/edgedet/models,
+// the library installed beside it, camera /dev/video0, spool and state in
+// /var/lib/edgedet, an external broker on 127.0.0.1:1883, the embedded one
+// off.
+func TestInstallScriptProductionConfig(t *testing.T) {
+	dest := t.TempDir()
+	out, err := runInstall(t, fakeSrc(t), dest)
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	cfg := parseInstalled(t, filepath.Join(dest, "etc/edgedet/agent.toml"))
+	for _, c := range []struct{ key, got, want string }{
+		{"detector.model", cfg.Detector.Model, "/usr/share/edgedet/models/model.onnx"},
+		{"detector.onnxruntime_library", cfg.Detector.ONNXRuntimeLibrary, "/usr/lib/edgedet/libonnxruntime.so.1"},
+		{"camera[0].source", cfg.Cameras[0].Source, "/dev/video0"},
+		{"camera[0].kind", cfg.Cameras[0].Kind, "v4l2"},
+		{"spool.dir", cfg.Spool.Dir, "/var/lib/edgedet/spool"},
+		{"state_dir", cfg.StateDir, "/var/lib/edgedet/state"},
+		{"mqtt.broker", cfg.MQTT.Broker, "tcp://127.0.0.1:1883"},
+		{"http.listen", cfg.HTTP.Listen, "127.0.0.1:9464"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.key, c.got, c.want)
+		}
+	}
+	if cfg.MQTT.Embedded.Enabled {
+		t.Error("embedded broker enabled")
+	}
+	// --prefix moves the model and the library; the config follows.
+	dest = t.TempDir()
+	if out, err := runInstall(t, fakeSrc(t), dest, "--prefix", "/opt/edgedet", "--camera", "rtsp://cam.lan/s", "--embedded-broker=18830"); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	cfg = parseInstalled(t, filepath.Join(dest, "etc/edgedet/agent.toml"))
+	if cfg.Detector.Model != "/opt/edgedet/share/edgedet/models/model.onnx" ||
+		cfg.Detector.ONNXRuntimeLibrary != "/opt/edgedet/lib/edgedet/libonnxruntime.so.1" ||
+		cfg.Cameras[0].Source != "rtsp://cam.lan/s" || !cfg.MQTT.Embedded.Enabled ||
+		cfg.MQTT.Embedded.Listen != "127.0.0.1:18830" || cfg.MQTT.Broker != "tcp://127.0.0.1:18830" {
+		t.Errorf("--prefix /opt/edgedet --camera --embedded-broker=18830: %+v %+v %+v", cfg.Detector, cfg.Cameras[0].Config, cfg.MQTT)
+	}
+}
+
+// parseInstalled decodes and validates an installed config as the agent
+// does (its paths are absolute, so the directory it is read from does not
+// matter).
+func parseInstalled(t *testing.T, path string) *agent.Config {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := agent.Parse(data, "/nonexistent")
+	if err != nil {
+		t.Fatalf("installed config does not load: %v\n%s", err, data)
+	}
+	return cfg
+}
+
+// TestInstallScriptModel: --model copies the model, its sidecar and the
+// labels file the sidecar names into the models directory and the config
+// names it; on an existing config the output says what to change.
+func TestInstallScriptModel(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"det.onnx":   "fake model",
+		"det.toml":   "format = \"yolox\"\nlabels_file = \"det.names\"\n",
+		"det.names":  "cat\ndog\n",
+		"other.onnx": "another",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, dest := fakeSrc(t), t.TempDir()
+	out, err := runInstall(t, src, dest, "--model", filepath.Join(dir, "det.onnx"))
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	models := filepath.Join(dest, "usr/share/edgedet/models")
+	checkFile(t, filepath.Join(models, "det.onnx"), 0o644, "fake model")
+	checkFile(t, filepath.Join(models, "det.toml"), 0o644, `labels_file = "det.names"`)
+	checkFile(t, filepath.Join(models, "det.names"), 0o644, "dog")
+	if cfg := parseInstalled(t, filepath.Join(dest, "etc/edgedet/agent.toml")); cfg.Detector.Model != "/usr/share/edgedet/models/det.onnx" {
+		t.Errorf("detector.model = %q", cfg.Detector.Model)
+	}
+	if strings.Contains(out, "no model installed") {
+		t.Errorf("asks for a model it installed:\n%s", out)
+	}
+
+	out, err = runInstall(t, src, dest, "--model", filepath.Join(dir, "other.onnx"))
+	if err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	checkFile(t, filepath.Join(models, "other.onnx"), 0o644, "another")
+	if !strings.Contains(out, `to use the new model, set [detector] model = "/usr/share/edgedet/models/other.onnx" in /etc/edgedet/agent.toml`) {
+		t.Errorf("kept config: output does not say how to use the new model:\n%s", out)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--model", filepath.Join(dir, "none.onnx")}, "--model " + filepath.Join(dir, "none.onnx") + ": no such file"},
+		{[]string{"--model", filepath.Join(dir, "det.names")}, "not an .onnx file"},
+		{[]string{"--camera", "video0"}, "--camera must be absolute"},
+		{[]string{"--embedded-broker=70000"}, "--embedded-broker=70000: not in 1..65535"},
+		{[]string{"--http", "9464"}, "--http must be host:port"},
+	} {
+		out, err := runInstall(t, src, t.TempDir(), c.args...)
+		if err == nil || !strings.Contains(out, c.want) {
+			t.Errorf("%v: err=%v, want %q:\n%s", c.args, err, c.want, out)
 		}
 	}
 }
