@@ -107,6 +107,11 @@ func TestDiskDamageAtSegmentEnd(t *testing.T) {
 		})
 	})
 	wantLost(t, s, log, 2, true)
+	// Not the newest segment: the 5 bytes left of the cut record are
+	// damage (the records after it were confirmed), not a torn write.
+	if !strings.Contains(log, "damaged_bytes=5 cut_bytes=0 ") {
+		t.Errorf("log does not count the 5 bytes left of the cut record as damaged:\n%s", log)
+	}
 	wantPayloads(t, "kept", drain(t, s), without(seq(0, 20), lostPayloads...)...)
 }
 
@@ -154,13 +159,19 @@ func TestDiskEmptySegments(t *testing.T) {
 // Damage at the end of the newest segment that is not a write cut short:
 // the IDs cannot tell how many were lost, the log says so.
 func TestDiskDamageAtNewestEnd(t *testing.T) {
+	var size int
 	s, _, log := damaged(t, 20, func(segs []string) {
 		editFile(t, segs[len(segs)-1], func(b []byte) []byte {
+			offs := recordOffsets(t, b)
+			size = len(b) - offs[len(offs)-1]
 			b[len(b)-1] ^= 0xff // the last record's last byte
 			return b
 		})
 	})
 	wantLost(t, s, log, 1, false)
+	if want := fmt.Sprintf("damaged_bytes=%d cut_bytes=0 ", size); !strings.Contains(log, want) {
+		t.Errorf("log does not say %q (the last record's size):\n%s", want, log)
+	}
 	wantPayloads(t, "kept", drain(t, s), seq(0, 19)...)
 }
 
@@ -173,9 +184,10 @@ func TestDiskCrashMidBatch(t *testing.T) {
 	add(t, s, msg("t", "b1"), msg("t", "b2"), msg("t", "b3"))
 	s.Close()
 	seg := segFiles(t, dir)[0]
-	var cut int
+	var cut, offs3 int
 	editFile(t, seg, func(b []byte) []byte {
-		cut = recordOffsets(t, b)[3] + recHeader + 4 // inside b2
+		offs3 = recordOffsets(t, b)[3]
+		cut = offs3 + recHeader + 4 // inside b2
 		return b[:cut]
 	})
 	log, buf := captureLog()
@@ -183,6 +195,10 @@ func TestDiskCrashMidBatch(t *testing.T) {
 	wantLost(t, s, buf.String(), 0, true)
 	if !strings.Contains(buf.String(), "cut short") {
 		t.Fatalf("no warning of a write cut short:\n%s", buf)
+	}
+	// b1 is kept; the torn b2 (cut - its offset bytes) is cut off.
+	if want := fmt.Sprintf("kept=3 cut_bytes=%d", cut-offs3); !strings.Contains(buf.String(), want) {
+		t.Errorf("log does not say %q:\n%s", want, buf)
 	}
 	add(t, s, msg("t", "next"))
 	wantPayloads(t, "kept", drain(t, s), "0", "1", "b1", "next")
@@ -249,4 +265,45 @@ func TestPruneCorruptKeepsNewest(t *testing.T) {
 	if got := names(); !slices.Equal(got, want) {
 		t.Errorf("after pruning %v, want the newest %d files and the directory %v", got, maxCorruptFiles, want)
 	}
+}
+
+// An older segment whose records are all damaged, its header intact, is
+// a damaged spool segment, not a foreign file: every message it held
+// counts as lost (the next segment's name bounds them).
+func TestDiskOlderSegmentAllRecordsDamaged(t *testing.T) {
+	var lostPayloads []string
+	s, _, log := damaged(t, 20, func(segs []string) {
+		lostPayloads = segPayloads(t, segs[1])
+		editFile(t, segs[1], func(b []byte) []byte {
+			for i := segHeader; i < len(b); i++ {
+				b[i] = 0xa5
+			}
+			return b
+		})
+	})
+	if strings.Contains(log, "not a spool segment") {
+		t.Errorf("a damaged segment with an intact header was called foreign:\n%s", log)
+	}
+	wantLost(t, s, log, uint64(len(lostPayloads)), true)
+	wantPayloads(t, "kept", drain(t, s), without(seq(0, 20), lostPayloads...)...)
+}
+
+// A write cut short at the end of an older segment, where the next
+// segment starts with the following ID, lost nothing: its bytes are
+// reported as cut, and every message is kept.
+func TestDiskTornTailInOlderSegment(t *testing.T) {
+	var extra int
+	s, _, log := damaged(t, 20, func(segs []string) {
+		editFile(t, segs[1], func(b []byte) []byte {
+			first := recordOffsets(t, b)[0]
+			tail := b[first : first+recHeader+2] // the start of a record, cut short
+			extra = len(tail)
+			return append(b, tail...)
+		})
+	})
+	wantLost(t, s, log, 0, true)
+	if want := fmt.Sprintf("cut_bytes=%d", extra); !strings.Contains(log, want) {
+		t.Errorf("log does not say %q:\n%s", want, log)
+	}
+	wantPayloads(t, "kept", drain(t, s), seq(0, 20)...)
 }
