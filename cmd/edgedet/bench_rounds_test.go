@@ -124,7 +124,7 @@ func TestCLIBenchRounds(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("bench --rounds --no-fuse exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"2 rounds", "model yolov8n_int8qdq_320 (int8, 1 threads", "ratio to yolox_nano_416: median "} {
+	for _, want := range []string{"2 rounds", "model yolov8n_int8qdq_320 (int8, 1 thread,", "ratio to yolox_nano_416: median "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench --rounds output lacks %q:\n%s", want, out)
 		}

@@ -22,7 +22,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("run", stderr)
 	cfgPath := fs.String("c", "agent.toml", "config file")
 	check := fs.Bool("check", false, "validate the config, print it resolved, and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
