@@ -131,7 +131,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&e2e.broker, "broker", "", "end-to-end: MQTT broker URL to publish to (default: one started in-process on loopback)")
 	fs.StringVar(&e2e.memProfile, "memprofile", "", "end-to-end: write a heap profile of the allocations made while measuring")
 	fs.BoolVar(&e2e.realtime, "realtime", false, "end-to-end: read the video at its frame rate, like a live camera (default: as fast as it decodes)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if e2e.video != "" {
@@ -278,7 +278,7 @@ func benchModel(ctx context.Context, mf *modelFlags, imgs []gocv.Mat, warmup, ru
 		Model: info.Name, Path: info.Path, Precision: info.Precision, Runs: runs, Threads: mf.cfg.Threads,
 		FusedActivations: info.FusedActivations,
 		Input:            fmt.Sprintf("%dx%d", info.Spec.InputWidth, info.Spec.InputHeight),
-		CPU:              fmt.Sprintf("%s/%s, %d logical CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		CPU:              fmt.Sprintf("%s/%s, %s", runtime.GOOS, runtime.GOARCH, plural(runtime.NumCPU(), "logical CPU")),
 		Preprocess:       percentiles(pre), Inference: percentiles(inf), Postprocess: percentiles(post), Total: percentiles(total),
 	}
 	if st, err := os.Stat(info.Path); err == nil {
@@ -294,8 +294,8 @@ func benchModel(ctx context.Context, mf *modelFlags, imgs []gocv.Mat, warmup, ru
 }
 
 func printBench(w io.Writer, r benchReport, warmup int) {
-	fmt.Fprintf(w, "model %s (%s, %s input, %d threads), %d runs after %d warm-up, %s\n",
-		r.Model, r.Precision, r.Input, r.Threads, r.Runs, warmup, r.CPU)
+	fmt.Fprintf(w, "model %s (%s, %s input, %s), %s after %s, %s\n",
+		r.Model, r.Precision, r.Input, threadsText(r.Threads), plural(r.Runs, "run"), plural(warmup, "warm-up run"), r.CPU)
 	fmt.Fprintf(w, "%-12s %8s %8s %8s\n", "stage", "p50 ms", "p95 ms", "p99 ms")
 	for _, s := range []struct {
 		name string
@@ -310,7 +310,7 @@ func printBench(w io.Writer, r benchReport, warmup int) {
 	if len(r.Operators) > 0 {
 		fmt.Fprintf(w, "operator time (ONNX Runtime profiler, kernels only, mean per run incl. warm-up):\n")
 		for _, o := range r.Operators {
-			fmt.Fprintf(w, "  %-22s %4d nodes %8.2f ms %5.1f%%\n", o.Op, o.Count, o.MsPerRun, 100*o.Share)
+			fmt.Fprintf(w, "  %-22s %10s %8.2f ms %5.1f%%\n", o.Op, plural(o.Count, "node"), o.MsPerRun, 100*o.Share)
 		}
 	}
 }

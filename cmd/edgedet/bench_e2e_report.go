@@ -69,13 +69,9 @@ type e2eReport struct {
 }
 
 func printE2E(w io.Writer, r e2eReport) {
-	threads := "default"
-	if r.Threads > 0 {
-		threads = fmt.Sprint(r.Threads)
-	}
-	fmt.Fprintf(w, "end to end: %s (%s), %d camera(s) on %s (%s), %s threads x %d session(s), %.0f s measured, %d CPUs\n",
-		r.Model, r.Precision, r.Cameras, r.Video, map[bool]string{true: "paced", false: "as fast as read"}[r.Realtime],
-		threads, r.Sessions, r.Seconds, r.CPUs)
+	fmt.Fprintf(w, "end to end: %s (%s), %s on %s (%s), %s x %s, %.0f s measured, %s\n",
+		r.Model, r.Precision, plural(r.Cameras, "camera"), r.Video, map[bool]string{true: "paced", false: "as fast as read"}[r.Realtime],
+		threadsText(r.Threads), plural(r.Sessions, "session"), r.Seconds, plural(r.CPUs, "CPU"))
 	fmt.Fprintf(w, "capture fps            %8.1f\n", r.CaptureFPS)
 	fmt.Fprintf(w, "processed fps          %8.1f\n", r.ProcessedFPS)
 	fmt.Fprintf(w, "bare inference fps     %8.1f\n", r.BareFPS)

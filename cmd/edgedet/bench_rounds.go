@@ -99,20 +99,20 @@ func summarizeRounds(rounds [][]benchReport) roundsReport {
 }
 
 func printRounds(w io.Writer, rep roundsReport, warmup int) {
-	fmt.Fprintf(w, "%d rounds, models in rotating order; each round loads each model, warms it up %d times and times it\n",
-		rep.Rounds, warmup)
+	fmt.Fprintf(w, "%s, models in rotating order; each round loads each model, warms it up with %s and times it\n",
+		plural(rep.Rounds, "round"), plural(warmup, "run"))
 	for _, s := range rep.Models {
 		fused := ""
 		if s.FusedActivations > 0 {
-			fused = fmt.Sprintf(", %d activations fused", s.FusedActivations)
+			fused = ", " + plural(s.FusedActivations, "activation") + " fused"
 		}
-		fmt.Fprintf(w, "model %s (%s%s, %s, %d runs a round)\n", s.Model, s.Precision, fused, plural(s.Threads, "thread"), s.Runs)
-		fmt.Fprintf(w, "  inference p50: median %.2f ms (%.2f–%.2f) over %d rounds\n",
-			s.InferenceP50.Median, s.InferenceP50.Min, s.InferenceP50.Max, s.Rounds)
+		fmt.Fprintf(w, "model %s (%s%s, %s, %s a round)\n", s.Model, s.Precision, fused, threadsText(s.Threads), plural(s.Runs, "run"))
+		fmt.Fprintf(w, "  inference p50: median %.2f ms (%.2f–%.2f) over %s\n",
+			s.InferenceP50.Median, s.InferenceP50.Min, s.InferenceP50.Max, plural(s.Rounds, "round"))
 		fmt.Fprintf(w, "  total p50:     median %.2f ms (%.2f–%.2f)\n", s.TotalP50.Median, s.TotalP50.Min, s.TotalP50.Max)
 		if s.Ratio != nil {
-			fmt.Fprintf(w, "  ratio to %s: median %.2f (%.2f–%.2f) over %d rounds\n",
-				s.RatioTo, s.Ratio.Median, s.Ratio.Min, s.Ratio.Max, s.Rounds)
+			fmt.Fprintf(w, "  ratio to %s: median %.2f (%.2f–%.2f) over %s\n",
+				s.RatioTo, s.Ratio.Median, s.Ratio.Min, s.Ratio.Max, plural(s.Rounds, "round"))
 		}
 	}
 }

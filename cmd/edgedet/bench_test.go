@@ -94,3 +94,19 @@ func TestCLIBenchEndToEnd(t *testing.T) {
 		t.Errorf("a directory as --video: exit %d, %s", code, errOut)
 	}
 }
+
+// TestPrintBenchCounts: counts are in the singular for one, and a thread
+// count of 0 says what it means (it printed "0 threads", "1 runs").
+func TestPrintBenchCounts(t *testing.T) {
+	var b strings.Builder
+	printBench(&b, benchReport{Model: "m", Precision: "fp32", Input: "416x416", Threads: 0, Runs: 1, CPU: "linux/amd64, 2 logical CPUs"}, 1)
+	want := "model m (fp32, 416x416 input, ONNX Runtime's default threads), 1 run after 1 warm-up run, linux/amd64"
+	if !strings.HasPrefix(b.String(), want) {
+		t.Errorf("bench header:\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	printE2E(&b, e2eReport{Model: "m", Cameras: 1, Threads: 1, Sessions: 1, CPUs: 1})
+	if !strings.Contains(b.String(), "1 camera on") || !strings.Contains(b.String(), "1 thread x 1 session,") || !strings.Contains(b.String(), "1 CPU\n") {
+		t.Errorf("end-to-end header: %s", b.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,12 +101,37 @@ type imageResult struct {
 	Detections []jsonDetection `json:"detections"`
 }
 
+// jsonDetection is one detection of `detect --json`, rounded like the
+// agent's MQTT detections: scores to 4 decimals, boxes to 0.1 px,
+// normalised boxes to 4 decimals.
 type jsonDetection struct {
 	Label   string     `json:"label"`
 	ClassID int        `json:"class_id"`
-	Score   float32    `json:"score"`
-	Box     [4]float32 `json:"box"`
-	BoxNorm [4]float32 `json:"box_norm"`
+	Score   float64    `json:"score"`
+	Box     [4]float64 `json:"box"`
+	BoxNorm [4]float64 `json:"box_norm"`
+}
+
+// round rounds v to digits decimals; encoding/json then prints at most
+// that many (it writes the shortest decimal that reads back as the same
+// float64).
+func round(v float32, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(float64(v)*p) / p
+}
+
+// newImageResult is the `detect --json` line of one image.
+func newImageResult(path string, res detector.Result, info detector.ModelInfo) imageResult {
+	r := imageResult{Image: path, Width: res.Width, Height: res.Height, Model: info.Name,
+		Precision: info.Precision, Detections: make([]jsonDetection, 0, len(res.Detections))}
+	w, h := float32(res.Width), float32(res.Height)
+	for _, d := range res.Detections {
+		b := d.Box
+		r.Detections = append(r.Detections, jsonDetection{Label: d.Label, ClassID: d.ClassID, Score: round(d.Score, 4),
+			Box:     [4]float64{round(b.X1, 1), round(b.Y1, 1), round(b.X2, 1), round(b.Y2, 1)},
+			BoxNorm: [4]float64{round(b.X1/w, 4), round(b.Y1/h, 4), round(b.X2/w, 4), round(b.Y2/h, 4)}})
+	}
+	return r
 }
 
 func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -114,7 +140,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	addModelFlags(fs, &mf)
 	out := fs.String("out", "", "write the annotated image to this file (.jpg, .png, …); with several images, a directory (created if missing) that gets each under its own name")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	images := fs.Args()
@@ -148,20 +174,12 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		dets = res.Detections
 		if *asJSON {
-			r := imageResult{Image: path, Width: res.Width, Height: res.Height, Model: info.Name,
-				Precision: info.Precision, Detections: make([]jsonDetection, 0, len(dets))}
-			w, h := float32(res.Width), float32(res.Height)
-			for _, d := range dets {
-				b := d.Box
-				r.Detections = append(r.Detections, jsonDetection{Label: d.Label, ClassID: d.ClassID, Score: d.Score,
-					Box: [4]float32{b.X1, b.Y1, b.X2, b.Y2}, BoxNorm: [4]float32{b.X1 / w, b.Y1 / h, b.X2 / w, b.Y2 / h}})
-			}
-			if err := enc.Encode(r); err != nil {
+			if err := enc.Encode(newImageResult(path, res, info)); err != nil {
 				img.Close()
 				return err
 			}
 		} else {
-			fmt.Fprintf(stdout, "%s: %d objects (%.1f ms inference)\n", path, len(dets), ms(res.Timings.Inference))
+			fmt.Fprintf(stdout, "%s: %s (%.1f ms inference)\n", path, plural(len(dets), "object"), ms(res.Timings.Inference))
 			for _, d := range dets {
 				fmt.Fprintf(stdout, "  %-14s %.3f  [%.0f %.0f %.0f %.0f]\n", d.Label, d.Score, d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2)
 			}
@@ -172,11 +190,17 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				img.Close()
 				return fmt.Errorf("--out: %w", err)
 			}
+			// Said on stdout, or on stderr when stdout is JSON.
+			if *asJSON {
+				fmt.Fprintf(stderr, "edgedet detect: wrote %s\n", dsts[i])
+			} else {
+				fmt.Fprintf(stdout, "wrote %s\n", dsts[i])
+			}
 		}
 		img.Close()
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d images could not be read", failed, len(images))
+		return fmt.Errorf("%d of %s could not be read", failed, plural(len(images), "image"))
 	}
 	return nil
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -146,6 +149,59 @@ func TestCLIFloatFlags(t *testing.T) {
 		name, val := strings.TrimLeft(args[1], "-"), args[2]
 		if code == 0 || !strings.Contains(stderr, name) || !strings.Contains(stderr, val) {
 			t.Errorf("%v: exit %d, want an error naming %s and %s:\n%s", args, code, name, val, stderr)
+		}
+	}
+}
+
+// TestDetectJSONRounded: `detect --json` prints scores with at most 4
+// decimals, boxes with at most 1 and normalised boxes with at most 4, as
+// the agent's detections message (it printed float32 noise such as
+// 0.85512346 and 132.79123).
+func TestDetectJSONRounded(t *testing.T) {
+	res := detector.Result{Width: 768, Height: 576, Detections: []detection.Detection{{
+		Label: "dog", ClassID: 16, Score: 0.85512346,
+		Box: detection.Box{X1: 132.79123, Y1: 206.6449, X2: 325.6851, Y2: 543.0901},
+	}}}
+	b, err := json.Marshal(newImageResult("dog.jpg", res, detector.ModelInfo{Name: "m", Precision: "fp32"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"score":0.8551,"box":[132.8,206.6,325.7,543.1],"box_norm":[0.1729,0.3588,0.4241,0.9429]`
+	if !strings.Contains(string(b), want) {
+		t.Errorf("detect --json detection:\n%s\nwant it to contain\n%s", b, want)
+	}
+}
+
+// TestCLIDetectSaysWhatItWrote: --out names each file written, on stdout,
+// or on stderr when stdout is JSON (which stays one object per line).
+func TestCLIDetectSaysWhatItWrote(t *testing.T) {
+	model := testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx")
+	dog := testenv.Shared(t, "datasets", "samples", "dog.jpg")
+	horses := testenv.Shared(t, "datasets", "samples", "horses.jpg")
+	eagle := testenv.Shared(t, "datasets", "samples", "eagle.jpg")
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.png")
+	stdout, stderr, code := runCLI(t, "detect", "--model", model, "--out", one, eagle)
+	if code != 0 || !strings.Contains(stdout, "wrote "+one+"\n") {
+		t.Errorf("detect --out %s: exit %d, stdout lacks \"wrote %s\":\n%s%s", one, code, one, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "eagle.jpg: 1 object (") { // the bird; it said "1 objects"
+		t.Errorf("want one object in the singular:\n%s", stdout)
+	}
+	outDir := filepath.Join(dir, "annotated")
+	stdout, stderr, code = runCLI(t, "detect", "--model", model, "--json", "--out", outDir, dog, horses)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, n := range []string{"dog.jpg", "horses.jpg"} {
+		if !strings.Contains(stderr, "wrote "+filepath.Join(outDir, n)+"\n") {
+			t.Errorf("stderr does not say it wrote %s:\n%s", n, stderr)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r imageResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Errorf("stdout line is not JSON: %v: %s", err, line)
 		}
 	}
 }

@@ -94,7 +94,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprint(fs.Output(), evalUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := checkEvalArgs(fs.Args(), mf.cfg.Model, *data, *compare); err != nil {
@@ -130,15 +130,26 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		d := summaryDelta(rep.Models[0].Summary, rep.Models[1].Summary)
 		rep.Delta = &d
 	}
-	if err := writeEvalFiles(&rep, e.ds, *saveJSON, *plotPath); err != nil {
+	wrote, err := writeEvalFiles(&rep, e.ds, *saveJSON, *plotPath)
+	if err != nil {
 		return err
 	}
 	if *asJSON {
+		// stdout is the JSON report: the files written are said on stderr.
+		for _, p := range wrote {
+			fmt.Fprintf(stderr, "edgedet eval: wrote %s\n", p)
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
 	printEvalReport(stdout, &rep)
+	if len(wrote) > 0 {
+		fmt.Fprintln(stdout)
+	}
+	for _, p := range wrote {
+		fmt.Fprintf(stdout, "wrote %s\n", p)
+	}
 	return nil
 }
 
@@ -218,7 +229,7 @@ func (e *evalRun) model(ctx context.Context, model string) error {
 	if len(rep.Models) == 0 {
 		rep.Images, rep.Objects, rep.EmptyImages, rep.MissingLabels = len(ds.Images), ds.NumObjects(), ds.EmptyImages(), len(ds.MissingLabels)
 		if n := len(ds.MissingLabels); n > 0 {
-			e.note("%d of %d images have no label file and count as images without objects (e.g. %s)", n, len(ds.Images), ds.MissingLabels[0])
+			e.note("%d of %s without a label file count as images without objects (e.g. %s)", n, plural(len(ds.Images), "image"), ds.MissingLabels[0])
 		}
 	}
 	mr, err := evalModel(ctx, det, ds, e.stderr)
@@ -235,8 +246,10 @@ func (e *evalRun) model(ctx context.Context, model string) error {
 	return nil
 }
 
-// writeEvalFiles writes --save-json and --plot.
-func writeEvalFiles(rep *evalReport, ds *eval.Dataset, saveJSON, plotPath string) error {
+// writeEvalFiles writes --save-json and --plot and returns the paths it
+// wrote.
+func writeEvalFiles(rep *evalReport, ds *eval.Dataset, saveJSON, plotPath string) ([]string, error) {
+	var wrote []string
 	if saveJSON != "" {
 		for i, mr := range rep.Models {
 			dir := saveJSON
@@ -248,18 +261,22 @@ func writeEvalFiles(rep *evalReport, ds *eval.Dataset, saveJSON, plotPath string
 				dir = filepath.Join(dir, name)
 			}
 			if err := eval.SaveCOCOJSON(dir, ds, mr.dets); err != nil {
-				return err
+				return nil, err
 			}
+			wrote = append(wrote, filepath.Join(dir, "instances.json"), filepath.Join(dir, "predictions.json"))
 		}
 	}
 	if plotPath == "" {
-		return nil
+		return wrote, nil
 	}
 	var curves []eval.Curve
 	for _, mr := range rep.Models {
 		curves = append(curves, mr.result.Curve(mr.Model))
 	}
-	return eval.PlotPR(plotPath, curves...)
+	if err := eval.PlotPR(plotPath, curves...); err != nil {
+		return nil, err
+	}
+	return append(wrote, plotPath), nil
 }
 
 // evalNames finds the class names: --names, else DIR/coco.names, else
@@ -284,8 +301,8 @@ func evalNames(flagFile, data string) ([]string, string, error) {
 // are matched by index with a note; other differences get a warning.
 func matchLabels(names []string, from string, info detector.ModelInfo, note func(string, ...any)) error {
 	if len(names) != len(info.Labels) {
-		return fmt.Errorf("dataset has %d classes (names from %s) but model %s has %d; the dataset's class ids must index the model's classes (give the right --names or --labels)",
-			len(names), from, info.Name, len(info.Labels))
+		return fmt.Errorf("dataset has %s (names from %s) but model %s has %d; the dataset's class ids must index the model's classes (give the right --names or --labels)",
+			plural(len(names), "class"), from, info.Name, len(info.Labels))
 	}
 	var spelling, other []string
 	for i, n := range names {
@@ -302,12 +319,12 @@ func matchLabels(names []string, from string, info detector.ModelInfo, note func
 		note("class names from %s differ from the model's labels in spelling only (%s); matching classes by index",
 			from, strings.Join(spelling, ", "))
 	}
-	if len(other) > 0 {
-		if len(other) > 5 {
+	if n := len(other); n > 0 {
+		if n > 5 {
 			other = append(other[:5], "…")
 		}
-		note("warning: %d class names from %s differ from the model's labels (%s); matching classes by index anyway",
-			len(other), from, strings.Join(other, ", "))
+		note("warning: class names from %s differ from the model's labels for %s (%s); matching classes by index anyway",
+			from, plural(n, "class"), strings.Join(other, ", "))
 	}
 	return nil
 }
@@ -315,7 +332,7 @@ func matchLabels(names []string, from string, info detector.ModelInfo, note func
 // evalModel runs det over every image of ds and scores the detections.
 func evalModel(ctx context.Context, det *detector.Detector, ds *eval.Dataset, stderr io.Writer) (*evalModelReport, error) {
 	info := det.Info()
-	fmt.Fprintf(stderr, "edgedet eval: %s on %d images\n", info.Name, len(ds.Images))
+	fmt.Fprintf(stderr, "edgedet eval: %s on %s\n", info.Name, plural(len(ds.Images), "image"))
 	ev := eval.NewEvaluator(ds)
 	bar := progress.New(stderr, len(ds.Images), "images")
 	defer bar.Finish()

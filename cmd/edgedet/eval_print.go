@@ -25,10 +25,10 @@ func summaryDelta(a, b eval.Summary) eval.Summary {
 // printEvalReport writes the text report: models, the twelve COCO numbers,
 // per-class AP.
 func printEvalReport(w io.Writer, r *evalReport) {
-	fmt.Fprintf(w, "dataset %s: %d images (%d without objects), %d objects in %d classes\n",
-		r.Data, r.Images, r.EmptyImages, r.Objects, r.Classes)
-	fmt.Fprintf(w, "score >= %g, NMS IoU %g, at most %d detections per image; COCO 101-point AP\n\n",
-		r.ScoreThreshold, r.IoUThreshold, r.MaxDetections)
+	fmt.Fprintf(w, "dataset %s: %s (%d without objects), %s in %s\n",
+		r.Data, plural(r.Images, "image"), r.EmptyImages, plural(r.Objects, "object"), plural(r.Classes, "class"))
+	fmt.Fprintf(w, "score >= %g, NMS IoU %g, at most %s per image; COCO 101-point AP\n\n",
+		r.ScoreThreshold, r.IoUThreshold, plural(r.MaxDetections, "detection"))
 	cmp := len(r.Models) == 2
 	col := 10
 	for _, m := range r.Models {

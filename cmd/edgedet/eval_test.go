@@ -87,7 +87,8 @@ func TestCLIEval(t *testing.T) {
 	if len(ap50) != 1 || !(ap50[0] > 0 && ap50[0] <= 1) || !(ap[0] > 0 && ap[0] <= ap50[0]) {
 		t.Errorf("mAP %v, mAP50 %v: want 0 < mAP <= mAP50 <= 1\n%s", ap, ap50, stdout)
 	}
-	for _, want := range []string{"yolox_nano_416", "10 images", "file size (MB)", "mean inference (ms)", " person ", "AR @[ IoU=0.50:0.95 | area= large | maxDets=100 ]"} {
+	for _, want := range []string{"yolox_nano_416", "10 images", "file size (MB)", "mean inference (ms)", " person ", "AR @[ IoU=0.50:0.95 | area= large | maxDets=100 ]",
+		"wrote " + plot + "\n", "wrote " + filepath.Join(jsonDir, "instances.json") + "\n", "wrote " + filepath.Join(jsonDir, "predictions.json") + "\n"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}

@@ -44,7 +44,7 @@ func cmdPlatform(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("platform", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default: search)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

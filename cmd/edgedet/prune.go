@@ -53,7 +53,7 @@ func parsePruneFlags(args []string, stderr io.Writer) (*pruneFlags, error) {
 	fs.IntVar(&f.threads, "threads", 1, "ONNX Runtime threads for the latency measurement")
 	fs.BoolVar(&f.groups, "groups", false, "print the table of channel groups")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	switch {
@@ -172,7 +172,7 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // printPruneReport writes what was removed and the before/after table.
 func printPruneReport(w io.Writer, f *pruneFlags, rep *prune.Report) {
-	fmt.Fprintf(w, "wrote %s: %d channels removed from %d of %d groups (%s)\n", f.out, rep.ChannelsRemoved, len(rep.Plan), len(rep.Analysis.Groups), f.target)
+	fmt.Fprintf(w, "wrote %s: %s removed from %d of %s (%s)\n", f.out, plural(rep.ChannelsRemoved, "channel"), len(rep.Plan), plural(len(rep.Analysis.Groups), "group"), f.target)
 	fmt.Fprintf(w, "%-20s %14s %14s %8s\n", "", "before", "after", "after/before")
 	p0, p1 := rep.ParamsBefore, rep.ParamsAfter
 	fmt.Fprintf(w, "%-20s %14d %14d %7.1f%%\n", "parameters", p0, p1, 100*float64(p1)/float64(p0))
@@ -182,7 +182,7 @@ func printPruneReport(w io.Writer, f *pruneFlags, rep *prune.Report) {
 		fmt.Fprintf(w, "%-20s %13.2fMB %12.2fMB %7.1f%%\n", "file size", float64(si)/1e6, float64(so)/1e6, 100*float64(so)/float64(si))
 	}
 	l0, l1 := ms(rep.LatencyBefore), ms(rep.LatencyAfter)
-	fmt.Fprintf(w, "%-20s %12.2fms %12.2fms %7.1f%%  (median, %d threads, measured alternately in this run)\n", "latency", l0, l1, 100*l1/l0, f.threads)
+	fmt.Fprintf(w, "%-20s %12.2fms %12.2fms %7.1f%%  (median, %s, measured alternately in this run)\n", "latency", l0, l1, 100*l1/l0, threadsText(f.threads))
 	if len(rep.Refits) > 0 {
 		var plain, fit float64
 		kept := 0
@@ -194,8 +194,8 @@ func printPruneReport(w io.Writer, f *pruneFlags, rep *prune.Report) {
 			}
 		}
 		n := float64(len(rep.Refits))
-		fmt.Fprintf(w, "reconstruction: %d convolutions re-fitted (%d kept plain removal); held-out output error %.3f -> %.3f (mean relative)\n",
-			kept, len(rep.Refits)-kept, plain/n, fit/n)
+		fmt.Fprintf(w, "reconstruction: %s re-fitted (%d kept plain removal); held-out output error %.3f -> %.3f (mean relative)\n",
+			plural(kept, "convolution"), len(rep.Refits)-kept, plain/n, fit/n)
 	}
 }
 
@@ -203,7 +203,7 @@ func printPruneReport(w io.Writer, f *pruneFlags, rep *prune.Report) {
 // ratio, on images images.
 func printSensitivity(w io.Writer, rep *prune.Report, images int) {
 	s, groups := rep.Sensitivity, rep.Analysis.Groups // groups in ID order
-	fmt.Fprintf(w, "sensitivity: mAP@0.5:0.95 lost with one group pruned (of %.1f, on %d images)\n", 100*s.Base, images)
+	fmt.Fprintf(w, "sensitivity: mAP@0.5:0.95 lost with one group pruned (of %.3f, on %s)\n", s.Base, plural(images, "image"))
 	fmt.Fprintf(w, "%6s %9s", "group", "channels")
 	for _, r := range s.Ratios {
 		fmt.Fprintf(w, " %8.0f%%", 100*r)
@@ -216,7 +216,7 @@ func printSensitivity(w io.Writer, rep *prune.Report, images int) {
 		}
 		fmt.Fprintf(w, "%6d %9d", g.ID, g.Channels)
 		for _, l := range loss {
-			fmt.Fprintf(w, " %+9.1f", -100*l)
+			fmt.Fprintf(w, " %+9.3f", -l)
 		}
 		fmt.Fprintf(w, "  %s\n", g.Producers[0])
 	}
@@ -247,7 +247,7 @@ func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, timers *detectorTimers
 		}
 		pts = append(pts, eval.TradeoffPoint{Name: names[i], LatencyMs: ms(lat), MAP: sums[i].AP})
 	}
-	title := fmt.Sprintf("%s: mAP against latency (%d threads)", strings.TrimSuffix(filepath.Base(f.model), ".onnx"), f.threads)
+	title := fmt.Sprintf("%s: mAP against latency (%s)", strings.TrimSuffix(filepath.Base(f.model), ".onnx"), threadsText(f.threads))
 	if err := eval.PlotTradeoff(f.plot, title, pts...); err != nil {
 		return err
 	}
@@ -278,12 +278,18 @@ func pruneEval(ctx context.Context, models []string, data string, log *slog.Logg
 		}
 		sums = append(sums, r.Summary)
 	}
+	printPruneEval(stdout, models, sums, data, len(ds.Images))
+	return sums, nil
+}
+
+// printPruneEval writes each model's mAP and its difference to the first,
+// as fractions like eval prints them (0.325, not 32.5).
+func printPruneEval(w io.Writer, models []string, sums []eval.Summary, data string, images int) {
 	for i, sum := range sums {
 		d := summaryDelta(sums[0], sum)
-		fmt.Fprintf(stdout, "mAP@0.5:0.95 %-24s %5.1f (%+5.1f)   mAP@0.5 %5.1f (%+5.1f)   (%s, %d images)\n",
-			filepath.Base(models[i]), 100*sum.AP, 100*d.AP, 100*sum.AP50, 100*d.AP50, filepath.Base(data), len(ds.Images))
+		fmt.Fprintf(w, "mAP@0.5:0.95 %-24s %.3f (%+.3f)   mAP@0.5 %.3f (%+.3f)   (%s, %s)\n",
+			filepath.Base(models[i]), sum.AP, d.AP, sum.AP50, d.AP50, filepath.Base(data), plural(images, "image"))
 	}
-	return sums, nil
 }
 
 func fileSize(path string) int64 {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgedet/edgedet/eval"
 	"github.com/edgedet/edgedet/internal/testenv"
+	"github.com/edgedet/edgedet/prune"
 )
 
 // TestCLIPrune: pruning yolox_nano_416 a little (3 % of its multiply-adds,
@@ -113,5 +115,33 @@ func TestCLIPruneSensitivityAndPlot(t *testing.T) {
 	defer f.Close()
 	if _, err := png.Decode(f); err != nil {
 		t.Errorf("plot is not a PNG: %v", err)
+	}
+}
+
+// TestPrunePrintsMAPLikeEval: prune prints mAP as a fraction with three
+// decimals, as eval does (it printed 32.5 where eval prints 0.325), in the
+// evaluation lines and in the sensitivity table.
+func TestPrunePrintsMAPLikeEval(t *testing.T) {
+	var b strings.Builder
+	printPruneEval(&b, []string{"/m/fp32.onnx", "/m/pruned.onnx"},
+		[]eval.Summary{{AP: 0.3251, AP50: 0.4992}, {AP: 0.2812, AP50: 0.4502}}, "/d/coco128", 1)
+	for _, want := range []string{
+		"fp32.onnx                0.325 (+0.000)   mAP@0.5 0.499 (+0.000)   (coco128, 1 image)",
+		"pruned.onnx              0.281 (-0.044)   mAP@0.5 0.450 (-0.049)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("prune --eval output lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	rep := &prune.Report{
+		Analysis:    &prune.Analysis{Groups: []prune.Group{{ID: 0, Channels: 16, Producers: []string{"conv0"}}}},
+		Sensitivity: &prune.Sensitivity{Base: 0.3251, Ratios: []float64{0.25, 0.5}, Loss: map[int][]float64{0: {0.0123, 0.05}}},
+	}
+	printSensitivity(&b, rep, 8)
+	for _, want := range []string{"(of 0.325, on 8 images)", "-0.012    -0.050  conv0"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("sensitivity table lacks %q:\n%s", want, b.String())
+		}
 	}
 }

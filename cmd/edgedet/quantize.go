@@ -61,7 +61,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	fs.StringVar(&f.metric, "metric", "detections", "output error the float layers are chosen by: detections (1 - AP of the INT8 detections against FP32's on the sensitivity frames) or outputs (relative squared error of the raw outputs)")
 	fs.BoolVar(&f.latency, "latency", true, "measure the quantized model's inference time against the FP32 model's on this CPU (paired runs in the detector, a few seconds)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	if f.model == "" || f.calib == "" || f.out == "" {

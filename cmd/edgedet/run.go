@@ -23,7 +23,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfgPath := fs.String("c", "agent.toml", "config file")
 	check := fs.Bool("check", false, "prove the config runnable (model loads, files, devices, directories, ports), print it resolved, and exit")
 	root := fs.String("root", "", "with --check: look the config's absolute paths up under this directory (a staged install)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -149,12 +150,18 @@ func TestReadImageBadFiles(t *testing.T) {
 	if err := os.Mkdir(isDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO with no writer: opening it to read blocked ReadImage forever.
+	fifo := filepath.Join(dir, "fifo.jpg")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ name, path, want string }{
 		{"directory", isDir, "is a directory"},
 		{"empty file", write("empty.jpg", nil), "empty file"},
 		{"truncated jpeg", write("cut.jpg", data[:len(data)/2]), "truncated JPEG"},
 		{"garbage", write("junk.png", []byte("not an image at all")), "cannot decode"},
-		{"missing", filepath.Join(dir, "nope.jpg"), "no such file"},
+		{"missing", filepath.Join(dir, "nope.jpg"), "nope.jpg: no such file"},
+		{"fifo", fifo, "fifo.jpg: not a regular file"},
 		{"huge png header", write("huge.png", pngHeader(60000, 60000)), "60000x60000 is 3600000000 pixels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

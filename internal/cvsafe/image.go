@@ -12,6 +12,7 @@ import (
 	_ "image/jpeg" // header sizes for checkPixels
 	_ "image/png"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -180,15 +181,13 @@ func ReadImage(path string, flags gocv.IMReadFlag) (gocv.Mat, error) {
 	return m, nil
 }
 
+// checkImageFile checks that path is a non-empty regular file we can read
+// before OpenCV sees it: OpenCV's imread only logs a warning for a file it
+// cannot open, and opening a FIFO would block. Errors name path.
 func checkImageFile(path string) error {
-	f, err := os.Open(path)
+	st, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("read image: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("read image: %w", err)
+		return fmt.Errorf("read image %s: %w", path, pathErr(err))
 	}
 	switch {
 	case st.IsDir():
@@ -198,6 +197,11 @@ func checkImageFile(path string) error {
 	case st.Size() == 0:
 		return fmt.Errorf("read image %s: empty file", path)
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read image %s: %w", path, pathErr(err))
+	}
+	defer f.Close()
 	if err := checkPixels(io.NewSectionReader(f, 0, st.Size())); err != nil {
 		return fmt.Errorf("read image %s: %w", path, err)
 	}
@@ -214,6 +218,16 @@ func checkImageFile(path string) error {
 		return fmt.Errorf("read image %s: truncated JPEG (no end-of-image marker)", path)
 	}
 	return nil
+}
+
+// pathErr drops the operation and path from an *fs.PathError (the caller
+// names the file) and keeps the reason ("no such file or directory").
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // DecodeImage decodes an image held in memory; the error and ownership
