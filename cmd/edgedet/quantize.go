@@ -226,12 +226,8 @@ func latencyCase(b platforms.Board) (string, float64) {
 // printQuantLatency says how fast the quantized model is against FP32 and
 // what to expect on this kind of CPU.
 func printQuantLatency(w io.Writer, l *quant.LatencyReport) {
-	threads := "ONNX Runtime's default threads"
-	if l.Threads > 0 {
-		threads = plural(l.Threads, "thread")
-	}
 	fmt.Fprintf(w, "latency on this CPU (%s): INT8 %.2f ms, FP32 %.2f ms median inference = %.2fx FP32 (paired runs on the first calibration frame, %s, %s fused)\n",
-		l.CPU, l.INT8Ms, l.FP32Ms, l.Ratio, threads, plural(l.FusedActivations, "activation"))
+		l.CPU, l.INT8Ms, l.FP32Ms, l.Ratio, threadsText(l.Threads), plural(l.FusedActivations, "activation"))
 	switch {
 	case l.Ratio >= 1:
 		fmt.Fprintf(w, "warning: the INT8 model is not faster than FP32 on this CPU; keep the FP32 model for speed, or try --elementwise=false or --entry-float=false and compare with edgedet bench --rounds 5\n")
