@@ -183,7 +183,7 @@ func measureQuantLatency(ctx context.Context, in, out string, threads int, b pla
 		return nil, fmt.Errorf("frame to time on: %w", err)
 	}
 	defer frame.Close()
-	timers := &detectorTimers{threads: threads, log: log, frame: frame}
+	timers := &detectorTimers{threads: threads, log: log, frame: &frame}
 	ta, err := timers.OpenFile(in)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)

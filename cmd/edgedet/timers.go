@@ -18,14 +18,14 @@ import (
 )
 
 // detectorTimers time models in the detector, the agent's own session, on
-// frame, or a grey 640×480 frame when it is empty: prune's latency is the
+// frame, or a grey 640×480 frame when it is nil: prune's latency is the
 // detector's inference time. (An INT8 model's time can depend on the
 // picture: ONNX Runtime's uint8 MaxPool took 1.6 ms on a grey frame and
 // 4.3 ms on dog.jpg in yolo-fastestv2.)
 type detectorTimers struct {
 	threads int
 	log     *slog.Logger
-	frame   gocv.Mat // not owned
+	frame   *gocv.Mat // not owned; nil: a grey frame
 	dir     string   // temporary files of models given in memory
 	n       int
 }
@@ -61,7 +61,7 @@ func (d *detectorTimers) OpenFile(path string) (*detectorTimer, error) {
 		return nil, err
 	}
 	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(114, 114, 114, 0), 480, 640, gocv.MatTypeCV8UC3)
-	if !d.frame.Empty() {
+	if d.frame != nil {
 		d.frame.CopyTo(&img)
 	}
 	return &detectorTimer{det: det, img: img}, nil
