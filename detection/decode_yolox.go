@@ -23,20 +23,28 @@ type yoloxLevel struct {
 
 // yoloxDecoder reads the raw YOLOX grid [1, N, 5+nc]: levels of stride
 // 8, 16, 32 in order, row-major within a level (gx fastest).
-type yoloxDecoder struct {
+type yoloxDecoder struct{ yoloxGrid }
+
+// yoloxGrid is what both YOLOX layouts know of the model: its class count,
+// its cell count and its levels.
+type yoloxGrid struct {
 	nc, n  int
 	levels [len(yoloxStrides)]yoloxLevel
 }
 
-func newYOLOXDecoder(nc, inW, inH int) *yoloxDecoder {
-	d := &yoloxDecoder{nc: nc, n: gridCells(inW, inH)}
+func newYOLOXGrid(nc, inW, inH int) yoloxGrid {
+	g := yoloxGrid{nc: nc, n: gridCells(inW, inH)}
 	for i, s := range yoloxStrides {
-		d.levels[i] = yoloxLevel{stride: float32(s), gridW: inW / s, gridH: inH / s}
+		g.levels[i] = yoloxLevel{stride: float32(s), gridW: inW / s, gridH: inH / s}
 	}
-	return d
+	return g
 }
 
-func (d *yoloxDecoder) NumClasses() int { return d.nc }
+func (g *yoloxGrid) NumClasses() int { return g.nc }
+
+func newYOLOXDecoder(nc, inW, inH int) *yoloxDecoder {
+	return &yoloxDecoder{newYOLOXGrid(nc, inW, inH)}
+}
 
 func (d *yoloxDecoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
 	stride := 5 + d.nc

@@ -9,20 +9,11 @@ import "math"
 // with cells row-major (gx fastest). Channels 0..3 are the raw tx, ty, tw,
 // th; 4 and 5.. are the objectness and class logits, turned into
 // probabilities here with a sigmoid.
-type yoloxLevelsDecoder struct {
-	nc, n  int
-	levels [len(yoloxStrides)]yoloxLevel
-}
+type yoloxLevelsDecoder struct{ yoloxGrid }
 
 func newYOLOXLevelsDecoder(nc, inW, inH int) *yoloxLevelsDecoder {
-	d := &yoloxLevelsDecoder{nc: nc, n: gridCells(inW, inH)}
-	for i, s := range yoloxStrides {
-		d.levels[i] = yoloxLevel{stride: float32(s), gridW: inW / s, gridH: inH / s}
-	}
-	return d
+	return &yoloxLevelsDecoder{newYOLOXGrid(nc, inW, inH)}
 }
-
-func (d *yoloxLevelsDecoder) NumClasses() int { return d.nc }
 
 func (d *yoloxLevelsDecoder) Decode(out []float32, minScore float32, dst []Detection) []Detection {
 	ch := 5 + d.nc
