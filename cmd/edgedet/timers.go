@@ -26,7 +26,7 @@ type detectorTimers struct {
 	threads int
 	log     *slog.Logger
 	frame   *gocv.Mat // not owned; nil: a grey frame
-	dir     string   // temporary files of models given in memory
+	dir     string    // temporary files of models given in memory
 	n       int
 }
 
