@@ -108,3 +108,46 @@ func TestCheckpointFormatGolden(t *testing.T) {
 		t.Errorf("a 255-byte boot ID: %v, %d bytes back", err, len(back.boot))
 	}
 }
+
+// v1Checkpoint encodes a version-1 checkpoint: magic, u64 prefix, u32 n,
+// n × u64 ID, CRC-32C of all before (sum adds to the CRC, n overrides the
+// count when ≥ 0).
+func v1Checkpoint(prefix uint64, ids []uint64, n int, sum uint32) []byte {
+	b := append([]byte(nil), "EDSPCKP1"...)
+	b = binary.LittleEndian.AppendUint64(b, prefix)
+	if n < 0 {
+		n = len(ids)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	for _, id := range ids {
+		b = binary.LittleEndian.AppendUint64(b, id)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))+sum)
+}
+
+func TestParseCheckpointVersion1(t *testing.T) {
+	c, err := parseCheckpoint(v1Checkpoint(5, []uint64{3, 5, 7, 9}, -1, 0))
+	if err != nil || c.version != 1 || c.prefix != 5 || c.last != 9 || c.acked.count(0, maxID) != 2 || !c.acked.has(7) || !c.acked.has(9) {
+		t.Errorf("prefix 5, IDs 3 5 7 9: %+v, %v; want version 1, acked 7 and 9 (not those up to the prefix), last 9", c, err)
+	}
+	if c, err := parseCheckpoint(v1Checkpoint(maxID, nil, -1, 0)); err != nil || c.prefix != maxID || c.last != maxID {
+		t.Errorf("prefix maxID, no IDs: %+v, %v", c, err)
+	}
+	if c, err := parseCheckpoint(v1Checkpoint(0, []uint64{maxID}, -1, 0)); err != nil || !c.acked.has(maxID) {
+		t.Errorf("ID maxID: %+v, %v", c, err)
+	}
+	for name, tc := range map[string]struct {
+		b    []byte
+		want string
+	}{
+		"checksum":       {v1Checkpoint(5, []uint64{7}, -1, 1), "checksum mismatch"},
+		"count too big":  {v1Checkpoint(5, []uint64{7}, 2, 0), "length mismatch"},
+		"prefix too big": {v1Checkpoint(maxID+1, nil, -1, 0), "prefix"},
+		"ID too big":     {v1Checkpoint(5, []uint64{maxID + 1}, -1, 0), "out of range"},
+		"too short":      {append([]byte("EDSPCKP1"), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), "too short"},
+	} {
+		if _, err := parseCheckpoint(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", name, err, tc.want)
+		}
+	}
+}
