@@ -21,6 +21,7 @@ import (
 	"github.com/edgedet/edgedet/agent/snapshot"
 	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
+	"github.com/edgedet/edgedet/agent/web"
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/detection"
@@ -89,7 +90,7 @@ type pipeline struct {
 	started     time.Time     // wall clock, shown on the status page
 	startedMono time.Duration // the same instant on clock.Mono: health is judged from it
 	stats       pipelineStats
-	objects     atomic.Pointer[[]string] // labels of the objects tracked now, for the live page
+	objects     atomic.Pointer[[]web.ObjectCount] // the objects tracked now, by label, for the live page
 	rates       liveRates
 }
 
@@ -511,13 +512,13 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 	}
 	counts := p.tracker.Counts()
 	p.box.Send(p.counts.Update(counts, now)...)
-	objects := make([]string, 0, len(counts))
+	objects := make([]web.ObjectCount, 0, len(counts))
 	for label, n := range counts {
 		if n > 0 {
-			objects = append(objects, fmt.Sprintf("%d %s", n, label))
+			objects = append(objects, web.ObjectCount{Label: label, Count: n})
 		}
 	}
-	slices.Sort(objects)
+	slices.SortFunc(objects, func(a, b web.ObjectCount) int { return cmp.Compare(a.Label, b.Label) })
 	p.objects.Store(&objects)
 }
 

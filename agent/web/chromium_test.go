@@ -40,7 +40,7 @@ func TestLiveViewInChromium(t *testing.T) {
 	runPipeline(t, feed, img, dets)
 	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)) // health on a clock that does not move
 	st := newStatus(started(clk, web.CameraStatus{Connected: true, Detect: true,
-		CaptureFPS: 15, ProcessFPS: 7.5, InferenceMs: 38, Objects: []string{"dog", "bicycle"}}))
+		CaptureFPS: 15, ProcessFPS: 7.5, InferenceMs: 38, Objects: []web.ObjectCount{{Label: "bicycle", Count: 1}, {Label: "dog", Count: 2}}}))
 	st.Set(progressAt(clk))
 	_, base := startServer(t, web.Options{LiveView: true, Clock: clk}, []web.CameraView{{Name: "front", Feed: feed, Status: st.Get}})
 
@@ -69,7 +69,7 @@ func TestLiveViewInChromium(t *testing.T) {
 		chromedp.Poll[chromedp.Void](`document.querySelector('`+sel+`').naturalWidth > 0`,
 			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)),
 		// The stats panel is filled by the page's JS from /api/cameras.
-		chromedp.Poll[chromedp.Void](`document.querySelector('section[data-camera="front"] [data-field="objects"]').textContent === "dog, bicycle"`,
+		chromedp.Poll[chromedp.Void](`document.querySelector('section[data-camera="front"] [data-field="objects"]').textContent === "1 bicycle, 2 dog"`,
 			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)),
 	)
 	if err != nil {

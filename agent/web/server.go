@@ -73,8 +73,16 @@ type CameraStatus struct {
 	CaptureFPS       float64       `json:"capture_fps"`
 	ProcessFPS       float64       `json:"process_fps"`
 	InferenceMs      float64       `json:"inference_ms"`
-	Detect           bool          `json:"detect"`  // detection switched on
-	Objects          []string      `json:"objects"` // labels of the objects currently tracked/detected
+	Detect           bool          `json:"detect"` // detection switched on
+	// Objects counts the objects currently tracked, by label, sorted by
+	// label: [{"label":"bicycle","count":1}, …].
+	Objects []ObjectCount `json:"objects"`
+}
+
+// ObjectCount is how many objects of one label a camera tracks.
+type ObjectCount struct {
+	Label string `json:"label"`
+	Count int    `json:"count"`
 }
 
 // CameraView is one camera as the server shows it.
@@ -312,7 +320,7 @@ func (s *Server) snapshot(now time.Duration) (map[string]cameraJSON, []string) {
 		st.LastError = redact.String(st.LastError) // cameras redact too; the page is one more place it shows
 		st.CaptureFPS, st.ProcessFPS, st.InferenceMs = finite(st.CaptureFPS), finite(st.ProcessFPS), finite(st.InferenceMs)
 		if st.Objects == nil {
-			st.Objects = []string{}
+			st.Objects = []ObjectCount{}
 		}
 		since, reason := s.judge(c.Name, st, now)
 		out[c.Name] = cameraJSON{CameraStatus: st, Healthy: reason == "", Reason: reason, SinceProgressS: since.Seconds()}

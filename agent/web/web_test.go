@@ -304,7 +304,7 @@ func TestMJPEGStream(t *testing.T) {
 	// camera stall.
 	clk := clock.NewFake(time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC))
 	st := newStatus(started(clk, web.CameraStatus{Connected: true, Detect: true,
-		CaptureFPS: 25, ProcessFPS: 9.5, InferenceMs: 41.2, Objects: []string{"dog", "bicycle"}}))
+		CaptureFPS: 25, ProcessFPS: 9.5, InferenceMs: 41.2, Objects: []web.ObjectCount{{Label: "bicycle", Count: 1}, {Label: "dog", Count: 2}}}))
 	st.Set(progressAt(clk))
 	_, base := startServer(t, web.Options{LiveView: true, Clock: clk}, []web.CameraView{{Name: "front", Feed: feed, Status: st.Get}})
 
@@ -359,16 +359,19 @@ func TestMJPEGStream(t *testing.T) {
 	}
 	code, api := get(t, base+"/api/cameras")
 	var cams map[string]struct {
-		Connected   bool     `json:"connected"`
-		ProcessFPS  float64  `json:"process_fps"`
-		InferenceMs float64  `json:"inference_ms"`
-		Objects     []string `json:"objects"`
-		Healthy     bool     `json:"healthy"`
+		Connected   bool    `json:"connected"`
+		ProcessFPS  float64 `json:"process_fps"`
+		InferenceMs float64 `json:"inference_ms"`
+		Objects     []struct {
+			Label string `json:"label"`
+			Count int    `json:"count"`
+		} `json:"objects"`
+		Healthy bool `json:"healthy"`
 	}
 	if err := json.Unmarshal([]byte(api), &cams); err != nil || code != http.StatusOK {
 		t.Fatalf("/api/cameras: %d %v %s", code, err, api)
 	}
-	if c := cams["front"]; !c.Connected || c.ProcessFPS != 9.5 || c.InferenceMs != 41.2 || strings.Join(c.Objects, ",") != "dog,bicycle" || !c.Healthy {
+	if c := cams["front"]; !c.Connected || c.ProcessFPS != 9.5 || c.InferenceMs != 41.2 || len(c.Objects) != 2 || c.Objects[0].Label != "bicycle" || c.Objects[0].Count != 1 || c.Objects[1].Label != "dog" || c.Objects[1].Count != 2 || !c.Healthy {
 		t.Errorf("/api/cameras front = %+v", c)
 	}
 
