@@ -50,6 +50,9 @@ type Agent struct {
 	pipes    []*pipeline
 	metrics  *metrics.Metrics // nil unless http.metrics is on
 	httpAddr atomic.Pointer[string]
+	// publishControl, set while Run's MQTT stage runs, queues every
+	// camera's retained control states (Reload republishes the threshold).
+	publishControl atomic.Pointer[func()]
 }
 
 // HTTPAddr is the address the HTTP server listens on ("" before Run
@@ -170,6 +173,7 @@ func (a *Agent) startServices(ctx context.Context, env *runEnv) error {
 // (after its last bounded flush; its error is returned), the client
 // (publishing "stopped") and the embedded broker.
 func (a *Agent) stopServices(env *runEnv) (err error) {
+	a.publishControl.Store(nil)
 	if env.stopBox != nil {
 		env.stopBox()
 		if berr := <-env.boxDone; berr != nil && !errors.Is(berr, context.Canceled) {
@@ -354,9 +358,12 @@ func (a *Agent) drain(errs chan error) error {
 
 // Reload applies what can change while running from a freshly loaded and
 // validated config: the detector's score threshold (also each camera's
-// control threshold). The MQTT session, cameras and model stay as they
-// are; it returns the sections that differ and need a restart, so the
-// caller can say so.
+// control threshold, republished on its retained state topic) and the log
+// level (the caller sets its logger's level). The MQTT session, cameras
+// and model stay as they are; it returns what it applied and the sections
+// that differ and need a restart, so the caller can say so. next must have
+// been completed as the running config was (cmd/edgedet applies the
+// board's plan to both), or defaults filled at start read as changes.
 func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) {
 	cur := a.cfg
 	if next.Detector.ScoreThreshold != cur.Detector.ScoreThreshold {
@@ -367,8 +374,14 @@ func (a *Agent) Reload(next *Config) (applied, needRestart []string, err error) 
 		for _, p := range a.pipes {
 			p.ctrl.SetThreshold(next.Detector.ScoreThreshold)
 		}
+		if pub := a.publishControl.Load(); pub != nil {
+			(*pub)() // the retained …/threshold/state shows the new value
+		}
 		a.pipesMu.RUnlock()
 		applied = append(applied, "detector.score_threshold")
+	}
+	if next.Log.Level != cur.Log.Level {
+		applied = append(applied, "log.level")
 	}
 	nd, cd := next.Detector, cur.Detector
 	nd.ScoreThreshold, cd.ScoreThreshold = 0, 0

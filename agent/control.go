@@ -31,6 +31,13 @@ func (a *Agent) startControl(ctx context.Context, env *runEnv) error {
 	}
 	retainedState()
 	client.OnConnect(retainedState) // Send signals a flush; Trigger is registered in startServices
+	controlStates := func() {
+		now := a.clock.Now()
+		for _, p := range a.pipes {
+			box.Send(control.StateMessages(topics, p.ctrl, now)...)
+		}
+	}
+	a.publishControl.Store(&controlStates)
 	err := client.Subscribe(ctx, topics.SetFilter(), 1, a.controlHandler(env, byName))
 	if err != nil {
 		return fmt.Errorf("subscribe to control topics: %w", err)

@@ -22,11 +22,12 @@ import (
 // fakeDetector is a Detector without a model: every frame it runs on
 // yields the same detections. It counts what the pipeline asked of it.
 type fakeDetector struct {
-	info     detector.ModelInfo
-	dets     []detection.Detection
-	jobs     chan *fakeJob
-	prepared atomic.Int64 // Prepare calls
-	infers   atomic.Int64 // Infer calls
+	info      detector.ModelInfo
+	dets      []detection.Detection
+	jobs      chan *fakeJob
+	prepared  atomic.Int64 // Prepare calls
+	infers    atomic.Int64 // Infer calls
+	threshold float32      // the last SetScoreThreshold
 }
 
 var _ Detector = (*fakeDetector)(nil)
@@ -50,8 +51,8 @@ func newFakeDetector(dets ...detection.Detection) *fakeDetector {
 	return d
 }
 
-func (d *fakeDetector) Info() detector.ModelInfo        { return d.info }
-func (d *fakeDetector) SetScoreThreshold(float32) error { return nil }
+func (d *fakeDetector) Info() detector.ModelInfo          { return d.info }
+func (d *fakeDetector) SetScoreThreshold(t float32) error { d.threshold = t; return nil }
 
 func (d *fakeDetector) Acquire(ctx context.Context) (Job, error) {
 	select {

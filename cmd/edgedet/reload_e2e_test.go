@@ -46,7 +46,21 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	agent.cmd.Process.Signal(syscall.SIGHUP)
+	// The retained control state is republished at once (it kept the old
+	// value), then the stats show the new threshold.
+	waitFor(t, sub, 10*time.Second, "threshold state 0.8", func(m testenv.Message) bool {
+		return m.Topic == "edgedet/e2e/porch/threshold/state" && string(m.Payload) == "0.8"
+	})
 	waitFor(t, sub, 10*time.Second, "stats with threshold 0.8 after SIGHUP", threshold(0.8))
+	// The same file again: nothing to apply, no section said to need a
+	// restart (the board's plan filled in at start is not a change).
+	agent.cmd.Process.Signal(syscall.SIGHUP)
+	testenv.Eventually(t, 10*time.Second, "the second reload logged", func() bool {
+		return strings.Count(agent.stderr.String(), "config reloaded") == 2
+	})
+	if strings.Contains(agent.stderr.String(), "need a restart") {
+		t.Errorf("an unchanged file was said to need a restart:\n%s", agent.stderr.String())
+	}
 	// Detections published after the reload all clear the new threshold.
 	waitFor(t, sub, 10*time.Second, "a detections message after the reload", func(m testenv.Message) bool {
 		if m.Topic != "edgedet/e2e/porch/detections" {

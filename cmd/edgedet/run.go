@@ -211,6 +211,11 @@ func reload(a *agent.Agent, path string, level *slog.LevelVar, n *systemd.Notifi
 	_ = n.Reloading()
 	defer func() { _ = n.Ready() }()
 	next, err := agent.Load(path)
+	if err == nil {
+		// Complete it as the running config was, so that what the board's
+		// plan filled in at start does not read as a change.
+		err = applyPlan(next, slog.New(slog.DiscardHandler))
+	}
 	if err != nil {
 		log.Error("reload rejected; keeping the running config", "err", err)
 		return
