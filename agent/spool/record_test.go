@@ -65,6 +65,7 @@ func TestTryRecordCauses(t *testing.T) {
 		{"length above the limit", resize(good, maxRecord+1), 0, false, 1 << 20, "record length", false},
 		{"length at the limit, body cut short", resize(good, maxRecord), 0, false, 1 << 20, causeCutShort, false},
 		{"body cut short", good[:len(good)-1], 0, false, 1 << 20, causeCutShort, false},
+		{"header only", good[:recHeader], 0, false, 1 << 20, causeCutShort, false},
 		{"scan budget spent", good, 0, false, len(good) - recHeader - 1, "scan budget spent", true},
 		{"body checksum", flip(recHeader + 3), 0, false, 1 << 20, "record checksum mismatch", true},
 		{"topic longer than the body", seal(body(7, 6, "a/b{}")), 0, false, 1 << 20, "topic length invalid", true},
