@@ -151,3 +151,93 @@ func TestParseCheckpointVersion1(t *testing.T) {
 		}
 	}
 }
+
+// A version-2 checkpoint is refused when its IDs or ranges are out of
+// range or out of order; the bounds themselves are accepted.
+func TestParseCheckpointValidation(t *testing.T) {
+	ck := func(prefix, last uint64, ranges ...idRange) []byte {
+		return appendCheckpoint(nil, &checkpoint{prefix: prefix, last: last, acked: idSet(ranges)})
+	}
+	for name, b := range map[string][]byte{
+		"prefix and last at maxID":         ck(maxID, maxID),
+		"ranges right after the prefix":    ck(5, 20, idRange{6, 6}, idRange{8, 9}),
+		"adjacent ranges, one apart":       ck(5, 20, idRange{6, 7}, idRange{8, 8}),
+		"a range ending at maxID":          ck(5, maxID, idRange{maxID, maxID}),
+		"a single range of one ID":         ck(0, 1, idRange{1, 1}),
+		"no ranges, last above the prefix": ck(3, 9),
+	} {
+		if _, err := parseCheckpoint(b); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for name, tc := range map[string]struct {
+		b    []byte
+		want string
+	}{
+		"prefix above maxID":         {ck(maxID+1, maxID+1), "out of range"},
+		"last above maxID":           {ck(5, maxID+1), "out of range"},
+		"range upside down":          {ck(5, 20, idRange{9, 8}), "out of order"},
+		"range at the prefix":        {ck(5, 20, idRange{5, 6}), "out of order"},
+		"range above maxID":          {ck(5, 20, idRange{6, maxID + 1}), "out of order"},
+		"ranges overlapping":         {ck(5, 20, idRange{6, 8}, idRange{8, 9}), "out of order"},
+		"ranges in reverse order":    {ck(5, 20, idRange{10, 11}, idRange{6, 7}), "out of order"},
+		"second range at the prefix": {ck(5, 20, idRange{6, 6}, idRange{5, 5}), "out of order"},
+	} {
+		if _, err := parseCheckpoint(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+// v1Record frames a version-1 record: u32 body length, u32 CRC-32C, body
+// (ID, wall time, QoS, flags, uvarint topic length, topic, payload).
+func v1Record(id uint64, topic, payload string) []byte {
+	var body []byte
+	body = binary.LittleEndian.AppendUint64(body, id)
+	body = binary.LittleEndian.AppendUint64(body, 1000)
+	body = append(body, 0, 0)
+	body = binary.AppendUvarint(body, uint64(len(topic)))
+	body = append(body, topic+payload...)
+	return v1Frame(body, uint32(len(body)))
+}
+
+// v1Frame frames body with the length field n.
+func v1Frame(body []byte, n uint32) []byte {
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, n)
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	return append(b, body...)
+}
+
+func TestParseSegmentVersion1(t *testing.T) {
+	seg := func(recs ...[]byte) []byte {
+		b := []byte("EDSPSEG1")
+		for _, r := range recs {
+			b = append(b, r...)
+		}
+		return b
+	}
+	// The smallest body (empty topic and payload) and the highest ID.
+	sc := parseSegment(seg(v1Record(3, "", ""), v1Record(4, "t", "p"), v1Record(maxID, "t", "")))
+	if sc.version != 1 || len(sc.recs) != 3 || len(sc.damage) != 0 || sc.recs[0].end != 8+8+19 || sc.recs[1].Topic != "t" || string(sc.recs[1].Payload) != "p" || sc.recs[2].ID != maxID || sc.recs[2].timed {
+		t.Fatalf("intact version-1 segment: version %d, %d records %+v, damage %+v", sc.version, len(sc.recs), sc.recs, sc.damage)
+	}
+	small := v1Record(3, "", "")
+	for name, tc := range map[string]struct {
+		b    []byte
+		want string
+		kept int
+	}{
+		"length below the fixed part": {seg(v1Record(2, "", ""), v1Frame(small[8:len(small)-1], 18)), "record length 18 invalid", 1},
+		"length above the limit":      {seg(v1Frame([]byte("x"), maxRecord+1)), "invalid", 0},
+		"ID 0":                        {seg(v1Record(0, "t", "")), "record ID 0 out of range", 0},
+		"ID above maxID":              {seg(v1Record(maxID+1, "t", "")), "out of range", 0},
+		"ID repeated":                 {seg(v1Record(5, "t", ""), v1Record(5, "t", "")), "record ID 5 not after 5", 1},
+		"ID going back":               {seg(v1Record(5, "t", ""), v1Record(6, "t", ""), v1Record(4, "t", "")), "record ID 4 not after 6", 2},
+	} {
+		sc := parseSegment(tc.b)
+		if len(sc.recs) != tc.kept || len(sc.damage) != 1 || !strings.Contains(sc.damage[0].cause, tc.want) || sc.damage[0].end != len(tc.b) {
+			t.Errorf("%s: %d records, damage %+v; want %d kept and %q to the end", name, len(sc.recs), sc.damage, tc.kept, tc.want)
+		}
+	}
+}
