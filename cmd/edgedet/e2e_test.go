@@ -300,6 +300,13 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(edgedetBinary(t), args...)
 	cmd.Env = append(os.Environ(), "EDGEDET_ORT_LIB="+testenv.ORTLibrary(t))
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd and returns its output and exit code; a failure to
+// start it fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

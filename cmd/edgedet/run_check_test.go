@@ -199,26 +199,7 @@ func checkStaged(t *testing.T, stage string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(stage, "usr", "bin", "edgedet"), "run", "--check", "--root", stage,
 		"-c", filepath.Join(stage, "etc", "edgedet", "agent.toml"))
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return o.String(), e.String(), ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), 0
-}
-
-// freePort returns a loopback address nothing listens on now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return runCmd(t, cmd)
 }
 
 // TestInstallThenCheck: install.sh --model into a staging root writes a
@@ -229,7 +210,7 @@ func freePort(t *testing.T) string {
 func TestInstallThenCheck(t *testing.T) {
 	src, stage := installSrc(t), t.TempDir()
 	model := testenv.Shared(t, "models", "yolox_nano_416.onnx")
-	out := install(t, src, stage, "--model", model, "--http", freePort(t))
+	out := install(t, src, stage, "--model", model, "--http", freeAddr(t))
 	if !strings.Contains(out, "check: "+stage+"/usr/bin/edgedet run --check --root "+stage+" -c "+stage+"/etc/edgedet/agent.toml") {
 		t.Errorf("install.sh does not say how to check:\n%s", out)
 	}
