@@ -19,6 +19,7 @@ run: build
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy (go mod tidy -diff shows the change): run go mod tidy"; exit 1; }
 	$(GO) vet ./...
 
 # matprofile makes gocv count live Mats, so tests can prove none leak.
