@@ -128,3 +128,69 @@ func TestScoreExcludesUnviableAndEquivalent(t *testing.T) {
 		t.Errorf("Score = %v, want 90", got)
 	}
 }
+
+// TestRunOnATinyModule runs the whole tool on a module of one function
+// whose test checks only one side of a comparison: the mutants it catches
+// are killed, the one it cannot see survives, the listed one is
+// equivalent, and the score says so.
+func TestRunOnATinyModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test once per mutant")
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module tiny\n\ngo 1.24\n",
+		"tiny.go": `package tiny
+
+// Clamp limits v to at most hi.
+func Clamp(v, hi int) int {
+	if v > hi {
+		return hi
+	}
+	return v
+}
+`,
+		// Checks a value above and below the limit, never at it: the
+		// boundary mutant (> to >=) survives.
+		"tiny_test.go": `package tiny
+
+import "testing"
+
+func TestClamp(t *testing.T) {
+	if Clamp(5, 3) != 3 || Clamp(1, 3) != 1 {
+		t.Fatal("clamp")
+	}
+}
+`,
+		"equivalent.txt": "tiny.go:5:7 cmp-negate > -> <=  # listed to exercise the equivalents file\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	var out strings.Builder
+	if err := run(t.Context(), []string{"-v", "-timeout", "1m", "-equiv", "equivalent.txt", "."}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"SURVIVED   tiny.go:5:7 cmp-boundary > -> >=",
+		"equivalent tiny.go:5:7 cmp-negate > -> <=  # listed",
+		"killed     tiny.go:5:5 drop-return v > hi -> false",
+		"killed     tiny.go:5:5 if-negate",
+		"killed 2  timeout 0  survived 1  equivalent 1  unviable 0  score 66.7%",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	var list strings.Builder
+	if err := run(t.Context(), []string{"-list", "-equiv", "equivalent.txt", "."}, &list); err != nil || !strings.Contains(list.String(), "tiny.go:5:7 cmp-boundary > -> >=") {
+		t.Errorf("-list: %v\n%s", err, list.String())
+	}
+	if err := run(t.Context(), []string{"-equiv", "equivalent.txt"}, &list); err == nil {
+		t.Error("no package directory: no error")
+	}
+}
