@@ -1,7 +1,6 @@
 package detector
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -20,38 +18,9 @@ import (
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-// logBuf is a concurrency-safe log sink for the text handler.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines are the logged lines that contain every one of words.
-func (l *logBuf) lines(words ...string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		ok := line != ""
-		for _, w := range words {
-			ok = ok && strings.Contains(line, w)
-		}
-		if ok {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // loadFused builds a detector for the shared model name with cfg's
 // defaults changed by edit, and returns it with its log.
-func loadFused(t *testing.T, model string, edit func(*Config)) (*Detector, *logBuf) {
+func loadFused(t *testing.T, model string, edit func(*Config)) (*Detector, *testenv.Buffer) {
 	t.Helper()
 	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -62,7 +31,7 @@ func loadFused(t *testing.T, model string, edit func(*Config)) (*Detector, *logB
 	if edit != nil {
 		edit(&cfg)
 	}
-	var logs logBuf
+	var logs testenv.Buffer
 	d, err := New(cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("load %s: %v", model, err)
@@ -127,18 +96,18 @@ func TestFusedINT8FindsSameObjects(t *testing.T) {
 	if n := plain.Info().FusedActivations; n != 0 {
 		t.Errorf("fuse_activations = false: FusedActivations = %d, want 0", n)
 	}
-	if l := plainLog.lines("activations fused"); len(l) != 0 {
+	if l := plainLog.Lines("activations fused"); len(l) != 0 {
 		t.Errorf("fuse_activations = false logged %q", l)
 	}
 	if n := fused.Info().FusedActivations; n < 50 {
 		t.Errorf("FusedActivations = %d, want the model's SiLUs (58)", n)
 	}
-	info := logs.lines("level=INFO", `msg="int8 activations fused"`, "model="+fused.Info().Path,
+	info := logs.Lines("level=INFO", `msg="int8 activations fused"`, "model="+fused.Info().Path,
 		"path="+lut.BestPath().String(), "count=")
 	if len(info) != 1 {
-		t.Errorf("want one info line for the fusion, got %q", logs.lines("fused"))
+		t.Errorf("want one info line for the fusion, got %q", logs.Lines("fused"))
 	}
-	if w := logs.lines("level=WARN"); len(w) != 0 {
+	if w := logs.Lines("level=WARN"); len(w) != 0 {
 		t.Errorf("warnings: %q", w)
 	}
 	sameObjects(t, detectDog(t, plain), detectDog(t, fused))
@@ -165,7 +134,7 @@ func TestFuseLeavesOtherModelsUnchanged(t *testing.T) {
 			if n := d.Info().FusedActivations; n != 0 {
 				t.Errorf("FusedActivations = %d, want 0", n)
 			}
-			if w := logs.lines("level=WARN"); len(w) != tc.warns {
+			if w := logs.Lines("level=WARN"); len(w) != tc.warns {
 				t.Errorf("%d warnings, want %d: %q", len(w), tc.warns, w)
 			}
 			if tc.warns == 0 && calls != 0 {
@@ -194,7 +163,7 @@ func TestFuseRegisterFailureFallsBack(t *testing.T) {
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}
-	warns := logs.lines("level=WARN")
+	warns := logs.Lines("level=WARN")
 	if len(warns) != 1 || !strings.Contains(warns[0], "injected register failure") {
 		t.Errorf("want one warning naming the reason, got %q", warns)
 	}
@@ -216,7 +185,7 @@ func TestFuseSessionFailureFallsBack(t *testing.T) {
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}
-	warns := logs.lines("level=WARN")
+	warns := logs.Lines("level=WARN")
 	if len(warns) != 1 || !strings.Contains(warns[0], "injected session failure") {
 		t.Errorf("want one warning naming the reason, got %q", warns)
 	}
@@ -230,8 +199,8 @@ func TestFuseGraphOptimizationBelowAll(t *testing.T) {
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}
-	if w := logs.lines("level=WARN", "graph_optimization"); len(w) != 1 {
-		t.Errorf("want one warning naming graph_optimization, got %q", logs.lines("level=WARN"))
+	if w := logs.Lines("level=WARN", "graph_optimization"); len(w) != 1 {
+		t.Errorf("want one warning naming graph_optimization, got %q", logs.Lines("level=WARN"))
 	}
 }
 

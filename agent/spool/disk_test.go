@@ -311,7 +311,7 @@ func TestDiskGarbageSegment(t *testing.T) {
 	}
 	// A file that is not a spool segment at all held no messages: it is
 	// moved aside as foreign, and nothing counts as lost.
-	if n := logLines(buf.String(), "not a spool segment, moved aside", garbage); n != 1 || s.Stats().DroppedCorrupt != 0 || strings.Contains(buf.String(), "damaged spool segment") {
+	if n := buf.count("not a spool segment, moved aside", garbage); n != 1 || s.Stats().DroppedCorrupt != 0 || strings.Contains(buf.String(), "damaged spool segment") {
 		t.Fatalf("garbage: %d foreign warnings, DroppedCorrupt %d; want it moved aside as foreign, nothing lost; log:\n%s", n, s.Stats().DroppedCorrupt, buf)
 	}
 	if _, err := os.Stat(filepath.Join(dir, corruptDir, garbage)); err != nil {
@@ -606,58 +606,5 @@ func TestDiskStuckHeadDoesNotPinSegments(t *testing.T) {
 	wantPayloads(t, "after reopen", drain(t, s), "0")
 	if len(s.acked) > 1 {
 		t.Fatalf("acknowledged IDs kept as %d ranges, want at most 1: %v", len(s.acked), s.acked)
-	}
-}
-
-// logLines counts the lines of log that contain every one of subs.
-func logLines(log string, subs ...string) int {
-	n := 0
-	for _, line := range strings.Split(log, "\n") {
-		all := line != ""
-		for _, sub := range subs {
-			all = all && strings.Contains(line, sub)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
-
-// The spool holds event payloads: its directory and files are the
-// owner's only (0700, 0600), whatever the umask lets through.
-func TestDiskFilePermissions(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "spool")
-	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
-	addN(t, s, 12) // several segments
-	tx := s.Begin(1 << 20)
-	tx.Accept(0, 1, 2) // a checkpoint records them
-	s.End(tx)
-	s.Close()
-	st, err := os.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		t.Errorf("spool directory mode %o: group or others have access", perm)
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, e := range entries {
-		fi, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-			t.Errorf("%s mode %o: group or others have access", e.Name(), perm)
-		}
-		seen[filepath.Ext(e.Name())] = true
-		seen[e.Name()] = true
-	}
-	if !seen[segExt] || !seen[ckName] {
-		t.Errorf("files %v: want segments and the checkpoint", entries)
 	}
 }

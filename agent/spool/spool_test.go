@@ -478,6 +478,21 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
+// count is the number of logged lines that contain every one of subs.
+func (b *syncBuffer) count(subs ...string) int {
+	n := 0
+	for _, line := range strings.Split(b.String(), "\n") {
+		all := line != ""
+		for _, sub := range subs {
+			all = all && strings.Contains(line, sub)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
 func TestStatsLost(t *testing.T) {
 	s := Stats{DroppedFull: 1, DroppedAge: 2, DroppedCorrupt: 4, DroppedRejected: 8, Delivered: 16}
 	if got := s.Lost(); got != 7 {
