@@ -43,7 +43,8 @@ type Option func(*options)
 
 type options struct {
 	clock   Clock
-	segSize int64 // Disk only; 0 = derived from Limits.MaxBytes
+	segSize int64      // Disk only; 0 = derived from Limits.MaxBytes
+	fs      fileSystem // Disk only
 }
 
 // WithClock makes the spool read time from c instead of SystemClock.
@@ -59,7 +60,7 @@ func WithClock(c Clock) Option {
 func withSegmentSize(n int64) Option { return func(o *options) { o.segSize = n } }
 
 func buildOptions(opts []Option) options {
-	o := options{clock: SystemClock()}
+	o := options{clock: SystemClock(), fs: osFS{}}
 	for _, f := range opts {
 		if f != nil {
 			f(&o)

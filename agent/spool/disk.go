@@ -74,9 +74,10 @@ type Disk struct {
 	core
 	dir     string
 	segSize int64
+	fs      fileSystem
 
 	segs     []*segment // ordered by ID
-	active   *os.File   // open for append: the last of segs, or nil
+	active   file       // open for append: the last of segs, or nil
 	segBytes int64      // sum of segs' sizes
 
 	ackPrefix uint64 // every ID <= ackPrefix left the spool ...
@@ -114,9 +115,9 @@ func OpenDisk(dir string, l Limits, log *slog.Logger, opts ...Option) (*Disk, er
 	if segSize <= 0 {
 		segSize = segmentSizeFor(l.MaxBytes)
 	}
-	d := &Disk{dir: dir, segSize: segSize}
+	d := &Disk{dir: dir, segSize: segSize, fs: o.fs}
 	d.init(l, o.clock, d, log)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := d.fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)

@@ -3,10 +3,7 @@ package spool
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"slices"
-
-	"github.com/edgedet/edgedet/internal/atomicfile"
 )
 
 // ack implements backend: persist the checkpoint, then delete the segments
@@ -69,7 +66,7 @@ func (d *Disk) dropDeadSegments() error {
 			keep = append(keep, s)
 			continue
 		}
-		if err := os.Remove(d.path(s.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := d.fs.Remove(d.path(s.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, d.errorf("%w", err))
 			keep = append(keep, s)
 			continue
@@ -89,11 +86,11 @@ func (d *Disk) writeCheckpoint() error {
 	buf := appendCheckpoint(d.ckBuf[:0], &ck)
 	d.ckBuf = buf
 	path := d.path(ckName)
-	if err := atomicfile.Replace(path, buf, 0o600); err != nil {
+	if err := d.fs.Replace(path, buf, 0o600); err != nil {
 		return d.errorf("%w", err)
 	}
 	d.ckBytes = int64(len(buf))
-	if err := atomicfile.SyncDir(d.dir); err != nil {
+	if err := d.fs.SyncDir(d.dir); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
@@ -102,7 +99,7 @@ func (d *Disk) writeCheckpoint() error {
 // readCheckpoint returns the checkpoint, or a zero one if there is none or
 // it is damaged (then it is moved aside).
 func (d *Disk) readCheckpoint() (checkpoint, error) {
-	data, err := os.ReadFile(d.path(ckName))
+	data, err := d.fs.ReadFile(d.path(ckName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return checkpoint{}, nil
 	}
@@ -113,7 +110,7 @@ func (d *Disk) readCheckpoint() (checkpoint, error) {
 	if perr != nil {
 		d.log.Warn("damaged spool checkpoint moved aside; acknowledged messages may be delivered again",
 			"file", ckName, "err", perr)
-		return checkpoint{}, d.quarantine(ckName, nil)
+		return checkpoint{}, d.quarantine(ckName, nil, nil)
 	}
 	d.ckBytes = int64(len(data))
 	return ck, nil

@@ -4,13 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/edgedet/edgedet/internal/atomicfile"
 )
 
 // loss is what the damage of one segment cost.
@@ -94,47 +91,46 @@ func (d *Disk) removeEmpty(name string, size int, first, next uint64) error {
 }
 
 func (d *Disk) remove(name string) error {
-	if err := os.Remove(d.path(name)); err != nil {
+	if err := d.fs.Remove(d.path(name)); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
 }
 
-// quarantine moves the file name to corrupt/, first writing keep (if any)
-// to a new file that takes its place. corrupt/ keeps the newest
-// maxCorruptFiles files.
-func (d *Disk) quarantine(name string, keep []byte) error {
-	path := d.path(name)
-	tmp := path + ".tmp"
-	if keep != nil {
-		if err := atomicfile.WriteSynced(tmp, keep, 0o600); err != nil {
-			return d.errorf("%w", err)
-		}
-	}
+// quarantine moves the file name to corrupt/ or, if keep is not nil,
+// copies it there (data is its content) and then atomically replaces it
+// with keep: a crash at any point leaves the file or keep in place, never
+// neither. corrupt/ keeps the newest maxCorruptFiles files.
+func (d *Disk) quarantine(name string, data, keep []byte) error {
 	cdir := d.path(corruptDir)
-	if err := os.MkdirAll(cdir, 0o700); err != nil {
+	if err := d.fs.MkdirAll(cdir, 0o700); err != nil {
 		return d.errorf("%w", err)
 	}
 	dst := filepath.Join(cdir, name)
 	for i := 1; ; i++ {
-		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+		_, err := d.fs.Lstat(dst)
+		if errors.Is(err, fs.ErrNotExist) {
 			break
+		}
+		if err != nil {
+			return d.errorf("%w", err)
 		}
 		dst = filepath.Join(cdir, name+"."+strconv.Itoa(i))
 	}
-	if err := os.Rename(path, dst); err != nil {
-		return d.errorf("%w", err)
+	var err error
+	if keep == nil {
+		err = d.fs.Rename(d.path(name), dst)
+	} else if err = d.fs.WriteSynced(dst, data, 0o600); err == nil {
+		err = d.fs.Replace(d.path(name), keep, 0o600)
 	}
-	if keep != nil {
-		if err := os.Rename(tmp, path); err != nil {
-			return d.errorf("%w", err)
-		}
+	if err != nil {
+		return d.errorf("%w", err)
 	}
 	d.pruneCorrupt(cdir)
-	if err := atomicfile.SyncDir(cdir); err != nil {
+	if err := d.fs.SyncDir(cdir); err != nil {
 		return d.errorf("%w", err)
 	}
-	if err := atomicfile.SyncDir(d.dir); err != nil {
+	if err := d.fs.SyncDir(d.dir); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
@@ -143,7 +139,7 @@ func (d *Disk) quarantine(name string, keep []byte) error {
 // pruneCorrupt deletes all but the newest maxCorruptFiles files of cdir, so
 // repeated damage cannot fill the disk.
 func (d *Disk) pruneCorrupt(cdir string) {
-	entries, err := os.ReadDir(cdir)
+	entries, err := d.fs.ReadDir(cdir)
 	if err != nil || len(entries) <= maxCorruptFiles {
 		return
 	}
@@ -159,7 +155,7 @@ func (d *Disk) pruneCorrupt(cdir string) {
 	}
 	slices.SortFunc(files, func(a, b file) int { return a.mod.Compare(b.mod) })
 	for _, f := range files[:max(0, len(files)-maxCorruptFiles)] {
-		if err := os.Remove(filepath.Join(cdir, f.name)); err != nil {
+		if err := d.fs.Remove(filepath.Join(cdir, f.name)); err != nil {
 			d.log.Warn("cannot prune damaged files", "file", f.name, "err", err)
 		}
 	}

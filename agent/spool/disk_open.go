@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/edgedet/edgedet/internal/atomicfile"
 )
 
 // load replays the directory into the in-memory queue.
@@ -27,11 +25,11 @@ func (d *Disk) load() error {
 	last := max(ck.last, ck.prefix, ck.acked.max())
 	files := make([]segFile, 0, len(names))
 	for _, name := range names {
-		data, err := os.ReadFile(d.path(name))
+		data, err := d.fs.ReadFile(d.path(name))
 		if err != nil {
 			return d.errorf("%w", err)
 		}
-		files = append(files, segFile{name: name, size: len(data), scan: parseSegment(data)})
+		files = append(files, segFile{name: name, data: data, scan: parseSegment(data)})
 	}
 	d.startClock(ck, files)
 	now := d.now()
@@ -116,7 +114,7 @@ func (d *Disk) startClock(ck checkpoint, files []segFile) {
 // listSegments removes leftovers of interrupted writes and returns the
 // segment file names in ID order.
 func (d *Disk) listSegments() ([]string, error) {
-	entries, err := os.ReadDir(d.dir)
+	entries, err := d.fs.ReadDir(d.dir)
 	if err != nil {
 		return nil, d.errorf("%w", err)
 	}
@@ -128,7 +126,7 @@ func (d *Disk) listSegments() ([]string, error) {
 		case strings.HasSuffix(name, ".tmp"):
 			// An interrupted checkpoint or segment repair; the
 			// original is still in place.
-			if err := os.Remove(d.path(name)); err != nil {
+			if err := d.fs.Remove(d.path(name)); err != nil {
 				return nil, d.errorf("%w", err)
 			}
 		case e.Type().IsRegular() && segID(name) > 0:
@@ -155,7 +153,7 @@ func segID(name string) uint64 {
 // segFile is a segment file read on open.
 type segFile struct {
 	name string
-	size int
+	data []byte
 	scan segmentScan
 }
 
@@ -170,7 +168,7 @@ func (d *Disk) loadSegment(f *segFile, next uint64) ([]record, error) {
 	if len(sc.damage) == 0 {
 		switch {
 		case len(sc.recs) == 0:
-			return nil, d.removeEmpty(name, f.size, first, next)
+			return nil, d.removeEmpty(name, len(f.data), first, next)
 		case sc.version != 2: // version 1, or records without a header
 			data := encodeSegment(sc.recs)
 			if err := d.replace(name, data); err != nil {
@@ -179,14 +177,14 @@ func (d *Disk) loadSegment(f *segFile, next uint64) ([]record, error) {
 			d.log.Info("spool segment rewritten in version 2", "file", name, "version", sc.version, "records", len(sc.recs))
 			return sc.recs, d.addSegment(name, int64(len(data)), sc.recs)
 		}
-		return sc.recs, d.addSegment(name, int64(f.size), sc.recs)
+		return sc.recs, d.addSegment(name, int64(len(f.data)), sc.recs)
 	}
 	l := d.account(sc, first, next)
 	d.st.DroppedCorrupt += l.lost
 	switch {
 	case l.foreign:
-		d.log.Warn("not a spool segment, moved aside", "file", name, "bytes", f.size, "cause", sc.damage[0].cause)
-		return nil, d.quarantine(name, nil)
+		d.log.Warn("not a spool segment, moved aside", "file", name, "bytes", len(f.data), "cause", sc.damage[0].cause)
+		return nil, d.quarantine(name, nil, nil)
 	case l.damaged == 0 && sc.version == 2: // only a write cut short: cut it off
 		d.log.Warn("spool segment ends with a write cut short by a crash (that Add never returned); cut back to its last intact record",
 			"file", name, "kept", len(sc.recs), "cut_bytes", l.torn)
@@ -194,7 +192,7 @@ func (d *Disk) loadSegment(f *segFile, next uint64) ([]record, error) {
 			return nil, d.remove(name)
 		}
 		size := int64(sc.damage[0].off)
-		if err := truncateSync(path, size); err != nil {
+		if err := truncateSync(d.fs, path, size); err != nil {
 			return nil, d.errorf("%w", err)
 		}
 		return sc.recs, d.addSegment(name, size, sc.recs)
@@ -207,7 +205,7 @@ func (d *Disk) loadSegment(f *segFile, next uint64) ([]record, error) {
 	if len(sc.recs) > 0 {
 		keep = encodeSegment(sc.recs)
 	}
-	if err := d.quarantine(name, keep); err != nil {
+	if err := d.quarantine(name, f.data, keep); err != nil {
 		return nil, err
 	}
 	if keep == nil {
@@ -233,7 +231,10 @@ func encodeSegment(recs []record) []byte {
 // replace atomically replaces the file name with data.
 func (d *Disk) replace(name string, data []byte) error {
 	path := d.path(name)
-	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+	if err := d.fs.Replace(path, data, 0o600); err != nil {
+		return d.errorf("%w", err)
+	}
+	if err := d.fs.SyncDir(d.dir); err != nil {
 		return d.errorf("%w", err)
 	}
 	return nil
@@ -252,8 +253,8 @@ func (d *Disk) addSegment(name string, size int64, recs []record) error {
 	return nil
 }
 
-func truncateSync(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+func truncateSync(fsys fileSystem, path string, size int64) error {
+	f, err := fsys.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package spool
 import (
 	"fmt"
 	"os"
-
-	"github.com/edgedet/edgedet/internal/atomicfile"
 )
 
 // tooLarge implements backend: a message fits if it fits an empty spool.
@@ -163,20 +161,20 @@ func (d *Disk) abandonActive(s *segment) {
 	d.active.Close()
 	d.active = nil
 	if s.size == 0 {
-		os.Remove(d.path(s.name))
+		d.fs.Remove(d.path(s.name))
 		d.segs = d.segs[:len(d.segs)-1]
 	}
 }
 
 func (d *Disk) newSegment(first uint64) error {
 	name := fmt.Sprintf("%020d%s", first, segExt)
-	f, err := os.OpenFile(d.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := d.fs.OpenFile(d.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		return d.errorf("%w", err)
 	}
-	if err := atomicfile.SyncDir(d.dir); err != nil {
+	if err := d.fs.SyncDir(d.dir); err != nil {
 		f.Close()
-		os.Remove(d.path(name))
+		d.fs.Remove(d.path(name))
 		return d.errorf("%w", err)
 	}
 	d.active = f

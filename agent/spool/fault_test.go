@@ -1,0 +1,342 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// errInjected is the error faultFS returns for a call it makes fail.
+var errInjected = errors.New("injected fault")
+
+// faultFS is the real file system, except that the calls matching a rule
+// set with failOn fail with errInjected. A failed Write first writes half
+// its bytes, as a write cut short by a full disk can.
+type faultFS struct {
+	fileSystem
+	mu    sync.Mutex
+	rules []faultRule
+	calls []string // "op name" of every call, in order
+}
+
+type faultRule struct {
+	op, name string // the call and the base name of its path ("" = any)
+	skip     int    // matching calls let through before the failures start
+	times    int    // failures left; < 0 = every call
+}
+
+func newFaultFS() *faultFS { return &faultFS{fileSystem: osFS{}} }
+
+// failOn makes every call op on a path with base name name ("" = any)
+// fail.
+func (f *faultFS) failOn(op, name string) { f.failAfter(op, name, 0, -1) }
+
+// failAfter lets skip matching calls through, then makes the next times
+// ones fail (times < 0: all of them).
+func (f *faultFS) failAfter(op, name string, skip, times int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = append(f.rules, faultRule{op: op, name: name, skip: skip, times: times})
+}
+
+// heal removes every rule.
+func (f *faultFS) heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = nil
+}
+
+// called reports whether op was called on a path with base name name.
+func (f *faultFS) called(op, name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.calls {
+		if c == op+" "+name {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *faultFS) check(op, path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	base := filepath.Base(path)
+	f.calls = append(f.calls, op+" "+base)
+	for i := range f.rules {
+		r := &f.rules[i]
+		if r.op != op || (r.name != "" && r.name != base) || r.times == 0 {
+			continue
+		}
+		if r.skip > 0 {
+			r.skip--
+			continue
+		}
+		if r.times > 0 {
+			r.times--
+		}
+		return &fs.PathError{Op: op, Path: path, Err: errInjected}
+	}
+	return nil
+}
+
+func (f *faultFS) MkdirAll(path string, perm fs.FileMode) error {
+	if err := f.check("mkdir", path); err != nil {
+		return err
+	}
+	return f.fileSystem.MkdirAll(path, perm)
+}
+
+func (f *faultFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if err := f.check("readdir", name); err != nil {
+		return nil, err
+	}
+	return f.fileSystem.ReadDir(name)
+}
+
+func (f *faultFS) ReadFile(name string) ([]byte, error) {
+	if err := f.check("readfile", name); err != nil {
+		return nil, err
+	}
+	return f.fileSystem.ReadFile(name)
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	if err := f.check("open", name); err != nil {
+		return nil, err
+	}
+	fl, err := f.fileSystem.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{file: fl, fs: f, path: name}, nil
+}
+
+func (f *faultFS) Remove(name string) error {
+	if err := f.check("remove", name); err != nil {
+		return err
+	}
+	return f.fileSystem.Remove(name)
+}
+
+func (f *faultFS) Rename(oldpath, newpath string) error {
+	if err := f.check("rename", oldpath); err != nil {
+		return err
+	}
+	return f.fileSystem.Rename(oldpath, newpath)
+}
+
+func (f *faultFS) Lstat(name string) (fs.FileInfo, error) {
+	if err := f.check("lstat", name); err != nil {
+		return nil, err
+	}
+	return f.fileSystem.Lstat(name)
+}
+
+func (f *faultFS) Replace(path string, data []byte, perm fs.FileMode) error {
+	if err := f.check("replace", path); err != nil {
+		return err
+	}
+	return f.fileSystem.Replace(path, data, perm)
+}
+
+func (f *faultFS) WriteSynced(path string, data []byte, perm fs.FileMode) error {
+	if err := f.check("writesynced", path); err != nil {
+		return err
+	}
+	return f.fileSystem.WriteSynced(path, data, perm)
+}
+
+func (f *faultFS) SyncDir(dir string) error {
+	if err := f.check("syncdir", dir); err != nil {
+		return err
+	}
+	return f.fileSystem.SyncDir(dir)
+}
+
+type faultFile struct {
+	file
+	fs   *faultFS
+	path string
+}
+
+func (f *faultFile) Write(p []byte) (int, error) {
+	if err := f.fs.check("write", f.path); err != nil {
+		n, _ := f.file.Write(p[:len(p)/2])
+		return n, err
+	}
+	return f.file.Write(p)
+}
+
+func (f *faultFile) Sync() error {
+	if err := f.fs.check("sync", f.path); err != nil {
+		return err
+	}
+	return f.file.Sync()
+}
+
+func (f *faultFile) Truncate(size int64) error {
+	if err := f.fs.check("truncate", f.path); err != nil {
+		return err
+	}
+	return f.file.Truncate(size)
+}
+
+func (f *faultFile) Close() error {
+	err := f.file.Close() // the descriptor is released either way
+	if ferr := f.fs.check("close", f.path); ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+// withFS makes a Disk use fsys.
+func withFS(fsys fileSystem) Option { return func(o *options) { o.fs = fsys } }
+
+// wantFault checks that err is the injected fault, wrapped with the spool
+// directory and the file's name.
+func wantFault(t testing.TB, err error, dir, name string) {
+	t.Helper()
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("err = %v, want the injected fault", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "spool "+dir) || !strings.Contains(msg, name) {
+		t.Fatalf("error %q does not name the spool %s and the file %s", msg, dir, name)
+	}
+}
+
+// openFaulty opens dir through fsys with the test segment size.
+func openFaulty(dir string, fsys fileSystem, log *slog.Logger, opts ...Option) (*Disk, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return OpenDisk(dir, Limits{}, log, append([]Option{withSegmentSize(testSegmentSize), withFS(fsys)}, opts...)...)
+}
+
+// A file-system call failing while a directory is opened makes OpenDisk
+// fail with an error naming the spool and the file, and leaves the
+// directory so that, once the fault is gone, it opens with every message
+// (nothing lost, nothing damaged). Each case builds a directory that
+// takes OpenDisk down one path (a leftover temporary file, a version 1
+// segment, a write cut short, a damaged record, a damaged checkpoint, an
+// empty segment) and fails one call on it.
+func TestDiskOpenFaults(t *testing.T) {
+	type dirState struct {
+		build func(t *testing.T, dir string) // leaves a closed spool in dir
+		want  []string                       // what it holds after the fault
+		lost  uint64                         // DroppedCorrupt once opened
+	}
+	// plain: "0".."9" in two segments, "0" and "1" delivered, and an
+	// interrupted checkpoint write.
+	plain := dirState{func(t *testing.T, dir string) {
+		s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		addN(t, s, 10)
+		tx := s.Begin(2)
+		tx.AcceptAll()
+		s.End(tx)
+		s.Close()
+		writeFile(t, filepath.Join(dir, ckName+".tmp"), []byte("half a checkpoint"))
+	}, seq(2, 10), 0}
+	v1 := dirState{func(t *testing.T, dir string) {
+		writeFile(t, filepath.Join(dir, segName(1)), segmentV1(1, testDates[0], "a", "b"))
+	}, []string{"a", "b"}, 0}
+	torn := dirState{func(t *testing.T, dir string) {
+		s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		addN(t, s, 3)
+		s.Close()
+		editFile(t, filepath.Join(dir, segName(1)), func(b []byte) []byte { return b[:len(b)-3] })
+	}, seq(0, 2), 0}
+	damagedSeg := dirState{func(t *testing.T, dir string) {
+		s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		addN(t, s, 3)
+		s.Close()
+		editFile(t, filepath.Join(dir, segName(1)), func(b []byte) []byte {
+			b[recordOffsets(t, b)[2]-1] ^= 0xff // "1"
+			return b
+		})
+	}, []string{"0", "2"}, 1}
+	badCheckpoint := dirState{func(t *testing.T, dir string) {
+		s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		addN(t, s, 2)
+		s.Close()
+		writeFile(t, filepath.Join(dir, ckName), []byte("EDSPCKP2 damaged"))
+	}, seq(0, 2), 0}
+	emptySeg := dirState{func(t *testing.T, dir string) {
+		s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		addN(t, s, 2)
+		s.Close()
+		writeFile(t, filepath.Join(dir, segName(3)), []byte(segMagic))
+	}, seq(0, 2), 0}
+
+	repaired := func(s dirState) dirState { s.lost = 0; return s }
+	dirName := "" // stands for the spool directory's base name
+	for _, tc := range []struct {
+		name     string
+		state    dirState
+		op, file string
+	}{
+		{"create dir", plain, "mkdir", dirName},
+		{"list dir", plain, "readdir", dirName},
+		{"remove temp", plain, "remove", ckName + ".tmp"},
+		{"read checkpoint", plain, "readfile", ckName},
+		{"read segment", plain, "readfile", segName(6)},
+		{"write checkpoint", plain, "replace", ckName},
+		{"sync checkpoint", plain, "syncdir", dirName},
+		{"rewrite v1", v1, "replace", segName(1)},
+		{"sync v1 rewrite", v1, "syncdir", dirName},
+		{"open torn", torn, "open", segName(1)},
+		{"truncate torn", torn, "truncate", segName(1)},
+		{"sync torn", torn, "sync", segName(1)},
+		{"close torn", torn, "close", segName(1)},
+		{"create corrupt dir", damagedSeg, "mkdir", corruptDir},
+		{"look in corrupt dir", damagedSeg, "lstat", segName(1)},
+		{"copy damaged aside", damagedSeg, "writesynced", segName(1)},
+		{"put intact records in place", damagedSeg, "replace", segName(1)},
+		{"move checkpoint aside", badCheckpoint, "rename", ckName},
+		{"remove empty segment", emptySeg, "remove", segName(3)},
+		// The repair is done when these fail: reopened, the spool
+		// finds no damage.
+		{"sync corrupt dir", repaired(damagedSeg), "syncdir", corruptDir},
+		{"sync dir after repair", repaired(damagedSeg), "syncdir", dirName},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.state.build(t, dir)
+			file := tc.file
+			if file == dirName {
+				file = filepath.Base(dir)
+			}
+			fsys := newFaultFS()
+			fsys.failOn(tc.op, file)
+			d, err := openFaulty(dir, fsys, nil)
+			if err == nil {
+				d.Close()
+				t.Fatalf("OpenDisk succeeded with %s %s failing", tc.op, file)
+			}
+			if d != nil {
+				t.Fatalf("OpenDisk returned a spool with its error %v", err)
+			}
+			wantFault(t, err, dir, file)
+
+			// Healed, the directory opens (the failed open released
+			// its lock) with every message.
+			fsys.heal()
+			d, err = openFaulty(dir, fsys, nil)
+			if err != nil {
+				t.Fatalf("open after the fault: %v", err)
+			}
+			defer d.Close()
+			if st := d.Stats(); st.DroppedCorrupt != tc.state.lost {
+				t.Errorf("DroppedCorrupt = %d, want %d", st.DroppedCorrupt, tc.state.lost)
+			}
+			wantPayloads(t, "after the fault", drain(t, d), tc.state.want...)
+		})
+	}
+}
+
+func segName(first uint64) string { return fmt.Sprintf("%020d%s", first, segExt) }
