@@ -91,7 +91,7 @@ func (d *Disk) writeCheckpoint() error {
 	}
 	d.ckBytes = int64(len(buf))
 	if err := d.fs.SyncDir(d.dir); err != nil {
-		return d.errorf("%w", err)
+		return d.errorf("%s: %w", ckName, err)
 	}
 	return nil
 }

@@ -175,7 +175,7 @@ func (d *Disk) newSegment(first uint64) error {
 	if err := d.fs.SyncDir(d.dir); err != nil {
 		f.Close()
 		d.fs.Remove(d.path(name))
-		return d.errorf("%w", err)
+		return d.errorf("create %s: %w", name, err)
 	}
 	d.active = f
 	d.segs = append(d.segs, &segment{name: name, first: first, last: first})

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -340,3 +342,199 @@ func TestDiskOpenFaults(t *testing.T) {
 }
 
 func segName(first uint64) string { return fmt.Sprintf("%020d%s", first, segExt) }
+
+// wantDiskBytes checks that Stats.DiskBytes is what the files take.
+func wantDiskBytes(t testing.TB, d *Disk, dir string) {
+	t.Helper()
+	if got, want := d.Stats().DiskBytes, dirBytes(t, dir); got != want {
+		t.Fatalf("Stats.DiskBytes = %d, the directory holds %d", got, want)
+	}
+}
+
+// An Add whose write fails is refused with an error naming the segment
+// and holds nothing of that call; the spool goes on, and reopened holds
+// exactly the messages Add accepted, with no damage and no loss: a write
+// cut short is cut back (or repaired on open if that fails too), a segment
+// left empty is deleted.
+func TestDiskAddFaults(t *testing.T) {
+	payload := strings.Repeat("p", 100) // two records fill a test segment
+	for _, tc := range []struct {
+		name   string
+		before []string // added first
+		faults []faultRule
+		file   string // named by the error
+		torn   bool   // the failed write is repaired on reopen
+	}{
+		{name: "write", before: []string{"a", "b"},
+			faults: []faultRule{{op: "write", name: segName(1)}}, file: segName(1)},
+		{name: "sync", before: []string{"a", "b"},
+			faults: []faultRule{{op: "sync", name: segName(1)}}, file: segName(1)},
+		{name: "write and truncate", before: []string{"a", "b"},
+			faults: []faultRule{{op: "write", name: segName(1)}, {op: "truncate", name: segName(1)}},
+			file:   segName(1), torn: true},
+		{name: "write to a new segment",
+			faults: []faultRule{{op: "write", name: segName(1)}}, file: segName(1)},
+		{name: "sync of a new segment", before: []string{payload},
+			faults: []faultRule{{op: "sync", name: segName(2)}}, file: segName(2)},
+		{name: "create segment",
+			faults: []faultRule{{op: "open", name: segName(1)}}, file: segName(1)},
+		{name: "sync dir for a new segment",
+			faults: []faultRule{{op: "syncdir"}}, file: segName(1)},
+		{name: "close at rollover", before: []string{payload},
+			faults: []faultRule{{op: "close", name: segName(1)}}, file: segName(1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fsys := newFaultFS()
+			d, err := openFaulty(dir, fsys, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			for _, p := range tc.before {
+				add(t, d, msg("t", p))
+			}
+			for _, r := range tc.faults {
+				fsys.failAfter(r.op, r.name, 0, 1)
+			}
+			dropped, err := d.Add(msg("t", payload))
+			if dropped != 0 {
+				t.Errorf("the failed Add dropped %d", dropped)
+			}
+			wantFault(t, err, dir, tc.file)
+			if st := d.Stats(); st.Len != len(tc.before) || st.Added != uint64(len(tc.before)) {
+				t.Fatalf("after the failed Add: %+v, want the %d messages added before", st, len(tc.before))
+			}
+			for _, f := range segFiles(t, dir) {
+				if data, err := os.ReadFile(f); err != nil || (len(parseSegment(data).recs) == 0 && !tc.torn) {
+					t.Fatalf("segment %s left without records (%v)", f, err)
+				}
+			}
+			if !tc.torn {
+				wantDiskBytes(t, d, dir)
+			}
+			fsys.heal()
+			add(t, d, msg("t", "after"))
+			want := append(slices.Clone(tc.before), "after")
+			wantPayloads(t, "held", payloads(d.Begin(10).Messages), want...)
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			log, buf := captureLog()
+			d = openTestDisk(t, dir, Limits{}, testSegmentSize, log)
+			if st := d.Stats(); st.DroppedCorrupt != 0 {
+				t.Errorf("DroppedCorrupt = %d after reopening", st.DroppedCorrupt)
+			}
+			if warned := buf.count("level=WARN") > 0; warned != tc.torn {
+				t.Errorf("warnings on reopening: %v, want %v; log:\n%s", warned, tc.torn, buf)
+			}
+			wantPayloads(t, "reopened", drain(t, d), want...)
+		})
+	}
+}
+
+// An acknowledgement whose checkpoint cannot be written is logged (End
+// returns nothing) and deletes no segment, so that a crash then loses
+// nothing: the acknowledged messages come back (at least once), the
+// others are all there. The next checkpoint that lands deletes the dead
+// segments.
+func TestDiskCheckpointFaults(t *testing.T) {
+	payload := strings.Repeat("p", 100) // one message per segment
+	// held is what a crash right after the failure leaves: with only the
+	// directory sync failing, the new checkpoint is in place.
+	for op, held := range map[string]int{"replace": 5, "syncdir": 3} {
+		t.Run(op, func(t *testing.T) {
+			dir := t.TempDir()
+			fsys := newFaultFS()
+			log, buf := captureLog()
+			d, err := openFaulty(dir, fsys, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			for i := range 5 {
+				add(t, d, msg("t", fmt.Sprint(i, payload)))
+			}
+			segs := segFiles(t, dir)
+			fsys.failOn(op, "")
+			tx := d.Begin(2)
+			tx.AcceptAll()
+			d.End(tx)
+			if buf.count("level=WARN", "acknowledgement not persisted", ckName, "injected fault") != 1 {
+				t.Fatalf("no warning naming the checkpoint; log:\n%s", buf)
+			}
+			if got := segFiles(t, dir); !slices.Equal(got, segs) {
+				t.Fatalf("segments %v after the failed checkpoint, want all of %v", got, segs)
+			}
+			wantDiskBytes(t, d, dir)
+			crashed := t.TempDir()
+			copyDir(t, dir, crashed)
+			c := openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+			if got := drain(t, c); len(got) != held {
+				t.Fatalf("after a crash: %d messages, want %d", len(got), held)
+			}
+
+			// The fault gone, the next acknowledgement catches up.
+			fsys.heal()
+			tx = d.Begin(1)
+			tx.AcceptAll()
+			d.End(tx)
+			if got := segFiles(t, dir); !slices.Equal(got, segs[3:]) {
+				t.Fatalf("segments %v after the checkpoint landed, want %v", got, segs[3:])
+			}
+			wantDiskBytes(t, d, dir)
+			crashed = t.TempDir()
+			copyDir(t, dir, crashed)
+			c = openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+			if got := drain(t, c); len(got) != 2 {
+				t.Fatalf("after a crash: %d messages, want the 2 not acknowledged", len(got))
+			}
+		})
+	}
+}
+
+// A dead segment that cannot be deleted is reported, counted in
+// DiskBytes while it is there, and deleted by the next acknowledgement;
+// one already gone is no error.
+func TestDiskSegmentRemoveFaults(t *testing.T) {
+	payload := strings.Repeat("p", 100)
+	dir := t.TempDir()
+	fsys := newFaultFS()
+	log, buf := captureLog()
+	d, err := openFaulty(dir, fsys, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i := range 7 {
+		add(t, d, msg("t", fmt.Sprint(i, payload)))
+	}
+	segs := segFiles(t, dir) // one per message
+	fsys.failOn("remove", filepath.Base(segs[0]))
+	tx := d.Begin(2)
+	tx.AcceptAll()
+	d.End(tx)
+	if buf.count("level=WARN", "acknowledgement not persisted", filepath.Base(segs[0]), "injected fault") != 1 {
+		t.Fatalf("no warning naming the segment; log:\n%s", buf)
+	}
+	if got, want := segFiles(t, dir), without(segs, segs[1]); !slices.Equal(got, want) {
+		t.Fatalf("segments %v, want %v", got, want)
+	}
+	wantDiskBytes(t, d, dir)
+
+	fsys.heal()
+	if err := os.Remove(segs[2]); err != nil { // as if deleted by hand
+		t.Fatal(err)
+	}
+	tx = d.Begin(2)
+	tx.AcceptAll()
+	d.End(tx)
+	if n := buf.count("level=WARN"); n != 1 {
+		t.Fatalf("%d warnings, want only the first; log:\n%s", n, buf)
+	}
+	if got := segFiles(t, dir); !slices.Equal(got, segs[4:]) {
+		t.Fatalf("segments %v, want %v", got, segs[4:])
+	}
+	wantDiskBytes(t, d, dir)
+}
