@@ -1,0 +1,136 @@
+package spool
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// exactSpool leaves in a new directory a closed spool of six messages,
+// two per segment, and returns the directory and the MaxBytes its files
+// take exactly: the segments and room for the checkpoint (kept twice,
+// with one range more).
+func exactSpool(t *testing.T, clk Clock) (string, int64) {
+	t.Helper()
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil, WithClock(clk))
+	for i := range 6 {
+		add(t, s, msg("t", fmt.Sprint(i, strings.Repeat("p", 50))))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs := segFiles(t, dir)
+	if len(segs) != 3 {
+		t.Fatalf("segments %v, want three of two messages", segs)
+	}
+	var n int64
+	for _, f := range segs {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	return dir, n + 2*checkpointSize(clk.BootID(), 1)
+}
+
+// MaxBytes is inclusive: a spool whose files take exactly MaxBytes keeps
+// every message when reopened; one byte less drops the oldest segment.
+func TestDiskExactlyAtMaxBytes(t *testing.T) {
+	clk := newFakeClock(testDates[1])
+	dir, limit := exactSpool(t, clk)
+	s := openTestDisk(t, dir, Limits{MaxBytes: limit}, testSegmentSize, nil, WithClock(clk))
+	if st := s.Stats(); st.Len != 6 || st.DroppedFull != 0 {
+		t.Fatalf("at exactly MaxBytes: %+v, want all 6 messages kept", st)
+	}
+	s.Close()
+	s = openTestDisk(t, dir, Limits{MaxBytes: limit - 1}, testSegmentSize, nil, WithClock(clk))
+	if st := s.Stats(); st.Len != 4 || st.DroppedFull != 2 {
+		t.Fatalf("one byte under: %+v, want the oldest segment's 2 messages dropped", st)
+	}
+	wantPayloads(t, "kept", payloads(s.Begin(1).Messages), "2"+strings.Repeat("p", 50))
+}
+
+// A checkpoint that grows (an acknowledgement out of order adds a range)
+// can push the files over MaxBytes: the oldest segment then goes, and a
+// failure to delete it is reported.
+func TestDiskCheckpointGrowthMakesRoom(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprint("remove fails=", fail), func(t *testing.T) {
+			clk := newFakeClock(testDates[1])
+			dir, limit := exactSpool(t, clk)
+			fsys := newFaultFS()
+			log, buf := captureLog()
+			s, err := openFaulty(dir, Limits{MaxBytes: limit}, fsys, log, WithClock(clk))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if fail {
+				fsys.failOn("remove", segName(1))
+			}
+			tx := s.Begin(6)
+			tx.Accept(3) // the fourth, ID 4: the second segment still holds ID 3
+			s.End(tx)
+			if st := s.Stats(); st.Len != 3 || st.DroppedFull != 2 || st.Delivered != 1 {
+				t.Fatalf("after the acknowledgement: %+v, want the oldest 2 dropped, 1 delivered, 3 held", st)
+			}
+			warned := buf.count("level=WARN", segName(1), "injected fault") == 1
+			if warned != fail {
+				t.Fatalf("warned about the segment: %v, want %v; log:\n%s", warned, fail, buf)
+			}
+			if !fail {
+				if got := dirBytes(t, dir); got > limit {
+					t.Fatalf("%d bytes in the directory, over %d", got, limit)
+				}
+				wantDiskBytes(t, s, dir)
+			}
+		})
+	}
+}
+
+// A segment size below one record puts each message in a segment of its
+// own.
+func TestDiskTinySegments(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, 1, nil)
+	addN(t, s, 3)
+	if got := segFiles(t, dir); len(got) != 3 {
+		t.Fatalf("segments %v, want one per message", got)
+	}
+}
+
+// The directories a spool creates, like its files, are its owner's only.
+func TestDiskDirectoryModes(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "a", "spool")
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	addN(t, s, 3)
+	s.Close()
+	editFile(t, filepath.Join(dir, segName(1)), func(b []byte) []byte {
+		b[len(b)-1] ^= 0xff
+		return b
+	})
+	s = openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	for _, p := range []string{filepath.Join(parent, "a"), dir, filepath.Join(dir, corruptDir)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o700 {
+			t.Errorf("%s: mode %v, want drwx------", p, m)
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, segName(1)), filepath.Join(dir, ckName), filepath.Join(dir, corruptDir, segName(1))} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %v, want -rw-------", p, m)
+		}
+	}
+}
