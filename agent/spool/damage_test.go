@@ -307,3 +307,27 @@ func TestDiskTornTailInOlderSegment(t *testing.T) {
 	}
 	wantPayloads(t, "kept", drain(t, s), seq(0, 20)...)
 }
+
+// Whichever record of an older segment is damaged, exactly that one is
+// lost: the intact records around it tell its ID.
+func TestDiskDamageEachRecord(t *testing.T) {
+	for k := range 5 {
+		t.Run(fmt.Sprint("record ", k), func(t *testing.T) {
+			var lost string
+			s, _, log := damaged(t, 12, func(segs []string) {
+				if p := segPayloads(t, segs[0]); len(p) != 5 {
+					t.Fatalf("first segment holds %q, want 5 records", p)
+				} else {
+					lost = p[k]
+				}
+				editFile(t, segs[0], func(b []byte) []byte {
+					offs := append(recordOffsets(t, b), len(b))
+					b[offs[k+1]-1] ^= 0xff // its payload's last byte
+					return b
+				})
+			})
+			wantLost(t, s, log, 1, true)
+			wantPayloads(t, "kept", drain(t, s), without(seq(0, 12), lost)...)
+		})
+	}
+}
