@@ -331,3 +331,26 @@ func TestDiskDamageEachRecord(t *testing.T) {
 		})
 	}
 }
+
+// Damaged records at or below the checkpoint's prefix are not lost
+// messages; the first one above it is.
+func TestDiskDamageAroundPrefix(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, 1<<20, nil)
+	addN(t, s, 10)
+	tx := s.Begin(6)
+	tx.AcceptAll() // IDs 1..6 ("0".."5") delivered: the prefix is 6
+	s.End(tx)
+	s.Close()
+	editFile(t, segFiles(t, dir)[0], func(b []byte) []byte {
+		offs := recordOffsets(t, b)
+		for _, i := range []int{1, 6} { // ID 2, below the prefix, and ID 7, just above
+			b[offs[i]+recHeader+1] ^= 0x10
+		}
+		return b
+	})
+	log, buf := captureLog()
+	s = openTestDisk(t, dir, Limits{}, 1<<20, log)
+	wantLost(t, s, buf.String(), 1, true)
+	wantPayloads(t, "kept", drain(t, s), "7", "8", "9")
+}
