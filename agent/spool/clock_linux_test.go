@@ -2,6 +2,7 @@ package spool
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,5 +27,20 @@ func TestSystemBootClock(t *testing.T) {
 	}
 	if d := time.Duration(ts.Nano()) - up; d < 0 || d > time.Second {
 		t.Errorf("sysUptime() = %v, CLOCK_BOOTTIME right after = %v: want it at most 1 s behind", up, time.Duration(ts.Nano()))
+	}
+}
+
+// Uptime advances with the monotonic clock, never backwards.
+func TestSystemUptimeAdvances(t *testing.T) {
+	before := time.Now()
+	u1 := sysUptime()
+	start := time.Now()
+	for time.Since(start) < 10*time.Millisecond {
+		runtime.Gosched() // let the clock move, measured, not slept on
+	}
+	u2 := sysUptime()
+	elapsed := time.Since(before)
+	if d := u2 - u1; d < 10*time.Millisecond || d > elapsed {
+		t.Errorf("sysUptime moved by %v while at least 10ms and at most %v passed", d, elapsed)
 	}
 }

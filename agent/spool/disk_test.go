@@ -608,3 +608,20 @@ func TestDiskStuckHeadDoesNotPinSegments(t *testing.T) {
 		t.Fatalf("acknowledged IDs kept as %d ranges, want at most 1: %v", len(s.acked), s.acked)
 	}
 }
+
+// A lock file that cannot be opened fails OpenDisk with an error naming
+// it, not as a directory in use.
+func TestDiskLockFileUnopenable(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, lockName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDisk(dir, Limits{}, nil)
+	if err == nil {
+		d.Close()
+		t.Fatal("OpenDisk succeeded with a directory in place of the lock file")
+	}
+	if msg := err.Error(); !strings.Contains(msg, filepath.Join(dir, lockName)) || strings.Contains(msg, "in use") {
+		t.Fatalf("error %q, want one naming the lock file %s", msg, filepath.Join(dir, lockName))
+	}
+}
