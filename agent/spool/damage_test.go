@@ -354,3 +354,20 @@ func TestDiskDamageAroundPrefix(t *testing.T) {
 	wantLost(t, s, buf.String(), 1, true)
 	wantPayloads(t, "kept", drain(t, s), "7", "8", "9")
 }
+
+// A file moved aside again under a name corrupt/ already holds gets the
+// next free suffix: nothing there is overwritten.
+func TestDiskQuarantineNames(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 3 {
+		writeFile(t, filepath.Join(dir, segName(1)), []byte(fmt.Sprint("not a segment ", i)))
+		s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		s.Close()
+	}
+	for i, name := range []string{segName(1), segName(1) + ".1", segName(1) + ".2"} {
+		data, err := os.ReadFile(filepath.Join(dir, corruptDir, name))
+		if want := fmt.Sprint("not a segment ", i); err != nil || string(data) != want {
+			t.Errorf("corrupt/%s holds %q (%v), want %q", name, data, err, want)
+		}
+	}
+}

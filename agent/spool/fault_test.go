@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // errInjected is the error faultFS returns for a call it makes fail.
@@ -539,4 +540,42 @@ func TestDiskSegmentRemoveFaults(t *testing.T) {
 		t.Fatalf("segments %v, want %v", got, segs[4:])
 	}
 	wantDiskBytes(t, d, dir)
+}
+
+// A damaged file that cannot be pruned from corrupt/ is logged, with its
+// name; pruning that works logs nothing.
+func TestPruneCorruptRemoveFault(t *testing.T) {
+	dir := t.TempDir()
+	fsys := newFaultFS()
+	log, buf := captureLog()
+	s, err := openFaulty(dir, Limits{}, fsys, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cdir := filepath.Join(dir, corruptDir)
+	if err := os.Mkdir(cdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	for i := range maxCorruptFiles + 1 {
+		p := filepath.Join(cdir, fmt.Sprintf("seg%02d", i))
+		writeFile(t, p, []byte("x"))
+		if err := os.Chtimes(p, base, base.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys.failOn("remove", "seg00")
+	s.pruneCorrupt(cdir)
+	if buf.count("level=WARN", "cannot prune", "file=seg00", "injected fault") != 1 {
+		t.Fatalf("no warning naming seg00; log:\n%s", buf)
+	}
+	fsys.heal()
+	s.pruneCorrupt(cdir)
+	if n := buf.count("level=WARN"); n != 1 {
+		t.Fatalf("%d warnings, want only the first; log:\n%s", n, buf)
+	}
+	if _, err := os.Stat(filepath.Join(cdir, "seg00")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("seg00 not pruned: %v", err)
+	}
 }
