@@ -134,3 +134,28 @@ func TestDiskDirectoryModes(t *testing.T) {
 		}
 	}
 }
+
+// Reopened under a smaller MaxBytes, a spool drops its oldest segment; if
+// the checkpoint recording that cannot be written, OpenDisk fails, and
+// the next open drops the same messages, no more.
+func TestDiskOpenTrimFault(t *testing.T) {
+	clk := newFakeClock(testDates[1])
+	dir, limit := exactSpool(t, clk)
+	l := Limits{MaxBytes: limit - 1} // the files, not the messages, are over
+	fsys := newFaultFS()
+	fsys.failAfter("replace", ckName, 0, 1)
+	if s, err := openFaulty(dir, l, fsys, nil, WithClock(clk)); err == nil {
+		s.Close()
+		t.Fatal("OpenDisk succeeded with the checkpoint failing")
+	} else {
+		wantFault(t, err, dir, ckName)
+	}
+	s, err := openFaulty(dir, l, fsys, nil, WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st := s.Stats(); st.Len != 4 || st.DroppedFull != 2 {
+		t.Fatalf("reopened: %+v, want the oldest segment's 2 messages dropped", st)
+	}
+}

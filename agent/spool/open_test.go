@@ -1,0 +1,76 @@
+package spool
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A spool that crashed after its first Add since the last checkpoint
+// (one record in a new segment, the checkpoint not updated) continues its
+// IDs after that record: a new message never takes an ID already on disk.
+func TestDiskIDsContinueAfterCrashWithOneRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	big := strings.Repeat("x", 150) // one record per segment
+	add(t, s, msg("t", "a"+big))
+	drain(t, s) // the checkpoint says ID 1 left
+	add(t, s, msg("t", "b"+big))
+	if segs := segFiles(t, dir); len(segs) != 1 || filepath.Base(segs[0]) != segName(2) {
+		t.Fatalf("segments %v, want only the one holding b", segs)
+	}
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+	c := openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+	add(t, c, msg("t", "c"+big))
+	tx := c.Begin(2)
+	if len(tx.Messages) != 2 || tx.Messages[0].ID != 2 || tx.Messages[1].ID != 3 {
+		t.Fatalf("after the crash: %+v, want b (ID 2) and c (ID 3)", tx.Messages)
+	}
+	c.End(tx)
+	c.Close()
+	c = openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+	wantPayloads(t, "reopened", drain(t, c), "b"+big, "c"+big)
+}
+
+// Stats.Bytes of a reopened spool is the Size of the messages it holds.
+func TestDiskBytesAfterReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	m1, m2 := msg("t/1", "first"), msg("topic/2", strings.Repeat("x", 70))
+	add(t, s, m1, m2)
+	s.Close()
+	s = openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	if st := s.Stats(); st.Len != 2 || st.Bytes != m1.Size()+m2.Size() {
+		t.Fatalf("reopened: %+v, want 2 messages of %d bytes", st, m1.Size()+m2.Size())
+	}
+}
+
+// How long a version 1 record was held is unknown: it counts from the open,
+// even when a version 2 checkpoint says the spool clock is far on.
+func TestDiskVersion1RecordsAgeFromOpen(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, segName(1)), segmentV1(1, testDates[0], "a", "b"))
+	ck := checkpoint{clock: 5 * time.Hour, boot: "another boot"}
+	writeFile(t, filepath.Join(dir, ckName), appendCheckpoint(nil, &ck))
+	clk := newFakeClock(testDates[1])
+	s := openTestDisk(t, dir, Limits{MaxAge: time.Hour}, testSegmentSize, nil, WithClock(clk))
+	wantExpiry(t, s, clk, []string{"a", "b"}, []string{"a", "b"}) // 1 ns on
+	clk.advance(time.Hour - time.Nanosecond)
+	wantExpiry(t, s, clk, []string{"a", "b"}, nil)
+}
+
+// A record whose spool clock is out of range (past maxClock) counts from
+// the open, like one without a clock: it neither lives forever nor
+// moves the clock.
+func TestDiskRecordClockOutOfRange(t *testing.T) {
+	dir := t.TempDir()
+	e := entry{Message: msg("t", "a"), at: maxClock + 1}
+	e.ID = 1
+	writeFile(t, filepath.Join(dir, segName(1)), appendRecord([]byte(segMagic), &e))
+	clk := newFakeClock(testDates[1])
+	s := openTestDisk(t, dir, Limits{MaxAge: time.Hour}, testSegmentSize, nil, WithClock(clk))
+	clk.advance(time.Hour)
+	wantExpiry(t, s, clk, []string{"a"}, nil)
+}
