@@ -74,3 +74,36 @@ func TestDiskRecordClockOutOfRange(t *testing.T) {
 	clk.advance(time.Hour)
 	wantExpiry(t, s, clk, []string{"a"}, nil)
 }
+
+// Spool-clock values on disk outside 0..maxClock are unknown: the clock
+// of a spool reopened after a reboot continues from the latest value in
+// range, or from 0.
+func TestDiskClockRangeOnOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		ckClock, recAt time.Duration
+		want           time.Duration
+	}{
+		{"in range", time.Hour, 2 * time.Hour, 2 * time.Hour},
+		{"checkpoint at the limit", maxClock, 0, maxClock},
+		{"checkpoint past the limit", maxClock + 1, time.Hour, time.Hour},
+		{"record at the limit", time.Hour, maxClock, maxClock},
+		{"record past the limit", time.Hour, maxClock + 1, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := entry{Message: msg("t", "a"), at: tc.recAt}
+			e.ID = 1
+			writeFile(t, filepath.Join(dir, segName(1)), appendRecord([]byte(segMagic), &e))
+			ck := checkpoint{clock: tc.ckClock, boot: "an earlier boot"}
+			writeFile(t, filepath.Join(dir, ckName), appendCheckpoint(nil, &ck))
+			s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil, WithClock(newFakeClock(testDates[1])))
+			s.mu.Lock()
+			got := s.now()
+			s.mu.Unlock()
+			if got != tc.want {
+				t.Fatalf("spool clock %v after the open, want %v", got, tc.want)
+			}
+		})
+	}
+}
