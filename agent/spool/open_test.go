@@ -75,6 +75,36 @@ func TestDiskRecordClockOutOfRange(t *testing.T) {
 	wantExpiry(t, s, clk, []string{"a"}, nil)
 }
 
+// Reopened in the boot its checkpoint names, the spool clock continues as
+// Uptime plus the stored offset (the time closed counts), but never starts
+// below the latest time on disk.
+func TestDiskClockSameBoot(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		recAt, want time.Duration
+	}{
+		{"offset", 10 * time.Minute, 30 * time.Minute},
+		{"record later", time.Hour, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := entry{Message: msg("t", "a"), at: tc.recAt}
+			e.ID = 1
+			writeFile(t, filepath.Join(dir, segName(1)), appendRecord([]byte(segMagic), &e))
+			clk := newFakeClock(testDates[1]) // Uptime 1h
+			ck := checkpoint{clock: 5 * time.Minute, offset: -30 * time.Minute, boot: clk.BootID()}
+			writeFile(t, filepath.Join(dir, ckName), appendCheckpoint(nil, &ck))
+			s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil, WithClock(clk))
+			s.mu.Lock()
+			got := s.now()
+			s.mu.Unlock()
+			if got != tc.want {
+				t.Fatalf("spool clock %v after the open, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // Spool-clock values on disk outside 0..maxClock are unknown: the clock
 // of a spool reopened after a reboot continues from the latest value in
 // range, or from 0.
