@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,5 +158,33 @@ func TestDiskOpenTrimFault(t *testing.T) {
 	defer s.Close()
 	if st := s.Stats(); st.Len != 4 || st.DroppedFull != 2 {
 		t.Fatalf("reopened: %+v, want the oldest segment's 2 messages dropped", st)
+	}
+}
+
+// A segment takes records up to exactly the segment size.
+func TestDiskSegmentFilledExactly(t *testing.T) {
+	m := msg("t", "payload")
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, int64(segHeader)+2*recordSize(&m), nil)
+	add(t, s, m)
+	add(t, s, m)
+	if got := segFiles(t, dir); len(got) != 1 {
+		t.Fatalf("segments %v, want one holding both records", got)
+	}
+	add(t, s, m)
+	if got := segFiles(t, dir); len(got) != 2 {
+		t.Fatalf("segments %v, want a second one for the third record", got)
+	}
+}
+
+// A Disk spool whose MaxBytes cannot hold even an empty spool refuses
+// every message as too large.
+func TestDiskMaxBytesOne(t *testing.T) {
+	s := openTestDisk(t, t.TempDir(), Limits{MaxBytes: 1}, testSegmentSize, nil)
+	if _, err := s.Add(msg("", "")); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Add = %v, want ErrTooLarge", err)
+	}
+	if st := s.Stats(); st.Added != 0 || st.Len != 0 {
+		t.Fatalf("stats %+v, want nothing added", st)
 	}
 }
