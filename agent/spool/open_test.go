@@ -1,6 +1,8 @@
 package spool
 
 import (
+	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,6 +135,36 @@ func TestDiskClockRangeOnOpen(t *testing.T) {
 			s.mu.Unlock()
 			if got != tc.want {
 				t.Fatalf("spool clock %v after the open, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Only regular files named by a 20-digit ID in 1..maxID are segments;
+// anything else in the directory is left alone, whatever it holds.
+func TestDiskNotSegmentNames(t *testing.T) {
+	e := entry{Message: msg("t", "a")}
+	e.ID = 1
+	seg := appendRecord([]byte(segMagic), &e)
+	for _, name := range []string{
+		"00000000000000000000.seg",  // ID 0
+		"09223372036854775808.seg",  // maxID + 1
+		"18446744073709551616.seg",  // past uint64
+		"0000000000000000001x.seg",  // not a number
+		"0000000000000000001.seg",   // 19 digits
+		"000000000000000000001.seg", // 21 digits
+		"00000000000000000001.sef",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, name), seg)
+			s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+			if n := s.Len(); n != 0 {
+				t.Fatalf("%d messages loaded from %s", n, name)
+			}
+			s.Close()
+			if data, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(data, seg) {
+				t.Fatalf("%s changed or gone (%v)", name, err)
 			}
 		})
 	}
