@@ -169,3 +169,38 @@ func TestDiskNotSegmentNames(t *testing.T) {
 		})
 	}
 }
+
+// The highest ID a segment name may carry is maxID.
+func TestDiskSegmentNamedMaxID(t *testing.T) {
+	dir := t.TempDir()
+	e := entry{Message: msg("t", "a")}
+	e.ID = maxID
+	writeFile(t, filepath.Join(dir, segName(maxID)), appendRecord([]byte(segMagic), &e))
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	tx := s.Begin(1)
+	if len(tx.Messages) != 1 || tx.Messages[0].ID != maxID {
+		t.Fatalf("loaded %+v, want the message with ID maxID", tx.Messages)
+	}
+}
+
+// Reopening an intact version 2 spool reads it and rewrites no segment.
+func TestDiskReopenRewritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	addN(t, s, 3)
+	s.Close()
+	fsys := newFaultFS()
+	log, buf := captureLog()
+	s, err := openFaulty(dir, Limits{}, fsys, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !fsys.called("readfile", segName(1)) {
+		t.Fatal("the segment was not read through the file system seam")
+	}
+	if fsys.called("replace", segName(1)) || buf.count("rewritten") > 0 {
+		t.Fatalf("an intact segment was rewritten; log:\n%s", buf)
+	}
+	wantPayloads(t, "reopened", drain(t, s), seq(0, 3)...)
+}
