@@ -579,3 +579,30 @@ func TestPruneCorruptRemoveFault(t *testing.T) {
 		t.Fatalf("seg00 not pruned: %v", err)
 	}
 }
+
+// A segment left behind when its messages were all acknowledged (its
+// delete failed; the checkpoint landed) is deleted on the next open.
+func TestDiskDeadSegmentDeletedOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	fsys := newFaultFS()
+	s, err := openFaulty(dir, Limits{}, fsys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addN(t, s, 3)
+	fsys.failOn("remove", segName(1))
+	drain(t, s)
+	s.Close()
+	if got := segFiles(t, dir); len(got) != 1 {
+		t.Fatalf("segments %v, want the one that could not be deleted", got)
+	}
+	fsys.heal()
+	s, err = openFaulty(dir, Limits{}, fsys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := segFiles(t, dir); len(got) != 0 || s.Len() != 0 {
+		t.Fatalf("segments %v and %d messages after reopening, want none", got, s.Len())
+	}
+}

@@ -36,7 +36,8 @@ func TestDiskIDsContinueAfterCrashWithOneRecord(t *testing.T) {
 	wantPayloads(t, "reopened", drain(t, c), "b"+big, "c"+big)
 }
 
-// Stats.Bytes of a reopened spool is the Size of the messages it holds.
+// Stats.Bytes of a reopened spool is the Size of the messages it holds,
+// DiskBytes the size of its files.
 func TestDiskBytesAfterReopen(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
@@ -47,6 +48,7 @@ func TestDiskBytesAfterReopen(t *testing.T) {
 	if st := s.Stats(); st.Len != 2 || st.Bytes != m1.Size()+m2.Size() {
 		t.Fatalf("reopened: %+v, want 2 messages of %d bytes", st, m1.Size()+m2.Size())
 	}
+	wantDiskBytes(t, s, dir)
 }
 
 // How long a version 1 record was held is unknown: it counts from the open,
@@ -203,4 +205,41 @@ func TestDiskReopenRewritesNothing(t *testing.T) {
 		t.Fatalf("an intact segment was rewritten; log:\n%s", buf)
 	}
 	wantPayloads(t, "reopened", drain(t, s), seq(0, 3)...)
+}
+
+// A damaged segment with a single intact record keeps it.
+func TestDiskDamageKeepsSingleIntactRecord(t *testing.T) {
+	var lost []string
+	s, _, log := damaged(t, 12, func(segs []string) {
+		lost = segPayloads(t, segs[0])[1:]
+		editFile(t, segs[0], func(b []byte) []byte {
+			for _, off := range recordOffsets(t, b)[1:] {
+				b[off+recHeader+1] ^= 0x10 // every record but the first
+			}
+			return b
+		})
+	})
+	wantLost(t, s, log, uint64(len(lost)), true)
+	wantPayloads(t, "kept", drain(t, s), without(seq(0, 12), lost...)...)
+}
+
+// A version 1 segment rewritten in version 2 is its owner's only, whatever
+// its mode was.
+func TestDiskVersion1RewriteMode(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, segName(1))
+	if err := os.WriteFile(p, segmentV1(1, testDates[0], "a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(p); !bytes.HasPrefix(data, []byte(segMagic)) {
+		t.Fatalf("segment not rewritten in version 2: %q", data)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("rewritten segment mode %v, want -rw-------", m)
+	}
 }
