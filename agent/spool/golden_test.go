@@ -242,3 +242,22 @@ func TestParseSegmentVersion1(t *testing.T) {
 		}
 	}
 }
+
+// A boot ID is at most 255 bytes (its length is one byte); a longer one,
+// which no kernel gives, is written as unknown, and the sizes agree.
+func TestCheckpointBootIDLimit(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want int // boot ID bytes kept
+	}{{255, 255}, {256, 0}} {
+		boot := strings.Repeat("b", tc.n)
+		b := appendCheckpoint(nil, &checkpoint{prefix: 1, last: 2, boot: boot})
+		c, err := parseCheckpoint(b)
+		if err != nil || len(c.boot) != tc.want {
+			t.Errorf("boot ID of %d bytes: read back %d bytes, %v; want %d", tc.n, len(c.boot), err, tc.want)
+		}
+		if got := checkpointSize(boot, 0); got != int64(len(b)) {
+			t.Errorf("boot ID of %d bytes: checkpointSize %d, written %d", tc.n, got, len(b))
+		}
+	}
+}

@@ -188,3 +188,38 @@ func TestDiskMaxBytesOne(t *testing.T) {
 		t.Fatalf("stats %+v, want nothing added", st)
 	}
 }
+
+// A message that exactly fills an empty spool (its record, the segment
+// header and room for the checkpoint twice) is taken, dropping the older
+// ones; a byte more and it is refused as too large, naming its topic, and
+// the spool keeps what it had.
+func TestDiskTooLargeBoundary(t *testing.T) {
+	const limit = 4096
+	clk := newFakeClock(testDates[1])
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{MaxBytes: limit}, 0, nil, WithClock(clk))
+	add(t, s, msg("t", "old"))
+	const topic = "cam/1/snapshot"
+	n := limit - recordBytes(len(topic), int64(len(topic))) - int64(segHeader) - 2*checkpointSize(clk.BootID(), 1)
+	exact := msg(topic, strings.Repeat("x", int(n)))
+	if got := recordSize(&exact) + int64(segHeader) + 2*checkpointSize(clk.BootID(), 1); got != limit {
+		t.Fatalf("test setup: the message takes %d bytes, want %d", got, limit)
+	}
+	over := msg(topic, strings.Repeat("x", int(n)+1))
+	if _, err := s.Add(over); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), topic) {
+		t.Fatalf("Add of a message a byte too large: %v, want ErrTooLarge naming %s", err, topic)
+	}
+	if st := s.Stats(); st.Len != 1 || st.Added != 1 {
+		t.Fatalf("after the refused Add: %+v, want the old message alone", st)
+	}
+	if dropped, err := s.Add(exact); err != nil || dropped != 1 {
+		t.Fatalf("Add of a message filling the spool = %d, %v; want the old one dropped", dropped, err)
+	}
+	if got := dirBytes(t, dir); got > limit {
+		t.Fatalf("%d bytes in the directory, over %d", got, limit)
+	}
+	tx := s.Begin(2)
+	if len(tx.Messages) != 1 || tx.Messages[0].ID != 2 {
+		t.Fatalf("held %+v, want the exact message with ID 2", tx.Messages)
+	}
+}
