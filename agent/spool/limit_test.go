@@ -223,3 +223,32 @@ func TestDiskTooLargeBoundary(t *testing.T) {
 		t.Fatalf("held %+v, want the exact message with ID 2", tx.Messages)
 	}
 }
+
+// An Add whose batch does not fit even an empty spool drops its own
+// oldest message and every older one, even one small enough to stay
+// beside the rest of the batch: the spool never keeps a message while
+// dropping a newer one.
+func TestDiskBatchOverLimitDropsAllOlder(t *testing.T) {
+	const limit = 4096
+	clk := newFakeClock(testDates[1])
+	s := openTestDisk(t, t.TempDir(), Limits{MaxBytes: limit}, 0, nil, WithClock(clk))
+	old := msg("t", "old")
+	add(t, s, old)
+	room := limit - int64(segHeader) - 2*checkpointSize(clk.BootID(), 1)
+	a := msg("t", strings.Repeat("a", 60))
+	// big fits beside old even with the checkpoint grown by a range, but
+	// not beside a.
+	big := msg("t", "")
+	big.Payload = []byte(strings.Repeat("b", int(room-recordSize(&old)-2*ckRange-recordSize(&big)-10)))
+	if recordSize(&a)+recordSize(&big) <= room {
+		t.Fatalf("test setup: a and big fit together")
+	}
+	dropped, err := s.Add(a, big)
+	if err != nil || dropped != 2 {
+		t.Fatalf("Add = %d, %v; want old and a dropped", dropped, err)
+	}
+	tx := s.Begin(3)
+	if len(tx.Messages) != 1 || len(tx.Messages[0].Payload) != len(big.Payload) {
+		t.Fatalf("held %d messages, want big alone", len(tx.Messages))
+	}
+}
