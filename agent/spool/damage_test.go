@@ -1,7 +1,9 @@
 package spool
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -368,6 +370,33 @@ func TestDiskQuarantineNames(t *testing.T) {
 		data, err := os.ReadFile(filepath.Join(dir, corruptDir, name))
 		if want := fmt.Sprint("not a segment ", i); err != nil || string(data) != want {
 			t.Errorf("corrupt/%s holds %q (%v), want %q", name, data, err, want)
+		}
+	}
+}
+
+// A newest segment cut short inside its header (a crash as it was
+// created) is deleted; a short file that is not a segment is moved aside.
+func TestDiskShortSegmentFiles(t *testing.T) {
+	for _, tc := range []struct {
+		data  string
+		moved bool
+	}{{"EDSP", false}, {"abc", true}} {
+		dir := t.TempDir()
+		s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		addN(t, s, 2)
+		s.Close()
+		writeFile(t, filepath.Join(dir, segName(3)), []byte(tc.data))
+		s = openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+		if st := s.Stats(); st.DroppedCorrupt != 0 {
+			t.Errorf("%q: DroppedCorrupt = %d, want 0", tc.data, st.DroppedCorrupt)
+		}
+		wantPayloads(t, "kept", drain(t, s), "0", "1")
+		if _, err := os.Stat(filepath.Join(dir, segName(3))); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%q: still in place (%v)", tc.data, err)
+		}
+		_, err := os.Stat(filepath.Join(dir, corruptDir, segName(3)))
+		if moved := err == nil; moved != tc.moved {
+			t.Errorf("%q: moved to corrupt/ %v, want %v", tc.data, moved, tc.moved)
 		}
 	}
 }

@@ -261,3 +261,39 @@ func TestCheckpointBootIDLimit(t *testing.T) {
 		}
 	}
 }
+
+// Files shorter than a segment header: a prefix of it is a version 2
+// segment whose header write was cut short; anything else is not a
+// segment.
+func TestParseSegmentShort(t *testing.T) {
+	for _, tc := range []struct {
+		data    string
+		version int
+		cause   string // of the one damage; "" for none
+		torn    bool
+	}{
+		{"", 2, "", false},
+		{"EDSP", 2, "segment header cut short", true},
+		{"EDSPSEG", 2, "segment header cut short", true},
+		{segMagic, 2, "", false},
+		{"abc", 0, "not a spool segment header", false},
+		{"EDSPSEGX", 0, "not a spool segment header", false},
+	} {
+		sc := parseSegment([]byte(tc.data))
+		var cause string
+		var torn bool
+		if len(sc.damage) > 1 {
+			t.Errorf("%q: %d damages, want at most 1", tc.data, len(sc.damage))
+			continue
+		} else if len(sc.damage) == 1 {
+			cause, torn = sc.damage[0].cause, sc.damage[0].torn
+			if d := sc.damage[0]; d.off != 0 || d.end != len(tc.data) {
+				t.Errorf("%q: damage %d..%d, want the whole file", tc.data, d.off, d.end)
+			}
+		}
+		if sc.version != tc.version || cause != tc.cause || torn != tc.torn || len(sc.recs) != 0 {
+			t.Errorf("%q: version %d, cause %q, torn %v, %d records; want version %d, cause %q, torn %v, none",
+				tc.data, sc.version, cause, torn, len(sc.recs), tc.version, tc.cause, tc.torn)
+		}
+	}
+}
