@@ -273,6 +273,7 @@ func TestParseSegmentShort(t *testing.T) {
 		torn    bool
 	}{
 		{"", 2, "", false},
+		{"E", 2, "segment header cut short", true},
 		{"EDSP", 2, "segment header cut short", true},
 		{"EDSPSEG", 2, "segment header cut short", true},
 		{segMagic, 2, "", false},
@@ -295,5 +296,37 @@ func TestParseSegmentShort(t *testing.T) {
 			t.Errorf("%q: version %d, cause %q, torn %v, %d records; want version %d, cause %q, torn %v, none",
 				tc.data, sc.version, cause, torn, len(sc.recs), tc.version, tc.cause, tc.torn)
 		}
+	}
+}
+
+// In a version 2 segment IDs increase: a record whose ID is not above the
+// last intact one is damage, even with intact checksums.
+func TestScanRecordsIDOrder(t *testing.T) {
+	data := []byte(segMagic)
+	for _, id := range []uint64{5, 3, 6} {
+		e := entry{Message: msg("t", "p")}
+		e.ID = id
+		data = appendRecord(data, &e)
+	}
+	sc := parseSegment(data)
+	if len(sc.recs) != 2 || sc.recs[0].ID != 5 || sc.recs[1].ID != 6 || len(sc.damage) != 1 ||
+		sc.damage[0].cause != "record ID 3 not after 5" {
+		t.Fatalf("records %+v, damage %+v; want IDs 5 and 6 and ID 3 as damage", sc.recs, sc.damage)
+	}
+}
+
+// A segment far larger than the scan's fixed budget (as a production
+// segment of 4 MiB is) is read whole: the budget grows with the file.
+func TestParseSegmentLarge(t *testing.T) {
+	data := []byte(segMagic)
+	payload := strings.Repeat("x", 1000)
+	const n = 300 // about 300 kB
+	for i := range n {
+		e := entry{Message: msg("t", payload)}
+		e.ID = uint64(i + 1)
+		data = appendRecord(data, &e)
+	}
+	if sc := parseSegment(data); len(sc.recs) != n || len(sc.damage) != 0 {
+		t.Fatalf("%d records and %d damages in %d bytes, want %d records", len(sc.recs), len(sc.damage), len(data), n)
 	}
 }
