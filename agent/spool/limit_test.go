@@ -252,3 +252,42 @@ func TestDiskBatchOverLimitDropsAllOlder(t *testing.T) {
 		t.Fatalf("held %d messages, want big alone", len(tx.Messages))
 	}
 }
+
+// An Add that brings the files to exactly MaxBytes (into the open segment:
+// no new header) drops nothing; a new segment's header counts.
+func TestDiskAddExactlyToMaxBytes(t *testing.T) {
+	clk := newFakeClock(testDates[1])
+	m1, m2 := msg("t", "first"), msg("t", strings.Repeat("2", 40))
+	limit := int64(segHeader) + recordSize(&m1) + recordSize(&m2) + 2*checkpointSize(clk.BootID(), 1)
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{MaxBytes: limit}, 1<<20, nil, WithClock(clk))
+	add(t, s, m1)
+	if dropped, err := s.Add(m2); err != nil || dropped != 0 {
+		t.Fatalf("Add to exactly MaxBytes = %d, %v; want nothing dropped", dropped, err)
+	}
+	wantDiskBytes(t, s, dir)
+	s.Close()
+
+	// The same two messages in two segments need a header more.
+	s = openTestDisk(t, t.TempDir(), Limits{MaxBytes: limit}, int64(segHeader)+recordSize(&m1), nil, WithClock(clk))
+	add(t, s, m1)
+	if dropped, err := s.Add(m2); err != nil || dropped != 1 {
+		t.Fatalf("Add needing a new segment = %d, %v; want the first dropped", dropped, err)
+	}
+}
+
+// Reopened with a MaxBytes below the size of an empty spool, a spool
+// drops every message, even ones whose Size fits.
+func TestDiskReopenBelowEmptySize(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
+	add(t, s, msg("", "x")) // Size 1
+	s.Close()
+	s = openTestDisk(t, dir, Limits{MaxBytes: 1}, testSegmentSize, nil)
+	if st := s.Stats(); st.Len != 0 || st.DroppedFull != 1 {
+		t.Fatalf("reopened with MaxBytes 1: %+v, want the message dropped", st)
+	}
+	if got := segFiles(t, dir); len(got) != 0 {
+		t.Fatalf("segments %v left", got)
+	}
+}
