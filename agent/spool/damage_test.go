@@ -400,3 +400,19 @@ func TestDiskShortSegmentFiles(t *testing.T) {
 		}
 	}
 }
+
+// Damage at the end of the newest segment over several records whose
+// headers are intact loses at least that many.
+func TestDiskDamageOverLastRecordsOfNewest(t *testing.T) {
+	s, _, log := damaged(t, 20, func(segs []string) {
+		editFile(t, segs[len(segs)-1], func(b []byte) []byte {
+			offs := recordOffsets(t, b)
+			for _, off := range offs[len(offs)-2:] {
+				b[off+recHeader+1] ^= 0x10 // the last two records' bodies
+			}
+			return b
+		})
+	})
+	wantLost(t, s, log, 2, false)
+	wantPayloads(t, "kept", drain(t, s), seq(0, 18)...)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -328,5 +329,30 @@ func TestParseSegmentLarge(t *testing.T) {
 	}
 	if sc := parseSegment(data); len(sc.recs) != n || len(sc.damage) != 0 {
 		t.Fatalf("%d records and %d damages in %d bytes, want %d records", len(sc.recs), len(sc.damage), len(data), n)
+	}
+}
+
+// The scan after damage: a record right after one stray byte is found;
+// damage that starts at a foreign header runs, with that cause, to the
+// first intact record, even over a sync marker that starts no record.
+func TestScanRecordsResync(t *testing.T) {
+	rec := func(id uint64) []byte {
+		e := entry{Message: msg("t", "p")}
+		e.ID = id
+		return appendRecord(nil, &e)
+	}
+	data := append([]byte(segMagic+"Z"), rec(4)...)
+	sc := parseSegment(data)
+	if len(sc.recs) != 1 || sc.recs[0].ID != 4 || len(sc.damage) != 1 || sc.damage[0].off != segHeader || sc.damage[0].end != segHeader+1 {
+		t.Errorf("a stray byte: records %+v, damage %+v; want ID 4 and damage 8..9", sc.recs, sc.damage)
+	}
+
+	junk := append([]byte("XXXXXXXX"), syncBytes...)
+	junk = append(junk, "not a record header"...)
+	data = append(slices.Clone(junk), rec(4)...)
+	sc = parseSegment(data)
+	want := damage{off: 0, end: len(junk), cause: "not a spool segment header"}
+	if len(sc.recs) != 1 || len(sc.damage) != 1 || sc.damage[0] != want {
+		t.Errorf("a foreign header: records %d, damage %+v; want 1 record and %+v", len(sc.recs), sc.damage, want)
 	}
 }
