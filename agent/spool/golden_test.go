@@ -356,3 +356,21 @@ func TestScanRecordsResync(t *testing.T) {
 		t.Errorf("a foreign header: records %d, damage %+v; want 1 record and %+v", len(sc.recs), sc.damage, want)
 	}
 }
+
+// A record cut short at the end of a file is a torn write only if nothing
+// after its start looks like a record: here a framed record follows
+// inside the length it claims, so the damage is not a torn write.
+func TestScanRecordsCutShortOverAFramedRecord(t *testing.T) {
+	e := entry{Message: msg("t", "p")}
+	e.ID = 1
+	r1 := appendRecord(nil, &e)
+	cut := resize(seal(body(2, 1, "t")), 10000)[:recHeader] // claims 10000 bytes
+	bad := seal(body(3, 1, "tp"))
+	bad[len(bad)-1] ^= 0xff // header intact, body checksum wrong
+	data := slices.Concat([]byte(segMagic), r1, cut, bad)
+	sc := parseSegment(data)
+	want := damage{off: segHeader + len(r1), end: len(data), cause: causeCutShort, framed: 1}
+	if len(sc.recs) != 1 || len(sc.damage) != 1 || sc.damage[0] != want {
+		t.Fatalf("records %d, damage %+v; want 1 record and %+v", len(sc.recs), sc.damage, want)
+	}
+}
