@@ -291,3 +291,52 @@ func TestDiskReopenBelowEmptySize(t *testing.T) {
 		t.Fatalf("segments %v left", got)
 	}
 }
+
+// Making room deletes the open segment when all its messages are gone,
+// dropping none.
+func TestDiskMakeRoomDeletesDeadOpenSegment(t *testing.T) {
+	clk := newFakeClock(testDates[1])
+	big := msg("t", strings.Repeat("b", 3000))
+	limit := 2*recordSize(&big) + int64(segHeader) + 2*checkpointSize(clk.BootID(), 1) - 1 // one big fits, not two
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{MaxBytes: limit}, 1<<20, nil, WithClock(clk))
+	add(t, s, big)
+	drain(t, s) // the open segment is dead now
+	if dropped, err := s.Add(big); err != nil || dropped != 0 {
+		t.Fatalf("Add = %d, %v; want room made without dropping anything", dropped, err)
+	}
+	if st := s.Stats(); st.DroppedFull != 0 || st.Len != 1 {
+		t.Fatalf("stats %+v, want the new message alone and nothing dropped", st)
+	}
+	if got := segFiles(t, dir); len(got) != 1 || filepath.Base(got[0]) != segName(2) {
+		t.Fatalf("segments %v, want the new one alone", got)
+	}
+	wantDiskBytes(t, s, dir)
+}
+
+// When making room deletes older segments only, the message goes on into
+// the open segment: no new segment (and header) for it.
+func TestDiskMakeRoomKeepsOpenSegment(t *testing.T) {
+	clk := newFakeClock(testDates[1])
+	m1 := msg("t", strings.Repeat("1", 100))
+	m2 := msg("t", strings.Repeat("2", 20))
+	m3 := msg("t", strings.Repeat("3", 50))
+	r1, r2, r3 := recordSize(&m1), recordSize(&m2), recordSize(&m3)
+	h, c := int64(segHeader), 2*checkpointSize(clk.BootID(), 1)
+	segSize := h + r2 + r3          // m2 and m3 share a segment, m1 and m2 do not
+	limit := 2*h + r1 + r2 + c + 10 // m1 and m2 fit, m3 only without m1
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{MaxBytes: limit}, segSize, nil, WithClock(clk))
+	add(t, s, m1)
+	add(t, s, m2)
+	if got := segFiles(t, dir); len(got) != 2 {
+		t.Fatalf("test setup: segments %v, want two", got)
+	}
+	if dropped, err := s.Add(m3); err != nil || dropped != 1 {
+		t.Fatalf("Add = %d, %v; want m1 dropped", dropped, err)
+	}
+	if got := segFiles(t, dir); len(got) != 1 || filepath.Base(got[0]) != segName(2) {
+		t.Fatalf("segments %v, want m2's alone, now holding m3 too", got)
+	}
+	wantPayloads(t, "held", payloads(s.Begin(2).Messages), string(m2.Payload), string(m3.Payload))
+}
