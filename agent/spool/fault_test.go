@@ -387,7 +387,8 @@ func TestDiskAddFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			fsys := newFaultFS()
-			d, err := openFaulty(dir, Limits{}, fsys, nil)
+			alog, abuf := captureLog()
+			d, err := openFaulty(dir, Limits{}, fsys, alog)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -403,6 +404,9 @@ func TestDiskAddFaults(t *testing.T) {
 				t.Errorf("the failed Add dropped %d", dropped)
 			}
 			wantFault(t, err, dir, tc.file)
+			if warned := abuf.count("level=WARN", "cannot cut off failed write", tc.file) == 1; warned != tc.torn {
+				t.Errorf("warned that the failed write stays: %v, want %v; log:\n%s", warned, tc.torn, abuf)
+			}
 			if st := d.Stats(); st.Len != len(tc.before) || st.Added != uint64(len(tc.before)) {
 				t.Fatalf("after the failed Add: %+v, want the %d messages added before", st, len(tc.before))
 			}
