@@ -533,7 +533,7 @@ func TestDiskOversize(t *testing.T) {
 
 func TestSegmentSizeFor(t *testing.T) {
 	for _, tt := range []struct{ max, want int64 }{
-		{0, 4 << 20}, {-1, 4 << 20}, {1000, 64 << 10}, {1 << 20, 64 << 10},
+		{0, 4 << 20}, {-1, 4 << 20}, {1, 64 << 10}, {1000, 64 << 10}, {1 << 20, 64 << 10},
 		{8 << 20, 512 << 10}, {64 << 20, 4 << 20}, {1 << 40, 4 << 20},
 	} {
 		if got := segmentSizeFor(tt.max); got != tt.want {

@@ -232,6 +232,8 @@ func TestParseSegmentVersion1(t *testing.T) {
 		"length below the fixed part": {seg(v1Record(2, "", ""), v1Frame(small[8:len(small)-1], 18)), "record length 18 invalid", 1},
 		"length above the limit":      {seg(v1Frame([]byte("x"), 1<<30+1)), "invalid", 0},
 		"length at the limit, cut":    {seg(v1Frame([]byte("x"), 1<<30)), causeCutShort, 0},
+		"header cut short":            {seg(v1Record(2, "", ""), v1Record(3, "t", "")[:5]), causeHeaderShort, 1},
+		"header alone":                {seg(v1Record(2, "", ""), v1Record(3, "t", "")[:8]), causeCutShort, 1},
 		"ID 0":                        {seg(v1Record(0, "t", "")), "record ID 0 out of range", 0},
 		"ID above maxID":              {seg(v1Record(maxID+1, "t", "")), "out of range", 0},
 		"ID repeated":                 {seg(v1Record(5, "t", ""), v1Record(5, "t", "")), "record ID 5 not after 5", 1},

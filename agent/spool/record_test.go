@@ -99,3 +99,30 @@ func TestTryRecordCauses(t *testing.T) {
 		t.Errorf("topic filling the body: %+v, %v; want topic a/b, no payload", e, err)
 	}
 }
+
+// The flags byte's bit 0, and only it, is Retained; a topic length whose
+// varint runs past the body is invalid.
+func TestDecodeBodyFlagsAndTopicLength(t *testing.T) {
+	for flags, want := range map[byte]bool{0: false, 1: true, 2: false, 3: true, 0xfe: false} {
+		b := body(7, 1, "tp")
+		b[25] = flags
+		e, err := decodeBody(b, true)
+		if err != nil || e.Retained != want {
+			t.Errorf("flags %#x: Retained %v, %v; want %v", flags, e.Retained, err, want)
+		}
+	}
+	b := body(7, 0, "")
+	b = append(b[:len(b)-1], 0x80, 0x80) // an unterminated varint
+	if _, err := decodeBody(b, true); err == nil || !strings.Contains(err.Error(), "topic length invalid") {
+		t.Errorf("unterminated topic length: %v, want topic length invalid", err)
+	}
+	// A retained message keeps the flag on disk.
+	m := msg("t", "p")
+	m.Retained = true
+	e := entry{Message: m}
+	e.ID = 1
+	r, _, why, _ := tryRecord(appendRecord(nil, &e), 0, 0, false, new(int(1<<20)))
+	if why != "" || !r.Retained {
+		t.Errorf("retained record read back: %+v, %q", r, why)
+	}
+}
