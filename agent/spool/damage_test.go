@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -415,4 +416,25 @@ func TestDiskDamageOverLastRecordsOfNewest(t *testing.T) {
 	})
 	wantLost(t, s, log, 2, false)
 	wantPayloads(t, "kept", drain(t, s), seq(0, 18)...)
+}
+
+// A newest segment ending in zeros (a crash after the file grew but
+// before its data landed) ends in a write cut short: cut back, nothing
+// lost. Other bytes there are damage.
+func TestDiskZeroTail(t *testing.T) {
+	for _, tc := range []struct {
+		fill byte
+		lost uint64
+	}{{0, 0}, {1, 1}} {
+		s, _, log := damaged(t, 8, func(segs []string) {
+			editFile(t, segs[len(segs)-1], func(b []byte) []byte {
+				return append(b, bytes.Repeat([]byte{tc.fill}, 100)...)
+			})
+		})
+		wantLost(t, s, log, tc.lost, false)
+		if tc.lost == 0 && !strings.Contains(log, "cut_bytes=100") {
+			t.Errorf("zero tail: log does not say 100 bytes were cut:\n%s", log)
+		}
+		wantPayloads(t, "kept", drain(t, s), seq(0, 8)...)
+	}
 }
