@@ -315,7 +315,7 @@ func TestDiskOpenFaults(t *testing.T) {
 				file = filepath.Base(dir)
 			}
 			fsys := newFaultFS()
-			fsys.failOn(tc.op, file)
+			fsys.failAfter(tc.op, file, 0, 1) // once: that failure alone must fail the open
 			d, err := openFaulty(dir, Limits{}, fsys, nil)
 			if err == nil {
 				d.Close()

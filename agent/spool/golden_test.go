@@ -175,19 +175,28 @@ func TestParseCheckpointValidation(t *testing.T) {
 		b    []byte
 		want string
 	}{
-		"prefix above maxID":         {ck(maxID+1, maxID+1), "out of range"},
-		"last above maxID":           {ck(5, maxID+1), "out of range"},
-		"range upside down":          {ck(5, 20, idRange{9, 8}), "out of order"},
-		"range at the prefix":        {ck(5, 20, idRange{5, 6}), "out of order"},
-		"range above maxID":          {ck(5, 20, idRange{6, maxID + 1}), "out of order"},
-		"ranges overlapping":         {ck(5, 20, idRange{6, 8}, idRange{8, 9}), "out of order"},
-		"ranges in reverse order":    {ck(5, 20, idRange{10, 11}, idRange{6, 7}), "out of order"},
-		"second range at the prefix": {ck(5, 20, idRange{6, 6}, idRange{5, 5}), "out of order"},
+		"prefix above maxID":          {ck(maxID+1, maxID+1), "out of range"},
+		"last above maxID":            {ck(5, maxID+1), "out of range"},
+		"range upside down":           {ck(5, 20, idRange{9, 8}), "out of order"},
+		"range at the prefix":         {ck(5, 20, idRange{5, 6}), "out of order"},
+		"range above maxID":           {ck(5, 20, idRange{6, maxID + 1}), "out of order"},
+		"ranges overlapping":          {ck(5, 20, idRange{6, 8}, idRange{8, 9}), "out of order"},
+		"ranges in reverse order":     {ck(5, 20, idRange{10, 11}, idRange{6, 7}), "out of order"},
+		"second range at the prefix":  {ck(5, 20, idRange{6, 6}, idRange{5, 5}), "out of order"},
+		"a bit flipped in the prefix": {flipped(ck(5, 20), len(ckMagic)), "checksum mismatch"},
+		"shorter than the fixed part": {withCRC([]byte(ckMagic + "0123456789")), "too short"},
 	} {
 		if _, err := parseCheckpoint(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", name, err, tc.want)
 		}
 	}
+}
+
+// flipped returns a copy of b with bit 0 of byte i flipped.
+func flipped(b []byte, i int) []byte {
+	b = slices.Clone(b)
+	b[i] ^= 1
+	return b
 }
 
 // v1Record frames a version-1 record: u32 body length, u32 CRC-32C, body
