@@ -185,11 +185,20 @@ func TestParseCheckpointValidation(t *testing.T) {
 		"second range at the prefix":  {ck(5, 20, idRange{6, 6}, idRange{5, 5}), "out of order"},
 		"a bit flipped in the prefix": {flipped(ck(5, 20), len(ckMagic)), "checksum mismatch"},
 		"shorter than the fixed part": {withCRC([]byte(ckMagic + "0123456789")), "too short"},
+		"boot ID past the end":        {bootLen(ck(5, 20), 200), "boot ID length 200 past the end"},
 	} {
 		if _, err := parseCheckpoint(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", name, err, tc.want)
 		}
 	}
+}
+
+// bootLen returns a copy of checkpoint b claiming a boot ID of n bytes,
+// its checksum fixed.
+func bootLen(b []byte, n byte) []byte {
+	b = slices.Clone(b)
+	b[len(ckMagic)+32] = n
+	return withCRC(b)
 }
 
 // flipped returns a copy of b with bit 0 of byte i flipped.
