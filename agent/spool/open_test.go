@@ -172,15 +172,17 @@ func TestDiskNotSegmentNames(t *testing.T) {
 	}
 }
 
-// The highest ID a segment name may carry is maxID.
+// The highest ID a segment name or record may carry is 1<<63 - 1 (written
+// out: a lower maxID would refuse files written before).
 func TestDiskSegmentNamedMaxID(t *testing.T) {
+	const top = 1<<63 - 1
 	dir := t.TempDir()
 	e := entry{Message: msg("t", "a")}
-	e.ID = maxID
-	writeFile(t, filepath.Join(dir, segName(maxID)), appendRecord([]byte(segMagic), &e))
+	e.ID = top
+	writeFile(t, filepath.Join(dir, "09223372036854775807.seg"), appendRecord([]byte(segMagic), &e))
 	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
 	tx := s.Begin(1)
-	if len(tx.Messages) != 1 || tx.Messages[0].ID != maxID {
+	if len(tx.Messages) != 1 || tx.Messages[0].ID != top {
 		t.Fatalf("loaded %+v, want the message with ID maxID", tx.Messages)
 	}
 }
