@@ -186,6 +186,8 @@ func TestParseCheckpointValidation(t *testing.T) {
 		"a bit flipped in the prefix": {flipped(ck(5, 20), len(ckMagic)), "checksum mismatch"},
 		"shorter than the fixed part": {withCRC([]byte(ckMagic + "0123456789")), "too short"},
 		"boot ID past the end":        {bootLen(ck(5, 20), 200), "boot ID length 200 past the end"},
+		"boot ID into the count": {bootLen(appendCheckpoint(nil, &checkpoint{prefix: 5, last: 20, boot: "bbbb"}), 8),
+			"boot ID length 8 past the end"},
 	} {
 		if _, err := parseCheckpoint(tc.b); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want %q", name, err, tc.want)
