@@ -185,6 +185,7 @@ func TestParseCheckpointValidation(t *testing.T) {
 		"second range at the prefix":  {ck(5, 20, idRange{6, 6}, idRange{5, 5}), "out of order"},
 		"a bit flipped in the prefix": {flipped(ck(5, 20), len(ckMagic)), "checksum mismatch"},
 		"shorter than the fixed part": {withCRC([]byte(ckMagic + "0123456789")), "too short"},
+		"a few bytes":                 {[]byte("EDSPC"), "too short"},
 		"boot ID past the end":        {bootLen(ck(5, 20), 200), "boot ID length 200 past the end"},
 		"boot ID into the count": {bootLen(appendCheckpoint(nil, &checkpoint{prefix: 5, last: 20, boot: "bbbb"}), 8),
 			"boot ID length 8 past the end"},
