@@ -375,6 +375,10 @@ func TestDiskAddFaults(t *testing.T) {
 			file:   segName(1), torn: true},
 		{name: "write to a new segment",
 			faults: []faultRule{{op: "write", name: segName(1)}}, file: segName(1)},
+		// The spent ID cannot be checkpointed either: the empty segment
+		// must still go at once.
+		{name: "write to a new segment, checkpoint failing",
+			faults: []faultRule{{op: "write", name: segName(1)}, {op: "replace", name: ckName}}, file: segName(1)},
 		{name: "sync of a new segment", before: []string{payload},
 			faults: []faultRule{{op: "sync", name: segName(2)}}, file: segName(2)},
 		{name: "create segment",

@@ -125,7 +125,8 @@ func TestDiskDirectoryModes(t *testing.T) {
 			t.Errorf("%s: mode %v, want drwx------", p, m)
 		}
 	}
-	for _, p := range []string{filepath.Join(dir, segName(1)), filepath.Join(dir, ckName), filepath.Join(dir, corruptDir, segName(1))} {
+	add(t, s, msg("t", "new")) // in a new segment, ID 4
+	for _, p := range []string{filepath.Join(dir, segName(1)), filepath.Join(dir, segName(4)), filepath.Join(dir, ckName), filepath.Join(dir, corruptDir, segName(1))} {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
@@ -339,4 +340,21 @@ func TestDiskMakeRoomKeepsOpenSegment(t *testing.T) {
 		t.Fatalf("segments %v, want m2's alone, now holding m3 too", got)
 	}
 	wantPayloads(t, "held", payloads(s.Begin(2).Messages), string(m2.Payload), string(m3.Payload))
+}
+
+// After a reopen no segment is open for appending: the first Add needs a
+// new segment, and its header counts against MaxBytes.
+func TestDiskFirstAddAfterReopenCountsHeader(t *testing.T) {
+	clk := newFakeClock(testDates[1])
+	m1, m2 := msg("t", "first"), msg("t", "second")
+	h, c := int64(segHeader), 2*checkpointSize(clk.BootID(), 1)
+	limit := h + recordSize(&m1) + c + h + recordSize(&m2) - 1 // a header short
+	dir := t.TempDir()
+	s := openTestDisk(t, dir, Limits{MaxBytes: limit}, 1<<20, nil, WithClock(clk))
+	add(t, s, m1)
+	s.Close()
+	s = openTestDisk(t, dir, Limits{MaxBytes: limit}, 1<<20, nil, WithClock(clk))
+	if dropped, err := s.Add(m2); err != nil || dropped != 1 {
+		t.Fatalf("Add = %d, %v; want the first message dropped for the new segment's header", dropped, err)
+	}
 }
