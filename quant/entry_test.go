@@ -3,13 +3,18 @@ package quant
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 func TestShortestNearBest(t *testing.T) {
@@ -107,6 +112,93 @@ func TestPickEntryAvoidsNarrowCrossing(t *testing.T) {
 	k, even, err = z.pickEntry(ctx, []float64{1, 0.9, 0.1, 0.9, 0.9})
 	if err != nil || k != 2 || even {
 		t.Errorf("pickEntry (knee only) = %d, %v, %v; want 2, false", k, even, err)
+	}
+}
+
+// fakeTimer "runs" a model in a time that depends on its QuantizeLinear
+// count, looked up in times.
+type fakeTimer struct{ d time.Duration }
+
+func (f fakeTimer) Time(context.Context) (time.Duration, error) { return f.d, nil }
+func (fakeTimer) Close() error                                  { return nil }
+
+func quantizeLinears(m *onnxpb.ModelProto) int {
+	n := 0
+	for _, node := range m.GetGraph().GetNode() {
+		if node.GetOpType() == "QuantizeLinear" {
+			n++
+		}
+	}
+	return n
+}
+
+// With a timer, the entry region is the fastest of the shortest near-best
+// prefixes with an even crossing; a longer one must be clearly faster.
+// The near-best set includes prefixes within entryNoise of the best even
+// when the tolerance alone would exclude them.
+func TestPickEntryTimesNearBest(t *testing.T) {
+	z := unevenChain(t, 8)
+	ctx := context.Background()
+	qs := func(k int) int {
+		m, err := z.p.buildQDQ(z.prefixPlan(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return quantizeLinears(m)
+	}
+	// Prefix 0, 3 and 4 are even and near the best (0.1; limit 0.1 + 0.02:
+	// the tolerance alone, 0.25·0.01, would keep only 2); 2 crosses at the
+	// narrow t1. 3 is 1 % faster than 0 (noise), 4 is 20 % faster.
+	times := map[int]time.Duration{qs(0): 10 * time.Millisecond, qs(3): 9900 * time.Microsecond, qs(4): 8 * time.Millisecond}
+	if len(times) != 3 {
+		t.Fatalf("prefixes 0, 3, 4 do not differ in QuantizeLinear count: %v", times)
+	}
+	var opened int
+	z.opt.Timer = func(_ context.Context, m *onnxpb.ModelProto) (latency.Timer, error) {
+		opened++
+		d, ok := times[quantizeLinears(m)]
+		if !ok {
+			return nil, fmt.Errorf("timed an unexpected model (%d QuantizeLinear)", quantizeLinears(m))
+		}
+		return fakeTimer{d}, nil
+	}
+	errs := []float64{0.11, 0.9, 0.1, 0.12, 0.11, 0.5}
+	k, even, err := z.pickEntry(ctx, errs)
+	if err != nil || k != 4 || !even {
+		t.Fatalf("pickEntry = %d, %v, %v; want 4, true", k, even, err)
+	}
+	want := []EntryTiming{{0, 1}, {3, 0.99}, {4, 0.8}}
+	got := z.rep.EntryTimings
+	if len(got) != len(want) {
+		t.Fatalf("timings %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].Layers != want[i].Layers || math.Abs(got[i].Ratio-want[i].Ratio) > 1e-9 {
+			t.Errorf("timing %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if opened != 4 { // the reference and each other one, in pairs
+		t.Errorf("%d timers opened, want 4", opened)
+	}
+
+	// 3 a clear 10 % faster than 0, 4 only 2 % faster than 3: 3.
+	times[qs(3)], times[qs(4)] = 9*time.Millisecond, 8820*time.Microsecond
+	if k, _, err := z.pickEntry(ctx, errs); err != nil || k != 3 {
+		t.Errorf("pickEntry = %d, %v; want 3", k, err)
+	}
+
+	// A timer that fails: the error says where.
+	z.opt.Timer = func(context.Context, *onnxpb.ModelProto) (latency.Timer, error) {
+		return nil, errors.New("no session")
+	}
+	if _, _, err := z.pickEntry(ctx, errs); err == nil || !strings.Contains(err.Error(), "entry region") || !strings.Contains(err.Error(), "no session") {
+		t.Errorf("failing timer: %v", err)
+	}
+
+	// Without a timer: the shortest even prefix.
+	z.opt.Timer = nil
+	if k, _, err := z.pickEntry(ctx, errs); err != nil || k != 0 {
+		t.Errorf("pickEntry without timer = %d, %v; want 0", k, err)
 	}
 }
 

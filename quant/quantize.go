@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
@@ -86,6 +87,13 @@ type Options struct {
 	// as much as the boxes). It must call the FP32 outputs identical to
 	// themselves, else the built-in error is used (with a warning).
 	Metric Metric
+	// Timer, when set, times models on this machine: the entry region is
+	// then the fastest of the shortest prefixes whose error is near the
+	// best (see pickEntry), not merely the shortest. An INT8 layer is not
+	// always faster than a float one: ONNX Runtime's QLinearConv over a
+	// 3-channel image took three times as long as the float Conv in
+	// yolo-fastestv2.
+	Timer latency.Open
 	// SensitivityFrames is how many calibration inputs the sensitivity
 	// analysis compares outputs on.
 	SensitivityFrames int
@@ -123,6 +131,14 @@ func DefaultOptions() Options {
 	}
 }
 
+// EntryTiming is one entry region timed by Options.Timer.
+type EntryTiming struct {
+	Layers int `json:"layers"` // the entry region's length
+	// Ratio is its median inference time over the reference's (the first
+	// timing's), measured in alternating runs.
+	Ratio float64 `json:"ratio"`
+}
+
 // LayerReport says what happened to one quantizable layer.
 type LayerReport struct {
 	Node   string  `json:"node"`
@@ -154,8 +170,11 @@ type Report struct {
 	CustomMetric bool `json:"custom_metric"`
 	// EntryErrors[k] is the output error with the first k layers float
 	// (EntryFloat); EntryLayers is the k chosen.
-	EntryErrors  []float64     `json:"entry_errors,omitempty"`
-	EntryLayers  int           `json:"entry_layers"`
+	EntryErrors []float64 `json:"entry_errors,omitempty"`
+	EntryLayers int       `json:"entry_layers"`
+	// EntryTimings are the entry regions timed on this machine
+	// (Options.Timer), the first being the reference.
+	EntryTimings []EntryTiming `json:"entry_timings,omitempty"`
 	ErrorFinal   float64       `json:"error_final"`
 	MaxError     float64       `json:"max_error"`
 	FloatWeights WeightStorage `json:"float_weights"`

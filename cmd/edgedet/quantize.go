@@ -14,11 +14,11 @@ import (
 
 	"github.com/edgedet/edgedet/calib"
 	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/platforms"
-	"github.com/edgedet/edgedet/prune"
 	"github.com/edgedet/edgedet/quant"
 )
 
@@ -145,6 +145,18 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer inputs.Close()
 
+	if f.latency && opt.Profile == quant.ProfileCPU {
+		// Time candidate entry regions in the detector on this CPU, on
+		// the first calibration frame.
+		frame, err := inputs.Image(0)
+		if err != nil {
+			return fmt.Errorf("frame to time on: %w", err)
+		}
+		defer frame.Close()
+		timers := &detectorTimers{threads: opt.Threads, log: newLogger(stderr, slog.LevelWarn, "text"), frame: &frame, spec: &spec}
+		defer timers.Close()
+		opt.Timer = timers.OpenModel
+	}
 	var finish func()
 	opt.Progress, finish = stageBars(stderr)
 	q, rep, err := quant.Quantize(ctx, src, inputs, opt)
@@ -175,7 +187,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // measureQuantLatency times the FP32 model at in and the quantized one at
-// out in the detector, alternately (prune.PairedLatency), on this CPU and
+// out in the detector, alternately (latency.Paired), on this CPU and
 // on the first calibration frame.
 func measureQuantLatency(ctx context.Context, in, out string, threads int, b platforms.Board, frames *calib.Inputs, log *slog.Logger) (*quant.LatencyReport, error) {
 	frame, err := frames.Image(0)
@@ -194,7 +206,7 @@ func measureQuantLatency(ctx context.Context, in, out string, threads int, b pla
 		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	defer tb.Close()
-	fp, q, err := prune.PairedLatency(ctx, ta, tb)
+	fp, q, err := latency.Paired(ctx, ta, tb)
 	if err != nil {
 		return nil, err
 	}
@@ -366,6 +378,13 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	}
 	if len(r.EntryErrors) > 0 {
 		fmt.Fprintf(w, "entry region: first %s float (output error by float prefix length: %s)\n", plural(r.EntryLayers, "layer"), formatErrors(r.EntryErrors))
+	}
+	if t := r.EntryTimings; len(t) > 1 {
+		parts := make([]string, len(t))
+		for i, e := range t {
+			parts[i] = fmt.Sprintf("%d:%.2fx", e.Layers, e.Ratio)
+		}
+		fmt.Fprintf(w, "entry regions timed on this CPU (inference vs the %d-layer region): %s\n", t[0].Layers, strings.Join(parts, " "))
 	}
 	for _, l := range r.FloatLayers() {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)

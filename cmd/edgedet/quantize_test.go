@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -133,6 +134,17 @@ func TestQuantizeCLI(t *testing.T) {
 	}
 	if rep.Latency == nil || rep.Latency.Ratio <= 0 || rep.Latency.CPU != cpu || strconv.Itoa(rep.EntryLayers) != entry[1] || !rep.CustomMetric {
 		t.Errorf("report: latency %+v, entry layers %d (stdout %s), custom metric %v", rep.Latency, rep.EntryLayers, entry[1], rep.CustomMetric)
+	}
+	// Near-best entry regions with even crossings are timed on this CPU
+	// (how many there are depends on the frames), and the chosen one is
+	// among them.
+	if tm := rep.EntryTimings; len(tm) > 1 {
+		if want := fmt.Sprintf("entry regions timed on this CPU (inference vs the %d-layer region): %d:1.00x ", tm[0].Layers, tm[0].Layers); !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, stdout)
+		}
+		if !slices.ContainsFunc(tm, func(e quant.EntryTiming) bool { return e.Layers == rep.EntryLayers }) {
+			t.Errorf("entry region of %d layers chosen, not among those timed: %+v", rep.EntryLayers, tm)
+		}
 	}
 	md := quantMetadata(t, out)
 	for k, want := range map[string]string{
