@@ -308,3 +308,64 @@ func TestDetectionMetric(t *testing.T) {
 		t.Error("no frames: no error")
 	}
 }
+
+// With a timer, a quantized model that computes no faster than FP32 gives
+// way to the weights-only model: no activation quantized, every layer
+// float with int8 weights, the measured ratio and the reason reported.
+func TestQuantizeWeightsOnlyIfSlower(t *testing.T) {
+	qtInitORT(t)
+	m := convChain(rand.New(rand.NewPCG(3, 4)), 4)
+	for _, c := range []struct {
+		name              string
+		int8Time          time.Duration
+		ifSlower          bool
+		wantRatio         float64
+		wantWeightsOnly   bool
+		wantQuantizeNodes bool
+	}{
+		{"slower", 2 * time.Millisecond, true, 2, true, false},
+		{"as fast", time.Millisecond, true, 1, true, false},
+		{"faster", 500 * time.Microsecond, true, 0.5, false, true},
+		{"slower, kept", 2 * time.Millisecond, false, 0, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opt := DefaultOptions()
+			opt.EntryFloat, opt.MaxError, opt.WeightsOnlyIfSlower = false, -1, c.ifSlower
+			opt.Timer = func(_ context.Context, m *onnxpb.ModelProto) (latency.Timer, error) {
+				if quantizeLinears(m) > 0 {
+					return fakeTimer{c.int8Time}, nil
+				}
+				return fakeTimer{time.Millisecond}, nil
+			}
+			out, rep, err := Quantize(context.Background(), m, randomInputs{n: 8, seed: 5}, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(rep.ComputeRatio-c.wantRatio) > 1e-9 || rep.WeightsOnly != c.wantWeightsOnly {
+				t.Errorf("compute ratio %g, weights only %v; want %g, %v", rep.ComputeRatio, rep.WeightsOnly, c.wantRatio, c.wantWeightsOnly)
+			}
+			if got := quantizeLinears(out) > 0; got != c.wantQuantizeNodes {
+				t.Errorf("QuantizeLinear nodes present %v, want %v", got, c.wantQuantizeNodes)
+			}
+			if !c.wantWeightsOnly {
+				return
+			}
+			if rep.Quantized != 0 || len(rep.FloatLayers()) != 4 {
+				t.Errorf("quantized %d, float %d; want 0, 4", rep.Quantized, len(rep.FloatLayers()))
+			}
+			for _, l := range rep.Layers {
+				if l.Weights != WeightsInt8 || !strings.HasPrefix(l.Reason, "weights only: the INT8 model computed at") {
+					t.Errorf("layer %s: weights %s, reason %q", l.Node, l.Weights, l.Reason)
+				}
+			}
+			g := onnx.NewGraph(out)
+			for _, n := range out.GetGraph().GetNode() {
+				if n.GetOpType() == "Conv" {
+					if w := g.Initializer(n.GetInput()[1]); w != nil {
+						t.Errorf("%s reads float weights %s directly, want int8-stored", n.GetName(), w.GetName())
+					}
+				}
+			}
+		})
+	}
+}

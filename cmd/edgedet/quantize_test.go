@@ -270,6 +270,7 @@ func TestQuantizeCLIErrors(t *testing.T) {
 		{"bad method", []string{"--model", model, "--calib", good, "--out", out, "--method", "kl"}, 2, []string{`"kl"`}},
 		{"bad profile", []string{"--model", model, "--calib", good, "--out", out, "--profile", "gpu"}, 2, []string{`"gpu"`}},
 		{"bad float weights", []string{"--model", model, "--calib", good, "--out", out, "--float-weights", "int4"}, 2, []string{"--float-weights", `"int4"`}},
+		{"bad if-slower", []string{"--model", model, "--calib", good, "--out", out, "--if-slower", "fp32"}, 2, []string{"--if-slower", `"fp32"`}},
 		{"unknown exclude", []string{"--model", model, "--calib", good, "--out", out, "--max-error", "-1", "--exclude", "/no/such/Conv"}, 1, []string{`"/no/such/Conv"`}},
 		{"missing model", []string{"--model", filepath.Join(tmp, "none.onnx"), "--calib", good, "--out", out}, 1, []string{"none.onnx"}},
 	} {
@@ -345,5 +346,21 @@ func TestDefaultReduceRange(t *testing.T) {
 		if got := defaultReduceRange(c.board, c.profile); got != c.want {
 			t.Errorf("%s: defaultReduceRange = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// The latency line names what was measured; a weights-only model gets no
+// INT8 warning, an INT8 model that is slower does.
+func TestPrintQuantLatency(t *testing.T) {
+	l := &quant.LatencyReport{FP32Ms: 5, INT8Ms: 5.1, Ratio: 1.02, Threads: 1, CPU: "x86-64 with VNNI", Expected: 0.6}
+	var b strings.Builder
+	printQuantLatency(&b, l, false)
+	if got := b.String(); !strings.Contains(got, "INT8 5.10 ms, FP32 5.00 ms median inference = 1.02x FP32") || !strings.Contains(got, "warning: the INT8 model is not faster") {
+		t.Errorf("INT8, slower:\n%s", got)
+	}
+	b.Reset()
+	printQuantLatency(&b, l, true)
+	if got := b.String(); !strings.Contains(got, "weights-only 5.10 ms, FP32 5.00 ms") || strings.Contains(got, "warning") || !strings.Contains(got, "computes in float") {
+		t.Errorf("weights-only:\n%s", got)
 	}
 }
