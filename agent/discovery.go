@@ -22,6 +22,10 @@ func (a *Agent) startDiscovery(ctx context.Context, env *runEnv) {
 	}
 	client, box, topics := env.client, env.box, env.topics
 	src := a.discoverySource()
+	if dups := report.DiscoveryDuplicates(hc, topics, src); len(dups) > 0 {
+		a.log.Warn("home assistant: entities left out: their IDs repeat an earlier one's (names that differ only in case or punctuation)",
+			"ids", dups)
+	}
 	configs := func() { box.Send(report.Discovery(hc, topics, src, a.clock.Now())...) }
 	known := report.NewDiscoverySet(report.Discovery(hc, topics, src, a.clock.Now()))
 	configs()

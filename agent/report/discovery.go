@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -305,8 +306,22 @@ func DiscoveryFilter(cfg DiscoveryConfig, t topic.Tree) string {
 // Configs of entities later removed from the config are not cleared here:
 // see DiscoverySet.Clear.
 func Discovery(cfg DiscoveryConfig, t topic.Tree, src DiscoverySource, now time.Time) []publish.Message {
+	msgs, _ := discovery(cfg, t, src, now)
+	return msgs
+}
+
+// DiscoveryDuplicates returns the object IDs of the entities Discovery
+// skips because an earlier entity has the same one (cameras, labels or
+// zones whose names differ only in case or punctuation), in order, each
+// once; nil when there are none or cfg is not enabled.
+func DiscoveryDuplicates(cfg DiscoveryConfig, t topic.Tree, src DiscoverySource) []string {
+	_, dups := discovery(cfg, t, src, time.Time{})
+	return dups
+}
+
+func discovery(cfg DiscoveryConfig, t topic.Tree, src DiscoverySource, now time.Time) (msgs []publish.Message, dups []string) {
 	if !cfg.Enabled {
-		return nil
+		return nil, nil
 	}
 	cfg = cfg.WithDefaults()
 	node := DiscoveryNode(t)
@@ -326,10 +341,12 @@ func Discovery(cfg DiscoveryConfig, t topic.Tree, src DiscoverySource, now time.
 		ValueTemplate:       availabilityTemplate,
 	}}
 
-	var msgs []publish.Message
 	seen := map[string]bool{} // object IDs
 	add := func(component, object string, e *haEntity) {
 		if seen[object] {
+			if !slices.Contains(dups, object) {
+				dups = append(dups, object)
+			}
 			return
 		}
 		seen[object] = true
@@ -437,5 +454,5 @@ func Discovery(cfg DiscoveryConfig, t topic.Tree, src DiscoverySource, now time.
 			}
 		}
 	}
-	return msgs
+	return msgs, dups
 }

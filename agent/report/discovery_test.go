@@ -579,6 +579,16 @@ func TestDiscoveryDisabledAndEdgeCases(t *testing.T) {
 		t.Errorf("topics\n got %q\nwant %q", got, want)
 	}
 	checkUnique(t, msgs)
+	dups := DiscoveryDuplicates(cfg, topic.Tree{Prefix: "edgedet", Device: "Pi-5"}, src)
+	// The label "zone b car" took the IDs of zone b's car count first.
+	if want := []string{"front_door_traffic_light_count", "front_door_traffic_light_occupancy",
+		"front_door_zone_b_car_count", "front_door_zone_b_car_occupancy", "front_door_detect", "front_door_threshold"}; !slices.Equal(dups, want) {
+		t.Errorf("duplicates %q, want %q", dups, want)
+	}
+	full := DiscoveryConfig{Enabled: true, Labels: []string{"person", "traffic light"}}
+	if dups := DiscoveryDuplicates(full, testTopics, fullSource("v", "")); dups != nil {
+		t.Errorf("duplicates %q in a config without", dups)
+	}
 	for _, m := range msgs {
 		var c haConfig
 		if err := json.Unmarshal(m.Payload, &c); err != nil {
