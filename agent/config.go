@@ -39,8 +39,8 @@ type Config struct {
 	Snapshots  report.SnapshotConfig `toml:"snapshots"`
 	Stats      StatsConfig           `toml:"stats"`
 	Spool      outbox.Config         `toml:"spool"`
-	// HomeAssistant publishes MQTT discovery configs for per-label count
-	// sensors and occupancy binary sensors.
+	// HomeAssistant publishes MQTT discovery configs for the cameras'
+	// controls, motion, counts, occupancy and snapshots (report.Discovery).
 	HomeAssistant report.DiscoveryConfig `toml:"homeassistant"`
 	// HTTP serves /healthz, Prometheus /metrics and the live view.
 	HTTP    HTTPConfig     `toml:"http"`

@@ -3,7 +3,7 @@
 // (<prefix>/<device>/<camera>/<label>), per-zone counts
 // (<prefix>/<device>/<camera>/zone/<zone>/<label>) and best-frame JPEG
 // snapshots (<prefix>/<device>/<camera>/<label>/snapshot), in the Frigate
-// style, and the Home Assistant discovery configs for the counts. The topic
+// style, and the Home Assistant discovery configs of the agent. The topic
 // names come from package topic.
 //
 // Everything but Snapshot is plain Go; Snapshot uses gocv and closes every

@@ -73,6 +73,9 @@ func (t Tree) ZoneCount(camera, zone, label string) string {
 	return t.join(camera, "zone", zone, Level(label))
 }
 
+// Motion returns <prefix>/<device>/<camera>/motion.
+func (t Tree) Motion(camera string) string { return t.join(camera, "motion") }
+
 // Set returns <prefix>/<device>/<camera>/<setting>/set, where subscribers
 // publish a new value for a control setting.
 func (t Tree) Set(camera, setting string) string { return t.join(camera, setting, "set") }
