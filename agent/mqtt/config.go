@@ -28,15 +28,15 @@ import (
 
 // Defaults applied by [Config.WithDefaults].
 const (
-	DefaultQoS            byte = 1
-	DefaultTopicPrefix         = "edgedet"
+	DefaultQoS         byte = 1
+	DefaultTopicPrefix      = "edgedet"
 	// DefaultFrigateTopicPrefix is the topic prefix with compat =
 	// "frigate": Frigate's default mqtt.topic_prefix.
 	DefaultFrigateTopicPrefix = "frigate"
-	DefaultKeepAlive           = 30 * time.Second
-	DefaultConnectTimeout      = 10 * time.Second
-	DefaultPublishTimeout      = 5 * time.Second
-	DefaultEmbeddedListen      = "127.0.0.1:1883"
+	DefaultKeepAlive          = 30 * time.Second
+	DefaultConnectTimeout     = 10 * time.Second
+	DefaultPublishTimeout     = 5 * time.Second
+	DefaultEmbeddedListen     = "127.0.0.1:1883"
 )
 
 // Topic layouts and payloads (Config.Compat).
