@@ -28,15 +28,12 @@ import (
 
 // Defaults applied by [Config.WithDefaults].
 const (
-	DefaultQoS         byte = 1
-	DefaultTopicPrefix      = "edgedet"
-	// DefaultFrigateTopicPrefix is the topic prefix with compat =
-	// "frigate": Frigate's default mqtt.topic_prefix.
-	DefaultFrigateTopicPrefix = "frigate"
-	DefaultKeepAlive          = 30 * time.Second
-	DefaultConnectTimeout     = 10 * time.Second
-	DefaultPublishTimeout     = 5 * time.Second
-	DefaultEmbeddedListen     = "127.0.0.1:1883"
+	DefaultQoS            byte = 1
+	DefaultTopicPrefix         = "edgedet"
+	DefaultKeepAlive           = 30 * time.Second
+	DefaultConnectTimeout      = 10 * time.Second
+	DefaultPublishTimeout      = 5 * time.Second
+	DefaultEmbeddedListen      = "127.0.0.1:1883"
 )
 
 // Topic layouts and payloads (Config.Compat).
@@ -46,6 +43,9 @@ const (
 	// CompatFrigate is the tree and payloads Frigate documents, so that
 	// consumers written for Frigate work unchanged.
 	CompatFrigate = "frigate"
+	// DefaultFrigateTopicPrefix is the topic prefix with compat =
+	// "frigate": Frigate's default mqtt.topic_prefix.
+	DefaultFrigateTopicPrefix = "frigate"
 )
 
 // Availability payloads published (retained) on the availability topic
