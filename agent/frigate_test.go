@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"encoding/json"
+	"image"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgedet/edgedet/agent/topic"
+	"github.com/edgedet/edgedet/agent/zone"
+	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/clock"
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+// TestFrigateModeScene runs the dog scene through a pipeline in Frigate
+// mode, with motion gating and a zone, delivering to a real Mosquitto, and
+// reads it as a Frigate consumer would: frigate/events with before/after
+// (each before the previous after of the same id, zones included), the
+// camera's and the zone's counts with "all", and the motion topic going
+// ON while the dog moves and OFF again without flapping.
+func TestFrigateModeScene(t *testing.T) {
+	broker := testenv.StartMosquitto(t)
+	sub := testenv.Subscribe(t, broker.URL, "frigate/#")
+	lawn := zone.Config{Name: "lawn", Points: []zone.Point{{640, 0}, {1280, 0}, {1280, 720}, {640, 720}}, Objects: []string{"dog"}}
+	clk := clock.NewFake(scenePast)
+	cc := CameraConfig{Zones: []zone.Config{lawn}, Motion: MotionConfig{Enabled: true, OffDelay: cfgtypes.Duration(time.Second)}}
+	p, _ := testPipeline(t, cc, withClock(clk), withTopics(topic.Tree{Prefix: "frigate", Device: "t", Frigate: true}))
+	deliverTo(t, p, broker.URL)
+	sc := dogScene(t, 1280, 720, 260, image.Pt(-200, 300), image.Pt(600, 330))
+	const frames = 160
+	runScene(t, p, sc, scenePast, frames, "dog")
+	clk.Advance(frames * frameInterval)
+	p.flushTracks(clk.Now())
+
+	type object struct {
+		ID           string   `json:"id"`
+		Camera       string   `json:"camera"`
+		Label        string   `json:"label"`
+		FrameTime    float64  `json:"frame_time"`
+		StartTime    float64  `json:"start_time"`
+		EndTime      *float64 `json:"end_time"`
+		Box          []int    `json:"box"`
+		CurrentZones []string `json:"current_zones"`
+		EnteredZones []string `json:"entered_zones"`
+	}
+	var (
+		last    = map[string]object{} // id → the after of its latest message
+		types   []string
+		counts  = map[string]string{} // topic → payloads
+		motion  []string
+		entered bool
+	)
+	done := func() bool {
+		return len(types) > 0 && types[len(types)-1] == "end" && len(motion) > 0 && motion[len(motion)-1] == "OFF" &&
+			strings.HasSuffix(counts["frigate/lawn/all"], "0 ") && strings.HasSuffix(counts["frigate/static/all"], "0 ")
+	}
+	deadline := time.After(20 * time.Second)
+	for !done() {
+		var m testenv.Message
+		select {
+		case m = <-sub:
+		case <-deadline:
+			t.Fatalf("timed out: events %v, motion %v, counts %v", types, motion, counts)
+		}
+		switch {
+		case m.Topic == "frigate/events":
+			var ev struct {
+				Type          string `json:"type"`
+				Before, After *object
+			}
+			if err := json.Unmarshal(m.Payload, &ev); err != nil || ev.Before == nil || ev.After == nil {
+				t.Fatalf("event %s: %v", m.Payload, err)
+			}
+			a := *ev.After
+			if a.Label != "dog" {
+				continue
+			}
+			types = append(types, ev.Type)
+			if a.Camera != "static" || len(a.Box) != 4 || a.StartTime < float64(scenePast.Unix()) || a.FrameTime < a.StartTime {
+				t.Errorf("bad object: %s", m.Payload)
+			}
+			if prev, ok := last[a.ID]; ok && !reflect.DeepEqual(*ev.Before, prev) {
+				t.Errorf("%s: before is not the previous message's after:\n%s", ev.Type, m.Payload)
+			}
+			if (ev.Type == "end") != (a.EndTime != nil) {
+				t.Errorf("%s with end_time %v", ev.Type, a.EndTime)
+			}
+			entered = entered || strings.Join(a.EnteredZones, ",") == "lawn"
+			last[a.ID] = a
+		case m.Topic == "frigate/static/motion":
+			motion = append(motion, string(m.Payload))
+		case strings.HasPrefix(m.Topic, "frigate/static/") || strings.HasPrefix(m.Topic, "frigate/lawn/"):
+			counts[m.Topic] += string(m.Payload) + " "
+		}
+	}
+	if types[0] != "new" || len(last) != 1 {
+		t.Errorf("dog events %v for %d objects, want one object, new first", types, len(last))
+	}
+	if !entered {
+		t.Error("no event says the dog entered the lawn")
+	}
+	for _, tp := range []string{"frigate/static/dog", "frigate/static/all", "frigate/lawn/dog", "frigate/lawn/all", "frigate/lawn/dog/active"} {
+		if got := counts[tp]; !strings.Contains(got, "1 ") || !strings.HasSuffix(got, "0 ") {
+			t.Errorf("%s published %q, want 1 then 0", tp, got)
+		}
+	}
+	// Motion: ON while the dog moved, OFF again; held, not flapping with
+	// every frame. (The start's OFF went to the outbox deliverTo replaced.)
+	if len(motion) < 2 || motion[0] != "ON" || len(motion) > 6 {
+		t.Errorf("motion published %v, want ON, …, OFF with few changes", motion)
+	}
+	t.Logf("motion: %v", motion)
+}
