@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"strings"
+	"time"
 
 	"github.com/edgedet/edgedet/agent/mqtt"
 )
@@ -52,4 +56,70 @@ func (c *Config) validateFrigate() []error {
 		}
 	}
 	return errs
+}
+
+// frigateStats is the payload of <prefix>/stats in Frigate mode: the keys
+// of Frigate's /api/stats that edgedet has a value for (its process ids
+// are edgedet's; there is no ffmpeg process, so ffmpeg_pid is null).
+type frigateStats struct {
+	Cameras      map[string]frigateCameraStats   `json:"cameras"`
+	Detectors    map[string]frigateDetectorStats `json:"detectors"`
+	CameraFPS    float64                         `json:"camera_fps"`
+	ProcessFPS   float64                         `json:"process_fps"`
+	SkippedFPS   float64                         `json:"skipped_fps"`
+	DetectionFPS float64                         `json:"detection_fps"`
+	Service      frigateService                  `json:"service"`
+}
+
+type frigateCameraStats struct {
+	CameraFPS        float64 `json:"camera_fps"`
+	ProcessFPS       float64 `json:"process_fps"`
+	SkippedFPS       float64 `json:"skipped_fps"`
+	DetectionFPS     float64 `json:"detection_fps"`
+	DetectionEnabled bool    `json:"detection_enabled"`
+	PID              int     `json:"pid"`
+	CapturePID       int     `json:"capture_pid"`
+	FFmpegPID        *int    `json:"ffmpeg_pid"`
+}
+
+type frigateDetectorStats struct {
+	InferenceSpeed float64 `json:"inference_speed"` // ms, mean over the interval
+	DetectionStart float64 `json:"detection_start"` // 0: not tracked
+	PID            int     `json:"pid"`
+}
+
+type frigateService struct {
+	Uptime      int64          `json:"uptime"` // seconds
+	Version     string         `json:"version"`
+	Storage     map[string]any `json:"storage"`
+	LastUpdated int64          `json:"last_updated"` // Unix seconds
+}
+
+// toFrigateStats maps a stats report to Frigate's shape. The detector is
+// named after the execution provider ("cpu" when unknown); its inference
+// speed is the cameras' mean inference time weighted by their process
+// rates. detection_fps is process_fps: edgedet runs the model once per
+// processed frame (with motion.regions, once per crop).
+func toFrigateStats(r StatsReport, version string, pid int, now time.Time) frigateStats {
+	round := func(v float64) float64 { return math.Round(v*100) / 100 }
+	fs := frigateStats{Cameras: map[string]frigateCameraStats{}, Detectors: map[string]frigateDetectorStats{},
+		Service: frigateService{Uptime: int64(r.UptimeS), Version: version, Storage: map[string]any{}, LastUpdated: now.Unix()}}
+	var inferWeighted, fpsSum float64
+	for name, c := range r.Cameras {
+		fs.Cameras[name] = frigateCameraStats{CameraFPS: round(c.CameraFPS), ProcessFPS: round(c.ProcessFPS),
+			SkippedFPS: round(c.SkippedFPS), DetectionFPS: round(c.ProcessFPS), DetectionEnabled: c.Detect, PID: pid, CapturePID: pid}
+		fs.CameraFPS += c.CameraFPS
+		fs.ProcessFPS += c.ProcessFPS
+		fs.SkippedFPS += c.SkippedFPS
+		inferWeighted += c.InferenceMs * c.ProcessFPS
+		fpsSum += c.ProcessFPS
+	}
+	fs.CameraFPS, fs.ProcessFPS, fs.SkippedFPS = round(fs.CameraFPS), round(fs.ProcessFPS), round(fs.SkippedFPS)
+	fs.DetectionFPS = fs.ProcessFPS
+	det := frigateDetectorStats{PID: pid}
+	if fpsSum > 0 {
+		det.InferenceSpeed = round(inferWeighted / fpsSum)
+	}
+	fs.Detectors[cmp.Or(strings.ToLower(r.Provider), "cpu")] = det
+	return fs
 }

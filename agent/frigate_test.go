@@ -114,3 +114,36 @@ func TestFrigateModeScene(t *testing.T) {
 	}
 	t.Logf("motion: %v", motion)
 }
+
+// TestFrigateStats: the stats report in Frigate's /api/stats shape — per
+// camera rates and detection_enabled, totals, one detector with the
+// process-weighted inference time, service uptime and version.
+func TestFrigateStats(t *testing.T) {
+	r := StatsReport{UptimeS: 61.7, Provider: "xnnpack", Cameras: map[string]CameraStats{
+		"front": {CameraFPS: 10, ProcessFPS: 4, SkippedFPS: 6, InferenceMs: 20, Detect: true},
+		"back":  {CameraFPS: 5.555, ProcessFPS: 1, SkippedFPS: 4.555, InferenceMs: 40},
+	}}
+	now := time.Unix(1700000000, 0)
+	b, err := json.Marshal(toFrigateStats(r, "v1.2", 42, now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"cameras": map[string]any{
+			"front": map[string]any{"camera_fps": 10.0, "process_fps": 4.0, "skipped_fps": 6.0, "detection_fps": 4.0,
+				"detection_enabled": true, "pid": 42.0, "capture_pid": 42.0, "ffmpeg_pid": nil},
+			"back": map[string]any{"camera_fps": 5.56, "process_fps": 1.0, "skipped_fps": 4.56, "detection_fps": 1.0,
+				"detection_enabled": false, "pid": 42.0, "capture_pid": 42.0, "ffmpeg_pid": nil},
+		},
+		"detectors":  map[string]any{"xnnpack": map[string]any{"inference_speed": 24.0, "detection_start": 0.0, "pid": 42.0}},
+		"camera_fps": 15.56, "process_fps": 5.0, "skipped_fps": 10.56, "detection_fps": 5.0,
+		"service": map[string]any{"uptime": 61.0, "version": "v1.2", "storage": map[string]any{}, "last_updated": 1700000000.0},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+}

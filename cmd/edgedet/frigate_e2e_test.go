@@ -172,13 +172,25 @@ func TestFrigateCompatE2E(t *testing.T) {
 		case m.Topic == "frigate/porch/detect/state":
 			detectState = string(m.Payload)
 		case m.Topic == "frigate/stats":
+			// Frigate's /api/stats shape.
 			var st struct {
 				Cameras map[string]struct {
-					CameraFPS float64 `json:"camera_fps"`
+					CameraFPS        float64 `json:"camera_fps"`
+					DetectionEnabled *bool   `json:"detection_enabled"`
 				} `json:"cameras"`
+				Detectors map[string]struct {
+					InferenceSpeed *float64 `json:"inference_speed"`
+				} `json:"detectors"`
+				Service struct {
+					Uptime  *float64 `json:"uptime"`
+					Version string   `json:"version"`
+				} `json:"service"`
 			}
 			if err := json.Unmarshal(m.Payload, &st); err != nil {
 				t.Fatalf("stats are not JSON: %v: %s", err, m.Payload)
+			}
+			if len(st.Detectors) != 1 || st.Service.Uptime == nil || st.Cameras["porch"].DetectionEnabled == nil {
+				t.Fatalf("stats not in Frigate's shape: %s", m.Payload)
 			}
 			sawStats = sawStats || st.Cameras["porch"].CameraFPS > 0
 		case strings.HasPrefix(m.Topic, "frigate/porch/") || strings.HasPrefix(m.Topic, "frigate/lawn/"):
