@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/agent/report"
 	"github.com/edgedet/edgedet/agent/topic"
+	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/zone"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/clock"
@@ -145,5 +147,58 @@ func TestFrigateStats(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %v\nwant %v", got, want)
+	}
+}
+
+// TestFrigateRestoreOpen: in Frigate mode the objects a killed run left
+// open end on frigate/events (before and after set, end_time set) and the
+// camera's counts, "all" included, go to 0.
+func TestFrigateRestoreOpen(t *testing.T) {
+	broker := testenv.StartMosquitto(t)
+	sub := testenv.Subscribe(t, broker.URL, "frigate/#")
+	dir := t.TempDir()
+	s, _ := mustOpenStore(t, dir, testLog())
+	start := time.Date(2035, 7, 8, 9, 10, 11, 0, time.UTC)
+	s.set("static", report.Meta{Model: "m", Precision: "fp32", Width: 640, Height: 480},
+		[]track.Object{openTestObject("2067484211000-000001", "dog", 0, start)})
+
+	p, _ := testPipeline(t, CameraConfig{})
+	deliverTo(t, p, broker.URL)
+	a := &Agent{cfg: &Config{StateDir: dir}, log: testLog(), clock: clock.NewFake(start.Add(time.Hour))}
+	if _, _, err := a.restoreOpen(p.box, topic.Tree{Prefix: "frigate", Device: "t", Frigate: true}); err != nil {
+		t.Fatal(err)
+	}
+	var ended bool
+	zero := map[string]bool{}
+	deadline := time.After(10 * time.Second)
+	for !ended || len(zero) < 2 {
+		select {
+		case m := <-sub:
+			switch m.Topic {
+			case "frigate/events":
+				var ev struct {
+					Type          string
+					Before, After *struct {
+						ID      string   `json:"id"`
+						EndTime *float64 `json:"end_time"`
+					}
+				}
+				if err := json.Unmarshal(m.Payload, &ev); err != nil {
+					t.Fatal(err)
+				}
+				if ev.Type != "end" || ev.Before == nil || ev.After == nil || ev.After.ID != "2067484211000-000001" ||
+					ev.After.EndTime == nil || ev.Before.EndTime != nil {
+					t.Fatalf("unexpected event %s", m.Payload)
+				}
+				ended = true
+			case "frigate/static/dog", "frigate/static/all":
+				if string(m.Payload) != "0" {
+					t.Fatalf("%s = %q, want 0", m.Topic, m.Payload)
+				}
+				zero[m.Topic] = true
+			}
+		case <-deadline:
+			t.Fatalf("ended %v, zero counts %v after 10s", ended, zero)
+		}
 	}
 }
