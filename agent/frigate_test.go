@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"image"
 	"reflect"
@@ -8,13 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgedet/edgedet/agent/control"
 	"github.com/edgedet/edgedet/agent/report"
 	"github.com/edgedet/edgedet/agent/topic"
 	"github.com/edgedet/edgedet/agent/track"
 	"github.com/edgedet/edgedet/agent/zone"
+	"github.com/edgedet/edgedet/camera"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
 	"github.com/edgedet/edgedet/internal/clock"
 	"github.com/edgedet/edgedet/internal/testenv"
+	"gocv.io/x/gocv"
 )
 
 // TestFrigateModeScene runs the dog scene through a pipeline in Frigate
@@ -201,4 +205,51 @@ func TestFrigateRestoreOpen(t *testing.T) {
 			t.Fatalf("ended %v, zero counts %v after 10s", ended, zero)
 		}
 	}
+}
+
+// TestMotionTopicWhileDetectionOff: with detection switched off the model
+// never runs, but the motion topic still follows the scene: ON while the
+// dog walks in, OFF at least off_delay later, once the still dog has
+// become background.
+func TestMotionTopicWhileDetectionOff(t *testing.T) {
+	cc := CameraConfig{Motion: MotionConfig{Enabled: true, OffDelay: cfgtypes.Duration(time.Second)}}
+	p, _ := testPipeline(t, cc)
+	if _, err := p.ctrl.Set(control.SettingDetect, []byte("OFF")); err != nil {
+		t.Fatal(err)
+	}
+	sc := dogScene(t, 1280, 720, 260, image.Pt(-200, 300), image.Pt(600, 330))
+	runScene(t, p, sc, scenePast, 39, "dog") // still painting only
+	if p.motion.On() {
+		t.Fatal("motion ON before anything moved")
+	}
+	// Frames 40..70 the dog walks in, 70..110 it stands, then it leaves.
+	st := newFrameState()
+	mat := gocv.NewMat()
+	defer mat.Close()
+	var onAt, offAt = -1, -1
+	for i := 39; i < 160; i++ {
+		sc.Frame(i, &mat)
+		f := &camera.Frame{Mat: mat, Seq: uint64(i + 1), Time: scenePast.Add(time.Duration(i) * frameInterval)}
+		it, err := p.prepareFrame(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.process(context.Background(), it, st)
+		if p.motion.On() && onAt < 0 {
+			onAt = i
+		}
+		if !p.motion.On() && onAt >= 0 && offAt < 0 {
+			offAt = i
+		}
+	}
+	if n := p.stats.processed.Load(); n != 0 {
+		t.Errorf("the detector ran on %d frames with detection off", n)
+	}
+	if onAt < 40 || onAt > 45 {
+		t.Errorf("motion ON at frame %d, want as the dog comes in (40)", onAt)
+	}
+	if offAt < 0 || offAt-onAt < 10 {
+		t.Errorf("motion OFF at frame %d, ON at %d: want OFF, and not before off_delay (10 frames)", offAt, onAt)
+	}
+	t.Logf("motion ON at frame %d, OFF at frame %d", onAt, offAt)
 }

@@ -155,7 +155,8 @@ func (p *pipeline) lastMeta() report.Meta {
 // preprocessed input, or regions the crops finish runs the detector on;
 // with neither, the frame is not run: gated (nothing moved) or detection
 // is off. motion is what the motion detector found; motionRan says it
-// ran on the frame (it does not while detection is off).
+// ran on the frame (it runs while detection is off too, for the motion
+// topic).
 type prepared struct {
 	job       Job
 	frame     *camera.Frame
@@ -215,6 +216,10 @@ func (p *pipeline) prepare(ctx context.Context, out chan<- prepared) error {
 func (p *pipeline) prepareFrame(ctx context.Context, f *camera.Frame) (prepared, error) {
 	it := prepared{frame: f}
 	if !p.ctrl.Detect() {
+		if p.gate != nil {
+			p.gate.motionOnly(&it) // for the motion topic only
+			it.motionRan = true
+		}
 		return it, nil
 	}
 	if p.gate != nil {
