@@ -281,10 +281,9 @@ func (a *Agent) restoreOpen(box *outbox.Outbox, topics topic.Tree) (*openStore, 
 		for _, ev := range evs {
 			if frigate != nil {
 				box.Send(frigate.Message(meta, ev))
-				zero[ev.After.Label] = 0
-				continue
+			} else {
+				box.Send(report.EventMessage(topics, meta, ev))
 			}
-			box.Send(report.EventMessage(topics, meta, ev))
 			zero[ev.After.Label] = 0
 		}
 		c := report.NewCounts(topics, name)
