@@ -23,7 +23,7 @@
 //	                                                <prefix>/<device>/+/+/set: sets it
 //	<prefix>/<device>/<camera>/motion               retained, QoS 1, spooled: "ON" while the
 //	                                                camera's motion detector sees motion, "OFF"
-//	                                                once it has seen none for motion.off_delay
+//	                                                once it has seen none for camera.motion.off_delay
 //	<discovery>/<component>/<node>/<object>/config  retained, QoS 1, spooled: Home Assistant
 //	                                                discovery; <discovery> = homeassistant.prefix
 //
