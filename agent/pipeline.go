@@ -70,6 +70,11 @@ type pipeline struct {
 	// gate runs the detector only on frames (or crops) where something
 	// moved or a tracked object is due for a recheck (nil: on every frame).
 	gate *gate
+	// motion is the camera's motion topic (nil: no motion gating, so no
+	// motion detector to tell).
+	motion *report.Motion
+	// frigate encodes events as Frigate does (nil: edgedet's own events).
+	frigate *report.FrigateEvents
 	// objMask drops detections (nil: none); zones follow tracked objects
 	// (nil: the camera has none).
 	objMask    *zone.Mask
@@ -121,6 +126,11 @@ func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detection.
 		if p.gate, err = newGate(cc.Motion, max(spec.InputWidth, spec.InputHeight)); err != nil {
 			return err
 		}
+		p.motion = report.NewMotion(topics, cc.Name, cc.Motion.OffDelay.D())
+		p.box.Send(p.motion.Initial(p.clock.Now()))
+	}
+	if topics.Frigate {
+		p.frigate = report.NewFrigateEvents(topics, cc.Name)
 	}
 	return nil
 }
@@ -144,13 +154,16 @@ func (p *pipeline) lastMeta() report.Meta {
 // prepared is a frame on its way from prepare to finish. job holds its
 // preprocessed input, or regions the crops finish runs the detector on;
 // with neither, the frame is not run: gated (nothing moved) or detection
-// is off. motion is what the motion detector found.
+// is off. motion is what the motion detector found; motionRan says it
+// ran on the frame (it runs while detection is off too, for the motion
+// topic).
 type prepared struct {
-	job     Job
-	frame   *camera.Frame
-	gated   bool
-	motion  []image.Rectangle
-	regions []image.Rectangle
+	job       Job
+	frame     *camera.Frame
+	gated     bool
+	motionRan bool
+	motion    []image.Rectangle
+	regions   []image.Rectangle
 }
 
 // run processes frames until ctx is done or the camera ends.
@@ -203,10 +216,15 @@ func (p *pipeline) prepare(ctx context.Context, out chan<- prepared) error {
 func (p *pipeline) prepareFrame(ctx context.Context, f *camera.Frame) (prepared, error) {
 	it := prepared{frame: f}
 	if !p.ctrl.Detect() {
+		if p.gate != nil {
+			p.gate.motionOnly(&it) // for the motion topic only
+			it.motionRan = true
+		}
 		return it, nil
 	}
 	if p.gate != nil {
 		p.gate.decide(&it)
+		it.motionRan = true
 		if it.gated || len(it.regions) > 0 {
 			return it, nil
 		}
@@ -264,6 +282,7 @@ func newFrameState() *frameState {
 // decoding, masks, metrics, live view, tracking, zones and publishing. It
 // releases the job and the frame.
 func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
+	p.observeMotion(it)
 	if it.job == nil && len(it.regions) == 0 {
 		p.skip(it, st)
 		return
@@ -290,6 +309,25 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	seq, at := f.Seq, f.Time
 	p.stream.Release(f)
 	p.publishDetections(ctx, seq, at, res, dets, st)
+}
+
+// observeMotion feeds the frame's motion to the camera's motion topic.
+func (p *pipeline) observeMotion(it prepared) {
+	if p.motion == nil || !it.motionRan {
+		return
+	}
+	if msg, ok := p.motion.Update(len(it.motion) > 0, it.frame.Time); ok {
+		p.box.Send(msg)
+	}
+}
+
+// eventMessage encodes ev for the events topic, as Frigate does in Frigate
+// mode.
+func (p *pipeline) eventMessage(meta report.Meta, ev track.Event) publish.Message {
+	if p.frigate != nil {
+		return p.frigate.Message(meta, ev)
+	}
+	return report.EventMessage(p.topics, meta, ev)
 }
 
 // skip finishes a frame the detector did not run on: nothing moved, or
@@ -497,7 +535,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 		if meta.Camera == "" {
 			meta = p.lastMeta()
 		}
-		p.box.Send(report.EventMessage(p.topics, meta, ev))
+		p.box.Send(p.eventMessage(meta, ev))
 		if p.logPub {
 			p.log.Info("event", "type", ev.Type, "id", ev.After.ID, "label", ev.After.Label, "score", ev.After.Score)
 		}
@@ -522,8 +560,14 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 	p.objects.Store(&objects)
 }
 
-// flushTracks ends every open object (agent shutdown).
+// flushTracks ends every open object and turns motion off (agent
+// shutdown).
 func (p *pipeline) flushTracks(now time.Time) {
+	if p.motion != nil {
+		if msg, ok := p.motion.Stop(now); ok {
+			p.box.Send(msg)
+		}
+	}
 	if !p.events {
 		return
 	}
