@@ -73,8 +73,9 @@ type pipeline struct {
 	// motion is the camera's motion topic (nil: no motion gating, so no
 	// motion detector to tell).
 	motion *report.Motion
-	// frigate encodes events as Frigate does (nil: edgedet's own events).
-	frigate *report.FrigateEvents
+	// encoder encodes the camera's events: edgedet's own (report.Events) or,
+	// with mqtt.compat = "frigate", Frigate's.
+	encoder eventEncoder
 	// objMask drops detections (nil: none); zones follow tracked objects
 	// (nil: the camera has none).
 	objMask    *zone.Mask
@@ -99,7 +100,8 @@ type pipeline struct {
 	rates       liveRates
 }
 
-// configure sets up the camera's motion gating, object masks and zones.
+// configure sets up the camera's motion gating, object masks, zones and
+// event encoder.
 func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detection.Spec) error {
 	var err error
 	if p.objMask, err = zone.NewMask(cc.ObjectMasks); err != nil {
@@ -130,9 +132,17 @@ func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detection.
 		p.box.Send(p.motion.Initial(p.clock.Now()))
 	}
 	if topics.Frigate {
-		p.frigate = report.NewFrigateEvents(topics, cc.Name)
+		p.encoder = report.NewFrigateEvents(topics, cc.Name)
+	} else {
+		p.encoder = report.NewEvents(topics, cc.Name)
 	}
 	return nil
+}
+
+// eventEncoder turns a camera's tracker events into messages, remembering
+// what it published of each open object.
+type eventEncoder interface {
+	Message(m report.Meta, ev track.Event) publish.Message
 }
 
 // progressed records that a frame went through (processed, or skipped
@@ -319,15 +329,6 @@ func (p *pipeline) observeMotion(it prepared) {
 	if msg, ok := p.motion.Update(len(it.motion) > 0, it.frame.Time); ok {
 		p.box.Send(msg)
 	}
-}
-
-// eventMessage encodes ev for the events topic, as Frigate does in Frigate
-// mode.
-func (p *pipeline) eventMessage(meta report.Meta, ev track.Event) publish.Message {
-	if p.frigate != nil {
-		return p.frigate.Message(meta, ev)
-	}
-	return report.EventMessage(p.topics, meta, ev)
 }
 
 // skip finishes a frame the detector did not run on: nothing moved, or
@@ -535,7 +536,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 		if meta.Camera == "" {
 			meta = p.lastMeta()
 		}
-		p.box.Send(p.eventMessage(meta, ev))
+		p.box.Send(p.encoder.Message(meta, ev))
 		if p.logPub {
 			p.log.Info("event", "type", ev.Type, "id", ev.After.ID, "label", ev.After.Label, "score", ev.After.Score)
 		}
