@@ -96,7 +96,8 @@ type pipeline struct {
 	started     time.Time     // wall clock, shown on the status page
 	startedMono time.Duration // the same instant on clock.Mono: health is judged from it
 	stats       pipelineStats
-	objects     atomic.Pointer[[]web.ObjectCount] // the objects tracked now, by label, for the live page
+	objects     atomic.Pointer[[]web.ObjectCount] // the objects in view, by label, for the live page (see updateLive)
+	lastRan     time.Time                         // frame time of the latest frame the detector ran on
 	rates       liveRates
 }
 
@@ -278,6 +279,7 @@ type frameState struct {
 	dets, crop          []detection.Detection
 	evs, ends, rest     []track.Event
 	objs                []track.Object
+	live                []web.ObjectCount
 	buf                 []byte
 	detectErrs, pubErrs errorLimiter
 }
@@ -285,7 +287,7 @@ type frameState struct {
 func newFrameState() *frameState {
 	return &frameState{dets: make([]detection.Detection, 0, 128), crop: make([]detection.Detection, 0, 128),
 		evs: make([]track.Event, 0, 16), ends: make([]track.Event, 0, 16), rest: make([]track.Event, 0, 16),
-		objs: make([]track.Object, 0, 32), buf: make([]byte, 0, 4096)}
+		objs: make([]track.Object, 0, 32), live: make([]web.ObjectCount, 0, 16), buf: make([]byte, 0, 4096)}
 }
 
 // process finishes one prepared frame: inference (whole frame or crops),
@@ -475,6 +477,43 @@ func (p *pipeline) track(at time.Time, dets []detection.Detection, ran bool, img
 		}
 		p.gate.observe(st.objs, ran, meta.Width*meta.Height)
 	}
+	if ran {
+		p.lastRan = at
+	}
+	if ran || len(st.evs) > 0 {
+		p.updateLive(st)
+	}
+}
+
+// updateLive sets the live page's objects: the reported objects seen in the
+// latest frame the detector ran on, by label. An object missing from that
+// frame has left the view (its "end" is still up to max_age away) and is
+// not counted; frames the detector skips (nothing moved, detection off)
+// change nothing but the objects that ended. It allocates only when the
+// list changes.
+func (p *pipeline) updateLive(st *frameState) {
+	st.objs = p.tracker.AppendActive(st.objs[:0])
+	live := st.live[:0]
+	for _, o := range st.objs {
+		if o.LastSeen.Before(p.lastRan) {
+			continue
+		}
+		i := 0
+		for i < len(live) && live[i].Label != o.Label {
+			i++
+		}
+		if i == len(live) {
+			live = append(live, web.ObjectCount{Label: o.Label})
+		}
+		live[i].Count++
+	}
+	slices.SortFunc(live, func(a, b web.ObjectCount) int { return cmp.Compare(a.Label, b.Label) })
+	st.live = live
+	if cur := p.objects.Load(); cur != nil && slices.Equal(*cur, live) {
+		return
+	}
+	out := slices.Clone(live)
+	p.objects.Store(&out)
 }
 
 // trackZones queues the frame's events (st.evs) of a camera with zones:
@@ -549,16 +588,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 			}
 		}
 	}
-	counts := p.tracker.Counts()
-	p.box.Send(p.counts.Update(counts, now)...)
-	objects := make([]web.ObjectCount, 0, len(counts))
-	for label, n := range counts {
-		if n > 0 {
-			objects = append(objects, web.ObjectCount{Label: label, Count: n})
-		}
-	}
-	slices.SortFunc(objects, func(a, b web.ObjectCount) int { return cmp.Compare(a.Label, b.Label) })
-	p.objects.Store(&objects)
+	p.box.Send(p.counts.Update(p.tracker.Counts(), now)...)
 }
 
 // flushTracks ends every open object and turns motion off (agent
@@ -575,6 +605,7 @@ func (p *pipeline) flushTracks(now time.Time) {
 	meta := p.lastMeta()
 	meta.Zones = p.zoneLookup
 	p.queueEvents(p.tracker.Flush(now), nil, meta)
+	p.objects.Store(&[]web.ObjectCount{})
 	if p.open != nil {
 		p.open.set(p.name, meta, nil)
 	}
