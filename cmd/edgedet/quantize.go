@@ -267,16 +267,17 @@ func printQuantLatency(w io.Writer, l *quant.LatencyReport, weightsOnly bool) {
 	}
 }
 
-// stageBars draws one progress bar per stage of quant.Options.Progress;
-// finish ends the bars left open.
+// stageBars draws one progress bar, labelled with the stage, per stage of
+// quant.Options.Progress; finish ends the bars left open, in stage order.
 func stageBars(stderr io.Writer) (progressFn func(stage string, done, total int), finish func()) {
 	bars := map[string]*progress.Bar{}
+	var order []*progress.Bar
 	progressFn = func(stage string, done, total int) {
 		b := bars[stage]
 		if b == nil {
-			fmt.Fprintf(stderr, "%s\n", stage)
-			b = progress.New(stderr, total, "steps")
+			b = progress.New(stderr, stage, total, "steps")
 			bars[stage] = b
+			order = append(order, b)
 		}
 		b.Add(1)
 		if done == total {
@@ -284,7 +285,7 @@ func stageBars(stderr io.Writer) (progressFn func(stage string, done, total int)
 		}
 	}
 	return progressFn, func() {
-		for _, b := range bars {
+		for _, b := range order {
 			b.Finish()
 		}
 	}

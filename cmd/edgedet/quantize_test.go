@@ -364,3 +364,26 @@ func TestPrintQuantLatency(t *testing.T) {
 		t.Errorf("weights-only:\n%s", got)
 	}
 }
+
+// TestQuantizeStageBarsPiped checks what `edgedet quantize 2>log` leaves in
+// the log: one plain line per stage, in stage order, including a stage
+// that stopped before its total (the bisecting search does), and no
+// carriage returns.
+func TestQuantizeStageBarsPiped(t *testing.T) {
+	var buf strings.Builder
+	progressFn, finish := stageBars(&buf)
+	for i := range 3 {
+		progressFn("calibrate", i+1, 3)
+	}
+	progressFn("sensitivity", 1, 2)
+	progressFn("sensitivity", 2, 2)
+	progressFn("search", 4, 8)
+	progressFn("search", 2, 8)
+	finish()
+	finish() // idempotent
+	out := buf.String()
+	re := regexp.MustCompile(`^calibrate: 3/3 steps in \S+\nsensitivity: 2/2 steps in \S+\nsearch: 2/8 steps in \S+\n$`)
+	if strings.Contains(out, "\r") || !re.MatchString(out) {
+		t.Errorf("stage lines:\n%q\nwant one plain line per stage, in order, ending in a newline", out)
+	}
+}
