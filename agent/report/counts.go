@@ -38,7 +38,7 @@ func NewCounts(t topic.Tree, camera string) *Counts {
 // stationary objects apart: all are active).
 func (c *Counts) Update(current map[string]int, now time.Time) []publish.Message {
 	if c.topics.Frigate {
-		current = withAll(current)
+		current = topic.WithAll(current)
 	}
 	c.labels = c.labels[:0]
 	for label, n := range current {

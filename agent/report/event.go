@@ -104,19 +104,35 @@ func appendAfter(buf []byte, m Meta, o *track.Object) []byte {
 // An Events is not safe for concurrent use; the camera's pipeline stage
 // owns it. It remembers the last message of every object that has not
 // ended.
-type Events struct {
+type Events struct{ sent }
+
+// NewEvents returns the encoder for one camera's events on t.Events.
+func NewEvents(t topic.Tree, camera string) *Events {
+	return &Events{newSent(t.Events(camera))}
+}
+
+// sent is what an event encoder remembers: its topic and the last "after"
+// it encoded of every object that has not ended.
+type sent struct {
 	topic string
 	prev  map[string][]byte // object ID → its last "after", encoded
 }
 
-// NewEvents returns the encoder for one camera's events on t.Events.
-func NewEvents(t topic.Tree, camera string) *Events {
-	return &Events{topic: t.Events(camera), prev: map[string][]byte{}}
-}
+func newSent(topic string) sent { return sent{topic: topic, prev: map[string][]byte{}} }
 
 // Open reports how many objects the encoder remembers (ended objects are
 // forgotten).
-func (e *Events) Open() int { return len(e.prev) }
+func (s *sent) Open() int { return len(s.prev) }
+
+// keep remembers after as ev's object's last state, or forgets the object
+// at its end.
+func (s *sent) keep(ev track.Event, after []byte) {
+	if ev.Type == track.EventEnd {
+		delete(s.prev, ev.After.ID)
+	} else {
+		s.prev[ev.After.ID] = append([]byte(nil), after...)
+	}
+}
 
 // Message encodes ev (QoS 1, not retained, Time the event's frame time).
 func (e *Events) Message(m Meta, ev track.Event) publish.Message {
@@ -133,11 +149,7 @@ func (e *Events) Message(m Meta, ev track.Event) publish.Message {
 	buf = append(buf, `,"after":`...)
 	start := len(buf)
 	buf = appendAfter(buf, m, &ev.After)
-	if ev.Type == track.EventEnd {
-		delete(e.prev, ev.After.ID)
-	} else {
-		e.prev[ev.After.ID] = append(prev[:0:0], buf[start:]...)
-	}
+	e.keep(ev, buf[start:])
 	buf = append(buf, '}')
 	return publish.Message{Topic: e.topic, Payload: buf, QoS: 1, Time: ev.After.FrameTime}
 }

@@ -38,20 +38,13 @@ import (
 // A FrigateEvents is not safe for concurrent use; the camera's pipeline
 // stage owns it. It remembers the last message of every object that has not
 // ended.
-type FrigateEvents struct {
-	topic string
-	prev  map[string][]byte // object ID → its last "after", encoded
-}
+type FrigateEvents struct{ sent }
 
 // NewFrigateEvents returns the encoder for one camera's events on
 // t.Events (t.Frigate should be set).
 func NewFrigateEvents(t topic.Tree, camera string) *FrigateEvents {
-	return &FrigateEvents{topic: t.Events(camera), prev: map[string][]byte{}}
+	return &FrigateEvents{newSent(t.Events(camera))}
 }
-
-// Open reports how many objects the encoder remembers (ended objects are
-// forgotten).
-func (f *FrigateEvents) Open() int { return len(f.prev) }
 
 // Message encodes ev for <prefix>/events (QoS 1, not retained, Time the
 // event's frame time). m.Zones, when set, gives the zones of "after"; an
@@ -78,11 +71,7 @@ func (f *FrigateEvents) Message(m Meta, ev track.Event) publish.Message {
 	buf = append(buf, `,"after":`...)
 	buf = append(buf, after...)
 	buf = append(buf, '}')
-	if ev.Type == track.EventEnd {
-		delete(f.prev, ev.After.ID)
-	} else {
-		f.prev[ev.After.ID] = after
-	}
+	f.keep(ev, after)
 	return publish.Message{Topic: f.topic, Payload: buf, QoS: 1, Time: ev.After.FrameTime}
 }
 
@@ -165,20 +154,4 @@ func unixSeconds(buf []byte, t time.Time) []byte {
 		buf = append(buf, '0')
 	}
 	return strconv.AppendInt(buf, frac, 10)
-}
-
-// withAll returns counts plus topic.AllLabel, the sum of the others, for
-// Frigate's <camera>/all and <zone>/all. counts is not modified.
-func withAll(counts map[string]int) map[string]int {
-	out := make(map[string]int, len(counts)+1)
-	total := 0
-	for label, n := range counts {
-		if label == topic.AllLabel {
-			continue
-		}
-		out[label] = n
-		total += max(n, 0)
-	}
-	out[topic.AllLabel] = total
-	return out
 }

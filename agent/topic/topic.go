@@ -65,6 +65,23 @@ type Tree struct {
 // together (Frigate's "all").
 const AllLabel = "all"
 
+// WithAll returns counts plus AllLabel, the sum of the others (negative
+// counts add nothing), for Frigate's <camera>/all and <zone>/all. counts is
+// not modified; an AllLabel in it is replaced.
+func WithAll(counts map[string]int) map[string]int {
+	out := make(map[string]int, len(counts)+1)
+	total := 0
+	for label, n := range counts {
+		if label == AllLabel {
+			continue
+		}
+		out[label] = n
+		total += max(n, 0)
+	}
+	out[AllLabel] = total
+	return out
+}
+
 // Available returns <prefix>/<device>/available, the availability topic
 // (retained "online", "offline" as the Last Will, "stopped").
 func (t Tree) Available() string { return t.join("available") }

@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -157,5 +158,22 @@ func TestFrigateParseSet(t *testing.T) {
 		if cam != want.camera || s != want.setting || ok != want.ok {
 			t.Errorf("ParseSet(%q) = %q, %q, %v; want %q, %q, %v", name, cam, s, ok, want.camera, want.setting, want.ok)
 		}
+	}
+}
+
+// TestWithAll: the "all" count is the sum of the others (negatives add
+// nothing, a stale "all" is replaced), and the input is left alone.
+func TestWithAll(t *testing.T) {
+	in := map[string]int{"dog": 2, "person": 1, "car": -1, AllLabel: 99}
+	got := WithAll(in)
+	want := map[string]int{"dog": 2, "person": 1, "car": -1, AllLabel: 3}
+	if !maps.Equal(got, want) {
+		t.Errorf("WithAll = %v, want %v", got, want)
+	}
+	if in[AllLabel] != 99 || len(in) != 4 {
+		t.Errorf("input changed: %v", in)
+	}
+	if got := WithAll(nil); !maps.Equal(got, map[string]int{AllLabel: 0}) {
+		t.Errorf("WithAll(nil) = %v", got)
 	}
 }

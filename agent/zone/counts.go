@@ -99,22 +99,12 @@ func (c *Counts) Update(current map[string]map[string]int, now time.Time) []publ
 	return msgs
 }
 
-// withAll returns zones with topic.AllLabel added to each zone: the sum of
-// its other labels. zones is not modified.
+// withAll returns zones with topic.AllLabel added to each zone (see
+// topic.WithAll). zones is not modified.
 func withAll(zones map[string]map[string]int) map[string]map[string]int {
 	out := make(map[string]map[string]int, len(zones))
 	for z, labels := range zones {
-		m := make(map[string]int, len(labels)+1)
-		total := 0
-		for label, n := range labels {
-			if label == topic.AllLabel {
-				continue
-			}
-			m[label] = n
-			total += max(n, 0)
-		}
-		m[topic.AllLabel] = total
-		out[z] = m
+		out[z] = topic.WithAll(labels)
 	}
 	return out
 }
