@@ -2,6 +2,8 @@ package eval
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -97,4 +99,167 @@ func TestPlotTradeoffRejectsNaN(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"broken"`) {
 		t.Errorf("PlotTradeoff(NaN mAP) = %v, want an error naming \"broken\"", err)
 	}
+}
+
+// Agreement's argument checks: a failed call returns 0 with its error;
+// one class is enough; a reference detection scoring exactly minScore is
+// ground truth; a reference class id outside the classes is an error even
+// when other reference objects are fine.
+func TestAgreementArguments(t *testing.T) {
+	one := [][]Detection{{{ClassID: 0, Score: 0.9, Box: [4]float64{10, 10, 50, 50}}}}
+	if a, err := Agreement(one, one, 1, 0.5); err != nil || math.Abs(a-1) > 1e-9 {
+		t.Errorf("one class: %v, %v; want 1, nil", a, err)
+	}
+	if a, err := Agreement(one, [][]Detection{{}, {}}, 1, 0.5); err == nil || a != 0 || !strings.Contains(err.Error(), "1 reference images, 2 compared") {
+		t.Errorf("image counts differ: %v, %v; want 0 and an error naming both counts", a, err)
+	}
+	for _, k := range []int{0, -1} {
+		a, err := Agreement(one, one, k, 0.5)
+		if err == nil || a != 0 || !strings.Contains(err.Error(), fmt.Sprintf("agreement: %d classes", k)) {
+			t.Errorf("%d classes: %v, %v; want 0 and an error naming the class count", k, a, err)
+		}
+	}
+	// Score exactly minScore: ground truth, so a got without it misses it:
+	// recall 0.5 at precision 1, which covers 51 of the 101 recall points.
+	ref := [][]Detection{{
+		{ClassID: 0, Score: 0.9, Box: [4]float64{10, 10, 50, 50}},
+		{ClassID: 0, Score: 0.5, Box: [4]float64{100, 100, 150, 150}},
+	}}
+	if a, err := Agreement(ref, one, 1, 0.5); err != nil || math.Abs(a-51.0/101) > 1e-9 {
+		t.Errorf("reference at exactly minScore missed: %v, %v; want 51/101", a, err)
+	}
+	bad := [][]Detection{{
+		{ClassID: 0, Score: 0.9, Box: [4]float64{10, 10, 50, 50}},
+		{ClassID: 3, Score: 0.9, Box: [4]float64{100, 100, 150, 150}},
+	}}
+	a, err := Agreement(bad, one, 3, 0.5)
+	if err == nil || a != 0 || !strings.Contains(err.Error(), "reference image 0: class id 3 is outside the 3 classes") {
+		t.Errorf("reference class id 3 of 3: %v, %v; want 0 and an error naming it", a, err)
+	}
+	a, err = Agreement(one, [][]Detection{{{ClassID: 5, Score: 0.9}}}, 3, 0.5)
+	if err == nil || a != 0 || !strings.Contains(err.Error(), "class id 5") {
+		t.Errorf("compared class id 5 of 3: %v, %v; want 0 and an error naming it", a, err)
+	}
+	a, err = Agreement([][]Detection{{{ClassID: 0, Score: 0.4}}}, one, 3, 0.5)
+	if !errors.Is(err, ErrNoReference) || a != 0 {
+		t.Errorf("no reference at minScore: %v, %v; want 0, ErrNoReference", a, err)
+	}
+	neg := [][]Detection{{{ClassID: -1, Score: 0.9, Box: [4]float64{10, 10, 50, 50}}}}
+	if _, err := Agreement(neg, [][]Detection{{}}, 3, 0.5); err == nil || !strings.Contains(err.Error(), "class id -1") {
+		t.Errorf("reference class id -1: %v, want an error naming it", err)
+	}
+}
+
+// Area ranges are pycocotools' areaRng: all [0, 1e5²], small [0, 32²],
+// medium [32², 96²], large [96², 1e5²], both ends inclusive. One object
+// found by a perfect detection has AP 1 in every range its area is in, and
+// -1 (no ground truth in range) in the others.
+func TestAreaRangeBounds(t *testing.T) {
+	cases := []struct {
+		name                string
+		box                 [4]float64
+		all, sml, med, larg bool
+	}{
+		{"area 0.5", b(10, 10, 11, 10.5), true, true, false, false},
+		{"area 1", b(10, 10, 11, 11), true, true, false, false},
+		{"area 1000", b(10, 10, 50, 35), true, true, false, false},
+		{"area 1024", b(10, 10, 42, 42), true, true, true, false},
+		{"area 1040", b(10, 10, 50, 36), true, false, true, false},
+		{"area 9200", b(10, 10, 110, 102), true, false, true, false},
+		{"area 9216", b(10, 10, 106, 106), true, false, true, true},
+		{"area 9250", b(10, 10, 110, 102.5), true, false, false, true},
+		{"area 9400", b(10, 10, 110, 104), true, false, false, true},
+		{"area 2e10 (beyond 1e5²)", b(0, 0, 200000, 100000), false, false, false, false},
+	}
+	for _, c := range cases {
+		r := evaluate(t, []string{"a"}, [][]Object{{obj(0, c.box)}}, map[int][]Detection{1: {det(0, 0.9, c.box)}})
+		s := r.Summary
+		for _, x := range []struct {
+			what string
+			got  float64
+			in   bool
+		}{{"AP", s.AP, c.all}, {"APSmall", s.APSmall, c.sml}, {"APMedium", s.APMedium, c.med}, {"APLarge", s.APLarge, c.larg},
+			{"AR100", s.AR100, c.all}, {"ARSmall", s.ARSmall, c.sml}, {"ARMedium", s.ARMedium, c.med}, {"ARLarge", s.ARLarge, c.larg}} {
+			want := -1.0
+			if x.in {
+				want = 1
+			}
+			near(t, c.name+" "+x.what, x.got, want)
+		}
+	}
+}
+
+// Detections has an entry for each image that has detections, and none
+// for the others.
+func TestDetectionsOnlyImagesWithDetections(t *testing.T) {
+	ds := &Dataset{Names: []string{"a"}, Images: []Image{{ID: 4}, {ID: 9}, {ID: 2}}}
+	e := NewEvaluator(ds)
+	d := det(0, 0.9, medium)
+	if err := e.Add(9, []Detection{d}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(4, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := e.Detections()
+	if len(got) != 1 || len(got[9]) != 1 || got[9][0] != d {
+		t.Errorf("Detections() = %v, want only image 9 with %v", got, d)
+	}
+}
+
+// There is one label per number of Summary.Stats.
+func TestSummaryLabelsMatchStats(t *testing.T) {
+	if len(SummaryLabels) != len(Summary{}.Stats()) {
+		t.Fatalf("%d labels for %d stats", len(SummaryLabels), len(Summary{}.Stats()))
+	}
+	if SummaryLabels[11] != "AR @[ IoU=0.50:0.95 | area= large | maxDets=100 ]" {
+		t.Errorf("last label %q", SummaryLabels[11])
+	}
+}
+
+// MeanPR50 averages the classes with ground truth point by point: a
+// perfect class (precision 1 everywhere) and a missed one (0) give 0.5,
+// and a class without ground truth is left out.
+func TestMeanPR50AveragesClasses(t *testing.T) {
+	objects := [][]Object{{obj(0, medium), obj(1, large)}}
+	dets := map[int][]Detection{1: {det(0, 0.9, medium), det(2, 0.8, far)}}
+	r := evaluate(t, []string{"a", "b", "c"}, objects, dets)
+	mean := r.MeanPR50()
+	if len(mean) != 101 {
+		t.Fatalf("MeanPR50 has %d points, want 101", len(mean))
+	}
+	for i, v := range mean {
+		near(t, fmt.Sprintf("MeanPR50[%d]", i), v, 0.5) // precision is tp/(tp+fp+eps)
+	}
+	near(t, "AP50", r.Summary.AP50, 0.5)
+	if r.Classes[2].PR50 != nil {
+		t.Errorf("class without ground truth has a PR curve %v", r.Classes[2].PR50)
+	}
+	none := evaluate(t, []string{"a"}, [][]Object{nil}, nil)
+	if got := none.MeanPR50(); got != nil {
+		t.Errorf("MeanPR50 without ground truth = %v, want nil", got)
+	}
+}
+
+// Boxes of zero width or height overlap nothing, not even an identical
+// degenerate box (pycocotools' bbIou is 0 unless both overlaps are > 0),
+// so such ground truth cannot be found.
+func TestDegenerateBoxesNeverMatch(t *testing.T) {
+	for _, box := range [][4]float64{b(10, 10, 10, 50), b(10, 10, 50, 10), b(10, 10, 10, 10)} {
+		r := evaluate(t, []string{"a"}, [][]Object{{obj(0, box)}}, map[int][]Detection{1: {det(0, 0.9, box)}})
+		near(t, fmt.Sprintf("%v AP", box), r.Summary.AP, 0)
+		near(t, fmt.Sprintf("%v AR100", box), r.Summary.AR100, 0)
+	}
+}
+
+// TestMatchPrefersObjectsInRange with the objects listed the other way
+// round: objects outside the area range are moved behind those in it
+// before matching, so the order of an image's objects does not matter.
+func TestMatchPrefersObjectsInRangeListedLast(t *testing.T) {
+	S, M, D := b(0, 0, 30, 30), b(0, 0, 40, 40), b(0, 0, 35, 35)
+	r := evaluate(t, []string{"a"}, [][]Object{{obj(0, M), obj(0, S)}}, map[int][]Detection{1: {det(0, 0.9, D)}})
+	checkSummary(t, r.Summary, [12]float64{
+		0.6 * 51 / 101, 51.0 / 101, 51.0 / 101, 0.5, 0.6, -1,
+		0.6 * 0.5, 0.6 * 0.5, 0.6 * 0.5, 0.5, 0.6, -1,
+	})
 }
