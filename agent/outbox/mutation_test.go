@@ -94,3 +94,78 @@ func TestWithIDWithoutPrefixKeepsPayload(t *testing.T) {
 		t.Errorf("payload %s, want it unchanged", out.Payload)
 	}
 }
+
+// The epoch file is private like the spool's own files (0600), and an
+// epoch that cannot be written is an error of New naming the step. The
+// write is made to fail (even for root) by a spool directory whose path is
+// so long that the epoch file's name fits in PATH_MAX but its temporary
+// file's (".tmp" longer) does not.
+func TestEpochFileWrite(t *testing.T) {
+	dir := t.TempDir()
+	o, err := New(Config{Dir: dir}, &attempts{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, EpochFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Errorf("epoch file mode %v, want 0600", perm)
+	}
+
+	const pathMax = 4096 // Linux, terminating NUL included
+	// A directory of want bytes: its epoch file's path has want+12, its
+	// temporary file's want+16 = pathMax.
+	want := pathMax - len("/"+EpochFile) - len(".tmp")
+	dir = t.TempDir()
+	for len(dir) < want-200 {
+		dir = filepath.Join(dir, strings.Repeat("d", 199))
+	}
+	dir = filepath.Join(dir, strings.Repeat("e", want-len(dir)-1))
+	if n := len(filepath.Join(dir, EpochFile)); len(dir) != want || n >= pathMax || n+len(".tmp") < pathMax {
+		t.Fatalf("test setup: directory %d bytes, epoch path %d", len(dir), n)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	o, err = New(Config{Dir: dir}, &attempts{}, nil)
+	if err == nil {
+		o.sp.Close()
+		t.Fatal("New with an unwritable epoch file: no error")
+	}
+	if !strings.Contains(err.Error(), "outbox: write message id epoch") {
+		t.Errorf("New with an unwritable epoch file: %v, want it to name the epoch write", err)
+	}
+}
+
+// An epoch file holding hex of the wrong length is damaged too: it is
+// replaced by a new 16-digit epoch.
+func TestEpochFileWrongLength(t *testing.T) {
+	for _, old := range []string{"abcd", "0123456789abcdef01"} {
+		log, logs := newLogger(t)
+		dir := t.TempDir()
+		path := filepath.Join(dir, EpochFile)
+		if err := os.WriteFile(path, []byte(old+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		o, err := New(Config{Dir: dir}, &attempts{}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.sp.Close()
+		if len(logs.Lines("spool epoch file damaged")) != 1 {
+			t.Errorf("epoch %q: not logged as damaged", old)
+		}
+		b, _ := os.ReadFile(path)
+		if e := strings.TrimSpace(string(b)); len(e) != 16 || e == old {
+			t.Errorf("epoch %q: file holds %q after repair, want a new 16-digit epoch", old, b)
+		}
+		if !strings.HasPrefix(string(o.idPrefix), `"msg_id":"`) || strings.Contains(string(o.idPrefix), old) {
+			t.Errorf("epoch %q: id prefix %s", old, o.idPrefix)
+		}
+	}
+}
