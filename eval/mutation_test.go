@@ -263,3 +263,42 @@ func TestMatchPrefersObjectsInRangeListedLast(t *testing.T) {
 		0.6 * 0.5, 0.6 * 0.5, 0.6 * 0.5, 0.5, 0.6, -1,
 	})
 }
+
+// A class's AP50 and PR50 are at IoU 0.50 and its AP75 at 0.75 exactly:
+// a detection with IoU 0.52 counts at 0.50 only, one with IoU 0.77 at
+// 0.50..0.75 (six thresholds) but not at 0.80. A class without ground
+// truth has -1 everywhere.
+func TestClassResultThresholds(t *testing.T) {
+	gt := b(0, 0, 100, 100)
+	cases := []struct {
+		det                   [4]float64
+		ap, ap50, ap75, ar100 float64
+	}{
+		{b(0, 0, 100, 52), 0.1, 1, 0, 0.1},
+		{b(0, 0, 100, 77), 0.6, 1, 1, 0.6},
+	}
+	for _, c := range cases {
+		r := evaluate(t, []string{"a", "b"}, [][]Object{{obj(0, gt)}}, map[int][]Detection{1: {det(0, 0.9, c.det)}})
+		k := r.Classes[0]
+		near(t, fmt.Sprintf("%v AP", c.det), k.AP, c.ap)
+		near(t, fmt.Sprintf("%v AP50", c.det), k.AP50, c.ap50)
+		near(t, fmt.Sprintf("%v AP75", c.det), k.AP75, c.ap75)
+		near(t, fmt.Sprintf("%v AR100", c.det), k.AR100, c.ar100)
+		if len(k.PR50) != 101 {
+			t.Fatalf("%v: PR50 has %d points", c.det, len(k.PR50))
+		}
+		for i, p := range k.PR50 {
+			near(t, fmt.Sprintf("%v PR50[%d]", c.det, i), p, 1)
+		}
+		none := r.Classes[1]
+		for _, v := range []float64{none.AP, none.AP50, none.AP75, none.AR100} {
+			if v != -1 {
+				t.Errorf("class without ground truth: %+v, want -1s", none)
+				break
+			}
+		}
+		if none.PR50 != nil {
+			t.Errorf("class without ground truth has PR50 %v", none.PR50)
+		}
+	}
+}

@@ -169,3 +169,29 @@ func TestEpochFileWrongLength(t *testing.T) {
 		}
 	}
 }
+
+// Only JSON objects get a msg_id: the empty object {} does (with no
+// comma), other payloads of two or more bytes are sent unchanged.
+func TestWithIDOnlyJSONObjects(t *testing.T) {
+	o, err := New(Config{}, &attempts{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := string(o.idPrefix)
+	for in, want := range map[string]string{
+		`{}`:           `{` + prefix + `5"}`,
+		` { } `:        ` {` + prefix + `5" } `,
+		`{"a":1}`:      `{` + prefix + `5","a":1}`,
+		`[1,2]`:        `[1,2]`,
+		`hello`:        `hello`,
+		`{"a":1`:       `{"a":1`,
+		`"a":1}`:       `"a":1}`,
+		"\xff\xd8\xff": "\xff\xd8\xff",
+		`{`:            `{`,
+	} {
+		m := publish.Message{ID: 5, Topic: "ev", Payload: []byte(in), QoS: 1}
+		if got := string(o.withID(m).Payload); got != want {
+			t.Errorf("withID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
