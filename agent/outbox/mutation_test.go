@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/edgedet/edgedet/agent/publish"
 	"github.com/edgedet/edgedet/agent/spool"
 	"github.com/edgedet/edgedet/internal/cfgtypes"
+	"github.com/edgedet/edgedet/internal/testenv"
 )
 
 // Tests here pin behaviours that mutation testing (make mutate) showed the
@@ -193,5 +195,67 @@ func TestWithIDOnlyJSONObjects(t *testing.T) {
 		if got := string(o.withID(m).Payload); got != want {
 			t.Errorf("withID(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The final flush runs under a fresh FinalFlushTimeout (5 s) deadline.
+// (The publisher measures the time left when it is called, a relative
+// time: only a stall of a second between the two would upset it.)
+func TestFinalFlushDeadline(t *testing.T) {
+	var left []time.Duration
+	pub := publisherFunc(func(ctx context.Context, m publish.Message) error {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			left = append(left, -1)
+			return nil
+		}
+		left = append(left, time.Until(dl))
+		return nil
+	})
+	o, err := New(Config{}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Send(publish.Message{Topic: "t", Payload: []byte("x"), QoS: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // shutdown wins over the ready flush: only the final flush publishes
+	if err := o.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] <= 4*time.Second || left[0] > 5*time.Second {
+		t.Errorf("final flush deadline left %v, want one publish with just under 5s", left)
+	}
+}
+
+// New needs a publisher.
+func TestNewNilPublisher(t *testing.T) {
+	o, err := New(Config{}, nil, nil)
+	if err == nil || o != nil || err.Error() != "outbox: nil publisher" {
+		t.Errorf("New(nil publisher) = %v, %v; want nil and \"outbox: nil publisher\"", o, err)
+	}
+}
+
+// Triggers made while one is still pending coalesce: one flush drains
+// everything, so three triggers before Run looks give one flush (plus the
+// final one).
+func TestTriggersCoalesce(t *testing.T) {
+	o, err := New(Config{FlushInterval: cfgtypes.Duration(time.Hour)}, &attempts{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Trigger()
+	o.Trigger()
+	o.Trigger()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	// Once no trigger is pending, every one taken has started its flush.
+	testenv.Eventually(t, 5*time.Second, "triggers taken", func() bool { return len(o.trigger) == 0 && o.Stats().Flushes > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := o.Stats().Flushes; n != 2 {
+		t.Errorf("%d flushes, want 2 (one for the triggers, the final one)", n)
 	}
 }
