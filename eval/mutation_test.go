@@ -302,3 +302,68 @@ func TestClassResultThresholds(t *testing.T) {
 		}
 	}
 }
+
+// The precision-recall axes are labelled at 0, 0.1, …, 1 within the
+// axis range, ends included.
+func TestTenthsTicks(t *testing.T) {
+	label := func(lo, hi float64) string {
+		var s []string
+		for _, tk := range (tenths{}).Ticks(lo, hi) {
+			if tk.Label != fmt.Sprintf("%.1f", tk.Value) {
+				t.Errorf("tick %g labelled %q", tk.Value, tk.Label)
+			}
+			s = append(s, tk.Label)
+		}
+		return strings.Join(s, " ")
+	}
+	for _, c := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{0, 1.02, "0.0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0"},
+		{0, 5, "0.0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0"},
+		{0.2, 0.5, "0.2 0.3 0.4 0.5"},
+		{0.25, 0.45, "0.3 0.4"},
+	} {
+		if got := label(c.lo, c.hi); got != c.want {
+			t.Errorf("Ticks(%g, %g) = %q, want %q", c.lo, c.hi, got, c.want)
+		}
+	}
+}
+
+// PlotPR rejects curves it cannot draw, naming them, and reports a PNG
+// it cannot write.
+func TestPlotPRErrors(t *testing.T) {
+	r := evaluate(t, []string{"a"}, [][]Object{{obj(0, medium)}}, map[int][]Detection{1: {det(0, 0.9, medium)}})
+	good := r.Curve("good")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pr.png")
+	empty := Curve{Name: "empty", Recall: RecallThresholds()}
+	short := Curve{Name: "short", Recall: RecallThresholds(), Precision: make([]float64, 100)}
+	nan := Curve{Name: "nan", Recall: RecallThresholds(), Precision: make([]float64, 101)}
+	nan.Precision[3] = math.NaN()
+	for _, c := range []struct {
+		curves []Curve
+		want   string
+	}{
+		{nil, "plot precision-recall: no curves"},
+		{[]Curve{good, empty}, `plot precision-recall: curve "empty" is empty (no class has ground truth)`},
+		{[]Curve{short}, `plot precision-recall: curve "short" has 101 recall and 100 precision points`},
+		{[]Curve{good, nan}, `plot precision-recall "nan": `},
+	} {
+		err := PlotPR(path, c.curves...)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("PlotPR(%d curves) = %v, want an error starting %q", len(c.curves), err, c.want)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("a failed PlotPR wrote the file")
+	}
+	// /dev/full takes the open but fails every write.
+	if err := PlotPR("/dev/full", good); err == nil || !strings.HasPrefix(err.Error(), "plot precision-recall /dev/full: ") {
+		t.Errorf("PlotPR(/dev/full) = %v, want a write error naming it", err)
+	}
+	if err := PlotPR(path, good); err != nil {
+		t.Errorf("PlotPR(good) = %v", err)
+	}
+}

@@ -259,3 +259,39 @@ func TestTriggersCoalesce(t *testing.T) {
 		t.Errorf("%d flushes, want 2 (one for the triggers, the final one)", n)
 	}
 }
+
+// New reports a disk spool it cannot open, and logs (only) a non-empty
+// spool left by a previous run, with its size.
+func TestNewDiskSpool(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := New(Config{Dir: filepath.Join(file, "spool")}, &attempts{}, nil)
+	if err == nil || o != nil || !strings.Contains(err.Error(), "outbox: open spool") {
+		t.Fatalf("New(spool dir under a file) = %v, %v; want an open spool error", o, err)
+	}
+
+	log, logs := newLogger(t)
+	dir := t.TempDir()
+	held := func() []string { return logs.Lines("spool holds messages from a previous run") }
+	o, err = New(Config{Dir: dir}, &attempts{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Send(msgs("t", "p", 0, 2)...) // Run is not running: they stay spooled
+	if err := o.sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l := held(); len(l) != 0 {
+		t.Fatalf("empty spool logged as holding messages: %q", l)
+	}
+	o, err = New(Config{Dir: dir}, &attempts{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.sp.Close()
+	if l := held(); len(l) != 1 || !strings.Contains(l[0], "messages=2") {
+		t.Errorf("reopened spool logged %q, want one line with messages=2", l)
+	}
+}
