@@ -367,3 +367,63 @@ func TestPlotPRErrors(t *testing.T) {
 		t.Errorf("PlotPR(good) = %v", err)
 	}
 }
+
+// SaveCOCOJSON: file_name is the image path relative to the dataset
+// directory (subdirectories included); detection class ids must index the
+// classes; values JSON cannot hold and files that cannot be written are
+// errors; the files are not executable.
+func TestSaveCOCOJSONDetails(t *testing.T) {
+	dir := t.TempDir()
+	img := Image{ID: 3, Path: filepath.Join(dir, "images", "val", "x.jpg"), Width: 64, Height: 48,
+		Objects: []Object{{ClassID: 1, Box: [4]float64{1, 2, 11, 22}}}}
+	ds := &Dataset{Dir: dir, Names: []string{"cat", "dog"}, Images: []Image{img}}
+	out := filepath.Join(dir, "coco")
+	if err := SaveCOCOJSON(out, ds, map[int][]Detection{3: {det(1, 0.5, b(1, 2, 11, 22))}}); err != nil {
+		t.Fatal(err)
+	}
+	var inst struct {
+		Images []struct {
+			FileName string `json:"file_name"`
+		} `json:"images"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, "instances.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &inst); err != nil {
+		t.Fatal(err)
+	}
+	if len(inst.Images) != 1 || inst.Images[0].FileName != "images/val/x.jpg" {
+		t.Errorf("images %+v, want file_name images/val/x.jpg", inst.Images)
+	}
+	for _, f := range []string{"instances.json", "predictions.json"} {
+		st, err := os.Stat(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o111 != 0 {
+			t.Errorf("%s has mode %v, want no execute bits", f, st.Mode().Perm())
+		}
+	}
+
+	for _, c := range []struct {
+		d    Detection
+		want string
+	}{
+		{det(2, 0.5, b(1, 2, 11, 22)), "save coco json: image 3: class id 2 is outside the dataset's 2 classes"},
+		{det(-1, 0.5, b(1, 2, 11, 22)), "save coco json: image 3: class id -1 is outside the dataset's 2 classes"},
+		{det(0, math.NaN(), b(1, 2, 11, 22)), "save coco json predictions.json: "},
+	} {
+		err := SaveCOCOJSON(filepath.Join(dir, "bad"), ds, map[int][]Detection{3: {c.d}})
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("SaveCOCOJSON(%+v) = %v, want an error starting %q", c.d, err, c.want)
+		}
+	}
+	blocked := filepath.Join(dir, "blocked")
+	if err := os.MkdirAll(filepath.Join(blocked, "predictions.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveCOCOJSON(blocked, ds, nil); err == nil || !strings.Contains(err.Error(), "predictions.json") {
+		t.Errorf("SaveCOCOJSON with a directory in the way of predictions.json = %v, want an error naming it", err)
+	}
+}

@@ -295,3 +295,19 @@ func TestNewDiskSpool(t *testing.T) {
 		t.Errorf("reopened spool logged %q, want one line with messages=1", l)
 	}
 }
+
+// Send without messages does nothing: it does not even wake Run.
+func TestSendNothing(t *testing.T) {
+	o, err := New(Config{}, &attempts{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Send()
+	if len(o.ready) != 0 || o.readyPending.Load() {
+		t.Error("an empty Send signalled a flush")
+	}
+	o.Send(msgs("t", "p", 0, 1)...)
+	if len(o.ready) != 1 || o.Stats().Len != 1 {
+		t.Errorf("Send of one message: ready %d, spooled %d; want 1, 1", len(o.ready), o.Stats().Len)
+	}
+}
