@@ -427,3 +427,33 @@ func TestSaveCOCOJSONDetails(t *testing.T) {
 		t.Errorf("SaveCOCOJSON with a directory in the way of predictions.json = %v, want an error naming it", err)
 	}
 }
+
+// Image ids are the file stems only when every stem is a distinct,
+// non-negative decimal number; otherwise the 1-based file-name order.
+func TestLoadYOLODatasetIDs(t *testing.T) {
+	for _, c := range []struct {
+		files []string
+		want  []int
+	}{
+		{[]string{"5.png", "12.png"}, []int{12, 5}}, // file-name order: "12" < "5"
+		{[]string{"5.png", "cat.png"}, []int{1, 2}},
+		{[]string{"07.png", "7.jpg"}, []int{1, 2}}, // both are 7
+		{[]string{"-3.png", "4.png"}, []int{1, 2}},
+	} {
+		dir := t.TempDir()
+		for _, f := range c.files {
+			writePNG(t, filepath.Join(dir, f), 4, 4)
+		}
+		ds, err := LoadYOLODataset(dir, []string{"cat"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int
+		for _, img := range ds.Images {
+			ids = append(ids, img.ID)
+		}
+		if !slices.Equal(ids, c.want) {
+			t.Errorf("%q: ids %v, want %v", c.files, ids, c.want)
+		}
+	}
+}

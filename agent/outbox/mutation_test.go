@@ -311,3 +311,28 @@ func TestSendNothing(t *testing.T) {
 		t.Errorf("Send of one message: ready %d, spooled %d; want 1, 1", len(o.ready), o.Stats().Len)
 	}
 }
+
+// Messages Send could not spool are logged by the next flush: how many
+// Send calls failed and the last error; then the count starts over.
+func TestNotSpooledLogged(t *testing.T) {
+	log, logs := newLogger(t)
+	o, err := New(Config{MaxBytes: 50}, &attempts{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := publish.Message{Topic: "t", Payload: make([]byte, 100), QoS: 1}
+	o.Send(big)
+	o.Send(big)
+	o.flush(context.Background(), nil)
+	lost := func() []string { return logs.Lines("messages not spooled, lost") }
+	if l := lost(); len(l) != 1 || !strings.Contains(l[0], "calls=2 ") || !strings.Contains(l[0], "last_err=") {
+		t.Fatalf("logged %q, want one line with calls=2 and the last error", l)
+	}
+	if s := o.Stats(); s.NotSpooled != 2 {
+		t.Errorf("NotSpooled %d, want 2", s.NotSpooled)
+	}
+	o.flush(context.Background(), nil)
+	if l := lost(); len(l) != 1 {
+		t.Errorf("logged again without new losses: %q", l)
+	}
+}
