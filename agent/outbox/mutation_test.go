@@ -336,3 +336,17 @@ func TestNotSpooledLogged(t *testing.T) {
 		t.Errorf("logged again without new losses: %q", l)
 	}
 }
+
+// Run may be called only once.
+func TestRunTwice(t *testing.T) {
+	o, stop := runOutbox(t, Config{FlushInterval: cfgtypes.Duration(time.Hour)}, &attempts{}, nil)
+	testenv.Eventually(t, 5*time.Second, "Run started", o.running.Load)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := o.Run(ctx); err == nil || err.Error() != "outbox: Run called more than once" {
+		t.Errorf("second Run = %v, want \"outbox: Run called more than once\"", err)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("first Run: %v", err)
+	}
+}
