@@ -457,3 +457,41 @@ func TestLoadYOLODatasetIDs(t *testing.T) {
 		}
 	}
 }
+
+// In the Ultralytics layout only image files under images/ are images:
+// other files, and directories whatever their name, are skipped; upper
+// case extensions count.
+func TestLoadUltralyticsSkipsNonImages(t *testing.T) {
+	root := t.TempDir()
+	writePNG(t, filepath.Join(root, "images", "val", "a.png"), 100, 50)
+	writePNG(t, filepath.Join(root, "images", "val", "B.PNG"), 10, 10)
+	writeFile(t, filepath.Join(root, "images", "val", "notes.txt"), "not an image")
+	if err := os.MkdirAll(filepath.Join(root, "images", "old.jpg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := LoadYOLODataset(root, []string{"cat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, img := range ds.Images {
+		names = append(names, filepath.Base(img.Path))
+	}
+	if !slices.Equal(names, []string{"B.PNG", "a.png"}) {
+		t.Errorf("images %q, want [B.PNG a.png]", names)
+	}
+	// The flat layout skips them too.
+	flat := t.TempDir()
+	writePNG(t, filepath.Join(flat, "a.png"), 100, 50)
+	writeFile(t, filepath.Join(flat, "a.txt"), "")
+	if err := os.MkdirAll(filepath.Join(flat, "dir.png"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ds, err = LoadYOLODataset(flat, []string{"cat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Images) != 1 || filepath.Base(ds.Images[0].Path) != "a.png" || len(ds.MissingLabels) != 0 {
+		t.Errorf("flat: %d images (%+v), missing %v; want a.png with its (empty) labels", len(ds.Images), ds.Images, ds.MissingLabels)
+	}
+}
