@@ -1,9 +1,12 @@
 package eval
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"math"
 	"os"
 	"path/filepath"
@@ -493,5 +496,54 @@ func TestLoadUltralyticsSkipsNonImages(t *testing.T) {
 	}
 	if len(ds.Images) != 1 || filepath.Base(ds.Images[0].Path) != "a.png" || len(ds.MissingLabels) != 0 {
 		t.Errorf("flat: %d images (%+v), missing %v; want a.png with its (empty) labels", len(ds.Images), ds.Images, ds.MissingLabels)
+	}
+}
+
+// A file with an image extension that is not an image fails the load,
+// naming the file and wrapping image.ErrFormat.
+func TestLoadYOLODatasetNotAnImage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.jpg")
+	writeFile(t, path, "plain text, not a JPEG")
+	_, err := LoadYOLODataset(dir, []string{"cat"})
+	if !errors.Is(err, image.ErrFormat) || !strings.Contains(err.Error(), "read image size of "+path) {
+		t.Errorf("LoadYOLODataset(text file named .jpg) = %v, want image.ErrFormat naming %s", err, path)
+	}
+}
+
+// writeBMP writes a 24-bit BMP header (and no pixels) of w x h: enough
+// for image.DecodeConfig, which takes a zero size without complaint.
+func writeBMP(t *testing.T, path string, w, h int32) {
+	t.Helper()
+	var b bytes.Buffer
+	b.WriteString("BM")
+	for _, v := range []any{uint32(54), uint32(0), uint32(54), uint32(40), w, h, uint16(1), uint16(24), [24]byte{}} {
+		if err := binary.Write(&b, binary.LittleEndian, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, path, b.String())
+}
+
+// An image whose header gives a zero width or height fails the load,
+// naming the file and the size; 1x1 is fine.
+func TestLoadYOLODatasetZeroSizeImage(t *testing.T) {
+	for _, c := range []struct {
+		w, h int32
+		want string
+	}{{0, 5, "header says 0x5"}, {5, 0, "header says 5x0"}, {0, 0, "header says 0x0"}} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "a.bmp")
+		writeBMP(t, path, c.w, c.h)
+		_, err := LoadYOLODataset(dir, []string{"cat"})
+		if err == nil || err.Error() != "read image size of "+path+": "+c.want {
+			t.Errorf("%dx%d BMP: %v, want %q", c.w, c.h, err, c.want)
+		}
+	}
+	dir := t.TempDir()
+	writeBMP(t, filepath.Join(dir, "a.bmp"), 1, 1)
+	ds, err := LoadYOLODataset(dir, []string{"cat"})
+	if err != nil || ds.Images[0].Width != 1 || ds.Images[0].Height != 1 {
+		t.Errorf("1x1 BMP: %v", err)
 	}
 }

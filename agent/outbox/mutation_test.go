@@ -350,3 +350,36 @@ func TestRunTwice(t *testing.T) {
 		t.Errorf("first Run: %v", err)
 	}
 }
+
+// At shutdown what is left in the spool is reported: lost from a memory
+// spool, kept by a disk spool; nothing is said when nothing is left.
+func TestShutdownReportsLeftovers(t *testing.T) {
+	down := &flaky{n: 1 << 30, err: publish.ErrNotConnected}
+	for _, c := range []struct {
+		name string
+		dir  string
+		pub  publish.Publisher
+		send int
+		want string // "" for no line
+	}{
+		{"memory, delivered", "", &attempts{}, 1, ""},
+		{"memory, one left", "", down, 1, "undelivered messages lost"},
+		{"disk, one left", t.TempDir(), down, 1, "undelivered messages kept in the disk spool"},
+	} {
+		log, logs := newLogger(t)
+		cfg := Config{Dir: c.dir, FlushInterval: cfgtypes.Duration(time.Hour)}
+		o, stop := runOutbox(t, cfg, c.pub, log)
+		o.Send(msgs("t", "p", 0, c.send)...)
+		testenv.Eventually(t, 5*time.Second, "a flush", func() bool { return o.Stats().Flushes > 0 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		lines := logs.Lines("undelivered messages")
+		switch {
+		case c.want == "" && len(lines) != 0:
+			t.Errorf("%s: logged %q, want nothing", c.name, lines)
+		case c.want != "" && (len(lines) != 1 || !strings.Contains(lines[0], c.want) || !strings.Contains(lines[0], "messages=1")):
+			t.Errorf("%s: logged %q, want one %q line with messages=1", c.name, lines, c.want)
+		}
+	}
+}
