@@ -547,3 +547,26 @@ func TestLoadYOLODatasetZeroSizeImage(t *testing.T) {
 		t.Errorf("1x1 BMP: %v", err)
 	}
 }
+
+// Label files may be up to 16 MiB (README, "Limits"): exactly 16 MiB
+// loads, one byte more is refused.
+func TestLabelFileLimitIs16MiB(t *testing.T) {
+	const mib16 = 16 << 20
+	line := "0 0.5 0.5 0.1 0.1"
+	for _, c := range []struct {
+		size int
+		ok   bool
+	}{{mib16, true}, {mib16 + 1, false}} {
+		dir := t.TempDir()
+		writePNG(t, filepath.Join(dir, "x.png"), 20, 20)
+		// One line padded with blanks: cheap to parse.
+		writeFile(t, filepath.Join(dir, "x.txt"), line+strings.Repeat(" ", c.size-len(line)-1)+"\n")
+		ds, err := LoadYOLODataset(dir, []string{"cat"})
+		if c.ok && (err != nil || ds.NumObjects() != 1) {
+			t.Errorf("%d-byte label file: %v, want it loaded", c.size, err)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "too large")) {
+			t.Errorf("%d-byte label file: %v, want a too-large error", c.size, err)
+		}
+	}
+}
