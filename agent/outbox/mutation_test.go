@@ -383,3 +383,58 @@ func TestShutdownReportsLeftovers(t *testing.T) {
 		}
 	}
 }
+
+// spoolClock makes a fakeClock a spool.Clock: uptime is the time it moved.
+type spoolClock struct {
+	c     *fakeClock
+	start time.Time
+}
+
+func (s spoolClock) Now() time.Time         { return s.c.Now() }
+func (s spoolClock) Uptime() time.Duration  { return s.c.Now().Sub(s.start) }
+func (s spoolClock) BootID() string         { return "outbox-test" }
+func newSpoolClock(c *fakeClock) spoolClock { return spoolClock{c, c.Now()} }
+
+// A flush takes what was spooled when it started, counting the messages
+// Begin dropped for age: not fewer (earlier age drops do not count), not
+// more (a message sent while it publishes waits for the next flush).
+func TestFlushCountsAgeDrops(t *testing.T) {
+	clk := newFakeClock()
+	var o *Outbox
+	var got []string
+	late := true
+	o, err := New(Config{BatchSize: 2}, publisherFunc(func(_ context.Context, m publish.Message) error {
+		got = append(got, string(m.Payload))
+		if late {
+			late = false
+			o.Send(publish.Message{Topic: "t", Payload: []byte("late"), QoS: 1})
+		}
+		return nil
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.sp = spool.NewMemory(spool.Limits{MaxMessages: 100, MaxBytes: 1 << 20, MaxAge: time.Minute}, spool.WithClock(newSpoolClock(clk)))
+
+	// One old message, dropped for age by the first Begin, and one fresh.
+	o.Send(publish.Message{Topic: "t", Payload: []byte("old"), QoS: 1})
+	clk.Add(2 * time.Minute)
+	o.Send(publish.Message{Topic: "t", Payload: []byte("fresh"), QoS: 1})
+	if !o.flush(context.Background(), nil) {
+		t.Fatal("first flush incomplete")
+	}
+	if strings.Join(got, " ") != "fresh" || o.Stats().DroppedAge != 1 || o.sp.Len() != 1 {
+		t.Fatalf("first flush published %q (dropped for age %d, left %d), want fresh, 1 and late left", got, o.Stats().DroppedAge, o.sp.Len())
+	}
+
+	// Four more (five spooled): with an earlier age drop on record the
+	// next flush still takes all five, in batches of two.
+	got = nil
+	o.Send(msgs("t", "m", 0, 4)...)
+	if !o.flush(context.Background(), nil) {
+		t.Fatal("second flush incomplete")
+	}
+	if strings.Join(got, " ") != "late m-000 m-001 m-002 m-003" || o.sp.Len() != 0 {
+		t.Errorf("second flush published %q and left %d, want all five", got, o.sp.Len())
+	}
+}
