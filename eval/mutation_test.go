@@ -570,3 +570,24 @@ func TestLabelFileLimitIs16MiB(t *testing.T) {
 		}
 	}
 }
+
+// Label lines with NaN or infinite coordinates are "not a number", and a
+// class out of range names the valid ids.
+func TestParseLabelsMessages(t *testing.T) {
+	for _, c := range []struct {
+		line, want string
+	}{
+		{"0 nan 0.5 0.1 0.1", `x.txt:1: cx "nan" is not a number`},
+		{"0 0.5 NaN 0.1 0.1", `x.txt:1: cy "NaN" is not a number`},
+		{"0 0.5 0.5 inf 0.1", `x.txt:1: w "inf" is not a number`},
+		{"0 0.5 0.5 0.1 -Inf", `x.txt:1: h "-Inf" is not a number`},
+		{"0 0.5 0.5 0.1 -0.1", `x.txt:1: h -0.1 is outside 0..1 (coordinates are normalised by the image size)`},
+		{"2 0.5 0.5 0.1 0.1", `x.txt:1: class id out of range: class 2, the names have 2 classes (0..1)`},
+		{"-1 0.5 0.5 0.1 0.1", `x.txt:1: class id out of range: class -1, the names have 2 classes (0..1)`},
+	} {
+		_, err := parseLabels([]byte(c.line+"\n"), "x.txt", 20, 20, 2)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %q", c.line, err, c.want)
+		}
+	}
+}
