@@ -438,3 +438,31 @@ func TestFlushCountsAgeDrops(t *testing.T) {
 		t.Errorf("second flush published %q and left %d, want all five", got, o.sp.Len())
 	}
 }
+
+// A flush stopped by an outage (not connected, client closed, cancelled)
+// is logged quietly at debug level; any other publish error is a warning.
+func TestFlushFailureLogLevel(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{publish.ErrNotConnected, "level=DEBUG msg=\"flush stopped, messages kept\""},
+		{publish.ErrClosed, "level=DEBUG msg=\"flush stopped, messages kept\""},
+		{fmt.Errorf("publish: %w", context.Canceled), "level=DEBUG msg=\"flush stopped, messages kept\""},
+		{errors.New("broker said no"), "level=WARN msg=\"flush failed, messages kept for retry\""},
+	} {
+		log, logs := newLogger(t)
+		o, err := New(Config{}, publisherFunc(func(context.Context, publish.Message) error { return c.err }), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Send(msgs("t", "p", 0, 1)...)
+		if o.flush(context.Background(), nil) {
+			t.Fatalf("%v: flush completed", c.err)
+		}
+		lines := logs.Lines("flush ")
+		if len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("%v: logged %q, want one line with %s", c.err, lines, c.want)
+		}
+	}
+}
