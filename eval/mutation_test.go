@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -589,5 +590,14 @@ func TestParseLabelsMessages(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%q: %v, want %q", c.line, err, c.want)
 		}
+	}
+}
+
+// A PNG that cannot be created is an error wrapping the cause.
+func TestPlotPRMissingDirectory(t *testing.T) {
+	r := evaluate(t, []string{"a"}, [][]Object{{obj(0, medium)}}, map[int][]Detection{1: {det(0, 0.9, medium)}})
+	path := filepath.Join(t.TempDir(), "no", "pr.png")
+	if err := PlotPR(path, r.Curve("x")); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "plot precision-recall: ") {
+		t.Errorf("PlotPR into a missing directory = %v, want a \"plot precision-recall\" error wrapping fs.ErrNotExist", err)
 	}
 }

@@ -466,3 +466,18 @@ func TestFlushFailureLogLevel(t *testing.T) {
 		}
 	}
 }
+
+// The "spool full" warning carries exactly its attributes, in order.
+func TestDropWarningAttributes(t *testing.T) {
+	log, logs := newLogger(t)
+	o, err := New(Config{MaxMessages: 1}, &attempts{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Send(msgs("t", "p", 0, 2)...)
+	l := logs.Lines("spool full")
+	want := `level=WARN msg="spool full, dropped oldest messages" component=outbox dropped=1 dropped_total=1 limit=spool.max_messages max_messages=1`
+	if len(l) != 1 || !strings.Contains(l[0], want) || strings.Contains(l[0], "BADKEY") {
+		t.Errorf("logged %q, want one line with %s", l, want)
+	}
+}
