@@ -335,6 +335,11 @@ func TestNotSpooledLogged(t *testing.T) {
 	if l := lost(); len(l) != 1 {
 		t.Errorf("logged again without new losses: %q", l)
 	}
+	o.Send(big)
+	o.flush(context.Background(), nil)
+	if l := lost(); len(l) != 2 || !strings.Contains(l[1], "calls=1 ") {
+		t.Errorf("one more loss logged as %q, want a second line with calls=1", l)
+	}
 }
 
 // Run may be called only once.
