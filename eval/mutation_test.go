@@ -601,3 +601,14 @@ func TestPlotPRMissingDirectory(t *testing.T) {
 		t.Errorf("PlotPR into a missing directory = %v, want a \"plot precision-recall\" error wrapping fs.ErrNotExist", err)
 	}
 }
+
+// One model is enough for a trade-off plot.
+func TestPlotTradeoffOnePoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.png")
+	if err := PlotTradeoff(path, "one", TradeoffPoint{Name: "fp32", LatencyMs: 28, MAP: 0.325}); err != nil {
+		t.Fatalf("PlotTradeoff(one point) = %v", err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Fatalf("plot not written: %v", err)
+	}
+}
