@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/edgedet/edgedet/internal/labels"
@@ -610,5 +611,56 @@ func TestPlotTradeoffOnePoint(t *testing.T) {
 	}
 	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 		t.Fatalf("plot not written: %v", err)
+	}
+}
+
+// Split clamps n to 0..len (Split(0) and Split(-3) give an empty first
+// part), and subsets keep exactly their own images' missing labels.
+func TestSplitClampsAndKeepsMissingLabels(t *testing.T) {
+	ds := &Dataset{Names: []string{"a"}, Images: []Image{{ID: 1, Path: "a"}, {ID: 2, Path: "b"}, {ID: 3, Path: "c"}}, MissingLabels: []string{"b"}}
+	for _, n := range []int{0, -3} {
+		first, rest := ds.Split(n)
+		if len(first.Images) != 0 || len(rest.Images) != 3 {
+			t.Errorf("Split(%d): %d and %d images, want 0 and 3", n, len(first.Images), len(rest.Images))
+		}
+	}
+	first, rest := ds.Split(1)
+	if len(first.MissingLabels) != 0 || !slices.Equal(rest.MissingLabels, []string{"b"}) {
+		t.Errorf("Split(1): missing labels %q and %q, want none and [b]", first.MissingLabels, rest.MissingLabels)
+	}
+	even, odd := ds.Halves()
+	if len(even.MissingLabels) != 0 || !slices.Equal(odd.MissingLabels, []string{"b"}) {
+		t.Errorf("Halves: missing labels %q and %q, want none and [b]", even.MissingLabels, odd.MissingLabels)
+	}
+}
+
+// IsCOCO80 needs exactly the 80 names: a prefix or one more is not COCO.
+func TestIsCOCO80Length(t *testing.T) {
+	if IsCOCO80(labels.COCO80[:3]) || IsCOCO80(nil) {
+		t.Error("a prefix of the COCO names is COCO80")
+	}
+	if IsCOCO80(append(slices.Clone(labels.COCO80[:]), "extra")) {
+		t.Error("81 names are COCO80")
+	}
+	if !slices.Equal(CategoryIDs(labels.COCO80[:3]), []int{1, 2, 3}) {
+		t.Errorf("CategoryIDs of 3 names = %v, want 1..3", CategoryIDs(labels.COCO80[:3]))
+	}
+}
+
+// SaveCOCOJSON creates its directory readable and searchable by all,
+// as far as the umask allows (0755 &^ umask).
+func TestSaveCOCOJSONDirMode(t *testing.T) {
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	dir := filepath.Join(t.TempDir(), "coco")
+	if err := SaveCOCOJSON(dir, &Dataset{Names: []string{"a"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fs.FileMode(0o755) &^ fs.FileMode(umask); st.Mode().Perm() != want {
+		t.Errorf("directory mode %v, want %v", st.Mode().Perm(), want)
 	}
 }
