@@ -117,6 +117,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := a.startControl(ctx, env); err != nil {
 		return err
 	}
+	a.startDiscovery(ctx, env)
 	return a.serve(ctx, env)
 }
 

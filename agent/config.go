@@ -39,8 +39,8 @@ type Config struct {
 	Snapshots  report.SnapshotConfig `toml:"snapshots"`
 	Stats      StatsConfig           `toml:"stats"`
 	Spool      outbox.Config         `toml:"spool"`
-	// HomeAssistant publishes MQTT discovery configs for per-label count
-	// sensors and occupancy binary sensors.
+	// HomeAssistant publishes MQTT discovery configs for the cameras'
+	// controls, motion, counts, occupancy and snapshots (report.Discovery).
 	HomeAssistant report.DiscoveryConfig `toml:"homeassistant"`
 	// HTTP serves /healthz, Prometheus /metrics and the live view.
 	HTTP    HTTPConfig     `toml:"http"`
@@ -145,14 +145,23 @@ type MotionConfig struct {
 	// at again (default 1s), so a parked car keeps its event open; it must
 	// be shorter than events.max_age.
 	Recheck cfgtypes.Duration `toml:"recheck"`
+	// OffDelay is how long the camera's motion topic stays "ON" after the
+	// last frame with motion before it turns "OFF" (default 30s, as
+	// Frigate's motion.mqtt_off_delay), so it does not flap every frame.
+	OffDelay cfgtypes.Duration `toml:"off_delay"`
 	// The motion detector's tuning: threshold, min_area, frame_height,
 	// learning_rate, lightning_threshold, and mask (polygons where motion
 	// is ignored: timestamps, trees).
 	motion.Config
 }
 
-// DefaultRecheck is MotionConfig.Recheck's default.
-const DefaultRecheck = time.Second
+// Defaults of MotionConfig.
+const (
+	DefaultRecheck        = time.Second
+	DefaultMotionOffDelay = 30 * time.Second
+	// MaxMotionOffDelay bounds off_delay: a typo must not hold "ON" for days.
+	MaxMotionOffDelay = time.Hour
+)
 
 // WithDefaults fills the camera's, its motion's and its zones' defaults.
 func (c CameraConfig) WithDefaults() CameraConfig {
@@ -160,6 +169,9 @@ func (c CameraConfig) WithDefaults() CameraConfig {
 	c.Motion.Config = c.Motion.Config.WithDefaults()
 	if c.Motion.Recheck == 0 {
 		c.Motion.Recheck = cfgtypes.Duration(DefaultRecheck)
+	}
+	if c.Motion.OffDelay == 0 {
+		c.Motion.OffDelay = cfgtypes.Duration(DefaultMotionOffDelay)
 	}
 	zones := make([]zone.Config, len(c.Zones))
 	for i, z := range c.Zones {
@@ -187,6 +199,9 @@ func (c CameraConfig) validate(i int, events EventsConfig) []error {
 			errs = append(errs, fmt.Errorf("%smotion.recheck: %v must be shorter than events.max_age (%v), or still objects end",
 				prefix, c.Motion.Recheck, events.Tracker().MaxAge))
 		}
+	}
+	if d := c.Motion.OffDelay.D(); c.Motion.Enabled && (d <= 0 || d > MaxMotionOffDelay) {
+		errs = append(errs, fmt.Errorf("%smotion.off_delay: %v not in (0s, %v]", prefix, c.Motion.OffDelay, MaxMotionOffDelay))
 	}
 	if c.Motion.Regions && !c.Motion.Enabled {
 		errs = append(errs, fmt.Errorf("%smotion.regions: needs motion.enabled = true", prefix))
@@ -338,6 +353,9 @@ func parse(data []byte, baseDir, root string) (*Config, error) {
 	if !md.IsDefined("mqtt", "client_id") {
 		cfg.MQTT.ClientID = "" // derive it from the device the file names
 	}
+	if !md.IsDefined("mqtt", "topic_prefix") {
+		cfg.MQTT.TopicPrefix = "" // its default depends on mqtt.compat
+	}
 	cfg.resolvePaths(baseDir, root)
 	cfg.MQTT = cfg.MQTT.WithDefaults()
 	for i := range cfg.Cameras {
@@ -460,6 +478,7 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, cam.validate(i, c.Events)...)
 	}
+	errs = append(errs, c.validateFrigate()...)
 	return errors.Join(errs...)
 }
 

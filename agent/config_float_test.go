@@ -141,6 +141,9 @@ func TestTypeErrorsNameKey(t *testing.T) {
 		{"[detector.min_scores]\nperson = true\n", "line 14: detector.min_scores.person: expected a number, got true or false"},
 		{"[detector]\nmean = 0.5\n", "line 3: detector.mean: expected an array, got a number"},
 		{"[log]\nstats_interval = \"5q\"\n", `line 14: log.stats_interval: invalid duration "5q"`},
+		// A bare number is refused, not read as nanoseconds (which a
+		// plain time.Duration field would do: max_age = 3 → 3ns).
+		{"[events]\nmax_age = 3\n", `line 14: events.max_age: invalid duration "3" (want e.g. "500ms", "30s", "1m")`},
 		{"[events]\nenabled = 1\n", "line 14: events.enabled: expected true or false, got an integer"},
 		{"[[camera]]\nname = \"back\"\nsource = \"frames\"\nfps = \"fast\"\n", "line 16: camera.fps: expected a number, got a string"},
 	} {

@@ -24,6 +24,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[mqtt]\nbroker = \"ssl://user:secret@broker:8883\"\nqos = 3\nkeep_alive = \"-5s\"\n[spool]\nmax_bytes = 9223372036854775807\n"))
 	f.Add([]byte("[[camera]]\nname = \"x\"\nsource = \"rtsp://u:p@cam/stream\"\n[camera.zones.door]\npolygon = [[0, 0], [1, 0], [1, 1]]\n"))
 	f.Add([]byte("colour = 1\n[log]\nlevel = 3\n"))
+	f.Add([]byte("[detector]\nmodel = \"m.onnx\"\n[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\ndevice = \"box1\"\ncompat = \"frigate\"\n[[camera]]\nname = \"front\"\nsource = \"frames\"\n[camera.motion]\nenabled = true\noff_delay = \"5s\"\n[[camera.zone]]\nname = \"yard\"\npoints = [[0, 0], [10, 0], [10, 10]]\n"))
 	base := f.TempDir()
 	// The sources the seeds name: a frames directory and agent.toml's clip.
 	if err := os.MkdirAll(filepath.Join(base, "frames"), 0o755); err != nil {

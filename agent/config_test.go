@@ -258,3 +258,84 @@ func TestLoadBoundsTheFileItReads(t *testing.T) {
 		t.Fatalf("Load(%d-byte file) = %v, want an ErrTooLarge naming it", MaxConfigSize+10, err)
 	}
 }
+
+// TestParseCompatFrigate: compat = "frigate" without topic_prefix gets
+// Frigate's prefix (an explicit one is kept), and the Frigate layout's
+// constraints on camera and zone names are errors naming the key.
+func TestParseCompatFrigate(t *testing.T) {
+	dir, text := minimal(t)
+	frigate := strings.Replace(text, "[mqtt]\n", "[mqtt]\ncompat = \"frigate\"\n", 1)
+	cfg, err := Parse([]byte(frigate), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.TopicPrefix != "frigate" || cfg.MQTT.Topics().Count("front", "dog") != "frigate/front/dog" {
+		t.Errorf("prefix %q, count topic %q", cfg.MQTT.TopicPrefix, cfg.MQTT.Topics().Count("front", "dog"))
+	}
+	explicit := strings.Replace(frigate, "[mqtt]\n", "[mqtt]\ntopic_prefix = \"nvr\"\n", 1)
+	if cfg, err := Parse([]byte(explicit), dir); err != nil || cfg.MQTT.TopicPrefix != "nvr" {
+		t.Errorf("explicit prefix: %v, %v", cfg, err)
+	}
+	if cfg, err := Parse([]byte(text), dir); err != nil || cfg.MQTT.TopicPrefix != "edgedet" {
+		t.Errorf("native default prefix: %v, %v", cfg, err)
+	}
+
+	bad := strings.Replace(text, "[mqtt]\n", "[mqtt]\ncompat = \"frigatte\"\n", 1)
+	if _, err := Parse([]byte(bad), dir); err == nil || !strings.Contains(err.Error(), `mqtt.compat: "frigatte"`) {
+		t.Errorf("bad compat: %v", err)
+	}
+
+	zones := frigate + `
+[[camera.zone]]
+name = "front"
+points = [[0, 0], [10, 0], [10, 10]]
+
+[[camera.zone]]
+name = "yard"
+points = [[0, 0], [10, 0], [10, 10]]
+
+[[camera]]
+name = "events"
+source = "frames"
+
+[[camera.zone]]
+name = "yard"
+points = [[0, 0], [10, 0], [10, 10]]
+
+[[camera.zone]]
+name = "stats"
+points = [[0, 0], [10, 0], [10, 10]]
+`
+	_, err = Parse([]byte(zones), dir)
+	for _, want := range []string{
+		`camera[0].zone[0].name: "front" is also a camera name`,
+		`camera[1].name: "events" is a topic of Frigate's own`,
+		`camera[1].zone[0].name: "yard" is already camera[0].zone[1].name`,
+		`camera[1].zone[1].name: "stats" is a topic of Frigate's own`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
+	// The same zones are fine in edgedet's own layout.
+	native := strings.Replace(zones, "compat = \"frigate\"\n", "", 1)
+	native = strings.Replace(native, `name = "events"`, `name = "back"`, 1)
+	if _, err := Parse([]byte(native), dir); err != nil {
+		t.Errorf("native layout: %v", err)
+	}
+}
+
+func TestParseMotionOffDelay(t *testing.T) {
+	dir, text := minimal(t)
+	cfg, err := Parse([]byte(text+"[camera.motion]\nenabled = true\n"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Cameras[0].Motion.OffDelay.D(); got != DefaultMotionOffDelay {
+		t.Errorf("off_delay default %v, want %v", got, DefaultMotionOffDelay)
+	}
+	_, err = Parse([]byte(text+"[camera.motion]\nenabled = true\noff_delay = \"2h\"\n"), dir)
+	if err == nil || !strings.Contains(err.Error(), "camera[0].motion.off_delay: 2h0m0s not in (0s, 1h0m0s]") {
+		t.Errorf("off_delay 2h: %v", err)
+	}
+}

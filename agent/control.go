@@ -6,28 +6,23 @@ import (
 	"strings"
 
 	"github.com/edgedet/edgedet/agent/control"
-	"github.com/edgedet/edgedet/agent/report"
 )
 
-// startControl queues the retained state — control values and Home
-// Assistant discovery — now and again after every reconnect (a broker
-// without persistence forgets retained messages when it restarts), and
-// subscribes to the /set topics once; the client re-subscribes on
-// reconnect.
+// startControl queues the retained control values now and again after
+// every reconnect (a broker without persistence forgets retained messages
+// when it restarts), and subscribes to the /set topics once; the client
+// re-subscribes on reconnect. Home Assistant discovery is startDiscovery's.
 func (a *Agent) startControl(ctx context.Context, env *runEnv) error {
 	client, box, topics := env.client, env.box, env.topics
 	byName := map[string]*pipeline{}
-	var names []string
 	for _, p := range a.pipes {
 		byName[p.name] = p
-		names = append(names, p.name)
 	}
 	retainedState := func() {
 		now := a.clock.Now()
 		for _, p := range a.pipes {
 			box.Send(control.StateMessages(topics, p.ctrl, now)...)
 		}
-		box.Send(report.Discovery(a.cfg.HomeAssistant, topics, a.Version, names, now)...)
 	}
 	retainedState()
 	client.OnConnect(retainedState) // Send signals a flush; Trigger is registered in startServices

@@ -99,6 +99,16 @@ func (g *gate) decide(it *prepared) {
 	}
 }
 
+// motionOnly runs the motion detector on it's frame and sets it.motion,
+// deciding nothing: detection is off, but the camera's motion topic still
+// follows the scene (and the background stays current).
+func (g *gate) motionOnly(it *prepared) {
+	b := &g.bufs[g.bufIdx]
+	g.bufIdx ^= 1
+	b.motion = g.motion.Detect(it.frame.Mat, b.motion[:0])
+	it.motion = b.motion
+}
+
 // unexplained reports whether some motion box is not just a tracked
 // object standing still: the background learns a stopped object only
 // slowly, and until it has, the object itself reads as motion. A box that

@@ -274,8 +274,16 @@ func (a *Agent) restoreOpen(box *outbox.Outbox, topics topic.Tree) (*openStore, 
 		}
 		meta, evs := restartEnds(name, cam, now)
 		zero := map[string]int{}
+		var frigate *report.FrigateEvents
+		if topics.Frigate {
+			frigate = report.NewFrigateEvents(topics, name)
+		}
 		for _, ev := range evs {
-			box.Send(report.EventMessage(topics, meta, ev))
+			if frigate != nil {
+				box.Send(frigate.Message(meta, ev))
+			} else {
+				box.Send(report.EventMessage(topics, meta, ev))
+			}
 			zero[ev.After.Label] = 0
 		}
 		c := report.NewCounts(topics, name)

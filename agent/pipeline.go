@@ -70,6 +70,12 @@ type pipeline struct {
 	// gate runs the detector only on frames (or crops) where something
 	// moved or a tracked object is due for a recheck (nil: on every frame).
 	gate *gate
+	// motion is the camera's motion topic (nil: no motion gating, so no
+	// motion detector to tell).
+	motion *report.Motion
+	// encoder encodes the camera's events: edgedet's own (report.Events) or,
+	// with mqtt.compat = "frigate", Frigate's.
+	encoder eventEncoder
 	// objMask drops detections (nil: none); zones follow tracked objects
 	// (nil: the camera has none).
 	objMask    *zone.Mask
@@ -90,11 +96,13 @@ type pipeline struct {
 	started     time.Time     // wall clock, shown on the status page
 	startedMono time.Duration // the same instant on clock.Mono: health is judged from it
 	stats       pipelineStats
-	objects     atomic.Pointer[[]web.ObjectCount] // the objects tracked now, by label, for the live page
+	objects     atomic.Pointer[[]web.ObjectCount] // the objects in view, by label, for the live page (see updateLive)
+	lastRan     time.Time                         // frame time of the latest frame the detector ran on
 	rates       liveRates
 }
 
-// configure sets up the camera's motion gating, object masks and zones.
+// configure sets up the camera's motion gating, object masks, zones and
+// event encoder.
 func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detection.Spec) error {
 	var err error
 	if p.objMask, err = zone.NewMask(cc.ObjectMasks); err != nil {
@@ -121,8 +129,21 @@ func (p *pipeline) configure(cc CameraConfig, topics topic.Tree, spec detection.
 		if p.gate, err = newGate(cc.Motion, max(spec.InputWidth, spec.InputHeight)); err != nil {
 			return err
 		}
+		p.motion = report.NewMotion(topics, cc.Name, cc.Motion.OffDelay.D())
+		p.box.Send(p.motion.Initial(p.clock.Now()))
+	}
+	if topics.Frigate {
+		p.encoder = report.NewFrigateEvents(topics, cc.Name)
+	} else {
+		p.encoder = report.NewEvents(topics, cc.Name)
 	}
 	return nil
+}
+
+// eventEncoder turns a camera's tracker events into messages, remembering
+// what it published of each open object.
+type eventEncoder interface {
+	Message(m report.Meta, ev track.Event) publish.Message
 }
 
 // progressed records that a frame went through (processed, or skipped
@@ -144,13 +165,16 @@ func (p *pipeline) lastMeta() report.Meta {
 // prepared is a frame on its way from prepare to finish. job holds its
 // preprocessed input, or regions the crops finish runs the detector on;
 // with neither, the frame is not run: gated (nothing moved) or detection
-// is off. motion is what the motion detector found.
+// is off. motion is what the motion detector found; motionRan says it
+// ran on the frame (it runs while detection is off too, for the motion
+// topic).
 type prepared struct {
-	job     Job
-	frame   *camera.Frame
-	gated   bool
-	motion  []image.Rectangle
-	regions []image.Rectangle
+	job       Job
+	frame     *camera.Frame
+	gated     bool
+	motionRan bool
+	motion    []image.Rectangle
+	regions   []image.Rectangle
 }
 
 // run processes frames until ctx is done or the camera ends.
@@ -203,10 +227,15 @@ func (p *pipeline) prepare(ctx context.Context, out chan<- prepared) error {
 func (p *pipeline) prepareFrame(ctx context.Context, f *camera.Frame) (prepared, error) {
 	it := prepared{frame: f}
 	if !p.ctrl.Detect() {
+		if p.gate != nil {
+			p.gate.motionOnly(&it) // for the motion topic only
+			it.motionRan = true
+		}
 		return it, nil
 	}
 	if p.gate != nil {
 		p.gate.decide(&it)
+		it.motionRan = true
 		if it.gated || len(it.regions) > 0 {
 			return it, nil
 		}
@@ -250,6 +279,7 @@ type frameState struct {
 	dets, crop          []detection.Detection
 	evs, ends, rest     []track.Event
 	objs                []track.Object
+	live                []web.ObjectCount
 	buf                 []byte
 	detectErrs, pubErrs errorLimiter
 }
@@ -257,13 +287,14 @@ type frameState struct {
 func newFrameState() *frameState {
 	return &frameState{dets: make([]detection.Detection, 0, 128), crop: make([]detection.Detection, 0, 128),
 		evs: make([]track.Event, 0, 16), ends: make([]track.Event, 0, 16), rest: make([]track.Event, 0, 16),
-		objs: make([]track.Object, 0, 32), buf: make([]byte, 0, 4096)}
+		objs: make([]track.Object, 0, 32), live: make([]web.ObjectCount, 0, 16), buf: make([]byte, 0, 4096)}
 }
 
 // process finishes one prepared frame: inference (whole frame or crops),
 // decoding, masks, metrics, live view, tracking, zones and publishing. It
 // releases the job and the frame.
 func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
+	p.observeMotion(it)
 	if it.job == nil && len(it.regions) == 0 {
 		p.skip(it, st)
 		return
@@ -290,6 +321,16 @@ func (p *pipeline) process(ctx context.Context, it prepared, st *frameState) {
 	seq, at := f.Seq, f.Time
 	p.stream.Release(f)
 	p.publishDetections(ctx, seq, at, res, dets, st)
+}
+
+// observeMotion feeds the frame's motion to the camera's motion topic.
+func (p *pipeline) observeMotion(it prepared) {
+	if p.motion == nil || !it.motionRan {
+		return
+	}
+	if msg, ok := p.motion.Update(len(it.motion) > 0, it.frame.Time); ok {
+		p.box.Send(msg)
+	}
 }
 
 // skip finishes a frame the detector did not run on: nothing moved, or
@@ -436,6 +477,43 @@ func (p *pipeline) track(at time.Time, dets []detection.Detection, ran bool, img
 		}
 		p.gate.observe(st.objs, ran, meta.Width*meta.Height)
 	}
+	if ran {
+		p.lastRan = at
+	}
+	if ran || len(st.evs) > 0 {
+		p.updateLive(st)
+	}
+}
+
+// updateLive sets the live page's objects: the reported objects seen in the
+// latest frame the detector ran on, by label. An object missing from that
+// frame has left the view (its "end" is still up to max_age away) and is
+// not counted; frames the detector skips (nothing moved, detection off)
+// change nothing but the objects that ended. It allocates only when the
+// list changes.
+func (p *pipeline) updateLive(st *frameState) {
+	st.objs = p.tracker.AppendActive(st.objs[:0])
+	live := st.live[:0]
+	for _, o := range st.objs {
+		if o.LastSeen.Before(p.lastRan) {
+			continue
+		}
+		i := 0
+		for i < len(live) && live[i].Label != o.Label {
+			i++
+		}
+		if i == len(live) {
+			live = append(live, web.ObjectCount{Label: o.Label})
+		}
+		live[i].Count++
+	}
+	slices.SortFunc(live, func(a, b web.ObjectCount) int { return cmp.Compare(a.Label, b.Label) })
+	st.live = live
+	if cur := p.objects.Load(); cur != nil && slices.Equal(*cur, live) {
+		return
+	}
+	out := slices.Clone(live)
+	p.objects.Store(&out)
 }
 
 // trackZones queues the frame's events (st.evs) of a camera with zones:
@@ -497,7 +575,7 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 		if meta.Camera == "" {
 			meta = p.lastMeta()
 		}
-		p.box.Send(report.EventMessage(p.topics, meta, ev))
+		p.box.Send(p.encoder.Message(meta, ev))
 		if p.logPub {
 			p.log.Info("event", "type", ev.Type, "id", ev.After.ID, "label", ev.After.Label, "score", ev.After.Score)
 		}
@@ -510,26 +588,24 @@ func (p *pipeline) queueEvents(evs []track.Event, img *gocv.Mat, meta report.Met
 			}
 		}
 	}
-	counts := p.tracker.Counts()
-	p.box.Send(p.counts.Update(counts, now)...)
-	objects := make([]web.ObjectCount, 0, len(counts))
-	for label, n := range counts {
-		if n > 0 {
-			objects = append(objects, web.ObjectCount{Label: label, Count: n})
-		}
-	}
-	slices.SortFunc(objects, func(a, b web.ObjectCount) int { return cmp.Compare(a.Label, b.Label) })
-	p.objects.Store(&objects)
+	p.box.Send(p.counts.Update(p.tracker.Counts(), now)...)
 }
 
-// flushTracks ends every open object (agent shutdown).
+// flushTracks ends every open object and turns motion off (agent
+// shutdown).
 func (p *pipeline) flushTracks(now time.Time) {
+	if p.motion != nil {
+		if msg, ok := p.motion.Stop(now); ok {
+			p.box.Send(msg)
+		}
+	}
 	if !p.events {
 		return
 	}
 	meta := p.lastMeta()
 	meta.Zones = p.zoneLookup
 	p.queueEvents(p.tracker.Flush(now), nil, meta)
+	p.objects.Store(&[]web.ObjectCount{})
 	if p.open != nil {
 		p.open.set(p.name, meta, nil)
 	}

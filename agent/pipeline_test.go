@@ -29,6 +29,11 @@ type pipelineOption func(*pipeline)
 // withClock gives the pipeline clk instead of the system clock.
 func withClock(clk clock.Clock) pipelineOption { return func(p *pipeline) { p.clock = clk } }
 
+// withTopics gives the pipeline the topic tree tr (e.g. Frigate's).
+func withTopics(tr topic.Tree) pipelineOption {
+	return func(p *pipeline) { p.topics, p.counts = tr, report.NewCounts(tr, p.name) }
+}
+
 // testPipeline builds a camera pipeline around real parts (detector,
 // tracker, outbox, metrics, live feed); its stream is never run: tests
 // hand it frames themselves.
@@ -83,7 +88,7 @@ func testPipelineWith(t testing.TB, cc CameraConfig, det Detector, opts ...pipel
 		o(p)
 	}
 	cc.Name = "static"
-	if err := p.configure(cc.WithDefaults(), topics, info.Spec); err != nil {
+	if err := p.configure(cc.WithDefaults(), p.topics, info.Spec); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.gate.close() })
@@ -94,7 +99,14 @@ func testPipelineWith(t testing.TB, cc CameraConfig, det Detector, opts ...pipel
 // tracked, a frame — preprocessing, inference, decoding, NMS, metrics,
 // live-view check, tracking — makes no Go heap allocation.
 func TestFrameAllocatesNothing(t *testing.T) {
-	p, _ := testPipeline(t, CameraConfig{})
+	t.Run("native", func(t *testing.T) { testFrameAllocatesNothing(t) })
+	t.Run("frigate", func(t *testing.T) {
+		testFrameAllocatesNothing(t, withTopics(topic.Tree{Prefix: "frigate", Device: "t", Frigate: true}))
+	})
+}
+
+func testFrameAllocatesNothing(t *testing.T, opts ...pipelineOption) {
+	p, _ := testPipeline(t, CameraConfig{}, opts...)
 	img := gocv.IMRead(testenv.Shared(t, "datasets", "samples", "dog.jpg"), gocv.IMReadColor)
 	defer img.Close()
 	ctx := context.Background()
@@ -125,5 +137,43 @@ func TestFrameAllocatesNothing(t *testing.T) {
 	}
 	if n := p.stats.processed.Load(); n < 20 {
 		t.Errorf("processed %d frames, want 21", n)
+	}
+}
+
+// TestGatedFrameAllocatesNothing: with motion gating and so the motion
+// topic on, in Frigate mode, a frame of a still scene — motion detection,
+// gating, the motion state — makes no Go heap allocation.
+func TestGatedFrameAllocatesNothing(t *testing.T) {
+	p, _ := testPipeline(t, CameraConfig{Motion: MotionConfig{Enabled: true}},
+		withTopics(topic.Tree{Prefix: "frigate", Device: "t", Frigate: true}))
+	if p.motion == nil {
+		t.Fatal("no motion state with motion gating on")
+	}
+	img := gocv.IMRead(testenv.Shared(t, "datasets", "samples", "dog.jpg"), gocv.IMReadColor)
+	defer img.Close()
+	ctx := context.Background()
+	st := newFrameState()
+	frame := &camera.Frame{Mat: img}
+	step := func() {
+		frame.Seq++
+		frame.Time = scenePast.Add(time.Duration(frame.Seq) * 100 * time.Millisecond)
+		it, err := p.prepareFrame(ctx, frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !it.motionRan {
+			t.Fatal("the motion detector did not run")
+		}
+		p.process(ctx, it, st)
+	}
+	for range 10 {
+		step()
+	}
+	allocs := testing.AllocsPerRun(10, step)
+	if allocs != 0 {
+		t.Errorf("a gated frame allocates %g times, want 0", allocs)
+	}
+	if n := p.stats.gated.Load(); n < 19 {
+		t.Errorf("%d frames gated, want the still frames (at least 19)", n)
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -149,7 +150,11 @@ func (a *Agent) publishStats(ctx context.Context, every time.Duration, client *m
 		}
 		ms, bs := client.Stats(), box.Stats()
 		r.MQTT = MQTTStats{Connected: ms.Connected, Published: ms.Published, Spooled: bs.Len, SpoolDropped: bs.Lost()}
-		payload, err := json.Marshal(r)
+		var stats any = r
+		if a.cfg.MQTT.Compat == mqtt.CompatFrigate {
+			stats = toFrigateStats(r, a.Version, os.Getpid(), wall)
+		}
+		payload, err := json.Marshal(stats)
 		if err != nil {
 			a.log.Warn("encode stats", "err", err)
 			continue

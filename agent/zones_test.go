@@ -79,6 +79,8 @@ func testZonesInEventsAndCounts(t *testing.T, t0 time.Time) {
 	p.flushTracks(clk.Now())
 
 	var entered, current bool
+	var prevAfter json.RawMessage // the dog's last "after"
+	zoneChanges := 0
 	counts := map[string]string{}
 	deadline := time.After(10 * time.Second)
 	for done := false; !done; {
@@ -94,12 +96,29 @@ func testZonesInEventsAndCounts(t *testing.T, t0 time.Time) {
 						Entered []string `json:"entered_zones"`
 					} `json:"after"`
 				}
+				var raw struct {
+					Before, After json.RawMessage
+				}
 				if err := json.Unmarshal(m.Payload, &ev); err != nil {
 					t.Fatalf("%s: %v", m.Payload, err)
 				}
 				if ev.After.Label != "dog" {
 					continue
 				}
+				// before is the previous message's after, zones included:
+				// a zone change shows once, as before → after.
+				json.Unmarshal(m.Payload, &raw)
+				if ev.Type != "new" && string(raw.Before) != string(prevAfter) {
+					t.Errorf("%s: before is not the previous after:\nbefore %s\nprev   %s", ev.Type, raw.Before, prevAfter)
+				}
+				var before struct {
+					Current []string `json:"current_zones"`
+				}
+				json.Unmarshal(raw.Before, &before)
+				if ev.Type != "new" && strings.Join(before.Current, ",") != strings.Join(ev.After.Current, ",") {
+					zoneChanges++
+				}
+				prevAfter = raw.After
 				if ev.After.Current == nil || ev.After.Entered == nil {
 					t.Errorf("event without zone fields: %s", m.Payload)
 				}
@@ -120,6 +139,9 @@ func testZonesInEventsAndCounts(t *testing.T, t0 time.Time) {
 	}
 	if !current || !entered {
 		t.Errorf("no dog event with the lawn as current (%v) and entered (%v) zone", current, entered)
+	}
+	if zoneChanges == 0 {
+		t.Error("no dog event whose before and after zones differ")
 	}
 	if got := counts["lawn/dog"]; !strings.HasPrefix(got, "1 ") || !strings.HasSuffix(got, "0 ") {
 		t.Errorf("lawn/dog counts published %q, want 1, ..., 0", got)

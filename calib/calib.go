@@ -156,7 +156,7 @@ func FromCamera(ctx context.Context, name string, cc camera.Config, n int, spec 
 	if bar == nil {
 		bar = io.Discard
 	}
-	pb := progress.New(bar, n, "frames")
+	pb := progress.New(bar, "capture", n, "frames")
 	defer pb.Finish()
 	e := &Inputs{}
 	for len(e.blobs) < n {

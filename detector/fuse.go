@@ -24,7 +24,8 @@ type fuse struct {
 // fusedModel returns the model the CPU provider's sessions load with the
 // INT8 activations fused (package lut), computing it on the first call, or
 // nil when the standard graph is to be used. It applies to INT8 models
-// only; when it cannot be used it logs one warning with the reason. The
+// only; when it cannot be used it logs one warning with the reason (an
+// info line when the model has nothing to fuse). The
 // optimised graph depends on this CPU and exists only in memory: its
 // temporary directory is removed before this returns.
 func (d *Detector) fusedModel() []byte {
@@ -41,8 +42,10 @@ func (d *Detector) fusedModel() []byte {
 	case err != nil:
 		d.log.Warn("int8 activations not fused; running the standard graph", "model", d.info.Path, "reason", err.Error())
 	case n == 0:
-		d.log.Warn("int8 activations not fused; running the standard graph", "model", d.info.Path,
-			"reason", "no quantised activation the rewrite applies to (set fuse_activations = false to skip the check)")
+		// Not a failure: a ReLU model, or dynamic quantisation, has no
+		// quantised activation to fuse.
+		d.log.Info("int8 model has no activation to fuse; running the standard graph", "model", d.info.Path,
+			"hint", "fuse_activations = false skips the check")
 	default:
 		d.info.FusedActivations = n
 		d.log.Info("int8 activations fused", "count", n, "path", lut.BestPath().String(), "model", d.info.Path)

@@ -43,7 +43,7 @@ func evaluate(t *testing.T, names []string, objects [][]Object, dets map[int][]D
 
 func near(t *testing.T, what string, got, want float64) {
 	t.Helper()
-	if math.Abs(got-want) > 1e-12 {
+	if !(math.Abs(got-want) <= 1e-12) { // a NaN fails too
 		t.Errorf("%s = %.15g, want %.15g", what, got, want)
 	}
 }

@@ -66,8 +66,8 @@ var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true, ".bmp
 //   - flat: dir/<stem>.jpg next to dir/<stem>.txt (darknet, FastestDet);
 //   - Ultralytics: dir/images/**/<stem>.jpg with dir/labels/**/<stem>.txt,
 //     used when dir itself holds no images (every split under images/ is
-//     taken). Pass the split's folder (…/images/val2017) for one split:
-//     its labels are the path with the last /images/ replaced by /labels/.
+//     taken). Pass a split's folder (…/images/val2017, or images/val2017)
+//     for one split: labels are its path with the last images/ -> labels/.
 //
 // A label line is "class cx cy w h", the centre and size normalised by the
 // image size, which is read from the image header. An image without a label
@@ -163,15 +163,15 @@ func stem(p string) string {
 }
 
 // labelPath returns the label file of an image: <stem>.txt beside it, else
-// the Ultralytics path (last /images/ -> /labels/), else "".
+// the Ultralytics path (last images/ folder -> labels/), else "".
 func labelPath(img string) string {
 	s := strings.TrimSuffix(img, filepath.Ext(img)) + ".txt"
 	if fileExists(s) {
 		return s
 	}
-	sep := string(filepath.Separator)
-	if i := strings.LastIndex(s, sep+"images"+sep); i >= 0 {
-		u := s[:i] + sep + "labels" + sep + s[i+len(sep+"images"+sep):]
+	sep, p := string(filepath.Separator), string(filepath.Separator)+s // p: a relative s may start with images/
+	if i := strings.LastIndex(p, sep+"images"+sep); i >= 0 {
+		u := (p[:i] + sep + "labels" + sep + p[i+len(sep+"images"+sep):])[1:]
 		if fileExists(u) {
 			return u
 		}

@@ -220,3 +220,24 @@ func TestLabelFileSizeBounded(t *testing.T) {
 		t.Fatalf("17 MB label file: want a too-large error naming it, got %v", err)
 	}
 }
+
+// A split given relative to the dataset's root (images/val, as from `cd
+// dataset; edgedet eval --data images/val`) finds its labels under
+// labels/val like an absolute path does.
+func TestLoadUltralyticsRelativeSplit(t *testing.T) {
+	root := t.TempDir()
+	writePNG(t, filepath.Join(root, "images", "val", "a.png"), 100, 50)
+	writeFile(t, filepath.Join(root, "labels", "val", "a.txt"), "0 0.5 0.5 0.2 0.4\n")
+	t.Chdir(root)
+	for _, dir := range []string{filepath.Join("images", "val"), "images/../images/val", "."} {
+		ds, err := LoadYOLODataset(dir, []string{"cat"})
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		if len(ds.Images) != 1 || len(ds.MissingLabels) != 0 || ds.NumObjects() != 1 ||
+			ds.Images[0].LabelPath != filepath.Join("labels", "val", "a.txt") {
+			t.Errorf("%s: %d images, missing labels %v, %d objects, label path %q; want labels/val/a.txt",
+				dir, len(ds.Images), ds.MissingLabels, ds.NumObjects(), ds.Images[0].LabelPath)
+		}
+	}
+}

@@ -57,7 +57,7 @@ type Board struct {
 // "asimd" and the int8 dot product as "asimddp"; 32-bit ones say "neon".
 var RelevantCPUFlags = []string{
 	// x86
-	"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8",
+	"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vbmi", "avx512_vnni", "avx_vnni", "amx_int8",
 	// arm
 	"neon", "asimd", "asimdhp", "asimddp", "i8mm", "sve",
 }

@@ -31,6 +31,8 @@ func TestDetectFixtures(t *testing.T) {
 			CPUFlags: []string{"avx", "avx2", "fma", "f16c"}, PhysicalCores: 2, LogicalCPUs: 2}},
 		{"x86-avx512vnni", Board{Kind: "x86_64", Model: "Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", Arch: "x86_64",
 			CPUFlags: []string{"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni"}, PhysicalCores: 2, LogicalCPUs: 4}},
+		{"x86-zen4", Board{Kind: "x86_64", Model: "AMD EPYC", Arch: "x86_64",
+			CPUFlags: []string{"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vbmi", "avx512_vnni"}, PhysicalCores: 2, LogicalCPUs: 2}},
 		{"empty", Board{Kind: "unknown", CPUFlags: []string{}}},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
@@ -39,7 +40,7 @@ type planner struct {
 	sens    map[int][]float64  // per group, score lost at SensitivityRatios (nil: no analysis)
 	inShape []int64
 	macs0   int64
-	open    OpenTimer // for a latency target
+	open    latency.Open // for a latency target
 	status  io.Writer
 }
 
@@ -95,7 +96,7 @@ func (p *planner) reached(ctx context.Context, t Target, plan map[int][]int) (bo
 		_, macs, err := Cost(pm, p.inShape)
 		return float64(macs) <= t.FLOPs*float64(p.macs0), err
 	}
-	l0, l1, err := pairedModels(ctx, p.open, p.orig, pm)
+	l0, l1, err := latency.PairedModels(ctx, p.open, p.orig, pm, "original", "pruned model")
 	if err != nil {
 		return false, err
 	}

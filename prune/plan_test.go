@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/prune"
@@ -155,8 +156,8 @@ type macsTimer time.Duration
 func (d macsTimer) Time(context.Context) (time.Duration, error) { return time.Duration(d), nil }
 func (macsTimer) Close() error                                  { return nil }
 
-func openMACsTimer(t testing.TB, opened *int) prune.OpenTimer {
-	return func(_ context.Context, m *onnxpb.ModelProto) (prune.Timer, error) {
+func openMACsTimer(t testing.TB, opened *int) latency.Open {
+	return func(_ context.Context, m *onnxpb.ModelProto) (latency.Timer, error) {
 		*opened++
 		_, macs, err := prune.Cost(m, chainShape)
 		return macsTimer(macs), err

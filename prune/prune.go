@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
@@ -33,7 +34,7 @@ type Options struct {
 	// OpenTimer, if set, measures latency: the pruned model against the
 	// original for the report, and the candidates of a latency target
 	// (which needs it).
-	OpenTimer OpenTimer
+	OpenTimer latency.Open
 	// Score, if set, runs the sensitivity analysis: each group pruned alone
 	// at SensitivityRatios, scored; a flops or latency target is then spent
 	// on the groups that cost least.
@@ -141,7 +142,7 @@ func Prune(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt Op
 	onnx.SetMetadata(pruned, "edgedet.prune.channels_removed", strconv.Itoa(rep.ChannelsRemoved))
 	onnx.SetMetadata(pruned, "edgedet.prune.refit", strconv.FormatBool(opt.Refit))
 	if opt.OpenTimer != nil {
-		if rep.LatencyBefore, rep.LatencyAfter, err = pairedModels(ctx, opt.OpenTimer, m, pruned); err != nil {
+		if rep.LatencyBefore, rep.LatencyAfter, err = latency.PairedModels(ctx, opt.OpenTimer, m, pruned, "original", "pruned model"); err != nil {
 			return nil, nil, err
 		}
 	}

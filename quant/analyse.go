@@ -195,13 +195,48 @@ func (p *prepared) allFloat(n *onnxpb.NodeProto) bool {
 			return false
 		}
 	}
-	return isFloat(p.types, n.GetOutput()[0])
+	for _, out := range n.GetOutput() {
+		if out != "" && !isFloat(p.types, out) {
+			return false
+		}
+	}
+	return true
 }
 
-// quantOutput reports whether a quantized node's output is quantized too
-// (so ONNX Runtime fuses it into a QLinear op).
-func quantOutput(n *onnxpb.NodeProto) bool {
-	return computeOps[n.GetOpType()] || elementwiseOps[n.GetOpType()]
+// quantOutputs returns the outputs of a quantized node that get a Q/DQ
+// pair: the first (Split: every one), except a Conv's, Gemm's, MatMul's or
+// Add's that only feeds a Relu the plan also quantizes. There the Relu's
+// output carries the pair, and ONNX
+// Runtime folds the Relu into the QuantizeLinear after it (whose zero point
+// clamps at 0), so a Conv or Add followed by Relu runs as one INT8 op with
+// one requantisation instead of two.
+func (p *prepared) quantOutputs(g *onnx.Graph, n *onnxpb.NodeProto, plan map[string]bool) []string {
+	if !computeOps[n.GetOpType()] && !elementwiseOps[n.GetOpType()] {
+		return nil
+	}
+	outs := n.GetOutput()[:1]
+	if n.GetOpType() == "Split" {
+		outs = n.GetOutput()
+	}
+	fusesRelu := computeOps[n.GetOpType()] || n.GetOpType() == "Add"
+	var keep []string
+	for _, t := range outs {
+		if t != "" && !(fusesRelu && p.feedsQuantizedReluOnly(g, t, plan)) {
+			keep = append(keep, t)
+		}
+	}
+	return keep
+}
+
+// feedsQuantizedReluOnly reports whether tensor t's only reader is a Relu
+// the plan quantizes and t is not a graph output: t then needs no Q/DQ of
+// its own (see quantOutputs).
+func (p *prepared) feedsQuantizedReluOnly(g *onnx.Graph, t string, plan map[string]bool) bool {
+	if g.IsOutput(t) {
+		return false
+	}
+	c := g.Consumers(t)
+	return len(c) == 1 && c[0].GetOpType() == "Relu" && plan[c[0].GetName()]
 }
 
 // closeFloatIslands un-quantizes nodes until no float compute node sits
@@ -283,7 +318,13 @@ func (p *prepared) tensorsToCalibrate() []string {
 			for _, i := range actInputs(p.g, n) {
 				add(n.GetInput()[i])
 			}
-			add(n.GetOutput()[0])
+			outs := n.GetOutput()[:1]
+			if n.GetOpType() == "Split" {
+				outs = n.GetOutput()
+			}
+			for _, t := range outs {
+				add(t)
+			}
 		}
 	}
 	return out

@@ -122,7 +122,11 @@ func (z *quantizer) activationRanges(tensors []string, stats []*TensorStats) map
 	}
 	for _, n := range z.p.elementwise {
 		if sharesInputParams[n.GetOpType()] {
-			ranges[n.GetOutput()[0]] = ranges[n.GetInput()[0]]
+			for _, out := range n.GetOutput() {
+				if out != "" {
+					ranges[out] = ranges[n.GetInput()[0]]
+				}
+			}
 		}
 	}
 	return ranges

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/edgedet/edgedet/internal/latency"
 )
 
 // The entry region.
@@ -30,6 +32,22 @@ const entryMaxLayers = 16
 // all but this fraction of the error reduction of the best prefix (the
 // knee of the curve; longer prefixes cost time for little).
 const entryTolerance = 0.25
+
+// entryNoise is the least error difference the prefix curve can resolve:
+// prefixes within it of the best are near-best whatever the tolerance
+// says. The detection metric on 16 frames moves by 0.03-0.06 between
+// neighbouring prefixes where quantization barely matters
+// (yolo-fastestv2: 0.041-0.105 over k = 0..16, all INT8 0.057).
+const entryNoise = 0.02
+
+// entryTimed bounds the near-best prefixes timed with Options.Timer (the
+// shortest ones: a longer float region is rarely faster).
+const entryTimed = 4
+
+// entryFaster is how much faster a longer entry region must be, as a
+// ratio to the shortest, to be chosen over it (below the run-to-run noise
+// of paired timing on a loaded machine, it would be a coin toss).
+const entryFaster = 0.97
 
 // entryRegion measures the output error with the first k candidates float
 // for k up to entryMaxLayers, keeps the prefix pickEntry chooses float,
@@ -64,6 +82,9 @@ func (z *quantizer) entryRegion(ctx context.Context, s *sensitivity, layers []La
 			if even {
 				layers[i].Reason += "; the crossing into INT8 after them leaves every channel at least 4.5 bits"
 			}
+			if t := z.rep.EntryTimings; len(t) > 1 {
+				layers[i].Reason += fmt.Sprintf("; the fastest on this CPU of %d near-best regions timed", len(t))
+			}
 		}
 	}
 	return f, errs[k], nil
@@ -73,17 +94,20 @@ func (z *quantizer) entryRegion(ctx context.Context, s *sensitivity, layers []La
 // the prefixes (errs[k]: first k layers float). The error measured on a
 // few frames is noisy, and past the first sensitive layers it is flat
 // within that noise, so it chooses among the prefixes near the best (the
-// knee set, see shortestNearBest) the shortest whose crossing into INT8
-// is even: no channel of a tensor quantized there has a range below
-// 1/narrowRatio of the tensor's widest (on YOLOX-Nano, ending the region
-// after the first depthwise convolution leaves one of its 16 channels with
-// under 4.5 bits, ending it after the pointwise convolution that follows
-// leaves none). Without an even crossing in the knee set it takes the
-// knee. It reports whether the crossing is even.
+// near-best set: within entryTolerance of the best improvement or
+// entryNoise of the best error) those whose crossing into INT8 is even: no
+// channel of a tensor quantized there has a range below 1/narrowRatio of
+// the tensor's widest (on YOLOX-Nano, ending the region after the first
+// depthwise convolution leaves one of its 16 channels with under 4.5 bits,
+// ending it after the pointwise convolution that follows leaves none).
+// Without Options.Timer it takes the shortest of them; with it, the
+// fastest of the entryTimed shortest, timed on this machine. Without an
+// even crossing in the set it takes the knee. It reports whether the
+// crossing is even.
 func (z *quantizer) pickEntry(ctx context.Context, errs []float64) (int, bool, error) {
 	knee := shortestNearBest(errs, entryTolerance)
 	best := slices.Min(errs)
-	limit := best + entryTolerance*(errs[0]-best)
+	limit := best + max(entryTolerance*(errs[0]-best), entryNoise)
 	var set []int
 	var tensors []string
 	crossAt := map[int][]string{}
@@ -99,18 +123,61 @@ func (z *quantizer) pickEntry(ctx context.Context, errs []float64) (int, bool, e
 	if err != nil {
 		return 0, false, fmt.Errorf("entry region: %w", err)
 	}
+	var even []int
 	for _, k := range set {
-		even := true
+		ok := true
 		for _, t := range crossAt[k] {
-			if r, ok := ranges[t]; !ok || narrowShare(r) > 0 {
-				even = false
+			if r, found := ranges[t]; !found || narrowShare(r) > 0 {
+				ok = false
 			}
 		}
-		if even {
-			return k, true, nil
+		if ok {
+			even = append(even, k)
 		}
 	}
-	return knee, false, nil
+	if len(even) == 0 {
+		return knee, false, nil
+	}
+	if z.opt.Timer == nil || len(even) == 1 {
+		return even[0], true, nil
+	}
+	k, err := z.fastestEntry(ctx, even[:min(entryTimed, len(even))])
+	if err != nil {
+		return 0, false, fmt.Errorf("entry region: %w", err)
+	}
+	return k, true, nil
+}
+
+// fastestEntry times the entry regions of lengths ks (shortest first)
+// against the first with Options.Timer and returns the fastest; a longer
+// one must beat the best so far by entryFaster. The timings go to the
+// report.
+func (z *quantizer) fastestEntry(ctx context.Context, ks []int) (int, error) {
+	ref, err := z.p.buildQDQ(z.prefixPlan(ks[0]))
+	if err != nil {
+		return 0, err
+	}
+	z.rep.EntryTimings = []EntryTiming{{Layers: ks[0], Ratio: 1}}
+	chosen, chosenRatio := ks[0], 1.0
+	for i, k := range ks[1:] {
+		m, err := z.p.buildQDQ(z.prefixPlan(k))
+		if err != nil {
+			return 0, err
+		}
+		tRef, tK, err := latency.PairedModels(ctx, z.opt.Timer, ref, m,
+			fmt.Sprintf("%d-layer entry region", ks[0]), fmt.Sprintf("%d-layer entry region", k))
+		if err != nil {
+			return 0, err
+		}
+		ratio := float64(tK) / float64(max(tRef, 1))
+		z.rep.EntryTimings = append(z.rep.EntryTimings, EntryTiming{Layers: k, Ratio: ratio})
+		z.log.Info("entry region timed", "float_layers", k, "ratio_to", ks[0], "ratio", ratio)
+		if ratio < chosenRatio*entryFaster {
+			chosen, chosenRatio = k, ratio
+		}
+		z.progress("entry region timing", i+1, len(ks)-1)
+	}
+	return chosen, nil
 }
 
 // prefixPlan is the plan with the first k candidates float.

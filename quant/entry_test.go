@@ -3,13 +3,18 @@ package quant
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 func TestShortestNearBest(t *testing.T) {
@@ -107,6 +112,93 @@ func TestPickEntryAvoidsNarrowCrossing(t *testing.T) {
 	k, even, err = z.pickEntry(ctx, []float64{1, 0.9, 0.1, 0.9, 0.9})
 	if err != nil || k != 2 || even {
 		t.Errorf("pickEntry (knee only) = %d, %v, %v; want 2, false", k, even, err)
+	}
+}
+
+// fakeTimer "runs" a model in a time that depends on its QuantizeLinear
+// count, looked up in times.
+type fakeTimer struct{ d time.Duration }
+
+func (f fakeTimer) Time(context.Context) (time.Duration, error) { return f.d, nil }
+func (fakeTimer) Close() error                                  { return nil }
+
+func quantizeLinears(m *onnxpb.ModelProto) int {
+	n := 0
+	for _, node := range m.GetGraph().GetNode() {
+		if node.GetOpType() == "QuantizeLinear" {
+			n++
+		}
+	}
+	return n
+}
+
+// With a timer, the entry region is the fastest of the shortest near-best
+// prefixes with an even crossing; a longer one must be clearly faster.
+// The near-best set includes prefixes within entryNoise of the best even
+// when the tolerance alone would exclude them.
+func TestPickEntryTimesNearBest(t *testing.T) {
+	z := unevenChain(t, 8)
+	ctx := context.Background()
+	qs := func(k int) int {
+		m, err := z.p.buildQDQ(z.prefixPlan(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return quantizeLinears(m)
+	}
+	// Prefix 0, 3 and 4 are even and near the best (0.1; limit 0.1 + 0.02:
+	// the tolerance alone, 0.25·0.01, would keep only 2); 2 crosses at the
+	// narrow t1. 3 is 1 % faster than 0 (noise), 4 is 20 % faster.
+	times := map[int]time.Duration{qs(0): 10 * time.Millisecond, qs(3): 9900 * time.Microsecond, qs(4): 8 * time.Millisecond}
+	if len(times) != 3 {
+		t.Fatalf("prefixes 0, 3, 4 do not differ in QuantizeLinear count: %v", times)
+	}
+	var opened int
+	z.opt.Timer = func(_ context.Context, m *onnxpb.ModelProto) (latency.Timer, error) {
+		opened++
+		d, ok := times[quantizeLinears(m)]
+		if !ok {
+			return nil, fmt.Errorf("timed an unexpected model (%d QuantizeLinear)", quantizeLinears(m))
+		}
+		return fakeTimer{d}, nil
+	}
+	errs := []float64{0.11, 0.9, 0.1, 0.12, 0.11, 0.5}
+	k, even, err := z.pickEntry(ctx, errs)
+	if err != nil || k != 4 || !even {
+		t.Fatalf("pickEntry = %d, %v, %v; want 4, true", k, even, err)
+	}
+	want := []EntryTiming{{0, 1}, {3, 0.99}, {4, 0.8}}
+	got := z.rep.EntryTimings
+	if len(got) != len(want) {
+		t.Fatalf("timings %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].Layers != want[i].Layers || math.Abs(got[i].Ratio-want[i].Ratio) > 1e-9 {
+			t.Errorf("timing %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if opened != 4 { // the reference and each other one, in pairs
+		t.Errorf("%d timers opened, want 4", opened)
+	}
+
+	// 3 a clear 10 % faster than 0, 4 only 2 % faster than 3: 3.
+	times[qs(3)], times[qs(4)] = 9*time.Millisecond, 8820*time.Microsecond
+	if k, _, err := z.pickEntry(ctx, errs); err != nil || k != 3 {
+		t.Errorf("pickEntry = %d, %v; want 3", k, err)
+	}
+
+	// A timer that fails: the error says where.
+	z.opt.Timer = func(context.Context, *onnxpb.ModelProto) (latency.Timer, error) {
+		return nil, errors.New("no session")
+	}
+	if _, _, err := z.pickEntry(ctx, errs); err == nil || !strings.Contains(err.Error(), "entry region") || !strings.Contains(err.Error(), "no session") {
+		t.Errorf("failing timer: %v", err)
+	}
+
+	// Without a timer: the shortest even prefix.
+	z.opt.Timer = nil
+	if k, _, err := z.pickEntry(ctx, errs); err != nil || k != 0 {
+		t.Errorf("pickEntry without timer = %d, %v; want 0", k, err)
 	}
 }
 
@@ -214,5 +306,66 @@ func TestDetectionMetric(t *testing.T) {
 	}
 	if _, err := metric(nil, nil); err == nil {
 		t.Error("no frames: no error")
+	}
+}
+
+// With a timer, a quantized model that computes no faster than FP32 gives
+// way to the weights-only model: no activation quantized, every layer
+// float with int8 weights, the measured ratio and the reason reported.
+func TestQuantizeWeightsOnlyIfSlower(t *testing.T) {
+	qtInitORT(t)
+	m := convChain(rand.New(rand.NewPCG(3, 4)), 4)
+	for _, c := range []struct {
+		name              string
+		int8Time          time.Duration
+		ifSlower          bool
+		wantRatio         float64
+		wantWeightsOnly   bool
+		wantQuantizeNodes bool
+	}{
+		{"slower", 2 * time.Millisecond, true, 2, true, false},
+		{"as fast", time.Millisecond, true, 1, true, false},
+		{"faster", 500 * time.Microsecond, true, 0.5, false, true},
+		{"slower, kept", 2 * time.Millisecond, false, 0, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opt := DefaultOptions()
+			opt.EntryFloat, opt.MaxError, opt.WeightsOnlyIfSlower = false, -1, c.ifSlower
+			opt.Timer = func(_ context.Context, m *onnxpb.ModelProto) (latency.Timer, error) {
+				if quantizeLinears(m) > 0 {
+					return fakeTimer{c.int8Time}, nil
+				}
+				return fakeTimer{time.Millisecond}, nil
+			}
+			out, rep, err := Quantize(context.Background(), m, randomInputs{n: 8, seed: 5}, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(rep.ComputeRatio-c.wantRatio) > 1e-9 || rep.WeightsOnly != c.wantWeightsOnly {
+				t.Errorf("compute ratio %g, weights only %v; want %g, %v", rep.ComputeRatio, rep.WeightsOnly, c.wantRatio, c.wantWeightsOnly)
+			}
+			if got := quantizeLinears(out) > 0; got != c.wantQuantizeNodes {
+				t.Errorf("QuantizeLinear nodes present %v, want %v", got, c.wantQuantizeNodes)
+			}
+			if !c.wantWeightsOnly {
+				return
+			}
+			if rep.Quantized != 0 || len(rep.FloatLayers()) != 4 {
+				t.Errorf("quantized %d, float %d; want 0, 4", rep.Quantized, len(rep.FloatLayers()))
+			}
+			for _, l := range rep.Layers {
+				if l.Weights != WeightsInt8 || !strings.HasPrefix(l.Reason, "weights only: the INT8 model computed at") {
+					t.Errorf("layer %s: weights %s, reason %q", l.Node, l.Weights, l.Reason)
+				}
+			}
+			g := onnx.NewGraph(out)
+			for _, n := range out.GetGraph().GetNode() {
+				if n.GetOpType() == "Conv" {
+					if w := g.Initializer(n.GetInput()[1]); w != nil {
+						t.Errorf("%s reads float weights %s directly, want int8-stored", n.GetName(), w.GetName())
+					}
+				}
+			}
+		})
 	}
 }

@@ -38,17 +38,31 @@ var computeOps = map[string]bool{"Conv": true, "Gemm": true, "MatMul": true}
 // elementwiseOps may run in INT8 between compute ops when enabled.
 var elementwiseOps = map[string]bool{
 	"Sigmoid": true, "Mul": true, "Add": true, "Concat": true, "MaxPool": true, "Resize": true,
+	"Relu": true,
+	// Data movement: ONNX Runtime runs these on the INT8 tensor itself
+	// when the Q/DQ pairs around them have equal parameters. Left float
+	// between two quantized layers (ShuffleNet's channel shuffle:
+	// Reshape, Transpose, Reshape, Gather), each adds a DequantizeLinear
+	// and a QuantizeLinear pass.
+	"Reshape": true, "Transpose": true, "Squeeze": true, "Unsqueeze": true, "Flatten": true,
+	"Split": true, "Gather": true, "Slice": true,
 }
 
 // sharesInputParams are ops whose output must use its input's quantization
 // parameters (they only move or select values).
-var sharesInputParams = map[string]bool{"MaxPool": true, "Resize": true}
+var sharesInputParams = map[string]bool{
+	"MaxPool": true, "Resize": true,
+	"Reshape": true, "Transpose": true, "Squeeze": true, "Unsqueeze": true, "Flatten": true,
+	"Split": true, "Gather": true, "Slice": true,
+}
 
 // actInputs returns the indices of n's inputs that are activations to
 // quantize when n is quantized.
 func actInputs(g *onnx.Graph, n *onnxpb.NodeProto) []int {
 	switch n.GetOpType() {
-	case "Conv", "Gemm", "Sigmoid", "MaxPool", "Resize":
+	case "Conv", "Gemm", "Sigmoid", "MaxPool", "Resize", "Relu",
+		"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Split", "Gather", "Slice":
+		// Only the data input: shapes, axes and indices are not activations.
 		return []int{0}
 	case "MatMul":
 		if g.Initializer(n.GetInput()[1]) != nil {

@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
@@ -76,12 +77,17 @@ func (b *qdqBuilder) activations() []string {
 			continue
 		}
 		for _, i := range b.p.quantInputs(b.g, cn) {
-			if t := cn.GetInput()[i]; b.g.Initializer(t) == nil {
-				mark(t)
+			t := cn.GetInput()[i]
+			if b.g.Initializer(t) != nil {
+				continue
 			}
+			if prod := b.g.Producer(t); cn.GetOpType() == "Relu" && b.quantized(prod) && !slices.Contains(b.p.quantOutputs(b.g, prod, b.plan.Quantize), t) {
+				continue // fused with its producer: see quantOutputs
+			}
+			mark(t)
 		}
-		if quantOutput(cn) {
-			mark(cn.GetOutput()[0])
+		for _, t := range b.p.quantOutputs(b.g, cn, b.plan.Quantize) {
+			mark(t)
 		}
 	}
 	return tensors

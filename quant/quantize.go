@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
@@ -86,6 +87,21 @@ type Options struct {
 	// as much as the boxes). It must call the FP32 outputs identical to
 	// themselves, else the built-in error is used (with a warning).
 	Metric Metric
+	// Timer, when set, times models on this machine: the entry region is
+	// then the fastest of the shortest prefixes whose error is near the
+	// best (see pickEntry), not merely the shortest. An INT8 layer is not
+	// always faster than a float one: ONNX Runtime's QLinearConv over a
+	// 3-channel image took three times as long as the float Conv in
+	// yolo-fastestv2.
+	Timer latency.Open
+	// WeightsOnlyIfSlower (with Timer): when the quantized model computes
+	// no faster than FP32 on this machine, Quantize returns the weights-only
+	// model instead: every layer computes in float, its weights stored as
+	// int8 (see WeightStorage) — FP32's speed at INT8's file size. ONNX
+	// Runtime's INT8 kernels do not win everywhere: on an AVX-512 CPU its
+	// QLinearConv was two to three times slower than the blocked float Conv
+	// on yolo-fastestv2's narrow (24-channel) layers.
+	WeightsOnlyIfSlower bool
 	// SensitivityFrames is how many calibration inputs the sensitivity
 	// analysis compares outputs on.
 	SensitivityFrames int
@@ -120,7 +136,17 @@ func DefaultOptions() Options {
 		BiasCorrection:    true,
 		GPTQ:              true,
 		ExactSiLU:         true,
+		// Only with a Timer.
+		WeightsOnlyIfSlower: true,
 	}
+}
+
+// EntryTiming is one entry region timed by Options.Timer.
+type EntryTiming struct {
+	Layers int `json:"layers"` // the entry region's length
+	// Ratio is its median inference time over the reference's (the first
+	// timing's), measured in alternating runs.
+	Ratio float64 `json:"ratio"`
 }
 
 // LayerReport says what happened to one quantizable layer.
@@ -154,8 +180,17 @@ type Report struct {
 	CustomMetric bool `json:"custom_metric"`
 	// EntryErrors[k] is the output error with the first k layers float
 	// (EntryFloat); EntryLayers is the k chosen.
-	EntryErrors  []float64     `json:"entry_errors,omitempty"`
-	EntryLayers  int           `json:"entry_layers"`
+	EntryErrors []float64 `json:"entry_errors,omitempty"`
+	EntryLayers int       `json:"entry_layers"`
+	// EntryTimings are the entry regions timed on this machine
+	// (Options.Timer), the first being the reference.
+	EntryTimings []EntryTiming `json:"entry_timings,omitempty"`
+	// ComputeRatio is the INT8-compute model's inference time over
+	// FP32's, timed with Options.Timer (0: not timed). WeightsOnly says the
+	// result is the weights-only model because that ratio was at least 1
+	// (Options.WeightsOnlyIfSlower).
+	ComputeRatio float64       `json:"compute_ratio,omitempty"`
+	WeightsOnly  bool          `json:"weights_only,omitempty"`
 	ErrorFinal   float64       `json:"error_final"`
 	MaxError     float64       `json:"max_error"`
 	FloatWeights WeightStorage `json:"float_weights"`
@@ -230,6 +265,11 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	out, err := z.p.buildQDQ(final)
 	if err != nil {
 		return nil, nil, err
+	}
+	if z.opt.Timer != nil && z.opt.WeightsOnlyIfSlower {
+		if out, err = z.weightsOnlyIfSlower(ctx, out, layers); err != nil {
+			return nil, nil, err
+		}
 	}
 	if s != nil {
 		z.rep.ErrorFinal, err = s.errorOfModel(ctx, out)
@@ -332,6 +372,38 @@ func (z *quantizer) plan(floatNodes map[string]bool) (*Plan, []string) {
 	}
 	return &Plan{Quantize: q, Ranges: z.ranges, Profile: opt.Profile, PerChannel: opt.PerChannel, ReduceRange: opt.ReduceRange,
 		FloatWeights: fw, InputMeans: z.inputMeans, BiasCorrection: opt.BiasCorrection, Hessians: z.byNode}, islands
+}
+
+// weightsOnlyIfSlower times the quantized model out against the FP32 one
+// with Options.Timer and returns out if it is faster, else the
+// weights-only model (every layer float, weights stored as int8), with
+// the report's layers redone.
+func (z *quantizer) weightsOnlyIfSlower(ctx context.Context, out *onnxpb.ModelProto, layers []LayerReport) (*onnxpb.ModelProto, error) {
+	tFP, tQ, err := latency.PairedModels(ctx, z.opt.Timer, z.fp, out, "FP32 model", "quantized model")
+	if err != nil {
+		return nil, fmt.Errorf("time the quantized model: %w", err)
+	}
+	ratio := float64(tQ) / float64(max(tFP, 1))
+	z.rep.ComputeRatio = ratio
+	if ratio < 1 {
+		return out, nil
+	}
+	z.log.Warn("INT8 compute is not faster than FP32 on this CPU; writing the weights-only model", "ratio", ratio)
+	all := map[string]bool{}
+	for _, n := range z.p.candidates {
+		all[n.GetName()] = true
+	}
+	plan, _ := z.plan(all)
+	plan.FloatWeights = z.p.floatWeights(plan.Quantize, WeightsInt8)
+	for i := range layers {
+		layers[i].Float, layers[i].Weights = false, ""
+		if !z.p.excluded[layers[i].Node] {
+			layers[i].Reason = fmt.Sprintf("weights only: the INT8 model computed at %.2fx FP32's time on this CPU", ratio)
+		}
+	}
+	z.rep.Quantized, z.rep.WeightsOnly, z.rep.FloatWeights = 0, true, WeightsInt8
+	z.reportLayers(layers, plan, nil)
+	return z.p.buildQDQ(plan)
 }
 
 // reportLayers completes layers with the final plan: why each float layer

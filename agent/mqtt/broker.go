@@ -28,6 +28,9 @@ type Broker struct {
 	retained *retainedStore
 	internal string // the agent's own password; "" when auth is off
 	closing  *atomic.Bool
+	// closingWills counts the Wills mochi still sent during Close (none,
+	// unless a client connected while it ran).
+	closingWills *atomic.Int64
 
 	once sync.Once
 	err  error
@@ -96,14 +99,15 @@ func StartEmbedded(cfg EmbeddedConfig, stateDir string, log *slog.Logger) (*Brok
 	// default: retained counts and availability must not vanish after a
 	// quiet day. Messages with their own expiry still expire.
 	caps.MaximumMessageExpiryInterval = 0
+	closing := new(atomic.Bool)
 	srv := mochi.New(&mochi.Options{
-		Logger:       slog.New(minLevelHandler{min: slog.LevelWarn, h: log.Handler(), limits: newMsgLimits(10 * time.Second)}),
+		Logger:       slog.New(minLevelHandler{min: slog.LevelWarn, h: log.Handler(), limits: newMsgLimits(10 * time.Second), closing: closing}),
 		InlineClient: false,
 		Capabilities: caps,
 	})
 	auth.srv = srv
-	b := &Broker{srv: srv, log: log, retained: store, internal: internal, closing: new(atomic.Bool)}
-	rh := &retainHook{srv: srv, store: store, loaded: loaded, closing: b.closing, log: log, limits: newMsgLimits(10 * time.Second)}
+	b := &Broker{srv: srv, log: log, retained: store, internal: internal, closing: closing, closingWills: new(atomic.Int64)}
+	rh := &retainHook{srv: srv, store: store, loaded: loaded, closing: b.closing, closingWills: b.closingWills, log: log, limits: newMsgLimits(10 * time.Second)}
 	if dir != "" {
 		rh.started = true
 		go store.run()
@@ -160,6 +164,20 @@ func (b *Broker) Close() error {
 		// be on its way out) are not failures: their Wills must not
 		// replace the retained state (the agent's "stopped") on disk.
 		b.closing.Store(true)
+		// mochi says goodbye to every client with a DISCONNECT packet,
+		// which only MQTT 5 defines for a server; an MQTT 3.1.1 client
+		// (mosquitto_sub's default, many Home Assistant setups) reports it
+		// as a protocol error. 3.1.1 has the server just close the
+		// connection: do that first, then let mochi close the rest.
+		// A client cut off by the shutdown has not failed: its Will (the
+		// agent's own "offline", still on its way out) is not sent, so
+		// subscribers see "stopped" last.
+		for _, cl := range b.srv.Clients.GetAll() {
+			atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+			if cl.Properties.ProtocolVersion < 5 {
+				cl.Stop(packets.ErrServerShuttingDown)
+			}
+		}
 		b.err = b.srv.Close()
 		if b.err != nil {
 			b.err = fmt.Errorf("mqtt broker: close: %w", b.err)
@@ -188,9 +206,15 @@ type minLevelHandler struct {
 	min    slog.Level
 	h      slog.Handler
 	limits *msgLimits
+	// closing is set by Broker.Close: then connections end because the
+	// broker closes them, and only errors are passed on.
+	closing *atomic.Bool
 }
 
 func (m minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	if m.closing != nil && m.closing.Load() && l < slog.LevelError {
+		return false
+	}
 	return l >= m.min && m.h.Enabled(ctx, l)
 }
 
@@ -222,11 +246,11 @@ func (m minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (m minLevelHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return minLevelHandler{min: m.min, h: m.h.WithAttrs(as), limits: m.limits}
+	return minLevelHandler{min: m.min, h: m.h.WithAttrs(as), limits: m.limits, closing: m.closing}
 }
 
 func (m minLevelHandler) WithGroup(name string) slog.Handler {
-	return minLevelHandler{min: m.min, h: m.h.WithGroup(name), limits: m.limits}
+	return minLevelHandler{min: m.min, h: m.h.WithGroup(name), limits: m.limits, closing: m.closing}
 }
 
 // ClientConfig returns c with the agent's own credentials on this broker

@@ -194,8 +194,10 @@ type retainHook struct {
 	loaded  []storage.Message
 	started bool         // store.run is running
 	closing *atomic.Bool // set by Broker.Close
-	log     *slog.Logger
-	limits  *msgLimits
+	// closingWills counts the Wills sent while closing is set.
+	closingWills *atomic.Int64
+	log          *slog.Logger
+	limits       *msgLimits
 }
 
 func (*retainHook) ID() string { return "edgedet-retained" }
@@ -224,7 +226,8 @@ func (h *retainHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 // OnWill drops the retain flag of a Will that breaks the caps, and of
 // every Will sent while the broker shuts down.
 func (h *retainHook) OnWill(cl *mochi.Client, w mochi.Will) (mochi.Will, error) {
-	if w.Retain && h.closing.Load() {
+	if h.closing.Load() {
+		h.closingWills.Add(1)
 		w.Retain = false
 		return w, nil
 	}

@@ -36,6 +36,18 @@ const (
 	DefaultEmbeddedListen      = "127.0.0.1:1883"
 )
 
+// Topic layouts and payloads (Config.Compat).
+const (
+	// CompatNative is edgedet's own tree (package topic).
+	CompatNative = ""
+	// CompatFrigate is the tree and payloads Frigate documents, so that
+	// consumers written for Frigate work unchanged.
+	CompatFrigate = "frigate"
+	// DefaultFrigateTopicPrefix is the topic prefix with compat =
+	// "frigate": Frigate's default mqtt.topic_prefix.
+	DefaultFrigateTopicPrefix = "frigate"
+)
+
 // Availability payloads published (retained) on the availability topic
 // ([topic.Tree.Available]).
 const (
@@ -65,8 +77,13 @@ type Config struct {
 	PasswordEnv  string `toml:"password_env"`  // name of an environment variable
 	// QoS for published messages: 0, 1 or 2; default 1.
 	QoS byte `toml:"qos"`
-	// TopicPrefix is one or more topic levels ("edgedet", "site3/edgedet").
+	// TopicPrefix is one or more topic levels ("edgedet", "site3/edgedet");
+	// default "edgedet", or "frigate" with Compat "frigate".
 	TopicPrefix string `toml:"topic_prefix"`
+	// Compat selects the topic layout and payloads: "" for edgedet's own
+	// (the default), "frigate" for Frigate's (see package topic and
+	// report.FrigateEvents).
+	Compat string `toml:"compat"`
 	// Device is a single topic level; defaults to the host name sanitised.
 	Device         string            `toml:"device"`
 	KeepAlive      cfgtypes.Duration `toml:"keep_alive"`      // default 30s
@@ -138,6 +155,9 @@ func (c Config) WithDefaults() Config {
 	c.defaulted = true
 	if c.TopicPrefix == "" {
 		c.TopicPrefix = DefaultTopicPrefix
+		if c.Compat == CompatFrigate {
+			c.TopicPrefix = DefaultFrigateTopicPrefix
+		}
 	}
 	if c.Device == "" {
 		if h, err := os.Hostname(); err == nil {
@@ -222,6 +242,9 @@ func (c Config) Validate() error {
 	}
 	if c.QoS > 2 {
 		add("mqtt.qos: %d not in {0,1,2}", c.QoS)
+	}
+	if c.Compat != CompatNative && c.Compat != CompatFrigate {
+		add(`mqtt.compat: %q is not "" (edgedet's own topics) or %q`, c.Compat, CompatFrigate)
 	}
 	if err := checkTopic(c.TopicPrefix, true); err != nil {
 		add("mqtt.topic_prefix: %q %w", c.TopicPrefix, err)
@@ -513,7 +536,9 @@ func (c Config) password() (string, error) {
 
 // Topics returns the topic tree under TopicPrefix and Device (see package
 // topic).
-func (c Config) Topics() topic.Tree { return topic.Tree{Prefix: c.TopicPrefix, Device: c.Device} }
+func (c Config) Topics() topic.Tree {
+	return topic.Tree{Prefix: c.TopicPrefix, Device: c.Device, Frigate: c.Compat == CompatFrigate}
+}
 
 // LogValue implements slog.LogValuer: the config without its password.
 func (c Config) LogValue() slog.Value {
@@ -530,6 +555,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("password_env", c.PasswordEnv),
 		slog.Int("qos", int(c.QoS)),
 		slog.String("topic_prefix", c.TopicPrefix),
+		slog.String("compat", c.Compat),
 		slog.String("device", c.Device),
 		slog.Duration("keep_alive", c.KeepAlive.D()),
 		slog.Duration("connect_timeout", c.ConnectTimeout.D()),

@@ -207,6 +207,7 @@ func TestValidateErrors(t *testing.T) {
 		{"password env unset", func(c *Config) { c.Username = "u"; c.PasswordEnv = "EDGEDET_TEST_UNSET_PW_XYZ" }, []string{`"EDGEDET_TEST_UNSET_PW_XYZ" is empty or unset`}},
 		{"two passwords", func(c *Config) { c.Username = "u"; c.Password = "p"; c.PasswordFile = emptyFile }, []string{"mqtt.password, mqtt.password_file: set at most one"}},
 		{"password without user", func(c *Config) { c.Password = "p" }, []string{"mqtt.username: empty but mqtt.password is set"}},
+		{"compat", func(c *Config) { c.Compat = "Frigate2" }, []string{`mqtt.compat: "Frigate2" is not "" (edgedet's own topics) or "frigate"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,6 +231,28 @@ func TestValidateErrors(t *testing.T) {
 				t.Errorf("NewClient accepted %s", tc.name)
 			}
 		})
+	}
+}
+
+// TestCompatFrigate: compat = "frigate" defaults the prefix to Frigate's,
+// keeps an explicit one, and switches the topic tree to Frigate's layout.
+func TestCompatFrigate(t *testing.T) {
+	c := Config{Broker: "tcp://127.0.0.1:1883", Device: "cam1", Compat: CompatFrigate}.WithDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.TopicPrefix != "frigate" {
+		t.Errorf("topic prefix %q, want frigate", c.TopicPrefix)
+	}
+	if got := c.Topics().Available(); got != "frigate/available" {
+		t.Errorf("availability topic %q, want frigate/available", got)
+	}
+	c = Config{Broker: "tcp://127.0.0.1:1883", Device: "cam1", Compat: CompatFrigate, TopicPrefix: "site/frigate"}.WithDefaults()
+	if c.TopicPrefix != "site/frigate" || c.Topics().Events("x") != "site/frigate/events" {
+		t.Errorf("explicit prefix: %q, events %q", c.TopicPrefix, c.Topics().Events("x"))
+	}
+	if got := validConfig(t).Topics(); got.Frigate || got.Prefix != "edgedet" {
+		t.Errorf("native config gives tree %+v", got)
 	}
 }
 

@@ -31,7 +31,15 @@ func NewCounts(t topic.Tree, camera string) *Counts {
 // published on its first appearance in current, even with an explicit 0:
 // passing every known label with 0 at start-up clears counts retained by
 // a previous run. Negative counts are treated as 0.
+//
+// In Frigate mode (the Tree's Frigate) the counts also have the label
+// topic.AllLabel, the sum over the labels, and every message has a twin
+// on Tree.ActiveCount with the same count (edgedet does not tell
+// stationary objects apart: all are active).
 func (c *Counts) Update(current map[string]int, now time.Time) []publish.Message {
+	if c.topics.Frigate {
+		current = topic.WithAll(current)
+	}
 	c.labels = c.labels[:0]
 	for label, n := range current {
 		n = max(n, 0)
@@ -48,17 +56,22 @@ func (c *Counts) Update(current map[string]int, now time.Time) []publish.Message
 		return nil
 	}
 	slices.Sort(c.labels)
-	msgs := make([]publish.Message, 0, len(c.labels))
+	msgs := make([]publish.Message, 0, 2*len(c.labels))
 	for _, label := range c.labels {
 		n := max(current[label], 0)
 		c.last[label] = n
-		msgs = append(msgs, publish.Message{
+		msg := publish.Message{
 			Topic:    c.topics.Count(c.camera, label),
 			Payload:  strconv.AppendInt(nil, int64(n), 10),
 			QoS:      1,
 			Retained: true,
 			Time:     now,
-		})
+		}
+		msgs = append(msgs, msg)
+		if c.topics.Frigate {
+			msg.Topic = c.topics.ActiveCount(c.camera, label)
+			msgs = append(msgs, msg)
+		}
 	}
 	return msgs
 }

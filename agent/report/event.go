@@ -51,33 +51,107 @@ func EventMessage(t topic.Tree, m Meta, ev track.Event) publish.Message {
 }
 
 // AppendEventJSON appends the EventMessage payload to buf. It allocates
-// nothing when buf has room.
+// nothing when buf has room. Without memory of earlier messages, "before"
+// is ev.Before as the tracker last reported it (see Events).
 func AppendEventJSON(buf []byte, m Meta, ev track.Event) []byte {
-	buf = append(buf, `{"type":`...)
-	buf = jsonw.String(buf, string(ev.Type))
-	if ev.Type == track.EventEnd && ev.Reason != "" {
-		buf = append(buf, `,"end_reason":`...)
-		buf = jsonw.String(buf, string(ev.Reason))
-	}
-	buf = append(buf, `,"before":`...)
+	buf = appendEventHead(buf, ev)
 	if ev.Type == track.EventNew {
 		buf = append(buf, "null"...)
 	} else {
 		buf = appendObject(buf, m, &ev.Before)
 	}
 	buf = append(buf, `,"after":`...)
-	buf = appendObject(buf, m, &ev.After)
+	buf = appendAfter(buf, m, &ev.After)
+	return append(buf, '}')
+}
+
+// appendEventHead appends the event's type and end reason and the key of
+// "before".
+func appendEventHead(buf []byte, ev track.Event) []byte {
+	buf = append(buf, `{"type":`...)
+	buf = jsonw.String(buf, string(ev.Type))
+	if ev.Type == track.EventEnd && ev.Reason != "" {
+		buf = append(buf, `,"end_reason":`...)
+		buf = jsonw.String(buf, string(ev.Reason))
+	}
+	return append(buf, `,"before":`...)
+}
+
+// appendAfter appends o with the zones m.Zones gives it (when set).
+func appendAfter(buf []byte, m Meta, o *track.Object) []byte {
+	buf = appendObject(buf, m, o)
 	if m.Zones != nil {
-		// Inside "after": reopen its object.
+		// Reopen the object.
 		buf = buf[:len(buf)-1]
-		cur, entered := m.Zones(ev.After.ID)
+		cur, entered := m.Zones(o.ID)
 		buf = append(buf, `,"current_zones":`...)
 		buf = appendStrings(buf, cur)
 		buf = append(buf, `,"entered_zones":`...)
 		buf = appendStrings(buf, entered)
 		buf = append(buf, '}')
 	}
-	return append(buf, '}')
+	return buf
+}
+
+// Events encodes one camera's tracker events as EventMessage does, but
+// with "before" the object exactly as the previous message about it showed
+// it ("after" there, zones included): it moves forward with every message,
+// including the updates a camera with zones sends when only an object's
+// zones changed, which the tracker does not see. "before" of an object
+// this encoder never saw (the "end" of a previous run's object) is the
+// tracker's ev.Before.
+//
+// An Events is not safe for concurrent use; the camera's pipeline stage
+// owns it. It remembers the last message of every object that has not
+// ended.
+type Events struct{ sent }
+
+// NewEvents returns the encoder for one camera's events on t.Events.
+func NewEvents(t topic.Tree, camera string) *Events {
+	return &Events{newSent(t.Events(camera))}
+}
+
+// sent is what an event encoder remembers: its topic and the last "after"
+// it encoded of every object that has not ended.
+type sent struct {
+	topic string
+	prev  map[string][]byte // object ID → its last "after", encoded
+}
+
+func newSent(topic string) sent { return sent{topic: topic, prev: map[string][]byte{}} }
+
+// Open reports how many objects the encoder remembers (ended objects are
+// forgotten).
+func (s *sent) Open() int { return len(s.prev) }
+
+// keep remembers after as ev's object's last state, or forgets the object
+// at its end.
+func (s *sent) keep(ev track.Event, after []byte) {
+	if ev.Type == track.EventEnd {
+		delete(s.prev, ev.After.ID)
+	} else {
+		s.prev[ev.After.ID] = append([]byte(nil), after...)
+	}
+}
+
+// Message encodes ev (QoS 1, not retained, Time the event's frame time).
+func (e *Events) Message(m Meta, ev track.Event) publish.Message {
+	buf := appendEventHead(make([]byte, 0, eventSizeHint), ev)
+	prev, seen := e.prev[ev.After.ID]
+	switch {
+	case ev.Type == track.EventNew:
+		buf = append(buf, "null"...)
+	case seen:
+		buf = append(buf, prev...)
+	default:
+		buf = appendObject(buf, m, &ev.Before)
+	}
+	buf = append(buf, `,"after":`...)
+	start := len(buf)
+	buf = appendAfter(buf, m, &ev.After)
+	e.keep(ev, buf[start:])
+	buf = append(buf, '}')
+	return publish.Message{Topic: e.topic, Payload: buf, QoS: 1, Time: ev.After.FrameTime}
 }
 
 func appendStrings(buf []byte, ss []string) []byte {

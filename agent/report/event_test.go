@@ -1,7 +1,9 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -325,5 +327,87 @@ func TestWantsSnapshot(t *testing.T) {
 		if got := WantsSnapshot(tc.ev); got != tc.want {
 			t.Errorf("%s: WantsSnapshot = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestEventsBeforeMovesForward: with the Events encoder, each message's
+// before is the previous message's after, zones included — also for a
+// zone change the pipeline reports with the same frame as Before and
+// After — so the "end" after a zone update carries that update, not the
+// "new" message; "new" has before null, and the encoder forgets an object
+// at its end. An object it never saw takes its before from the event.
+func TestEventsBeforeMovesForward(t *testing.T) {
+	e := NewEvents(testTopics, "front")
+	zones := []string{}
+	meta := testMeta
+	meta.Zones = func(string) (current, entered []string) { return zones, zones }
+	box := detection.Box{X1: 10, Y1: 10, X2: 110, Y2: 210}
+	o := object("id-1", "person", 0.6, 0.6, box, t0, 3)
+	var last json.RawMessage
+	step := func(typ track.EventType, before, after track.Object) (b, a map[string]any) {
+		t.Helper()
+		msg := e.Message(meta, track.Event{Type: typ, Before: before, After: after})
+		if msg.Topic != testTopics.Events("front") || msg.QoS != 1 || !msg.Time.Equal(after.FrameTime) {
+			t.Errorf("message %q QoS %d time %v", msg.Topic, msg.QoS, msg.Time)
+		}
+		var ev struct {
+			Type   string          `json:"type"`
+			Before json.RawMessage `json:"before"`
+			After  json.RawMessage `json:"after"`
+		}
+		if err := json.Unmarshal(msg.Payload, &ev); err != nil {
+			t.Fatalf("%v: %s", err, msg.Payload)
+		}
+		if ev.Type != string(typ) {
+			t.Fatalf("type %q, want %q", ev.Type, typ)
+		}
+		switch {
+		case typ == track.EventNew:
+			if string(ev.Before) != "null" {
+				t.Errorf("new: before %s, want null", ev.Before)
+			}
+		case !bytes.Equal(ev.Before, last):
+			t.Errorf("%s: before is not the previous after:\nbefore %s\nprev   %s", typ, ev.Before, last)
+		}
+		last = ev.After
+		json.Unmarshal(ev.Before, &b)
+		json.Unmarshal(ev.After, &a)
+		return b, a
+	}
+	step(track.EventNew, track.Object{}, o)
+	o2 := o
+	o2.Score, o2.TopScore, o2.Hits, o2.FrameTime = 0.9, 0.9, 7, o.FrameTime.Add(time.Second)
+	step(track.EventUpdate, o, o2)
+	zones = []string{"yard"}
+	b, a := step(track.EventUpdate, o2, o2) // zones changed, nothing else
+	if fmt.Sprint(b["current_zones"]) != "[]" || fmt.Sprint(a["current_zones"]) != "[yard]" {
+		t.Errorf("zone change: before zones %v, after %v", b["current_zones"], a["current_zones"])
+	}
+	if e.Open() != 1 {
+		t.Errorf("%d objects remembered, want 1", e.Open())
+	}
+	end := track.EndOf(o2, o, o2.FrameTime.Add(3*time.Second), track.EndTimeout) // the tracker's published: the "new" state
+	b, _ = step(track.EventEnd, end.Before, end.After)
+	if b["hits"] != float64(7) || fmt.Sprint(b["current_zones"]) != "[yard]" {
+		t.Errorf("end: before %v, want the zone update's after (hits 7, in yard)", b)
+	}
+	if e.Open() != 0 {
+		t.Errorf("%d objects remembered after their end", e.Open())
+	}
+
+	// An object never seen: before from the event.
+	old := object("old-1", "car", 0.7, 0.8, detection.Box{X1: 1, Y1: 2, X2: 3, Y2: 4}, t0, 5)
+	ev := track.EndOf(old, old, t0.Add(time.Hour), track.EndRestart)
+	var got struct {
+		Before struct {
+			ID   string `json:"id"`
+			Hits int    `json:"hits"`
+		} `json:"before"`
+	}
+	if err := json.Unmarshal(e.Message(meta, ev).Payload, &got); err != nil || got.Before.ID != "old-1" || got.Before.Hits != 5 {
+		t.Errorf("end of an unknown object: %+v, %v", got, err)
+	}
+	if e.Open() != 0 {
+		t.Errorf("the end of an unknown object is remembered")
 	}
 }

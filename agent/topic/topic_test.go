@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -100,4 +101,79 @@ func FuzzLevel(f *testing.F) {
 			t.Fatalf("Level(%q) = %q, want it unchanged", s, l)
 		}
 	})
+}
+
+// TestFrigateTree pins the topic names of Frigate mode: no device level,
+// one events topic, zones at the top level, the motion and /active topics.
+func TestFrigateTree(t *testing.T) {
+	tr := Tree{Prefix: "frigate", Device: "pi5", Frigate: true}
+	cases := []struct{ got, want string }{
+		{tr.Available(), "frigate/available"},
+		{tr.Stats(), "frigate/stats"},
+		{tr.Events("front"), "frigate/events"},
+		{tr.Events("back"), "frigate/events"},
+		{tr.EventsFilter(), "frigate/events"},
+		{tr.Count("front", "dog"), "frigate/front/dog"},
+		{tr.Count("front", AllLabel), "frigate/front/all"},
+		{tr.ActiveCount("front", "dog"), "frigate/front/dog/active"},
+		{tr.Snapshot("front", "dog"), "frigate/front/dog/snapshot"},
+		{tr.Motion("front"), "frigate/front/motion"},
+		{tr.ZoneCount("front", "drive", "car"), "frigate/drive/car"},
+		{tr.ZoneCount("front", "drive", "a/b"), "frigate/drive/a_b"},
+		{tr.ZoneActiveCount("front", "drive", "car"), "frigate/drive/car/active"},
+		{tr.Set("porch", "detect"), "frigate/porch/detect/set"},
+		{tr.State("porch", "detect"), "frigate/porch/detect/state"},
+		{tr.SetFilter(), "frigate/+/+/set"},
+		{tr.Detections("front"), "frigate/front/detections"},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	native := Tree{Prefix: "edgedet", Device: "pi5"}
+	for _, c := range []struct{ got, want string }{
+		{native.Motion("front"), "edgedet/pi5/front/motion"},
+		{native.ActiveCount("front", "dog"), "edgedet/pi5/front/dog/active"},
+		{native.ZoneActiveCount("front", "drive", "car"), "edgedet/pi5/front/zone/drive/car/active"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+func TestFrigateParseSet(t *testing.T) {
+	tr := Tree{Prefix: "site/frigate", Device: "pi", Frigate: true}
+	for name, want := range map[string]struct {
+		camera, setting string
+		ok              bool
+	}{
+		"site/frigate/porch/detect/set":    {"porch", "detect", true},
+		"site/frigate/pi/porch/detect/set": {"", "", false}, // the native layout is not Frigate's
+		"site/frigate/porch/detect/state":  {"", "", false},
+		"frigate/porch/detect/set":         {"", "", false},
+	} {
+		cam, s, ok := tr.ParseSet(name)
+		if cam != want.camera || s != want.setting || ok != want.ok {
+			t.Errorf("ParseSet(%q) = %q, %q, %v; want %q, %q, %v", name, cam, s, ok, want.camera, want.setting, want.ok)
+		}
+	}
+}
+
+// TestWithAll: the "all" count is the sum of the others (negatives add
+// nothing, a stale "all" is replaced), and the input is left alone.
+func TestWithAll(t *testing.T) {
+	in := map[string]int{"dog": 2, "person": 1, "car": -1, AllLabel: 99}
+	got := WithAll(in)
+	want := map[string]int{"dog": 2, "person": 1, "car": -1, AllLabel: 3}
+	if !maps.Equal(got, want) {
+		t.Errorf("WithAll = %v, want %v", got, want)
+	}
+	if in[AllLabel] != 99 || len(in) != 4 {
+		t.Errorf("input changed: %v", in)
+	}
+	if got := WithAll(nil); !maps.Equal(got, map[string]int{AllLabel: 0}) {
+		t.Errorf("WithAll(nil) = %v", got)
+	}
 }

@@ -39,8 +39,16 @@ func NewCounts(t topic.Tree, camera string) *Counts {
 // appearance in current, even with an explicit 0 (Tracker.Counts lists a
 // zone's Objects labels at 0 from the start, which clears counts retained
 // by a previous run). Negative counts are treated as 0. current is not
-// retained. When nothing changed Update returns nil and does not allocate.
+// retained. When nothing changed Update returns nil and, except in
+// Frigate mode, does not allocate.
+//
+// In Frigate mode (the Tree's Frigate) each zone also has the label
+// topic.AllLabel, the sum over its labels, and every message has a twin
+// on Tree.ZoneActiveCount with the same count.
 func (c *Counts) Update(current map[string]map[string]int, now time.Time) []publish.Message {
+	if c.topics.Frigate {
+		current = withAll(current)
+	}
 	c.keys = c.keys[:0]
 	for zone, labels := range current {
 		last := c.last[zone]
@@ -65,7 +73,7 @@ func (c *Counts) Update(current map[string]map[string]int, now time.Time) []publ
 	slices.SortFunc(c.keys, func(a, b zoneLabel) int {
 		return cmp.Or(cmp.Compare(a.zone, b.zone), cmp.Compare(a.label, b.label))
 	})
-	msgs := make([]publish.Message, 0, len(c.keys))
+	msgs := make([]publish.Message, 0, 2*len(c.keys))
 	for _, k := range c.keys {
 		n := max(current[k.zone][k.label], 0)
 		last := c.last[k.zone]
@@ -74,14 +82,29 @@ func (c *Counts) Update(current map[string]map[string]int, now time.Time) []publ
 			c.last[k.zone] = last
 		}
 		last[k.label] = n
-		msgs = append(msgs, publish.Message{
+		msg := publish.Message{
 			Topic:    c.topics.ZoneCount(c.camera, k.zone, k.label),
 			Payload:  strconv.AppendInt(nil, int64(n), 10),
 			QoS:      1,
 			Retained: true,
 			Time:     now,
-		})
+		}
+		msgs = append(msgs, msg)
+		if c.topics.Frigate {
+			msg.Topic = c.topics.ZoneActiveCount(c.camera, k.zone, k.label)
+			msgs = append(msgs, msg)
+		}
 	}
 	clear(c.keys) // drop string references
 	return msgs
+}
+
+// withAll returns zones with topic.AllLabel added to each zone (see
+// topic.WithAll). zones is not modified.
+func withAll(zones map[string]map[string]int) map[string]map[string]int {
+	out := make(map[string]map[string]int, len(zones))
+	for z, labels := range zones {
+		out[z] = topic.WithAll(labels)
+	}
+	return out
 }

@@ -98,3 +98,27 @@ func TestCountsAllocsWhenUnchanged(t *testing.T) {
 		t.Errorf("unchanged Update returned %v", msgs)
 	}
 }
+
+// TestFrigateCounts: in Frigate mode zone counts are <prefix>/<zone>/<label>
+// with each zone's "all" and an /active twin of every topic.
+func TestFrigateCounts(t *testing.T) {
+	c := NewCounts(topic.Tree{Prefix: "frigate", Device: "pi5", Frigate: true}, "porch")
+	steps := []struct {
+		current zl
+		want    string
+	}{
+		{zl{"drive": {"car": 0}, "yard": {}}, "frigate/drive/all=0 frigate/drive/all/active=0 frigate/drive/car=0 frigate/drive/car/active=0 frigate/yard/all=0 frigate/yard/all/active=0 "},
+		{zl{"drive": {"car": 2, "person": 1}, "yard": {}}, "frigate/drive/all=3 frigate/drive/all/active=3 frigate/drive/car=2 frigate/drive/car/active=2 frigate/drive/person=1 frigate/drive/person/active=1 "},
+		{zl{"drive": {"car": 2, "person": 1}, "yard": {}}, ""},
+		{zl{"drive": {"car": 0, "person": 1}, "yard": {"dog": 1}}, "frigate/drive/all=1 frigate/drive/all/active=1 frigate/drive/car=0 frigate/drive/car/active=0 frigate/yard/all=1 frigate/yard/all/active=1 frigate/yard/dog=1 frigate/yard/dog/active=1 "},
+	}
+	for i, s := range steps {
+		var b strings.Builder
+		for _, m := range c.Update(s.current, t0) {
+			fmt.Fprintf(&b, "%s=%s ", m.Topic, m.Payload)
+		}
+		if got := b.String(); got != s.want {
+			t.Errorf("step %d: got %q, want %q", i, got, s.want)
+		}
+	}
+}

@@ -334,7 +334,7 @@ func evalModel(ctx context.Context, det *detector.Detector, ds *eval.Dataset, st
 	info := det.Info()
 	fmt.Fprintf(stderr, "edgedet eval: %s on %s\n", info.Name, plural(len(ds.Images), "image"))
 	ev := eval.NewEvaluator(ds)
-	bar := progress.New(stderr, len(ds.Images), "images")
+	bar := progress.New(stderr, "", len(ds.Images), "images")
 	defer bar.Finish()
 	var buf []detection.Detection
 	var inference time.Duration

@@ -94,8 +94,11 @@ func TestCLIEval(t *testing.T) {
 		}
 	}
 	// coco.names spells motorbike, the model motorcycle: one note, not an error.
-	if strings.Count(stderr, "spelling only") != 1 || !strings.Contains(stderr, "10/10 images") {
-		t.Errorf("stderr: want one spelling note and the progress bar:\n%s", stderr)
+	if strings.Count(stderr, "spelling only") != 1 || !regexp.MustCompile(`(?m)^10/10 images in \S+$`).MatchString(stderr) {
+		t.Errorf("stderr: want one spelling note and the progress line:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "\r") || !strings.HasSuffix(stderr, "\n") {
+		t.Errorf("stderr is a pipe: want plain lines, no carriage return:\n%q", stderr)
 	}
 	f, err := os.Open(plot)
 	if err != nil {

@@ -136,7 +136,7 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var bar *progress.Bar
 		opt.Progress = func(done, total int) {
 			if bar == nil {
-				bar = progress.New(stderr, total, "pruned variants")
+				bar = progress.New(stderr, "sensitivity", total, "pruned variants")
 			}
 			if bar.Add(1); done == total {
 				bar.Finish()

@@ -14,11 +14,11 @@ import (
 
 	"github.com/edgedet/edgedet/calib"
 	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/platforms"
-	"github.com/edgedet/edgedet/prune"
 	"github.com/edgedet/edgedet/quant"
 )
 
@@ -60,9 +60,18 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	fs.StringVar(&f.reportPath, "report", "", "also write the report as JSON here")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	fs.StringVar(&f.metric, "metric", "detections", "output error the float layers are chosen by: detections (1 - AP of the INT8 detections against FP32's on the sensitivity frames) or outputs (relative squared error of the raw outputs)")
-	fs.BoolVar(&f.latency, "latency", true, "measure the quantized model's inference time against the FP32 model's on this CPU (paired runs in the detector, a few seconds)")
+	fs.BoolVar(&f.latency, "latency", true, "time models in the detector on this CPU: the entry regions near the best (the fastest is kept), and the result against FP32 (paired runs)")
+	ifSlower := fs.String("if-slower", "weights-only", "with --latency, when the INT8 model computes no faster than FP32 on this CPU: weights-only (write every layer float with int8-stored weights: FP32's speed at INT8's size) or keep (write the INT8 model anyway)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
+	}
+	var weightsOnlyIfSlower bool
+	switch *ifSlower {
+	case "weights-only":
+		weightsOnlyIfSlower = true
+	case "keep":
+	default:
+		return nil, fmt.Errorf("%w: --if-slower %q is not weights-only or keep", errUsage, *ifSlower)
 	}
 	if f.model == "" || f.calib == "" || f.out == "" {
 		return nil, fmt.Errorf("%w: --model, --calib and --out are required", errUsage)
@@ -95,6 +104,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 		return nil, fmt.Errorf("%w: --float-weights: %v", errUsage, err)
 	}
 	opt.MaxError, opt.SensitivityFrames, opt.Threads = *maxErr, *sensFrames, *threads
+	opt.WeightsOnlyIfSlower = weightsOnlyIfSlower
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")
 	}
@@ -145,6 +155,18 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	defer inputs.Close()
 
+	if f.latency && opt.Profile == quant.ProfileCPU {
+		// Time candidate entry regions in the detector on this CPU, on
+		// the first calibration frame.
+		frame, err := inputs.Image(0)
+		if err != nil {
+			return fmt.Errorf("frame to time on: %w", err)
+		}
+		defer frame.Close()
+		timers := &detectorTimers{threads: opt.Threads, log: newLogger(stderr, slog.LevelWarn, "text"), frame: &frame, spec: &spec}
+		defer timers.Close()
+		opt.Timer = timers.OpenModel
+	}
 	var finish func()
 	opt.Progress, finish = stageBars(stderr)
 	q, rep, err := quant.Quantize(ctx, src, inputs, opt)
@@ -163,7 +185,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if rep.Latency, err = measureQuantLatency(ctx, f.model, f.out, opt.Threads, f.board, inputs, newLogger(stderr, slog.LevelWarn, "text")); err != nil {
 			return fmt.Errorf("measure latency: %w", err)
 		}
-		printQuantLatency(stdout, rep.Latency)
+		printQuantLatency(stdout, rep.Latency, rep.WeightsOnly)
 	}
 	if f.reportPath != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
@@ -175,7 +197,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // measureQuantLatency times the FP32 model at in and the quantized one at
-// out in the detector, alternately (prune.PairedLatency), on this CPU and
+// out in the detector, alternately (latency.Paired), on this CPU and
 // on the first calibration frame.
 func measureQuantLatency(ctx context.Context, in, out string, threads int, b platforms.Board, frames *calib.Inputs, log *slog.Logger) (*quant.LatencyReport, error) {
 	frame, err := frames.Image(0)
@@ -194,7 +216,7 @@ func measureQuantLatency(ctx context.Context, in, out string, threads int, b pla
 		return nil, fmt.Errorf("%s: %w", out, err)
 	}
 	defer tb.Close()
-	fp, q, err := prune.PairedLatency(ctx, ta, tb)
+	fp, q, err := latency.Paired(ctx, ta, tb)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +246,18 @@ func latencyCase(b platforms.Board) (string, float64) {
 }
 
 // printQuantLatency says how fast the quantized model is against FP32 and
-// what to expect on this kind of CPU.
-func printQuantLatency(w io.Writer, l *quant.LatencyReport) {
-	fmt.Fprintf(w, "latency on this CPU (%s): INT8 %.2f ms, FP32 %.2f ms median inference = %.2fx FP32 (paired runs on the first calibration frame, %s, %s fused)\n",
-		l.CPU, l.INT8Ms, l.FP32Ms, l.Ratio, threadsText(l.Threads), plural(l.FusedActivations, "activation"))
+// what to expect on this kind of CPU. A weights-only model computes in
+// float: it is compared with FP32 without the INT8 expectations.
+func printQuantLatency(w io.Writer, l *quant.LatencyReport, weightsOnly bool) {
+	kind := "INT8"
+	if weightsOnly {
+		kind = "weights-only"
+	}
+	fmt.Fprintf(w, "latency on this CPU (%s): %s %.2f ms, FP32 %.2f ms median inference = %.2fx FP32 (paired runs on the first calibration frame, %s, %s fused)\n",
+		l.CPU, kind, l.INT8Ms, l.FP32Ms, l.Ratio, threadsText(l.Threads), plural(l.FusedActivations, "activation"))
 	switch {
+	case weightsOnly:
+		fmt.Fprintf(w, "note: the weights-only model computes in float, as FP32 does: expect the same speed (the ratio above shows this machine's timing noise)\n")
 	case l.Ratio >= 1:
 		fmt.Fprintf(w, "warning: the INT8 model is not faster than FP32 on this CPU; keep the FP32 model for speed, or try --elementwise=false or --entry-float=false and compare with edgedet bench --rounds 5\n")
 	case l.Expected > 0 && l.Ratio > l.Expected*1.1:
@@ -238,16 +267,17 @@ func printQuantLatency(w io.Writer, l *quant.LatencyReport) {
 	}
 }
 
-// stageBars draws one progress bar per stage of quant.Options.Progress;
-// finish ends the bars left open.
+// stageBars draws one progress bar, labelled with the stage, per stage of
+// quant.Options.Progress; finish ends the bars left open, in stage order.
 func stageBars(stderr io.Writer) (progressFn func(stage string, done, total int), finish func()) {
 	bars := map[string]*progress.Bar{}
+	var order []*progress.Bar
 	progressFn = func(stage string, done, total int) {
 		b := bars[stage]
 		if b == nil {
-			fmt.Fprintf(stderr, "%s\n", stage)
-			b = progress.New(stderr, total, "steps")
+			b = progress.New(stderr, stage, total, "steps")
 			bars[stage] = b
+			order = append(order, b)
 		}
 		b.Add(1)
 		if done == total {
@@ -255,7 +285,7 @@ func stageBars(stderr io.Writer) (progressFn func(stage string, done, total int)
 		}
 	}
 	return progressFn, func() {
-		for _, b := range bars {
+		for _, b := range order {
 			b.Finish()
 		}
 	}
@@ -341,6 +371,9 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 		fmt.Fprintf(w, "opset: %d -> %d\n", r.OpsetFrom, r.Opset)
 	}
 	printSplits(w, r)
+	if r.WeightsOnly {
+		fmt.Fprintf(w, "weights only: the INT8 model computed at %.2fx FP32's time on this CPU, so every layer computes in float with its weights stored as int8 (FP32's speed at INT8's size); --if-slower keep writes the INT8 model\n", r.ComputeRatio)
+	}
 	fmt.Fprintf(w, "quantized %d of %d compute layers; head kept float: %d nodes\n", r.Quantized, r.Candidates, len(r.Head))
 	stored := map[quant.WeightStorage]int{}
 	for _, l := range r.FloatLayers() {
@@ -366,6 +399,13 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	}
 	if len(r.EntryErrors) > 0 {
 		fmt.Fprintf(w, "entry region: first %s float (output error by float prefix length: %s)\n", plural(r.EntryLayers, "layer"), formatErrors(r.EntryErrors))
+	}
+	if t := r.EntryTimings; len(t) > 1 {
+		parts := make([]string, len(t))
+		for i, e := range t {
+			parts[i] = fmt.Sprintf("%d:%.2fx", e.Layers, e.Ratio)
+		}
+		fmt.Fprintf(w, "entry regions timed on this CPU (inference vs the %d-layer region): %s\n", t[0].Layers, strings.Join(parts, " "))
 	}
 	for _, l := range r.FloatLayers() {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)

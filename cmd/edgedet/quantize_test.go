@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -134,6 +135,17 @@ func TestQuantizeCLI(t *testing.T) {
 	if rep.Latency == nil || rep.Latency.Ratio <= 0 || rep.Latency.CPU != cpu || strconv.Itoa(rep.EntryLayers) != entry[1] || !rep.CustomMetric {
 		t.Errorf("report: latency %+v, entry layers %d (stdout %s), custom metric %v", rep.Latency, rep.EntryLayers, entry[1], rep.CustomMetric)
 	}
+	// Near-best entry regions with even crossings are timed on this CPU
+	// (how many there are depends on the frames), and the chosen one is
+	// among them.
+	if tm := rep.EntryTimings; len(tm) > 1 {
+		if want := fmt.Sprintf("entry regions timed on this CPU (inference vs the %d-layer region): %d:1.00x ", tm[0].Layers, tm[0].Layers); !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, stdout)
+		}
+		if !slices.ContainsFunc(tm, func(e quant.EntryTiming) bool { return e.Layers == rep.EntryLayers }) {
+			t.Errorf("entry region of %d layers chosen, not among those timed: %+v", rep.EntryLayers, tm)
+		}
+	}
 	md := quantMetadata(t, out)
 	for k, want := range map[string]string{
 		"edgedet.quant.method":             "mse",
@@ -258,6 +270,7 @@ func TestQuantizeCLIErrors(t *testing.T) {
 		{"bad method", []string{"--model", model, "--calib", good, "--out", out, "--method", "kl"}, 2, []string{`"kl"`}},
 		{"bad profile", []string{"--model", model, "--calib", good, "--out", out, "--profile", "gpu"}, 2, []string{`"gpu"`}},
 		{"bad float weights", []string{"--model", model, "--calib", good, "--out", out, "--float-weights", "int4"}, 2, []string{"--float-weights", `"int4"`}},
+		{"bad if-slower", []string{"--model", model, "--calib", good, "--out", out, "--if-slower", "fp32"}, 2, []string{"--if-slower", `"fp32"`}},
 		{"unknown exclude", []string{"--model", model, "--calib", good, "--out", out, "--max-error", "-1", "--exclude", "/no/such/Conv"}, 1, []string{`"/no/such/Conv"`}},
 		{"missing model", []string{"--model", filepath.Join(tmp, "none.onnx"), "--calib", good, "--out", out}, 1, []string{"none.onnx"}},
 	} {
@@ -333,5 +346,44 @@ func TestDefaultReduceRange(t *testing.T) {
 		if got := defaultReduceRange(c.board, c.profile); got != c.want {
 			t.Errorf("%s: defaultReduceRange = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// The latency line names what was measured; a weights-only model gets no
+// INT8 warning, an INT8 model that is slower does.
+func TestPrintQuantLatency(t *testing.T) {
+	l := &quant.LatencyReport{FP32Ms: 5, INT8Ms: 5.1, Ratio: 1.02, Threads: 1, CPU: "x86-64 with VNNI", Expected: 0.6}
+	var b strings.Builder
+	printQuantLatency(&b, l, false)
+	if got := b.String(); !strings.Contains(got, "INT8 5.10 ms, FP32 5.00 ms median inference = 1.02x FP32") || !strings.Contains(got, "warning: the INT8 model is not faster") {
+		t.Errorf("INT8, slower:\n%s", got)
+	}
+	b.Reset()
+	printQuantLatency(&b, l, true)
+	if got := b.String(); !strings.Contains(got, "weights-only 5.10 ms, FP32 5.00 ms") || strings.Contains(got, "warning") || !strings.Contains(got, "computes in float") {
+		t.Errorf("weights-only:\n%s", got)
+	}
+}
+
+// TestQuantizeStageBarsPiped checks what `edgedet quantize 2>log` leaves in
+// the log: one plain line per stage, in stage order, including a stage
+// that stopped before its total (the bisecting search does), and no
+// carriage returns.
+func TestQuantizeStageBarsPiped(t *testing.T) {
+	var buf strings.Builder
+	progressFn, finish := stageBars(&buf)
+	for i := range 3 {
+		progressFn("calibrate", i+1, 3)
+	}
+	progressFn("sensitivity", 1, 2)
+	progressFn("sensitivity", 2, 2)
+	progressFn("search", 4, 8)
+	progressFn("search", 2, 8)
+	finish()
+	finish() // idempotent
+	out := buf.String()
+	re := regexp.MustCompile(`^calibrate: 3/3 steps in \S+\nsensitivity: 2/2 steps in \S+\nsearch: 2/8 steps in \S+\n$`)
+	if strings.Contains(out, "\r") || !re.MatchString(out) {
+		t.Errorf("stage lines:\n%q\nwant one plain line per stage, in order, ending in a newline", out)
 	}
 }

@@ -65,6 +65,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// model, WATCHDOG pings only while pipelines make progress, STOPPING on
 	// shutdown. All no-ops outside systemd.
 	notifier := systemd.NewNotifier()
+	if err := notifier.WatchdogErr(); err != nil {
+		log.Warn("systemd", "err", err)
+	}
 	heartbeat := systemd.NewHeartbeat(notifier)
 	a.OnReady = func() {
 		if err := notifier.Ready(); err != nil {

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
+	"github.com/edgedet/edgedet/internal/latency"
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
-	"github.com/edgedet/edgedet/prune"
 )
 
 // detectorTimers time models in the detector, the agent's own session, on
@@ -26,8 +28,11 @@ type detectorTimers struct {
 	threads int
 	log     *slog.Logger
 	frame   *gocv.Mat // not owned; nil: a grey frame
-	dir     string    // temporary files of models given in memory
-	n       int
+	// spec, when set, is stored in the metadata of models given in memory
+	// (quantize's candidates), so they load like the model they come from.
+	spec *detection.Spec
+	dir  string // temporary files of models given in memory
+	n    int
 }
 
 // detectorTimer is one model's detector and frame.
@@ -37,7 +42,7 @@ type detectorTimer struct {
 	file string // removed by Close when set
 }
 
-var _ prune.Timer = (*detectorTimer)(nil)
+var _ latency.Timer = (*detectorTimer)(nil)
 
 func (t *detectorTimer) Time(ctx context.Context) (time.Duration, error) {
 	res, err := t.det.Detect(ctx, t.img, nil)
@@ -67,11 +72,11 @@ func (d *detectorTimers) OpenFile(path string) (*detectorTimer, error) {
 	return &detectorTimer{det: det, img: img}, nil
 }
 
-// OpenModel is a prune.OpenTimer: it writes m to a temporary file, which
+// OpenModel is a latency.Open: it writes m to a temporary file, which
 // the timer's Close removes.
-func (d *detectorTimers) OpenModel(_ context.Context, m *onnxpb.ModelProto) (prune.Timer, error) {
+func (d *detectorTimers) OpenModel(_ context.Context, m *onnxpb.ModelProto) (latency.Timer, error) {
 	if d.dir == "" {
-		dir, err := os.MkdirTemp("", "edgedet-prune-")
+		dir, err := os.MkdirTemp("", "edgedet-timing-")
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +84,14 @@ func (d *detectorTimers) OpenModel(_ context.Context, m *onnxpb.ModelProto) (pru
 	}
 	d.n++
 	path := filepath.Join(d.dir, fmt.Sprintf("candidate-%d.onnx", d.n))
+	if d.spec != nil {
+		desc, err := d.spec.EncodeMetadata()
+		if err != nil {
+			return nil, err
+		}
+		m = proto.Clone(m).(*onnxpb.ModelProto)
+		onnx.SetMetadata(m, detection.MetadataSpecKey, desc)
+	}
 	if err := onnx.SaveModel(path, m); err != nil {
 		return nil, err
 	}
@@ -91,7 +104,7 @@ func (d *detectorTimers) OpenModel(_ context.Context, m *onnxpb.ModelProto) (pru
 	return t, nil
 }
 
-// PairedFiles times the models at a and b alternately (prune.PairedLatency).
+// PairedFiles times the models at a and b alternately (latency.Paired).
 func (d *detectorTimers) PairedFiles(ctx context.Context, a, b string) (time.Duration, time.Duration, error) {
 	ta, err := d.OpenFile(a)
 	if err != nil {
@@ -103,7 +116,7 @@ func (d *detectorTimers) PairedFiles(ctx context.Context, a, b string) (time.Dur
 		return 0, 0, err
 	}
 	defer tb.Close()
-	return prune.PairedLatency(ctx, ta, tb)
+	return latency.Paired(ctx, ta, tb)
 }
 
 // Close removes the temporary directory.

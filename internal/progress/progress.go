@@ -1,129 +1,127 @@
-// Package progress draws a progress bar for long command-line jobs
-// (evaluation, calibration) on stderr:
+// Package progress shows the progress of long command-line jobs
+// (evaluation, calibration, quantization stages) on stderr.
 //
-//	[############..................] 42/100 images 3.1 it/s
+// On a terminal it draws github.com/schollz/progressbar's bar, redrawn in
+// place, and ends its line when the bar finishes. On anything else (a file,
+// a pipe, /dev/null, CI logs) it draws nothing while the job runs and writes
+// one plain line when it finishes:
 //
-// On a terminal the line is redrawn in place with \r; on anything else
-// (a file, a pipe, CI logs) it prints a plain line every 10 % instead.
+//	calibrate: 40/40 steps in 12.3s
+//
+// so a log holds no carriage returns or half-drawn lines. The library has no
+// notion of "not a terminal"; that choice is what this package adds.
 package progress
 
 import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
-// Bar reports how many of total items are done. It is not safe for
-// concurrent use.
+// Bar reports how many of total items are done. Add and Finish are not
+// safe for concurrent use.
 type Bar struct {
-	w        io.Writer
-	total    int
-	unit     string
-	terminal bool
-	now      func() time.Time
+	w     io.Writer
+	label string // "" or a stage name, printed before the count
+	unit  string // "images"
+	total int
+	done  int
 
+	pb *progressbar.ProgressBar // nil in plain mode
+
+	now      func() time.Time
 	start    time.Time
-	done     int
-	lastDraw time.Time
-	lastStep int // last 10 % step printed in plain mode
 	finished bool
 }
 
-// Width is the number of cells in the bar.
+// Width is the number of cells in the terminal bar.
 const Width = 30
 
-// clearEOL erases what a longer previous line left on a terminal.
-const clearEOL = "\x1b[K"
-
-// redrawEvery limits terminal redraws.
-const redrawEvery = 100 * time.Millisecond
-
-// New starts a bar for total items named unit ("images"), drawn on a
-// terminal when w is one (IsTerminal).
-func New(w io.Writer, total int, unit string) *Bar {
-	return NewMode(w, total, unit, IsTerminal(w))
+// New starts a bar for total items named unit ("images"), labelled label
+// ("" for none). It draws on w when w is a terminal (IsTerminal) and
+// otherwise writes one line at Finish. A nil w discards everything.
+func New(w io.Writer, label string, total int, unit string) *Bar {
+	return newBar(w, label, total, unit, IsTerminal(w), time.Now)
 }
 
-// NewMode is New with the terminal mode given: true redraws in place, false
-// prints plain lines.
-func NewMode(w io.Writer, total int, unit string, terminal bool) *Bar {
-	return newBar(w, total, unit, terminal, time.Now)
-}
-
-func newBar(w io.Writer, total int, unit string, terminal bool, now func() time.Time) *Bar {
-	b := &Bar{w: w, total: max(total, 0), unit: unit, terminal: terminal, now: now}
+func newBar(w io.Writer, label string, total int, unit string, terminal bool, now func() time.Time) *Bar {
+	if w == nil {
+		w = io.Discard
+	}
+	b := &Bar{w: w, label: label, unit: unit, total: max(total, 0), now: now}
 	b.start = now()
-	if terminal {
-		b.draw()
+	// An empty job has no bar to draw: it gets the plain line.
+	if terminal && b.total > 0 {
+		desc := ""
+		if label != "" {
+			desc = label + " "
+		}
+		b.pb = progressbar.NewOptions(b.total,
+			progressbar.OptionSetWriter(w), // the library's default is os.Stdout
+			progressbar.OptionSetDescription(desc),
+			progressbar.OptionSetWidth(Width),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString(unit),
+			progressbar.OptionUseANSICodes(true),
+			progressbar.OptionSetRenderBlankState(true),
+			// Called once, when the bar reaches total or on Exit.
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+		)
 	}
 	return b
 }
 
-// IsTerminal reports whether w is a character device such as a terminal.
+// IsTerminal reports whether w is an *os.File open on a terminal. Regular
+// files, pipes and character devices such as /dev/null are not.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// Add marks n more items done.
+// Add marks n more items done; the count never passes total.
 func (b *Bar) Add(n int) {
-	if b.finished {
+	if b.finished || n <= 0 {
 		return
 	}
-	b.done = min(b.done+n, b.total)
-	now := b.now()
-	if b.terminal {
-		if b.done == b.total || now.Sub(b.lastDraw) >= redrawEvery {
-			b.draw()
-		}
+	n = min(n, b.total-b.done)
+	if n == 0 {
 		return
 	}
-	if b.total == 0 {
-		return
-	}
-	if step := b.done * 10 / b.total; step > b.lastStep {
-		b.lastStep = step
-		fmt.Fprintln(b.w, b.line())
+	b.done += n
+	if b.pb != nil {
+		// Errors are write errors on stderr: nothing useful to do with them.
+		_ = b.pb.Add(n)
 	}
 }
 
-// Finish draws the final state and ends the line. Later calls do nothing.
+// Finish ends the bar: on a terminal it leaves the last state drawn and
+// ends the line (at once if the bar is already full); otherwise it writes
+// the plain "label: done/total unit in elapsed" line. A job stopped early
+// shows where it stopped. Later calls do nothing.
 func (b *Bar) Finish() {
 	if b.finished {
 		return
 	}
 	b.finished = true
-	if b.terminal {
-		b.draw()
-		fmt.Fprintln(b.w)
+	if b.pb != nil {
+		if !b.pb.IsFinished() { // a full bar has already ended its line
+			_ = b.pb.Exit()
+		}
 		return
 	}
-	if b.lastStep < 10 { // not printed at 100 %: show where it stopped
-		fmt.Fprintln(b.w, b.line())
-	}
+	fmt.Fprintln(b.w, b.line())
 }
 
-func (b *Bar) draw() {
-	b.lastDraw = b.now()
-	fmt.Fprint(b.w, "\r"+b.line()+clearEOL)
-}
-
-// line is "[#####.....] 42/100 images 3.1 it/s".
+// line is "label: 42/100 images in 3.1s".
 func (b *Bar) line() string {
-	filled := 0
-	if b.total > 0 {
-		filled = b.done * Width / b.total
-	}
-	bar := strings.Repeat("#", filled) + strings.Repeat(".", Width-filled)
-	s := fmt.Sprintf("[%s] %d/%d %s", bar, b.done, b.total, b.unit)
-	if el := b.now().Sub(b.start).Seconds(); el > 0 && b.done > 0 {
-		s += fmt.Sprintf(" %.1f it/s", float64(b.done)/el)
+	s := fmt.Sprintf("%d/%d %s in %s", b.done, b.total, b.unit, b.now().Sub(b.start).Round(100*time.Millisecond))
+	if b.label != "" {
+		s = b.label + ": " + s
 	}
 	return s
 }

@@ -20,64 +20,100 @@ func (c *fakeClock) now() time.Time {
 	return c.t
 }
 
-func TestPlainLinesEveryTenPercent(t *testing.T) {
+func TestPlainModeWritesOneLineAtFinish(t *testing.T) {
 	var buf bytes.Buffer
-	clk := &fakeClock{t: time.Unix(0, 0), step: 250 * time.Millisecond}
-	b := newBar(&buf, 100, "images", false, clk.now)
-	for range 100 {
+	clk := &fakeClock{t: time.Unix(0, 0), step: 1500 * time.Millisecond}
+	b := newBar(&buf, "calibrate", 40, "steps", false, clk.now)
+	for range 39 {
 		b.Add(1)
 	}
-	b.Finish()
-	b.Finish() // idempotent
-	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	if len(lines) != 10 {
-		t.Fatalf("got %d lines, want 10 (one per 10 %%):\n%s", len(lines), buf.String())
-	}
-	if strings.Contains(buf.String(), "\r") {
-		t.Error("plain mode wrote a carriage return")
-	}
-	last := lines[9]
-	if !strings.HasPrefix(last, "["+strings.Repeat("#", Width)+"] 100/100 images ") || !strings.HasSuffix(last, " it/s") {
-		t.Errorf("last line %q", last)
-	}
-	if want := "[###" + strings.Repeat(".", Width-3) + "] 10/100 images"; !strings.HasPrefix(lines[0], want) {
-		t.Errorf("first line %q, want prefix %q", lines[0], want)
-	}
-}
-
-func TestRate(t *testing.T) {
-	// Every clock reading advances 1 s, so every Add redraws (≥ 100 ms).
-	var buf bytes.Buffer
-	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
-	b := newBar(&buf, 4, "images", true, clk.now)
-	// start = 1 s; the first draw reads 2 s (lastDraw) and 3 s (line).
-	// Add reads 4 s, redraws at 5 s, line reads 6 s: 2 items in 5 s.
-	b.Add(2)
-	if got := buf.String(); !strings.Contains(got, "2/4 images 0.4 it/s") {
-		t.Errorf("output %q lacks 2/4 at 0.4 it/s", got)
-	}
-	b.Finish()
-	out := buf.String()
-	if !strings.HasPrefix(out, "\r[") || !strings.HasSuffix(out, "\n") || !strings.Contains(out, clearEOL) {
-		t.Errorf("terminal output %q: want \\r redraws, erase to end of line, final newline", out)
-	}
-}
-
-func TestTerminalRedrawIsThrottled(t *testing.T) {
-	var buf bytes.Buffer
-	clk := &fakeClock{t: time.Unix(0, 0), step: time.Millisecond}
-	b := newBar(&buf, 1000, "images", true, clk.now)
-	for range 999 {
-		b.Add(1)
-	}
-	// ~3 clock readings per Add at 1 ms: ~3 s in all, so ~30 redraws, not 999.
-	if n := strings.Count(buf.String(), "\r"); n > 60 {
-		t.Errorf("%d redraws for 999 items over ~3 s; want at most one per 100 ms", n)
+	if buf.Len() != 0 {
+		t.Fatalf("plain mode wrote %q before Finish", buf.String())
 	}
 	b.Add(1)
-	if !strings.Contains(buf.String(), "1000/1000") {
-		t.Error("the final item was not drawn")
+	b.Add(5) // past total: clamped
+	b.Finish()
+	b.Finish() // idempotent
+	b.Add(1)   // after Finish: ignored
+	// start reads 1.5 s, Finish reads 3 s: 1.5 s elapsed.
+	if got, want := buf.String(), "calibrate: 40/40 steps in 1.5s\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
 	}
+}
+
+func TestPlainModeStoppedEarly(t *testing.T) {
+	var buf bytes.Buffer
+	clk := &fakeClock{t: time.Unix(0, 0), step: 2 * time.Second}
+	b := newBar(&buf, "", 10, "images", false, clk.now)
+	b.Add(3)
+	b.Finish()
+	if got, want := buf.String(), "3/10 images in 2s\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+}
+
+func TestTerminalModeDrawsBarAndEndsLine(t *testing.T) {
+	var buf bytes.Buffer
+	b := newBar(&buf, "calibrate", 4, "steps", true, time.Now)
+	if !strings.Contains(buf.String(), "(0/4") {
+		t.Errorf("no blank bar drawn at start: %q", buf.String())
+	}
+	for range 3 {
+		b.Add(1)
+	}
+	if strings.Contains(buf.String(), "\n") {
+		t.Errorf("line ended before the bar finished: %q", buf.String())
+	}
+	b.Add(1)
+	out := buf.String()
+	if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+		t.Errorf("full bar: want exactly one newline, at the end: %q", out)
+	}
+	b.Finish() // the line is already ended: no second newline
+	if buf.String() != out {
+		t.Errorf("Finish after a full bar wrote %q", strings.TrimPrefix(buf.String(), out))
+	}
+	for _, want := range []string{"\r", "calibrate ", "100%", "(4/4", " steps/", "|" + strings.Repeat("█", Width) + "|"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal output lacks %q: %q", want, out)
+		}
+	}
+}
+
+func TestTerminalModeStoppedEarlyEndsLine(t *testing.T) {
+	var buf bytes.Buffer
+	b := newBar(&buf, "", 5, "images", true, time.Now)
+	b.Add(2)
+	b.Finish()
+	out := buf.String()
+	if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("want exactly one newline, at the end: %q", out)
+	}
+	last := out[strings.LastIndex(out, "\r"):]
+	if !strings.Contains(last, "(2/5") || strings.Contains(out, "(5/5") {
+		t.Errorf("last drawn state %q, want 2/5 (not filled to 5/5)", last)
+	}
+	b.Finish()
+	if buf.String() != out {
+		t.Error("a second Finish wrote more")
+	}
+}
+
+func TestTerminalModeEmptyJobIsPlain(t *testing.T) {
+	var buf bytes.Buffer
+	clk := &fakeClock{t: time.Unix(0, 0), step: time.Second}
+	b := newBar(&buf, "", 0, "images", true, clk.now)
+	b.Add(1)
+	b.Finish()
+	if got, want := buf.String(), "0/0 images in 1s\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+}
+
+func TestNilWriterDiscards(t *testing.T) {
+	b := New(nil, "x", 3, "frames")
+	b.Add(3)
+	b.Finish()
 }
 
 func TestIsTerminal(t *testing.T) {
@@ -92,11 +128,77 @@ func TestIsTerminal(t *testing.T) {
 	if IsTerminal(f) {
 		t.Error("a regular file is not a terminal")
 	}
-	b := New(f, 3, "images")
-	b.Add(3)
+	// A character device, but not a terminal.
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if IsTerminal(null) {
+		t.Errorf("%s is not a terminal", os.DevNull)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if IsTerminal(w) {
+		t.Error("a pipe is not a terminal")
+	}
+}
+
+// TestPipedOutput runs New on a pipe, as `edgedet eval ... 2>&1 | tee log`
+// does: no carriage returns or escape codes, one line ending in a newline.
+func TestPipedOutput(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := New(w, "", 3, "images")
+	for range 3 {
+		b.Add(1)
+	}
 	b.Finish()
-	data, _ := os.ReadFile(f.Name())
-	if strings.Contains(string(data), "\r") || !strings.Contains(string(data), "3/3 images") {
-		t.Errorf("file output %q: want plain lines", data)
+	w.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(r); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.ContainsAny(out, "\r\x1b") || !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 ||
+		!strings.HasPrefix(out, "3/3 images in ") {
+		t.Errorf("piped output %q: want one plain line \"3/3 images in …\\n\"", out)
+	}
+}
+
+// TestNothingOnStdout checks every mode writes only to the given writer
+// (progressbar's default writer is os.Stdout).
+func TestNothingOnStdout(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	saved := os.Stdout
+	os.Stdout = f
+	defer func() { os.Stdout = saved }()
+	var buf bytes.Buffer
+	for _, terminal := range []bool{true, false} {
+		b := newBar(&buf, "stage", 3, "steps", terminal, time.Now)
+		b.Add(1)
+		b.Finish()
+		b = newBar(&buf, "stage", 3, "steps", terminal, time.Now)
+		b.Add(3)
+		b.Finish()
+	}
+	os.Stdout = saved
+	if st, err := f.Stat(); err != nil || st.Size() != 0 {
+		data, _ := os.ReadFile(f.Name())
+		t.Errorf("stdout got %q (%v)", data, err)
+	}
+	if buf.Len() == 0 {
+		t.Error("nothing written to the given writer")
 	}
 }

@@ -2,7 +2,8 @@
 # Install edgedet as a systemd service.
 #
 #   sudo platforms/systemd/install.sh [--model PATH] [--camera SOURCE]
-#                                     [--embedded-broker[=PORT]] [--http ADDR]
+#                                     [--embedded-broker[=PORT] | --broker URL]
+#                                     [--homeassistant] [--http ADDR]
 #                                     [--prefix /usr] [--config-dir /etc/edgedet]
 #                                     [--platform auto|generic|jetson|nvidia-gpu|rpi-csi]
 #
@@ -26,9 +27,11 @@
 # $prefix/share/edgedet/models (--model's; without it model.onnx, which you put
 # there), the camera /dev/video0 (--camera: another device, "csi", a URL, a
 # file), the spool and state in /var/lib/edgedet, and an MQTT broker on
-# 127.0.0.1:1883 (a local Mosquitto). --embedded-broker runs edgedet's own
+# 127.0.0.1:1883 (a local Mosquitto; --broker URL: another, e.g. Home
+# Assistant's tcp://homeassistant.local:1883). --embedded-broker runs edgedet's own
 # broker instead, on PORT or the first free port from 1883 up, its retained
-# messages kept in the state directory. --http is the /healthz and /metrics
+# messages kept in the state directory. --homeassistant turns on Home
+# Assistant MQTT discovery ([homeassistant]). --http is the /healthz and /metrics
 # address (default 127.0.0.1:9464; "" = off). Then
 # `edgedet run --check -c $config_dir/agent.toml` proves it runnable.
 #
@@ -61,6 +64,9 @@ camera=/dev/video0
 embedded=
 embedded_port=
 http_listen=127.0.0.1:9464
+broker=tcp://127.0.0.1:1883
+broker_set=
+homeassistant=false
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--prefix) [ $# -ge 2 ] || die "--prefix needs a value"; prefix=$2; shift 2 ;;
@@ -75,6 +81,9 @@ while [ $# -gt 0 ]; do
 	--camera=*) camera=${1#*=}; shift ;;
 	--embedded-broker) embedded=1; shift ;;
 	--embedded-broker=*) embedded=1; embedded_port=${1#*=}; shift ;;
+	--broker) [ $# -ge 2 ] || die "--broker needs a value"; broker=$2; broker_set=1; shift 2 ;;
+	--broker=*) broker=${1#*=}; broker_set=1; shift ;;
+	--homeassistant) homeassistant=true; shift ;;
 	--http) [ $# -ge 2 ] || die "--http needs a value"; http_listen=$2; shift 2 ;;
 	--http=*) http_listen=${1#*=}; shift ;;
 	-h|--help) usage; exit 0 ;;
@@ -92,6 +101,10 @@ if [ -n "$embedded_port" ]; then
 		die "--embedded-broker=$embedded_port: not in 1..65535"
 fi
 case "$http_listen" in "" | *:*) ;; *) die "--http must be host:port, or empty for none: $http_listen" ;; esac
+[ -z "$embedded" ] || [ -z "$broker_set" ] || die "--broker and --embedded-broker exclude each other"
+case "$broker" in *'"'* | *'\'* | *' '*) die "--broker must not contain quotes, backslashes or spaces: $broker" ;;
+	*://*) ;; *) die "--broker must be a URL such as tcp://host:1883: $broker" ;;
+esac
 [ -n "$camera" ] || die "--camera must not be empty"
 case "$camera$http_listen" in *'"'* | *'\'*) die "--camera and --http must not contain quotes or backslashes" ;; esac
 case "$camera" in /dev/*) ;; /*) ;; [0-9]*) ;; csi) ;; *://*) ;; *' ! '*) ;;
@@ -239,7 +252,7 @@ else
 	mqtt_section="[mqtt]
 # A broker on this machine (apt install mosquitto), or your broker's URL:
 # tcp://host:1883, ssl://host:8883 (then [mqtt.tls]).
-broker = \"tcp://127.0.0.1:1883\"
+broker = \"$broker\"
 topic_prefix = \"edgedet\"
 # device = \"porch\"              # the topic level naming this box; default: the host name
 # username = \"edgedet\"
@@ -292,8 +305,10 @@ listen = "$http_listen"
 metrics = true
 
 [homeassistant]
-# MQTT discovery: count and occupancy entities per camera and label.
-enabled = false
+# MQTT discovery: Home Assistant shows this box as a device with detection
+# switch, threshold, and per-label counts, occupancy and snapshots.
+enabled = $homeassistant
+labels = ["person"]     # the labels that get entities
 
 [[camera]]
 name = "camera0"

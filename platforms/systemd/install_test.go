@@ -292,8 +292,18 @@ func TestInstallScriptProductionConfig(t *testing.T) {
 			t.Errorf("%s = %q, want %q", c.key, c.got, c.want)
 		}
 	}
-	if cfg.MQTT.Embedded.Enabled {
-		t.Error("embedded broker enabled")
+	if cfg.MQTT.Embedded.Enabled || cfg.HomeAssistant.Enabled {
+		t.Errorf("embedded broker (%v) or Home Assistant discovery (%v) on by default", cfg.MQTT.Embedded.Enabled, cfg.HomeAssistant.Enabled)
+	}
+	// --broker names another broker (Home Assistant's); --homeassistant
+	// turns discovery on.
+	dest = t.TempDir()
+	if out, err := runInstall(t, fakeSrc(t), dest, "--broker", "tcp://homeassistant.local:1883", "--homeassistant"); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+	cfg = parseInstalled(t, filepath.Join(dest, "etc/edgedet/agent.toml"))
+	if cfg.MQTT.Broker != "tcp://homeassistant.local:1883" || !cfg.HomeAssistant.Enabled || strings.Join(cfg.HomeAssistant.Labels, ",") != "person" {
+		t.Errorf("--broker --homeassistant: broker %q, discovery %+v", cfg.MQTT.Broker, cfg.HomeAssistant)
 	}
 	// --prefix moves the model and the library; the config follows.
 	dest = t.TempDir()
@@ -374,6 +384,8 @@ func TestInstallScriptModel(t *testing.T) {
 		{[]string{"--camera", "video0"}, "--camera must be absolute"},
 		{[]string{"--embedded-broker=70000"}, "--embedded-broker=70000: not in 1..65535"},
 		{[]string{"--http", "9464"}, "--http must be host:port"},
+		{[]string{"--broker", "ha.lan:1883"}, "--broker must be a URL"},
+		{[]string{"--broker", "tcp://ha.lan:1883", "--embedded-broker"}, "--broker and --embedded-broker exclude each other"},
 	} {
 		out, err := runInstall(t, src, t.TempDir(), c.args...)
 		if err == nil || !strings.Contains(out, c.want) {

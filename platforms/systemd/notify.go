@@ -1,8 +1,9 @@
-// Package systemd integrates edgedet with systemd without linking libsystemd
-// or go-systemd: sd_notify(3) over $NOTIFY_SOCKET (READY, RELOADING,
-// STOPPING, STATUS, WATCHDOG) and a Heartbeat that sends watchdog pings only
-// while the pipeline is making progress. The unit file and install script
-// live next to this package (edgedet.service, install.sh).
+// Package systemd integrates edgedet with systemd: sd_notify(3) state
+// messages (READY, RELOADING, STOPPING, STATUS, WATCHDOG) sent with
+// github.com/coreos/go-systemd/v22/daemon (pure Go, no libsystemd), and a
+// Heartbeat that sends watchdog pings only while the pipeline is making
+// progress. The unit file and install script live next to this package
+// (edgedet.service, install.sh).
 //
 // Everything is a no-op when the process is not started by systemd
 // (NOTIFY_SOCKET unset), including on a nil *Notifier or *Heartbeat, so
@@ -11,14 +12,14 @@ package systemd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 )
 
 // Environment variables set by systemd for Type=notify services.
@@ -31,80 +32,83 @@ const (
 // Notifier sends sd_notify state strings to systemd. The zero value and a
 // nil *Notifier are valid and do nothing.
 type Notifier struct {
-	addr     *net.UnixAddr // nil: not under systemd, every call is a no-op
-	watchdog time.Duration // WATCHDOG_USEC; 0 when disabled or not ours
+	enabled     bool          // NOTIFY_SOCKET was set at NewNotifier
+	watchdog    time.Duration // WATCHDOG_USEC; 0 when disabled or not ours
+	watchdogErr error         // why an invalid WATCHDOG_USEC/WATCHDOG_PID disabled it
 }
 
-// NewNotifier reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID. A socket
-// name starting with '@' is a Linux abstract socket (Go maps the leading '@'
-// to the NUL byte). The watchdog applies only when WATCHDOG_PID is unset or
-// equals os.Getpid(); an unparsable or zero WATCHDOG_USEC disables it.
+// NewNotifier reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID. The
+// environment is left in place: daemon.SdNotify reads NOTIFY_SOCKET on every
+// send (READY is sent again after each reload). The watchdog applies only
+// when WATCHDOG_PID is unset or equals os.Getpid(); an invalid WATCHDOG_USEC
+// or WATCHDOG_PID disables it, and WatchdogErr says why.
 func NewNotifier() *Notifier {
 	n := &Notifier{}
-	sock := os.Getenv(EnvNotifySocket)
-	if sock == "" {
+	if os.Getenv(EnvNotifySocket) == "" {
 		return n
 	}
-	n.addr = &net.UnixAddr{Name: sock, Net: "unixgram"}
-	n.watchdog = watchdogFromEnv()
+	n.enabled = true
+	d, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		n.watchdogErr = fmt.Errorf("systemd watchdog disabled: %s=%q %s=%q: %w",
+			EnvWatchdogUsec, os.Getenv(EnvWatchdogUsec), EnvWatchdogPID, os.Getenv(EnvWatchdogPID), err)
+		return n
+	}
+	if d < 0 { // WATCHDOG_USEC beyond time.Duration's range wrapped around
+		n.watchdogErr = fmt.Errorf("systemd watchdog disabled: %s=%q is out of range", EnvWatchdogUsec, os.Getenv(EnvWatchdogUsec))
+		return n
+	}
+	n.watchdog = d
 	return n
 }
 
-func watchdogFromEnv() time.Duration {
-	usec, err := strconv.ParseUint(strings.TrimSpace(os.Getenv(EnvWatchdogUsec)), 10, 63)
-	if err != nil || usec == 0 {
-		return 0
+// Enabled reports whether a notify socket is configured.
+func (n *Notifier) Enabled() bool { return n != nil && n.enabled }
+
+// WatchdogErr returns why the watchdog settings were rejected, or nil.
+func (n *Notifier) WatchdogErr() error {
+	if n == nil {
+		return nil
 	}
-	if p := strings.TrimSpace(os.Getenv(EnvWatchdogPID)); p != "" {
-		pid, err := strconv.Atoi(p)
-		if err != nil || pid != os.Getpid() {
-			return 0
-		}
-	}
-	if usec > uint64(time.Duration(1<<63-1)/time.Microsecond) {
-		return 0
-	}
-	return time.Duration(usec) * time.Microsecond
+	return n.watchdogErr
 }
 
-// Enabled reports whether a notify socket is configured.
-func (n *Notifier) Enabled() bool { return n != nil && n.addr != nil }
-
 // Send writes one datagram holding the given state lines ("KEY=VALUE"),
-// joined by newlines. It is a nil no-op when NOTIFY_SOCKET is unset.
+// joined by newlines, with daemon.SdNotify. It is a no-op when NOTIFY_SOCKET
+// was unset at NewNotifier.
 func (n *Notifier) Send(state ...string) error {
 	if !n.Enabled() || len(state) == 0 {
 		return nil
 	}
 	msg := strings.Join(state, "\n")
-	conn, err := net.DialUnix("unixgram", nil, n.addr)
+	sent, err := daemon.SdNotify(false, msg)
 	if err != nil {
-		return fmt.Errorf("sd_notify %s: %w", n.addr.Name, err)
+		return fmt.Errorf("sd_notify %s=%s: %w", EnvNotifySocket, os.Getenv(EnvNotifySocket), err)
 	}
-	defer conn.Close()
-	// A full socket buffer must not block the pipeline forever.
-	_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-	w, err := conn.Write([]byte(msg))
-	if err != nil {
-		return fmt.Errorf("sd_notify %s: %w", n.addr.Name, err)
-	}
-	if w != len(msg) {
-		return fmt.Errorf("sd_notify %s: short write (%d of %d bytes)", n.addr.Name, w, len(msg))
+	if !sent { // NOTIFY_SOCKET was unset after NewNotifier
+		return fmt.Errorf("sd_notify %q: %s is no longer set", msg, EnvNotifySocket)
 	}
 	return nil
 }
 
 // Ready sends READY=1: startup is complete. edgedet calls it once the
 // publisher has connected and the first inference has succeeded.
-func (n *Notifier) Ready() error { return n.Send("READY=1") }
+func (n *Notifier) Ready() error { return n.Send(daemon.SdNotifyReady) }
 
 // Stopping sends STOPPING=1 at the start of a graceful shutdown.
-func (n *Notifier) Stopping() error { return n.Send("STOPPING=1") }
+func (n *Notifier) Stopping() error { return n.Send(daemon.SdNotifyStopping) }
 
-// Reloading sends RELOADING=1 at the start of a SIGHUP config reload. The
-// caller must call Ready when the reload has finished (successfully or with
-// the old config kept), or systemd keeps the unit in "reloading".
-func (n *Notifier) Reloading() error { return n.Send("RELOADING=1") }
+// Reloading sends RELOADING=1 at the start of a SIGHUP config reload, with
+// MONOTONIC_USEC as sd_notify(3) asks. The caller must call Ready when the
+// reload has finished (successfully or with the old config kept), or
+// systemd keeps the unit in "reloading".
+func (n *Notifier) Reloading() error {
+	state := []string{daemon.SdNotifyReloading}
+	if m := strings.TrimSuffix(daemon.SdNotifyMonotonicUsec(), "\n"); m != "" {
+		state = append(state, m)
+	}
+	return n.Send(state...)
+}
 
 // Status sends a free-form one-line status shown by `systemctl status`.
 // Newlines would start a new state assignment, so they become spaces.
@@ -116,7 +120,7 @@ func (n *Notifier) Status(s string) error {
 // timeout by d (EXTEND_TIMEOUT_USEC), e.g. while TensorRT builds an engine.
 func (n *Notifier) ExtendTimeout(d time.Duration) error {
 	if d <= 0 {
-		return errors.New("sd_notify: ExtendTimeout needs a positive duration")
+		return fmt.Errorf("sd_notify: ExtendTimeout(%v): needs a positive duration", d)
 	}
 	return n.Send("EXTEND_TIMEOUT_USEC=" + strconv.FormatInt(d.Microseconds(), 10))
 }
@@ -136,7 +140,7 @@ func (n *Notifier) Watchdog() error {
 	if n.WatchdogInterval() == 0 {
 		return nil
 	}
-	return n.Send("WATCHDOG=1")
+	return n.Send(daemon.SdNotifyWatchdog)
 }
 
 // Heartbeat ties watchdog pings to liveness: the pipeline calls Beat on

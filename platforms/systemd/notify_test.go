@@ -115,7 +115,7 @@ func TestNotifierSendsExactDatagrams(t *testing.T) {
 	}{
 		{n.Ready, "READY=1"},
 		{func() error { return n.Status("camera porch: 12.5 fps\nsecond line") }, "STATUS=camera porch: 12.5 fps second line"},
-		{n.Reloading, "RELOADING=1"},
+		{n.Reloading, "RELOADING=1\nMONOTONIC_USEC="},
 		{n.Ready, "READY=1"},
 		{n.Watchdog, "WATCHDOG=1"},
 		{func() error { return n.ExtendTimeout(90 * time.Second) }, "EXTEND_TIMEOUT_USEC=90000000"},
@@ -125,11 +125,24 @@ func TestNotifierSendsExactDatagrams(t *testing.T) {
 		if err := s.call(); err != nil {
 			t.Fatalf("step %d (%s): %v", i, s.want, err)
 		}
-		if got := f.next(t, 2*time.Second); got != s.want {
+		got := f.next(t, 2*time.Second)
+		if strings.HasSuffix(s.want, "MONOTONIC_USEC=") {
+			// RELOADING=1 carries the monotonic clock in microseconds.
+			usec, err := strconv.ParseUint(strings.TrimPrefix(got, s.want), 10, 64)
+			if !strings.HasPrefix(got, s.want) || err != nil || usec == 0 {
+				t.Fatalf("step %d: got %q, want %q followed by a positive number", i, got, s.want)
+			}
+			continue
+		}
+		if got != s.want {
 			t.Fatalf("step %d: got %q, want %q", i, got, s.want)
 		}
 	}
 	f.expectNone(t, 50*time.Millisecond)
+	// The environment stays: READY=1 is sent again after every reload.
+	if os.Getenv(EnvNotifySocket) == "" || os.Getenv(EnvWatchdogUsec) == "" {
+		t.Error("sending cleared the systemd environment")
+	}
 }
 
 func TestNotifierAbstractSocket(t *testing.T) {
@@ -177,9 +190,19 @@ func TestNotifierNoSocketIsNoop(t *testing.T) {
 }
 
 func TestNotifierSendErrorWhenNobodyListens(t *testing.T) {
-	t.Setenv(EnvNotifySocket, filepath.Join(t.TempDir(), "gone"))
-	if err := NewNotifier().Ready(); err == nil || !strings.Contains(err.Error(), "sd_notify") {
-		t.Fatalf("Ready() = %v, want an sd_notify error", err)
+	sock := filepath.Join(t.TempDir(), "gone")
+	t.Setenv(EnvNotifySocket, sock)
+	if err := NewNotifier().Ready(); err == nil || !strings.Contains(err.Error(), "sd_notify NOTIFY_SOCKET="+sock) {
+		t.Fatalf("Ready() = %v, want an sd_notify error naming the socket", err)
+	}
+}
+
+func TestNotifierSocketUnsetAfterStart(t *testing.T) {
+	listenPath(t)
+	n := NewNotifier()
+	t.Setenv(EnvNotifySocket, "")
+	if err := n.Ready(); err == nil || !strings.Contains(err.Error(), "NOTIFY_SOCKET is no longer set") {
+		t.Fatalf("Ready() = %v, want an error saying NOTIFY_SOCKET is gone", err)
 	}
 }
 
@@ -189,23 +212,43 @@ func TestWatchdogInterval(t *testing.T) {
 	for _, c := range []struct {
 		usec, pid string
 		want      time.Duration
+		invalid   bool // WatchdogErr names the rejected value
 	}{
-		{"200000", "", 100 * time.Millisecond},
-		{"200000", pid, 100 * time.Millisecond},
-		{"30000000", pid, 15 * time.Second},
-		{"200000", strconv.Itoa(os.Getpid() + 1), 0}, // someone else's watchdog
-		{"200000", "garbage", 0},
-		{"", "", 0},
-		{"0", "", 0},
-		{"-5", "", 0},
-		{"abc", "", 0},
-		{"18446744073709551615", "", 0},
+		{"200000", "", 100 * time.Millisecond, false},
+		{"200000", pid, 100 * time.Millisecond, false},
+		{"30000000", pid, 15 * time.Second, false},
+		{"200000", strconv.Itoa(os.Getpid() + 1), 0, false}, // someone else's watchdog
+		{"", "", 0, false},
+		{"200000", "garbage", 0, true},
+		{"0", "", 0, true},
+		{"-5", "", 0, true},
+		{"abc", "", 0, true},
+		{"18446744073709551615", "", 0, true},
+		{"9223372036854775807", "", 0, true}, // overflows time.Duration
 	} {
 		t.Setenv(EnvWatchdogUsec, c.usec)
 		t.Setenv(EnvWatchdogPID, c.pid)
-		if got := NewNotifier().WatchdogInterval(); got != c.want {
+		n := NewNotifier()
+		if got := n.WatchdogInterval(); got != c.want {
 			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: interval %v, want %v", c.usec, c.pid, got, c.want)
 		}
+		err := n.WatchdogErr()
+		if c.invalid && (err == nil || !strings.Contains(err.Error(), strconv.Quote(c.usec))) {
+			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: WatchdogErr() = %v, want an error naming the value", c.usec, c.pid, err)
+		}
+		if !c.invalid && err != nil {
+			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: WatchdogErr() = %v, want nil", c.usec, c.pid, err)
+		}
+	}
+	// Outside systemd the watchdog variables are not even read.
+	t.Setenv(EnvNotifySocket, "")
+	t.Setenv(EnvWatchdogUsec, "abc")
+	if n := NewNotifier(); n.WatchdogErr() != nil || n.WatchdogInterval() != 0 {
+		t.Errorf("no NOTIFY_SOCKET: WatchdogErr() = %v, interval %v; want nil, 0", n.WatchdogErr(), n.WatchdogInterval())
+	}
+	var nilN *Notifier
+	if nilN.WatchdogErr() != nil {
+		t.Error("nil Notifier: WatchdogErr() != nil")
 	}
 }
 
