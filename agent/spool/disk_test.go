@@ -28,6 +28,15 @@ func segFiles(t testing.TB, dir string) []string {
 	return m
 }
 
+// openCrashed opens a copy of dir, as if the process had died now without
+// Close.
+func openCrashed(t testing.TB, dir string) *Disk {
+	t.Helper()
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+	return openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+}
+
 func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
 	entries, err := os.ReadDir(src)
@@ -123,9 +132,7 @@ func TestDiskCrashCopy(t *testing.T) {
 	tx = s.Begin(2) // open transaction at the "crash": not acknowledged
 	tx.AcceptAll()
 
-	crashed := t.TempDir()
-	copyDir(t, dir, crashed) // as if the process died now, without Close
-	c := openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+	c := openCrashed(t, dir)
 	var want []string
 	want = append(want, "2")
 	for i := 4; i < 30; i++ {

@@ -479,9 +479,7 @@ func TestDiskCheckpointFaults(t *testing.T) {
 				t.Fatalf("segments %v after the failed checkpoint, want all 6", segs)
 			}
 			wantDiskBytes(t, d, dir)
-			crashed := t.TempDir()
-			copyDir(t, dir, crashed)
-			c := openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+			c := openCrashed(t, dir)
 			if got := drain(t, c); len(got) != held {
 				t.Fatalf("after a crash: %d messages, want %d", len(got), held)
 			}
@@ -495,9 +493,7 @@ func TestDiskCheckpointFaults(t *testing.T) {
 				t.Fatalf("segments %v after the checkpoint landed, want %v", got, segs[3:])
 			}
 			wantDiskBytes(t, d, dir)
-			crashed = t.TempDir()
-			copyDir(t, dir, crashed)
-			c = openTestDisk(t, crashed, Limits{}, testSegmentSize, nil)
+			c = openCrashed(t, dir)
 			if got := drain(t, c); len(got) != 3 {
 				t.Fatalf("after a crash: %d messages, want the 3 not acknowledged", len(got))
 			}
