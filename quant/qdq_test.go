@@ -708,9 +708,20 @@ func TestQuantizeTinySensitivity(t *testing.T) {
 	opt := DefaultOptions()
 	opt.MaxError, opt.SensitivityFrames = 0, 4
 	opt.FloatWeights = WeightsFloat32 // int8-stored weights would have some error too
+	var search [][2]int
+	opt.Progress = func(stage string, done, total int) {
+		if stage == "search" {
+			search = append(search, [2]int{done, total})
+		}
+	}
 	out, rep, err := Quantize(context.Background(), m, randomInputs{n: 8, seed: 5}, opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The search's progress counts bisection steps and ends complete (a
+	// progress bar left at 1/2 would say it stopped early).
+	if len(search) == 0 || search[len(search)-1][0] != search[len(search)-1][1] {
+		t.Errorf("search progress %v, want steps ending at done == total", search)
 	}
 	if rep.ErrorAll <= 0 || rep.Quantized != 0 || rep.ErrorFinal >= rep.ErrorAll {
 		t.Errorf("budget 0: error all %g, quantized %d, final error %g; want > 0, 0, less than all", rep.ErrorAll, rep.Quantized, rep.ErrorFinal)
@@ -734,7 +745,7 @@ func TestQuantizeTinySensitivity(t *testing.T) {
 		t.Errorf("budget 0: float model's error %g, want 0", rep.ErrorFinal)
 	}
 
-	opt.MaxError = 1e9
+	opt.MaxError, opt.Progress = 1e9, nil
 	out, rep, err = Quantize(context.Background(), m, randomInputs{n: 8, seed: 5}, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 
@@ -111,6 +112,13 @@ func (z *quantizer) measureDamage(ctx context.Context, s *sensitivity, layers []
 // it bisects.
 func (z *quantizer) searchFloatCount(ctx context.Context, s *sensitivity, n int, floatTop func(k int) map[string]bool) (int, error) {
 	lo, hi := 0, n
+	// Progress counts bisection steps: at most bits.Len(n) of them.
+	steps, step := bits.Len(uint(n)), 0
+	defer func() {
+		if step < steps {
+			z.progress("search", steps, steps) // finished early
+		}
+	}()
 	for lo < hi {
 		mid := (lo + hi) / 2
 		if mid == 0 {
@@ -122,7 +130,8 @@ func (z *quantizer) searchFloatCount(ctx context.Context, s *sensitivity, n int,
 		if err != nil {
 			return 0, err
 		}
-		z.progress("search", mid, n)
+		step++
+		z.progress("search", min(step, steps), steps)
 		z.log.Info("sensitivity search", "float_layers", mid, "error", e)
 		if e <= z.opt.MaxError {
 			hi = mid
