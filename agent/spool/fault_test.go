@@ -214,6 +214,20 @@ func wantFault(t testing.TB, err error, dir, name string) {
 }
 
 // openFaulty opens dir through fsys with the test segment size.
+// openFaultyDisk opens a disk spool in dir through a new faultFS, logging
+// into the returned buffer, and closes it when the test ends.
+func openFaultyDisk(t *testing.T, dir string) (*Disk, *faultFS, *syncBuffer) {
+	t.Helper()
+	fsys := newFaultFS()
+	log, buf := captureLog()
+	d, err := openFaulty(dir, Limits{}, fsys, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, fsys, buf
+}
+
 func openFaulty(dir string, l Limits, fsys fileSystem, log *slog.Logger, opts ...Option) (*Disk, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -455,13 +469,7 @@ func TestDiskCheckpointFaults(t *testing.T) {
 	for op, held := range map[string]int{"replace": 6, "syncdir": 4} {
 		t.Run(op, func(t *testing.T) {
 			dir := t.TempDir()
-			fsys := newFaultFS()
-			log, buf := captureLog()
-			d, err := openFaulty(dir, Limits{}, fsys, log)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
+			d, fsys, buf := openFaultyDisk(t, dir)
 			for i := range 5 {
 				add(t, d, msg("t", fmt.Sprint(i, payload)))
 			}
@@ -507,13 +515,7 @@ func TestDiskCheckpointFaults(t *testing.T) {
 func TestDiskSegmentRemoveFaults(t *testing.T) {
 	payload := strings.Repeat("p", 100)
 	dir := t.TempDir()
-	fsys := newFaultFS()
-	log, buf := captureLog()
-	d, err := openFaulty(dir, Limits{}, fsys, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d, fsys, buf := openFaultyDisk(t, dir)
 	for i := range 7 {
 		add(t, d, msg("t", fmt.Sprint(i, payload)))
 	}
@@ -550,13 +552,7 @@ func TestDiskSegmentRemoveFaults(t *testing.T) {
 // name; pruning that works logs nothing.
 func TestPruneCorruptRemoveFault(t *testing.T) {
 	dir := t.TempDir()
-	fsys := newFaultFS()
-	log, buf := captureLog()
-	s, err := openFaulty(dir, Limits{}, fsys, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, fsys, buf := openFaultyDisk(t, dir)
 	cdir := filepath.Join(dir, corruptDir)
 	if err := os.Mkdir(cdir, 0o700); err != nil {
 		t.Fatal(err)

@@ -193,13 +193,7 @@ func TestDiskReopenRewritesNothing(t *testing.T) {
 	s := openTestDisk(t, dir, Limits{}, testSegmentSize, nil)
 	addN(t, s, 3)
 	s.Close()
-	fsys := newFaultFS()
-	log, buf := captureLog()
-	s, err := openFaulty(dir, Limits{}, fsys, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, fsys, buf := openFaultyDisk(t, dir)
 	if !fsys.called("readfile", segName(1)) {
 		t.Fatal("the segment was not read through the file system seam")
 	}

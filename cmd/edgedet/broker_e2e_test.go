@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -77,16 +76,7 @@ subscribe = ["edgedet/#"]
 		t.Error("password in the agent's log")
 	}
 
-	agent.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-agent.done:
-		agent.done <- err
-		if err != nil {
-			t.Fatalf("agent exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("agent did not stop")
-	}
+	agent.stop(t, 15*time.Second)
 
 	// The next broker on the same state_dir serves the retained state.
 	got := map[string]string{}

@@ -121,6 +121,24 @@ func startAgent(t *testing.T, config string) *agentProc {
 	return p
 }
 
+// stop sends SIGTERM and fails the test unless the agent exits cleanly
+// within the given time.
+func (p *agentProc) stop(t *testing.T, within time.Duration) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err // for Cleanup
+		if err != nil {
+			t.Fatalf("agent exit after SIGTERM: %v", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("agent did not stop within %v of SIGTERM", within)
+	}
+}
+
 func agentConfig(broker, model string, cameras string) string {
 	return fmt.Sprintf(`
 [log]
@@ -246,16 +264,7 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 	sub := testenv.Subscribe(t, broker.URL, "edgedet/e2e/available")
 	agent := startAgent(t, agentConfig(broker.URL, testenv.Shared(t, "models", "yolox_nano_416.onnx"), clipCamera("porch", clip)))
 	waitFor(t, sub, 30*time.Second, "online", func(m testenv.Message) bool { return string(m.Payload) == "online" })
-	agent.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-agent.done:
-		agent.done <- err // for Cleanup
-		if err != nil {
-			t.Fatalf("agent exit after SIGTERM: %v\n%s", err, agent.stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("agent did not stop within 15 s of SIGTERM")
-	}
+	agent.stop(t, 15*time.Second)
 	waitFor(t, sub, 5*time.Second, "retained stopped", func(m testenv.Message) bool { return string(m.Payload) == "stopped" })
 	if !strings.Contains(agent.stderr.String(), "agent stopped") {
 		t.Errorf("no 'agent stopped' log line:\n%s", agent.stderr.String())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -175,16 +174,7 @@ func TestRunEventsCountsSnapshotsControl(t *testing.T) {
 	})
 
 	// A clean stop ends every object still in view: each new has its end.
-	agent.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-agent.done:
-		agent.done <- err
-		if err != nil {
-			t.Fatalf("agent exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop within 20 s")
-	}
+	agent.stop(t, 20*time.Second)
 	drain := time.After(2 * time.Second)
 	for done := false; !done; {
 		select {

@@ -255,16 +255,7 @@ func TestFrigateCompatE2E(t *testing.T) {
 
 	// A clean stop: every new has its end, motion is OFF and availability
 	// is "stopped", Frigate's word for a normal stop.
-	agent.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-agent.done:
-		agent.done <- err
-		if err != nil {
-			t.Fatalf("agent exit: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop within 20 s")
-	}
+	agent.stop(t, 20*time.Second)
 	var avail string
 	drain := time.After(2 * time.Second)
 	for done := false; !done; {

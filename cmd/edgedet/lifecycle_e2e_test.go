@@ -157,18 +157,7 @@ func TestRunEndsObjectsLeftOpenByAKill(t *testing.T) {
 	}
 
 	// A clean stop ends what is open (reason shutdown) and empties the file.
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-second.done:
-		second.done <- err
-		if err != nil {
-			t.Fatalf("agent exit after SIGTERM: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent did not stop within 20 s of SIGTERM")
-	}
+	second.stop(t, 20*time.Second)
 	waitFor(t, sub2, 10*time.Second, "an end with reason shutdown", func(m testenv.Message) bool {
 		var ev lifecycleEvent
 		return m.Topic == "edgedet/e2e/porch/events" && json.Unmarshal(m.Payload, &ev) == nil &&

@@ -135,6 +135,11 @@ func TestQuantizeCLI(t *testing.T) {
 	if rep.Latency == nil || rep.Latency.Ratio <= 0 || rep.Latency.CPU != cpu || strconv.Itoa(rep.EntryLayers) != entry[1] || !rep.CustomMetric {
 		t.Errorf("report: latency %+v, entry layers %d (stdout %s), custom metric %v", rep.Latency, rep.EntryLayers, entry[1], rep.CustomMetric)
 	}
+	// The detector timer is wired in: the INT8 model was timed against
+	// FP32 before it was written (and kept, or replaced by weights only).
+	if rep.ComputeRatio <= 0 || rep.WeightsOnly != (rep.ComputeRatio >= 1) {
+		t.Errorf("report: compute ratio %g, weights only %v; want a measured ratio, weights only exactly when >= 1", rep.ComputeRatio, rep.WeightsOnly)
+	}
 	// Near-best entry regions with even crossings are timed on this CPU
 	// (how many there are depends on the frames), and the chosen one is
 	// among them.
