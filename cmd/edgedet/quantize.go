@@ -61,7 +61,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	fs.StringVar(&f.metric, "metric", "detections", "output error the float layers are chosen by: detections (1 - AP of the INT8 detections against FP32's on the sensitivity frames) or outputs (relative squared error of the raw outputs)")
 	fs.BoolVar(&f.latency, "latency", true, "time models in the detector on this CPU: the entry regions near the best (the fastest is kept), and the result against FP32 (paired runs)")
-	ifSlower := fs.String("if-slower", "weights-only", "with --latency, when the INT8 model computes no faster than FP32 on this CPU: weights-only (write every layer float with int8-stored weights: FP32's speed at INT8's size) or keep (write the INT8 model anyway)")
+	ifSlower := fs.String("if-slower", "weights-only", "with --latency, when the INT8 model computes not clearly faster than FP32 on this CPU (above 0.95x its time): weights-only (write every layer float with int8-stored weights: FP32's speed at INT8's size) or keep (write the INT8 model anyway)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}

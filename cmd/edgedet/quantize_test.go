@@ -137,8 +137,8 @@ func TestQuantizeCLI(t *testing.T) {
 	}
 	// The detector timer is wired in: the INT8 model was timed against
 	// FP32 before it was written (and kept, or replaced by weights only).
-	if rep.ComputeRatio <= 0 || rep.WeightsOnly != (rep.ComputeRatio >= 1) {
-		t.Errorf("report: compute ratio %g, weights only %v; want a measured ratio, weights only exactly when >= 1", rep.ComputeRatio, rep.WeightsOnly)
+	if rep.ComputeRatio <= 0 || rep.WeightsOnly != (rep.ComputeRatio > quant.MaxINT8ComputeRatio) {
+		t.Errorf("report: compute ratio %g, weights only %v; want a measured ratio, weights only exactly above quant.MaxINT8ComputeRatio", rep.ComputeRatio, rep.WeightsOnly)
 	}
 	// Near-best entry regions with even crossings are timed on this CPU
 	// (how many there are depends on the frames), and the chosen one is
