@@ -50,7 +50,12 @@ func (g convGeom) pointwise() bool {
 
 func (g convGeom) depthwise() bool { return g.cg == 1 && g.mg == 1 }
 
-type convKernel struct{ p convParams }
+type convKernel struct {
+	p convParams
+	// skipInputGrad leaves out the input gradient (the input does not
+	// depend on any parameter, e.g. the image).
+	skipInputGrad bool
+}
 
 func (k convKernel) keeps() (uint, bool) { return 0b111, false }
 
@@ -149,6 +154,9 @@ func (k convKernel) backward(ins, outs []*Tensor, _ any, gOuts []*Tensor) ([]*Te
 					src = col
 				}
 				sgemm(false, true, g.mg, g.k, p, 1, gys, src, 1, gws)
+				if k.skipInputGrad {
+					continue
+				}
 				if g.pointwise() {
 					sgemm(true, false, g.k, p, g.mg, 1, ws, gys, 1, gxs)
 				} else {
@@ -158,7 +166,10 @@ func (k convKernel) backward(ins, outs []*Tensor, _ any, gOuts []*Tensor) ([]*Te
 			}
 		}
 	}
-	grads[0], grads[1] = gx, gw
+	grads[1] = gw
+	if !k.skipInputGrad {
+		grads[0] = gx
+	}
 	return grads, nil
 }
 

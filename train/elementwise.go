@@ -99,6 +99,9 @@ func (k binaryKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%v: %w", k.op, err)
 	}
+	if a.isInt() || b.isInt() {
+		return k.forwardInts(a, b, shape)
+	}
 	ad, bd := expand(a, shape), expand(b, shape)
 	y := NewTensor(shape...)
 	op := k.op
@@ -158,4 +161,32 @@ func (k binaryKernel) keeps() (uint, bool) {
 		return 0b11, false
 	}
 	return 0, false
+}
+
+// forwardInts is the arithmetic on integer (shape) tensors; division
+// truncates like ONNX Runtime's integer Div.
+func (k binaryKernel) forwardInts(a, b *Tensor, shape []int) ([]*Tensor, any, error) {
+	if !a.isInt() || !b.isInt() {
+		return nil, nil, fmt.Errorf("%v: cannot mix integer and float inputs", k.op)
+	}
+	n := numElements(shape)
+	av, bv := make([]int64, n), make([]int64, n)
+	gatherInto(broadcastMap(a.Shape, shape), av, a.ints)
+	gatherInto(broadcastMap(b.Shape, shape), bv, b.ints)
+	for i := range av {
+		switch k.op {
+		case opAdd:
+			av[i] += bv[i]
+		case opSub:
+			av[i] -= bv[i]
+		case opMul:
+			av[i] *= bv[i]
+		default:
+			if bv[i] == 0 {
+				return nil, nil, fmt.Errorf("Div: integer division by zero")
+			}
+			av[i] /= bv[i]
+		}
+	}
+	return []*Tensor{intTensor(av, shape...)}, nil, nil
 }

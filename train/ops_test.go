@@ -33,7 +33,7 @@ func TestConvGradients(t *testing.T) {
 				ins = append(ins, randTensor(rng, c.w[0]))
 				wrt = append(wrt, 2)
 			}
-			k := convKernel{c.p}
+			k := convKernel{p: c.p}
 			outs, _, err := k.forward(ins)
 			if err != nil {
 				t.Fatal(err)
@@ -58,7 +58,7 @@ func TestConvMatchesDirect(t *testing.T) {
 		{[]int{1, 4, 6, 6}, []int{4, 1, 3, 3}, convParams{group: 4, strideH: 2, strideW: 2, dilH: 1, dilW: 1, padT: 1, padL: 1, padB: 1, padR: 1}},
 	} {
 		x, w, b := randTensor(rng, c.x...), randTensor(rng, c.w...), randTensor(rng, c.w[0])
-		outs, _, err := convKernel{c.p}.forward([]*Tensor{x, w, b})
+		outs, _, err := convKernel{p: c.p}.forward([]*Tensor{x, w, b})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,8 +304,8 @@ func TestKernelErrors(t *testing.T) {
 		k   kernel
 		ins []*Tensor
 	}{
-		"conv groups":    {convKernel{convParams{group: 2, strideH: 1, strideW: 1, dilH: 1, dilW: 1}}, []*Tensor{NewTensor(1, 3, 4, 4), NewTensor(2, 3, 1, 1)}},
-		"conv too small": {convKernel{convParams{group: 1, strideH: 1, strideW: 1, dilH: 1, dilW: 1}}, []*Tensor{NewTensor(1, 1, 2, 2), NewTensor(1, 1, 3, 3)}},
+		"conv groups":    {convKernel{p: convParams{group: 2, strideH: 1, strideW: 1, dilH: 1, dilW: 1}}, []*Tensor{NewTensor(1, 3, 4, 4), NewTensor(2, 3, 1, 1)}},
+		"conv too small": {convKernel{p: convParams{group: 1, strideH: 1, strideW: 1, dilH: 1, dilW: 1}}, []*Tensor{NewTensor(1, 1, 2, 2), NewTensor(1, 1, 3, 3)}},
 		"reshape count":  {reshapeKernel(false), []*Tensor{NewTensor(2, 3), ints(4, 2)}},
 		"concat shapes":  {concatKernel{1}, []*Tensor{NewTensor(1, 2, 3), NewTensor(1, 2, 4)}},
 		"split sizes":    {splitKernel{axis: 0, outputs: 2}, []*Tensor{NewTensor(5, 2), ints(2, 2)}},
