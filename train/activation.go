@@ -7,32 +7,30 @@ import (
 
 func sigmoid32(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
 
-func mapUnary(x *Tensor, f func(float32) float32) *Tensor {
-	y := &Tensor{Shape: x.Shape, Data: make([]float32, len(x.Data))}
-	parallelFor(len(x.Data), 1<<14, func(lo, hi int) {
-		for i, v := range x.Data[lo:hi] {
-			y.Data[lo+i] = f(v)
-		}
-	})
-	return y
-}
-
-// mapGrad returns a tensor shaped like g with element i = g[i]·d(i).
-func mapGrad(g *Tensor, d func(i int) float32) *Tensor {
-	out := &Tensor{Shape: g.Shape, Data: make([]float32, len(g.Data))}
-	parallelFor(len(g.Data), 1<<14, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out.Data[i] = g.Data[i] * d(i)
-		}
-	})
+// pointwise returns a tensor shaped like like whose elements fn fills,
+// range by range, on all CPUs.
+func pointwise(like *Tensor, fn func(out []float32, lo, hi int)) *Tensor {
+	out := &Tensor{Shape: like.Shape, Data: make([]float32, len(like.Data))}
+	parallelFor(len(out.Data), 1<<14, func(lo, hi int) { fn(out.Data, lo, hi) })
 	return out
 }
 
 func sigmoidKernel() kernel {
 	return unary{
-		fwd: func(x *Tensor) (*Tensor, error) { return mapUnary(x, sigmoid32), nil },
+		fwd: func(x *Tensor) (*Tensor, error) {
+			return pointwise(x, func(y []float32, lo, hi int) {
+				for i, v := range x.Data[lo:hi] {
+					y[lo+i] = sigmoid32(v)
+				}
+			}), nil
+		},
 		bwd: func(_, y, g *Tensor) *Tensor {
-			return mapGrad(g, func(i int) float32 { s := y.Data[i]; return s * (1 - s) })
+			return pointwise(g, func(gx []float32, lo, hi int) {
+				for i := lo; i < hi; i++ {
+					s := y.Data[i]
+					gx[i] = g.Data[i] * s * (1 - s)
+				}
+			})
 		},
 		keepOut: true,
 	}
@@ -43,13 +41,19 @@ func sigmoidKernel() kernel {
 func siluKernel() kernel {
 	return unary{
 		fwd: func(x *Tensor) (*Tensor, error) {
-			return mapUnary(x, func(v float32) float32 { return v * sigmoid32(v) }), nil
+			return pointwise(x, func(y []float32, lo, hi int) {
+				for i, v := range x.Data[lo:hi] {
+					y[lo+i] = v * sigmoid32(v)
+				}
+			}), nil
 		},
 		bwd: func(x, _, g *Tensor) *Tensor {
-			return mapGrad(g, func(i int) float32 {
-				v := x.Data[i]
-				s := sigmoid32(v)
-				return s * (1 + v*(1-s))
+			return pointwise(g, func(gx []float32, lo, hi int) {
+				for i := lo; i < hi; i++ {
+					v := x.Data[i]
+					s := sigmoid32(v)
+					gx[i] = g.Data[i] * s * (1 + v*(1-s))
+				}
 			})
 		},
 		keepIn: true,
@@ -59,14 +63,19 @@ func siluKernel() kernel {
 func reluKernel() kernel {
 	return unary{
 		fwd: func(x *Tensor) (*Tensor, error) {
-			return mapUnary(x, func(v float32) float32 { return max(v, 0) }), nil
+			return pointwise(x, func(y []float32, lo, hi int) {
+				for i, v := range x.Data[lo:hi] {
+					y[lo+i] = max(v, 0)
+				}
+			}), nil
 		},
 		bwd: func(_, y, g *Tensor) *Tensor {
-			return mapGrad(g, func(i int) float32 {
-				if y.Data[i] > 0 {
-					return 1
+			return pointwise(g, func(gx []float32, lo, hi int) {
+				for i := lo; i < hi; i++ {
+					if y.Data[i] > 0 {
+						gx[i] = g.Data[i]
+					}
 				}
-				return 0
 			})
 		},
 		keepOut: true,
@@ -76,19 +85,24 @@ func reluKernel() kernel {
 func leakyReluKernel(alpha float32) kernel {
 	return unary{
 		fwd: func(x *Tensor) (*Tensor, error) {
-			return mapUnary(x, func(v float32) float32 {
-				if v < 0 {
-					return alpha * v
+			return pointwise(x, func(y []float32, lo, hi int) {
+				for i, v := range x.Data[lo:hi] {
+					if v < 0 {
+						v *= alpha
+					}
+					y[lo+i] = v
 				}
-				return v
 			}), nil
 		},
 		bwd: func(x, _, g *Tensor) *Tensor {
-			return mapGrad(g, func(i int) float32 {
-				if x.Data[i] < 0 {
-					return alpha
+			return pointwise(g, func(gx []float32, lo, hi int) {
+				for i := lo; i < hi; i++ {
+					if x.Data[i] < 0 {
+						gx[i] = alpha * g.Data[i]
+					} else {
+						gx[i] = g.Data[i]
+					}
 				}
-				return 1
 			})
 		},
 		keepIn: true,

@@ -234,3 +234,30 @@ func TestModelWritesParams(t *testing.T) {
 	}
 	_ = onnxpb.TensorProto{}
 }
+
+// TestBackwardFromIntermediate: a loss on an intermediate tensor (block-wise
+// matching) reaches exactly the parameters upstream of it.
+func TestBackwardFromIntermediate(t *testing.T) {
+	g, err := Build(tinyYOLO(1), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(8, 8))
+	outs, tape, err := g.ForwardTrain(map[string]*Tensor{"x": randTensor(rng, 2, 3, 8, 8)}, "a2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outs["a2"].Shape; !slices.Equal(got, []int{2, 4, 4, 4}) {
+		t.Fatalf("a2 has shape %v, want [2 4 4 4]", got)
+	}
+	if err := tape.Backward(map[string]*Tensor{"a2": onesLike(outs["a2"])}); err != nil {
+		t.Fatal(err)
+	}
+	upstream := map[string]bool{"c1.w": true, "c1.b": true, "c2.w": true, "c2.b": true}
+	for _, p := range g.Params() {
+		nonzero := slices.ContainsFunc(p.Grad.Data, func(v float32) bool { return v != 0 })
+		if nonzero != upstream[p.Name] {
+			t.Errorf("%s: gradient nonzero = %v, want %v", p.Name, nonzero, upstream[p.Name])
+		}
+	}
+}
