@@ -187,18 +187,18 @@ func (t *Tape) Backward(grads map[string]*Tensor) error {
 			continue
 		}
 		gOuts := make([]*Tensor, len(n.outs))
-		any := false
+		reached := false
 		for j, name := range n.outs {
 			if gr := pending[name]; gr != nil {
 				if !slices.Equal(gr.Shape, s.outs[j].Shape) || len(gr.Data) != s.outs[j].Len() {
 					return fmt.Errorf("backward: gradient of %q has shape %v, the tensor %v", name, gr.Shape, s.outs[j].Shape)
 				}
 				gOuts[j] = gr
-				any = true
+				reached = true
 			}
 			delete(pending, name)
 		}
-		if !any {
+		if !reached {
 			continue
 		}
 		gIns, err := n.k.backward(s.ins, s.outs, s.state, gOuts)

@@ -59,10 +59,10 @@ type Options struct {
 // reads as its weight or bias becomes a Param. An operator the engine does
 // not support is an error naming the node and its type.
 func Build(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
-	m = proto.Clone(m).(*onnxpb.ModelProto)
 	if m.GetGraph() == nil {
 		return nil, fmt.Errorf("model has no graph")
 	}
+	m = proto.Clone(m).(*onnxpb.ModelProto)
 	if _, err := onnx.FoldBatchNorm(m); err != nil {
 		return nil, err
 	}

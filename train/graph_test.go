@@ -38,6 +38,9 @@ func TestBuildParams(t *testing.T) {
 }
 
 func TestBuildUnsupported(t *testing.T) {
+	if _, err := Build(&onnxpb.ModelProto{}, Options{}); err == nil || !strings.Contains(err.Error(), "no graph") {
+		t.Errorf("model without graph: %v", err)
+	}
 	m := tinyYOLO(1)
 	m.Graph.Node[3].OpType = proto.String("Gelu")
 	_, err := Build(m, Options{})
@@ -232,7 +235,6 @@ func TestModelWritesParams(t *testing.T) {
 	if v := g2.Param("c1.w").Value.Data[0]; v != 42 {
 		t.Fatalf("rebuilt c1.w[0] = %g, want 42", v)
 	}
-	_ = onnxpb.TensorProto{}
 }
 
 // TestBackwardFromIntermediate: a loss on an intermediate tensor (block-wise

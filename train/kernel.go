@@ -15,8 +15,8 @@ type kernel interface {
 	keeps() (inputs uint, outputs bool)
 }
 
-// unaryKernel is a kernel of one input and one output; it lifts a simpler
-// pair of functions to the kernel interface.
+// unary is a kernel of one input and one output; it lifts a simpler pair
+// of functions to the kernel interface.
 type unary struct {
 	fwd     func(x *Tensor) (*Tensor, error)
 	bwd     func(x, y, g *Tensor) *Tensor

@@ -148,7 +148,7 @@ func buildResize(n *onnxpb.NodeProto, opset int64) (kernel, error) {
 	}
 	if opset < 11 {
 		// Resize-10: inputs X, scales; asymmetric coordinates.
-		return resizeKernel{p: resizeParams{"asymmetric", "floor"}, scalesAt: 1, sizesAt: -1}, nil
+		return resizeKernel{p: resizeParams{"asymmetric", "simple"}, scalesAt: 1, sizesAt: -1}, nil
 	}
 	p := resizeParams{
 		coordMode:   attrString(n, "coordinate_transformation_mode", "half_pixel"),
@@ -166,7 +166,7 @@ func buildUpsample(n *onnxpb.NodeProto, _ int64) (kernel, error) {
 	if mode := attrString(n, "mode", "nearest"); mode != "nearest" {
 		return nil, fmt.Errorf("mode %q is not supported (only nearest)", mode)
 	}
-	k := resizeKernel{p: resizeParams{"asymmetric", "floor"}, scalesAt: 1, sizesAt: -1}
+	k := resizeKernel{p: resizeParams{"asymmetric", "simple"}, scalesAt: 1, sizesAt: -1}
 	if a := onnx.Attr(n, "scales"); a != nil {
 		return fixedScales{k, a.GetFloats()}, nil
 	}

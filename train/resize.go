@@ -9,7 +9,7 @@ import (
 // output coordinate maps to an input one and how it is rounded.
 type resizeParams struct {
 	coordMode   string // asymmetric, half_pixel, pytorch_half_pixel, align_corners, tf_half_pixel_for_nn
-	nearestMode string // floor, ceil, round_prefer_floor, round_prefer_ceil
+	nearestMode string // floor, ceil, round_prefer_floor, round_prefer_ceil, or simple (Resize-10 and Upsample: ceil when shrinking, else floor)
 }
 
 func checkResizeParams(p resizeParams) error {
@@ -48,6 +48,12 @@ func (p resizeParams) sourceIndex(o, in, out int, s float64) int {
 	}
 	var i int
 	switch p.nearestMode {
+	case "simple":
+		if s < 1 {
+			i = int(math.Ceil(x))
+		} else {
+			i = int(math.Floor(x))
+		}
 	case "ceil":
 		i = int(math.Ceil(x))
 	case "round_prefer_floor":
