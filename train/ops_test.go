@@ -267,6 +267,8 @@ func TestMovementGradients(t *testing.T) {
 		"gather vector axis": {gatherKernel(1), []*Tensor{x(2, 5, 3), ints(4, 0, 4, -1)}, []int{0}, []int{2, 4, 3}},
 		"split equal":        {splitKernel{axis: 1, outputs: 2}, []*Tensor{x(2, 6, 3)}, []int{0}, []int{2, 3, 3}},
 		"split sizes":        {splitKernel{axis: -1, outputs: 3}, []*Tensor{x(2, 3, 6), ints(1, 2, 3)}, []int{0}, []int{2, 3, 1}},
+		"identity":           {identityKernel(), []*Tensor{x(2, 3)}, []int{0}, []int{2, 3}},
+		"cast float":         {castKernel{toFloat: true}, []*Tensor{x(2, 3)}, []int{0}, []int{2, 3}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			outs, _, err := c.k.forward(c.ins)
@@ -316,5 +318,46 @@ func TestKernelErrors(t *testing.T) {
 		if _, _, err := c.k.forward(c.ins); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestShapeArithmetic covers the integer path exported graphs use to build
+// Reshape targets: Shape → Gather → Unsqueeze → Concat, integer Mul/Div,
+// Cast.
+func TestShapeArithmetic(t *testing.T) {
+	x := NewTensor(2, 3, 4, 5)
+	run := func(k kernel, ins ...*Tensor) *Tensor {
+		t.Helper()
+		outs, _, err := k.forward(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs[0]
+	}
+	shape := run(shapeKernel{0, 1 << 62}, x)
+	if !slices.Equal(shape.ints, []int64{2, 3, 4, 5}) {
+		t.Fatalf("Shape = %v", shape.ints)
+	}
+	if tail := run(shapeKernel{-2, 1 << 62}, x); !slices.Equal(tail.ints, []int64{4, 5}) {
+		t.Errorf("Shape start=-2 = %v, want [4 5]", tail.ints)
+	}
+	n := run(gatherKernel(0), shape, intTensor([]int64{0}))
+	if len(n.Shape) != 0 || n.ints[0] != 2 {
+		t.Fatalf("Gather scalar index: shape %v values %v", n.Shape, n.ints)
+	}
+	hw := run(binaryKernel{opMul}, run(gatherKernel(0), shape, intTensor([]int64{2})), run(gatherKernel(0), shape, intTensor([]int64{3})))
+	half := run(binaryKernel{opDiv}, hw, intTensor([]int64{3}))
+	target := run(concatKernel{0}, run(unsqueezeKernel([]int64{0}), n), ints(3), run(unsqueezeKernel([]int64{0}), half))
+	if !slices.Equal(target.ints, []int64{2, 3, 6}) {
+		t.Fatalf("target %v, want [2 3 6] (20/3 truncates)", target.ints)
+	}
+	if f := run(castKernel{toFloat: true}, target); !slices.Equal(f.Data, []float32{2, 3, 6}) {
+		t.Errorf("Cast to float: %v", f.Data)
+	}
+	if _, _, err := (binaryKernel{opDiv}).forward([]*Tensor{ints(1), ints(0)}); err == nil {
+		t.Error("integer division by zero accepted")
+	}
+	if _, _, err := (binaryKernel{opAdd}).forward([]*Tensor{ints(1), NewTensor(1)}); err == nil {
+		t.Error("int + float accepted")
 	}
 }
