@@ -79,6 +79,9 @@ func (g *Graph) run(inputs map[string]*Tensor, want []string, train bool) (map[s
 			}
 			ins[j] = t
 		}
+		if err := checkInputs(n, ins); err != nil {
+			return nil, nil, err
+		}
 		outs, state, err := n.k.forward(ins)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", n.label(), err)

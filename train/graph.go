@@ -88,6 +88,9 @@ func Build(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
 		if !onnx.IsDefaultDomain(p.GetDomain()) {
 			return nil, fmt.Errorf("node %q: operator %s of domain %q is not supported", p.GetName(), p.GetOpType(), p.GetDomain())
 		}
+		if len(p.GetOutput()) == 0 || p.GetOutput()[0] == "" {
+			return nil, fmt.Errorf("node %q (%s) has no output", p.GetName(), p.GetOpType())
+		}
 		if p.GetOpType() == "Constant" {
 			t, err := constantTensor(onnx.ConstantValue(p))
 			if err != nil {

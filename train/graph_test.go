@@ -263,3 +263,36 @@ func TestBackwardFromIntermediate(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedNodes: wrong input counts, missing required inputs and
+// integer tensors where floats are read are errors naming the node.
+func TestMalformedNodes(t *testing.T) {
+	for name, edit := range map[string]func(m *onnxpb.ModelProto){
+		"conv without weight": func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input = m.Graph.Node[0].Input[:1] },
+		"conv empty weight":   func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input[1] = "" },
+		"conv int weight":     func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input[1] = "boxshape" },
+		"add three inputs":    func(m *onnxpb.ModelProto) { nodeNamed(m, "res_Add").Input = []string{"r4", "c4", "c4"} },
+		"node without output": func(m *onnxpb.ModelProto) { nodeNamed(m, "res_Add").Output = nil },
+	} {
+		m := tinyYOLO(1)
+		edit(m)
+		g, err := Build(m, Options{})
+		if err == nil {
+			_, err = g.Forward(map[string]*Tensor{"x": NewTensor(1, 3, 8, 8)})
+		}
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		t.Logf("%s: %v", name, err)
+	}
+}
+
+func nodeNamed(m *onnxpb.ModelProto, name string) *onnxpb.NodeProto {
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetName() == name {
+			return n
+		}
+	}
+	return nil
+}

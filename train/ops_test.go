@@ -313,6 +313,7 @@ func TestKernelErrors(t *testing.T) {
 		"split sizes":    {splitKernel{axis: 0, outputs: 2}, []*Tensor{NewTensor(5, 2), ints(2, 2)}},
 		"gather range":   {gatherKernel(0), []*Tensor{NewTensor(2, 2), ints(2)}},
 		"transpose perm": {transposeKernel([]int{0, 0}), []*Tensor{NewTensor(2, 2)}},
+		"resize sizes":   {resizeKernel{p: resizeParams{"asymmetric", "floor"}, scalesAt: 2, sizesAt: 3}, []*Tensor{NewTensor(1, 1, 2, 2), nil, nil, ints(1, 1, -2, 4)}},
 		"resize scales":  {resizeKernel{p: resizeParams{"asymmetric", "floor"}, scalesAt: 2, sizesAt: -1}, []*Tensor{NewTensor(1, 1, 2, 2), nil, mustData([]float32{2, 2}, 2)}},
 	} {
 		if _, _, err := c.k.forward(c.ins); err == nil {

@@ -94,6 +94,9 @@ func (k resizeKernel) target(ins []*Tensor) (scales []float64, sizes []int, err 
 		sizes = make([]int, rank)
 		scales = make([]float64, rank)
 		for i, v := range sz.ints {
+			if v <= 0 {
+				return nil, nil, fmt.Errorf("resize: size %d on axis %d is not positive", v, i)
+			}
 			sizes[i] = int(v)
 			scales[i] = float64(v) / float64(x.Shape[i])
 		}

@@ -15,7 +15,8 @@ type Tensor struct {
 	ints  []int64
 }
 
-// NewTensor returns a zero tensor of the given shape.
+// NewTensor returns a zero tensor of the given shape (like make, it panics
+// on a negative dimension).
 func NewTensor(shape ...int) *Tensor {
 	return &Tensor{Shape: slices.Clone(shape), Data: make([]float32, numElements(shape))}
 }
