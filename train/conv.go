@@ -38,6 +38,12 @@ func (p convParams) geometry(x, w *Tensor) (convGeom, error) {
 	if g.ho <= 0 || g.wo <= 0 {
 		return convGeom{}, fmt.Errorf("conv: input %v too small for kernel %dx%d", x.Shape, g.kh, g.kw)
 	}
+	if err := checkSize("conv", []int{g.n, g.m, g.ho, g.wo}); err != nil {
+		return convGeom{}, err
+	}
+	if err := checkSize("conv im2col", []int{g.k, g.ho, g.wo}); err != nil {
+		return convGeom{}, err
+	}
 	return g, nil
 }
 

@@ -313,6 +313,9 @@ func TestKernelErrors(t *testing.T) {
 		"split sizes":    {splitKernel{axis: 0, outputs: 2}, []*Tensor{NewTensor(5, 2), ints(2, 2)}},
 		"gather range":   {gatherKernel(0), []*Tensor{NewTensor(2, 2), ints(2)}},
 		"transpose perm": {transposeKernel([]int{0, 0}), []*Tensor{NewTensor(2, 2)}},
+		"conv huge pads": {convKernel{p: convParams{group: 1, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padT: 1 << 20, padL: 1 << 20, padB: 1 << 20, padR: 1 << 20}}, []*Tensor{NewTensor(1, 1, 2, 2), NewTensor(1, 1, 1, 1)}},
+		"pool huge pads": {maxPoolKernel{poolParams{kh: 1, kw: 1, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padT: 1 << 20, padL: 1 << 20, padB: 1 << 20, padR: 1 << 20}}, []*Tensor{NewTensor(1, 1, 2, 2)}},
+		"resize huge":    {resizeKernel{p: resizeParams{"asymmetric", "floor"}, scalesAt: 2, sizesAt: -1}, []*Tensor{NewTensor(1, 1, 2, 2), nil, mustData([]float32{1, 1, 1e6, 1e6}, 4)}},
 		"resize sizes":   {resizeKernel{p: resizeParams{"asymmetric", "floor"}, scalesAt: 2, sizesAt: 3}, []*Tensor{NewTensor(1, 1, 2, 2), nil, nil, ints(1, 1, -2, 4)}},
 		"resize scales":  {resizeKernel{p: resizeParams{"asymmetric", "floor"}, scalesAt: 2, sizesAt: -1}, []*Tensor{NewTensor(1, 1, 2, 2), nil, mustData([]float32{2, 2}, 2)}},
 	} {

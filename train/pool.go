@@ -45,6 +45,9 @@ func (k maxPoolKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	if ho <= 0 || wo <= 0 {
 		return nil, nil, fmt.Errorf("maxpool: input %v too small for kernel %dx%d", x.Shape, p.kh, p.kw)
 	}
+	if err := checkSize("maxpool", []int{n, c, ho, wo}); err != nil {
+		return nil, nil, err
+	}
 	y := NewTensor(n, c, ho, wo)
 	arg := make([]int32, len(y.Data))
 	parallelFor(n*c, 1, func(lo, hi int) {

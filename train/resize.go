@@ -116,7 +116,11 @@ func (k resizeKernel) target(ins []*Tensor) (scales []float64, sizes []int, err 
 			return nil, nil, fmt.Errorf("resize: scale %g on axis %d is not positive", v, i)
 		}
 		scales[i] = float64(v)
-		sizes[i] = int(math.Floor(float64(x.Shape[i]) * float64(v)))
+		size := math.Floor(float64(x.Shape[i]) * float64(v))
+		if size > maxElements {
+			return nil, nil, fmt.Errorf("resize: scale %g on axis %d gives %g elements", v, i, size)
+		}
+		sizes[i] = int(size)
 	}
 	return scales, sizes, nil
 }
@@ -125,6 +129,9 @@ func (k resizeKernel) indexMap(ins []*Tensor) (axisMap, error) {
 	x := ins[0]
 	scales, sizes, err := k.target(ins)
 	if err != nil {
+		return axisMap{}, err
+	}
+	if err := checkSize("resize", sizes); err != nil {
 		return axisMap{}, err
 	}
 	st := stridesOf(x.Shape)

@@ -76,3 +76,22 @@ func normAxis(axis, rank int) (int, error) {
 	}
 	return axis, nil
 }
+
+// maxElements bounds the tensors an operator may create from a model's
+// attributes (pads, scales, sizes): 2^30 float32 values, 4 GiB. A larger
+// one is an error rather than an allocation that kills the process.
+const maxElements = 1 << 30
+
+func checkSize(op string, shape []int) error {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("%s: output shape %v has a negative dimension", op, shape)
+		}
+		if d > 0 && n > maxElements/d {
+			return fmt.Errorf("%s: output shape %v exceeds %d elements", op, shape, maxElements)
+		}
+		n *= d
+	}
+	return nil
+}
