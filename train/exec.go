@@ -9,6 +9,7 @@ import (
 type step struct {
 	ins, outs []*Tensor
 	state     any
+	ran       bool // the node ran in this pass
 }
 
 // Tape is one training forward pass: what backward needs, in node order.
@@ -19,10 +20,13 @@ type Tape struct {
 	done  bool
 }
 
-// Forward runs the graph on inputs (by graph input name; every input of
-// the model must be given) and returns the tensors named in want (the
-// graph outputs when want is empty). Intermediate tensors are released as
-// soon as no later node reads them.
+// Forward runs the graph and returns the tensors named in want (the graph
+// outputs when want is empty). inputs are keyed by tensor name: the graph
+// inputs, or any intermediate tensor, which then replaces what its
+// producer would compute (to run one block of a network on features taken
+// from elsewhere). Only the operators the wanted tensors depend on run, and
+// every tensor they read must be given. Intermediate tensors are released
+// as soon as no later operator reads them.
 func (g *Graph) Forward(inputs map[string]*Tensor, want ...string) (map[string]*Tensor, error) {
 	outs, _, err := g.run(inputs, want, false)
 	return outs, err
@@ -30,6 +34,7 @@ func (g *Graph) Forward(inputs map[string]*Tensor, want ...string) (map[string]*
 
 // ForwardTrain is Forward that also records what Backward needs: the
 // inputs or outputs each operator's backward reads and nothing else.
+// Gradients stop at the given inputs.
 func (g *Graph) ForwardTrain(inputs map[string]*Tensor, want ...string) (map[string]*Tensor, *Tape, error) {
 	outs, tape, err := g.run(inputs, want, true)
 	return outs, tape, err
@@ -39,45 +44,51 @@ func (g *Graph) run(inputs map[string]*Tensor, want []string, train bool) (map[s
 	if len(want) == 0 {
 		want = g.outputs
 	}
-	values := make(map[string]*Tensor, len(g.nodes)+len(g.consts))
-	for name, t := range g.consts {
-		values[name] = t
-	}
-	for _, name := range g.inputs {
-		t, ok := inputs[name]
-		if !ok {
-			return nil, nil, fmt.Errorf("input %q not given", name)
+	for name, t := range inputs {
+		if !g.isTensor(name) {
+			return nil, nil, fmt.Errorf("%q is not a tensor of the graph (its inputs: %v)", name, g.inputs)
+		}
+		if _, isConst := g.consts[name]; isConst {
+			return nil, nil, fmt.Errorf("%q is a constant of the graph, not an input", name)
 		}
 		if t == nil || t.isInt() || len(t.Data) != t.Len() {
 			return nil, nil, fmt.Errorf("input %q: want a float tensor whose data matches its shape", name)
 		}
+	}
+	for _, w := range want {
+		if !g.isTensor(w) {
+			return nil, nil, fmt.Errorf("tensor %q is not in the graph", w)
+		}
+	}
+	active, err := g.activeNodes(inputs, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	values := make(map[string]*Tensor, len(g.nodes)+len(g.consts))
+	for name, t := range g.consts {
 		values[name] = t
 	}
-	for name := range inputs {
-		if !slices.Contains(g.inputs, name) {
-			return nil, nil, fmt.Errorf("%q is not an input of the graph (inputs: %v)", name, g.inputs)
-		}
+	for name, t := range inputs {
+		values[name] = t
 	}
 	wanted := map[string]bool{}
 	for _, w := range want {
 		wanted[w] = true
 	}
-	readers, kept := g.liveness(want, train)
+	readers, kept := g.liveness(active, train)
 	var tape *Tape
 	if train {
 		tape = &Tape{g: g, steps: make([]step, len(g.nodes))}
 	}
 	for i, n := range g.nodes {
+		if !active[i] {
+			continue
+		}
 		ins := make([]*Tensor, len(n.ins))
 		for j, name := range n.ins {
-			if name == "" {
-				continue
+			if name != "" {
+				ins[j] = values[name]
 			}
-			t, ok := values[name]
-			if !ok {
-				return nil, nil, fmt.Errorf("%s: input %q is not produced by any node", n.label(), name)
-			}
-			ins[j] = t
 		}
 		if err := checkInputs(n, ins); err != nil {
 			return nil, nil, err
@@ -95,7 +106,7 @@ func (g *Graph) run(inputs map[string]*Tensor, want []string, train bool) (map[s
 			}
 		}
 		if train {
-			tape.steps[i] = step{ins: ins, outs: outs, state: state}
+			tape.steps[i] = step{ins: ins, outs: outs, state: state, ran: true}
 		}
 		// Release what no later node reads and backward does not keep.
 		for _, name := range append(slices.Clone(n.ins), n.outs...) {
@@ -103,32 +114,82 @@ func (g *Graph) run(inputs map[string]*Tensor, want []string, train bool) (map[s
 				continue
 			}
 			if readers[name]--; readers[name] <= 0 && !kept[name] && !wanted[name] {
-				if _, isConst := g.consts[name]; !isConst && !slices.Contains(g.inputs, name) {
-					if t := values[name]; t != nil && !t.isInt() {
-						t.Data = nil // the tape and later shape reads keep the shape
-					}
+				_, isConst := g.consts[name]
+				_, given := inputs[name]
+				if t := values[name]; t != nil && !t.isInt() && !isConst && !given {
+					t.Data = nil // the tape and later shape reads keep the shape
 				}
 			}
 		}
 	}
 	res := make(map[string]*Tensor, len(want))
 	for _, w := range want {
-		t, ok := values[w]
-		if !ok {
-			return nil, nil, fmt.Errorf("tensor %q is not in the graph", w)
-		}
-		res[w] = t
+		res[w] = values[w]
 	}
 	return res, tape, nil
 }
 
-// liveness counts each tensor's forward readers (the producing node counts
-// once, so a tensor nobody reads is released right after it is made) and,
-// for training, marks the tensors some backward reads.
-func (g *Graph) liveness(want []string, train bool) (readers map[string]int, kept map[string]bool) {
+// activeNodes marks the nodes the wanted tensors depend on, walking back
+// from them and stopping at given inputs and constants. A tensor that is
+// needed but neither given, constant nor produced is an error.
+func (g *Graph) activeNodes(inputs map[string]*Tensor, want []string) ([]bool, error) {
+	needed := map[string]bool{}
+	for _, w := range want {
+		needed[w] = true
+	}
+	active := make([]bool, len(g.nodes))
+	for i := len(g.nodes) - 1; i >= 0; i-- {
+		n := g.nodes[i]
+		run := false
+		for _, out := range n.outs {
+			if _, given := inputs[out]; needed[out] && !given {
+				run = true
+			}
+		}
+		if !run {
+			continue
+		}
+		active[i] = true
+		for _, in := range n.ins {
+			if in != "" {
+				needed[in] = true
+			}
+		}
+	}
+	produced := map[string]bool{}
+	for i, n := range g.nodes {
+		if active[i] {
+			for _, out := range n.outs {
+				produced[out] = true
+			}
+		}
+	}
+	var missing []string
+	for name := range needed {
+		_, given := inputs[name]
+		_, isConst := g.consts[name]
+		if !given && !isConst && !produced[name] {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("input %q not given (needed for %v)", missing[0], want)
+	}
+	return active, nil
+}
+
+// liveness counts each tensor's forward readers among the active nodes
+// (the producing node counts once, so a tensor nobody reads is released
+// right after it is made) and, for training, marks the tensors some
+// backward reads.
+func (g *Graph) liveness(active []bool, train bool) (readers map[string]int, kept map[string]bool) {
 	readers = map[string]int{}
 	kept = map[string]bool{}
-	for _, n := range g.nodes {
+	for i, n := range g.nodes {
+		if !active[i] {
+			continue
+		}
 		for _, in := range n.ins {
 			readers[in]++
 		}
@@ -175,7 +236,7 @@ func (t *Tape) Backward(grads map[string]*Tensor) error {
 	pending := make(map[string]*Tensor, len(grads))
 	for name, gr := range grads {
 		if !g.needsGrad[name] {
-			if _, known := g.findTensor(name); !known {
+			if !g.isTensor(name) {
 				return fmt.Errorf("backward: tensor %q is not in the graph", name)
 			}
 			continue // does not depend on any parameter
@@ -186,7 +247,7 @@ func (t *Tape) Backward(grads map[string]*Tensor) error {
 		n := g.nodes[i]
 		s := t.steps[i]
 		t.steps[i] = step{} // release this node's tape whatever happens
-		if !g.nodeNeedsBackward(n) {
+		if !s.ran || !g.nodeNeedsBackward(n) {
 			continue
 		}
 		gOuts := make([]*Tensor, len(n.outs))
@@ -228,16 +289,18 @@ func (t *Tape) Backward(grads map[string]*Tensor) error {
 	return nil
 }
 
-func (g *Graph) findTensor(name string) (string, bool) {
+// isTensor reports whether name is a graph input, a constant or the
+// output of some node.
+func (g *Graph) isTensor(name string) bool {
 	if _, ok := g.consts[name]; ok || slices.Contains(g.inputs, name) {
-		return name, true
+		return true
 	}
 	for _, n := range g.nodes {
 		if slices.Contains(n.outs, name) {
-			return name, true
+			return true
 		}
 	}
-	return "", false
+	return false
 }
 
 func addInto(dst, src []float32) {

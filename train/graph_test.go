@@ -296,3 +296,47 @@ func nodeNamed(m *onnxpb.ModelProto, name string) *onnxpb.NodeProto {
 	}
 	return nil
 }
+
+// TestForwardFromIntermediate runs the tail of the graph on features
+// given by name: the result equals the full run, only the operators the
+// wanted tensor depends on run (what they need and nobody gave is an error
+// naming it), and gradients stop at the given features.
+func TestForwardFromIntermediate(t *testing.T) {
+	g, err := Build(tinyYOLO(3), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	full, err := g.Forward(map[string]*Tensor{"x": randTensor(rng, 2, 3, 8, 8)}, "a1", "a2", "box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feats := map[string]*Tensor{"a1": full["a1"], "a2": full["a2"]}
+	tail, tape, err := g.ForwardTrain(feats, "box")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tail["box"].Data, full["box"].Data) {
+		t.Fatal("box from the given features differs from the full run")
+	}
+	if err := tape.Backward(map[string]*Tensor{"box": onesLike(tail["box"])}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range g.Params() {
+		nonzero := slices.ContainsFunc(p.Grad.Data, func(v float32) bool { return v != 0 })
+		want := !strings.HasPrefix(p.Name, "c1.") && !strings.HasPrefix(p.Name, "c2.") && !strings.HasPrefix(p.Name, "objc.")
+		if nonzero != want {
+			t.Errorf("%s: gradient nonzero = %v, want %v", p.Name, nonzero, want)
+		}
+	}
+	// Without a1 the graph would have to compute it from x.
+	if _, err := g.Forward(map[string]*Tensor{"a2": full["a2"]}, "box"); err == nil || !strings.Contains(err.Error(), `"x"`) {
+		t.Errorf("without a1: %v, want an error naming x", err)
+	}
+	if _, err := g.Forward(map[string]*Tensor{"x": NewTensor(1, 3, 8, 8)}, "a1"); err != nil {
+		t.Errorf("an early tensor from x alone: %v", err)
+	}
+	if _, err := g.Forward(map[string]*Tensor{"scales": NewTensor(4)}, "up"); err == nil {
+		t.Error("overriding a constant accepted")
+	}
+}
