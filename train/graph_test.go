@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -338,5 +339,41 @@ func TestForwardFromIntermediate(t *testing.T) {
 	}
 	if _, err := g.Forward(map[string]*Tensor{"scales": NewTensor(4)}, "up"); err == nil {
 		t.Error("overriding a constant accepted")
+	}
+}
+
+// TestConcurrentForward runs one graph from several goroutines (run with
+// -race): results equal a sequential run, and a Cast of a constant leaves
+// the constant intact for the next run.
+func TestConcurrentForward(t *testing.T) {
+	m := tinyYOLO(2)
+	b := &modelBuilder{}
+	b.node("Cast", []string{"scales"}, []string{"scales_f"}, intAttr("to", int64(onnxpb.TensorProto_FLOAT)))
+	m.Graph.Node = append(b.nodes, m.Graph.Node...)
+	nodeNamed(m, "up_Resize").Input[2] = "scales_f"
+	g, err := Build(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(10, 10))
+	x := randTensor(rng, 1, 3, 8, 8)
+	want, err := g.Forward(map[string]*Tensor{"x": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			got, err := g.Forward(map[string]*Tensor{"x": x})
+			if err == nil && !slices.Equal(got["box"].Data, want["box"].Data) {
+				err = errors.New("concurrent run differs from the sequential one")
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

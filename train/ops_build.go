@@ -289,7 +289,9 @@ func (k castKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 		}
 		return []*Tensor{intTensor(v, x.Shape...)}, nil, nil
 	default:
-		return []*Tensor{x}, nil, nil
+		// A new tensor sharing x's values: the executor may release the
+		// output's data without touching x.
+		return []*Tensor{{Shape: x.Shape, Data: x.Data, ints: x.ints}}, nil, nil
 	}
 }
 
