@@ -394,3 +394,85 @@ func TestIsTestKeepsTestsFuzzSeedsAndExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestRunReportsTimeoutAndUnviable: a mutant that loops forever is stopped
+// at -timeout and counted as a timeout (killed), one that does not compile
+// is unviable and left out of the score.
+func TestRunReportsTimeoutAndUnviable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test once per mutant")
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod": "module tiny\n\ngo 1.24\n",
+		"tiny.go": `package tiny
+
+// Mask is the low byte.
+const Mask byte = 255
+
+// Sum adds 1..n.
+func Sum(n int) int {
+	s := 0
+	for i := 1; i <= n; i++ {
+		s += i
+	}
+	return s
+}
+`,
+		"tiny_test.go": `package tiny
+
+import "testing"
+
+func TestSum(t *testing.T) {
+	if Sum(3) != 6 || Mask != 255 {
+		t.Fatal("sum")
+	}
+}
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	var out strings.Builder
+	if err := run(t.Context(), []string{"-v", "-timeout", "3s", "-equiv", "", "-only", "incdec,const 255", "."}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"timeout    tiny.go:9:23 incdec ++ -> --",
+		"unviable   tiny.go:4:19 const 255 -> 256",
+		"mutants 2  killed 0  timeout 1  survived 0 (not covered 0)  equivalent 0  unviable 1  score 100.0%  [ONLY 2 selected by -only",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestSelectTakesTheInnermostOfNestedBlocks(t *testing.T) {
+	m := Mutant{File: "p/p.go", Line: 7, Col: 12, Func: Span{"p/p.go", Pos{5, 19}, Pos{14, 2}}}
+	cov := NewCoverage([]string{"TestOuter", "TestInner"})
+	cov.Add("TestOuter", blocksOf(t, "m/p/p.go:5.19,14.2 3 1\nm/p/p.go:6.23,8.3 1 0\n"))
+	cov.Add("TestInner", blocksOf(t, "m/p/p.go:5.19,14.2 3 1\nm/p/p.go:6.23,8.3 1 1\n"))
+	if got := cov.Select(m); !slices.Equal(got, []string{"TestInner"}) {
+		t.Errorf("Select = %v, want the inner block's [TestInner]", got)
+	}
+}
+
+func TestOneLineShortensLongCode(t *testing.T) {
+	if got := oneLine("a  &&\n\tb"); got != "a && b" {
+		t.Errorf("oneLine = %q", got)
+	}
+	long := strings.Repeat("x", 50)
+	if got := oneLine(long); got != strings.Repeat("x", 37)+"..." {
+		t.Errorf("oneLine(50 x) = %q", got)
+	}
+}
+
+func TestScoreOfNothingIsFull(t *testing.T) {
+	if got := (Tally{Unviable: 2}).Score(); got != 100 {
+		t.Errorf("Score with no viable mutant = %v, want 100", got)
+	}
+}
