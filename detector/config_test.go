@@ -10,7 +10,6 @@ import (
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/readlimit"
-	"github.com/edgedet/edgedet/internal/testenv"
 )
 
 // TestDefaultConfig: the defaults DefaultConfig documents.
@@ -91,19 +90,5 @@ func TestModelOverMaxModelSize(t *testing.T) {
 	cfg.Model = path
 	if _, err := detector.Describe(cfg); !errors.Is(err, readlimit.ErrTooLarge) || !strings.Contains(err.Error(), path) {
 		t.Errorf("Describe(%d-byte model) = %v, want an error naming the file and wrapping ErrTooLarge", detector.MaxModelSize+1, err)
-	}
-}
-
-// TestDefaultSlots: without Slots, a detector has one Job more than it has
-// sessions, so one frame is prepared while every session runs.
-func TestDefaultSlots(t *testing.T) {
-	for sessions, want := range map[int]int{0: 2, 2: 3} {
-		cfg := detector.DefaultConfig()
-		cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
-		cfg.Threads = 1
-		cfg.Sessions = sessions
-		if got := newDetector(t, cfg).Slots(); got != want {
-			t.Errorf("sessions %d: Slots() = %d, want %d", sessions, got, want)
-		}
 	}
 }
