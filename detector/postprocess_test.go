@@ -14,9 +14,12 @@ import (
 )
 
 // TestNothingCarriedOverBetweenFrames: a frame with nothing on it, after
-// one with objects, reports nothing (the candidate buffer is reused).
+// one with objects, reports nothing (each Job reuses its candidate buffer;
+// one slot, so every frame goes through the same Job).
 func TestNothingCarriedOverBetweenFrames(t *testing.T) {
-	d := newDetector(t, yoloxConfig(t))
+	cfg := yoloxConfig(t)
+	cfg.Slots = 1
+	d := newDetector(t, cfg)
 	dog := readImage(t, testenv.Shared(t, "datasets", "samples", "dog.jpg"))
 	grey := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(128, 128, 128, 0), 576, 768, gocv.MatTypeCV8UC3)
 	defer grey.Close()
