@@ -95,6 +95,8 @@ func TestInspectModelShapes(t *testing.T) {
 			wantErr: []string{`input "x" has dynamic size`, "input_width"}},
 		{name: "dynamic height only", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", 64)}, out: []*onnxpb.ValueInfoProto{y},
 			wantErr: []string{"dynamic size"}},
+		{name: "dynamic size, only the width described", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", "w")}, out: []*onnxpb.ValueInfoProto{y}, w: 64,
+			wantErr: []string{`input "x" has dynamic size`, "input_height"}},
 		{name: "dynamic height, described", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", 64)}, out: []*onnxpb.ValueInfoProto{y}, w: 64, h: 64,
 			wantShape: []int64{1, 3, 64, 64}},
 		{name: "dynamic size, described", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", "w")}, out: []*onnxpb.ValueInfoProto{y}, w: 64, h: 64,
