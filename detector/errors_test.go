@@ -41,6 +41,22 @@ func TestNewPreprocessorRefusesIncompleteSpecs(t *testing.T) {
 	}
 }
 
+// TestPreprocessOnePixelInput: the smallest input, 1x1, is a valid size.
+func TestPreprocessOnePixelInput(t *testing.T) {
+	spec := detection.Spec{Format: detection.FormatYOLOv8, InputWidth: 1, InputHeight: 1, Resize: detection.ResizeStretch}.WithDefaults()
+	p, err := detector.NewPreprocessor(spec)
+	if err != nil {
+		t.Fatalf("1x1 input: %v", err)
+	}
+	defer p.Close()
+	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 255, 0), 10, 10, gocv.MatTypeCV8UC3)
+	defer img.Close()
+	dst := make([]float32, p.Len())
+	if _, err := p.Run(img, dst); err != nil || len(dst) != 3 || dst[0] != 1 || dst[1] != 0 || dst[2] != 0 {
+		t.Errorf("1x1 of a red frame: %v, %v; want RGB 1, 0, 0", dst, err)
+	}
+}
+
 // TestPreprocessRefusesBadInput: a destination of the wrong length, an
 // empty image and an image that is not 8-bit BGR are errors saying so;
 // Close is idempotent.

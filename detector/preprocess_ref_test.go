@@ -58,6 +58,15 @@ func TestPreprocessMatchesReference(t *testing.T) {
 	defer tall.Close()
 	wide := dog.Region(image.Rect(0, 200, 768, 400)) // 768x200
 	defer wide.Close()
+	// At the input width: no resize in letterbox (the 319 wide one one
+	// pixel of right padding, the only change of placement), the height
+	// alone resized in stretch.
+	exact := dog.Region(image.Rect(100, 100, 420, 356)) // 320x256
+	defer exact.Close()
+	narrower := dog.Region(image.Rect(100, 100, 419, 356)) // 319x256
+	defer narrower.Close()
+	flat := dog.Region(image.Rect(100, 100, 420, 200)) // 320x100
+	defer flat.Close()
 	pad := 90
 	for _, tc := range []struct {
 		order  string
@@ -70,12 +79,13 @@ func TestPreprocessMatchesReference(t *testing.T) {
 			t.Fatal(err)
 		}
 		dst, other := make([]float32, p.Len()), make([]float32, p.Len())
-		for i, step := range []struct {
+		for _, step := range []struct {
 			name string
 			img  gocv.Mat
 			dst  []float32
-		}{{"dog", dog, dst}, {"tall", tall, dst}, {"wide", wide, dst}, {"dog again", dog, dst}, {"dog into another buffer", dog, other}} {
-			if i == 4 {
+		}{{"dog", dog, dst}, {"tall", tall, dst}, {"wide", wide, dst}, {"exact", exact, dst}, {"narrower", narrower, dst},
+			{"flat", flat, dst}, {"dog again", dog, dst}, {"dog into another buffer", dog, other}} {
+			if step.name == "dog into another buffer" {
 				for j := range other {
 					other[j] = -1
 				}
