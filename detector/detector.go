@@ -19,6 +19,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/internal/cfgtypes"
 )
 
 // ModelInfo describes the loaded model, for logs and published messages.
@@ -162,8 +163,10 @@ func (d *Detector) build() error {
 // SetScoreThreshold changes the score below which candidates are dropped
 // (for labels without their own min_scores entry), as a config reload does.
 func (d *Detector) SetScoreThreshold(t float32) error {
-	if t < 0 || t > 1 {
-		return fmt.Errorf("score_threshold: %g not in 0..1", t)
+	// cfgtypes refuses NaN, which a plain range test lets through and
+	// which would make every detection fail the filter.
+	if err := cfgtypes.Float32("score_threshold", t, cfgtypes.Unit); err != nil {
+		return err
 	}
 	d.filterMu.Lock()
 	defer d.filterMu.Unlock()

@@ -35,8 +35,7 @@ func Draw(img *gocv.Mat, dets []detection.Detection) {
 	if img.Empty() || len(dets) == 0 {
 		return
 	}
-	thick := max(1, min(img.Cols(), img.Rows())/300)
-	font := 0.4 + float64(thick)*0.15
+	thick, font := drawStyle(img.Cols(), img.Rows())
 	texts := make([]string, len(dets))
 	sizes := make([]image.Point, len(dets))
 	for i, d := range dets {
@@ -59,6 +58,14 @@ func Draw(img *gocv.Mat, dets []detection.Detection) {
 		gocv.PutText(img, texts[i], image.Pt(r.Min.X+labelPad, r.Max.Y-labelPad-1), gocv.FontHersheySimplex, font,
 			color.RGBA{255, 255, 255, 255}, 1)
 	}
+}
+
+// drawStyle is the box line thickness and the label font scale for an
+// image of cols x rows: one pixel per 300 of the shorter side, at least
+// one, and a font that grows with the lines.
+func drawStyle(cols, rows int) (thick int, font float64) {
+	thick = max(1, min(cols, rows)/300)
+	return thick, 0.4 + float64(thick)*0.15
 }
 
 func boxRect(b detection.Box) image.Rectangle {

@@ -5,6 +5,7 @@ package leakcheck
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"testing"
 
@@ -16,13 +17,16 @@ import (
 // (goleak retries for a while, so goroutines that are merely slow to notice
 // their cancellation do not count). Call it from TestMain. The check only
 // runs after passing tests: a failed test may leave anything behind.
-func Run(m *testing.M) int {
-	code := m.Run()
+func Run(m *testing.M) int { return check(m.Run(), goleak.Find, os.Stderr) }
+
+// check is Run's verdict on a test run that exited with code: find looks
+// for goroutines left running, and what it reports is written to w.
+func check(code int, find func(...goleak.Option) error, w io.Writer) int {
 	if code != 0 {
 		return code
 	}
-	if err := goleak.Find(); err != nil {
-		fmt.Fprintf(os.Stderr, "goroutines left running after the tests: %v\n", err)
+	if err := find(); err != nil {
+		fmt.Fprintf(w, "goroutines left running after the tests: %v\n", err)
 		return 1
 	}
 	return code

@@ -1,0 +1,57 @@
+package detector
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/edgedet/edgedet/detector/lut"
+	"github.com/edgedet/edgedet/internal/testenv"
+)
+
+// TestFuseTempDirFailureFallsBack: without a temporary directory to
+// optimise in, the standard graph is loaded with one warning saying so.
+func TestFuseTempDirFailureFallsBack(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	d, logs := loadFused(t, "yolov8n_int8qdq_320.onnx", nil)
+	if n := d.Info().FusedActivations; n != 0 {
+		t.Errorf("FusedActivations = %d, want 0", n)
+	}
+	if w := logs.Lines("level=WARN", "temporary directory"); len(w) != 1 {
+		t.Errorf("want one warning naming the temporary directory, got %q", logs.Lines("level=WARN"))
+	}
+	detectDog(t, d)
+}
+
+// TestFuseLaterSessionFailureIsAnError: once a session runs the fused
+// graph, another that cannot be created is an error, not a silent switch
+// to the standard graph for the rest.
+func TestFuseLaterSessionFailureIsAnError(t *testing.T) {
+	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	defer swapRegister(func(o *ort.SessionOptions, lib string) error {
+		calls++
+		if calls == 3 { // the check and the first session pass, the second fails
+			return errors.New("injected second session failure")
+		}
+		return lut.Register(o, lib)
+	})()
+	cfg := DefaultConfig()
+	cfg.Model = testenv.Shared(t, "models", "yolov8n_int8qdq_320.onnx")
+	cfg.Threads, cfg.Sessions = 1, 2
+	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		d.Close()
+		t.Fatal("loaded with the second fused session failing")
+	}
+	if !strings.Contains(err.Error(), "session 2 of 2") || !strings.Contains(err.Error(), "injected second session failure") {
+		t.Errorf("error %q, want session 2 of 2 and the reason", err)
+	}
+}
