@@ -55,9 +55,14 @@ func TestNarrowShare(t *testing.T) {
 
 // unevenChain is convChain(n) with conv1's output channels scaled to very
 // different ranges (×100 and ×0.0001): tensor t1 has a narrow channel.
+// It returns the quantizer prepared and calibrated on it.
 func unevenChain(t *testing.T, n int) *quantizer {
 	t.Helper()
-	qtInitORT(t)
+	return calibratedQuantizer(t, unevenChainModel(t, n), randomInputs{n: 8, seed: 5})
+}
+
+func unevenChainModel(t *testing.T, n int) *onnxpb.ModelProto {
+	t.Helper()
 	m := convChain(rand.New(rand.NewPCG(3, 4)), n)
 	g := onnx.NewGraph(m)
 	w := qtFloats(t, g, "W1")
@@ -74,8 +79,16 @@ func unevenChain(t *testing.T, n int) *quantizer {
 	init.FloatData, init.RawData = w, nil
 	binit := g.Initializer("B1")
 	binit.FloatData, binit.RawData = b, nil
+	return m
+}
+
+// calibratedQuantizer prepares and calibrates m on inputs with the default
+// options.
+func calibratedQuantizer(t *testing.T, m *onnxpb.ModelProto, inputs onnx.Inputs) *quantizer {
+	t.Helper()
+	qtInitORT(t)
 	ctx := context.Background()
-	z, err := newQuantizer(m, randomInputs{n: 8, seed: 5}, DefaultOptions())
+	z, err := newQuantizer(m, inputs, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +319,22 @@ func TestDetectionMetric(t *testing.T) {
 	}
 	if _, err := metric(nil, nil); err == nil {
 		t.Error("no frames: no error")
+	}
+	// Outputs for fewer or more frames than the reference: an error (it
+	// panicked).
+	ref2 := append(slices.Clone(ref), ref[0])
+	if _, err := metric(ref2, ref); err == nil || !strings.Contains(err.Error(), "outputs of 1 frames for 2 reference frames") {
+		t.Errorf("second frame missing: err %v", err)
+	}
+	if _, err := metric(ref, ref2); err == nil || !strings.Contains(err.Error(), "outputs of 2 frames for 1 reference frames") {
+		t.Errorf("a frame too many: err %v", err)
+	}
+	if _, err := metric(ref, []Outputs{{}}); err == nil || !strings.Contains(err.Error(), "no output") {
+		t.Errorf("an output-less model: err %v, want \"model has no output\"", err)
+	}
+	odd := []Outputs{{Shapes: [][]int64{{7}}, Values: [][]float32{make([]float32, 7)}}}
+	if _, err := metric(odd, odd); err == nil {
+		t.Error("an output shape no YOLOv8 decoder reads: no error")
 	}
 }
 

@@ -1,0 +1,144 @@
+package quant
+
+import (
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+)
+
+// Tests for code the unit suite did not execute (go test -coverprofile):
+// each checks what the code does, not only that it runs.
+
+func intAttr(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
+}
+
+// TestElemTypesPerOp: every rule of the forward type inference, on one
+// graph of shape arithmetic, comparisons and index outputs.
+func TestElemTypesPerOp(t *testing.T) {
+	f32 := int32(onnxpb.TensorProto_FLOAT)
+	i64 := int32(onnxpb.TensorProto_INT64)
+	boolean := int32(onnxpb.TensorProto_BOOL)
+	u8 := int32(onnxpb.TensorProto_UINT8)
+	nodes := []*onnxpb.NodeProto{
+		qtNode("cast", "Cast", []string{"x"}, []string{"xi"}, intAttr("saturate", 1), intAttr("to", int64(onnxpb.TensorProto_INT64))),
+		qtNode("cint", "Constant", nil, []string{"k"}, intAttr("value_int", 3)),
+		qtNode("cfloat", "Constant", nil, []string{"kf"}, &onnxpb.AttributeProto{Name: proto.String("value_float"), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(1)}),
+		qtNode("cbool", "Constant", nil, []string{"kb"}, &onnxpb.AttributeProto{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(),
+			T: &onnxpb.TensorProto{DataType: proto.Int32(boolean), Dims: []int64{1}}}),
+		qtNode("eq", "Equal", []string{"x", "x"}, []string{"mask"}),
+		qtNode("where", "Where", []string{"mask", "xi", "xi"}, []string{"sel"}),
+		qtNode("whereBad", "Where", []string{"mask"}, []string{"selBad"}),
+		qtNode("dq", "DequantizeLinear", []string{"q", "qs", "qz"}, []string{"deq"}),
+		qtNode("topk", "TopK", []string{"x", "k"}, []string{"vals", "idx"}),
+		qtNode("pool", "MaxPool", []string{"x"}, []string{"pooled", "argmax"}),
+		qtNode("relu", "Relu", []string{"", "x"}, []string{"", "r"}),
+		qtNode("unknown", "Relu", []string{"nowhere"}, []string{"untyped"}),
+		qtNode("declared", "Identity", []string{"nowhere"}, []string{"vi"}),
+	}
+	q := onnx.Float32Vector("q", []float32{1})
+	q.DataType = proto.Int32(u8)
+	m := qtModel(nodes, []*onnxpb.TensorProto{q}, qtValueInfo("x", 1, 4), qtValueInfo("r", 1, 4))
+	vi := qtValueInfo("vi", 1)
+	vi.Type.GetTensorType().ElemType = proto.Int32(int32(onnxpb.TensorProto_INT32))
+	unset := qtValueInfo("untyped", 1)
+	unset.Type.GetTensorType().ElemType = proto.Int32(0)
+	m.Graph.ValueInfo = []*onnxpb.ValueInfoProto{vi, unset}
+	g := onnx.NewGraph(m)
+	order, err := g.TopoSort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := elemTypes(g, order)
+	want := map[string]int32{
+		"x": f32, "q": u8, "xi": i64, "k": i64, "kf": f32, "kb": boolean, "mask": boolean,
+		"sel": i64, "deq": f32, "vals": f32, "idx": i64, "pooled": f32, "argmax": i64, "r": f32,
+		"vi": int32(onnxpb.TensorProto_INT32),
+	}
+	for name, w := range want {
+		if got, ok := types[name]; !ok || got != w {
+			t.Errorf("type of %q = %d (known %t), want %d", name, got, ok, w)
+		}
+	}
+	for _, name := range []string{"selBad", "untyped", ""} {
+		if got, ok := types[name]; ok {
+			t.Errorf("type of %q = %d, want unknown", name, got)
+		}
+	}
+}
+
+// TestWeightAxis: the output channels of Gemm's B are its columns unless
+// transB, of MatMul's its columns, of Conv's the first axis.
+func TestWeightAxis(t *testing.T) {
+	for _, c := range []struct {
+		n    *onnxpb.NodeProto
+		want int64
+	}{
+		{qtNode("g", "Gemm", nil, nil), 1},
+		{qtNode("gt", "Gemm", nil, nil, intAttr("transB", 1)), 0},
+		{qtNode("gf", "Gemm", nil, nil, intAttr("transB", 0)), 1},
+		{qtNode("mm", "MatMul", nil, nil), 1},
+		{qtNode("c", "Conv", nil, nil), 0},
+	} {
+		if got := weightAxis(c.n); got != c.want {
+			t.Errorf("%s: axis %d, want %d", c.n.GetName(), got, c.want)
+		}
+	}
+}
+
+// TestModelInputDynamic: a dynamic input needs a [1,3,H,W] override that
+// agrees with its fixed axes; errors name the input and the shapes.
+func TestModelInputDynamic(t *testing.T) {
+	m := qtModel(nil, nil, qtValueInfo("images", 1, 3, -1, 0), qtValueInfo("y", 1))
+	for _, c := range []struct {
+		override []int64
+		want     string // error text, "" for success
+	}{
+		{nil, `model input "images" has dynamic shape [1 3 -1 0]: give the input size`},
+		{[]int64{3, 8, 8}, `dynamic shape [1 3 -1 0]`},
+		{[]int64{1, 1, 8, 8}, `model input "images" has shape [1 3 -1 0], which does not match [1 1 8 8]`},
+		{[]int64{2, 3, 8, 8}, `which does not match [2 3 8 8]`},
+		{[]int64{1, 3, 8, 6}, ""},
+	} {
+		name, shape, err := modelInput(m, c.override)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("override %v: %v", c.override, err)
+		case c.want == "" && (name != "images" || len(shape) != 4 || shape[2] != 8 || shape[3] != 6):
+			t.Errorf("override %v: input %q shape %v, want images [1 3 8 6]", c.override, name, shape)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("override %v: err %v, want %q", c.override, err, c.want)
+		}
+	}
+	m.Graph.Input = append(m.Graph.Input, qtValueInfo("mask", 1, 1, 8, 8))
+	if _, _, err := modelInput(m, []int64{1, 3, 8, 8}); err == nil || !strings.Contains(err.Error(), "model has 2 inputs") {
+		t.Errorf("two inputs: err %v", err)
+	}
+	m = qtModel(nil, nil, qtValueInfo("images", 1, 3, 8), qtValueInfo("y", 1))
+	if _, _, err := modelInput(m, []int64{1, 3, 8, 8}); err == nil || !strings.Contains(err.Error(), `model input "images" has shape [1 3 8]; edgedet needs [1,3,H,W]`) {
+		t.Errorf("3-D input: err %v", err)
+	}
+}
+
+// TestNameNodesUnique: unnamed nodes get op_index names that avoid every
+// name already taken, and named nodes keep theirs.
+func TestNameNodesUnique(t *testing.T) {
+	m := qtModel([]*onnxpb.NodeProto{
+		qtNode("Relu_1", "Relu", []string{"x"}, []string{"a"}),
+		qtNode("", "Relu", []string{"a"}, []string{"b"}),
+		qtNode("Relu_1_", "Relu", []string{"b"}, []string{"c"}),
+		qtNode("", "Sigmoid", []string{"c"}, []string{"y"}),
+	}, nil, qtValueInfo("x", 1), qtValueInfo("y", 1))
+	nameNodes(m)
+	var got []string
+	for _, n := range m.Graph.Node {
+		got = append(got, n.GetName())
+	}
+	if want := []string{"Relu_1", "Relu_1__", "Relu_1_", "Sigmoid_3"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("names %v, want %v", got, want)
+	}
+}
