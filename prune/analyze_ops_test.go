@@ -86,6 +86,67 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 		{"add rank-5 constant", 13, func(b *graphBuilder, a string) string {
 			return b.node("Add", "mid", []string{a, constant(b, "k", 1, 1, 1, 1, 1)}, []int64{1, 1, 8, 8, 8})
 		}, blocked(`Add "mid" broadcasts constant "k"`)},
+		{"batchnorm", 13, func(b *graphBuilder, a string) string {
+			return b.bn("mid", a)
+		}, passes("mid")},
+		{"batchnorm training", 13, func(b *graphBuilder, a string) string {
+			out := b.bn("mid", a)
+			b.nodes[len(b.nodes)-1].Output = append(b.nodes[len(b.nodes)-1].Output, "running_mean")
+			return out
+		}, blocked(`BatchNormalization "mid" in training mode`)},
+		{"batchnorm short parameter", 13, func(b *graphBuilder, a string) string {
+			out := b.bn("mid", a)
+			b.nodes[len(b.nodes)-1].Input[3] = f32(b, "short", 1, 2)
+			return out
+		}, blocked(`BatchNormalization "mid" parameter "short" is not a FLOAT initializer of 8 values`)},
+		{"batchnorm missing parameter", 13, func(b *graphBuilder, a string) string {
+			out := b.bn("mid", a)
+			b.nodes[len(b.nodes)-1].Input = b.nodes[len(b.nodes)-1].Input[:4]
+			return out
+		}, blocked(`BatchNormalization "mid" has unexpected inputs`)},
+		{"maxpool indices", 13, func(b *graphBuilder, a string) string {
+			out := b.node("MaxPool", "mid", []string{a}, same, intsAttr("kernel_shape", 1, 1))
+			b.nodes[len(b.nodes)-1].Output = append(b.nodes[len(b.nodes)-1].Output, "indices")
+			return out
+		}, blocked(`MaxPool "mid" outputs indices`)},
+		{"dropout mask", 13, func(b *graphBuilder, a string) string {
+			out := b.node("Dropout", "mid", []string{a}, same)
+			b.nodes[len(b.nodes)-1].Output = append(b.nodes[len(b.nodes)-1].Output, "mask")
+			return out
+		}, passes("mid")},
+		{"prelu slope from the channels", 13, func(b *graphBuilder, a string) string {
+			return b.node("PRelu", "mid", []string{a, a}, same)
+		}, passes("mid")},
+		{"clip bound from the channels", 13, func(b *graphBuilder, a string) string {
+			return b.node("Clip", "mid", []string{a, a}, same)
+		}, blocked(`Clip "mid" reads channels through a parameter input`)},
+		{"clip bound only from the channels", 13, func(b *graphBuilder, a string) string {
+			return b.node("Clip", "mid", []string{f32(b, "lo", 0), a}, same)
+		}, blocked(`Clip "mid" reads channels through a parameter input`)},
+		{"resize scales from the channels", 13, func(b *graphBuilder, a string) string {
+			return b.node("Resize", "mid", []string{a, "", a}, same)
+		}, blocked(`Resize "mid" reads channels through a parameter input`)},
+		{"pad from the channels", 13, func(b *graphBuilder, a string) string {
+			return b.node("Pad", "mid", []string{a, a}, same)
+		}, blocked(`Pad "mid" reads channels through a parameter input`)},
+		{"add graph input", 13, func(b *graphBuilder, a string) string {
+			return b.node("Add", "mid", []string{a, b.input("bias", 8, 8)}, same) // rank 2: no channels tracked
+		}, blocked(`Add "mid" combines channels with untracked tensor "bias"`)},
+		{"concat on the last axis", 13, func(b *graphBuilder, a string) string {
+			return b.node("Concat", "mid", []string{a, a}, []int64{1, 8, 8, 16}, intAttr("axis", -1))
+		}, passes("mid")},
+		{"concat on the channel axis from the end", 13, func(b *graphBuilder, a string) string {
+			c := b.node("Concat", "mid", []string{a, a}, []int64{1, 16, 8, 8}, intAttr("axis", -3))
+			return b.node("Slice", "cut", []string{c, i64(b, "st", 0), i64(b, "en", 8), i64(b, "ax", 1)}, same)
+		}, []wantGroup{{8, []string{"convA"}, nil, []string{"mid"}, `reaches Slice "cut"`}, {4, []string{"convB"}, nil, nil, "graph output"}}},
+		{"concat with a graph input", 13, func(b *graphBuilder, a string) string {
+			return b.node("Concat", "mid", []string{a, b.input("more", 8, 8)}, []int64{1, 16, 8, 8}, intAttr("axis", 1))
+		}, blocked(`Concat "mid" joins untracked tensor "more"`)},
+		{"custom domain", 13, func(b *graphBuilder, a string) string {
+			out := b.unary("Relu", "mid", a)
+			b.nodes[len(b.nodes)-1].Domain = proto.String("com.example")
+			return out
+		}, blocked(`reaches Relu "mid" (domain "com.example")`)},
 		{"conv without weight", 13, func(b *graphBuilder, a string) string {
 			return b.node("Conv", "mid", []string{a}, same)
 		}, blocked(`Conv "mid" has 1 inputs and 1 outputs`)},

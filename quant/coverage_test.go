@@ -142,3 +142,46 @@ func TestNameNodesUnique(t *testing.T) {
 		t.Errorf("names %v, want %v", got, want)
 	}
 }
+
+// TestAnalyseComputeShapes: Gemm with transA or a weight that is not a
+// matrix, MatMul with a weight that is not a matrix and a Conv whose bias
+// is not a vector stay out of the candidates.
+func TestAnalyseComputeShapes(t *testing.T) {
+	w2 := func(name string) *onnxpb.TensorProto { return onnx.Float32Tensor(name, []int64{4, 4}, make([]float32, 16)) }
+	w3 := func(name string) *onnxpb.TensorProto { return onnx.Float32Tensor(name, []int64{1, 4, 4}, make([]float32, 16)) }
+	m := qtModel([]*onnxpb.NodeProto{
+		qtNode("gemm", "Gemm", []string{"x", "A"}, []string{"a"}),
+		qtNode("gemmT", "Gemm", []string{"a", "B"}, []string{"b"}, intAttr("transA", 1)),
+		qtNode("gemm3", "Gemm", []string{"b", "C"}, []string{"c"}),
+		qtNode("mm", "MatMul", []string{"c", "D"}, []string{"d"}),
+		qtNode("mm3", "MatMul", []string{"d", "E"}, []string{"e"}),
+		qtNode("conv", "Conv", []string{"e", "F", "FB"}, []string{"y"}),
+	}, []*onnxpb.TensorProto{w2("A"), w2("B"), w3("C"), w2("D"), w3("E"),
+		onnx.Float32Tensor("F", []int64{2, 4, 1, 1}, make([]float32, 8)), onnx.Float32Tensor("FB", []int64{2, 1}, make([]float32, 2))},
+		qtValueInfo("x", 4, 4), qtValueInfo("y", 1, 2, 1, 4))
+	if got := nodeNames(analyseOK(t, m).candidates); strings.Join(got, ",") != "gemm,mm" {
+		t.Errorf("candidates %v, want [gemm mm]", got)
+	}
+}
+
+// TestAnalyseSiLUNeedsOneOutput: a Sigmoid with a second output (not an
+// ONNX Sigmoid) is not taken for a SiLU's, nor one without inputs.
+func TestAnalyseSiLUNeedsOneOutput(t *testing.T) {
+	for _, c := range []struct {
+		sig  *onnxpb.NodeProto
+		silu bool
+	}{
+		{qtNode("sig", "Sigmoid", []string{"x"}, []string{"s"}), true},
+		{qtNode("sig", "Sigmoid", []string{"x"}, []string{"s", "extra"}), false},
+		{qtNode("sig", "Sigmoid", []string{"x", "x"}, []string{"s"}), false},
+	} {
+		m := qtModel([]*onnxpb.NodeProto{c.sig, qtNode("mul", "Mul", []string{"x", "s"}, []string{"y"})}, nil, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
+		p, err := analyse(m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.siluSigmoid["mul"] != nil; got != c.silu {
+			t.Errorf("Sigmoid %v -> %v: SiLU %t, want %t", c.sig.GetInput(), c.sig.GetOutput(), got, c.silu)
+		}
+	}
+}
