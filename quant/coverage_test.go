@@ -147,8 +147,12 @@ func TestNameNodesUnique(t *testing.T) {
 // matrix, MatMul with a weight that is not a matrix and a Conv whose bias
 // is not a vector stay out of the candidates.
 func TestAnalyseComputeShapes(t *testing.T) {
-	w2 := func(name string) *onnxpb.TensorProto { return onnx.Float32Tensor(name, []int64{4, 4}, make([]float32, 16)) }
-	w3 := func(name string) *onnxpb.TensorProto { return onnx.Float32Tensor(name, []int64{1, 4, 4}, make([]float32, 16)) }
+	w2 := func(name string) *onnxpb.TensorProto {
+		return onnx.Float32Tensor(name, []int64{4, 4}, make([]float32, 16))
+	}
+	w3 := func(name string) *onnxpb.TensorProto {
+		return onnx.Float32Tensor(name, []int64{1, 4, 4}, make([]float32, 16))
+	}
 	m := qtModel([]*onnxpb.NodeProto{
 		qtNode("gemm", "Gemm", []string{"x", "A"}, []string{"a"}),
 		qtNode("gemmT", "Gemm", []string{"a", "B"}, []string{"b"}, intAttr("transA", 1)),
