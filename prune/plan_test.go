@@ -246,6 +246,11 @@ func TestPruneRejects(t *testing.T) {
 		{"two targets", m, nil, func(o *prune.Options) { o.Target = prune.Target{Ratio: 0.2, FLOPs: 0.5} }, "exactly one"},
 		{"target out of range", m, nil, func(o *prune.Options) { o.Target = prune.Target{FLOPs: 1.5} }, "not in (0,1)"},
 		{"no input shape", m, nil, func(o *prune.Options) { o.InputShape = nil }, "input shape"},
+		{"refit without samples", m, randomInputs(2), func(o *prune.Options) { o.Refit, o.Samples = true, 0 }, "samples 0: want >= 1"},
+		{"contribution without samples", m, randomInputs(2), func(o *prune.Options) {
+			o.Importance, o.Samples = prune.ImportanceContribution, -1
+		}, "samples -1: want >= 1"},
+		{"latency without a timer", m, nil, func(o *prune.Options) { o.Target = prune.Target{Latency: 0.5} }, "needs Options.OpenTimer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := normOptions("ratio=0.25")
