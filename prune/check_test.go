@@ -30,6 +30,18 @@ func TestCheck(t *testing.T) {
 	if err := prune.Check(m, b.model(), chainShape); err == nil || !strings.Contains(err.Error(), "output 0 has shape [1 3 16 16] instead of [1 4 16 16]") {
 		t.Errorf("other output shape: %v", err)
 	}
+	// A second output: the counts differ.
+	two := proto.Clone(m).(*onnxpb.ModelProto)
+	two.Graph.Output = append(two.Graph.Output, proto.Clone(two.Graph.Output[0]).(*onnxpb.ValueInfoProto))
+	if err := prune.Check(m, two, chainShape); err == nil || !strings.Contains(err.Error(), "2 outputs instead of 1") {
+		t.Errorf("two outputs: %v", err)
+	}
+	// An original without a single image input.
+	noInput := proto.Clone(m).(*onnxpb.ModelProto)
+	noInput.Graph.Input = nil
+	if err := prune.Check(noInput, p, chainShape); err == nil || !strings.Contains(err.Error(), "original: model has 0 inputs") {
+		t.Errorf("original without inputs: %v", err)
+	}
 	// A model ONNX Runtime cannot load.
 	broken := proto.Clone(p).(*onnxpb.ModelProto)
 	broken.Graph.Initializer = broken.Graph.Initializer[1:]

@@ -189,3 +189,29 @@ func TestAnalyseSiLUNeedsOneOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestFakeQuantSaturates: fakeQuant rounds half to even and saturates at
+// the type's codes: 0..255 for UINT8, -128..127 for INT8.
+func TestFakeQuantSaturates(t *testing.T) {
+	u8 := qparams{scale: 0.5, zp: 10, dtype: onnxpb.TensorProto_UINT8}
+	i8 := qparams{scale: 0.5, zp: -3, dtype: onnxpb.TensorProto_INT8}
+	for _, c := range []struct {
+		q       qparams
+		x, want float32
+	}{
+		{u8, -5, -5},       // code 0
+		{u8, -5.5, -5},     // below code 0
+		{u8, 122.5, 122.5}, // code 255
+		{u8, 200, 122.5},
+		{u8, 0.25, 0},      // 0.5 codes: to even (10)
+		{u8, 0.75, 1},      // 1.5 codes: to even (12)
+		{i8, -62.5, -62.5}, // code -128
+		{i8, -100, -62.5},
+		{i8, 65, 65}, // code 127
+		{i8, 70, 65},
+	} {
+		if got := c.q.fakeQuant(c.x); got != c.want {
+			t.Errorf("%s zp %d: fakeQuant(%g) = %g, want %g", c.q.dtype, c.q.zp, c.x, got, c.want)
+		}
+	}
+}
