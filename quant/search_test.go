@@ -1,0 +1,101 @@
+package quant
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestQuantizeBudgetWithoutEntry: a budget alone (no entry region) still
+// measures the model: the all-INT8 and final errors are reported, and a
+// budget of 0 on a one-layer model keeps that layer float (the search
+// stops at k = 1, not past the one layer; its int8-stored weights leave
+// a smaller error).
+func TestQuantizeBudgetWithoutEntry(t *testing.T) {
+	qtInitORT(t)
+	opt := DefaultOptions()
+	opt.EntryFloat, opt.MaxError, opt.SensitivityFrames = false, 0, 2
+	_, rep, err := Quantize(context.Background(), convChain(rand.New(rand.NewPCG(97, 98)), 1), randomInputs{n: 2, seed: 3}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ErrorAll <= 0 {
+		t.Errorf("all-INT8 error %g, want it measured (> 0)", rep.ErrorAll)
+	}
+	if len(rep.Layers) != 1 || !rep.Layers[0].Float || !strings.HasPrefix(rep.Layers[0].Reason, "sensitivity: rank 1") || rep.ErrorFinal >= rep.ErrorAll {
+		t.Errorf("layers %+v, final error %g; want conv0 float by sensitivity, below the all-INT8 error", rep.Layers, rep.ErrorFinal)
+	}
+}
+
+// TestBudgetSearchCancelled: a search cancelled after the damage ranking
+// returns the context's error, with no further step measured.
+func TestBudgetSearchCancelled(t *testing.T) {
+	z := calibratedQuantizer(t, convChain(rand.New(rand.NewPCG(99, 100)), 4), randomInputs{n: 4, seed: 5})
+	z.opt.MaxError = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := newSensitivity(ctx, z.p, z.inName, z.inShape, z.inputs, z.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var search []int
+	z.progress = func(stage string, done, total int) {
+		switch {
+		case stage == "sensitivity" && done == total:
+			cancel()
+		case stage == "search":
+			search = append(search, done)
+		}
+	}
+	layers := make([]LayerReport, len(z.p.candidates))
+	for i, n := range z.p.candidates {
+		layers[i] = LayerReport{Node: n.GetName(), Damage: -1}
+	}
+	f, err := z.keepMostDamagingFloat(ctx, s, layers, map[string]bool{})
+	if !errors.Is(err, context.Canceled) || f != nil {
+		t.Errorf("float %v, err %v; want context.Canceled", f, err)
+	}
+	if len(search) != 1 || search[0] != 3 {
+		t.Errorf("search progress %v, want only the closing 3 of 3", search)
+	}
+	for _, l := range layers {
+		if l.Float {
+			t.Errorf("%s kept float by a cancelled search", l.Node)
+		}
+	}
+}
+
+// recordingInputs are randomInputs that record which indices were read.
+type recordingInputs struct {
+	randomInputs
+	read *[]int
+}
+
+func (r recordingInputs) Input(ctx context.Context, i int, dst []float32) error {
+	*r.read = append(*r.read, i)
+	return r.randomInputs.Input(ctx, i, dst)
+}
+
+// TestSensitivityFramesSpread: the sensitivity frames are spread evenly
+// over the calibration set, as many as asked (at most all of them).
+func TestSensitivityFramesSpread(t *testing.T) {
+	z := calibratedQuantizer(t, convChain(rand.New(rand.NewPCG(101, 102)), 2), randomInputs{n: 4, seed: 5})
+	for _, c := range []struct {
+		frames int
+		want   []int
+	}{{2, []int{0, 3}}, {3, []int{0, 2, 4}}, {0, []int{0}}, {9, []int{0, 1, 2, 3, 4, 5}}} {
+		var read []int
+		in := recordingInputs{randomInputs{n: 6, seed: 7}, &read}
+		z.opt.SensitivityFrames = c.frames
+		s, err := newSensitivity(context.Background(), z.p, z.inName, z.inShape, in, z.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(read, c.want) || len(s.inputs) != len(c.want) || len(s.ref) != len(c.want) {
+			t.Errorf("%d frames: read %v, kept %d inputs and %d outputs; want %v", c.frames, read, len(s.inputs), len(s.ref), c.want)
+		}
+	}
+}
