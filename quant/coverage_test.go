@@ -215,3 +215,76 @@ func TestFakeQuantSaturates(t *testing.T) {
 		}
 	}
 }
+
+// TestActivationAfter: the activation a split chain may pass is a lone
+// unary op (Clip only with constant bounds) or a SiLU's Sigmoid and Mul.
+func TestActivationAfter(t *testing.T) {
+	lo := onnx.Float32Tensor("lo", nil, []float32{0})
+	for _, c := range []struct {
+		name  string
+		nodes []*onnxpb.NodeProto
+		want  []string
+		out   string
+	}{
+		{"relu", []*onnxpb.NodeProto{qtNode("relu", "Relu", []string{"t"}, []string{"a"})}, []string{"relu"}, "a"},
+		{"clip constant", []*onnxpb.NodeProto{qtNode("clip", "Clip", []string{"t", "lo", ""}, []string{"a"})}, []string{"clip"}, "a"},
+		{"clip from a tensor", []*onnxpb.NodeProto{qtNode("clip", "Clip", []string{"t", "lo", "x"}, []string{"a"})}, nil, ""},
+		{"not an activation", []*onnxpb.NodeProto{qtNode("pool", "MaxPool", []string{"t"}, []string{"a"})}, nil, ""},
+		{"other domain", []*onnxpb.NodeProto{{Name: proto.String("relu"), OpType: proto.String("Relu"), Domain: proto.String("com.example"), Input: []string{"t"}, Output: []string{"a"}}}, nil, ""},
+		{"two outputs", []*onnxpb.NodeProto{qtNode("relu", "Relu", []string{"t"}, []string{"a", "b"})}, nil, ""},
+		{"second input", []*onnxpb.NodeProto{qtNode("prelu", "LeakyRelu", []string{"x", "t"}, []string{"a"})}, nil, ""},
+		{"silu", []*onnxpb.NodeProto{qtNode("mul", "Mul", []string{"t", "s"}, []string{"a"}), qtNode("sig", "Sigmoid", []string{"t"}, []string{"s"})}, []string{"sig", "mul"}, "a"},
+		{"silu read twice", []*onnxpb.NodeProto{qtNode("sig", "Sigmoid", []string{"t"}, []string{"s"}), qtNode("mul", "Mul", []string{"t", "s"}, []string{"a"}),
+			qtNode("other", "Relu", []string{"s"}, []string{"b"})}, nil, ""},
+		{"two readers", []*onnxpb.NodeProto{qtNode("r1", "Relu", []string{"t"}, []string{"a"}), qtNode("r2", "Relu", []string{"t"}, []string{"b"})}, nil, ""},
+	} {
+		m := qtModel(append([]*onnxpb.NodeProto{qtNode("conv", "Conv", []string{"x", "W"}, []string{"t"})}, c.nodes...),
+			[]*onnxpb.TensorProto{lo, onnx.Float32Tensor("W", []int64{2, 2, 1, 1}, make([]float32, 4))}, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("a", 1, 2, 4, 4))
+		nodes, out := activationAfter(onnx.NewGraph(m), "t")
+		if got := nodeNames(nodes); strings.Join(got, ",") != strings.Join(c.want, ",") || out != c.out {
+			t.Errorf("%s: %v %q, want %v %q", c.name, got, out, c.want, c.out)
+		}
+	}
+}
+
+// TestConvWeightForSplit: a split needs a Conv's own float 4-D weight
+// and a bias of one value per output channel.
+func TestConvWeightForSplit(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(m *onnxpb.ModelProto)
+		ok   bool
+	}{
+		{"plain", func(*onnxpb.ModelProto) {}, true},
+		{"no bias", func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input = m.Graph.Node[0].Input[:2] }, true},
+		{"shared weight", func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append(m.Graph.Node, qtNode("other", "Conv", []string{"y", "W"}, []string{"z"}))
+		}, false},
+		{"shared bias", func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append(m.Graph.Node, qtNode("other", "Add", []string{"y", "B"}, []string{"z"}))
+		}, false},
+		{"bias of other length", func(m *onnxpb.ModelProto) { m.Graph.Initializer[1] = onnx.Float32Vector("B", []float32{1}) }, false},
+		{"bias not a vector", func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[1] = onnx.Float32Tensor("B", []int64{2, 1}, []float32{1, 2})
+		}, false},
+		{"bias from a tensor", func(m *onnxpb.ModelProto) { m.Graph.Node[0].Input[2] = "x" }, false},
+		{"3-D weight", func(m *onnxpb.ModelProto) {
+			m.Graph.Initializer[0] = onnx.Float32Tensor("W", []int64{2, 2, 1}, make([]float32, 4))
+		}, false},
+		{"empty weight axis", func(m *onnxpb.ModelProto) { m.Graph.Initializer[0] = onnx.Float32Tensor("W", []int64{2, 0, 1, 1}, nil) }, false},
+		{"Gemm", func(m *onnxpb.ModelProto) { m.Graph.Node[0].OpType = proto.String("Gemm") }, false},
+	} {
+		m := qtModel([]*onnxpb.NodeProto{qtNode("conv", "Conv", []string{"x", "W", "B"}, []string{"y"})},
+			[]*onnxpb.TensorProto{onnx.Float32Tensor("W", []int64{2, 2, 1, 1}, make([]float32, 4)), onnx.Float32Vector("B", []float32{1, 2})},
+			qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
+		c.edit(m)
+		g := onnx.NewGraph(m)
+		w, b, ok := convWeight(g, m.Graph.Node[0])
+		if ok != c.ok {
+			t.Errorf("%s: ok %t, want %t", c.name, ok, c.ok)
+		}
+		if ok && (w.GetName() != "W" || (b == nil) != (c.name == "no bias")) {
+			t.Errorf("%s: weight %q bias %v", c.name, w.GetName(), b)
+		}
+	}
+}
