@@ -236,6 +236,7 @@ func TestActivationAfter(t *testing.T) {
 		{"silu", []*onnxpb.NodeProto{qtNode("mul", "Mul", []string{"t", "s"}, []string{"a"}), qtNode("sig", "Sigmoid", []string{"t"}, []string{"s"})}, []string{"sig", "mul"}, "a"},
 		{"silu read twice", []*onnxpb.NodeProto{qtNode("sig", "Sigmoid", []string{"t"}, []string{"s"}), qtNode("mul", "Mul", []string{"t", "s"}, []string{"a"}),
 			qtNode("other", "Relu", []string{"s"}, []string{"b"})}, nil, ""},
+		{"sigmoid and add", []*onnxpb.NodeProto{qtNode("sig", "Sigmoid", []string{"t"}, []string{"s"}), qtNode("add", "Add", []string{"t", "s"}, []string{"a"})}, nil, ""},
 		{"two readers", []*onnxpb.NodeProto{qtNode("r1", "Relu", []string{"t"}, []string{"a"}), qtNode("r2", "Relu", []string{"t"}, []string{"b"})}, nil, ""},
 	} {
 		m := qtModel(append([]*onnxpb.NodeProto{qtNode("conv", "Conv", []string{"x", "W"}, []string{"t"})}, c.nodes...),
