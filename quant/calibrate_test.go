@@ -211,3 +211,24 @@ func TestShortStem(t *testing.T) {
 		t.Errorf("stems %v, want %v", got, want)
 	}
 }
+
+// TestChannelRangesAdd: per-channel ranges (always including 0, which
+// quantization must represent) over every batch item and call; tensors
+// that are not NCHW with that channel count and full data are ignored.
+func TestChannelRangesAdd(t *testing.T) {
+	var r channelRanges
+	r.add([]int64{2, 2, 1, 2}, []float32{1, 3, -2, -1, 5, 2, -4, 6}) // items: ch0 {1,3} ch1 {-2,-1}; ch0 {5,2} ch1 {-4,6}
+	r.add([]int64{1, 2, 2, 1}, []float32{-7, 0, 0, 0})
+	r.add([]int64{1, 3, 1, 1}, []float32{100, 100, 100}) // other channel count
+	r.add([]int64{1, 2, 1, 2}, []float32{100, 100, 100}) // short
+	r.add([]int64{1, 2, 0, 2}, nil)                      // empty plane
+	r.add([]int64{2, 8}, make([]float32, 16))            // not NCHW
+	if want := (channelRanges{lo: []float32{-7, -4}, hi: []float32{5, 6}}); !slices.Equal(r.lo, want.lo) || !slices.Equal(r.hi, want.hi) {
+		t.Errorf("ranges %v..%v, want %v..%v", r.lo, r.hi, want.lo, want.hi)
+	}
+	var none channelRanges
+	none.add([]int64{1, 0, 2, 2}, nil)
+	if none.lo != nil {
+		t.Errorf("a tensor without channels started ranges %v", none.lo)
+	}
+}
