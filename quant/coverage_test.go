@@ -1,6 +1,8 @@
 package quant
 
 import (
+	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -287,5 +289,50 @@ func TestConvWeightForSplit(t *testing.T) {
 		if ok && (w.GetName() != "W" || (b == nil) != (c.name == "no bias")) {
 			t.Errorf("%s: weight %q bias %v", c.name, w.GetName(), b)
 		}
+	}
+}
+
+// TestSymmetricWeights: scales are max|w|/qmax per channel along the axis
+// (or over the tensor), a channel of zeros gets scale 1 and zero codes, and
+// codes round to nearest and stay within ±qmax.
+func TestSymmetricWeights(t *testing.T) {
+	// [2 out (axis 1 of a Gemm's B: [in 3, out 2])]: column 0 = {0, 0, 0}, column 1 = {1, -2.54, 2}.
+	wv := []float32{0, 1, 0, -2.54, 0, 2}
+	dims := []int64{3, 2}
+	q, scales, chanOf := symmetricWeights(wv, dims, 1, true, 127)
+	if want := []float32{1, 2.54 / 127}; len(scales) != 2 || scales[0] != want[0] || math.Abs(float64(scales[1]-want[1])) > 1e-9 {
+		t.Errorf("per-channel scales %v, want %v", scales, want)
+	}
+	if want := []int8{0, 50, 0, -127, 0, 100}; !slices.Equal(q, want) {
+		t.Errorf("per-channel codes %v, want %v", q, want)
+	}
+	if got := []int{chanOf(0), chanOf(1), chanOf(4), chanOf(5)}; !slices.Equal(got, []int{0, 1, 0, 1}) {
+		t.Errorf("channels of elements 0, 1, 4, 5: %v", got)
+	}
+	q, scales, _ = symmetricWeights(wv, dims, 1, false, 63)
+	if len(scales) != 1 || math.Abs(float64(scales[0])-2.54/63) > 1e-7 {
+		t.Errorf("per-tensor scales %v, want [2.54/63]", scales)
+	}
+	if want := []int8{0, 25, 0, -63, 0, 50}; !slices.Equal(q, want) {
+		t.Errorf("per-tensor codes %v, want %v", q, want)
+	}
+	q, scales, _ = symmetricWeights(make([]float32, 4), []int64{2, 2, 1, 1}, 0, false, 127)
+	if !slices.Equal(scales, []float32{1}) || !slices.Equal(q, make([]int8, 4)) {
+		t.Errorf("all zeros: scales %v codes %v, want [1] and zeros", scales, q)
+	}
+}
+
+// TestStoreWeightsErrors: an unknown storage and a weight without the
+// output-channel axis are refused, naming them.
+func TestStoreWeightsErrors(t *testing.T) {
+	w := onnx.Float32Vector("W", []float32{1, 2})
+	gemm := qtNode("gemm", "Gemm", []string{"x", "W"}, []string{"y"})
+	if _, err := storeWeights(&onnxpb.GraphProto{}, map[string]bool{}, gemm, w, nil, WeightsInt8, true, nil); err == nil ||
+		!strings.Contains(err.Error(), `weight "W" has 1 dimensions, output channels on axis 1`) {
+		t.Errorf("1-D Gemm weight: %v", err)
+	}
+	if _, err := storeWeights(&onnxpb.GraphProto{}, map[string]bool{}, gemm, w, nil, WeightStorage("int4"), true, nil); err == nil ||
+		!strings.Contains(err.Error(), `cannot store weights as "int4"`) {
+		t.Errorf("int4 storage: %v", err)
 	}
 }
