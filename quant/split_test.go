@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -166,5 +167,73 @@ func TestFindSplitSites(t *testing.T) {
 	order3, _ := g3.TopoSort()
 	if s := findSplitSites(g3, order3); len(s) != 0 {
 		t.Errorf("grouped (not depthwise) D: %d sites, want 0", len(s))
+	}
+}
+
+// TestFindSplitSitesRefusals: each condition on the chain A → act →
+// depthwise D → act → P, broken alone, leaves no site.
+func TestFindSplitSitesRefusals(t *testing.T) {
+	init := func(m *onnxpb.ModelProto, name string) *onnxpb.TensorProto {
+		for _, in := range m.Graph.Initializer {
+			if in.GetName() == name {
+				return in
+			}
+		}
+		t.Fatalf("no initializer %q", name)
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		edit func(m *onnxpb.ModelProto)
+	}{
+		{"A grouped", func(m *onnxpb.ModelProto) { setIntAttr(qtNodeByName(m, "A"), "group", 2) }},
+		{"A output is a graph output", func(m *onnxpb.ModelProto) { m.Graph.Output = append(m.Graph.Output, qtValueInfo("a", 1, 4, 6, 6)) }},
+		{"A activation output is a graph output", func(m *onnxpb.ModelProto) {
+			m.Graph.Output = append(m.Graph.Output, qtValueInfo("act1_m", 1, 4, 6, 6))
+		}},
+		{"A without activation", func(m *onnxpb.ModelProto) { qtNodeByName(m, "act1_sig").OpType = proto.String("Tanh") }},
+		{"D weight of 2 inputs per group", func(m *onnxpb.ModelProto) { init(m, "WD").Dims = []int64{4, 2, 3, 3} }},
+		{"D of other channels", func(m *onnxpb.ModelProto) { setIntAttr(qtNodeByName(m, "D"), "group", 3) }},
+		{"D without activation", func(m *onnxpb.ModelProto) { qtNodeByName(m, "act2_sig").OpType = proto.String("Tanh") }},
+		{"P grouped", func(m *onnxpb.ModelProto) { setIntAttr(qtNodeByName(m, "P"), "group", 2) }},
+		{"P of other input channels", func(m *onnxpb.ModelProto) { init(m, "WP").Dims = []int64{4, 2, 1, 1} }},
+		{"P read twice", func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append(m.Graph.Node, qtNode("Q", "Relu", []string{"act2_m"}, []string{"z"}))
+		}},
+	} {
+		m := splitModel()
+		c.edit(m)
+		g := onnx.NewGraph(m)
+		order, err := g.TopoSort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := findSplitSites(g, order); len(s) != 0 {
+			t.Errorf("%s: %d sites, want none", c.name, len(s))
+		}
+	}
+}
+
+// TestMeasureSplitSitesInputError: a calibration input that cannot be
+// read fails the measurement with its error.
+func TestMeasureSplitSitesInputError(t *testing.T) {
+	qtInitORT(t)
+	m := splitModel()
+	g := onnx.NewGraph(m)
+	order, err := g.TopoSort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := findSplitSites(g, order)
+	r, err := measureSplitSites(context.Background(), m, sites, "x", []int64{1, 2, 6, 6}, failingInputs{n: 2}, 1)
+	if err == nil || !strings.Contains(err.Error(), "calibration input 0: frame unreadable") || r != nil {
+		t.Errorf("ranges %v, err %v; want the input's error", r, err)
+	}
+	r, err = measureSplitSites(context.Background(), m, sites, "x", []int64{1, 2, 6, 6}, randomInputs{n: 2, seed: 1}, 1)
+	if err != nil || len(r) != 1 || len(r[0].lo) != 4 {
+		t.Fatalf("ranges %v, err %v; want A's 4 channels", r, err)
+	}
+	if w0, w1 := r[0].hi[0]-r[0].lo[0], r[0].hi[1]-r[0].lo[1]; w0 < 100*w1 {
+		t.Errorf("A's channel widths %g and %g: want the gains 50 and 0.05 to show", w0, w1)
 	}
 }
