@@ -237,3 +237,55 @@ func TestMeasureSplitSitesInputError(t *testing.T) {
 		t.Errorf("A's channel widths %g and %g: want the gains 50 and 0.05 to show", w0, w1)
 	}
 }
+
+// TestSplitChannelsRewrite: the split replaces the chain's nodes (none is
+// left behind or doubled), and a site whose A or D is kept is not split.
+func TestSplitChannelsRewrite(t *testing.T) {
+	qtInitORT(t)
+	defer func(m int) { minSplitGroup = m }(minSplitGroup)
+	minSplitGroup = 1
+	ctx := context.Background()
+	in := randomInputs{n: 4, seed: 13}
+	split := splitModel()
+	if _, err := splitChannels(ctx, split, "x", []int64{1, 2, 6, 6}, in, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, n := range split.Graph.Node {
+		if seen[n.GetName()] {
+			t.Errorf("node %q twice", n.GetName())
+		}
+		seen[n.GetName()] = true
+	}
+	for _, gone := range []string{"A", "act1_sig", "act1_mul", "D", "act2_sig", "act2_mul"} {
+		if seen[gone] {
+			t.Errorf("%s still in the split model", gone)
+		}
+	}
+	if !seen["P"] {
+		t.Error("P is gone")
+	}
+	for _, keep := range []string{"A", "D"} {
+		m := splitModel()
+		reps, err := splitChannels(ctx, m, "x", []int64{1, 2, 6, 6}, in, 1, map[string]bool{keep: true})
+		if err != nil || reps != nil || !proto.Equal(m, splitModel()) {
+			t.Errorf("keep %s: reports %v, err %v, model changed %t", keep, reps, err, !proto.Equal(m, splitModel()))
+		}
+	}
+}
+
+// TestApplySplitPartialGroups: groups that do not cover P's input
+// channels are refused (P's weight could not be permuted).
+func TestApplySplitPartialGroups(t *testing.T) {
+	m := splitModel()
+	g := onnx.NewGraph(m)
+	order, err := g.TopoSort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := findSplitSites(g, order)
+	_, err = applySplit(g, onnx.TensorNames(m.Graph), sites[0], [][]int{{0, 2}, {1}})
+	if err == nil || !strings.Contains(err.Error(), `weight "WP" has 4 input channels, the split 3`) {
+		t.Errorf("err %v, want P's weight named", err)
+	}
+}
