@@ -190,6 +190,23 @@ func TestPruneLatency(t *testing.T) {
 	if _, _, err := prune.Prune(context.Background(), m, nil, opt); err == nil || !strings.Contains(err.Error(), "OpenTimer") {
 		t.Errorf("latency target without a timer: %v", err)
 	}
+	// A timer that fails: the search stops with its error.
+	opt.OpenTimer = func(context.Context, *onnxpb.ModelProto) (latency.Timer, error) { return nil, errors.New("no clock") }
+	if p, _, err := prune.Prune(context.Background(), m, nil, opt); err == nil || !strings.Contains(err.Error(), "no clock") || p != nil {
+		t.Errorf("failing timer: %v", err)
+	}
+}
+
+// TestPruneNothingPrunable: a model whose only Conv writes the graph
+// output has no group to prune, and Prune says so.
+func TestPruneNothingPrunable(t *testing.T) {
+	initORT(t)
+	b := newGraphBuilder(t, 17)
+	b.output(b.conv("only", b.input("x", chainShape...), 4, 3, 1))
+	_, _, err := prune.Prune(context.Background(), b.model(), nil, normOptions("ratio=0.25"))
+	if err == nil || !strings.Contains(err.Error(), "no prunable channel group in this model") {
+		t.Errorf("err %v", err)
+	}
 }
 
 // TestPruneContributionAndRefit: channels ranked by their contribution on
