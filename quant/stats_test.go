@@ -270,6 +270,14 @@ func TestRangeEntropy(t *testing.T) {
 	if hi < 2 || hi > 20 || lo != -hi {
 		t.Errorf("Range(entropy) = [%g, %g], want symmetric with 2 ≤ hi ≤ 20 (bulk ~±4.5, outliers ±40)", lo, hi)
 	}
+	// Both signs common: 128 levels, half the 8-bit range per sign.
+	abs := make([]uint64, histBins)
+	for i := range abs {
+		abs[i] = s.pos[i] + s.neg[i]
+	}
+	if want := float32(entropyThreshold(abs, 128) * s.width); hi != want || entropyThreshold(abs, 255) == entropyThreshold(abs, 128) {
+		t.Errorf("two-sided hi %g, want the 128-level threshold %g (255 levels: %g)", hi, want, entropyThreshold(abs, 255)*s.width)
+	}
 
 	// One-sided (ReLU-like): |N(0,1)| plus outliers at 40. Then all 255
 	// levels serve the positive side and lo is 0.
