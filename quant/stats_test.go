@@ -3,6 +3,7 @@ package quant
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -296,6 +297,17 @@ func TestRangeEntropy(t *testing.T) {
 		t.Errorf("Range(entropy) = [%g, %g], want [0, 2..20]", lo, hi)
 	}
 
+	// A few negatives (under 1 %) still count as one-sided: 255 levels.
+	addValues(t, s, slices.Repeat([]float32{-0.01}, 1000)...)
+	abs = make([]uint64, histBins)
+	for i := range abs {
+		abs[i] = s.pos[i] + s.neg[i]
+	}
+	lo, hi = s.Range(MethodEntropy, 0)
+	if want := float32(entropyThreshold(abs, 255) * s.width); hi != want || lo != -0.01 {
+		t.Errorf("one-sided with 0.5 %% negatives: [%g, %g], want [-0.01, %g] (255 levels)", lo, hi, want)
+	}
+
 	// Nothing to clip: a uniform distribution keeps its whole range.
 	s = NewTensorStats()
 	u := make([]float32, 100000)
@@ -383,4 +395,16 @@ func randFloats(rng *rand.Rand, n int, lo, hi float32) []float32 {
 		v[i] = lo + (hi-lo)*rng.Float32()
 	}
 	return v
+}
+
+// TestRangePercentileFirstBin: when the tail reaches into the first
+// histogram bin, the range ends at that bin's upper edge, not at 0.
+func TestRangePercentileFirstBin(t *testing.T) {
+	s := NewTensorStats()
+	addValues(t, s, 10)
+	addValues(t, s, slices.Repeat([]float32{0.001}, 1000)...)
+	lo, hi := s.Range(MethodPercentile, 99) // cut 0.5 % (5 values) from the top: the first bin's edge
+	if want := float32(s.width); lo != 0 || hi != want || hi < 0.001 {
+		t.Errorf("Range = [%g, %g], want [0, %g] (the first bin's edge)", lo, hi, want)
+	}
 }
