@@ -408,3 +408,15 @@ func TestRangePercentileFirstBin(t *testing.T) {
 		t.Errorf("Range = [%g, %g], want [0, %g] (the first bin's edge)", lo, hi, want)
 	}
 }
+
+// TestRangePercentileTailExactlyMet: the range ends where more than the
+// tail lies above, so a top bin holding exactly the tail is cut.
+func TestRangePercentileTailExactlyMet(t *testing.T) {
+	s := NewTensorStats()
+	addValues(t, s, slices.Repeat([]float32{10}, 5)...)
+	addValues(t, s, slices.Repeat([]float32{1}, 995)...)
+	_, hi := s.Range(MethodPercentile, 99) // tail: 1000·1/200 = 5 values, all at 10
+	if hi < 1 || hi > 1.01 {
+		t.Errorf("hi = %g, want the edge of the bin of 1 (the 5 values at 10 are the tail)", hi)
+	}
+}
