@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -119,6 +120,28 @@ func TestRefitArguments(t *testing.T) {
 	}
 	if e := s.Error([]int{0}, []float32{1, 1}, []float32{0, 0}); e != 0 {
 		t.Errorf("error with Y = 0 and prediction 0 = %v", e)
+	}
+	if e := s.Error([]int{0}, []float32{1, 1}, []float32{0, 0.5}); !math.IsInf(e, 1) {
+		t.Errorf("error with Y = 0 and prediction 0.5 = %v, want +Inf", e)
+	}
+	for _, c := range []struct {
+		n     int
+		ridge float64
+		want  string
+	}{
+		{3, 0, `refit "n": 3 samples for 3 weights per output channel: collect more or use ridge > 0`},
+		{0, 1e-3, `refit "n": no samples`},
+	} {
+		few := &ConvSamples{Node: "n", Cin: 3, Kh: 1, Kw: 1, X: &mat.Dense{}, Y: &mat.Dense{}}
+		if c.n > 0 {
+			few.X, few.Y = mat.NewDense(c.n, 3, []float64{1, 2, 3, 4, 5, 7, 1, 0, 2}), mat.NewDense(c.n, 2, nil)
+		}
+		if _, _, err := few.Refit([]int{0, 1, 2}, c.ridge); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%d samples, ridge %g: err %v, want %q", c.n, c.ridge, err, c.want)
+		}
+	}
+	if _, _, err := s.Refit([]int{0}, math.Inf(1)); err == nil || !strings.Contains(err.Error(), "ridge +Inf must be finite") {
+		t.Errorf("infinite ridge: %v", err)
 	}
 }
 
