@@ -336,3 +336,79 @@ func TestStoreWeightsErrors(t *testing.T) {
 		t.Errorf("int4 storage: %v", err)
 	}
 }
+
+// TestConvBiasShift: the mean output change of each output channel is
+// Σ over its group's input channels and kernel of (restored − orig)·mean;
+// counts that do not line up give nil.
+func TestConvBiasShift(t *testing.T) {
+	// 2 outputs, 2 inputs, 1×2 kernel: w[o][i][k].
+	orig := []float32{1, 2, 3, 4, 5, 6, 7, 8}
+	restored := []float32{1.5, 2, 3, 3, 5, 6.25, 7, 8}
+	means := []float32{2, -1}
+	conv := qtNode("c", "Conv", nil, nil)
+	got := convBiasShift(conv, orig, restored, []int64{2, 2, 1, 2}, means)
+	// o0: (0.5·2 + 0) + (0 − 1·−1) = 2; o1: (0 + 0.25)·2 + 0 = 0.5.
+	if want := []float32{2, 0.5}; !slices.Equal(got, want) {
+		t.Errorf("group 1: shift %v, want %v", got, want)
+	}
+	// Depthwise (group 2): output o reads input o only, weights [2, 1, 1, 2].
+	dw := qtNode("d", "Conv", nil, nil, intAttr("group", 2))
+	got = convBiasShift(dw, orig[:4], restored[:4], []int64{2, 1, 1, 2}, means)
+	// o0: 0.5·2 = 1; o1: (0 − 1)·−1 = 1.
+	if want := []float32{1, 1}; !slices.Equal(got, want) {
+		t.Errorf("depthwise: shift %v, want %v", got, want)
+	}
+	for name, c := range map[string]struct {
+		n     *onnxpb.NodeProto
+		dims  []int64
+		means []float32
+		rest  []float32
+	}{
+		"Gemm":          {qtNode("g", "Gemm", nil, nil), []int64{2, 2, 1, 2}, means, restored},
+		"no means":      {conv, []int64{2, 2, 1, 2}, nil, restored},
+		"other means":   {conv, []int64{2, 2, 1, 2}, []float32{1, 2, 3}, restored},
+		"group 0":       {qtNode("z", "Conv", nil, nil, intAttr("group", 0)), []int64{2, 2, 1, 2}, means, restored},
+		"group 3":       {qtNode("z", "Conv", nil, nil, intAttr("group", 3)), []int64{2, 2, 1, 2}, means, restored},
+		"1-D weight":    {conv, []int64{8}, means, restored},
+		"no outputs":    {conv, []int64{0, 2, 1, 2}, means, restored},
+		"short restore": {conv, []int64{2, 2, 1, 2}, means, restored[:7]},
+	} {
+		if got := convBiasShift(c.n, orig, c.rest, c.dims, c.means); got != nil {
+			t.Errorf("%s: shift %v, want nil", name, got)
+		}
+	}
+}
+
+// TestQuantizeWeightsBias: a Conv without a bias gets none unless bias
+// correction needs one; a bias computed at run time is left alone.
+func TestQuantizeWeightsBias(t *testing.T) {
+	w := onnx.Float32Tensor("W", []int64{2, 2, 1, 1}, []float32{0.3, -0.7, 0.11, 0.9})
+	for _, c := range []struct {
+		name     string
+		inputs   []string
+		means    []float32
+		wantBias bool
+	}{
+		{"no bias, no correction", []string{"x", "W"}, nil, false},
+		{"no bias, corrected", []string{"x", "W"}, []float32{5, -3}, true},
+		{"run-time bias, corrected", []string{"x", "W", "b"}, []float32{5, -3}, false},
+	} {
+		n := qtNode("c", "Conv", slices.Clone(c.inputs), []string{"y"})
+		gp := &onnxpb.GraphProto{}
+		nodes, err := quantizeWeights(gp, map[string]bool{}, n, w, nil, 0.1, true, false, c.means, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dq []string
+		for _, d := range nodes {
+			dq = append(dq, d.GetOutput()[0])
+		}
+		hasBias := len(n.Input) > 2 && slices.Contains(dq, n.Input[2])
+		if hasBias != c.wantBias || len(nodes) != map[bool]int{false: 1, true: 2}[c.wantBias] {
+			t.Errorf("%s: inputs %v, %d DequantizeLinear; want a quantized bias %t", c.name, n.Input, len(nodes), c.wantBias)
+		}
+		if c.name == "run-time bias, corrected" && n.Input[2] != "b" {
+			t.Errorf("%s: bias input %q, want b kept", c.name, n.Input[2])
+		}
+	}
+}
