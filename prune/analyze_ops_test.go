@@ -132,6 +132,9 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 		{"add graph input", 13, func(b *graphBuilder, a string) string {
 			return b.node("Add", "mid", []string{a, b.input("bias", 8, 8)}, same) // rank 2: no channels tracked
 		}, blocked(`Add "mid" combines channels with untracked tensor "bias"`)},
+		{"add one-channel graph input", 13, func(b *graphBuilder, a string) string {
+			return b.node("Add", "mid", []string{a, b.input("gray", 1, 1, 8, 8)}, same)
+		}, blocked(`Add "mid" mixes channel layouts`)},
 		{"concat on the last axis", 13, func(b *graphBuilder, a string) string {
 			return b.node("Concat", "mid", []string{a, a}, []int64{1, 8, 8, 16}, intAttr("axis", -1))
 		}, passes("mid")},
@@ -164,6 +167,23 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 			m := b.model()
 			m.OpsetImport[0].Version = proto.Int64(c.opset)
 			checkGroups(t, analyze(t, m), c.want)
+		})
+	}
+}
+
+// TestAnalyzeChannelCounts: a group of two channels can be pruned (to
+// one); a single channel cannot.
+func TestAnalyzeChannelCounts(t *testing.T) {
+	for _, c := range []struct {
+		channels int64
+		reason   string
+	}{{2, ""}, {1, "single channel"}} {
+		b := newGraphBuilder(t, 19)
+		a := b.conv("convA", b.input("x", inShape...), c.channels, 3, 1)
+		b.output(b.conv("convB", a, 4, 1, 1))
+		checkGroups(t, analyze(t, b.model()), []wantGroup{
+			{int(c.channels), []string{"convA"}, []string{"convB"}, nil, c.reason},
+			{4, []string{"convB"}, nil, nil, "graph output"},
 		})
 	}
 }
