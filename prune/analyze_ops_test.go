@@ -135,6 +135,9 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 		{"add one-channel graph input", 13, func(b *graphBuilder, a string) string {
 			return b.node("Add", "mid", []string{a, b.input("gray", 1, 1, 8, 8)}, same)
 		}, blocked(`Add "mid" mixes channel layouts`)},
+		{"concat without axis (opset < 4: channels)", 3, func(b *graphBuilder, a string) string {
+			return b.node("Concat", "mid", []string{a, a}, []int64{1, 16, 8, 8})
+		}, passes("mid")},
 		{"concat on the last axis", 13, func(b *graphBuilder, a string) string {
 			return b.node("Concat", "mid", []string{a, a}, []int64{1, 8, 8, 16}, intAttr("axis", -1))
 		}, passes("mid")},
