@@ -58,12 +58,15 @@ bench: build
 # tests a fixed-seed sample of n mutants per package (SEED=1). onnx, quant and prune
 # are always sampled: their suites take ~40 s per mutant. Survivors judged
 # equivalent are listed, with a reason each, in scripts/mutate/equivalent.txt.
+# Each mutant runs only the top-level tests whose coverage reaches it (one
+# per-test coverage pass per package first); SELECT=false runs whole suites.
 MUTATE_FAST := agent/zone agent/track motion agent/spool eval agent/outbox detection detector
 MUTATE_SLOW := onnx quant prune
 SAMPLE ?= 0
 SLOW_SAMPLE ?= 30
 SEED ?= 1
-MUTATE_FLAGS = -tags matprofile -seed $(SEED) -timeout 4m
+SELECT ?= true
+MUTATE_FLAGS = -tags matprofile -seed $(SEED) -timeout 4m -select=$(SELECT)
 # The real-model tests take minutes each on a loaded machine; the slow
 # packages are mutated against their unit tests only.
 MUTATE_SLOW_FLAGS = -skip=YOLOX|SharedModels|Nano

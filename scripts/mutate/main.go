@@ -9,6 +9,16 @@
 // past -timeout, survives when they pass, and is unviable when it does not
 // compile. The score is (killed+timeout)/(mutants-unviable-equivalent).
 //
+// Test selection (-select, the default): before mutating a package, its test
+// binary is built once with -cover and each top-level test (fuzz seed corpora
+// and examples included) runs alone with a cover profile. Each mutant then
+// runs only the tests that executed the innermost cover block holding it
+// (-run '^(TestA|TestB)$', intersected with the user's -run and -skip); a
+// mutant in code no test executes survives as "not covered" without a run.
+// Mutants outside every function (package-level var and const) run every
+// test, and so do those in init or TestMain-only code, which every test's
+// profile holds. -select=false runs the whole suite for every mutant.
+//
 // Survivors judged equivalent are listed, one per line with a reason, in the
 // file named by -equiv:
 //
@@ -16,7 +26,7 @@
 //
 // Usage:
 //
-//	go run ./scripts/mutate [-sample N -seed S] [-run RE] [-skip RE] [-timeout D] pkgdir...
+//	go run ./scripts/mutate [-sample N -seed S] [-run RE] [-skip RE] [-timeout D] [-select=false] pkgdir...
 package main
 
 import (
@@ -50,6 +60,9 @@ type Mutant struct {
 	Off, End  int
 	Kind      string
 	From, To  string
+	// Func is the body of the innermost function holding the mutant; zero
+	// for package-level declarations.
+	Func Span
 }
 
 // ID names the mutant in reports and in the equivalents file.
@@ -171,7 +184,37 @@ func FileMutants(name string, src []byte) ([]Mutant, error) {
 		return true
 	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Off < out[j].Off })
+	setFuncs(out, fset, f)
 	return out, nil
+}
+
+// setFuncs sets each mutant's Func to the innermost function body holding it.
+func setFuncs(ms []Mutant, fset *token.FileSet, f *ast.File) {
+	var bodies []*ast.BlockStmt
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncDecl:
+			if n.Body != nil {
+				bodies = append(bodies, n.Body)
+			}
+		case *ast.FuncLit:
+			bodies = append(bodies, n.Body)
+		}
+		return true
+	})
+	for i := range ms {
+		var inner *ast.BlockStmt
+		for _, b := range bodies {
+			off, end := fset.Position(b.Pos()).Offset, fset.Position(b.End()).Offset
+			if off <= ms[i].Off && ms[i].End <= end && (inner == nil || b.End()-b.Pos() < inner.End()-inner.Pos()) {
+				inner = b
+			}
+		}
+		if inner != nil {
+			s, e := fset.Position(inner.Pos()), fset.Position(inner.End())
+			ms[i].Func = Span{File: ms[i].File, Start: Pos{s.Line, s.Column}, End: Pos{e.Line, e.Column}}
+		}
+	}
 }
 
 func isStringLit(e ast.Expr) bool {
@@ -278,7 +321,14 @@ const (
 	Survived   Outcome = "SURVIVED"
 	Unviable   Outcome = "unviable"
 	Equivalent Outcome = "equivalent"
+	// NotCovered counts the survivors no test executes; they are also
+	// counted as Survived.
+	NotCovered Outcome = "not covered"
 )
+
+// timeoutMargin is how long past -timeout a go test run may take (build and
+// link) before it is stopped.
+const timeoutMargin = 2 * time.Minute
 
 type runner struct {
 	root, tags, run, skip string
@@ -286,22 +336,22 @@ type runner struct {
 	tmp                   string
 }
 
-func (r runner) goTest(parent context.Context, dir, overlay string) (Outcome, string, error) {
+func (r runner) goTest(parent context.Context, dir, run, skip, overlay string) (Outcome, string, error) {
 	args := []string{"test", "-count=1", "-vet=off", "-failfast", "-timeout", r.timeout.String()}
 	if r.tags != "" {
 		args = append(args, "-tags", r.tags)
 	}
-	if r.run != "" {
-		args = append(args, "-run", r.run)
+	if run != "" {
+		args = append(args, "-run", run)
 	}
-	if r.skip != "" {
-		args = append(args, "-skip", r.skip)
+	if skip != "" {
+		args = append(args, "-skip", skip)
 	}
 	if overlay != "" {
 		args = append(args, "-overlay", overlay)
 	}
 	args = append(args, "./"+dir)
-	ctx, cancel := context.WithTimeout(parent, r.timeout+2*time.Minute)
+	ctx, cancel := context.WithTimeout(parent, r.timeout+timeoutMargin)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = r.root
@@ -329,7 +379,7 @@ func (r runner) goTest(parent context.Context, dir, overlay string) (Outcome, st
 	return Killed, s, nil
 }
 
-func (r runner) try(ctx context.Context, m Mutant, src []byte, i int) (Outcome, error) {
+func (r runner) try(ctx context.Context, m Mutant, src []byte, i int, run, skip string) (Outcome, error) {
 	mut := filepath.Join(r.tmp, fmt.Sprintf("m%d_%s", i, filepath.Base(m.File)))
 	if err := os.WriteFile(mut, Apply(src, m), 0o644); err != nil {
 		return "", err
@@ -344,7 +394,7 @@ func (r runner) try(ctx context.Context, m Mutant, src []byte, i int) (Outcome, 
 	}
 	defer os.Remove(mut)
 	defer os.Remove(ovPath)
-	o, _, err := r.goTest(ctx, filepath.Dir(m.File), ovPath)
+	o, _, err := r.goTest(ctx, filepath.Dir(m.File), run, skip, ovPath)
 	return o, err
 }
 
@@ -366,8 +416,8 @@ func (t Tally) Score() float64 {
 
 func (t Tally) String() string {
 	total := t[Killed] + t[TimedOut] + t[Survived] + t[Equivalent] + t[Unviable]
-	return fmt.Sprintf("mutants %d  killed %d  timeout %d  survived %d  equivalent %d  unviable %d  score %.1f%%",
-		total, t[Killed], t[TimedOut], t[Survived], t[Equivalent], t[Unviable], t.Score())
+	return fmt.Sprintf("mutants %d  killed %d  timeout %d  survived %d (not covered %d)  equivalent %d  unviable %d  score %.1f%%",
+		total, t[Killed], t[TimedOut], t[Survived], t[NotCovered], t[Equivalent], t[Unviable], t.Score())
 }
 
 func main() {
@@ -391,6 +441,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	list := fs.Bool("list", false, "only list the mutants")
 	verbose := fs.Bool("v", false, "print every mutant's outcome")
 	only := fs.String("only", "", "test only mutants whose ID contains one of these comma-separated texts (after -sample)")
+	selectTests := fs.Bool("select", true, "run each mutant against only the top-level tests that execute its code (from a per-test coverage pass); false runs the whole suite")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -430,12 +481,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			continue
 		}
-		if o, out, err := r.goTest(ctx, dir, ""); err != nil || o != Survived {
+		start := time.Now()
+		var sel Selection
+		coverTime := ""
+		if *selectTests {
+			if sel, err = r.selection(ctx, dir); err != nil {
+				return err
+			}
+			coverTime = fmt.Sprintf(", coverage pass %s", time.Since(start).Round(time.Second))
+		} else if o, out, err := r.goTest(ctx, dir, r.run, r.skip, ""); err != nil || o != Survived {
 			return fmt.Errorf("%s: tests fail without mutants (%s):\n%s", dir, o, out)
 		}
 		srcs := map[string][]byte{}
 		tally := Tally{}
-		start := time.Now()
 		for i, m := range ms {
 			if reason, ok := eq[m.ID()]; ok {
 				tally[Equivalent]++
@@ -451,13 +509,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				}
 				srcs[m.File] = src
 			}
-			o, err := r.try(ctx, m, src, i)
+			run, skip, note := r.run, r.skip, ""
+			if *selectTests {
+				var covered bool
+				if run, skip, covered = sel.Args(m); !covered {
+					tally[Survived]++
+					tally[NotCovered]++
+					fmt.Fprintf(stdout, "  %-10s %s  (not covered)\n", Survived, m.ID())
+					continue
+				}
+				note = fmt.Sprintf("  [%d/%d tests]", len(sel.Cov.Select(m)), len(sel.Candidates))
+			}
+			o, err := r.try(ctx, m, src, i, run, skip)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.ID(), err)
 			}
 			tally[o]++
 			if *verbose || o == Survived {
-				fmt.Fprintf(stdout, "  %-10s %s\n", o, m.ID())
+				fmt.Fprintf(stdout, "  %-10s %s%s\n", o, m.ID(), note)
 			}
 		}
 		what := "all"
@@ -467,7 +536,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		case len(ms) < len(all):
 			what = fmt.Sprintf("SAMPLE of %d/%d (seed %d)", len(ms), len(all), *seed)
 		}
-		fmt.Fprintf(stdout, "%-14s %s  [%s, %s]\n", dir, tally, what, time.Since(start).Round(time.Second))
+		fmt.Fprintf(stdout, "%-14s %s  [%s, %s%s]\n", dir, tally, what, time.Since(start).Round(time.Second), coverTime)
 	}
 	return nil
 }

@@ -129,10 +129,12 @@ func TestScoreExcludesUnviableAndEquivalent(t *testing.T) {
 	}
 }
 
-// TestRunOnATinyModule runs the whole tool on a module of one function
-// whose test checks only one side of a comparison: the mutants it catches
-// are killed, the one it cannot see survives, the listed one is
-// equivalent, and the score says so.
+// TestRunOnATinyModule runs the whole tool on a module of two functions.
+// Clamp's test checks only one side of a comparison: the mutants it catches
+// are killed, the one it cannot see survives, the listed one is equivalent.
+// No test calls Twice: its mutant survives as not covered without a run.
+// Each Clamp mutant runs only TestClamp, and the score says the same with
+// and without selection.
 func TestRunOnATinyModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go test once per mutant")
@@ -149,6 +151,9 @@ func Clamp(v, hi int) int {
 	}
 	return v
 }
+
+// Twice doubles v.
+func Twice(v int) int { return v * 2 }
 `,
 		// Checks a value above and below the limit, never at it: the
 		// boundary mutant (> to >=) survives.
@@ -161,6 +166,8 @@ func TestClamp(t *testing.T) {
 		t.Fatal("clamp")
 	}
 }
+
+func TestNothing(t *testing.T) {}
 `,
 		"equivalent.txt": "tiny.go:5:7 cmp-negate > -> <=  # listed to exercise the equivalents file\n",
 	}
@@ -170,20 +177,43 @@ func TestClamp(t *testing.T) {
 		}
 	}
 	t.Chdir(dir)
-	var out strings.Builder
-	if err := run(t.Context(), []string{"-v", "-timeout", "1m", "-equiv", "equivalent.txt", "."}, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
+	mutate := func(args ...string) string {
+		t.Helper()
+		var out strings.Builder
+		if err := run(t.Context(), append([]string{"-v", "-timeout", "1m", "-equiv", "equivalent.txt"}, args...), &out); err != nil {
+			t.Fatalf("run %v: %v\n%s", args, err, out.String())
+		}
+		return out.String()
 	}
-	got := out.String()
-	for _, want := range []string{
-		"SURVIVED   tiny.go:5:7 cmp-boundary > -> >=",
-		"equivalent tiny.go:5:7 cmp-negate > -> <=  # listed",
-		"killed     tiny.go:5:5 drop-return v > hi -> false",
-		"killed     tiny.go:5:5 if-negate",
-		"killed 2  timeout 0  survived 1  equivalent 1  unviable 0  score 66.7%",
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"."}, []string{
+			"SURVIVED   tiny.go:5:7 cmp-boundary > -> >=  [1/2 tests]",
+			"equivalent tiny.go:5:7 cmp-negate > -> <=  # listed",
+			"killed     tiny.go:5:5 drop-return v > hi -> false  [1/2 tests]",
+			"killed     tiny.go:5:5 if-negate",
+			"SURVIVED   tiny.go:12:34 arith * -> /  (not covered)",
+			"killed 2  timeout 0  survived 3 (not covered 2)  equivalent 1  unviable 0  score 40.0%",
+		}},
+		{[]string{"-select=false", "."}, []string{
+			"SURVIVED   tiny.go:5:7 cmp-boundary > -> >=\n",
+			"killed     tiny.go:5:5 drop-return v > hi -> false\n",
+			"SURVIVED   tiny.go:12:34 arith * -> /\n",
+			"killed 2  timeout 0  survived 3 (not covered 0)  equivalent 1  unviable 0  score 40.0%",
+		}},
+		// The user's -run leaves only TestNothing, which reaches no mutant.
+		{[]string{"-run", "Nothing", "."}, []string{
+			"SURVIVED   tiny.go:5:5 drop-return v > hi -> false  (not covered)",
+			"killed 0  timeout 0  survived 5 (not covered 5)",
+		}},
 	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("output lacks %q:\n%s", want, got)
+		got := mutate(tc.args...)
+		for _, want := range tc.want {
+			if !strings.Contains(got, want) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, want, got)
+			}
 		}
 	}
 	var list strings.Builder
@@ -192,5 +222,175 @@ func TestClamp(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"-equiv", "equivalent.txt"}, &list); err == nil {
 		t.Error("no package directory: no error")
+	}
+}
+
+const profile = `mode: set
+example.com/m/p/p.go:5.30,6.10 1 1
+example.com/m/p/p.go:6.10,8.3 1 0
+example.com/m/p/q.go:1.1,2.2 2 1
+example.com/m/other/o.go:1.1,2.2 1 1
+`
+
+func TestParseCoverProfileKeysBlocksByModulePath(t *testing.T) {
+	got, err := ParseCoverProfile(strings.NewReader(profile), "example.com/m/p", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Span]bool{
+		{File: "p/p.go", Start: Pos{5, 30}, End: Pos{6, 10}}: true,
+		{File: "p/p.go", Start: Pos{6, 10}, End: Pos{8, 3}}:  false,
+		{File: "p/q.go", Start: Pos{1, 1}, End: Pos{2, 2}}:   true,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("blocks = %v, want %v (other packages' files left out)", got, want)
+	}
+	for s, ran := range want {
+		if r, ok := got[s]; !ok || r != ran {
+			t.Errorf("block %v: ran=%v ok=%v, want ran=%v", s, r, ok, ran)
+		}
+	}
+	for _, bad := range []string{"example.com/m/p/p.go:5.30,6.10 1\n", "example.com/m/p/p.go:5.x,6.10 1 1\n", "nocolon 1 1\n"} {
+		if _, err := ParseCoverProfile(strings.NewReader("mode: set\n"+bad), "example.com/m/p", "p"); err == nil || !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("malformed %q: err = %v, want one naming line 2", bad, err)
+		}
+	}
+}
+
+// selectSrc has a function with a closure, a switch whose case expression is
+// in no cover block, an uncalled function and a package-level var.
+const selectSrc = `package p
+
+var limit = 3 + 1
+
+func F(a int) int {
+	g := func(b int) int {
+		return b * 2
+	}
+	switch {
+	case a > limit:
+		return g(a)
+	}
+	return a - 1
+}
+
+func Unused(a int) bool {
+	return a < 0
+}
+`
+
+func blocksOf(t *testing.T, text string) map[Span]bool {
+	t.Helper()
+	b, err := ParseCoverProfile(strings.NewReader(text), "m/p", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSelectPicksTheTestsThatRunTheMutant(t *testing.T) {
+	ms, err := FileMutants("p/p.go", []byte(selectSrc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]Mutant{}
+	for _, m := range ms {
+		byID[m.ID()] = m
+	}
+	// The blocks go test -cover makes of selectSrc (the case expression is
+	// in none of them).
+	const head = "mode: set\nm/p/p.go:5.19,6.23 1 1\nm/p/p.go:6.23,8.3 1 %d\nm/p/p.go:9.2,9.9 1 1\n" +
+		"m/p/p.go:10.17,11.14 1 %d\nm/p/p.go:13.2,13.14 1 %d\nm/p/p.go:16.25,18.2 1 0\n"
+	cov := NewCoverage([]string{"TestSmall", "TestLarge", "TestClosure"})
+	cov.Add("TestSmall", blocksOf(t, fmtProfile(head, 0, 0, 1)))
+	cov.Add("TestLarge", blocksOf(t, fmtProfile(head, 1, 1, 0)))
+	cov.Add("TestClosure", blocksOf(t, fmtProfile(head, 1, 0, 1)))
+	for id, want := range map[string][]string{
+		"p/p.go:13:11 arith - -> +":        {"TestSmall", "TestClosure"},
+		"p/p.go:7:12 arith * -> /":         {"TestLarge", "TestClosure"},              // the closure's block
+		"p/p.go:10:9 cmp-boundary > -> >=": {"TestSmall", "TestLarge", "TestClosure"}, // case expression: the function's tests
+		"p/p.go:3:15 arith + -> -":         {"TestSmall", "TestLarge", "TestClosure"}, // package level: every test
+		"p/p.go:17:11 cmp-negate < -> >=":  nil,                                       // not covered
+	} {
+		m, ok := byID[id]
+		if !ok {
+			t.Fatalf("no mutant %q in %v", id, ids(ms))
+		}
+		if got := cov.Select(m); !slices.Equal(got, want) {
+			t.Errorf("Select(%s) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+func fmtProfile(format string, counts ...int) string {
+	for _, c := range counts {
+		format = strings.Replace(format, "%d", string(rune('0'+c)), 1)
+	}
+	return format
+}
+
+func TestFileMutantsRecordTheirFunction(t *testing.T) {
+	ms, err := FileMutants("p/p.go", []byte(selectSrc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		var want Span
+		switch {
+		case m.Line == 3:
+		case m.Line == 7:
+			want = Span{"p/p.go", Pos{6, 23}, Pos{8, 3}}
+		case m.Line < 15:
+			want = Span{"p/p.go", Pos{5, 19}, Pos{14, 2}}
+		default:
+			want = Span{"p/p.go", Pos{16, 25}, Pos{18, 2}}
+		}
+		if m.Func != want {
+			t.Errorf("%s: Func = %v, want %v", m.ID(), m.Func, want)
+		}
+	}
+}
+
+func TestFilterArgs(t *testing.T) {
+	tests := []string{"TestA", "TestAB", "FuzzA", "ExampleA", "TestB"}
+	for _, tc := range []struct {
+		name              string
+		f                 Filter
+		cands             []string
+		sel               []string
+		wantRun, wantSkip string
+	}{
+		{"no filters", Filter{}, tests, []string{"TestA", "FuzzA"}, "^(TestA|FuzzA)$", ""},
+		{"run and skip intersect", Filter{Run: "A", Skip: "^TestAB$|^TestA$/slow"}, []string{"TestA", "FuzzA", "ExampleA"}, []string{"TestA"}, "^(TestA)$", "^TestAB$|^TestA$/slow"},
+		{"run with subtests keeps the pattern", Filter{Run: "TestA/fast|TestB"}, []string{"TestA", "TestAB", "TestB"}, []string{"TestAB"}, "TestA/fast|TestB", "^(TestA|TestB)$"},
+		{"user skip joins the unselected", Filter{Run: "Test(A|B)/x", Skip: "TestB"}, []string{"TestA", "TestAB"}, []string{"TestA"}, "Test(A|B)/x", "TestB|^(TestAB)$"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cands, err := tc.f.Candidates(tests)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(cands, tc.cands) {
+				t.Errorf("Candidates = %v, want %v", cands, tc.cands)
+			}
+			run, skip := tc.f.Args(tc.sel, cands)
+			if run != tc.wantRun || skip != tc.wantSkip {
+				t.Errorf("Args = -run %q -skip %q, want -run %q -skip %q", run, skip, tc.wantRun, tc.wantSkip)
+			}
+		})
+	}
+	if got := anchored([]string{"TestA", "Test.B"}); got != `^(TestA|Test\.B)$` {
+		t.Errorf("anchored escapes to %s", got)
+	}
+	if _, err := (Filter{Run: "Test[/x"}).Candidates(tests); err == nil {
+		t.Error("bad -run pattern: no error")
+	}
+}
+
+func TestIsTestKeepsTestsFuzzSeedsAndExamples(t *testing.T) {
+	for name, want := range map[string]bool{"TestX": true, "FuzzX": true, "ExampleX": true, "BenchmarkX": false} {
+		if IsTest(name) != want {
+			t.Errorf("IsTest(%s) = %v", name, !want)
+		}
 	}
 }
