@@ -270,6 +270,22 @@ func PackageMutants(root, dir string) ([]Mutant, error) {
 	return all, nil
 }
 
+// readSources reads the file of each mutant once, keyed by Mutant.File.
+func readSources(root string, ms []Mutant) (map[string][]byte, error) {
+	srcs := map[string][]byte{}
+	for _, m := range ms {
+		if _, ok := srcs[m.File]; ok {
+			continue
+		}
+		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(m.File)))
+		if err != nil {
+			return nil, err
+		}
+		srcs[m.File] = src
+	}
+	return srcs, nil
+}
+
 // Sample returns n mutants chosen with a fixed seed, in source order; n <= 0
 // keeps them all.
 func Sample(ms []Mutant, n int, seed uint64) []Mutant {
@@ -468,6 +484,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		// Mutants apply to the sources as they are now, so editing them
+		// during a long run does not shift the mutants' offsets.
+		srcs, err := readSources(root, all)
+		if err != nil {
+			return err
+		}
 		ms := Sample(all, *sample, *seed)
 		if *only != "" {
 			keep := strings.Split(*only, ",")
@@ -492,7 +514,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		} else if o, out, err := r.goTest(ctx, dir, r.run, r.skip, ""); err != nil || o != Survived {
 			return fmt.Errorf("%s: tests fail without mutants (%s):\n%s", dir, o, out)
 		}
-		srcs := map[string][]byte{}
 		tally := Tally{}
 		for i, m := range ms {
 			if reason, ok := eq[m.ID()]; ok {
@@ -502,13 +523,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				}
 				continue
 			}
-			src, ok := srcs[m.File]
-			if !ok {
-				if src, err = os.ReadFile(filepath.Join(root, filepath.FromSlash(m.File))); err != nil {
-					return err
-				}
-				srcs[m.File] = src
-			}
+			src := srcs[m.File]
 			run, skip, note := r.run, r.skip, ""
 			if *selectTests {
 				var covered bool
