@@ -153,6 +153,47 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 			b.nodes[len(b.nodes)-1].Domain = proto.String("com.example")
 			return out
 		}, blocked(`reaches Relu "mid" (domain "com.example")`)},
+		{"no output", 13, func(b *graphBuilder, a string) string {
+			b.node("Relu", "mid", []string{a}, nil)
+			b.nodes[len(b.nodes)-1].Output = []string{""}
+			return a
+		}, []wantGroup{{8, []string{"convA"}, []string{"convB"}, nil, `reaches Relu "mid" without output`}, {4, []string{"convB"}, nil, nil, "graph output"}}},
+		{"subgraph reads the channels", 13, func(b *graphBuilder, a string) string {
+			then := &onnxpb.GraphProto{Name: proto.String("then"),
+				Node:   []*onnxpb.NodeProto{{OpType: proto.String("Identity"), Input: []string{a}, Output: []string{"inner"}}},
+				Output: []*onnxpb.ValueInfoProto{tensorInfo("inner", onnxpb.TensorProto_FLOAT, nil)}}
+			return b.node("If", "mid", []string{i64(b, "cond", 1)}, same,
+				&onnxpb.AttributeProto{Name: proto.String("then_branch"), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: then},
+				&onnxpb.AttributeProto{Name: proto.String("else_branch"), Type: onnxpb.AttributeProto_GRAPHS.Enum(), Graphs: []*onnxpb.GraphProto{then}})
+		}, blocked(`reaches If "mid"`)},
+		{"depthwise", 13, func(b *graphBuilder, a string) string {
+			return b.conv("mid", a, 8, 3, 8)
+		}, passes("mid")},
+		{"depthwise with a bad bias", 13, func(b *graphBuilder, a string) string {
+			out := b.conv("mid", a, 8, 3, 8)
+			b.nodes[len(b.nodes)-1].Input[2] = f32(b, "short", 1, 2)
+			return out
+		}, []wantGroup{{8, []string{"convA"}, []string{"convB"}, []string{"mid"}, `Conv "mid" bias "short" is not a FLOAT initializer of 8 values`}, {4, []string{"convB"}, nil, nil, "graph output"}}},
+		{"grouped conv", 13, func(b *graphBuilder, a string) string {
+			return b.conv("mid", a, 8, 3, 2)
+		}, blocked(`grouped Conv "mid" (group 2)`)},
+		{"group not dividing the outputs", 13, func(b *graphBuilder, a string) string {
+			out := b.conv("mid", a, 8, 3, 1)
+			n := b.nodes[len(b.nodes)-1]
+			n.Attribute[len(n.Attribute)-1] = intAttr("group", 3)
+			return out
+		}, blocked(`Conv "mid" has group 3 for 8 output channels`)},
+		{"conv of other input channels", 13, func(b *graphBuilder, a string) string {
+			out := b.conv("mid", a, 8, 3, 1)
+			b.inits[len(b.inits)-2] = onnx.Float32Tensor("mid.weight", []int64{8, 4, 3, 3}, b.randoms(8*4*9, 0.5))
+			return out
+		}, []wantGroup{{8, []string{"convA"}, nil, nil, `Conv "mid" reads 4 channels, its input "convA_out" has 8`}, {8, []string{"mid"}, []string{"convB"}, nil, ""},
+			{4, []string{"convB"}, nil, nil, "graph output"}}},
+		{"conv with a bad bias", 13, func(b *graphBuilder, a string) string {
+			out := b.conv("mid", a, 8, 3, 1)
+			b.nodes[len(b.nodes)-1].Input[2] = f32(b, "short", 1, 2)
+			return out
+		}, []wantGroup{{8, []string{"convA"}, []string{"mid"}, nil, ""}, {8, []string{"mid"}, []string{"convB"}, nil, `Conv "mid" bias "short" is not a FLOAT initializer of 8 values`}, {4, []string{"convB"}, nil, nil, "graph output"}}},
 		{"conv without weight", 13, func(b *graphBuilder, a string) string {
 			return b.node("Conv", "mid", []string{a}, same)
 		}, blocked(`Conv "mid" has 1 inputs and 1 outputs`)},

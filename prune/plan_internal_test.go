@@ -50,6 +50,13 @@ func TestGlobalFamily(t *testing.T) {
 	if steps != 24 {
 		t.Errorf("%d steps, want one per channel", steps)
 	}
+	// family picks it for comparable (global) scores, else the uniform one.
+	if _, n := (&planner{scores: p.scores, global: true}).family(); n != 24 {
+		t.Errorf("global scores: family of %d steps, want 24", n)
+	}
+	if _, n := (&planner{scores: p.scores}).family(); n != uniformSteps {
+		t.Errorf("per-group scores: family of %d steps, want %d", n, uniformSteps)
+	}
 	if got := family(3); !slices.Equal(got[0], []int{0, 1, 2}) || len(got[1]) != 0 {
 		t.Errorf("step 3: %v", got)
 	}
