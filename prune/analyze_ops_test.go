@@ -194,6 +194,13 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 			b.nodes[len(b.nodes)-1].Input[2] = f32(b, "short", 1, 2)
 			return out
 		}, []wantGroup{{8, []string{"convA"}, []string{"mid"}, nil, ""}, {8, []string{"mid"}, []string{"convB"}, nil, `Conv "mid" bias "short" is not a FLOAT initializer of 8 values`}, {4, []string{"convB"}, nil, nil, "graph output"}}},
+		{"conv weight from a tensor", 13, func(b *graphBuilder, a string) string {
+			return b.node("Conv", "mid", []string{a, a}, same)
+		}, blocked(`Conv "mid" weight "convA_out" is not a FLOAT initializer [Cout Cin k...]`)},
+		{"conv of one output channel", 13, func(b *graphBuilder, a string) string {
+			return b.conv("mid", a, 1, 1, 1)
+		}, []wantGroup{{8, []string{"convA"}, []string{"mid"}, nil, ""}, {1, []string{"mid"}, []string{"convB"}, nil, "single channel"},
+			{4, []string{"convB"}, nil, nil, "graph output"}}},
 		{"conv without weight", 13, func(b *graphBuilder, a string) string {
 			return b.node("Conv", "mid", []string{a}, same)
 		}, blocked(`Conv "mid" has 1 inputs and 1 outputs`)},
