@@ -3,6 +3,7 @@ package quant
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -97,5 +98,64 @@ func TestSensitivityFramesSpread(t *testing.T) {
 		if !slices.Equal(read, c.want) || len(s.inputs) != len(c.want) || len(s.ref) != len(c.want) {
 			t.Errorf("%d frames: read %v, kept %d inputs and %d outputs; want %v", c.frames, read, len(s.inputs), len(s.ref), c.want)
 		}
+	}
+}
+
+// TestSensitivityCustomMetric: with Options.Metric the error of a plan is
+// the metric of the quantized model's outputs on the sensitivity frames
+// against FP32's (same frames, same shapes); a failing metric and a
+// cancelled context are errors.
+func TestSensitivityCustomMetric(t *testing.T) {
+	z := calibratedQuantizer(t, convChain(rand.New(rand.NewPCG(103, 104)), 2), randomInputs{n: 4, seed: 5})
+	var calls int
+	var lastRef, lastGot []Outputs
+	fail := false
+	z.opt.SensitivityFrames = 3
+	z.opt.Metric = func(ref, got []Outputs) (float64, error) {
+		calls++
+		lastRef, lastGot = ref, got
+		if fail {
+			return 0, errors.New("no detections")
+		}
+		var d float64
+		for j := range ref {
+			for i := range ref[j].Values {
+				for k, v := range ref[j].Values[i] {
+					d += math.Abs(float64(v - got[j].Values[i][k]))
+				}
+			}
+		}
+		return d, nil
+	}
+	ctx := context.Background()
+	s, err := newSensitivity(ctx, z.p, z.inName, z.inShape, z.inputs, z.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.metric == nil || calls != 1 {
+		t.Fatalf("metric kept %t after %d calls, want kept after its self-check", s.metric != nil, calls)
+	}
+	all, _ := z.plan(nil)
+	e, err := s.errorOf(ctx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || len(lastRef) != 3 || len(lastGot) != 3 || e <= 0 {
+		t.Fatalf("error %g after %d calls on %d/%d frames, want a positive error on 3 frames", e, calls, len(lastRef), len(lastGot))
+	}
+	for j := range lastGot {
+		if !slices.Equal(lastGot[j].Shapes[0], []int64{1, 2, 4, 4}) || len(lastGot[j].Values[0]) != 32 || slices.Equal(lastGot[j].Values[0], lastRef[j].Values[0]) {
+			t.Errorf("frame %d: got shape %v, %d values (equal to FP32: %t)", j, lastGot[j].Shapes[0], len(lastGot[j].Values[0]), slices.Equal(lastGot[j].Values[0], lastRef[j].Values[0]))
+		}
+	}
+	fail = true
+	if _, err := s.errorOf(ctx, all); err == nil || !strings.Contains(err.Error(), "output metric: no detections") {
+		t.Errorf("failing metric: err %v", err)
+	}
+	fail = false
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.errorOf(cancelled, all); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: err %v", err)
 	}
 }
