@@ -2,6 +2,7 @@ package prune_test
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -24,8 +25,17 @@ func bnChain(t *testing.T) (*onnxpb.ModelProto, *onnxpb.NodeProto) {
 // TestImportanceBatchNormScale: a channel's importance is its filter norm
 // times |γ|/sqrt(var+ε), with the node's epsilon (default 1e-5).
 func TestImportanceBatchNormScale(t *testing.T) {
-	for _, eps := range []float32{0, 0.5} {
+	for _, c := range []struct {
+		eps     float32
+		bnFirst bool // the node list out of order, the BN first
+	}{{0, false}, {0.5, false}, {0, true}} {
+		eps := c.eps
 		m, bn := bnChain(t)
+		if c.bnFirst {
+			nodes := m.Graph.Node
+			i := slices.Index(nodes, bn)
+			m.Graph.Node = append([]*onnxpb.NodeProto{bn}, slices.Delete(slices.Clone(nodes), i, i+1)...)
+		}
 		epsilon := 1e-5
 		if eps != 0 {
 			bn.Attribute = append(bn.Attribute, &onnxpb.AttributeProto{Name: proto.String("epsilon"), Type: onnxpb.AttributeProto_FLOAT.Enum(), F: proto.Float32(eps)})
@@ -40,14 +50,14 @@ func TestImportanceBatchNormScale(t *testing.T) {
 		gamma, _ := onnx.TensorFloats(initializer(t, m, "bnA.scale"))
 		variance, _ := onnx.TensorFloats(initializer(t, m, "bnA.var"))
 		per := len(w) / 8
-		for c := range 8 {
+		for ch := range 8 {
 			var l1 float64
-			for _, v := range w[c*per : (c+1)*per] {
+			for _, v := range w[ch*per : (ch+1)*per] {
 				l1 += math.Abs(float64(v))
 			}
-			want := l1 * math.Abs(float64(gamma[c])) / math.Sqrt(float64(variance[c])+epsilon)
-			if math.Abs(imp[c]-want) > 1e-6*want {
-				t.Errorf("epsilon %g: channel %d importance %g, want %g", eps, c, imp[c], want)
+			want := l1 * math.Abs(float64(gamma[ch])) / math.Sqrt(float64(variance[ch])+epsilon)
+			if math.Abs(imp[ch]-want) > 1e-6*want {
+				t.Errorf("epsilon %g, BN first %t: channel %d importance %g, want %g", eps, c.bnFirst, ch, imp[ch], want)
 			}
 		}
 	}
