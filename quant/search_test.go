@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // TestQuantizeBudgetWithoutEntry: a budget alone (no entry region) still
@@ -157,5 +159,66 @@ func TestSensitivityCustomMetric(t *testing.T) {
 	cancel()
 	if _, err := s.errorOf(cancelled, all); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: err %v", err)
+	}
+}
+
+// TestQuantizeOptionErrors: a model with nothing to quantize and options
+// out of their domain are refused before any work, naming the value.
+func TestQuantizeOptionErrors(t *testing.T) {
+	qtInitORT(t)
+	ctx := context.Background()
+	in := randomInputs{n: 2, seed: 1}
+	m := convChain(rand.New(rand.NewPCG(105, 106)), 2)
+	relus := qtModel([]*onnxpb.NodeProto{qtNode("relu", "Relu", []string{"x"}, []string{"y"})}, nil, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
+	for _, c := range []struct {
+		name string
+		m    *onnxpb.ModelProto
+		edit func(*Options)
+		want string
+	}{
+		{"nothing to quantize", relus, func(*Options) {}, "the model has no Conv, Gemm or MatMul with constant weights to quantize"},
+		{"bad weight storage", m, func(o *Options) { o.FloatWeights = "int4" }, `weight storage "int4" is not one of int8, fp16, fp32`},
+		{"exclude unknown op", m, func(o *Options) { o.Exclude = []string{"Softmax"} }, `exclude: "Softmax" names no node or op type of the model`},
+	} {
+		opt := DefaultOptions()
+		c.edit(&opt)
+		out, rep, err := Quantize(ctx, c.m, in, opt)
+		if err == nil || !strings.Contains(err.Error(), c.want) || out != nil || rep != nil {
+			t.Errorf("%s: err %v, want %q and no model or report", c.name, err, c.want)
+		}
+	}
+}
+
+// TestQuantizeReportDefaults: the report records float32 storage when
+// none is given, the percentile only for the percentile method, and why
+// each float layer is float (conv2 reads the excluded conv1, whose input
+// is INT8: an island).
+func TestQuantizeReportDefaults(t *testing.T) {
+	qtInitORT(t)
+	m := convChain(rand.New(rand.NewPCG(107, 108)), 3)
+	opt := DefaultOptions()
+	opt.FloatWeights, opt.EntryFloat, opt.MaxError = "", false, -1
+	opt.Method, opt.Percentile = MethodPercentile, 99.9
+	opt.Exclude = []string{"conv1"}
+	_, rep, err := Quantize(context.Background(), m, randomInputs{n: 2, seed: 1}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.FloatWeights != WeightsFloat32 || rep.Percentile != 99.9 || rep.Quantized != 1 {
+		t.Errorf("report storage %q, percentile %g, %d quantized; want fp32, 99.9, 1", rep.FloatWeights, rep.Percentile, rep.Quantized)
+	}
+	if l := rep.Layers[1]; !l.Float || l.Reason != "excluded (--exclude)" || l.Weights != WeightsFloat32 {
+		t.Errorf("conv1: %+v, want float, excluded, fp32 weights", l)
+	}
+	if l := rep.Layers[0]; l.Float {
+		t.Errorf("conv0: %+v, want quantized", l)
+	}
+	if l := rep.Layers[2]; !l.Float || !strings.HasPrefix(l.Reason, "kept float: it reads a float layer whose input is INT8") {
+		t.Errorf("conv2: %+v, want float as an island", l)
+	}
+	opt.Method = MethodMinMax
+	_, rep, err = Quantize(context.Background(), m, randomInputs{n: 2, seed: 1}, opt)
+	if err != nil || rep.Percentile != 0 {
+		t.Errorf("minmax: percentile %g, err %v; want none", rep.Percentile, err)
 	}
 }
