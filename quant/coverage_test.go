@@ -412,3 +412,48 @@ func TestQuantizeWeightsBias(t *testing.T) {
 		}
 	}
 }
+
+// TestActivationOfSigmoidAndArity: a tensor read only by Sigmoids is
+// quantized for the Sigmoid's error; a Sigmoid and a Mul that is not its
+// SiLU, or a tensor nobody reads, get the identity.
+func TestActivationOfSigmoidAndArity(t *testing.T) {
+	m := qtModel([]*onnxpb.NodeProto{
+		qtNode("conv", "Conv", []string{"x", "W"}, []string{"t"}),
+		qtNode("s1", "Sigmoid", []string{"t"}, []string{"a"}),
+		qtNode("s2", "Sigmoid", []string{"t"}, []string{"b"}),
+		qtNode("s3", "Sigmoid", []string{"a"}, []string{"c"}),
+		qtNode("mul", "Mul", []string{"a", "c", "b"}, []string{"y"}), // three inputs: no SiLU
+	}, []*onnxpb.TensorProto{onnx.Float32Tensor("W", []int64{2, 2, 1, 1}, []float32{1, 0, 0, 1})}, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
+	p := analyseOK(t, m)
+	if f := p.activationOf("t"); f == nil || math.Abs(f(2)-1/(1+math.Exp(-2))) > 1e-12 || math.Abs(f(-1)-1/(1+math.Exp(1))) > 1e-12 {
+		t.Error("t read only by Sigmoids: want the sigmoid")
+	}
+	if f := p.activationOf("a"); f != nil {
+		t.Error("a read by a Sigmoid and a three-input Mul: want the identity")
+	}
+	if f := p.activationOf("y"); f != nil {
+		t.Error("y read by nobody: want the identity")
+	}
+	if isSiLU(qtNode("s", "Sigmoid", nil, []string{"s"}), qtNode("m", "Mul", []string{"", "s"}, nil)) {
+		t.Error("a Sigmoid without input taken for a SiLU's")
+	}
+	if isSiLU(qtNode("s", "Sigmoid", []string{"x"}, nil), qtNode("m", "Mul", []string{"x", ""}, nil)) {
+		t.Error("a Sigmoid without output taken for a SiLU's")
+	}
+}
+
+// TestActInputsMatMul: a MatMul by a constant quantizes its activation
+// only; of two activations, both.
+func TestActInputsMatMul(t *testing.T) {
+	m := qtModel([]*onnxpb.NodeProto{
+		qtNode("mc", "MatMul", []string{"x", "B"}, []string{"a"}),
+		qtNode("mm", "MatMul", []string{"a", "x"}, []string{"y"}),
+		qtNode("add", "Add", []string{"a", "", "y"}, []string{"z"}),
+	}, []*onnxpb.TensorProto{onnx.Float32Tensor("B", []int64{4, 4}, make([]float32, 16))}, qtValueInfo("x", 4, 4), qtValueInfo("z", 4, 4))
+	g := onnx.NewGraph(m)
+	for name, want := range map[string][]int{"mc": {0}, "mm": {0, 1}, "add": {0, 2}} {
+		if got := actInputs(g, qtNodeByName(m, name)); !slices.Equal(got, want) {
+			t.Errorf("%s: activation inputs %v, want %v", name, got, want)
+		}
+	}
+}
