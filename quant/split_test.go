@@ -239,7 +239,8 @@ func TestMeasureSplitSitesInputError(t *testing.T) {
 }
 
 // TestSplitChannelsRewrite: the split replaces the chain's nodes (none is
-// left behind or doubled), and a site whose A or D is kept is not split.
+// left behind or doubled), and a site with any of them kept (A, D or an
+// activation node) is not split.
 func TestSplitChannelsRewrite(t *testing.T) {
 	qtInitORT(t)
 	defer func(m int) { minSplitGroup = m }(minSplitGroup)
@@ -265,7 +266,7 @@ func TestSplitChannelsRewrite(t *testing.T) {
 	if !seen["P"] {
 		t.Error("P is gone")
 	}
-	for _, keep := range []string{"A", "D"} {
+	for _, keep := range []string{"A", "act1_sig", "act1_mul", "D", "act2_sig", "act2_mul"} {
 		m := splitModel()
 		reps, err := splitChannels(ctx, m, "x", []int64{1, 2, 6, 6}, in, 1, map[string]bool{keep: true})
 		if err != nil || reps != nil || !proto.Equal(m, splitModel()) {
@@ -287,5 +288,31 @@ func TestApplySplitPartialGroups(t *testing.T) {
 	_, err = applySplit(g, onnx.TensorNames(m.Graph), sites[0], [][]int{{0, 2}, {1}})
 	if err == nil || !strings.Contains(err.Error(), `weight "WP" has 4 input channels, the split 3`) {
 		t.Errorf("err %v, want P's weight named", err)
+	}
+}
+
+// TestQuantizeSplitKeepsExcludedActivation: excluding a node of a split
+// chain's activation keeps that chain whole, so the exclusion still names
+// a node of the model (it was refused as naming none once the split had
+// replaced the node).
+func TestQuantizeSplitKeepsExcludedActivation(t *testing.T) {
+	qtInitORT(t)
+	defer func(m int) { minSplitGroup = m }(minSplitGroup)
+	minSplitGroup = 1
+	for _, c := range []struct {
+		exclude string
+		splits  int
+	}{{"P", 1}, {"act1_mul", 0}, {"act2_sig", 0}} {
+		opt := DefaultOptions()
+		opt.SplitChannels, opt.Elementwise, opt.MaxError, opt.EntryFloat = true, true, -1, false
+		opt.Exclude = []string{c.exclude}
+		_, rep, err := Quantize(context.Background(), splitModel(), randomInputs{n: 4, seed: 1}, opt)
+		if err != nil {
+			t.Errorf("exclude %s: %v", c.exclude, err)
+			continue
+		}
+		if len(rep.Split) != c.splits {
+			t.Errorf("exclude %s: splits %+v, want %d", c.exclude, rep.Split, c.splits)
+		}
 	}
 }
