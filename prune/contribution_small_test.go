@@ -150,3 +150,30 @@ func TestSetConvParams(t *testing.T) {
 		t.Errorf("new bias %v", got)
 	}
 }
+
+// TestWeightsAndBiasOf: a conv's weights and bias as the pruned model
+// holds them; zeros for a conv without a bias (or one that cannot be
+// read), nil weights for a node that is not there.
+func TestWeightsAndBiasOf(t *testing.T) {
+	m := pointwiseChain(rand.New(rand.NewPCG(25, 26)))
+	g := onnx.NewGraph(m)
+	wantW, _ := onnx.TensorFloats(g.Initializer("wa"))
+	wantB, _ := onnx.TensorFloats(g.Initializer("ba"))
+	if got := weightsOf(m, "A"); !slices.Equal(got, wantW) {
+		t.Errorf("weights of A: %v, want %v", got, wantW)
+	}
+	if got := biasOf(m, "A", 4); !slices.Equal(got, wantB) {
+		t.Errorf("bias of A: %v, want %v", got, wantB)
+	}
+	if got := weightsOf(m, "nope"); got != nil {
+		t.Errorf("weights of a missing node: %v", got)
+	}
+	m.Graph.Node[1].Input = m.Graph.Node[1].Input[:2]
+	if got := biasOf(m, "B", 2); !slices.Equal(got, []float32{0, 0}) {
+		t.Errorf("bias of B without one: %v, want zeros", got)
+	}
+	m.Graph.Node[0].Input[2] = "x" // not an initializer
+	if got := biasOf(m, "A", 4); !slices.Equal(got, make([]float32, 4)) {
+		t.Errorf("unreadable bias of A: %v, want zeros", got)
+	}
+}
