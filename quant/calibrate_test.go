@@ -232,3 +232,40 @@ func TestChannelRangesAdd(t *testing.T) {
 		t.Errorf("a tensor without channels started ranges %v", none.lo)
 	}
 }
+
+// TestGPTQLeavesUnusableHessians: without samples, or with inputs that
+// were always zero, a Hessian cannot be factored, and GPTQ leaves the
+// nearest rounding as it is; so does a weight whose size does not fit.
+func TestGPTQLeavesUnusableHessians(t *testing.T) {
+	geo := convGeom{cin: 2, groups: 1, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1}
+	empty := newHessian(geo)
+	if u := empty.upperInverseFactor(0); u != nil {
+		t.Errorf("no samples: factor %v, want nil", u)
+	}
+	zeros := newHessian(geo)
+	zeros.add([]int64{1, 2, 2, 2}, make([]float32, 8))
+	if u := zeros.upperInverseFactor(0); zeros.count != 4 || u != nil {
+		t.Errorf("all-zero inputs (%g samples): factor %v, want nil", zeros.count, u)
+	}
+	wv := []float32{0.3, -0.7, 0.11, 0.9}
+	dims := []int64{2, 2, 1, 1}
+	nearest, scales, _ := symmetricWeights(wv, dims, 0, true, 127)
+	for name, h := range map[string]*hessian{"empty": empty, "zeros": zeros} {
+		qw := slices.Clone(nearest)
+		gptqWeights(wv, qw, dims, scales, h, 127)
+		if !slices.Equal(qw, nearest) {
+			t.Errorf("%s Hessian: codes %v, want the nearest %v", name, qw, nearest)
+		}
+	}
+	// A usable Hessian but a weight of another size: unchanged too.
+	used := newHessian(geo)
+	used.add([]int64{1, 2, 2, 2}, []float32{1, 2, 3, 4, 4, -3, 2, 1})
+	qw := slices.Clone(nearest)
+	gptqWeights(wv[:3], qw, []int64{3, 1, 1, 1}, scales, used, 127)
+	if !slices.Equal(qw, nearest) {
+		t.Errorf("mis-sized weight: codes %v, want %v", qw, nearest)
+	}
+	if u := used.upperInverseFactor(0); len(u) != 4 || u[2] != 0 || u[0] <= 0 || u[3] <= 0 {
+		t.Errorf("usable Hessian: factor %v, want upper triangular with a positive diagonal", u)
+	}
+}
