@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
@@ -220,5 +221,40 @@ func TestQuantizeReportDefaults(t *testing.T) {
 	_, rep, err = Quantize(context.Background(), m, randomInputs{n: 2, seed: 1}, opt)
 	if err != nil || rep.Percentile != 0 {
 		t.Errorf("minmax: percentile %g, err %v; want none", rep.Percentile, err)
+	}
+}
+
+// TestQuantizeMatMulOfActivations: a MatMul of two activations is a
+// candidate; quantized, both its inputs come through Q/DQ (it has no
+// weight to quantize) and the model stays close to FP32.
+func TestQuantizeMatMulOfActivations(t *testing.T) {
+	qtInitORT(t)
+	rng := rand.New(rand.NewPCG(109, 110))
+	m := qtModel([]*onnxpb.NodeProto{
+		qtNode("conv", "Conv", []string{"x", "W"}, []string{"t"}),
+		qtNode("mm", "MatMul", []string{"t", "x"}, []string{"y"}),
+	}, []*onnxpb.TensorProto{onnx.Float32Tensor("W", []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1))}, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
+	opt := DefaultOptions()
+	opt.EntryFloat, opt.MaxError = false, -1
+	q, rep, err := Quantize(context.Background(), m, randomInputs{n: 4, seed: 2}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Candidates != 2 || rep.Quantized != 2 {
+		t.Fatalf("%d candidates, %d quantized; want both", rep.Candidates, rep.Quantized)
+	}
+	g := onnx.NewGraph(q)
+	mm := qtNodeByName(q, "mm")
+	for i, in := range mm.GetInput() {
+		if producerOp(g, in) != "DequantizeLinear" {
+			t.Errorf("MatMul input %d %q comes from %q, want DequantizeLinear", i, in, producerOp(g, in))
+		}
+	}
+	x := make([]float32, 32)
+	if err := (randomInputs{n: 4, seed: 2}).Input(context.Background(), 1, x); err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(runModel(t, q, x, false), runModel(t, m, x, false)); e > 0.05 {
+		t.Errorf("relative error %.3g, want ≤ 0.05", e)
 	}
 }
