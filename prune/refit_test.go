@@ -140,6 +140,13 @@ func TestRefitArguments(t *testing.T) {
 			t.Errorf("%d samples, ridge %g: err %v, want %q", c.n, c.ridge, err, c.want)
 		}
 	}
+	// Error is ‖Y − X·Wᵀ − b‖ / ‖Y‖ over every sample: residuals 1 and 1
+	// of Y = 3, 5 (X = 1, 2; w = 2, b = 0; the removed channel's column
+	// ignored).
+	two := &ConvSamples{Node: "n", Cin: 2, Kh: 1, Kw: 1, X: mat.NewDense(2, 2, []float64{1, 9, 2, 9}), Y: mat.NewDense(2, 1, []float64{3, 5})}
+	if e, want := two.Error([]int{0}, []float32{2}, []float32{0}), math.Sqrt(2.0/34); math.Abs(e-want) > 1e-12 {
+		t.Errorf("Error = %v, want %v", e, want)
+	}
 	if _, _, err := s.Refit([]int{0}, math.Inf(1)); err == nil || !strings.Contains(err.Error(), "ridge +Inf must be finite") {
 		t.Errorf("infinite ridge: %v", err)
 	}
