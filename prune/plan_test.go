@@ -57,6 +57,15 @@ func (r randomInputs) Input(_ context.Context, i int, dst []float32) error {
 	return nil
 }
 
+// unreadableInputs are n calibration inputs none of which can be read.
+type unreadableInputs int
+
+func (r unreadableInputs) Len() int { return int(r) }
+
+func (unreadableInputs) Input(context.Context, int, []float32) error {
+	return errors.New("frame unreadable")
+}
+
 func normOptions(target string) prune.Options {
 	opt := prune.DefaultOptions()
 	opt.Target, _ = prune.ParseTarget(target)
@@ -268,6 +277,10 @@ func TestPruneRejects(t *testing.T) {
 			o.Importance, o.Samples = prune.ImportanceContribution, -1
 		}, "samples -1: want >= 1"},
 		{"latency without a timer", m, nil, func(o *prune.Options) { o.Target = prune.Target{Latency: 0.5} }, "needs Options.OpenTimer"},
+		{"unreadable calibration", m, unreadableInputs(2), func(o *prune.Options) { o.Importance = prune.ImportanceContribution },
+			"channel contributions: calibration input 0: frame unreadable"},
+		{"unreadable refit samples", m, unreadableInputs(2), func(o *prune.Options) { o.Refit = true },
+			"reconstruction: calibration input 0: frame unreadable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := normOptions("ratio=0.25")
