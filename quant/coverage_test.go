@@ -2,6 +2,7 @@ package quant
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -455,5 +456,35 @@ func TestActInputsMatMul(t *testing.T) {
 		if got := actInputs(g, qtNodeByName(m, name)); !slices.Equal(got, want) {
 			t.Errorf("%s: activation inputs %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestAnalyseElementwiseFloatOnly: an element-wise node between compute
+// ops runs in INT8 only when its activation inputs and outputs are float;
+// Reshape's integer shape is not an activation; nodes of other domains
+// and excluded op types are left alone.
+func TestAnalyseElementwiseFloatOnly(t *testing.T) {
+	rng := rand.New(rand.NewPCG(111, 112))
+	shape := onnx.Float32Vector("shape", nil)
+	shape.DataType, shape.Dims, shape.RawData = proto.Int32(int32(onnxpb.TensorProto_INT64)), []int64{4}, make([]byte, 32)
+	m := qtModel([]*onnxpb.NodeProto{
+		qtNode("conv0", "Conv", []string{"x", "W0"}, []string{"a"}),
+		qtNode("relu", "Relu", []string{"a"}, []string{"r"}),
+		qtNode("cast", "Cast", []string{"r"}, []string{"ri"}, intAttr("to", int64(onnxpb.TensorProto_INT32))),
+		qtNode("addInt", "Add", []string{"ri", "ri"}, []string{"si"}),
+		qtNode("back", "Cast", []string{"si"}, []string{"s"}, intAttr("to", int64(onnxpb.TensorProto_FLOAT))),
+		qtNode("reshape", "Reshape", []string{"s", "shape"}, []string{"rs"}),
+		{Name: proto.String("custom"), OpType: proto.String("Mul"), Domain: proto.String("com.example"), Input: []string{"rs", "rs"}, Output: []string{"c"}},
+		qtNode("sig", "Sigmoid", []string{"c"}, []string{"g"}),
+		qtNode("conv1", "Conv", []string{"g", "W1"}, []string{"y"}),
+	}, []*onnxpb.TensorProto{
+		onnx.Float32Tensor("W0", []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)), shape,
+		onnx.Float32Tensor("W1", []int64{2, 2, 1, 1}, convWeights(rng, 2, 2, 1)),
+	}, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 4, 4))
+	if got := nodeNames(analyseOK(t, m).elementwise); strings.Join(got, ",") != "relu,reshape,sig" {
+		t.Errorf("element-wise %v, want [relu reshape sig] (addInt is integer, custom of another domain)", got)
+	}
+	if got := nodeNames(analyseOK(t, m, "Sigmoid").elementwise); strings.Join(got, ",") != "relu,reshape" {
+		t.Errorf("Sigmoid excluded: element-wise %v, want [relu reshape]", got)
 	}
 }
