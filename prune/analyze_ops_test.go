@@ -238,3 +238,15 @@ func TestAnalyzeChannelCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzeDepthwiseOfUntracked: a depthwise Conv over a graph input of
+// unknown channel count passes no channels on (its output is untracked),
+// and the Conv after it still forms its own group.
+func TestAnalyzeDepthwiseOfUntracked(t *testing.T) {
+	b := newGraphBuilder(t, 23)
+	x := b.input("x", 1, 8, 8, 8)
+	b.inputs[0] = tensorInfo("x", onnxpb.TensorProto_FLOAT, []int64{1, 0, 8, 8}) // channels unknown
+	dw := b.conv("dw", x, 8, 3, 8)
+	b.output(b.conv("convB", dw, 4, 1, 1))
+	checkGroups(t, analyze(t, b.model()), []wantGroup{{4, []string{"convB"}, nil, nil, "graph output"}})
+}

@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -179,5 +180,24 @@ func TestRefitSliceInputChannels(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)
+	}
+	// Misuse panics with a message that says what was wrong.
+	for _, c := range []struct {
+		w    []float32
+		kept []int
+		want string
+	}{
+		{w[:len(w)-1], kept, "47 weights, want 2×4×2×3"},
+		{w, []int{1, 4}, "kept channel 4 out of range [0,4)"},
+		{w, []int{-1}, "kept channel -1 out of range [0,4)"},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), c.want) {
+					t.Errorf("kept %v of %d weights: panic %v, want %q", c.kept, len(c.w), r, c.want)
+				}
+			}()
+			SliceInputChannels(c.w, cout, cin, kh, kw, c.kept)
+		}()
 	}
 }
