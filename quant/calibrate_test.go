@@ -59,8 +59,8 @@ func TestGeometryOf(t *testing.T) {
 }
 
 // TestGPTQHessiansPatchBound: with GPTQ, every candidate Conv whose weight
-// rows are at most maxGPTQPatch long gets an empty Hessian, keyed by its
-// input tensor; a longer one, a Gemm and a run without GPTQ get none.
+// rows are at most 256 long (maxGPTQPatch) gets an empty Hessian, keyed by
+// its input tensor; a longer one, a Gemm and a run without GPTQ get none.
 func TestGPTQHessiansPatchBound(t *testing.T) {
 	rng := rand.New(rand.NewPCG(91, 92))
 	m := qtModel([]*onnxpb.NodeProto{
@@ -69,17 +69,17 @@ func TestGPTQHessiansPatchBound(t *testing.T) {
 		qtNode("gemm", "Gemm", []string{"f", "W3"}, []string{"y"}),
 		qtNode("flat", "Flatten", []string{"b"}, []string{"f"}),
 	}, []*onnxpb.TensorProto{
-		onnx.Float32Tensor("W1", []int64{maxGPTQPatch + 1, maxGPTQPatch, 1, 1}, randFloats(rng, (maxGPTQPatch+1)*maxGPTQPatch, -1, 1)),
-		onnx.Float32Tensor("W2", []int64{2, maxGPTQPatch + 1, 1, 1}, randFloats(rng, 2*(maxGPTQPatch+1), -1, 1)),
+		onnx.Float32Tensor("W1", []int64{257, 256, 1, 1}, randFloats(rng, 257*256, -1, 1)),
+		onnx.Float32Tensor("W2", []int64{2, 257, 1, 1}, randFloats(rng, 2*257, -1, 1)),
 		onnx.Float32Tensor("W3", []int64{2, 2}, randFloats(rng, 4, -1, 1)),
-	}, qtValueInfo("x", 1, maxGPTQPatch, 1, 1), qtValueInfo("y", 1, 2))
+	}, qtValueInfo("x", 1, 256, 1, 1), qtValueInfo("y", 1, 2))
 	p := analyseOK(t, m)
 	if got := nodeNames(p.candidates); !slices.Equal(got, []string{"fits", "wide", "gemm"}) {
 		t.Fatalf("candidates %v", got)
 	}
 	z := &quantizer{p: p, opt: Options{GPTQ: true}}
 	h := z.gptqHessians()
-	if len(h) != 1 || len(h["x"]) != 1 || h["x"][0].node != "fits" || h["x"][0].h.geo.patch() != maxGPTQPatch || h["x"][0].h.count != 0 {
+	if len(h) != 1 || len(h["x"]) != 1 || h["x"][0].node != "fits" || h["x"][0].h.geo.patch() != 256 || h["x"][0].h.count != 0 {
 		t.Errorf("hessians %v, want one empty one for fits on x", h)
 	}
 	z.opt.GPTQ = false
@@ -142,8 +142,8 @@ func TestCalibrationStopsWhenCancelled(t *testing.T) {
 // over a non-square input is the sum over output positions of x xᵀ (upper
 // triangle), x the zero-padded input patch, computed here directly.
 func TestHessianAddPatches(t *testing.T) {
-	geo := convGeom{cin: 4, groups: 2, kh: 3, kw: 2, sh: 2, sw: 1, pt: 1, pl: 1, dh: 1, dw: 2}
-	const H, W = 5, 4
+	geo := convGeom{cin: 4, groups: 2, kh: 3, kw: 2, sh: 2, sw: 3, pt: 1, pl: 1, dh: 1, dw: 2}
+	const H, W = 5, 7
 	rng := rand.New(rand.NewPCG(95, 96))
 	v := randFloats(rng, geo.cin*H*W, -1, 1)
 	h := newHessian(geo)
@@ -202,12 +202,12 @@ func TestHessianAddPatches(t *testing.T) {
 
 // TestShortStem: stems count up from 1, skipping the names taken.
 func TestShortStem(t *testing.T) {
-	names := map[string]bool{"q1": true, "q3": true}
+	names := map[string]bool{"q2": true, "q4": true}
 	var got []string
 	for range 3 {
 		got = append(got, shortStem(names, "q"))
 	}
-	if want := []string{"q2", "q4", "q5"}; !slices.Equal(got, want) {
+	if want := []string{"q1", "q3", "q5"}; !slices.Equal(got, want) {
 		t.Errorf("stems %v, want %v", got, want)
 	}
 }

@@ -435,6 +435,18 @@ func TestActivationOfSigmoidAndArity(t *testing.T) {
 	if f := p.activationOf("y"); f != nil {
 		t.Error("y read by nobody: want the identity")
 	}
+	sig := qtNode("s", "Sigmoid", []string{"x"}, []string{"s"})
+	for _, c := range []struct {
+		in   []string
+		silu bool
+	}{{[]string{"x", "s"}, true}, {[]string{"s", "x"}, true}, {[]string{"s", "z"}, false}, {[]string{"z", "s"}, false}, {[]string{"x", "z"}, false}, {[]string{"s", "s"}, false}} {
+		if got := isSiLU(sig, qtNode("m", "Mul", c.in, nil)); got != c.silu {
+			t.Errorf("Mul%v of Sigmoid(x) = s: SiLU %t, want %t", c.in, got, c.silu)
+		}
+	}
+	if got, want := silu(2), 2/(1+math.Exp(-2)); math.Abs(got-want) > 1e-15 {
+		t.Errorf("silu(2) = %g, want %g", got, want)
+	}
 	if isSiLU(qtNode("s", "Sigmoid", nil, []string{"s"}), qtNode("m", "Mul", []string{"", "s"}, nil)) {
 		t.Error("a Sigmoid without input taken for a SiLU's")
 	}

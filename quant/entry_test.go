@@ -329,8 +329,11 @@ func TestDetectionMetric(t *testing.T) {
 	if _, err := metric(ref, ref2); err == nil || !strings.Contains(err.Error(), "outputs of 2 frames for 1 reference frames") {
 		t.Errorf("a frame too many: err %v", err)
 	}
-	if _, err := metric(ref, []Outputs{{}}); err == nil || !strings.Contains(err.Error(), "no output") {
+	if _, err := metric(ref, []Outputs{{}}); err == nil || !strings.Contains(err.Error(), "model has no output") {
 		t.Errorf("an output-less model: err %v, want \"model has no output\"", err)
+	}
+	if _, err := metric([]Outputs{{}}, ref); err == nil || !strings.Contains(err.Error(), "model has no output") {
+		t.Errorf("an output-less reference: err %v, want \"model has no output\"", err)
 	}
 	odd := []Outputs{{Shapes: [][]int64{{7}}, Values: [][]float32{make([]float32, 7)}}}
 	if _, err := metric(odd, odd); err == nil {

@@ -258,3 +258,34 @@ func TestQuantizeMatMulOfActivations(t *testing.T) {
 		t.Errorf("relative error %.3g, want ≤ 0.05", e)
 	}
 }
+
+// TestMSERangeConstant: a tensor of one positive value has the range
+// [0, value] (containing 0), not the empty range.
+func TestMSERangeConstant(t *testing.T) {
+	s := NewTensorStats()
+	addValues(t, s, 3, 3, 3, 3)
+	if lo, hi := s.MSERange(ProfileCPU, nil); lo != 0 || hi < 2.9 || hi > 3 {
+		t.Errorf("MSERange of 3s = [%g, %g], want [0, ~3]", lo, hi)
+	}
+}
+
+// TestQuantizeFinalCheckCancelled: the quantized model's final check
+// against FP32 is part of Quantize: cancelled there, Quantize fails.
+func TestQuantizeFinalCheckCancelled(t *testing.T) {
+	qtInitORT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	opt := DefaultOptions()
+	opt.EntryFloat, opt.MaxError, opt.SensitivityFrames = false, 1e9, 2
+	opt.Metric = func(ref, got []Outputs) (float64, error) {
+		if calls++; calls == 2 { // the all-INT8 error: the final check comes next
+			cancel()
+		}
+		return 0, nil
+	}
+	out, rep, err := Quantize(ctx, convChain(rand.New(rand.NewPCG(113, 114)), 2), randomInputs{n: 2, seed: 3}, opt)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "check quantized model") || out != nil || rep != nil {
+		t.Errorf("err %v after %d metric calls, want the final check cancelled", err, calls)
+	}
+}
