@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/prune"
 )
 
 // TestAnalyzeBetweenConvs puts one node between two Convs (convA, 8
@@ -249,4 +250,21 @@ func TestAnalyzeDepthwiseOfUntracked(t *testing.T) {
 	dw := b.conv("dw", x, 8, 3, 8)
 	b.output(b.conv("convB", dw, 4, 1, 1))
 	checkGroups(t, analyze(t, b.model()), []wantGroup{{4, []string{"convB"}, nil, nil, "graph output"}})
+}
+
+// TestApplyKeepsOtherValueInfo: removing a group's channels drops the
+// value_info of that group's tensors only; a tensor of the graph input's
+// channels (not a group) keeps its own.
+func TestApplyKeepsOtherValueInfo(t *testing.T) {
+	b := newGraphBuilder(t, 29)
+	r := b.unary("Relu", "relu", b.input("x", inShape...))
+	a := b.conv("convA", r, 8, 3, 1)
+	b.output(b.conv("convB", a, 4, 1, 1))
+	m := b.model()
+	an := analyze(t, m)
+	p, err := prune.Apply(m, an, map[int][]int{0: {1, 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkValueInfo(t, p, m, []string{r})
 }
