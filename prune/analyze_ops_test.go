@@ -198,6 +198,9 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 		{"conv weight from a tensor", 13, func(b *graphBuilder, a string) string {
 			return b.node("Conv", "mid", []string{a, a}, same)
 		}, blocked(`Conv "mid" weight "convA_out" is not a FLOAT initializer [Cout Cin k...]`)},
+		{"conv weight of two axes", 13, func(b *graphBuilder, a string) string {
+			return b.node("Conv", "mid", []string{a, constant(b, "w2", 8, 8)}, same)
+		}, blocked(`Conv "mid" weight "w2" is not a FLOAT initializer [Cout Cin k...]`)},
 		{"conv of one output channel", 13, func(b *graphBuilder, a string) string {
 			return b.conv("mid", a, 1, 1, 1)
 		}, []wantGroup{{8, []string{"convA"}, []string{"mid"}, nil, ""}, {1, []string{"mid"}, []string{"convB"}, nil, "single channel"},
