@@ -1,6 +1,7 @@
 package prune_test
 
 import (
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -66,6 +67,9 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 		{"pad input", 13, func(b *graphBuilder, a string) string {
 			return b.node("Pad", "mid", []string{a, i64(b, "p", 0, 0, 1, 1, 0, 0, 1, 1)}, []int64{1, 8, 10, 10})
 		}, passes("mid")},
+		{"pad with axes", 18, func(b *graphBuilder, a string) string {
+			return b.node("Pad", "mid", []string{a, i64(b, "p", 0, 0, 1, 1, 0, 0, 1, 1), "", i64(b, "ax", 0, 1, 2, 3)}, []int64{1, 8, 10, 10})
+		}, blocked(`Pad "mid" has no constant pads of 0 on the channel axis`)},
 		{"pad channels", 13, func(b *graphBuilder, a string) string {
 			return b.node("Pad", "mid", []string{a, i64(b, "p", 0, 1, 0, 0, 0, 0, 0, 0)}, []int64{1, 9, 8, 8})
 		}, blocked(`Pad "mid" has no constant pads of 0 on the channel axis`)},
@@ -165,7 +169,7 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 				Output: []*onnxpb.ValueInfoProto{tensorInfo("inner", onnxpb.TensorProto_FLOAT, nil)}}
 			return b.node("If", "mid", []string{i64(b, "cond", 1)}, same,
 				&onnxpb.AttributeProto{Name: proto.String("then_branch"), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: then},
-				&onnxpb.AttributeProto{Name: proto.String("else_branch"), Type: onnxpb.AttributeProto_GRAPHS.Enum(), Graphs: []*onnxpb.GraphProto{then}})
+				&onnxpb.AttributeProto{Name: proto.String("else_branch"), Type: onnxpb.AttributeProto_GRAPH.Enum(), G: &onnxpb.GraphProto{Name: proto.String("else")}})
 		}, blocked(`reaches If "mid"`)},
 		{"depthwise", 13, func(b *graphBuilder, a string) string {
 			return b.conv("mid", a, 8, 3, 8)
@@ -270,4 +274,34 @@ func TestApplyKeepsOtherValueInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkValueInfo(t, p, m, []string{r})
+}
+
+// TestAnalyzeConv1D: 1-D Convs (weights [M, C, k]) form groups like 2-D
+// ones; a 1-D and a 2-D layout of as many channels do not mix.
+func TestAnalyzeConv1D(t *testing.T) {
+	b := newGraphBuilder(t, 31)
+	x := b.input("x", 1, 3, 8)
+	conv1d := func(name, in string, cout int64) string {
+		w := onnx.Float32Tensor(name+".weight", []int64{cout, b.shapes[in][1], 1}, b.randoms(int(cout*b.shapes[in][1]), 0.5))
+		b.inits = append(b.inits, w)
+		return b.node("Conv", name, []string{in, w.GetName()}, []int64{1, cout, 8})
+	}
+	a := conv1d("convA", x, 8)
+	b.output(conv1d("convB", a, 4))
+	checkGroups(t, analyze(t, b.model()), []wantGroup{
+		{8, []string{"convA"}, []string{"convB"}, nil, ""},
+		{4, []string{"convB"}, nil, nil, "graph output"},
+	})
+
+	b = newGraphBuilder(t, 31)
+	x = b.input("x", 1, 3, 8)
+	c1 := conv1d("convA", x, 8)
+	c2 := b.conv("convC", b.input("z", 1, 3, 8, 8), 8, 1, 1)
+	b.output(b.node("Add", "mix", []string{c1, c2}, []int64{1, 8, 8, 8}))
+	a2 := analyze(t, b.model())
+	for _, g := range a2.Groups {
+		if g.Prunable || !strings.Contains(g.Reason, `Add "mix" mixes channel layouts`) {
+			t.Errorf("group of %v: prunable %t, reason %q; want the 1-D and 2-D layouts refused", g.Producers, g.Prunable, g.Reason)
+		}
+	}
 }

@@ -82,6 +82,8 @@ func TestContributionPointwise(t *testing.T) {
 		}
 	}
 
+	oneInput := proto.Clone(m).(*onnxpb.ModelProto)
+	oneInput.Graph.Node[1].Input = oneInput.Graph.Node[1].Input[:1]
 	for _, c := range []struct {
 		name    string
 		g       int
@@ -93,6 +95,7 @@ func TestContributionPointwise(t *testing.T) {
 		{"group past the end", len(a.Groups), m, samples, "no group"},
 		{"no samples", 0, m, map[string]*ConvSamples{}, "contribution of group 0: no samples of consumer B"},
 		{"consumer gone", 0, &onnxpb.ModelProto{Graph: &onnxpb.GraphProto{}}, samples, "consumer B not in the model"},
+		{"consumer without weight", 0, oneInput, samples, "consumer B not in the model"},
 		{"other samples", 0, m, map[string]*ConvSamples{"B": {Node: "B", Cin: 5, Kh: 1, Kw: 1, X: s.X, Y: s.Y}}, "consumer B does not match its samples"},
 	} {
 		if _, err := a.Contribution(c.m, c.g, c.samples); err == nil || !strings.Contains(err.Error(), c.want) {

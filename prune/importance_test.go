@@ -81,7 +81,7 @@ func TestImportanceModelChanged(t *testing.T) {
 		{"int variance", func(m *onnxpb.ModelProto, _ *onnxpb.NodeProto) {
 			v := initializer(t, m, "bnA.var")
 			v.DataType, v.FloatData, v.RawData = proto.Int32(int32(onnxpb.TensorProto_INT64)), nil, make([]byte, 64)
-		}, `BatchNormalization "bnA"`},
+		}, `BatchNormalization "bnA": tensor "bnA.var"`},
 		{"weight gone", func(m *onnxpb.ModelProto, _ *onnxpb.NodeProto) { node(t, m, "convA").Input[1] = "nowhere" },
 			`importance: Conv "convA": weight "nowhere" is gone`},
 		{"weight reshaped", func(m *onnxpb.ModelProto, _ *onnxpb.NodeProto) {
@@ -91,7 +91,7 @@ func TestImportanceModelChanged(t *testing.T) {
 		{"weight not float", func(m *onnxpb.ModelProto, _ *onnxpb.NodeProto) {
 			w := initializer(t, m, "convA.weight")
 			w.DataType, w.FloatData, w.RawData = proto.Int32(int32(onnxpb.TensorProto_INT64)), nil, make([]byte, 8*8*3*9)
-		}, `importance: Conv "convA"`},
+		}, `importance: Conv "convA": tensor "convA.weight"`},
 		{"nodes removed", func(m *onnxpb.ModelProto, _ *onnxpb.NodeProto) { m.Graph.Node = m.Graph.Node[:0] },
 			"importance: group 0: model changed since analysis"},
 	} {

@@ -62,6 +62,11 @@ func TestRefitParseConvErrors(t *testing.T) {
 			`conv "A": strides [1 0], dilations [2 1] must be positive`, false},
 		{"zero dilation", func(n *onnxpb.NodeProto, _ *onnxpb.GraphProto) { setAttr(n, refitIntsAttr("dilations", 0, 1)) },
 			`conv "A": strides [2 1], dilations [0 1] must be positive`, false},
+		{"zero dilation across", func(n *onnxpb.NodeProto, _ *onnxpb.GraphProto) { setAttr(n, refitIntsAttr("dilations", 1, 0)) },
+			`conv "A": strides [2 1], dilations [1 0] must be positive`, false},
+		{"zero kernel width", func(_ *onnxpb.NodeProto, g *onnxpb.GraphProto) {
+			g.Initializer[0] = onnx.Float32Tensor("wa", []int64{4, 3, 3, 0}, nil)
+		}, `conv "A": weight "wa" has dims [4 3 3 0]`, false},
 		{"unknown auto_pad", func(n *onnxpb.NodeProto, _ *onnxpb.GraphProto) { setAttr(n, attrS("auto_pad", "SAME")) },
 			`conv "A": unknown auto_pad "SAME"`, false},
 		{"group 1", func(n *onnxpb.NodeProto, _ *onnxpb.GraphProto) {
@@ -121,6 +126,8 @@ func TestCollectConvSamplesArguments(t *testing.T) {
 	ctx := context.Background()
 	m := refitConvModel(rand.New(rand.NewPCG(3, 4)))
 	in := refitSliceInputs{make([]float32, 3*11*13)}
+	twoInputs := refitConvModel(rand.New(rand.NewPCG(3, 4)))
+	twoInputs.Graph.Input = append(twoInputs.Graph.Input, refitValueInfo("y", 1, 3, 8, 8))
 	for _, c := range []struct {
 		name    string
 		m       *onnxpb.ModelProto
@@ -134,6 +141,7 @@ func TestCollectConvSamplesArguments(t *testing.T) {
 		{"no convs", m, in, nil, 5, "no convs listed"},
 		{"nil inputs", m, nil, []string{"A"}, 5, "no calibration inputs"},
 		{"no inputs", m, refitSliceInputs{}, []string{"A"}, 5, "no calibration inputs"},
+		{"two model inputs", twoInputs, in, []string{"A"}, 5, "model has 2 inputs"},
 	} {
 		if _, err := CollectConvSamples(ctx, c.m, c.inputs, c.convs, c.perConv, 1); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err %v, want %q", c.name, err, c.want)
@@ -168,5 +176,26 @@ func TestRefitModelInput(t *testing.T) {
 	m.Graph.Input = append(m.Graph.Input, refitValueInfo("y", 1, 3, 8, 8))
 	if _, _, err := refitModelInput(m); err == nil || !strings.Contains(err.Error(), "2 inputs") {
 		t.Errorf("two inputs: err %v", err)
+	}
+}
+
+// TestRefitSamePad: SAME padding splits the total ONNX asks for, the odd
+// pixel at the end (SAME_UPPER) or the beginning (SAME_LOWER).
+func TestRefitSamePad(t *testing.T) {
+	for _, c := range []struct {
+		in, k, s, d  int
+		upper, lower [2]int
+	}{
+		{10, 3, 2, 1, [2]int{0, 1}, [2]int{1, 0}}, // out 5: total 4·2+2+1−10 = 1
+		{11, 3, 2, 1, [2]int{1, 1}, [2]int{1, 1}}, // out 6: total 2
+		{7, 5, 1, 2, [2]int{4, 4}, [2]int{4, 4}},  // out 7: total 6+8+1−7 = 8
+		{9, 1, 3, 1, [2]int{0, 0}, [2]int{0, 0}},  // out 3: total 6+0+1−9 < 0
+	} {
+		if b, e := refitSamePad(c.in, c.k, c.s, c.d, false); [2]int{b, e} != c.upper {
+			t.Errorf("SAME_UPPER in %d k %d s %d d %d: (%d, %d), want %v", c.in, c.k, c.s, c.d, b, e, c.upper)
+		}
+		if b, e := refitSamePad(c.in, c.k, c.s, c.d, true); [2]int{b, e} != c.lower {
+			t.Errorf("SAME_LOWER in %d k %d s %d d %d: (%d, %d), want %v", c.in, c.k, c.s, c.d, b, e, c.lower)
+		}
 	}
 }
