@@ -271,6 +271,7 @@ func TestPruneRejects(t *testing.T) {
 		{"no target", m, nil, func(o *prune.Options) { o.Target = prune.Target{} }, "exactly one"},
 		{"two targets", m, nil, func(o *prune.Options) { o.Target = prune.Target{Ratio: 0.2, FLOPs: 0.5} }, "exactly one"},
 		{"target out of range", m, nil, func(o *prune.Options) { o.Target = prune.Target{FLOPs: 1.5} }, "not in (0,1)"},
+		{"target of all", m, nil, func(o *prune.Options) { o.Target = prune.Target{Ratio: 1} }, "ratio=1: 1 not in (0,1)"},
 		{"no input shape", m, nil, func(o *prune.Options) { o.InputShape = nil }, "input shape"},
 		{"refit without samples", m, randomInputs(2), func(o *prune.Options) { o.Refit, o.Samples = true, 0 }, "samples 0: want >= 1"},
 		{"contribution without samples", m, randomInputs(2), func(o *prune.Options) {
