@@ -40,17 +40,20 @@ func TestGeometryOf(t *testing.T) {
 		n    *onnxpb.NodeProto
 		dims []int64
 	}{
-		"Gemm":       {qtNode("g", "Gemm", nil, nil), []int64{4, 3, 1, 1}},
-		"1-D":        {conv(), []int64{4, 3, 3}},
-		"auto_pad":   {conv(&onnxpb.AttributeProto{Name: proto.String("auto_pad"), S: []byte("SAME_UPPER")}), []int64{4, 3, 3, 3}},
-		"strides 1":  {conv(intsAttr("strides", 1)), []int64{4, 3, 3, 3}},
-		"dilations":  {conv(intsAttr("dilations", 1, 1, 1)), []int64{4, 3, 3, 3}},
-		"pads 2":     {conv(intsAttr("pads", 1, 1)), []int64{4, 3, 3, 3}},
-		"group 0":    {conv(intAttr("group", 0)), []int64{4, 3, 3, 3}},
-		"no input":   {conv(), []int64{4, 0, 3, 3}},
-		"stride 0":   {conv(intsAttr("strides", 1, 0)), []int64{4, 3, 3, 3}},
-		"dilation 0": {conv(intsAttr("dilations", 0, 1)), []int64{4, 3, 3, 3}},
-		"kernel 0":   {conv(), []int64{4, 3, 3, 0}},
+		"Gemm":              {qtNode("g", "Gemm", nil, nil), []int64{4, 3, 1, 1}},
+		"1-D":               {conv(), []int64{4, 3, 3}},
+		"auto_pad":          {conv(&onnxpb.AttributeProto{Name: proto.String("auto_pad"), S: []byte("SAME_UPPER")}), []int64{4, 3, 3, 3}},
+		"strides 1":         {conv(intsAttr("strides", 1)), []int64{4, 3, 3, 3}},
+		"dilations":         {conv(intsAttr("dilations", 1, 1, 1)), []int64{4, 3, 3, 3}},
+		"pads 2":            {conv(intsAttr("pads", 1, 1)), []int64{4, 3, 3, 3}},
+		"group 0":           {conv(intAttr("group", 0)), []int64{4, 3, 3, 3}},
+		"no input":          {conv(), []int64{4, 0, 3, 3}},
+		"stride 0":          {conv(intsAttr("strides", 1, 0)), []int64{4, 3, 3, 3}},
+		"dilation 0":        {conv(intsAttr("dilations", 0, 1)), []int64{4, 3, 3, 3}},
+		"kernel 0":          {conv(), []int64{4, 3, 3, 0}},
+		"kernel 0 high":     {conv(), []int64{4, 3, 0, 3}},
+		"stride 0 down":     {conv(intsAttr("strides", 0, 1)), []int64{4, 3, 3, 3}},
+		"dilation 0 across": {conv(intsAttr("dilations", 1, 0)), []int64{4, 3, 3, 3}},
 	} {
 		if geo, ok := geometryOf(c.n, c.dims); ok {
 			t.Errorf("%s: geometry %+v accepted", name, geo)
@@ -142,48 +145,57 @@ func TestCalibrationStopsWhenCancelled(t *testing.T) {
 // over a non-square input is the sum over output positions of x xᵀ (upper
 // triangle), x the zero-padded input patch, computed here directly.
 func TestHessianAddPatches(t *testing.T) {
-	geo := convGeom{cin: 4, groups: 2, kh: 3, kw: 2, sh: 2, sw: 3, pt: 1, pl: 1, dh: 1, dw: 2}
 	const H, W = 5, 7
-	rng := rand.New(rand.NewPCG(95, 96))
-	v := randFloats(rng, geo.cin*H*W, -1, 1)
+	for _, geo := range []convGeom{
+		{cin: 4, groups: 2, kh: 3, kw: 2, sh: 2, sw: 3, pt: 1, pl: 1, dh: 2, dw: 2},
+		{cin: 2, groups: 1, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1}, // reads row and column 0
+	} {
+		v := randFloats(rand.New(rand.NewPCG(95, 96)), geo.cin*H*W, -1, 1)
+		h := newHessian(geo)
+		h.add([]int64{1, int64(geo.cin), H, W}, v)
+		oh := (H+2*geo.pt-geo.dh*(geo.kh-1)-1)/geo.sh + 1
+		ow := (W+2*geo.pl-geo.dw*(geo.kw-1)-1)/geo.sw + 1
+		if h.count != float64(oh*ow) || h.frame != 1 {
+			t.Fatalf("%+v: count %g frame %d, want %d positions of frame 1", geo, h.count, h.frame, oh*ow)
+		}
+		d, cpg := geo.patch(), geo.cin/geo.groups
+		for g := range geo.groups {
+			want := make([]float64, d*d)
+			for oy := range oh {
+				for ox := range ow {
+					var x []float64
+					for c := g * cpg; c < (g+1)*cpg; c++ {
+						for ky := range geo.kh {
+							for kx := range geo.kw {
+								iy, ix := oy*geo.sh-geo.pt+ky*geo.dh, ox*geo.sw-geo.pl+kx*geo.dw
+								val := 0.0
+								if iy >= 0 && iy < H && ix >= 0 && ix < W {
+									val = float64(v[c*H*W+iy*W+ix])
+								}
+								x = append(x, val)
+							}
+						}
+					}
+					for i := range d {
+						for j := i; j < d; j++ {
+							want[i*d+j] += x[i] * x[j]
+						}
+					}
+				}
+			}
+			for i := range want {
+				if math.Abs(h.h[g][i]-want[i]) > 1e-9 {
+					t.Fatalf("%+v group %d: H[%d][%d] = %g, want %g", geo, g, i/d, i%d, h.h[g][i], want[i])
+				}
+			}
+		}
+	}
+	geo := convGeom{cin: 4, groups: 2, kh: 3, kw: 2, sh: 2, sw: 3, pt: 1, pl: 1, dh: 2, dw: 2}
+	v := randFloats(rand.New(rand.NewPCG(95, 96)), geo.cin*H*W, -1, 1)
 	h := newHessian(geo)
 	h.add([]int64{1, int64(geo.cin), H, W}, v)
 	oh := (H+2*geo.pt-geo.dh*(geo.kh-1)-1)/geo.sh + 1
 	ow := (W+2*geo.pl-geo.dw*(geo.kw-1)-1)/geo.sw + 1
-	if h.count != float64(oh*ow) || h.frame != 1 {
-		t.Fatalf("count %g frame %d, want %d positions of frame 1", h.count, h.frame, oh*ow)
-	}
-	d, cpg := geo.patch(), geo.cin/geo.groups
-	for g := range geo.groups {
-		want := make([]float64, d*d)
-		for oy := range oh {
-			for ox := range ow {
-				var x []float64
-				for c := g * cpg; c < (g+1)*cpg; c++ {
-					for ky := range geo.kh {
-						for kx := range geo.kw {
-							iy, ix := oy*geo.sh-geo.pt+ky*geo.dh, ox*geo.sw-geo.pl+kx*geo.dw
-							val := 0.0
-							if iy >= 0 && iy < H && ix >= 0 && ix < W {
-								val = float64(v[c*H*W+iy*W+ix])
-							}
-							x = append(x, val)
-						}
-					}
-				}
-				for i := range d {
-					for j := i; j < d; j++ {
-						want[i*d+j] += x[i] * x[j]
-					}
-				}
-			}
-		}
-		for i := range want {
-			if math.Abs(h.h[g][i]-want[i]) > 1e-9 {
-				t.Fatalf("group %d: H[%d][%d] = %g, want %g", g, i/d, i%d, h.h[g][i], want[i])
-			}
-		}
-	}
 	// Inputs it cannot read are ignored: other channel counts, short
 	// data, an output of no positions.
 	before := slices.Clone(h.h[0])

@@ -176,9 +176,18 @@ func TestPickEntryTimesNearBest(t *testing.T) {
 		return fakeTimer{d}, nil
 	}
 	errs := []float64{0.11, 0.9, 0.1, 0.12, 0.11, 0.5}
+	var timing [][2]int
+	z.progress = func(stage string, done, total int) {
+		if stage == "entry region timing" {
+			timing = append(timing, [2]int{done, total})
+		}
+	}
 	k, even, err := z.pickEntry(ctx, errs)
 	if err != nil || k != 4 || !even {
 		t.Fatalf("pickEntry = %d, %v, %v; want 4, true", k, even, err)
+	}
+	if want := [][2]int{{1, 2}, {2, 2}}; !slices.Equal(timing, want) {
+		t.Errorf("timing progress %v, want %v (two regions timed against the first)", timing, want)
 	}
 	want := []EntryTiming{{0, 1}, {3, 0.99}, {4, 0.8}}
 	got := z.rep.EntryTimings

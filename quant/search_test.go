@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
@@ -287,5 +289,99 @@ func TestQuantizeFinalCheckCancelled(t *testing.T) {
 	out, rep, err := Quantize(ctx, convChain(rand.New(rand.NewPCG(113, 114)), 2), randomInputs{n: 2, seed: 3}, opt)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "check quantized model") || out != nil || rep != nil {
 		t.Errorf("err %v after %d metric calls, want the final check cancelled", err, calls)
+	}
+}
+
+// TestHistogramPoints: each occupied bin becomes subSamples points spread
+// evenly inside it, weighted by its count over subSamples, negatives first.
+func TestHistogramPoints(t *testing.T) {
+	s := NewTensorStats()
+	addValues(t, s, 8, -8, 8)
+	pts := s.points()
+	if len(pts) != 2*subSamples {
+		t.Fatalf("%d points, want %d", len(pts), 2*subSamples)
+	}
+	top := float64(histBins - 1) // 8 is the peak: the last bin
+	for k, p := range pts {
+		sign, w := -1.0, 1.0/subSamples
+		if k >= subSamples {
+			sign, w = 1, 2.0/subSamples
+		}
+		want := sign * (top + (float64(k%subSamples)+0.5)/subSamples) * s.width
+		if math.Abs(p.x-want) > 1e-9 || p.w != w {
+			t.Errorf("point %d = %+v, want x %g weight %g", k, p, want, w)
+		}
+	}
+}
+
+// TestDefaultOptions: the documented defaults.
+func TestDefaultOptions(t *testing.T) {
+	o := DefaultOptions()
+	if o.SensitivityFrames != 16 || o.MaxError != -1 || !o.EntryFloat || o.Method != MethodMSE || o.Profile != ProfileCPU {
+		t.Errorf("defaults %+v", o)
+	}
+}
+
+// TestErrorOfModelChannelMajor: on a channel-major output ([1, F, N], F <
+// N) the error is the mean over the F features of the squared error over
+// the feature's variance: a model adding d_f to feature f scores
+// mean(d_f² / var_f).
+func TestErrorOfModelChannelMajor(t *testing.T) {
+	qtInitORT(t)
+	shape := &onnxpb.TensorProto{Name: proto.String("shape"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{3}, Int64Data: []int64{1, 2, 16}}
+	build := func(shift []float32) *onnxpb.ModelProto {
+		nodes := []*onnxpb.NodeProto{
+			qtNode("conv", "Conv", []string{"x", "W"}, []string{"c"}),
+			qtNode("reshape", "Reshape", []string{"c", "shape"}, []string{"r"}),
+			qtNode("add", "Add", []string{"r", "D"}, []string{"y"}),
+		}
+		return qtModel(nodes, []*onnxpb.TensorProto{
+			onnx.Float32Tensor("W", []int64{2, 2, 1, 1}, []float32{3, 0.5, 0.2, 0.1}), shape,
+			onnx.Float32Tensor("D", []int64{1, 2, 1}, shift),
+		}, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("y", 1, 2, 16))
+	}
+	m := build([]float32{0, 0})
+	p := analyseOK(t, m)
+	ctx := context.Background()
+	in := randomInputs{n: 3, seed: 115}
+	s, err := newSensitivity(ctx, p, "x", []int64{1, 2, 4, 4}, in, Options{SensitivityFrames: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.layout[0] != (outLayout{feat: 2, rows: 16, channelMajor: true}) {
+		t.Fatalf("layout %+v, want 2 channel-major features of 16", s.layout[0])
+	}
+	var want float64
+	d := []float32{0.5, 0.25}
+	for f := range 2 {
+		var sum, sq, n float64
+		for j := range s.ref {
+			for _, v := range s.ref[j][0][f*16 : (f+1)*16] {
+				sum += float64(v)
+				sq += float64(v) * float64(v)
+				n++
+			}
+		}
+		mean := sum / n
+		want += float64(d[f]) * float64(d[f]) / (sq/n - mean*mean) / 2
+	}
+	got, err := s.errorOfModel(ctx, build(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(got-want) > 1e-4*want {
+		t.Errorf("error %g, want %g", got, want)
+	}
+}
+
+// TestSplitChannelsCycle: a graph with a cycle cannot be split; the error
+// says why.
+func TestSplitChannelsCycle(t *testing.T) {
+	m := qtModel([]*onnxpb.NodeProto{
+		qtNode("add", "Add", []string{"x", "b"}, []string{"a"}),
+		qtNode("relu", "Relu", []string{"a"}, []string{"b"}),
+	}, nil, qtValueInfo("x", 1, 2, 4, 4), qtValueInfo("b", 1, 2, 4, 4))
+	if reps, err := splitChannels(context.Background(), m, "x", []int64{1, 2, 4, 4}, randomInputs{n: 1}, 1, nil); err == nil || reps != nil {
+		t.Errorf("cyclic graph: reports %v, err %v; want an error", reps, err)
 	}
 }

@@ -420,3 +420,27 @@ func TestRangePercentileTailExactlyMet(t *testing.T) {
 		t.Errorf("hi = %g, want the edge of the bin of 1 (the 5 values at 10 are the tail)", hi)
 	}
 }
+
+// TestRangeEntropyOnePercentNegatives: exactly 1 % negatives is two-sided
+// (128 levels); one-sided needs fewer.
+func TestRangeEntropyOnePercentNegatives(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	s := NewTensorStats()
+	v := gaussian(rng, 99000)
+	for i := range v {
+		v[i] = float32(math.Abs(float64(v[i])))
+	}
+	addValues(t, s, v...)
+	addValues(t, s, slices.Repeat([]float32{-0.01}, 1000)...)
+	abs := make([]uint64, histBins)
+	for i := range abs {
+		abs[i] = s.pos[i] + s.neg[i]
+	}
+	t128, t255 := entropyThreshold(abs, 128), entropyThreshold(abs, 255)
+	if t128 == t255 {
+		t.Fatalf("both level counts give %g: the test cannot tell them apart", t128)
+	}
+	if _, hi := s.Range(MethodEntropy, 0); hi != float32(t128*s.width) {
+		t.Errorf("hi %g, want the 128-level %g (255 levels: %g)", hi, t128*s.width, t255*s.width)
+	}
+}
