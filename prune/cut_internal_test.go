@@ -4,6 +4,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // TestCut removes rows (axis 0) and columns (axis 1) of a [3 2 2] tensor
@@ -42,6 +46,23 @@ func TestCut(t *testing.T) {
 	} {
 		if got, nd, err := cut(c.v, c.dims, c.remove); err == nil || !strings.Contains(err.Error(), c.err) || got != nil || nd != nil {
 			t.Errorf("%s: %v %v %v, want error %q", c.name, got, nd, err, c.err)
+		}
+	}
+}
+
+// TestNodeLabel: reasons name a node by its quoted name, else by its
+// position and first output.
+func TestNodeLabel(t *testing.T) {
+	for _, c := range []struct {
+		n    *onnxpb.NodeProto
+		want string
+	}{
+		{&onnxpb.NodeProto{Name: proto.String("conv1"), Output: []string{"y"}}, `"conv1"`},
+		{&onnxpb.NodeProto{Output: []string{"y", "z"}}, `#3 (output "y")`},
+		{&onnxpb.NodeProto{}, `#3 (output "")`},
+	} {
+		if got := nodeLabel(c.n, 3); got != c.want {
+			t.Errorf("nodeLabel = %s, want %s", got, c.want)
 		}
 	}
 }

@@ -50,6 +50,21 @@ func TestGlobalFamily(t *testing.T) {
 	if steps != 24 {
 		t.Errorf("%d steps, want one per channel", steps)
 	}
+	// family picks it for comparable (global) scores, else the uniform one.
+	if _, n := (&planner{scores: p.scores, global: true}).family(); n != 24 {
+		t.Errorf("global scores: family of %d steps, want 24", n)
+	}
+	uniform, n := (&planner{scores: p.scores}).family()
+	if n != uniformSteps {
+		t.Errorf("per-group scores: family of %d steps, want %d", n, uniformSteps)
+	}
+	// Step 1 (0.5 %) removes no channel of these groups: no entry at all.
+	if got := uniform(1); len(got) != 0 {
+		t.Errorf("uniform step 1: %v, want no group listed", got)
+	}
+	if got := uniform(uniformSteps); len(got[0]) != 4 || len(got[1]) != 8 {
+		t.Errorf("uniform last step: %v, want half of each group", got)
+	}
 	if got := family(3); !slices.Equal(got[0], []int{0, 1, 2}) || len(got[1]) != 0 {
 		t.Errorf("step 3: %v", got)
 	}

@@ -57,6 +57,15 @@ func (r randomInputs) Input(_ context.Context, i int, dst []float32) error {
 	return nil
 }
 
+// unreadableInputs are n calibration inputs none of which can be read.
+type unreadableInputs int
+
+func (r unreadableInputs) Len() int { return int(r) }
+
+func (unreadableInputs) Input(context.Context, int, []float32) error {
+	return errors.New("frame unreadable")
+}
+
 func normOptions(target string) prune.Options {
 	opt := prune.DefaultOptions()
 	opt.Target, _ = prune.ParseTarget(target)
@@ -190,6 +199,23 @@ func TestPruneLatency(t *testing.T) {
 	if _, _, err := prune.Prune(context.Background(), m, nil, opt); err == nil || !strings.Contains(err.Error(), "OpenTimer") {
 		t.Errorf("latency target without a timer: %v", err)
 	}
+	// A timer that fails: the search stops with its error.
+	opt.OpenTimer = func(context.Context, *onnxpb.ModelProto) (latency.Timer, error) { return nil, errors.New("no clock") }
+	if p, _, err := prune.Prune(context.Background(), m, nil, opt); err == nil || !strings.Contains(err.Error(), "no clock") || p != nil {
+		t.Errorf("failing timer: %v", err)
+	}
+}
+
+// TestPruneNothingPrunable: a model whose only Conv writes the graph
+// output has no group to prune, and Prune says so.
+func TestPruneNothingPrunable(t *testing.T) {
+	initORT(t)
+	b := newGraphBuilder(t, 17)
+	b.output(b.conv("only", b.input("x", chainShape...), 4, 3, 1))
+	_, _, err := prune.Prune(context.Background(), b.model(), nil, normOptions("ratio=0.25"))
+	if err == nil || !strings.Contains(err.Error(), "no prunable channel group in this model") {
+		t.Errorf("err %v", err)
+	}
 }
 
 // TestPruneContributionAndRefit: channels ranked by their contribution on
@@ -245,7 +271,17 @@ func TestPruneRejects(t *testing.T) {
 		{"no target", m, nil, func(o *prune.Options) { o.Target = prune.Target{} }, "exactly one"},
 		{"two targets", m, nil, func(o *prune.Options) { o.Target = prune.Target{Ratio: 0.2, FLOPs: 0.5} }, "exactly one"},
 		{"target out of range", m, nil, func(o *prune.Options) { o.Target = prune.Target{FLOPs: 1.5} }, "not in (0,1)"},
+		{"target of all", m, nil, func(o *prune.Options) { o.Target = prune.Target{Ratio: 1} }, "ratio=1: 1 not in (0,1)"},
 		{"no input shape", m, nil, func(o *prune.Options) { o.InputShape = nil }, "input shape"},
+		{"refit without samples", m, randomInputs(2), func(o *prune.Options) { o.Refit, o.Samples = true, 0 }, "samples 0: want >= 1"},
+		{"contribution without samples", m, randomInputs(2), func(o *prune.Options) {
+			o.Importance, o.Samples = prune.ImportanceContribution, -1
+		}, "samples -1: want >= 1"},
+		{"latency without a timer", m, nil, func(o *prune.Options) { o.Target = prune.Target{Latency: 0.5} }, "needs Options.OpenTimer"},
+		{"unreadable calibration", m, unreadableInputs(2), func(o *prune.Options) { o.Importance = prune.ImportanceContribution },
+			"channel contributions: calibration input 0: frame unreadable"},
+		{"unreadable refit samples", m, unreadableInputs(2), func(o *prune.Options) { o.Refit = true },
+			"reconstruction: calibration input 0: frame unreadable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := normOptions("ratio=0.25")

@@ -504,6 +504,12 @@ func TestApplyRejects(t *testing.T) {
 	if _, err := a.Importance(2, "l2"); err == nil || !strings.Contains(err.Error(), "no group 2") {
 		t.Errorf("Importance of group 2: %v", err)
 	}
+	if _, err := prune.Apply(m, nil, map[int][]int{0: {1}}); err == nil || !strings.Contains(err.Error(), "apply: no analysis") {
+		t.Errorf("Apply without an analysis: %v", err)
+	}
+	if _, err := prune.Apply(&onnxpb.ModelProto{}, a, map[int][]int{0: {1}}); err == nil || !strings.Contains(err.Error(), "apply: model has no graph") {
+		t.Errorf("Apply to a model without a graph: %v", err)
+	}
 	// Removing nothing is allowed and changes nothing.
 	p, err := prune.Apply(m, a, map[int][]int{0: nil})
 	if err != nil || !proto.Equal(p, m) {

@@ -1,9 +1,11 @@
 package prune
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -120,6 +122,35 @@ func TestRefitArguments(t *testing.T) {
 	if e := s.Error([]int{0}, []float32{1, 1}, []float32{0, 0}); e != 0 {
 		t.Errorf("error with Y = 0 and prediction 0 = %v", e)
 	}
+	if e := s.Error([]int{0}, []float32{1, 1}, []float32{0, 0.5}); !math.IsInf(e, 1) {
+		t.Errorf("error with Y = 0 and prediction 0.5 = %v, want +Inf", e)
+	}
+	for _, c := range []struct {
+		n     int
+		ridge float64
+		want  string
+	}{
+		{3, 0, `refit "n": 3 samples for 3 weights per output channel: collect more or use ridge > 0`},
+		{0, 1e-3, `refit "n": no samples`},
+	} {
+		few := &ConvSamples{Node: "n", Cin: 3, Kh: 1, Kw: 1, X: &mat.Dense{}, Y: &mat.Dense{}}
+		if c.n > 0 {
+			few.X, few.Y = mat.NewDense(c.n, 3, []float64{1, 2, 3, 4, 5, 7, 1, 0, 2}), mat.NewDense(c.n, 2, nil)
+		}
+		if _, _, err := few.Refit([]int{0, 1, 2}, c.ridge); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%d samples, ridge %g: err %v, want %q", c.n, c.ridge, err, c.want)
+		}
+	}
+	// Error is ‖Y − X·Wᵀ − b‖ / ‖Y‖ over every sample: residuals 1 and 1
+	// of Y = 3, 5 (X = 1, 2; w = 2, b = 0; the removed channel's column
+	// ignored).
+	two := &ConvSamples{Node: "n", Cin: 2, Kh: 1, Kw: 1, X: mat.NewDense(2, 2, []float64{1, 9, 2, 9}), Y: mat.NewDense(2, 1, []float64{3, 5})}
+	if e, want := two.Error([]int{0}, []float32{2}, []float32{0}), math.Sqrt(2.0/34); math.Abs(e-want) > 1e-12 {
+		t.Errorf("Error = %v, want %v", e, want)
+	}
+	if _, _, err := s.Refit([]int{0}, math.Inf(1)); err == nil || !strings.Contains(err.Error(), "ridge +Inf must be finite") {
+		t.Errorf("infinite ridge: %v", err)
+	}
 }
 
 func TestRefitSliceInputChannels(t *testing.T) {
@@ -149,5 +180,24 @@ func TestRefitSliceInputChannels(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v\nwant %v", got, want)
+	}
+	// Misuse panics with a message that says what was wrong.
+	for _, c := range []struct {
+		w    []float32
+		kept []int
+		want string
+	}{
+		{w[:len(w)-1], kept, "47 weights, want 2×4×2×3"},
+		{w, []int{1, 4}, "kept channel 4 out of range [0,4)"},
+		{w, []int{-1}, "kept channel -1 out of range [0,4)"},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), c.want) {
+					t.Errorf("kept %v of %d weights: panic %v, want %q", c.kept, len(c.w), r, c.want)
+				}
+			}()
+			SliceInputChannels(c.w, cout, cin, kh, kw, c.kept)
+		}()
 	}
 }

@@ -66,7 +66,18 @@ func TestPruneSensitivity(t *testing.T) {
 	}
 
 	opt.Score = func(context.Context, *onnxpb.ModelProto) (float64, error) { return 0, errors.New("no labels") }
-	if _, _, err := prune.Prune(context.Background(), m, nil, opt); err == nil || !strings.Contains(err.Error(), "no labels") {
+	if _, _, err := prune.Prune(context.Background(), m, nil, opt); err == nil || !strings.Contains(err.Error(), "sensitivity of the unpruned model: no labels") {
 		t.Errorf("failing scorer: %v", err)
+	}
+	// A scorer that fails on a pruned variant: the error names the group.
+	calls = 0
+	opt.Score = func(ctx context.Context, m *onnxpb.ModelProto) (float64, error) {
+		if calls++; calls > 1 {
+			return 0, errors.New("variant unscorable")
+		}
+		return 1, nil
+	}
+	if _, _, err := prune.Prune(context.Background(), m, nil, opt); err == nil || !strings.Contains(err.Error(), "sensitivity of group 0: variant unscorable") {
+		t.Errorf("scorer failing on a variant: %v", err)
 	}
 }

@@ -28,7 +28,11 @@ func TestParseTarget(t *testing.T) {
 			t.Errorf("%s: error %v, want one mentioning %q", in, err, msg)
 		}
 	}
-	if s := (prune.Target{FLOPs: 0.5}).String(); s != "flops=0.5" {
-		t.Errorf("String of a literal target: %q", s)
+	for want, tg := range map[string]prune.Target{
+		"flops=0.5": {FLOPs: 0.5}, "ratio=0.25": {Ratio: 0.25}, "latency=0.75": {Latency: 0.75}, "none": {},
+	} {
+		if s := tg.String(); s != want {
+			t.Errorf("String of literal %+v: %q, want %q", tg, s, want)
+		}
 	}
 }

@@ -57,9 +57,14 @@ func TestNarrowShare(t *testing.T) {
 
 // unevenChain is convChain(n) with conv1's output channels scaled to very
 // different ranges (×100 and ×0.0001): tensor t1 has a narrow channel.
+// It returns the quantizer prepared and calibrated on it.
 func unevenChain(t *testing.T, n int) *quantizer {
 	t.Helper()
-	qtInitORT(t)
+	return calibratedQuantizer(t, unevenChainModel(t, n), randomInputs{n: 8, seed: 5})
+}
+
+func unevenChainModel(t *testing.T, n int) *onnxpb.ModelProto {
+	t.Helper()
 	m := convChain(rand.New(rand.NewPCG(3, 4)), n)
 	g := onnx.NewGraph(m)
 	w := qtFloats(t, g, "W1")
@@ -76,8 +81,16 @@ func unevenChain(t *testing.T, n int) *quantizer {
 	init.FloatData, init.RawData = w, nil
 	binit := g.Initializer("B1")
 	binit.FloatData, binit.RawData = b, nil
+	return m
+}
+
+// calibratedQuantizer prepares and calibrates m on inputs with the default
+// options.
+func calibratedQuantizer(t *testing.T, m *onnxpb.ModelProto, inputs onnx.Inputs) *quantizer {
+	t.Helper()
+	qtInitORT(t)
 	ctx := context.Background()
-	z, err := newQuantizer(m, randomInputs{n: 8, seed: 5}, DefaultOptions())
+	z, err := newQuantizer(m, inputs, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,9 +178,18 @@ func TestPickEntryTimesNearBest(t *testing.T) {
 		return fakeTimer{d}, nil
 	}
 	errs := []float64{0.11, 0.9, 0.1, 0.12, 0.11, 0.5}
+	var timing [][2]int
+	z.progress = func(stage string, done, total int) {
+		if stage == "entry region timing" {
+			timing = append(timing, [2]int{done, total})
+		}
+	}
 	k, even, err := z.pickEntry(ctx, errs)
 	if err != nil || k != 4 || !even {
 		t.Fatalf("pickEntry = %d, %v, %v; want 4, true", k, even, err)
+	}
+	if want := [][2]int{{1, 2}, {2, 2}}; !slices.Equal(timing, want) {
+		t.Errorf("timing progress %v, want %v (two regions timed against the first)", timing, want)
 	}
 	want := []EntryTiming{{0, 1}, {3, 0.99}, {4, 0.8}}
 	got := z.rep.EntryTimings
@@ -308,6 +330,25 @@ func TestDetectionMetric(t *testing.T) {
 	}
 	if _, err := metric(nil, nil); err == nil {
 		t.Error("no frames: no error")
+	}
+	// Outputs for fewer or more frames than the reference: an error (it
+	// panicked).
+	ref2 := append(slices.Clone(ref), ref[0])
+	if _, err := metric(ref2, ref); err == nil || !strings.Contains(err.Error(), "outputs of 1 frames for 2 reference frames") {
+		t.Errorf("second frame missing: err %v", err)
+	}
+	if _, err := metric(ref, ref2); err == nil || !strings.Contains(err.Error(), "outputs of 2 frames for 1 reference frames") {
+		t.Errorf("a frame too many: err %v", err)
+	}
+	if _, err := metric(ref, []Outputs{{}}); err == nil || !strings.Contains(err.Error(), "model has no output") {
+		t.Errorf("an output-less model: err %v, want \"model has no output\"", err)
+	}
+	if _, err := metric([]Outputs{{}}, ref); err == nil || !strings.Contains(err.Error(), "model has no output") {
+		t.Errorf("an output-less reference: err %v, want \"model has no output\"", err)
+	}
+	odd := []Outputs{{Shapes: [][]int64{{7}}, Values: [][]float32{make([]float32, 7)}}}
+	if _, err := metric(odd, odd); err == nil {
+		t.Error("an output shape no YOLOv8 decoder reads: no error")
 	}
 }
 

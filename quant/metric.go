@@ -30,6 +30,9 @@ func DetectionMetric(spec detection.Spec) Metric {
 		if len(ref) == 0 {
 			return 0, fmt.Errorf("no frames")
 		}
+		if len(got) != len(ref) {
+			return 0, fmt.Errorf("outputs of %d frames for %d reference frames", len(got), len(ref))
+		}
 		var dec detection.Decoder
 		decode := func(o Outputs) ([]eval.Detection, error) {
 			if len(o.Values) == 0 {
@@ -55,10 +58,8 @@ func DetectionMetric(spec detection.Spec) Metric {
 			if refDets[i], err = decode(ref[i]); err != nil {
 				return 0, err
 			}
-			if i < len(got) {
-				if gotDets[i], err = decode(got[i]); err != nil {
-					return 0, err
-				}
+			if gotDets[i], err = decode(got[i]); err != nil {
+				return 0, err
 			}
 			for _, d := range append(refDets[i], gotDets[i]...) {
 				classes = max(classes, d.ClassID+1)

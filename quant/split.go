@@ -59,6 +59,12 @@ type splitSite struct {
 	act2    []*onnxpb.NodeProto // D's activation
 }
 
+// replaced lists the nodes a split replaces by per-group copies: A, D and
+// both activations (P stays, with its weight's input channels permuted).
+func (s splitSite) replaced() []*onnxpb.NodeProto {
+	return slices.Concat([]*onnxpb.NodeProto{s.a, s.d}, s.act1, s.act2)
+}
+
 // SplitReport says how one convolution's channels were split.
 type SplitReport struct {
 	Node   string `json:"node"`
@@ -335,7 +341,8 @@ func tensorChannelRanges(ctx context.Context, m *onnxpb.ModelProto, inName strin
 // splitChannels measures the split sites of the float model m (BatchNorm
 // folded, nodes named) and splits those whose channel ranges differ by more
 // than splitRatio, in place. It returns what it split.
-// Sites whose A or D is named in keep are left alone.
+// Sites with a replaced node (A, D or an activation) named in keep are
+// left alone: an excluded node must stay as it is.
 func splitChannels(ctx context.Context, m *onnxpb.ModelProto, inName string, inShape []int64, inputs onnx.Inputs, threads int, keep map[string]bool) ([]SplitReport, error) {
 	g := onnx.NewGraph(m)
 	order, err := g.TopoSort()
@@ -344,7 +351,7 @@ func splitChannels(ctx context.Context, m *onnxpb.ModelProto, inName string, inS
 	}
 	var sites []splitSite
 	for _, s := range findSplitSites(g, order) {
-		if !keep[s.a.GetName()] && !keep[s.d.GetName()] {
+		if !slices.ContainsFunc(s.replaced(), func(n *onnxpb.NodeProto) bool { return keep[n.GetName()] }) {
 			sites = append(sites, s)
 		}
 	}

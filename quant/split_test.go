@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -166,5 +167,152 @@ func TestFindSplitSites(t *testing.T) {
 	order3, _ := g3.TopoSort()
 	if s := findSplitSites(g3, order3); len(s) != 0 {
 		t.Errorf("grouped (not depthwise) D: %d sites, want 0", len(s))
+	}
+}
+
+// TestFindSplitSitesRefusals: each condition on the chain A → act →
+// depthwise D → act → P, broken alone, leaves no site.
+func TestFindSplitSitesRefusals(t *testing.T) {
+	init := func(m *onnxpb.ModelProto, name string) *onnxpb.TensorProto {
+		for _, in := range m.Graph.Initializer {
+			if in.GetName() == name {
+				return in
+			}
+		}
+		t.Fatalf("no initializer %q", name)
+		return nil
+	}
+	for _, c := range []struct {
+		name string
+		edit func(m *onnxpb.ModelProto)
+	}{
+		{"A grouped", func(m *onnxpb.ModelProto) { setIntAttr(qtNodeByName(m, "A"), "group", 2) }},
+		{"A output is a graph output", func(m *onnxpb.ModelProto) { m.Graph.Output = append(m.Graph.Output, qtValueInfo("a", 1, 4, 6, 6)) }},
+		{"A activation output is a graph output", func(m *onnxpb.ModelProto) {
+			m.Graph.Output = append(m.Graph.Output, qtValueInfo("act1_m", 1, 4, 6, 6))
+		}},
+		{"A without activation", func(m *onnxpb.ModelProto) { qtNodeByName(m, "act1_sig").OpType = proto.String("Tanh") }},
+		{"D weight of 2 inputs per group", func(m *onnxpb.ModelProto) { init(m, "WD").Dims = []int64{4, 2, 3, 3} }},
+		{"D of other channels", func(m *onnxpb.ModelProto) { setIntAttr(qtNodeByName(m, "D"), "group", 3) }},
+		{"D without activation", func(m *onnxpb.ModelProto) { qtNodeByName(m, "act2_sig").OpType = proto.String("Tanh") }},
+		{"P grouped", func(m *onnxpb.ModelProto) { setIntAttr(qtNodeByName(m, "P"), "group", 2) }},
+		{"P of other input channels", func(m *onnxpb.ModelProto) { init(m, "WP").Dims = []int64{4, 2, 1, 1} }},
+		{"P read twice", func(m *onnxpb.ModelProto) {
+			m.Graph.Node = append(m.Graph.Node, qtNode("Q", "Relu", []string{"act2_m"}, []string{"z"}))
+		}},
+	} {
+		m := splitModel()
+		c.edit(m)
+		g := onnx.NewGraph(m)
+		order, err := g.TopoSort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := findSplitSites(g, order); len(s) != 0 {
+			t.Errorf("%s: %d sites, want none", c.name, len(s))
+		}
+	}
+}
+
+// TestMeasureSplitSitesInputError: a calibration input that cannot be
+// read fails the measurement with its error.
+func TestMeasureSplitSitesInputError(t *testing.T) {
+	qtInitORT(t)
+	m := splitModel()
+	g := onnx.NewGraph(m)
+	order, err := g.TopoSort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := findSplitSites(g, order)
+	r, err := measureSplitSites(context.Background(), m, sites, "x", []int64{1, 2, 6, 6}, failingInputs{n: 2}, 1)
+	if err == nil || !strings.Contains(err.Error(), "calibration input 0: frame unreadable") || r != nil {
+		t.Errorf("ranges %v, err %v; want the input's error", r, err)
+	}
+	r, err = measureSplitSites(context.Background(), m, sites, "x", []int64{1, 2, 6, 6}, randomInputs{n: 2, seed: 1}, 1)
+	if err != nil || len(r) != 1 || len(r[0].lo) != 4 {
+		t.Fatalf("ranges %v, err %v; want A's 4 channels", r, err)
+	}
+	if w0, w1 := r[0].hi[0]-r[0].lo[0], r[0].hi[1]-r[0].lo[1]; w0 < 100*w1 {
+		t.Errorf("A's channel widths %g and %g: want the gains 50 and 0.05 to show", w0, w1)
+	}
+}
+
+// TestSplitChannelsRewrite: the split replaces the chain's nodes (none is
+// left behind or doubled), and a site with any of them kept (A, D or an
+// activation node) is not split.
+func TestSplitChannelsRewrite(t *testing.T) {
+	qtInitORT(t)
+	defer func(m int) { minSplitGroup = m }(minSplitGroup)
+	minSplitGroup = 1
+	ctx := context.Background()
+	in := randomInputs{n: 4, seed: 13}
+	split := splitModel()
+	if _, err := splitChannels(ctx, split, "x", []int64{1, 2, 6, 6}, in, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, n := range split.Graph.Node {
+		if seen[n.GetName()] {
+			t.Errorf("node %q twice", n.GetName())
+		}
+		seen[n.GetName()] = true
+	}
+	for _, gone := range []string{"A", "act1_sig", "act1_mul", "D", "act2_sig", "act2_mul"} {
+		if seen[gone] {
+			t.Errorf("%s still in the split model", gone)
+		}
+	}
+	if !seen["P"] {
+		t.Error("P is gone")
+	}
+	for _, keep := range []string{"A", "act1_sig", "act1_mul", "D", "act2_sig", "act2_mul"} {
+		m := splitModel()
+		reps, err := splitChannels(ctx, m, "x", []int64{1, 2, 6, 6}, in, 1, map[string]bool{keep: true})
+		if err != nil || reps != nil || !proto.Equal(m, splitModel()) {
+			t.Errorf("keep %s: reports %v, err %v, model changed %t", keep, reps, err, !proto.Equal(m, splitModel()))
+		}
+	}
+}
+
+// TestApplySplitPartialGroups: groups that do not cover P's input
+// channels are refused (P's weight could not be permuted).
+func TestApplySplitPartialGroups(t *testing.T) {
+	m := splitModel()
+	g := onnx.NewGraph(m)
+	order, err := g.TopoSort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := findSplitSites(g, order)
+	_, err = applySplit(g, onnx.TensorNames(m.Graph), sites[0], [][]int{{0, 2}, {1}})
+	if err == nil || !strings.Contains(err.Error(), `weight "WP" has 4 input channels, the split 3`) {
+		t.Errorf("err %v, want P's weight named", err)
+	}
+}
+
+// TestQuantizeSplitKeepsExcludedActivation: excluding a node of a split
+// chain's activation keeps that chain whole, so the exclusion still names
+// a node of the model (it was refused as naming none once the split had
+// replaced the node).
+func TestQuantizeSplitKeepsExcludedActivation(t *testing.T) {
+	qtInitORT(t)
+	defer func(m int) { minSplitGroup = m }(minSplitGroup)
+	minSplitGroup = 1
+	for _, c := range []struct {
+		exclude string
+		splits  int
+	}{{"P", 1}, {"act1_mul", 0}, {"act2_sig", 0}} {
+		opt := DefaultOptions()
+		opt.SplitChannels, opt.Elementwise, opt.MaxError, opt.EntryFloat = true, true, -1, false
+		opt.Exclude = []string{c.exclude}
+		_, rep, err := Quantize(context.Background(), splitModel(), randomInputs{n: 4, seed: 1}, opt)
+		if err != nil {
+			t.Errorf("exclude %s: %v", c.exclude, err)
+			continue
+		}
+		if len(rep.Split) != c.splits {
+			t.Errorf("exclude %s: splits %+v, want %d", c.exclude, rep.Split, c.splits)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package quant
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -270,6 +271,14 @@ func TestRangeEntropy(t *testing.T) {
 	if hi < 2 || hi > 20 || lo != -hi {
 		t.Errorf("Range(entropy) = [%g, %g], want symmetric with 2 ≤ hi ≤ 20 (bulk ~±4.5, outliers ±40)", lo, hi)
 	}
+	// Both signs common: 128 levels, half the 8-bit range per sign.
+	abs := make([]uint64, histBins)
+	for i := range abs {
+		abs[i] = s.pos[i] + s.neg[i]
+	}
+	if want := float32(entropyThreshold(abs, 128) * s.width); hi != want || entropyThreshold(abs, 255) == entropyThreshold(abs, 128) {
+		t.Errorf("two-sided hi %g, want the 128-level threshold %g (255 levels: %g)", hi, want, entropyThreshold(abs, 255)*s.width)
+	}
 
 	// One-sided (ReLU-like): |N(0,1)| plus outliers at 40. Then all 255
 	// levels serve the positive side and lo is 0.
@@ -286,6 +295,17 @@ func TestRangeEntropy(t *testing.T) {
 	t.Logf("one-sided entropy range [%g, %g] (max %g)", lo, hi, s.Max)
 	if lo != 0 || hi < 2 || hi > 20 {
 		t.Errorf("Range(entropy) = [%g, %g], want [0, 2..20]", lo, hi)
+	}
+
+	// A few negatives (under 1 %) still count as one-sided: 255 levels.
+	addValues(t, s, slices.Repeat([]float32{-0.01}, 1000)...)
+	abs = make([]uint64, histBins)
+	for i := range abs {
+		abs[i] = s.pos[i] + s.neg[i]
+	}
+	lo, hi = s.Range(MethodEntropy, 0)
+	if want := float32(entropyThreshold(abs, 255) * s.width); hi != want || lo != -0.01 {
+		t.Errorf("one-sided with 0.5 %% negatives: [%g, %g], want [-0.01, %g] (255 levels)", lo, hi, want)
 	}
 
 	// Nothing to clip: a uniform distribution keeps its whole range.
@@ -375,4 +395,52 @@ func randFloats(rng *rand.Rand, n int, lo, hi float32) []float32 {
 		v[i] = lo + (hi-lo)*rng.Float32()
 	}
 	return v
+}
+
+// TestRangePercentileFirstBin: when the tail reaches into the first
+// histogram bin, the range ends at that bin's upper edge, not at 0.
+func TestRangePercentileFirstBin(t *testing.T) {
+	s := NewTensorStats()
+	addValues(t, s, 10)
+	addValues(t, s, slices.Repeat([]float32{0.001}, 1000)...)
+	lo, hi := s.Range(MethodPercentile, 99) // cut 0.5 % (5 values) from the top: the first bin's edge
+	if want := float32(s.width); lo != 0 || hi != want || hi < 0.001 {
+		t.Errorf("Range = [%g, %g], want [0, %g] (the first bin's edge)", lo, hi, want)
+	}
+}
+
+// TestRangePercentileTailExactlyMet: the range ends where more than the
+// tail lies above, so a top bin holding exactly the tail is cut.
+func TestRangePercentileTailExactlyMet(t *testing.T) {
+	s := NewTensorStats()
+	addValues(t, s, slices.Repeat([]float32{10}, 5)...)
+	addValues(t, s, slices.Repeat([]float32{1}, 995)...)
+	_, hi := s.Range(MethodPercentile, 99) // tail: 1000·1/200 = 5 values, all at 10
+	if hi < 1 || hi > 1.01 {
+		t.Errorf("hi = %g, want the edge of the bin of 1 (the 5 values at 10 are the tail)", hi)
+	}
+}
+
+// TestRangeEntropyOnePercentNegatives: exactly 1 % negatives is two-sided
+// (128 levels); one-sided needs fewer.
+func TestRangeEntropyOnePercentNegatives(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	s := NewTensorStats()
+	v := gaussian(rng, 99000)
+	for i := range v {
+		v[i] = float32(math.Abs(float64(v[i])))
+	}
+	addValues(t, s, v...)
+	addValues(t, s, slices.Repeat([]float32{-0.01}, 1000)...)
+	abs := make([]uint64, histBins)
+	for i := range abs {
+		abs[i] = s.pos[i] + s.neg[i]
+	}
+	t128, t255 := entropyThreshold(abs, 128), entropyThreshold(abs, 255)
+	if t128 == t255 {
+		t.Fatalf("both level counts give %g: the test cannot tell them apart", t128)
+	}
+	if _, hi := s.Range(MethodEntropy, 0); hi != float32(t128*s.width) {
+		t.Errorf("hi %g, want the 128-level %g (255 levels: %g)", hi, t128*s.width, t255*s.width)
+	}
 }
