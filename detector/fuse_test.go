@@ -44,13 +44,21 @@ func loadFused(t *testing.T, model string, edit func(*Config)) (*Detector, *test
 	return d, &logs
 }
 
-func detectDog(t *testing.T, d *Detector) []detection.Detection {
+// readDog reads the shared dog.jpg; the caller closes it.
+func readDog(t *testing.T) gocv.Mat {
 	t.Helper()
 	img := gocv.IMRead(testenv.Shared(t, "datasets", "samples", "dog.jpg"), gocv.IMReadColor)
-	defer img.Close()
 	if img.Empty() {
+		img.Close()
 		t.Fatal("cannot read dog.jpg")
 	}
+	return img
+}
+
+func detectDog(t *testing.T, d *Detector) []detection.Detection {
+	t.Helper()
+	img := readDog(t)
+	defer img.Close()
 	res, err := d.Detect(context.Background(), img, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -20,11 +20,8 @@ func TestDetectCancelledWaitingForASession(t *testing.T) {
 	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
-	img := gocv.IMRead(testenv.Shared(t, "datasets", "samples", "dog.jpg"), gocv.IMReadColor)
+	img := readDog(t)
 	defer img.Close()
-	if img.Empty() {
-		t.Fatal("cannot read dog.jpg")
-	}
 	cfg := DefaultConfig()
 	cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
 	cfg.Threads, cfg.Sessions, cfg.Slots = 1, 1, 2

@@ -1,8 +1,6 @@
 package detector_test
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -50,15 +48,7 @@ func headModel(t *testing.T, in, out []*onnxpb.ValueInfoProto) string {
 		m.Graph.Node = append(m.Graph.Node, &onnxpb.NodeProto{OpType: proto.String("Identity"), Input: []string{"y"}, Output: []string{extra.GetName()}})
 	}
 	m.MetadataProps = slices.DeleteFunc(m.MetadataProps, func(p *onnxpb.StringStringEntryProto) bool { return p.GetKey() == "imgsz" })
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "head.onnx")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeModel(t, m)
 }
 
 // TestInspectModelShapes: what New reads from a model's inputs and

@@ -3,13 +3,10 @@ package detector_test
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"gocv.io/x/gocv"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
@@ -75,14 +72,7 @@ func TestLoadLogsTheModel(t *testing.T) {
 			t.Errorf("yolox log lacks %q:\n%s", want, got)
 		}
 	}
-	b, err := proto.Marshal(reshapeModel("{0: 'a', 1: 'b'}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	named := filepath.Join(t.TempDir(), "named.onnx")
-	if err := os.WriteFile(named, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	named := writeModel(t, reshapeModel("{0: 'a', 1: 'b'}"))
 	if got := load(named); strings.Contains(got, "COCO") || !strings.Contains(got, "classes=2") {
 		t.Errorf("a model naming its 2 labels logs:\n%s", got)
 	}
@@ -145,14 +135,7 @@ func TestCloseNil(t *testing.T) {
 // the green plane: with no green they have zero area and are all dropped,
 // with some green NMS keeps one.
 func TestZeroAreaBoxesAreDropped(t *testing.T) {
-	b, err := proto.Marshal(reshapeModel("{0: 'a', 1: 'b'}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(t.TempDir(), "head.onnx")
-	if err := os.WriteFile(model, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	model := writeModel(t, reshapeModel("{0: 'a', 1: 'b'}"))
 	cfg := detector.DefaultConfig()
 	cfg.Model, cfg.Threads = model, 1
 	d := newDetector(t, cfg)
@@ -176,14 +159,7 @@ func TestZeroAreaBoxesAreDropped(t *testing.T) {
 // not fit the model's output is an error naming the model.
 func TestFormatNotMatchingTheOutput(t *testing.T) {
 	initORT(t)
-	b, err := proto.Marshal(reshapeModel("{0: 'a', 1: 'b'}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(t.TempDir(), "head.onnx")
-	if err := os.WriteFile(model, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	model := writeModel(t, reshapeModel("{0: 'a', 1: 'b'}"))
 	cfg := detector.DefaultConfig()
 	cfg.Model, cfg.Format = model, detection.FormatYOLOX // YOLOX at 64x64 has 84 anchors, not 2048
 	d, err := detector.New(cfg, quietLog())

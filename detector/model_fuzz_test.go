@@ -13,6 +13,21 @@ import (
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
+// writeModel writes m to a file in t's temporary directory and returns its
+// path.
+func writeModel(t testing.TB, m *onnxpb.ModelProto) string {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "head.onnx")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // reshapeModel is a tiny model ONNX Runtime runs that edgedet reads as a
 // YOLOv8 head: x [1,3,64,64] reshaped to y [1,6,2048] (4 box channels and
 // 2 classes over 2048 anchors), with Ultralytics metadata.
@@ -86,14 +101,7 @@ func FuzzNewDetector(f *testing.F) {
 // TestFuzzSeedModelLoads keeps FuzzNewDetector's first seed a model that
 // loads, so the fuzzer starts from the whole load path.
 func TestFuzzSeedModelLoads(t *testing.T) {
-	b, err := proto.Marshal(reshapeModel("{0: 'a', 1: 'b'}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(t.TempDir(), "m.onnx")
-	if err := os.WriteFile(model, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	model := writeModel(t, reshapeModel("{0: 'a', 1: 'b'}"))
 	cfg := detector.DefaultConfig()
 	cfg.Model = model
 	d := newDetector(t, cfg)

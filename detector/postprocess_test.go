@@ -2,12 +2,9 @@ package detector_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"gocv.io/x/gocv"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/internal/testenv"
@@ -38,14 +35,7 @@ func TestNothingCarriedOverBetweenFrames(t *testing.T) {
 // reshapeModel's boxes on a uniform 64x64 frame are 100/255 input (and
 // frame) pixels square: 0.154 px².
 func TestMinAreaBelowOnePixel(t *testing.T) {
-	b, err := proto.Marshal(reshapeModel("{0: 'a', 1: 'b'}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	model := filepath.Join(t.TempDir(), "head.onnx")
-	if err := os.WriteFile(model, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	model := writeModel(t, reshapeModel("{0: 'a', 1: 'b'}"))
 	img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(200, 100, 100, 0), 64, 64, gocv.MatTypeCV8UC3)
 	defer img.Close()
 	for minArea, want := range map[float32]int{0.1: 1, 0.5: 0} {

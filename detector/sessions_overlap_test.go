@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"gocv.io/x/gocv"
-
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
@@ -25,11 +23,8 @@ func TestTwoSessionsRunAtOnce(t *testing.T) {
 	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
-	img := gocv.IMRead(testenv.Shared(t, "datasets", "samples", "dog.jpg"), gocv.IMReadColor)
+	img := readDog(t)
 	defer img.Close()
-	if img.Empty() {
-		t.Fatal("cannot read dog.jpg")
-	}
 	cfg := DefaultConfig()
 	cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
 	cfg.Threads = 1
