@@ -71,7 +71,7 @@ func (d *Detector) prepareFused() (int, error) {
 		return 0, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	model, n, err := lut.OptimizeAndRewrite(raw, dir, d.runOptions)
+	model, n, err := optimizeAndRewrite(raw, dir, d.runOptions)
 	if err != nil {
 		return 0, err
 	}
@@ -131,3 +131,7 @@ func (d *Detector) cpuSession() (*ort.DynamicAdvancedSession, error) {
 }
 
 var errNotFused = errors.New("not fused")
+
+// optimizeAndRewrite is package lut's graph optimisation and rewrite. Tests
+// replace it to make the optimisation fail.
+var optimizeAndRewrite = lut.OptimizeAndRewrite

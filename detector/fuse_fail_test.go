@@ -55,3 +55,26 @@ func TestFuseLaterSessionFailureIsAnError(t *testing.T) {
 		t.Errorf("error %q, want session 2 of 2 and the reason", err)
 	}
 }
+
+// TestFuseOptimizeFailureFallsBack: when ONNX Runtime cannot optimise the
+// model for the rewrite, the standard graph is loaded with one warning that
+// names the reason (not the info line of a model with nothing to fuse).
+func TestFuseOptimizeFailureFallsBack(t *testing.T) {
+	old := optimizeAndRewrite
+	optimizeAndRewrite = func([]byte, string, func(*ort.SessionOptions) error) ([]byte, int, error) {
+		return nil, 0, errors.New("injected optimise failure")
+	}
+	defer func() { optimizeAndRewrite = old }()
+	d, logs := loadFused(t, "yolov8n_int8qdq_320.onnx", nil)
+	if n := d.Info().FusedActivations; n != 0 {
+		t.Errorf("FusedActivations = %d, want 0", n)
+	}
+	warns := logs.Lines("level=WARN")
+	if len(warns) != 1 || !strings.Contains(warns[0], "injected optimise failure") {
+		t.Errorf("want one warning naming the reason, got %q", warns)
+	}
+	if info := logs.Lines("no activation to fuse"); len(info) != 0 {
+		t.Errorf("a failed optimisation logged as a model with nothing to fuse: %q", info)
+	}
+	detectDog(t, d)
+}

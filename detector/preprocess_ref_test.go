@@ -104,3 +104,28 @@ func TestPreprocessMatchesReference(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestPreprocessPadDefaultsTo114: a spec given to NewPreprocessor without a
+// pad value (the one field WithDefaults fills that it does not require)
+// pads with grey 114, the YOLO default.
+func TestPreprocessPadDefaultsTo114(t *testing.T) {
+	spec := detection.Spec{Format: detection.FormatYOLOv8, InputWidth: 64, InputHeight: 64}.WithDefaults()
+	spec.PadValue = nil
+	p, err := detector.NewPreprocessor(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	img := gocv.NewMatWithSize(32, 64, gocv.MatTypeCV8UC3) // letterboxed with 16 rows of padding above and below
+	defer img.Close()
+	dst := make([]float32, p.Len())
+	if _, err := p.Run(img, dst); err != nil {
+		t.Fatal(err)
+	}
+	want := float32(114) * spec.Scale
+	for c := range 3 {
+		if got := dst[c*64*64]; got-want > 1e-6 || want-got > 1e-6 {
+			t.Errorf("channel %d: padding = %v, want %v (grey 114)", c, got, want)
+		}
+	}
+}
