@@ -18,7 +18,7 @@ import (
 // optimise in, the standard graph is loaded with one warning saying so.
 func TestFuseTempDirFailureFallsBack(t *testing.T) {
 	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
-	d, logs := loadFused(t, "yolov8n_int8qdq_320.onnx", nil)
+	d, logs := loadShared(t, "yolov8n_int8qdq_320.onnx", nil)
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}
@@ -65,7 +65,7 @@ func TestFuseOptimizeFailureFallsBack(t *testing.T) {
 		return nil, 0, errors.New("injected optimise failure")
 	}
 	defer func() { optimizeAndRewrite = old }()
-	d, logs := loadFused(t, "yolov8n_int8qdq_320.onnx", nil)
+	d, logs := loadShared(t, "yolov8n_int8qdq_320.onnx", nil)
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}

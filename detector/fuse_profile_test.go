@@ -14,7 +14,7 @@ import (
 // executing.
 func TestFusedSessionsRunTheLookup(t *testing.T) {
 	prefix := filepath.Join(t.TempDir(), "prof")
-	d, _ := loadFused(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.ProfilePrefix = prefix })
+	d, _ := loadShared(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.ProfilePrefix = prefix })
 	if d.Info().FusedActivations == 0 {
 		t.Fatal("not fused")
 	}

@@ -18,9 +18,9 @@ import (
 	"github.com/edgedet/edgedet/internal/testenv"
 )
 
-// loadFused builds a detector for the shared model name with cfg's
+// loadShared builds a detector for the shared model name with cfg's
 // defaults changed by edit, and returns it with its log.
-func loadFused(t *testing.T, model string, edit func(*Config)) (*Detector, *testenv.Buffer) {
+func loadShared(t *testing.T, model string, edit func(*Config)) (*Detector, *testenv.Buffer) {
 	t.Helper()
 	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
@@ -98,8 +98,8 @@ func sameObjects(t *testing.T, want, got []detection.Detection) {
 // standard graph finds on dog.jpg.
 func TestFusedINT8FindsSameObjects(t *testing.T) {
 	const model = "yolov8n_int8qdq_320.onnx"
-	plain, plainLog := loadFused(t, model, func(c *Config) { c.FuseActivations = false })
-	fused, logs := loadFused(t, model, nil)
+	plain, plainLog := loadShared(t, model, func(c *Config) { c.FuseActivations = false })
+	fused, logs := loadShared(t, model, nil)
 
 	if n := plain.Info().FusedActivations; n != 0 {
 		t.Errorf("fuse_activations = false: FusedActivations = %d, want 0", n)
@@ -139,7 +139,7 @@ func TestFuseLeavesOtherModelsUnchanged(t *testing.T) {
 				calls++
 				return lut.Register(o, lib)
 			})()
-			d, logs := loadFused(t, tc.model, nil)
+			d, logs := loadShared(t, tc.model, nil)
 			if n := d.Info().FusedActivations; n != 0 {
 				t.Errorf("FusedActivations = %d, want 0", n)
 			}
@@ -171,7 +171,7 @@ func TestFuseRegisterFailureFallsBack(t *testing.T) {
 	defer swapRegister(func(*ort.SessionOptions, string) error {
 		return errors.New("injected register failure")
 	})()
-	d, logs := loadFused(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.Sessions = 2 })
+	d, logs := loadShared(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.Sessions = 2 })
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}
@@ -193,7 +193,7 @@ func TestFuseSessionFailureFallsBack(t *testing.T) {
 		}
 		return lut.Register(o, lib)
 	})()
-	d, logs := loadFused(t, "yolov8n_int8qdq_320.onnx", nil)
+	d, logs := loadShared(t, "yolov8n_int8qdq_320.onnx", nil)
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}
@@ -207,7 +207,7 @@ func TestFuseSessionFailureFallsBack(t *testing.T) {
 // TestFuseGraphOptimizationBelowAll: the fused graph needs ORT's layout
 // optimisation, so a lower level keeps the standard graph and says why.
 func TestFuseGraphOptimizationBelowAll(t *testing.T) {
-	d, logs := loadFused(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.GraphOptimization = "basic" })
+	d, logs := loadShared(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.GraphOptimization = "basic" })
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
 	}
@@ -224,7 +224,7 @@ func TestFuseEverySession(t *testing.T) {
 		calls++
 		return lut.Register(o, lib)
 	})()
-	d, _ := loadFused(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.Sessions, c.Slots = 2, 1 })
+	d, _ := loadShared(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.Sessions, c.Slots = 2, 1 })
 	if calls != 1+2 { // the check, then one per session
 		t.Errorf("operators registered %d times, want 3 (check + 2 sessions)", calls)
 	}
@@ -258,7 +258,7 @@ func TestFuseEverySession(t *testing.T) {
 func TestFuseLeavesNoFiles(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	d, _ := loadFused(t, "yolov8n_int8qdq_320.onnx", nil)
+	d, _ := loadShared(t, "yolov8n_int8qdq_320.onnx", nil)
 	if d.Info().FusedActivations == 0 {
 		t.Fatal("not fused")
 	}

@@ -2,33 +2,19 @@ package detector
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
-
-	"github.com/edgedet/edgedet/internal/testenv"
 )
 
 // TestDetectRunFailureIsAnError: when ONNX Runtime fails to run the model
 // (here: the output bound to a tensor of the wrong shape), Detect returns
 // the error naming the model, not an empty or stale result.
 func TestDetectRunFailureIsAnError(t *testing.T) {
-	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := loadShared(t, "yolox_nano_416.onnx", func(c *Config) { c.Sessions, c.Slots = 1, 1 })
 	img := readDog(t)
 	defer img.Close()
-	cfg := DefaultConfig()
-	cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
-	cfg.Threads, cfg.Sessions, cfg.Slots = 1, 1, 1
-	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	wrong, err := ort.NewEmptyTensor[float32](ort.NewShape(1))
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package detector
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -17,19 +15,9 @@ import (
 // session, busy with another frame, returns its context's error (with the
 // frame's size), not an empty result.
 func TestDetectCancelledWaitingForASession(t *testing.T) {
-	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := loadShared(t, "yolox_nano_416.onnx", func(c *Config) { c.Sessions, c.Slots = 1, 2 })
 	img := readDog(t)
 	defer img.Close()
-	cfg := DefaultConfig()
-	cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
-	cfg.Threads, cfg.Sessions, cfg.Slots = 1, 1, 2
-	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
 	entered, release := make(chan struct{}), make(chan struct{})
 	d.runHook = func(_ int, running bool) {
 		if running {
@@ -45,7 +33,10 @@ func TestDetectCancelledWaitingForASession(t *testing.T) {
 	<-entered // the session is taken until release
 	ctx, cancel := context.WithCancel(context.Background())
 	waiting := make(chan struct{})
-	var res Result
+	var (
+		res Result
+		err error
+	)
 	go detectWaiting(ctx, d, img, &res, &err, waiting)
 	testenv.WaitBlocked(t, 10*time.Second, "the second Detect waiting for the session", "detectWaiting", "(*Job).Infer")
 	cancel()

@@ -2,14 +2,10 @@ package detector
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/edgedet/edgedet/internal/testenv"
 )
 
 // TestTwoSessionsRunAtOnce proves that with Sessions = 2 two inferences are
@@ -20,24 +16,9 @@ import (
 // one session the second caller cannot enter until the first has left, the
 // wait times out and the count never exceeds 1.
 func TestTwoSessionsRunAtOnce(t *testing.T) {
-	if err := InitRuntime(testenv.ORTLibrary(t)); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := loadShared(t, "yolox_nano_416.onnx", func(c *Config) { c.Sessions, c.Slots = 2, 2 })
 	img := readDog(t)
 	defer img.Close()
-	cfg := DefaultConfig()
-	cfg.Model = testenv.Shared(t, "models", "yolox_nano_416.onnx")
-	cfg.Threads = 1
-	cfg.Sessions, cfg.Slots = 2, 2
-	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	}()
 
 	const patience = 10 * time.Second // only spent when the runs do not overlap
 	var (
