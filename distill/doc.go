@@ -1,0 +1,43 @@
+// Package distill recovers the accuracy of a pruned model without labels:
+// the FP32 model is the teacher, the pruned model the student, and the
+// student is trained (package train, pure Go) to reproduce the teacher's
+// tensors on ordinary frames — a folder of images, a video, the device's
+// camera — supplied as onnx.Inputs with the detector's own preprocessing.
+//
+// Distill is the entry point. It first checks that the two models are
+// interchangeable: the same inputs, and the same outputs with the same
+// shapes (an error names both shapes). Tensors that both graphs have with
+// equal shapes are anchors: their channels still correspond. Where the
+// student differs (a pruned Conv changes the shapes up to the next
+// Conv that reads it), each maximal connected differing region is a block.
+//
+//   - Block-wise (BlockShare of the budget, 30 % by default): each block is
+//     run on its own from the teacher's values of its input anchors and
+//     trained to reproduce the teacher's values of its output anchors. It
+//     is cheap (only the blocks run on the student) and stable (an error
+//     cannot propagate from one block into the next). A student with no
+//     differing block skips it.
+//   - End to end: the student runs from the image, and the loss is on the
+//     head tensors, the outputs of the Convs from which a graph output is
+//     reachable without another Conv (for YOLOX the nine pre-sigmoid
+//     reg/obj/cls convolutions), each squared error divided by the
+//     teacher's variance of that tensor (measured on the phase's first
+//     batch), so that every head weighs the same whatever its scale. With
+//     FeatureWeight the blocks' output anchors join the loss.
+//
+// Each phase uses a fresh Adam (or SGD with momentum) whose learning rate
+// decays along a cosine. Frames are drawn in a random order per epoch and
+// augmented on the preprocessed tensor: horizontal flip, a crop of 70–100 %
+// of each side resized back bilinearly, and brightness, contrast and
+// saturation jitter kept within the frame's own value range. The budget is
+// a number of steps and/or a training time measured with an injected clock;
+// a cancelled context returns an error and no model.
+//
+// # Limits
+//
+// Both models must be float32 and built only from the operators package
+// train supports; the image input needs fixed channels, height and width.
+// The teacher runs in pure Go too, so one step costs a teacher forward and
+// a student forward and backward: on two vCPUs, seconds per batch for
+// yolox_nano_416. The student's BatchNorm is folded into its Convs.
+package distill

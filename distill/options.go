@@ -1,0 +1,136 @@
+package distill
+
+import (
+	"time"
+
+	"github.com/edgedet/edgedet/onnx/onnxpb"
+)
+
+// Phase names, as Progress and Report give them.
+const (
+	PhaseBlockwise = "block-wise"
+	PhaseEndToEnd  = "end-to-end"
+)
+
+// Defaults of the zero Options fields.
+const (
+	DefaultBatch      = 4
+	DefaultLR         = 2e-4
+	DefaultBlockShare = 0.3
+	DefaultMinLRShare = 0.05
+)
+
+// Options adjust Distill. The zero value of a field means its default;
+// at least one of Steps and Duration must be set.
+type Options struct {
+	// Steps is the number of optimiser steps over both phases (0 = no
+	// step limit).
+	Steps int
+	// Duration is the training time budget, measured with Now (0 = no time
+	// limit). Time spent in Checkpoint callbacks does not count.
+	Duration time.Duration
+	// BlockShare is the share of the budget (of Steps and of Duration)
+	// given to the block-wise phase when the student has differing
+	// regions (default DefaultBlockShare; negative: none).
+	BlockShare float64
+	// Batch is the number of images per step (default DefaultBatch).
+	Batch int
+	// LR is the initial learning rate of each phase (default DefaultLR);
+	// it decays along a cosine to MinLRShare·LR over the phase.
+	LR float64
+	// MinLRShare is the learning rate at the end of a phase, as a share of
+	// LR (default DefaultMinLRShare).
+	MinLRShare float64
+	// SGD uses SGD with momentum 0.9 instead of Adam.
+	SGD bool
+	// FeatureWeight adds, in the end-to-end phase, the outputs of the
+	// differing regions (intermediate features whose channels still
+	// correspond) to the head loss with this share of its weight (0 =
+	// heads only).
+	FeatureWeight float64
+	// NoAugment turns off the augmentation of the frames (horizontal flip,
+	// crop resized back, brightness, contrast and saturation jitter).
+	NoAugment bool
+	// Seed makes the frame order and the augmentation reproducible.
+	Seed uint64
+
+	// TeacherSHA256 and DataDescription are recorded in the output
+	// model's metadata.
+	TeacherSHA256, DataDescription string
+
+	// Now is the clock the budget is measured with (default time.Now).
+	Now func() time.Time
+	// Progress, when set, is called after every step.
+	Progress func(Progress)
+	// Checkpoint, when set, is called every CheckpointSteps steps and
+	// every CheckpointEvery of training time with a copy of the student;
+	// an error it returns stops Distill.
+	Checkpoint      func(Checkpoint) error
+	CheckpointSteps int
+	CheckpointEvery time.Duration
+}
+
+// Progress is the state after one step.
+type Progress struct {
+	Phase string
+	// Step counts the steps of all phases so far; Steps is Options.Steps.
+	Step, Steps int
+	// Elapsed is the training time so far; Budget is Options.Duration.
+	Elapsed, Budget time.Duration
+	// Loss is this step's loss: the mean over the matched tensors of their
+	// squared error divided by the teacher's variance of the tensor.
+	Loss float64
+}
+
+// Checkpoint is a copy of the student during training.
+type Checkpoint struct {
+	Phase   string
+	Step    int
+	Elapsed time.Duration
+	Model   *onnxpb.ModelProto
+}
+
+// PhaseReport is what one phase did.
+type PhaseReport struct {
+	Name                string
+	Steps               int
+	FirstLoss, LastLoss float64
+	Elapsed             time.Duration
+}
+
+// Region is a part of the student that differs from the teacher.
+type Region struct {
+	Nodes, Inputs, Outputs []string
+}
+
+// Report describes a distillation.
+type Report struct {
+	// Regions are the differing parts of the student the block-wise phase
+	// trained; Heads the tensors the end-to-end phase matched.
+	Regions []Region
+	Heads   []string
+	Phases  []PhaseReport
+	// Steps and Images count all phases; Elapsed is the training time.
+	Steps, Images int
+	FinalLoss     float64
+	Elapsed       time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
+	}
+	if o.LR <= 0 {
+		o.LR = DefaultLR
+	}
+	if o.BlockShare == 0 {
+		o.BlockShare = DefaultBlockShare
+	}
+	if o.MinLRShare <= 0 {
+		o.MinLRShare = DefaultMinLRShare
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
