@@ -2,8 +2,8 @@ package distill
 
 import (
 	"context"
-	"math"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"

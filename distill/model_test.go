@@ -89,7 +89,6 @@ func tinyDetector(seed uint64, objCh int) *onnxpb.ModelProto {
 	}
 }
 
-
 // pruneOutputs removes output channels drop of Conv conv (rows of its
 // weight and bias) and the matching input channels of the Convs reading
 // its activation act, as structured pruning does.
