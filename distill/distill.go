@@ -68,6 +68,7 @@ type trainer struct {
 	opt              Options
 	teacher, student *train.Graph
 	plan             *plan
+	studentModel     *onnxpb.ModelProto // folded
 	data             onnx.Inputs
 	rng              *rand.Rand
 	order            []int // frame order of the current epoch
@@ -93,7 +94,7 @@ func newTrainer(teacher, student *onnxpb.ModelProto, data onnx.Inputs, opt Optio
 	if err != nil {
 		return nil, fmt.Errorf("distill: %w", err)
 	}
-	t := &trainer{opt: opt, plan: p, data: data, rng: rand.New(rand.NewPCG(opt.Seed, 0x5eed)), report: &Report{Heads: p.heads}}
+	t := &trainer{opt: opt, plan: p, studentModel: sf, data: data, rng: rand.New(rand.NewPCG(opt.Seed, 0x5eed)), report: &Report{Heads: p.heads}}
 	if t.teacher, err = train.Build(tf, train.Options{}); err != nil {
 		return nil, fmt.Errorf("distill: teacher: %w", err)
 	}
@@ -136,25 +137,17 @@ func (t *trainer) run(ctx context.Context) error {
 	return nil
 }
 
-// stepFunc runs one training step on a batch at a learning rate and
-// returns its loss; weights is nil on the first step of a phase, which
-// sets it.
-type stepFunc func(x *train.Tensor, o train.Optimizer, weights map[string]float64) (float64, map[string]float64, error)
+// stepFunc computes the loss of a batch and the parameters' gradients,
+// and returns the loss; weights (of the matched tensors) is nil on the
+// first step of a phase, which sets it.
+type stepFunc func(x *train.Tensor, weights map[string]float64) (float64, map[string]float64, error)
 
 // phase trains with step until steps steps (when Options.Steps is set) or
 // until the training time reaches until (when Options.Duration is set).
 func (t *trainer) phase(ctx context.Context, name string, steps int, until time.Duration, step stepFunc) error {
 	rep := PhaseReport{Name: name}
 	begin := t.elapsed()
-	var o train.Optimizer
-	var setLR func(float64)
-	if t.opt.SGD {
-		s := &train.SGD{Momentum: 0.9}
-		o, setLR = s, func(lr float64) { s.LR = float32(lr) }
-	} else {
-		a := &train.Adam{}
-		o, setLR = a, func(lr float64) { a.LR = float32(lr) }
-	}
+	o := newScaledOptimizer(t.student, t.studentModel, t.opt.SGD)
 	var weights map[string]float64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -171,12 +164,18 @@ func (t *trainer) phase(ctx context.Context, name string, steps int, until time.
 		if t.opt.Duration > 0 && until > begin {
 			done = max(done, float64(el-begin)/float64(until-begin))
 		}
-		setLR(cosineLR(t.opt.LR, t.opt.MinLRShare, done))
+		lr := cosineLR(t.opt.LR, t.opt.MinLRShare, done)
+		if warm := warmupSteps(steps, t.opt.Steps > 0); rep.Steps < warm {
+			lr *= float64(rep.Steps+1) / float64(warm+1)
+		}
 		x, err := t.batch(ctx)
 		if err != nil {
 			return err
 		}
-		loss, w, err := step(x, o, weights)
+		loss, w, err := step(x, weights)
+		if err == nil {
+			err = o.step(lr)
+		}
 		if err != nil {
 			return fmt.Errorf("distill %s step %d: %w", name, t.step+1, err)
 		}
@@ -220,6 +219,19 @@ func (t *trainer) checkpoint(phase string, el time.Duration) error {
 		return fmt.Errorf("distill checkpoint at step %d: %w", t.step, err)
 	}
 	return nil
+}
+
+// maxWarmup is the number of steps over which a phase's learning rate
+// rises linearly to its start value (Adam's first steps are as large as
+// the learning rate whatever the gradient), capped at a tenth of a step
+// budget.
+const maxWarmup = 10
+
+func warmupSteps(steps int, limited bool) int {
+	if limited {
+		return min(maxWarmup, steps/10)
+	}
+	return maxWarmup
 }
 
 // cosineLR decays lr along half a cosine from lr (done = 0) to

@@ -15,7 +15,7 @@ const (
 // Defaults of the zero Options fields.
 const (
 	DefaultBatch      = 4
-	DefaultLR         = 2e-4
+	DefaultLR         = 3e-4
 	DefaultBlockShare = 0.3
 	DefaultMinLRShare = 0.05
 )
@@ -35,8 +35,11 @@ type Options struct {
 	BlockShare float64
 	// Batch is the number of images per step (default DefaultBatch).
 	Batch int
-	// LR is the initial learning rate of each phase (default DefaultLR);
-	// it decays along a cosine to MinLRShare·LR over the phase.
+	// LR is the learning rate of each phase (default DefaultLR), relative
+	// to the size of each parameter tensor: a step changes a tensor by
+	// about LR times its RMS. It rises over the first steps of a phase
+	// (at most 10, at most a tenth of a step budget) and then decays along
+	// a cosine to MinLRShare·LR at the end of the phase.
 	LR float64
 	// MinLRShare is the learning rate at the end of a phase, as a share of
 	// LR (default DefaultMinLRShare).

@@ -38,7 +38,7 @@ func (t *trainer) batch(ctx context.Context) (*train.Tensor, error) {
 
 // blockStep trains every differing region on the teacher's tensors at its
 // borders.
-func (t *trainer) blockStep(x *train.Tensor, o train.Optimizer, weights map[string]float64) (float64, map[string]float64, error) {
+func (t *trainer) blockStep(x *train.Tensor, weights map[string]float64) (float64, map[string]float64, error) {
 	var want, outs []string
 	for _, r := range t.plan.regions {
 		for _, n := range slices.Concat(r.inputs, r.outputs) {
@@ -76,12 +76,12 @@ func (t *trainer) blockStep(x *train.Tensor, o train.Optimizer, weights map[stri
 		}
 		total += loss
 	}
-	return total, weights, o.Step(t.student.Params())
+	return total, weights, nil
 }
 
 // endToEndStep runs the student from the image and matches the head
 // tensors (and, with FeatureWeight, the regions' outputs) to the teacher's.
-func (t *trainer) endToEndStep(x *train.Tensor, o train.Optimizer, weights map[string]float64) (float64, map[string]float64, error) {
+func (t *trainer) endToEndStep(x *train.Tensor, weights map[string]float64) (float64, map[string]float64, error) {
 	want := slices.Clone(t.plan.heads)
 	var features []string
 	if t.opt.FeatureWeight > 0 {
@@ -117,7 +117,7 @@ func (t *trainer) endToEndStep(x *train.Tensor, o train.Optimizer, weights map[s
 	if err := tape.Backward(grads); err != nil {
 		return 0, nil, err
 	}
-	return loss, weights, o.Step(t.student.Params())
+	return loss, weights, nil
 }
 
 // varianceWeights gives each named tensor the weight total/(n·variance)
