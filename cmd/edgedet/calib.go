@@ -27,17 +27,18 @@ func modelSpec(model string) (detection.Spec, error) {
 	return info.Spec, nil
 }
 
-// openCalibInputs reads calibration frames from --calib: a directory of
-// images (at most maxImages, 0 = all), or else the name of a camera of the
-// config at cfgPath, from which frames frames are captured.
-func openCalibInputs(ctx context.Context, src, cfgPath string, frames, maxImages int, spec detection.Spec,
+// openCalibInputs reads calibration frames from the flag called flagName
+// (--calib, --data) whose value is src: a directory of images (at most
+// maxImages, 0 = all), or else the name of a camera of the config at
+// cfgPath, from which frames frames are captured.
+func openCalibInputs(ctx context.Context, flagName, src, cfgPath string, frames, maxImages int, spec detection.Spec,
 	log *slog.Logger, stderr io.Writer) (*calib.Inputs, error) {
 	if st, err := os.Stat(src); err == nil && st.IsDir() {
 		return calib.FromDir(src, maxImages, spec, log)
 	}
 	cfg, err := agent.Load(cfgPath)
 	if err != nil {
-		return nil, fmt.Errorf("--calib %q is not a directory, so it names a camera of %s: %w", src, cfgPath, err)
+		return nil, fmt.Errorf("%s %q is not a directory, so it names a camera of %s: %w", flagName, src, cfgPath, err)
 	}
 	var names []string
 	for _, c := range cfg.Cameras {
@@ -50,5 +51,5 @@ func openCalibInputs(ctx context.Context, src, cfgPath string, frames, maxImages
 		}
 		return calib.FromCamera(ctx, src, c.Config, frames, spec, log, stderr)
 	}
-	return nil, fmt.Errorf("--calib %q: no such directory, and no camera of that name in %s (cameras: %s)", src, cfg.Path, strings.Join(names, ", "))
+	return nil, fmt.Errorf("%s %q: no such directory, and no camera of that name in %s (cameras: %s)", flagName, src, cfg.Path, strings.Join(names, ", "))
 }

@@ -5,6 +5,7 @@
 //	edgedet detect --model M IMAGES        detect objects in images (detector)
 //	edgedet quantize --model M --calib D   INT8 post-training quantization (quant)
 //	edgedet prune --model M --calib D      structured channel pruning (prune)
+//	edgedet distill --teacher T --student S --data D   recover a pruned model without labels (distill)
 //	edgedet eval --model M --data D        COCO mAP on a labelled dataset (eval)
 //	edgedet bench --model M IMAGES         time preprocessing, inference, postprocessing
 //	edgedet platform                       the board, CPU features and providers (platforms)
@@ -63,6 +64,8 @@ func (c command) run(ctx context.Context, args []string, stdout, stderr io.Write
 		return cmdQuantize(ctx, args, stdout, stderr)
 	case "prune":
 		return cmdPrune(ctx, args, stdout, stderr)
+	case "distill":
+		return cmdDistill(ctx, args, stdout, stderr)
 	case "platform":
 		return cmdPlatform(args, stdout, stderr)
 	case "version":
@@ -85,6 +88,8 @@ var commands = []command{
 		"INT8 post-training quantization (QDQ) with sensitivity analysis"},
 	{"prune", []string{"--model FP32.onnx --calib DIR|CAMERA --out PRUNED.onnx [--target ratio=R|flops=F] [--eval DIR]"},
 		"structured channel pruning with least-squares reconstruction"},
+	{"distill", []string{"--teacher FP32.onnx --student S.onnx --data DIR|VIDEO|CAMERA --out OUT.onnx [--time 25m] [--steps N] [--eval DIR]"},
+		"train a pruned student to reproduce its teacher on unlabeled frames"},
 	{"platform", []string{"[--json] [--ort-lib PATH]"},
 		"board, CPU features, ONNX Runtime providers, execution-provider plan"},
 	{"version", []string{"[--ort-lib PATH]"},

@@ -118,7 +118,7 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	opt.Importance, opt.Refit, opt.Samples, opt.Status = f.importance, f.refit, f.samples, stderr
 	var inputs onnx.Inputs
 	if f.calib != "" {
-		ci, err := openCalibInputs(ctx, f.calib, f.cfgPath, f.frames, f.maxImages, spec, log, stderr)
+		ci, err := openCalibInputs(ctx, "--calib", f.calib, f.cfgPath, f.frames, f.maxImages, spec, log, stderr)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,8 @@ import (
 )
 
 // mapScorer is prune's sensitivity Scorer: COCO mAP@0.5:0.95 of a model on
-// the first images images of the YOLO-labelled directory data.
+// the first images images of the YOLO-labelled directory data (distill's
+// checkpoints use its whole Summary).
 type mapScorer struct {
 	data   string
 	images int
@@ -25,35 +26,41 @@ type mapScorer struct {
 }
 
 func (s *mapScorer) Score(ctx context.Context, m *onnxpb.ModelProto) (float64, error) {
+	sum, err := s.Summary(ctx, m)
+	return sum.AP, err
+}
+
+// Summary is the COCO summary of m on the first images images of data.
+func (s *mapScorer) Summary(ctx context.Context, m *onnxpb.ModelProto) (eval.Summary, error) {
 	if s.dir == "" {
 		dir, err := os.MkdirTemp("", "edgedet-prune-")
 		if err != nil {
-			return 0, err
+			return eval.Summary{}, err
 		}
 		s.dir = dir
 	}
 	path := filepath.Join(s.dir, "candidate.onnx")
 	if err := onnx.SaveModel(path, m); err != nil {
-		return 0, err
+		return eval.Summary{}, err
 	}
 	det, err := evalDetector(path, s.log)
 	if err != nil {
-		return 0, err
+		return eval.Summary{}, err
 	}
 	defer det.Close()
 	if s.ds == nil {
 		ds, err := eval.LoadYOLODataset(s.data, det.Info().Labels)
 		if err != nil {
-			return 0, err
+			return eval.Summary{}, err
 		}
 		ds.Images = ds.Images[:min(s.images, len(ds.Images))]
 		s.ds, s.used = ds, len(ds.Images)
 	}
 	r, err := evalModel(ctx, det, s.ds, io.Discard)
 	if err != nil {
-		return 0, err
+		return eval.Summary{}, err
 	}
-	return r.Summary.AP, nil
+	return r.Summary, nil
 }
 
 // Close removes the temporary directory.

@@ -149,7 +149,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if f.metric == "detections" {
 		opt.Metric = quant.DetectionMetric(spec)
 	}
-	inputs, err := openCalibInputs(ctx, f.calib, f.cfgPath, f.frames, f.maxImages, spec, log, stderr)
+	inputs, err := openCalibInputs(ctx, "--calib", f.calib, f.cfgPath, f.frames, f.maxImages, spec, log, stderr)
 	if err != nil {
 		return err
 	}
