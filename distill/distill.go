@@ -181,11 +181,8 @@ func (t *trainer) phase(ctx context.Context, name string, steps int, until time.
 		}
 		weights = w
 		t.step++
-		if rep.Steps == 0 {
-			rep.FirstLoss = loss
-		}
 		rep.Steps++
-		rep.LastLoss = loss
+		rep.Losses = append(rep.Losses, loss)
 		el = t.elapsed()
 		rep.Elapsed = el - begin
 		if t.opt.Progress != nil {
@@ -196,9 +193,23 @@ func (t *trainer) phase(ctx context.Context, name string, steps int, until time.
 		}
 	}
 	if rep.Steps > 0 {
+		n := max(1, min(maxLossWindow, rep.Steps/5))
+		rep.FirstLoss, rep.LastLoss = mean(rep.Losses[:n]), mean(rep.Losses[rep.Steps-n:])
 		t.report.Phases = append(t.report.Phases, rep)
 	}
 	return nil
+}
+
+// maxLossWindow is the most steps PhaseReport's first and last losses
+// average over (a fifth of the phase's steps, at least one).
+const maxLossWindow = 10
+
+func mean(x []float64) float64 {
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
 }
 
 // checkpoint calls Options.Checkpoint when one is due; its time does not

@@ -140,7 +140,10 @@ func TestPrunedStudentRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := maxOutputGap(t, teacher, out, fresh)
-	t.Logf("phases %+v; output gap %.3g → %.3g", rep.Phases, before, after)
+	for _, ph := range rep.Phases {
+		t.Logf("%s: %d steps, loss %.3g → %.3g", ph.Name, ph.Steps, ph.FirstLoss, ph.LastLoss)
+	}
+	t.Logf("output gap %.3g → %.3g", before, after)
 	if len(rep.Regions) != 2 || len(rep.Phases) != 2 {
 		t.Fatalf("regions %+v phases %+v, want 2 and 2", rep.Regions, rep.Phases)
 	}
@@ -151,6 +154,9 @@ func TestPrunedStudentRecovers(t *testing.T) {
 		ph := rep.Phases[i]
 		if ph.Name != want.name || ph.Steps != want.steps {
 			t.Errorf("phase %d is %s with %d steps, want %s with %d", i, ph.Name, ph.Steps, want.name, want.steps)
+		}
+		if n := min(maxLossWindow, want.steps/5); len(ph.Losses) != ph.Steps || ph.FirstLoss != mean(ph.Losses[:n]) || ph.LastLoss != mean(ph.Losses[ph.Steps-n:]) {
+			t.Errorf("%s: first and last losses %g, %g are not the means of the first and last %d of %v", ph.Name, ph.FirstLoss, ph.LastLoss, n, ph.Losses)
 		}
 		if ph.LastLoss >= ph.FirstLoss/2 {
 			t.Errorf("%s loss %g → %g: did not halve", ph.Name, ph.FirstLoss, ph.LastLoss)
@@ -271,7 +277,6 @@ func TestBudgets(t *testing.T) {
 		return rep
 	}
 	plain := run(0, 0)
-	t.Logf("time budget: %+v", plain.Phases)
 	if plain.Elapsed < 100*time.Second || plain.Elapsed > 105*time.Second {
 		t.Errorf("training took %v of a 100s budget", plain.Elapsed)
 	}

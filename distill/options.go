@@ -95,8 +95,12 @@ type Checkpoint struct {
 
 // PhaseReport is what one phase did.
 type PhaseReport struct {
-	Name                string
-	Steps               int
+	Name  string
+	Steps int
+	// Losses are the steps' losses; FirstLoss and LastLoss the means of
+	// the first and of the last fifth of them (1 to 10 steps), since one
+	// batch's loss is noisy.
+	Losses              []float64
 	FirstLoss, LastLoss float64
 	Elapsed             time.Duration
 }
