@@ -232,7 +232,30 @@ func printDistillReport(w io.Writer, out string, rep *distill.Report) {
 	fmt.Fprintf(w, "block-wise regions: %d; head tensors: %d\n", len(rep.Regions), len(rep.Heads))
 	for _, p := range rep.Phases {
 		fmt.Fprintf(w, "%-11s %10s in %7v   loss %.4f -> %.4f\n", p.Name, plural(p.Steps, "step"), p.Elapsed.Round(time.Second), p.FirstLoss, p.LastLoss)
+		if curve := lossCurve(p.Losses, 10); len(curve) > 2 {
+			fmt.Fprintf(w, "%-11s loss by tenth of the phase:", "")
+			for _, l := range curve {
+				fmt.Fprintf(w, " %.4f", l)
+			}
+			fmt.Fprintln(w)
+		}
 	}
+}
+
+// lossCurve is the mean loss of each of n equal stretches of steps (fewer
+// when there are fewer steps).
+func lossCurve(losses []float64, n int) []float64 {
+	n = min(n, len(losses))
+	var curve []float64
+	for i := range n {
+		part := losses[i*len(losses)/n : (i+1)*len(losses)/n]
+		var sum float64
+		for _, l := range part {
+			sum += l
+		}
+		curve = append(curve, sum/float64(len(part)))
+	}
+	return curve
 }
 
 // distillEval evaluates the student at checkpoints on --eval.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,15 @@ func TestDistillBudgetFlags(t *testing.T) {
 		if f.steps != tc.steps || f.duration != tc.time {
 			t.Errorf("%v: steps %d time %v, want %d and %v", tc.args, f.steps, f.duration, tc.steps, tc.time)
 		}
+	}
+}
+
+func TestLossCurve(t *testing.T) {
+	got := lossCurve([]float64{1, 3, 5, 7, 9, 11}, 3)
+	if want := []float64{2, 6, 10}; !slices.Equal(got, want) {
+		t.Errorf("curve %v, want %v", got, want)
+	}
+	if got := lossCurve([]float64{4, 2}, 10); !slices.Equal(got, []float64{4, 2}) {
+		t.Errorf("curve of 2 steps %v, want them both", got)
 	}
 }
