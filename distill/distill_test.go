@@ -335,3 +335,41 @@ func sameWeights(a, b *onnxpb.ModelProto) bool {
 	}
 	return true
 }
+
+// TestFeatureWeight: with FeatureWeight the end-to-end loss also matches
+// the regions' outputs, which together weigh FeatureWeight next to the
+// heads' 1; without it only the heads.
+func TestFeatureWeight(t *testing.T) {
+	student := tinyDetector(1, 2)
+	pruneOutputs(student, "c1", "a1", 0)
+	for _, fw := range []float64{0, 0.5} {
+		tr, err := newTrainer(tinyDetector(1, 2), student, randomFrames(1, 2, frameSize), Options{Batch: 2, FeatureWeight: fw}.withDefaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := tr.batch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, weights, err := tr.endToEndStep(x, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tv, err := tr.teacher.Forward(map[string]*train.Tensor{"x": x}, "h1", "h2", "c2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]float64{"h1": 0.5 / variance(tv["h1"].Data), "h2": 0.5 / variance(tv["h2"].Data)}
+		if fw > 0 {
+			want["c2"] = fw / variance(tv["c2"].Data)
+		}
+		if len(weights) != len(want) {
+			t.Fatalf("FeatureWeight %g: weights %v, want %v", fw, weights, want)
+		}
+		for k, w := range want {
+			if math.Abs(weights[k]-w) > 1e-9*w {
+				t.Errorf("FeatureWeight %g: weight of %s %g, want %g", fw, k, weights[k], w)
+			}
+		}
+	}
+}

@@ -26,6 +26,8 @@
 //     FeatureWeight the blocks' output anchors join the loss.
 //
 // Each phase uses a fresh Adam (or SGD with momentum) whose learning rate
+// is relative to each weight tensor's RMS (a pretrained detector's tensors
+// differ in scale by orders of magnitude), rises over the first steps and
 // decays along a cosine. Frames are drawn in a random order per epoch and
 // augmented on the preprocessed tensor: horizontal flip, a crop of 70–100 %
 // of each side resized back bilinearly, and brightness, contrast and
