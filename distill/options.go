@@ -15,7 +15,7 @@ const (
 // Defaults of the zero Options fields.
 const (
 	DefaultBatch      = 4
-	DefaultLR         = 3e-4
+	DefaultLR         = 1e-3
 	DefaultBlockShare = 0.3
 	DefaultMinLRShare = 0.05
 )
