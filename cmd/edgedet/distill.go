@@ -27,7 +27,7 @@ type distillFlags struct {
 	teacher, student, data, out string
 	duration, evalEvery         time.Duration
 	steps, batch                int
-	lr, blockShare              float64
+	lr, blockShare, featWeight  float64
 	maxImages, frames           int
 	noAugment                   bool
 	seed                        uint64
@@ -46,6 +46,7 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 	fs.IntVar(&f.batch, "batch", distill.DefaultBatch, "frames per step")
 	floatVar(fs, &f.lr, "lr", distill.DefaultLR, "learning rate, relative to each weight tensor's size; rises over the first steps and decays along a cosine in each phase")
 	floatVar(fs, &f.blockShare, "block-share", distill.DefaultBlockShare, "share of the budget for the block-wise phase (each pruned region against the teacher's tensors at its borders); 0: end to end only")
+	floatVar(fs, &f.featWeight, "feature-weight", 0, "end to end, also match the pruned regions' outputs (intermediate features) with this weight next to the heads' 1")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
 	fs.IntVar(&f.frames, "frames", 200, "frames to take from a video file or a camera")
 	fs.BoolVar(&f.noAugment, "no-augment", false, "train on the frames as they are (no flip, crop or colour jitter)")
@@ -77,6 +78,8 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 		return nil, fmt.Errorf("%w: --lr must be > 0", errUsage)
 	case f.blockShare < 0 || f.blockShare >= 1:
 		return nil, fmt.Errorf("%w: --block-share must be in [0, 1)", errUsage)
+	case f.featWeight < 0:
+		return nil, fmt.Errorf("%w: --feature-weight must not be negative", errUsage)
 	case f.evalEvery < 0:
 		return nil, fmt.Errorf("%w: --eval-every must not be negative", errUsage)
 	}
@@ -118,7 +121,7 @@ func cmdDistill(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer inputs.Close()
 
 	opt := distill.Options{Steps: f.steps, Duration: f.duration, Batch: f.batch, LR: f.lr, BlockShare: f.blockShare,
-		NoAugment: f.noAugment, Seed: f.seed, DataDescription: desc}
+		FeatureWeight: f.featWeight, NoAugment: f.noAugment, Seed: f.seed, DataDescription: desc}
 	if opt.BlockShare == 0 {
 		opt.BlockShare = -1 // the library's zero means its default
 	}
