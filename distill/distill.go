@@ -69,7 +69,6 @@ type trainer struct {
 	teacher, student *train.Graph
 	plan             *plan
 	studentModel     *onnxpb.ModelProto // folded
-	channelWeights   channelWeights     // of the graph outputs, with MatchOutputs
 	data             onnx.Inputs
 	rng              *rand.Rand
 	order            []int // frame order of the current epoch

@@ -51,11 +51,6 @@ type Options struct {
 	// correspond) to the head loss with this share of its weight (0 =
 	// heads only).
 	FeatureWeight float64
-	// MatchOutputs makes the end-to-end phase match the graph outputs
-	// (after the head's sigmoids and decoding), every channel of their last
-	// axis weighed by the teacher's variance of it, instead of the head
-	// tensors.
-	MatchOutputs bool
 	// NoAugment turns off the augmentation of the frames (horizontal flip,
 	// crop resized back, brightness, contrast and saturation jitter).
 	NoAugment bool

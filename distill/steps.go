@@ -82,9 +82,6 @@ func (t *trainer) blockStep(x *train.Tensor, weights map[string]float64) (float6
 // endToEndStep runs the student from the image and matches the head
 // tensors (and, with FeatureWeight, the regions' outputs) to the teacher's.
 func (t *trainer) endToEndStep(x *train.Tensor, weights map[string]float64) (float64, map[string]float64, error) {
-	if t.opt.MatchOutputs {
-		return t.outputsStep(x)
-	}
 	want := slices.Clone(t.plan.heads)
 	var features []string
 	if t.opt.FeatureWeight > 0 {
@@ -158,29 +155,4 @@ func pick(weights map[string]float64, names []string) map[string]float64 {
 		p[n] = weights[n]
 	}
 	return p
-}
-
-// outputsStep runs the student from the image and matches the graph
-// outputs to the teacher's, each channel of their last axis weighed by the
-// teacher's variance of it.
-func (t *trainer) outputsStep(x *train.Tensor) (float64, map[string]float64, error) {
-	in := map[string]*train.Tensor{t.plan.input: x}
-	outs := t.student.Outputs()
-	tv, err := t.teacher.Forward(in, outs...)
-	if err != nil {
-		return 0, nil, fmt.Errorf("teacher: %w", err)
-	}
-	if t.channelWeights == nil {
-		t.channelWeights = channelVarianceWeights(tv, outs)
-	}
-	got, tape, err := t.student.ForwardTrain(in, outs...)
-	if err != nil {
-		return 0, nil, fmt.Errorf("student: %w", err)
-	}
-	loss, grads, err := channelMSE(got, tv, t.channelWeights)
-	if err != nil {
-		return 0, nil, err
-	}
-	t.student.ZeroGrad()
-	return loss, nil, tape.Backward(grads)
 }

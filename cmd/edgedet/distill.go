@@ -29,7 +29,7 @@ type distillFlags struct {
 	steps, batch                int
 	lr, blockShare, featWeight  float64
 	maxImages, frames           int
-	noAugment, matchOutputs     bool
+	noAugment                   bool
 	seed                        uint64
 	evalData, cfgPath, ortLib   string
 }
@@ -47,7 +47,6 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 	floatVar(fs, &f.lr, "lr", distill.DefaultLR, "learning rate, relative to each weight tensor's size; rises over the first steps and decays along a cosine in each phase")
 	floatVar(fs, &f.blockShare, "block-share", distill.DefaultBlockShare, "share of the budget for the block-wise phase (each pruned region against the teacher's tensors at its borders); 0: end to end only")
 	floatVar(fs, &f.featWeight, "feature-weight", 0, "end to end, also match the pruned regions' outputs (intermediate features) with this weight next to the heads' 1")
-	fs.BoolVar(&f.matchOutputs, "match-outputs", false, "end to end, match the graph outputs (after sigmoids and decoding), each channel weighed by the teacher's variance, instead of the head convolutions' outputs")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
 	fs.IntVar(&f.frames, "frames", 200, "frames to take from a video file or a camera")
 	fs.BoolVar(&f.noAugment, "no-augment", false, "train on the frames as they are (no flip, crop or colour jitter)")
@@ -122,7 +121,7 @@ func cmdDistill(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer inputs.Close()
 
 	opt := distill.Options{Steps: f.steps, Duration: f.duration, Batch: f.batch, LR: f.lr, BlockShare: f.blockShare,
-		FeatureWeight: f.featWeight, MatchOutputs: f.matchOutputs, NoAugment: f.noAugment, Seed: f.seed, DataDescription: desc}
+		FeatureWeight: f.featWeight, NoAugment: f.noAugment, Seed: f.seed, DataDescription: desc}
 	if opt.BlockShare == 0 {
 		opt.BlockShare = -1 // the library's zero means its default
 	}
