@@ -121,11 +121,11 @@ func (t *trainer) run(ctx context.Context) error {
 	blockSteps := int(float64(t.opt.Steps)*share + 0.5)
 	blockTime := time.Duration(float64(t.opt.Duration) * share)
 	if share > 0 && (t.opt.Steps == 0 || blockSteps > 0) {
-		if err := t.phase(ctx, PhaseBlockwise, blockSteps, blockTime, t.blockStep); err != nil {
+		if err := t.phase(ctx, PhaseBlockwise, blockSteps, blockTime, t.opt.LR, t.blockStep); err != nil {
 			return err
 		}
 	}
-	if err := t.phase(ctx, PhaseEndToEnd, t.opt.Steps-t.step, t.opt.Duration, t.endToEndStep); err != nil {
+	if err := t.phase(ctx, PhaseEndToEnd, t.opt.Steps-t.step, t.opt.Duration, t.opt.LR*t.opt.EndToEndLRShare, t.endToEndStep); err != nil {
 		return err
 	}
 	t.report.Steps = t.step
@@ -142,9 +142,9 @@ func (t *trainer) run(ctx context.Context) error {
 // first step of a phase, which sets it.
 type stepFunc func(x *train.Tensor, weights map[string]float64) (float64, map[string]float64, error)
 
-// phase trains with step until steps steps (when Options.Steps is set) or
+// phase trains with step, from learning rate baseLR, until steps steps (when Options.Steps is set) or
 // until the training time reaches until (when Options.Duration is set).
-func (t *trainer) phase(ctx context.Context, name string, steps int, until time.Duration, step stepFunc) error {
+func (t *trainer) phase(ctx context.Context, name string, steps int, until time.Duration, baseLR float64, step stepFunc) error {
 	rep := PhaseReport{Name: name}
 	begin := t.elapsed()
 	o := newScaledOptimizer(t.student, t.studentModel, t.opt.SGD)
@@ -164,7 +164,7 @@ func (t *trainer) phase(ctx context.Context, name string, steps int, until time.
 		if t.opt.Duration > 0 && until > begin {
 			done = max(done, float64(el-begin)/float64(until-begin))
 		}
-		lr := cosineLR(t.opt.LR, t.opt.MinLRShare, done)
+		lr := cosineLR(baseLR, t.opt.MinLRShare, done)
 		if warm := warmupSteps(steps, t.opt.Steps > 0); rep.Steps < warm {
 			lr *= float64(rep.Steps+1) / float64(warm+1)
 		}

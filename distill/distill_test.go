@@ -373,3 +373,30 @@ func TestFeatureWeight(t *testing.T) {
 		}
 	}
 }
+
+// TestEndToEndLRShare: the end-to-end phase steps at LR·EndToEndLRShare:
+// with a share of 1e-6 the weights barely move, with 1 they do.
+func TestEndToEndLRShare(t *testing.T) {
+	teacher := tinyDetector(1, 2)
+	start := perturbed(tinyDetector(1, 2), 0.3, 9)
+	moved := func(share float64) float64 {
+		out, _, err := Distill(context.Background(), teacher, start, randomFrames(1, 8, frameSize),
+			Options{Steps: 5, Batch: 2, LR: 0.01, EndToEndLRShare: share})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d float64
+		for i, init := range out.GetGraph().GetInitializer() {
+			a, _ := onnx.TensorFloats(init)
+			b, _ := onnx.TensorFloats(start.GetGraph().GetInitializer()[i])
+			for j := range a {
+				d = max(d, math.Abs(float64(a[j]-b[j])))
+			}
+		}
+		return d
+	}
+	small, full := moved(1e-6), moved(1)
+	if small > 1e-5*full || full == 0 {
+		t.Errorf("largest weight change %g with share 1e-6, %g with share 1", small, full)
+	}
+}
