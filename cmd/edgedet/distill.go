@@ -44,7 +44,7 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 	fs.DurationVar(&f.duration, "time", 25*time.Minute, "training time budget (0 = none); with only --steps given, none")
 	fs.IntVar(&f.steps, "steps", 0, "training step budget (0 = none)")
 	fs.IntVar(&f.batch, "batch", distill.DefaultBatch, "frames per step")
-	floatVar(fs, &f.lr, "lr", distill.DefaultLR, "learning rate, relative to each weight tensor's size; rises over the first steps and decays along a cosine in each phase")
+	floatVar(fs, &f.lr, "lr", distill.DefaultLR, "learning rate, relative to each weight tensor's size (end to end: 0.3 of it); rises over the first steps and decays along a cosine in each phase")
 	floatVar(fs, &f.blockShare, "block-share", distill.DefaultBlockShare, "share of the budget for the block-wise phase (each pruned region against the teacher's tensors at its borders); 0: end to end only")
 	floatVar(fs, &f.featWeight, "feature-weight", 0, "end to end, also match the pruned regions' outputs (intermediate features) with this weight next to the heads' 1")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
