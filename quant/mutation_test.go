@@ -1,8 +1,17 @@
 package quant
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/edgedet/edgedet/onnx"
+	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
 
 // Tests here pin behaviours that mutation testing (make mutate) showed the
@@ -24,5 +33,194 @@ func TestChannelMeansOnePixelPlane(t *testing.T) {
 		if m, ok := got[name]; ok {
 			t.Errorf("%s: got channel means %v, want none", name, m)
 		}
+	}
+}
+
+// A later tensor of the same name with another channel count is ignored:
+// the means stay those of the first shape (no sums mixed, no index past
+// the first count).
+func TestChannelMeansChannelCountChange(t *testing.T) {
+	c := channelMeans{}
+	c.add("t", []int64{1, 2, 1, 1}, []float32{1, 3})
+	c.add("t", []int64{1, 3, 1, 1}, []float32{10, 20, 30})
+	c.add("t", []int64{1, 1, 1, 1}, []float32{50})
+	if got, want := c.means()["t"], []float32{1, 3}; !slices.Equal(got, want) {
+		t.Errorf("means of t = %v, want %v (the first shape's)", got, want)
+	}
+}
+
+// A NaN among the prefix errors (a broken measurement) leaves no prefix
+// near the best: the entry region is empty (k = 0, all INT8).
+func TestShortestNearBestNaN(t *testing.T) {
+	for _, errs := range [][]float64{{1, math.NaN(), 0.5}, {math.NaN(), 0.5, 0.2}} {
+		if got := shortestNearBest(errs, entryTolerance); got != 0 {
+			t.Errorf("shortestNearBest(%v) = %d, want 0", errs, got)
+		}
+	}
+}
+
+// A frame with 1024 output positions adds the patches of every second one
+// (512 = hessianPositions); the next frame takes the others.
+func TestHessianPositionsPerFrame(t *testing.T) {
+	geo := convGeom{cin: 1, groups: 1, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1}
+	h := newHessian(geo)
+	frame := make([]float32, 32*32)
+	for i := range frame {
+		frame[i] = float32(i%7) + 1
+	}
+	h.add([]int64{1, 1, 32, 32}, frame)
+	if h.count != hessianPositions {
+		t.Fatalf("one frame of 1024 positions: %g patches, want %d", h.count, hessianPositions)
+	}
+	var even float64
+	for pos := 0; pos < 1024; pos += 2 {
+		even += float64(frame[pos]) * float64(frame[pos])
+	}
+	if math.Abs(h.h[0][0]-even) > 1e-9 {
+		t.Errorf("H = %g, want %g (the even positions' x²)", h.h[0][0], even)
+	}
+	h.add([]int64{1, 1, 32, 32}, frame)
+	var all float64
+	for _, x := range frame {
+		all += float64(x) * float64(x)
+	}
+	if h.count != 1024 || math.Abs(h.h[0][0]-all) > 1e-9 {
+		t.Errorf("two frames: %g patches, H = %g; want 1024 and %g (every position once)", h.count, h.h[0][0], all)
+	}
+}
+
+// upperInverseFactor's U satisfies UᵀU = (H/n + damp)⁻¹, the damping being
+// gptqDamp times the mean diagonal of H/n, which also stands in for a zero
+// diagonal entry (an input that is always zero).
+func TestUpperInverseFactorDamping(t *testing.T) {
+	geo := convGeom{cin: 2, groups: 1, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1}
+	for _, c := range []struct {
+		name  string
+		upper []float64 // row-major upper triangle of H (count 2)
+		want  []float64 // H/n with the zero diagonal filled and damped
+	}{
+		// H/n = [[2, -0.5], [-0.5, 1]]: mean diagonal 1.5, damping 0.015.
+		{"damped", []float64{4, -1, 0, 2}, []float64{2.015, -0.5, -0.5, 1.015}},
+		// H/n = [[2, 0.5], [0.5, 0]]: mean 1 fills the zero, damping 0.01.
+		{"zero input", []float64{4, 1, 0, 0}, []float64{2.01, 0.5, 0.5, 1.01}},
+	} {
+		h := newHessian(geo)
+		copy(h.h[0], c.upper)
+		h.count = 2
+		u := h.upperInverseFactor(0)
+		if u == nil {
+			t.Fatalf("%s: no factor", c.name)
+		}
+		// (UᵀU)·want must be the identity.
+		for i := range 2 {
+			for j := range 2 {
+				var s float64
+				for k := range 2 {
+					var utu float64
+					for r := range 2 {
+						utu += u[r*2+i] * u[r*2+k]
+					}
+					s += utu * c.want[k*2+j]
+				}
+				if want := map[bool]float64{true: 1, false: 0}[i == j]; math.Abs(s-want) > 1e-12 {
+					t.Errorf("%s: (UᵀU·M)[%d][%d] = %.15g, want %g", c.name, i, j, s, want)
+				}
+			}
+		}
+	}
+}
+
+// Statistics that counted no values have no range, whatever Min and Max
+// hold (both fields are exported).
+func TestRangesWithoutValues(t *testing.T) {
+	s := &TensorStats{Min: -1, Max: 2}
+	if lo, hi := s.MSERange(ProfileCPU, nil); lo != 0 || hi != 0 {
+		t.Errorf("MSERange of no values = [%g, %g], want [0, 0]", lo, hi)
+	}
+	if lo, hi := s.Range(MethodMinMax, 0); lo != 0 || hi != 0 {
+		t.Errorf("Range of no values = [%g, %g], want [0, 0]", lo, hi)
+	}
+}
+
+// A damage ranking cancelled part way fails with the layer it was
+// measuring, before any search step; the layers not measured keep -1.
+func TestMeasureDamageCancelled(t *testing.T) {
+	z := calibratedQuantizer(t, convChain(rand.New(rand.NewPCG(99, 100)), 4), randomInputs{n: 4, seed: 5})
+	z.opt.MaxError = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := newSensitivity(ctx, z.p, z.inName, z.inShape, z.inputs, z.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages []string
+	z.progress = func(stage string, done, total int) {
+		stages = append(stages, stage)
+		if stage == "sensitivity" && done == 1 {
+			cancel()
+		}
+	}
+	layers := make([]LayerReport, len(z.p.candidates))
+	for i, n := range z.p.candidates {
+		layers[i] = LayerReport{Node: n.GetName(), Damage: -1}
+	}
+	f, err := z.keepMostDamagingFloat(ctx, s, layers, map[string]bool{})
+	second := z.p.candidates[1].GetName()
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), fmt.Sprintf("sensitivity of %q", second)) || f != nil {
+		t.Errorf("float %v, err %v; want the sensitivity of %q cancelled", f, err, second)
+	}
+	if slices.Contains(stages, "search") {
+		t.Errorf("progress %v: a search step after the ranking failed", stages)
+	}
+	for _, l := range layers[1:] {
+		if l.Damage != -1 {
+			t.Errorf("%s: damage %g after the cancellation, want -1 (not measured)", l.Node, l.Damage)
+		}
+	}
+}
+
+// A model ONNX Runtime refuses (here: an output it cannot find) is an
+// error of the channel ranges, not a crash.
+func TestTensorChannelRangesRefusedModel(t *testing.T) {
+	qtInitORT(t)
+	m := convChain(rand.New(rand.NewPCG(3, 4)), 2)
+	r, err := tensorChannelRanges(context.Background(), m, "x", []int64{1, 2, 4, 4}, []string{"no_such_tensor"}, randomInputs{n: 2, seed: 1}, 1)
+	if err == nil || !strings.Contains(err.Error(), "channel ranges") || r != nil {
+		t.Errorf("ranges %v, err %v; want a channel ranges error", r, err)
+	}
+}
+
+// With a Hessian, a Conv's stored int8 weights are GPTQ's rounding, not
+// the nearest one.
+func TestQuantizeWeightsUsesGPTQ(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	dims := []int64{4, 8, 1, 1}
+	n := qtNode("c", "Conv", []string{"x", "W"}, []string{"y"})
+	geo, ok := geometryOf(n, dims)
+	if !ok {
+		t.Fatal("geometry not understood")
+	}
+	h := newHessian(geo)
+	for range 4 {
+		h.add([]int64{1, 8, 12, 12}, smoothImage(rng, 8, 12))
+	}
+	wv := randFloats(rng, 4*8, -1, 1)
+	nearest, scales, _ := symmetricWeights(wv, dims, 0, true, 127)
+	want := slices.Clone(nearest)
+	gptqWeights(wv, want, dims, scales, h, 127)
+	if slices.Equal(want, nearest) {
+		t.Fatal("test weights: GPTQ rounds them as nearest does")
+	}
+	gp := &onnxpb.GraphProto{}
+	if _, err := quantizeWeights(gp, map[string]bool{}, n, onnx.Float32Tensor("W", dims, wv), nil, 0.1, true, false, nil, h); err != nil {
+		t.Fatal(err)
+	}
+	raw := gp.GetInitializer()[0].GetRawData()
+	got := make([]int8, len(raw))
+	for i, b := range raw {
+		got[i] = int8(b)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored weights %v, want GPTQ's %v (nearest: %v)", got, want, nearest)
 	}
 }
