@@ -119,6 +119,20 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 			b.nodes[len(b.nodes)-1].Output = append(b.nodes[len(b.nodes)-1].Output, "mask")
 			return out
 		}, passes("mid")},
+		{"dropout", 13, func(b *graphBuilder, a string) string {
+			return b.node("Dropout", "mid", []string{a}, same)
+		}, passes("mid")},
+		{"dropout mask as graph output", 13, func(b *graphBuilder, a string) string {
+			out := b.node("Dropout", "mid", []string{a}, same)
+			b.nodes[len(b.nodes)-1].Output = append(b.nodes[len(b.nodes)-1].Output, "mask")
+			b.outputs = append(b.outputs, tensorInfo("mask", onnxpb.TensorProto_BOOL, same))
+			return out
+		}, []wantGroup{{8, []string{"convA"}, []string{"convB"}, []string{"mid"}, `graph output "mask"`}, {4, []string{"convB"}, nil, nil, "graph output"}}},
+		{"dropout without mask, then resize without roi", 13, func(b *graphBuilder, a string) string {
+			d := b.node("Dropout", "mid", []string{a}, same)
+			b.nodes[len(b.nodes)-1].Output = append(b.nodes[len(b.nodes)-1].Output, "") // no mask: an empty name is no tensor
+			return b.node("Resize", "up", []string{d, "", f32(b, "sc", 1, 1, 2, 2)}, up)
+		}, []wantGroup{{8, []string{"convA"}, []string{"convB"}, []string{"mid", "up"}, ""}, {4, []string{"convB"}, nil, nil, "graph output"}}},
 		{"prelu slope from the channels", 13, func(b *graphBuilder, a string) string {
 			return b.node("PRelu", "mid", []string{a, a}, same)
 		}, passes("mid")},
@@ -137,6 +151,11 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 		{"add graph input", 13, func(b *graphBuilder, a string) string {
 			return b.node("Add", "mid", []string{a, b.input("bias", 8, 8)}, same) // rank 2: no channels tracked
 		}, blocked(`Add "mid" combines channels with untracked tensor "bias"`)},
+		{"add graph input of unknown channels", 13, func(b *graphBuilder, a string) string {
+			skip := b.input("skip", 1, 8, 8, 8)
+			b.inputs[len(b.inputs)-1].GetType().GetTensorType().GetShape().GetDim()[1].Value = &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "C"}
+			return b.node("Add", "mid", []string{a, skip}, same) // its channels are not tracked
+		}, blocked(`Add "mid" combines channels with untracked tensor "skip"`)},
 		{"add one-channel graph input", 13, func(b *graphBuilder, a string) string {
 			return b.node("Add", "mid", []string{a, b.input("gray", 1, 1, 8, 8)}, same)
 		}, blocked(`Add "mid" mixes channel layouts`)},

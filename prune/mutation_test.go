@@ -1,12 +1,18 @@
 package prune_test
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/internal/latency"
+	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/prune"
 )
 
 // Tests here pin behaviours that mutation testing (make mutate) showed the
@@ -86,5 +92,47 @@ func TestCostSplitOnBatchAxis(t *testing.T) {
 		if want := int64(8*3*3*3*64*2 + 2*4*8*64); macs != want {
 			t.Errorf("axis %d: MACs %d, want %d", axis, macs, want)
 		}
+	}
+}
+
+// A depthwise Conv without a bias follows its group too: pruning two of
+// its 8 channels leaves group 6 and a [6 1 3 3] weight, and the model runs.
+func TestApplyDepthwiseWithoutBias(t *testing.T) {
+	initORT(t)
+	b := newGraphBuilder(t, 23)
+	a := b.conv("convA", b.input("x", inShape...), 8, 3, 1)
+	dw := b.conv("dw", a, 8, 3, 8)
+	b.nodes[len(b.nodes)-1].Input = b.nodes[len(b.nodes)-1].Input[:2] // no bias
+	b.output(b.conv("convB", dw, 4, 1, 1))
+	m := b.model()
+	an := analyze(t, m)
+	if g := an.Groups[0]; !g.Prunable || !slices.Equal(g.Nodes, []string{"dw"}) {
+		t.Fatalf("group 0 = %+v, want convA's prunable through dw", g)
+	}
+	pruned, err := prune.Apply(m, an, map[int][]int{0: {1, 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := node(t, pruned, "dw")
+	if g := onnx.AttrInt(n, "group", 1); g != 6 {
+		t.Errorf("dw group %d, want 6", g)
+	}
+	if d := initializer(t, pruned, "dw.weight").GetDims(); !slices.Equal(d, []int64{6, 1, 3, 3}) {
+		t.Errorf("dw weight dims %v, want [6 1 3 3]", d)
+	}
+	if err := prune.Check(m, pruned, inShape); err != nil {
+		t.Error(err)
+	}
+}
+
+// The timer of the final latency pair failing fails Prune, also for a
+// ratio target, whose plan needs no timing.
+func TestPruneFinalTimingFails(t *testing.T) {
+	initORT(t)
+	opt := normOptions("ratio=0.25")
+	opt.OpenTimer = func(context.Context, *onnxpb.ModelProto) (latency.Timer, error) { return nil, errors.New("no clock") }
+	p, rep, err := prune.Prune(context.Background(), chainModel(t), nil, opt)
+	if err == nil || !strings.Contains(err.Error(), "no clock") || p != nil || rep != nil {
+		t.Errorf("model %v, report %v, err %v; want the timer's error", p != nil, rep != nil, err)
 	}
 }
