@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/mat"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/onnx"
@@ -131,5 +132,86 @@ func TestCollectConvSamplesRefusedModel(t *testing.T) {
 	s, err := CollectConvSamples(context.Background(), m, refitSliceInputs{make([]float32, 3*11*13)}, []string{"A"}, 4, 1)
 	if err == nil || !strings.Contains(err.Error(), "onnx runtime session") || s != nil {
 		t.Errorf("samples %v, err %v; want ONNX Runtime's refusal", s, err)
+	}
+}
+
+// A model input with a single channel (or any axis of size 1) is static:
+// only a dynamic axis (0 or less) is refused, and only past the batch.
+func TestRefitModelInputSizeOne(t *testing.T) {
+	m := refitConvModel(rand.New(rand.NewPCG(3, 4)))
+	m.Graph.Input[0] = refitValueInfo("x", 1, 1, 1, 8)
+	if name, shape, err := refitModelInput(m); err != nil || name != "x" || !slices.Equal(shape, []int64{1, 1, 1, 8}) {
+		t.Errorf("input [1 1 1 8]: %q %v %v, want x [1 1 1 8]", name, shape, err)
+	}
+}
+
+// A conv's input size is fixed by its first sample: a later one of another
+// size is an error naming both sizes, and nothing is drawn from it.
+func TestRefitSampleInputSizeChange(t *testing.T) {
+	c := &refitConv{input: "x", w: []float32{2}, b: []float32{0}, cout: 1, cin: 1, kh: 1, kw: 1,
+		strideH: 1, strideW: 1, dilH: 1, dilW: 1, rng: rand.New(rand.NewPCG(1, 2)),
+		samples: &ConvSamples{Node: "c", Cin: 1, Kh: 1, Kw: 1, X: mat.NewDense(4, 1, nil), Y: mat.NewDense(4, 1, nil)}}
+	if err := c.sample(0, refitActivation{values: make([]float32, 16), shape: []int64{1, 1, 4, 4}}, 2); err != nil {
+		t.Fatal(err)
+	}
+	err := c.sample(1, refitActivation{values: make([]float32, 9), shape: []int64{1, 1, 3, 3}}, 2)
+	if err == nil || !strings.Contains(err.Error(), "from 4x4 to 3x3") || len(c.samples.Pos) != 2 {
+		t.Errorf("err %v, %d samples; want the size change refused after 2", err, len(c.samples.Pos))
+	}
+}
+
+// refitPositions draws k distinct sorted positions of n for every k < n
+// (down to the first draw from a single candidate, k = n-1), and all n
+// plus repeats for k >= n.
+func TestRefitPositions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct{ n, k int }{{4, 3}, {9, 8}, {9, 2}, {16, 1}, {4, 4}, {3, 5}} {
+		pos := refitPositions(rng, c.n, c.k)
+		if len(pos) != c.k || !slices.IsSorted(pos) || pos[0] < 0 || pos[len(pos)-1] >= c.n {
+			t.Errorf("n %d k %d: %v, want %d sorted positions in [0,%d)", c.n, c.k, pos, c.k, c.n)
+			continue
+		}
+		if distinct := len(slices.Compact(slices.Clone(pos))); distinct != min(c.k, c.n) {
+			t.Errorf("n %d k %d: %v has %d distinct positions, want %d", c.n, c.k, pos, distinct, min(c.k, c.n))
+		}
+	}
+}
+
+// Two samples are enough for a variance: every channel then contributes;
+// one sample gives no contribution at all.
+func TestContributionTwoSamples(t *testing.T) {
+	refitInitORT(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	m := pointwiseChain(rng)
+	v := make([]float32, 3*6*6)
+	for j := range v {
+		v[j] = float32(rng.NormFloat64())
+	}
+	a, err := Analyze(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, perConv := range []int{1, 2} {
+		samples, err := CollectConvSamples(context.Background(), m, refitSliceInputs{v}, []string{"B"}, perConv, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Contribution(m, 0, samples)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range got {
+			if perConv == 1 && x != 0 || perConv == 2 && !(x > 0) {
+				t.Errorf("%d samples: contributions %v, want all %s", perConv, got, map[int]string{1: "0", 2: "> 0"}[perConv])
+				break
+			}
+		}
+	}
+}
+
+// A model without a graph has no cost, and says so.
+func TestCostNoGraph(t *testing.T) {
+	if p, m, err := Cost(&onnxpb.ModelProto{}, []int64{1, 3, 8, 8}); err == nil || !strings.Contains(err.Error(), "no graph") || p != 0 || m != 0 {
+		t.Errorf("params %d, MACs %d, err %v; want the missing graph named", p, m, err)
 	}
 }
