@@ -224,6 +224,9 @@ func TestAnalyzeBetweenConvs(t *testing.T) {
 		{"conv weight of two axes", 13, func(b *graphBuilder, a string) string {
 			return b.node("Conv", "mid", []string{a, constant(b, "w2", 8, 8)}, same)
 		}, blocked(`Conv "mid" weight "w2" is not a FLOAT initializer [Cout Cin k...]`)},
+		{"conv weight without input channels", 13, func(b *graphBuilder, a string) string {
+			return b.node("Conv", "mid", []string{a, constant(b, "w0", 8, 0, 1, 1)}, same)
+		}, blocked(`Conv "mid" weight "w0" is not a FLOAT initializer [Cout Cin k...]`)},
 		{"conv of one output channel", 13, func(b *graphBuilder, a string) string {
 			return b.conv("mid", a, 1, 1, 1)
 		}, []wantGroup{{8, []string{"convA"}, []string{"mid"}, nil, ""}, {1, []string{"mid"}, []string{"convB"}, nil, "single channel"},

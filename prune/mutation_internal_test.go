@@ -215,3 +215,16 @@ func TestCostNoGraph(t *testing.T) {
 		t.Errorf("params %d, MACs %d, err %v; want the missing graph named", p, m, err)
 	}
 }
+
+// A ratio target lists every group it removes a channel of, also when the
+// share rounds to a single channel.
+func TestRatioPlanSingleChannel(t *testing.T) {
+	p := &planner{scores: map[int][]float64{0: {0.4, 0.1, 0.3, 0.2}, 1: {0.5, 0.6}}}
+	plan, err := p.plan(context.Background(), Target{Ratio: 0.25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) != 1 || !slices.Equal(plan[0], []int{1}) {
+		t.Errorf("ratio 0.25: %v, want group 0's lowest channel [1] only (a quarter of 2 channels is none)", plan)
+	}
+}

@@ -136,3 +136,29 @@ func TestPruneFinalTimingFails(t *testing.T) {
 		t.Errorf("model %v, report %v, err %v; want the timer's error", p != nil, rep != nil, err)
 	}
 }
+
+// TestDefaultOptions: the documented defaults (keep 90 % of the
+// multiply-adds, contribution ranking, refit from 64 samples per input).
+func TestDefaultOptions(t *testing.T) {
+	o := prune.DefaultOptions()
+	if o.Target.FLOPs != 0.9 || o.Target.Ratio != 0 || o.Target.Latency != 0 || o.Importance != prune.ImportanceContribution || !o.Refit || o.Samples != 64 {
+		t.Errorf("DefaultOptions() = %+v", o)
+	}
+}
+
+// Filter norms are not comparable across groups: a flops target with L1
+// importance prunes every group by the same share, even when one group's
+// filters are all much larger than the other's (the global ranking, for
+// contribution scores, would take the smaller group's channels first).
+func TestPruneL1TargetIsUniform(t *testing.T) {
+	b := newGraphBuilder(t, 29)
+	a := b.unary("Relu", "reluA", b.conv("convA", b.input("x", chainShape...), 8, 3, 1))
+	y := b.unary("Relu", "reluB", b.conv("convB", a, 8, 3, 1))
+	b.output(b.conv("convC", y, 4, 3, 1))
+	m := b.model()
+	setRows(t, m, "convB.weight", []int{0, 1, 2, 3, 4, 5, 6, 7}, 5)
+	_, rep := runPrune(t, m, nil, normOptions("flops=0.8"))
+	if n0, n1 := len(rep.Plan[0]), len(rep.Plan[1]); n0 == 0 || n0 != n1 {
+		t.Errorf("plan %v: %d and %d channels removed, want the same share of both groups", rep.Plan, n0, n1)
+	}
+}
