@@ -96,32 +96,38 @@ func TestCostSplitOnBatchAxis(t *testing.T) {
 }
 
 // A depthwise Conv without a bias follows its group too: pruning two of
-// its 8 channels leaves group 6 and a [6 1 3 3] weight, and the model runs.
+// its 8 channels leaves group 6 and a [6 1 3 3] weight, one of 2 leaves
+// group 1 (a plain Conv), and the models run.
 func TestApplyDepthwiseWithoutBias(t *testing.T) {
 	initORT(t)
-	b := newGraphBuilder(t, 23)
-	a := b.conv("convA", b.input("x", inShape...), 8, 3, 1)
-	dw := b.conv("dw", a, 8, 3, 8)
-	b.nodes[len(b.nodes)-1].Input = b.nodes[len(b.nodes)-1].Input[:2] // no bias
-	b.output(b.conv("convB", dw, 4, 1, 1))
-	m := b.model()
-	an := analyze(t, m)
-	if g := an.Groups[0]; !g.Prunable || !slices.Equal(g.Nodes, []string{"dw"}) {
-		t.Fatalf("group 0 = %+v, want convA's prunable through dw", g)
-	}
-	pruned, err := prune.Apply(m, an, map[int][]int{0: {1, 5}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := node(t, pruned, "dw")
-	if g := onnx.AttrInt(n, "group", 1); g != 6 {
-		t.Errorf("dw group %d, want 6", g)
-	}
-	if d := initializer(t, pruned, "dw.weight").GetDims(); !slices.Equal(d, []int64{6, 1, 3, 3}) {
-		t.Errorf("dw weight dims %v, want [6 1 3 3]", d)
-	}
-	if err := prune.Check(m, pruned, inShape); err != nil {
-		t.Error(err)
+	for _, c := range []struct {
+		channels int64
+		remove   []int
+	}{{8, []int{1, 5}}, {2, []int{0}}} {
+		b := newGraphBuilder(t, 23)
+		a := b.conv("convA", b.input("x", inShape...), c.channels, 3, 1)
+		dw := b.conv("dw", a, c.channels, 3, c.channels)
+		b.nodes[len(b.nodes)-1].Input = b.nodes[len(b.nodes)-1].Input[:2] // no bias
+		b.output(b.conv("convB", dw, 4, 1, 1))
+		m := b.model()
+		an := analyze(t, m)
+		if g := an.Groups[0]; !g.Prunable || !slices.Equal(g.Nodes, []string{"dw"}) {
+			t.Fatalf("%d channels: group 0 = %+v, want convA's prunable through dw", c.channels, g)
+		}
+		pruned, err := prune.Apply(m, an, map[int][]int{0: c.remove})
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := c.channels - int64(len(c.remove))
+		if g := onnx.AttrInt(node(t, pruned, "dw"), "group", 1); g != left {
+			t.Errorf("%d channels: dw group %d, want %d", c.channels, g, left)
+		}
+		if d := initializer(t, pruned, "dw.weight").GetDims(); !slices.Equal(d, []int64{left, 1, 3, 3}) {
+			t.Errorf("%d channels: dw weight dims %v, want [%d 1 3 3]", c.channels, d, left)
+		}
+		if err := prune.Check(m, pruned, inShape); err != nil {
+			t.Errorf("%d channels: %v", c.channels, err)
+		}
 	}
 }
 
