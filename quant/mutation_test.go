@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 )
@@ -222,5 +224,53 @@ func TestQuantizeWeightsUsesGPTQ(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("stored weights %v, want GPTQ's %v (nearest: %v)", got, want, nearest)
+	}
+}
+
+// The percentile bounds: just above 50 is a percentile, 50 is not.
+func TestPercentileBoundary(t *testing.T) {
+	m := convChain(rand.New(rand.NewPCG(1, 2)), 2)
+	opt := DefaultOptions()
+	opt.Method = MethodPercentile
+	for _, c := range []struct {
+		p  float64
+		ok bool
+	}{{50.5, true}, {51, true}, {100, true}, {50, false}, {100.5, false}} {
+		opt.Percentile = c.p
+		_, err := newQuantizer(m, randomInputs{n: 2, seed: 1}, opt)
+		if (err == nil) != c.ok || !c.ok && !strings.Contains(err.Error(), "not in (50, 100]") {
+			t.Errorf("percentile %g: err %v, want valid %t", c.p, err, c.ok)
+		}
+	}
+}
+
+// A model below opset 11 is refused with the reason, not quantized.
+func TestQuantizeOldOpsetRefused(t *testing.T) {
+	qtInitORT(t)
+	m := convChain(rand.New(rand.NewPCG(1, 2)), 2)
+	m.OpsetImport[0].Version = proto.Int64(10)
+	out, rep, err := Quantize(context.Background(), m, randomInputs{n: 2, seed: 1}, DefaultOptions())
+	if err == nil || !strings.Contains(err.Error(), "model opset 10") || out != nil || rep != nil {
+		t.Errorf("err %v, want opset 10 refused", err)
+	}
+}
+
+// Slicing a depthwise Conv to one channel gives a plain Conv (group 1),
+// to two channels a depthwise Conv of group 2.
+func TestSliceConvGroup(t *testing.T) {
+	n := qtNode("dw", "Conv", []string{"x", "W"}, []string{"y"}, intAttr("group", 4))
+	w := onnx.Float32Tensor("W", []int64{4, 1, 1, 1}, []float32{1, 2, 3, 4})
+	for _, c := range []struct {
+		chans []int
+		group int64
+	}{{[]int{2}, 1}, {[]int{0, 3}, 2}} {
+		gp := &onnxpb.GraphProto{}
+		s, err := sliceConv(gp, map[string]bool{}, n, w, nil, c.chans, "_s", c.group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := onnx.AttrInt(s, "group", 1); g != c.group {
+			t.Errorf("channels %v: group %d, want %d", c.chans, g, c.group)
+		}
 	}
 }
