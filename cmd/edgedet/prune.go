@@ -52,7 +52,7 @@ func parsePruneFlags(args []string, stderr io.Writer) (*pruneFlags, error) {
 	fs.IntVar(&f.maxImages, "max-images", 32, "calibration images used from a directory (0 = all)")
 	fs.StringVar(&f.cfgPath, "c", "agent.toml", "agent config, for --calib CAMERA")
 	fs.IntVar(&f.frames, "frames", 32, "frames to capture from a camera for calibration")
-	fs.StringVar(&f.evalData, "eval", "", "also evaluate both models (COCO mAP) on this YOLO-labelled directory")
+	fs.StringVar(&f.evalData, "eval", "", "also evaluate the original and the pruned model (with --distill: before and after distillation) on this YOLO-labelled directory (COCO mAP)")
 	fs.IntVar(&f.threads, "threads", 1, "ONNX Runtime threads for the latency measurement")
 	fs.BoolVar(&f.groups, "groups", false, "print the table of channel groups")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
