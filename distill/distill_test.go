@@ -185,6 +185,7 @@ func TestDistillRejectsBadInput(t *testing.T) {
 		{"no budget", tinyDetector(1, 2), data, Options{}, "no budget"},
 		{"negative budget", tinyDetector(1, 2), data, Options{Steps: -1}, "negative budget"},
 		{"wrong frame size", tinyDetector(1, 2), randomFrames(1, 2, 10), Options{Steps: 1}, "frame"},
+		{"unknown head loss", tinyDetector(1, 2), data, Options{Steps: 1, HeadLoss: "l1"}, `unknown head loss "l1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _, err := Distill(context.Background(), tinyDetector(1, 2), tc.student, tc.data, tc.opt)
