@@ -165,15 +165,25 @@ func swapRegister(f func(*ort.SessionOptions, string) error) func() {
 }
 
 // TestFuseRegisterFailureFallsBack: when the operators cannot be
-// registered, the detector loads the standard graph with one warning that
-// names the reason, and still detects.
+// registered, the detector skips the optimisation (the failed check is
+// the only registration tried, nothing is reported fused) and loads the
+// standard graph with one warning that names the reason, and still
+// detects.
 func TestFuseRegisterFailureFallsBack(t *testing.T) {
+	var calls int
 	defer swapRegister(func(*ort.SessionOptions, string) error {
+		calls++
 		return errors.New("injected register failure")
 	})()
 	d, logs := loadShared(t, "yolov8n_int8qdq_320.onnx", func(c *Config) { c.Sessions = 2 })
 	if n := d.Info().FusedActivations; n != 0 {
 		t.Errorf("FusedActivations = %d, want 0", n)
+	}
+	if calls != 1 {
+		t.Errorf("operators registered %d times, want only the check", calls)
+	}
+	if fused := logs.Lines("int8 activations fused"); len(fused) != 0 {
+		t.Errorf("a failed check still optimised the model: %q", fused)
 	}
 	warns := logs.Lines("level=WARN")
 	if len(warns) != 1 || !strings.Contains(warns[0], "injected register failure") {

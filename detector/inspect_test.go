@@ -65,6 +65,7 @@ func TestInspectModelShapes(t *testing.T) {
 		w, h      int      // description's input size
 		wantErr   []string // nil: loads, as a 2-class YOLOv8 head
 		wantShape []int64
+		wantOut   []int64 // nil: [1 6 2048]
 	}{
 		{name: "fixed", in: []*onnxpb.ValueInfoProto{x}, out: []*onnxpb.ValueInfoProto{y}, wantShape: []int64{1, 3, 64, 64}},
 		{name: "fixed, description agrees", in: []*onnxpb.ValueInfoProto{x}, out: []*onnxpb.ValueInfoProto{y}, w: 64, h: 64, wantShape: []int64{1, 3, 64, 64}},
@@ -87,6 +88,16 @@ func TestInspectModelShapes(t *testing.T) {
 			wantErr: []string{"dynamic size"}},
 		{name: "dynamic size, only the width described", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", "w")}, out: []*onnxpb.ValueInfoProto{y}, w: 64,
 			wantErr: []string{`input "x" has dynamic size`, "input_height"}},
+		{name: "dynamic size, only the height described", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", "w")}, out: []*onnxpb.ValueInfoProto{y}, h: 64,
+			wantErr: []string{`input "x" has dynamic size`, "input_width"}},
+		// A side of 1 pixel is a fixed size, not a dynamic one (3x64x1
+		// values reshape to [1,6,32]).
+		{name: "fixed at 1 pixel wide", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, 64, 1)}, out: []*onnxpb.ValueInfoProto{valueInfo("y", f, 1, 6, "a")},
+			wantShape: []int64{1, 3, 64, 1}, wantOut: []int64{1, 6, 32}},
+		{name: "fixed at 1 pixel high", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, 1, 64)}, out: []*onnxpb.ValueInfoProto{valueInfo("y", f, 1, 6, "a")},
+			wantShape: []int64{1, 3, 1, 64}, wantOut: []int64{1, 6, 32}},
+		{name: "fixed wider than edgedet takes", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, 64, 5000)}, out: []*onnxpb.ValueInfoProto{valueInfo("y", f, 1, 6, 160000)},
+			wantErr: []string{`input "x": input size: 5000x64`}},
 		{name: "dynamic height, described", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", 64)}, out: []*onnxpb.ValueInfoProto{y}, w: 64, h: 64,
 			wantShape: []int64{1, 3, 64, 64}},
 		{name: "dynamic size, described", in: []*onnxpb.ValueInfoProto{valueInfo("x", f, 1, 3, "h", "w")}, out: []*onnxpb.ValueInfoProto{y}, w: 64, h: 64,
@@ -120,11 +131,35 @@ func TestInspectModelShapes(t *testing.T) {
 			}
 			defer d.Close()
 			info := d.Info()
+			if tc.wantOut == nil {
+				tc.wantOut = []int64{1, 6, 2048}
+			}
 			if info.Format != detection.FormatYOLOv8 || !slices.Equal(info.InputShape, tc.wantShape) ||
-				!slices.Equal(info.OutputShape, []int64{1, 6, 2048}) || len(info.Labels) != 2 || info.Name != "head" ||
+				!slices.Equal(info.OutputShape, tc.wantOut) || len(info.Labels) != 2 || info.Name != "head" ||
 				info.InputName != "x" || info.OutputName != "y" || info.Precision != "fp32" {
 				t.Errorf("info %+v", info)
 			}
 		})
+	}
+}
+
+// TestInspectNeedsFloatOutput: a float input is not enough: an output of
+// another type (here a Cast to double after the head) is refused.
+func TestInspectNeedsFloatOutput(t *testing.T) {
+	initORT(t)
+	m := reshapeModel("{0: 'a', 1: 'b'}")
+	m.Graph.Node[0].Output = []string{"r"}
+	m.Graph.Node = append(m.Graph.Node, &onnxpb.NodeProto{OpType: proto.String("Cast"), Input: []string{"r"}, Output: []string{"y"},
+		Attribute: []*onnxpb.AttributeProto{{Name: proto.String("to"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(int64(onnxpb.TensorProto_DOUBLE))}}})
+	m.Graph.Output = []*onnxpb.ValueInfoProto{valueInfo("y", onnxpb.TensorProto_DOUBLE, 1, 6, 2048)}
+	cfg := detector.DefaultConfig()
+	cfg.Model = writeModel(t, m)
+	d, err := detector.New(cfg, quietLog())
+	if err == nil {
+		d.Close()
+		t.Fatal("loaded a model with a double output")
+	}
+	if !strings.Contains(err.Error(), `output "y" is`) || !strings.Contains(err.Error(), "needs float32 input and output") {
+		t.Errorf("error %q, want the output's type refused", err)
 	}
 }

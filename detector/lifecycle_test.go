@@ -3,6 +3,7 @@ package detector_test
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -80,7 +81,8 @@ func TestLoadLogsTheModel(t *testing.T) {
 
 // TestRuntimeDestroyAndReload: without ONNX Runtime, New and Describe are
 // errors saying so and nothing is reported loaded; destroying twice is
-// harmless, and the runtime loads again afterwards.
+// harmless, a library that cannot be loaded is an error that leaves none
+// loaded, and the runtime loads again afterwards.
 func TestRuntimeDestroyAndReload(t *testing.T) {
 	lib := testenv.ORTLibrary(t)
 	initORT(t)
@@ -100,6 +102,13 @@ func TestRuntimeDestroyAndReload(t *testing.T) {
 	}
 	if _, err := detector.Describe(cfg); err == nil || !strings.Contains(err.Error(), "not initialised") {
 		t.Errorf("Describe without the runtime: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "libonnxruntime.so.1")
+	if err := detector.InitRuntime(missing); err == nil || !strings.Contains(err.Error(), "load onnx runtime "+missing) {
+		t.Errorf("InitRuntime(%s) = %v, want an error naming it", missing, err)
+	}
+	if detector.RuntimeLoaded() || detector.RuntimeLibrary() != "" {
+		t.Errorf("after a failed InitRuntime: loaded %v, library %q", detector.RuntimeLoaded(), detector.RuntimeLibrary())
 	}
 	if err := detector.InitRuntime(lib); err != nil || detector.RuntimeLibrary() != lib {
 		t.Fatalf("InitRuntime after DestroyRuntime: %v (library %q)", err, detector.RuntimeLibrary())

@@ -240,9 +240,18 @@ func TestProviderDetectAfterFallback(t *testing.T) {
 			t.Errorf("error %d %q does not name %s", i, e, plan[i])
 		}
 	}
-	for _, p := range plan[:2] {
-		if providerLibsMissing(t, p) && slices.Index(plan, p) >= chosen {
+	for i, p := range plan[:2] {
+		if !providerLibsMissing(t, p) {
+			continue
+		}
+		if i >= chosen {
 			t.Errorf("ran on %s although %s's libraries are missing", info.Provider, p)
+			continue
+		}
+		// Setting the options is what loads the provider's library: it
+		// fails before the provider is appended.
+		if !strings.HasPrefix(info.ProviderErrors[i], p+": options: ") {
+			t.Errorf("error %q, want %s's options refused first", info.ProviderErrors[i], p)
 		}
 	}
 	t.Logf("ran on %s after %q", info.Provider, info.ProviderErrors)

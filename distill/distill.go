@@ -29,8 +29,9 @@ const (
 // where the student differs from the teacher (pruned channels) is fed the
 // teacher's tensors at its borders and trained to reproduce the teacher's
 // tensors at its outputs. Then end to end from the image, on the head
-// tensors (the last Convs before the graph outputs), each normalised by
-// the teacher's variance. It stops at the step or time budget; when ctx is
+// tensors (the last Convs before the graph outputs), matched as
+// Options.HeadLoss says and each normalised by the loss of predicting the
+// teacher's mean. It stops at the step or time budget; when ctx is
 // cancelled it returns an error wrapping ctx.Err() and no model.
 func Distill(ctx context.Context, teacher, student *onnxpb.ModelProto, data onnx.Inputs, opt Options) (*onnxpb.ModelProto, *Report, error) {
 	opt = opt.withDefaults()
@@ -39,6 +40,8 @@ func Distill(ctx context.Context, teacher, student *onnxpb.ModelProto, data onnx
 		return nil, nil, fmt.Errorf("distill: negative budget (steps %d, duration %v)", opt.Steps, opt.Duration)
 	case opt.Steps == 0 && opt.Duration == 0:
 		return nil, nil, errors.New("distill: no budget: set a number of steps or a duration")
+	case opt.HeadLoss != HeadLossDetection && opt.HeadLoss != HeadLossMSE:
+		return nil, nil, fmt.Errorf("distill: unknown head loss %q (want %q or %q)", opt.HeadLoss, HeadLossDetection, HeadLossMSE)
 	case data == nil || data.Len() == 0:
 		return nil, nil, errors.New("distill: no frames to distill on (the data source is empty)")
 	}
@@ -68,6 +71,7 @@ type trainer struct {
 	opt              Options
 	teacher, student *train.Graph
 	plan             *plan
+	terms            []headTerm         // how the end-to-end phase matches the heads
 	studentModel     *onnxpb.ModelProto // folded
 	data             onnx.Inputs
 	rng              *rand.Rand
@@ -100,6 +104,18 @@ func newTrainer(teacher, student *onnxpb.ModelProto, data onnx.Inputs, opt Optio
 	}
 	if t.student, err = train.Build(sf, train.Options{}); err != nil {
 		return nil, fmt.Errorf("distill: student: %w", err)
+	}
+	t.terms = mseTerms(p.heads)
+	if opt.HeadLoss == HeadLossDetection {
+		t.terms = p.detection
+	}
+	for _, h := range t.terms {
+		if h.logit {
+			t.report.LogitHeads = append(t.report.LogitHeads, h.name)
+		}
+		if h.confidence != nil {
+			t.report.ConfidenceHeads = append(t.report.ConfidenceHeads, h.name)
+		}
 	}
 	for _, r := range p.regions {
 		t.report.Regions = append(t.report.Regions, Region{Nodes: r.nodes, Inputs: r.inputs, Outputs: r.outputs})

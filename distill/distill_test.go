@@ -185,6 +185,7 @@ func TestDistillRejectsBadInput(t *testing.T) {
 		{"no budget", tinyDetector(1, 2), data, Options{}, "no budget"},
 		{"negative budget", tinyDetector(1, 2), data, Options{Steps: -1}, "negative budget"},
 		{"wrong frame size", tinyDetector(1, 2), randomFrames(1, 2, 10), Options{Steps: 1}, "frame"},
+		{"unknown head loss", tinyDetector(1, 2), data, Options{Steps: 1, HeadLoss: "l1"}, `unknown head loss "l1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _, err := Distill(context.Background(), tinyDetector(1, 2), tc.student, tc.data, tc.opt)
@@ -338,12 +339,13 @@ func sameWeights(a, b *onnxpb.ModelProto) bool {
 
 // TestFeatureWeight: with FeatureWeight the end-to-end loss also matches
 // the regions' outputs, which together weigh FeatureWeight next to the
-// heads' 1; without it only the heads.
+// heads' 1; without it only the heads (here by their squared error,
+// HeadLossMSE, each divided by the teacher's variance).
 func TestFeatureWeight(t *testing.T) {
 	student := tinyDetector(1, 2)
 	pruneOutputs(student, "c1", "a1", 0)
 	for _, fw := range []float64{0, 0.5} {
-		tr, err := newTrainer(tinyDetector(1, 2), student, randomFrames(1, 2, frameSize), Options{Batch: 2, FeatureWeight: fw}.withDefaults())
+		tr, err := newTrainer(tinyDetector(1, 2), student, randomFrames(1, 2, frameSize), Options{Batch: 2, FeatureWeight: fw, HeadLoss: HeadLossMSE}.withDefaults())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,10 +20,22 @@
 //   - End to end: the student runs from the image, and the loss is on the
 //     head tensors, the outputs of the Convs from which a graph output is
 //     reachable without another Conv (for YOLOX the nine pre-sigmoid
-//     reg/obj/cls convolutions), each squared error divided by the
-//     teacher's variance of that tensor (measured on the phase's first
-//     batch), so that every head weighs the same whatever its scale. With
-//     FeatureWeight the blocks' output anchors join the loss.
+//     reg/obj/cls convolutions). With HeadLossDetection (the default) the
+//     roles come from the graph: a head read only by Sigmoids is a logit
+//     and is matched in probability space (the Bernoulli KL divergence of
+//     the sigmoids, so a background cell at −10 against −8 costs nothing);
+//     heads of the same spatial size form a level whose confidence at a
+//     cell is the product of its logits' highest probabilities (for YOLOX
+//     objectness × best class), and a level's box heads — and its class
+//     logits when it has a single-channel objectness, which is then
+//     matched everywhere — are weighed per cell by that confidence, so the
+//     loss concentrates where the teacher sees objects. Heads without a
+//     Sigmoid keep the squared error; HeadLossMSE uses it for all (the
+//     earlier loss). Each head's loss is divided by the loss of a student
+//     that predicts the teacher's (weighted) mean, measured on the phase's
+//     first batch (for the squared error, the teacher's variance), so that
+//     every head weighs the same whatever its scale. With FeatureWeight
+//     the blocks' output anchors join the loss.
 //
 // Each phase uses a fresh Adam (or SGD with momentum) whose learning rate
 // is relative to each weight tensor's RMS (a pretrained detector's tensors

@@ -49,6 +49,9 @@ type Options struct {
 	// DefaultE2ELRShare): errors there propagate through the whole
 	// network, and at the block-wise rate it lost mAP on yolox_nano.
 	EndToEndLRShare float64
+	// HeadLoss is how the end-to-end phase matches the head tensors:
+	// HeadLossDetection (the default) or HeadLossMSE.
+	HeadLoss string
 	// SGD uses SGD with momentum 0.9 instead of Adam.
 	SGD bool
 	// FeatureWeight adds, in the end-to-end phase, the outputs of the
@@ -86,7 +89,8 @@ type Progress struct {
 	// Elapsed is the training time so far; Budget is Options.Duration.
 	Elapsed, Budget time.Duration
 	// Loss is this step's loss: the mean over the matched tensors of their
-	// squared error divided by the teacher's variance of the tensor.
+	// loss divided by the loss of a student that predicts the teacher's
+	// mean (for the squared error, the teacher's variance).
 	Loss float64
 }
 
@@ -118,10 +122,13 @@ type Region struct {
 // Report describes a distillation.
 type Report struct {
 	// Regions are the differing parts of the student the block-wise phase
-	// trained; Heads the tensors the end-to-end phase matched.
-	Regions []Region
-	Heads   []string
-	Phases  []PhaseReport
+	// trained; Heads the tensors the end-to-end phase matched, of which
+	// LogitHeads in probability space and ConfidenceHeads weighed per
+	// cell by the teacher's confidence (HeadLossDetection).
+	Regions                     []Region
+	Heads                       []string
+	LogitHeads, ConfidenceHeads []string
+	Phases                      []PhaseReport
 	// Steps and Images count all phases; Elapsed is the training time.
 	Steps, Images int
 	FinalLoss     float64
@@ -143,6 +150,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinLRShare <= 0 {
 		o.MinLRShare = DefaultMinLRShare
+	}
+	if o.HeadLoss == "" {
+		o.HeadLoss = HeadLossDetection
 	}
 	if o.Now == nil {
 		o.Now = time.Now

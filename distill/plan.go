@@ -26,7 +26,9 @@ type plan struct {
 	inShape []int64 // its shape at batch 1, [1 C H W]
 	regions []region
 	heads   []string // tensors the end-to-end loss matches
-	anchors map[string]bool
+	// detection is how HeadLossDetection matches each of heads.
+	detection []headTerm
+	anchors   map[string]bool
 }
 
 // folded returns a copy of m with BatchNormalization folded into the
@@ -129,6 +131,7 @@ func makePlan(teacher, student *onnxpb.ModelProto) (*plan, error) {
 		return nil, err
 	}
 	p.heads = headTensors(student, data, p.anchors)
+	p.detection = detectionTerms(student, p.heads, ss)
 	return p, nil
 }
 

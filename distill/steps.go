@@ -80,7 +80,8 @@ func (t *trainer) blockStep(x *train.Tensor, weights map[string]float64) (float6
 }
 
 // endToEndStep runs the student from the image and matches the head
-// tensors (and, with FeatureWeight, the regions' outputs) to the teacher's.
+// tensors by t.terms (and, with FeatureWeight, the regions' outputs by
+// their squared error) to the teacher's.
 func (t *trainer) endToEndStep(x *train.Tensor, weights map[string]float64) (float64, map[string]float64, error) {
 	want := slices.Clone(t.plan.heads)
 	var features []string
@@ -100,7 +101,9 @@ func (t *trainer) endToEndStep(x *train.Tensor, weights map[string]float64) (flo
 		return 0, nil, fmt.Errorf("teacher: %w", err)
 	}
 	if weights == nil {
-		weights = varianceWeights(tv, t.plan.heads, 1)
+		if weights, err = termWeights(t.terms, tv, 1); err != nil {
+			return 0, nil, err
+		}
 		for k, w := range varianceWeights(tv, features, t.opt.FeatureWeight) {
 			weights[k] = w
 		}
@@ -109,9 +112,19 @@ func (t *trainer) endToEndStep(x *train.Tensor, weights map[string]float64) (flo
 	if err != nil {
 		return 0, nil, fmt.Errorf("student: %w", err)
 	}
-	loss, grads, err := train.MSE(got, tv, weights)
+	loss, grads, err := headLoss(t.terms, got, tv, weights)
 	if err != nil {
 		return 0, nil, err
+	}
+	if len(features) > 0 {
+		fl, fg, err := train.MSE(got, tv, pick(weights, features))
+		if err != nil {
+			return 0, nil, err
+		}
+		loss += fl
+		for k, g := range fg {
+			grads[k] = g
+		}
 	}
 	t.student.ZeroGrad()
 	if err := tape.Backward(grads); err != nil {

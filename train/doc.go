@@ -32,7 +32,9 @@
 //     operator reads them and backward does not need them (a Conv keeps
 //     its input, a fused SiLU its input, a Sigmoid its output, an Add
 //     nothing). Model returns the model with the current weights.
-//   - MSE over chosen outputs with weights, and the optimisers SGD
+//   - MSE over chosen outputs with weights; per-cell weighted losses
+//     (CellSquaredError, and CellSigmoidKL, which compares logits as
+//     probabilities); and the optimisers SGD
 //     (momentum, L2 weight decay) and Adam (decoupled weight decay).
 //
 // Work is spread over all CPUs: the GEMMs by gonum, im2col, depthwise,

@@ -47,6 +47,8 @@ type benchReport struct {
 	OverheadRatio float64 `json:"overhead_ratio"`
 	// Operators is the per-operator time split (with --profile).
 	Operators []opTime `json:"operators,omitempty"`
+	// Accuracy is the model's mAP on --eval's dataset.
+	Accuracy *benchAccuracy `json:"accuracy,omitempty"`
 }
 
 // opTime is one operator type's share of ONNX Runtime's kernel time.
@@ -122,6 +124,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	profile := fs.Bool("profile", false, "also print the per-operator time split from ONNX Runtime's profiler")
 	rounds := fs.Int("rounds", 1, "interleave the models over this many rounds (rotating order) and print each model's median p50 and its ratio to the first model's, per round, with the range")
+	evalData := fs.String("eval", "", "also evaluate each model (COCO mAP, eval's thresholds) on this YOLO-labelled directory and print its accuracy next to its speed")
+	plotPath := fs.String("plot", "", "with --eval: write a PNG of each model's mAP against its inference latency")
 	var e2e e2eOptions
 	fs.StringVar(&e2e.video, "video", "", "end-to-end mode: run the real pipeline (camera, detector, tracker, MQTT) on this looping video")
 	floatVar(fs, &e2e.seconds, "seconds", 20, "end-to-end: seconds to measure")
@@ -135,8 +139,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if e2e.video != "" {
-		if fs.NArg() > 0 || *profile {
-			return fmt.Errorf("%w: --video runs the end-to-end bench; it takes no images and no --profile", errUsage)
+		if fs.NArg() > 0 || *profile || *evalData != "" {
+			return fmt.Errorf("%w: --video runs the end-to-end bench; it takes no images, no --profile and no --eval", errUsage)
 		}
 		if len(mf.models) != 1 {
 			return fmt.Errorf("%w: --video needs exactly one --model", errUsage)
@@ -164,6 +168,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(mf.models) == 0 {
 		return fmt.Errorf("%w: --model is required", errUsage)
 	}
+	if err := checkBenchEval(*evalData, *plotPath); err != nil {
+		return err
+	}
 	var imgs []gocv.Mat
 	defer func() {
 		for i := range imgs {
@@ -190,17 +197,52 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			perRound[r][i] = rep
 		}
 	}
+	var acc []benchAccuracy
+	if *evalData != "" {
+		var err error
+		if acc, err = evaluateModels(ctx, mf, *evalData, stderr); err != nil {
+			return err
+		}
+		for r := range perRound {
+			for i := range perRound[r] {
+				perRound[r][i].Accuracy = &acc[i]
+			}
+		}
+	}
 	if *rounds > 1 {
 		rep := summarizeRounds(perRound)
+		var rows []tradeoffRow
+		for i, s := range rep.Models {
+			ratio := 1.0
+			if s.Ratio != nil {
+				ratio = s.Ratio.Median
+			}
+			if acc != nil {
+				rows = append(rows, tradeoffRow{Model: s.Model, InferenceMS: s.InferenceP50.Median, Ratio: ratio, Acc: acc[i]})
+			}
+		}
+		if err := writeTradeoffPlot(*plotPath, rows, stderr); err != nil {
+			return err
+		}
 		if *asJSON {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
 			return enc.Encode(rep)
 		}
 		printRounds(stdout, rep, *warmup)
+		printTradeoff(stdout, rows)
 		return nil
 	}
 	reports := perRound[0]
+	var rows []tradeoffRow
+	for _, r := range reports {
+		if r.Accuracy != nil {
+			rows = append(rows, tradeoffRow{Model: r.Model, InferenceMS: r.Inference.P50, Ratio: r.Inference.P50 / reports[0].Inference.P50, Acc: *r.Accuracy})
+		}
+	}
+	if err := writeTradeoffPlot(*plotPath, rows, stderr); err != nil {
+		return err
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -221,6 +263,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				100*float64(r.FileSize)/float64(base.FileSize), r.Inference.P50/base.Inference.P50, r.Total.P50/base.Total.P50)
 		}
 	}
+	printTradeoff(stdout, rows)
 	return nil
 }
 

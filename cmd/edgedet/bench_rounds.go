@@ -46,6 +46,8 @@ type roundsSummary struct {
 	// same round (absent for the first model).
 	RatioTo string  `json:"ratio_to,omitempty"`
 	Ratio   *spread `json:"ratio,omitempty"`
+	// Accuracy is the model's mAP on --eval's dataset.
+	Accuracy *benchAccuracy `json:"accuracy,omitempty"`
 	// PerRound are the reports of each round, in round order.
 	PerRound []benchReport `json:"per_round"`
 }
@@ -78,7 +80,8 @@ func summarizeRounds(rounds [][]benchReport) roundsReport {
 	for m := range rounds[0] {
 		first := rounds[0][m]
 		s := roundsSummary{Model: first.Model, Path: first.Path, Precision: first.Precision,
-			FusedActivations: first.FusedActivations, Threads: first.Threads, Runs: first.Runs, Rounds: len(rounds)}
+			FusedActivations: first.FusedActivations, Threads: first.Threads, Runs: first.Runs, Rounds: len(rounds),
+			Accuracy: first.Accuracy}
 		var inf, tot, ratio []float64
 		for _, round := range rounds {
 			r := round[m]

@@ -32,6 +32,7 @@ type distillFlags struct {
 	noAugment                   bool
 	seed                        uint64
 	evalData, cfgPath, ortLib   string
+	headLoss                    string
 }
 
 func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
@@ -47,6 +48,7 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 	floatVar(fs, &f.lr, "lr", distill.DefaultLR, "learning rate, relative to each weight tensor's size (end to end: 0.3 of it); rises over the first steps and decays along a cosine in each phase")
 	floatVar(fs, &f.blockShare, "block-share", distill.DefaultBlockShare, "share of the budget for the block-wise phase (each pruned region against the teacher's tensors at its borders); 0: end to end only")
 	floatVar(fs, &f.featWeight, "feature-weight", 0, "end to end, also match the pruned regions' outputs (intermediate features) with this weight next to the heads' 1")
+	fs.StringVar(&f.headLoss, "head-loss", distill.HeadLossDetection, "end-to-end loss on the head tensors: detection (logits a Sigmoid reads matched as probabilities, box heads weighed by the teacher's confidence per cell) or mse (squared error on every head)")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
 	fs.IntVar(&f.frames, "frames", 200, "frames to take from a video file or a camera")
 	fs.BoolVar(&f.noAugment, "no-augment", false, "train on the frames as they are (no flip, crop or colour jitter)")
@@ -82,6 +84,8 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 		return nil, fmt.Errorf("%w: --feature-weight must not be negative", errUsage)
 	case f.evalEvery < 0:
 		return nil, fmt.Errorf("%w: --eval-every must not be negative", errUsage)
+	case f.headLoss != distill.HeadLossDetection && f.headLoss != distill.HeadLossMSE:
+		return nil, fmt.Errorf("%w: --head-loss is %q, want %s or %s", errUsage, f.headLoss, distill.HeadLossDetection, distill.HeadLossMSE)
 	}
 	return &f, nil
 }
@@ -121,7 +125,7 @@ func cmdDistill(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer inputs.Close()
 
 	opt := distill.Options{Steps: f.steps, Duration: f.duration, Batch: f.batch, LR: f.lr, BlockShare: f.blockShare,
-		FeatureWeight: f.featWeight, NoAugment: f.noAugment, Seed: f.seed, DataDescription: desc}
+		FeatureWeight: f.featWeight, HeadLoss: f.headLoss, NoAugment: f.noAugment, Seed: f.seed, DataDescription: desc}
 	if opt.BlockShare == 0 {
 		opt.BlockShare = -1 // the library's zero means its default
 	}
@@ -232,7 +236,14 @@ func budgetText(steps int, d time.Duration) string {
 // printDistillReport writes what the phases did.
 func printDistillReport(w io.Writer, out string, rep *distill.Report) {
 	fmt.Fprintf(w, "wrote %s: %s on %s in %v\n", out, plural(rep.Steps, "step"), plural(rep.Images, "frame"), rep.Elapsed.Round(time.Second))
-	fmt.Fprintf(w, "block-wise regions: %d; head tensors: %d\n", len(rep.Regions), len(rep.Heads))
+	printDistillPhases(w, rep)
+}
+
+// printDistillPhases writes the regions and heads trained and each
+// phase's steps and loss.
+func printDistillPhases(w io.Writer, rep *distill.Report) {
+	fmt.Fprintf(w, "block-wise regions: %d; head tensors: %d (%d matched as probabilities, %d weighed by the teacher's confidence)\n",
+		len(rep.Regions), len(rep.Heads), len(rep.LogitHeads), len(rep.ConfidenceHeads))
 	for _, p := range rep.Phases {
 		fmt.Fprintf(w, "%-11s %10s in %7v   loss %.4f -> %.4f\n", p.Name, plural(p.Steps, "step"), p.Elapsed.Round(time.Second), p.FirstLoss, p.LastLoss)
 		if curve := lossCurve(p.Losses, 10); len(curve) > 2 {

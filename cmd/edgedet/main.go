@@ -86,7 +86,7 @@ var commands = []command{
 		"COCO mAP on a YOLO-format dataset"},
 	{"quantize", []string{"--model FP32.onnx --calib DIR|CAMERA --out INT8.onnx [--method M] [--profile P]"},
 		"INT8 post-training quantization (QDQ) with sensitivity analysis"},
-	{"prune", []string{"--model FP32.onnx --calib DIR|CAMERA --out PRUNED.onnx [--target ratio=R|flops=F] [--eval DIR]"},
+	{"prune", []string{"--model FP32.onnx --calib DIR|CAMERA --out PRUNED.onnx [--target ratio=R|flops=F] [--distill[=DATA]] [--eval DIR]"},
 		"structured channel pruning with least-squares reconstruction"},
 	{"distill", []string{"--teacher FP32.onnx --student S.onnx --data DIR|VIDEO|CAMERA --out OUT.onnx [--time 25m] [--steps N] [--eval DIR]"},
 		"train a pruned student to reproduce its teacher on unlabeled frames"},

@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/edgedet/edgedet/detection"
+	"github.com/edgedet/edgedet/distill"
 	"github.com/edgedet/edgedet/eval"
 	"github.com/edgedet/edgedet/internal/progress"
 	"github.com/edgedet/edgedet/onnx"
@@ -29,6 +31,7 @@ type pruneFlags struct {
 	cfgPath, evalData, ortLib   string
 	threads                     int
 	groups                      bool
+	distill                     pruneDistillFlags
 }
 
 func parsePruneFlags(args []string, stderr io.Writer) (*pruneFlags, error) {
@@ -49,11 +52,15 @@ func parsePruneFlags(args []string, stderr io.Writer) (*pruneFlags, error) {
 	fs.IntVar(&f.maxImages, "max-images", 32, "calibration images used from a directory (0 = all)")
 	fs.StringVar(&f.cfgPath, "c", "agent.toml", "agent config, for --calib CAMERA")
 	fs.IntVar(&f.frames, "frames", 32, "frames to capture from a camera for calibration")
-	fs.StringVar(&f.evalData, "eval", "", "also evaluate both models (COCO mAP) on this YOLO-labelled directory")
+	fs.StringVar(&f.evalData, "eval", "", "also evaluate the original and the pruned model (with --distill: before and after distillation) on this YOLO-labelled directory (COCO mAP)")
 	fs.IntVar(&f.threads, "threads", 1, "ONNX Runtime threads for the latency measurement")
 	fs.BoolVar(&f.groups, "groups", false, "print the table of channel groups")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
+	f.distill.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := f.distill.check(fs, f.calib); err != nil {
 		return nil, err
 	}
 	switch {
@@ -160,14 +167,35 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	onnx.SetMetadata(pruned, detection.MetadataSpecKey, desc)
-	if err := onnx.SaveModel(f.out, pruned); err != nil {
+	final, undistilled := pruned, ""
+	var drep *distill.Report
+	if f.distill.distill.set {
+		if final, drep, err = distillPruned(ctx, f, src, pruned, spec, log, stderr); err != nil {
+			return fmt.Errorf("--distill: %w (nothing written)", err)
+		}
+		if f.evalData != "" {
+			dir, err := os.MkdirTemp("", "edgedet-prune-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			if undistilled, err = saveUndistilled(dir, f.out, pruned); err != nil {
+				return err
+			}
+		}
+	}
+	if err := onnx.SaveModel(f.out, final); err != nil {
 		return err
 	}
 	printPruneReport(stdout, f, rep)
+	if drep != nil {
+		fmt.Fprintf(stdout, "distilled: %s on %s in %v\n", plural(drep.Steps, "step"), plural(drep.Images, "frame"), drep.Elapsed.Round(time.Second))
+		printDistillPhases(stdout, drep)
+	}
 	if f.evalData == "" {
 		return nil
 	}
-	return pruneEvalAndPlot(ctx, f, timers, log, stdout, stderr)
+	return pruneEvalAndPlot(ctx, f, undistilled, timers, log, stdout, stderr)
 }
 
 // printPruneReport writes what was removed and the before/after table.
@@ -223,15 +251,23 @@ func printSensitivity(w io.Writer, rep *prune.Report, images int) {
 }
 
 // pruneEvalAndPlot evaluates the original and the pruned model on --eval
-// and, with --plot, draws mAP against latency (with the INT8 models given).
-func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, timers *detectorTimers, log *slog.Logger, stdout, stderr io.Writer) error {
+// (with --distill, the pruned model before distillation, undistilled, and
+// after, --out) and, with --plot, draws mAP against latency (with the
+// INT8 models given).
+func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, undistilled string, timers *detectorTimers, log *slog.Logger, stdout, stderr io.Writer) error {
 	models := []string{f.model, f.out}
 	names := []string{"fp32", "pruned"}
+	prunedInt8 := "pruned + int8"
+	if undistilled != "" {
+		models = []string{f.model, undistilled, f.out}
+		names = []string{"fp32", "pruned", "pruned + distilled"}
+		prunedInt8 = "pruned + distilled + int8"
+	}
 	if f.plot != "" {
 		for i, extra := range []string{f.int8Model, f.prunedInt8} {
 			if extra != "" {
 				models = append(models, extra)
-				names = append(names, []string{"int8", "pruned + int8"}[i])
+				names = append(names, []string{"int8", prunedInt8}[i])
 			}
 		}
 	}
