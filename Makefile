@@ -33,7 +33,7 @@ test: setup vet nocgo
 # built here).
 NOCGO_PKGS := ./detection/... ./agent/track/... ./agent/zone/... ./agent/report/... ./agent/topic/... ./agent/publish/...
 nocgo:
-	CGO_ENABLED=0 $(GO) build $(NOCGO_PKGS) ./onnx ./onnx/onnxpb ./train ./distill
+	CGO_ENABLED=0 $(GO) build $(NOCGO_PKGS) ./onnx ./onnx/onnxpb ./onnx/onnxtest/graphgen ./train ./distill
 	CGO_ENABLED=0 $(GO) test -count=1 $(NOCGO_PKGS)
 
 # Every FuzzXxx target of every package, one at a time, FUZZTIME each;

@@ -10,19 +10,20 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest/graphgen"
 	"github.com/edgedet/edgedet/train"
 )
 
 // withClassHead adds to tinyDetector a head "h3" of classes channels read
 // by a Sigmoid (output "cls"), next to h1 (box) and h2 (objectness).
 func withClassHead(m *onnxpb.ModelProto, classes int) *onnxpb.ModelProto {
-	b := &builder{rng: rand.New(rand.NewPCG(5, 5))}
-	b.conv("a3", "h3", 6, classes, 1)
-	b.node("Sigmoid", []string{"h3"}, []string{"cls"})
+	b := newBuilder(5, 5)
+	b.Conv("a3", "h3", 6, classes, 1, 1, 1)
+	b.Node("Sigmoid", []string{"h3"}, []string{"cls"})
 	g := m.GetGraph()
-	g.Node = append(g.Node, b.nodes...)
-	g.Initializer = append(g.Initializer, b.inits...)
-	g.Output = append(g.Output, valueInfo("cls", 1, int64(classes), 8, 8))
+	g.Node = append(g.Node, b.Nodes...)
+	g.Initializer = append(g.Initializer, b.Inits...)
+	g.Output = append(g.Output, graphgen.ValueInfo("cls", 1, int64(classes), 8, 8))
 	return m
 }
 

@@ -9,57 +9,15 @@ import (
 
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest/graphgen"
 )
 
-// builder assembles small ONNX models for tests.
-type builder struct {
-	rng   *rand.Rand
-	nodes []*onnxpb.NodeProto
-	inits []*onnxpb.TensorProto
-}
-
-func (b *builder) node(op string, ins, outs []string, attrs ...*onnxpb.AttributeProto) {
-	b.nodes = append(b.nodes, &onnxpb.NodeProto{Name: proto.String(outs[0] + "_" + op), OpType: proto.String(op),
-		Input: ins, Output: outs, Attribute: attrs})
-}
-
-func intsAttr(name string, v ...int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
-}
-
-// conv adds a k×k Conv (stride 1, same padding) with random weights that
-// keep activations O(1), and bias.
-func (b *builder) conv(in, out string, cin, cout, k int) {
-	w := make([]float32, cout*cin*k*k)
-	scale := 2 / float32(cin*k*k)
-	for i := range w {
-		w[i] = (b.rng.Float32()*2 - 1) * scale
-	}
-	bias := make([]float32, cout)
-	for i := range bias {
-		bias[i] = b.rng.Float32()*0.4 - 0.2
-	}
-	b.inits = append(b.inits,
-		onnx.Float32Tensor(out+".w", []int64{int64(cout), int64(cin), int64(k), int64(k)}, w),
-		onnx.Float32Vector(out+".b", bias))
-	p := int64(k / 2)
-	b.node("Conv", []string{in, out + ".w", out + ".b"}, []string{out},
-		intsAttr("kernel_shape", int64(k), int64(k)), intsAttr("pads", p, p, p, p))
-}
-
-// silu adds the exported spelling of SiLU: Sigmoid then Mul.
-func (b *builder) silu(in, out string) {
-	b.node("Sigmoid", []string{in}, []string{out + ".sig"})
-	b.node("Mul", []string{in, out + ".sig"}, []string{out})
-}
-
-func valueInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
-	shape := &onnxpb.TensorShapeProto{}
-	for _, d := range dims {
-		shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
-	}
-	return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
-		TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: shape}}}}
+// newBuilder draws Conv weights in ±2/fan-in, the scale the tests here
+// were tuned with.
+func newBuilder(seed, stream uint64) *graphgen.Builder {
+	b := graphgen.New(seed, stream)
+	b.ConvScale = 2
+	return b
 }
 
 // tinyDetector is a miniature detector on [1,3,8,8] "x": two Conv+SiLU
@@ -67,25 +25,25 @@ func valueInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
 // (4 channels, reshaped to the output "box" [1,4,64]) and "h2" (objCh
 // channels, through a Sigmoid to the output "obj").
 func tinyDetector(seed uint64, objCh int) *onnxpb.ModelProto {
-	b := &builder{rng: rand.New(rand.NewPCG(seed, 7))}
-	b.conv("x", "c1", 3, 6, 3)
-	b.silu("c1", "a1")
-	b.conv("a1", "c2", 6, 6, 3)
-	b.silu("c2", "a2")
-	b.conv("a2", "c3", 6, 6, 1)
-	b.silu("c3", "a3")
-	b.conv("a3", "h1", 6, 4, 1)
-	b.inits = append(b.inits, &onnxpb.TensorProto{Name: proto.String("boxshape"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)),
+	b := newBuilder(seed, 7)
+	b.Conv("x", "c1", 3, 6, 3, 1, 1)
+	b.SiLU("c1", "a1")
+	b.Conv("a1", "c2", 6, 6, 3, 1, 1)
+	b.SiLU("c2", "a2")
+	b.Conv("a2", "c3", 6, 6, 1, 1, 1)
+	b.SiLU("c3", "a3")
+	b.Conv("a3", "h1", 6, 4, 1, 1, 1)
+	b.Inits = append(b.Inits, &onnxpb.TensorProto{Name: proto.String("boxshape"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)),
 		Dims: []int64{3}, Int64Data: []int64{1, 4, -1}})
-	b.node("Reshape", []string{"h1", "boxshape"}, []string{"box"})
-	b.conv("a3", "h2", 6, objCh, 1)
-	b.node("Sigmoid", []string{"h2"}, []string{"obj"})
+	b.Node("Reshape", []string{"h1", "boxshape"}, []string{"box"})
+	b.Conv("a3", "h2", 6, objCh, 1, 1, 1)
+	b.Node("Sigmoid", []string{"h2"}, []string{"obj"})
 	return &onnxpb.ModelProto{
 		IrVersion:   proto.Int64(7),
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(13)}},
-		Graph: &onnxpb.GraphProto{Name: proto.String("tiny"), Node: b.nodes, Initializer: b.inits,
-			Input:  []*onnxpb.ValueInfoProto{valueInfo("x", 1, 3, 8, 8)},
-			Output: []*onnxpb.ValueInfoProto{valueInfo("box", 1, 4, 64), valueInfo("obj", 1, int64(objCh), 8, 8)}},
+		Graph: &onnxpb.GraphProto{Name: proto.String("tiny"), Node: b.Nodes, Initializer: b.Inits,
+			Input:  []*onnxpb.ValueInfoProto{graphgen.ValueInfo("x", 1, 3, 8, 8)},
+			Output: []*onnxpb.ValueInfoProto{graphgen.ValueInfo("box", 1, 4, 64), graphgen.ValueInfo("obj", 1, int64(objCh), 8, 8)}},
 	}
 }
 

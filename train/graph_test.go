@@ -10,7 +10,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest/graphgen"
 )
 
 func TestBuildParams(t *testing.T) {
@@ -49,7 +51,7 @@ func TestBuildUnsupported(t *testing.T) {
 		t.Fatalf("error %v, want one naming the node %q and the operator Gelu", err, m.Graph.Node[3].GetName())
 	}
 	m = tinyYOLO(1)
-	m.Graph.Node[0].Attribute = append(m.Graph.Node[0].Attribute, stringAttr("auto_pad", "SAME_UPPER"))
+	m.Graph.Node[0].Attribute = append(m.Graph.Node[0].Attribute, graphgen.String("auto_pad", "SAME_UPPER"))
 	if _, err := Build(m, Options{}); err == nil || !strings.Contains(err.Error(), "auto_pad") {
 		t.Fatalf("error %v, want one about auto_pad", err)
 	}
@@ -347,9 +349,9 @@ func TestForwardFromIntermediate(t *testing.T) {
 // the constant intact for the next run.
 func TestConcurrentForward(t *testing.T) {
 	m := tinyYOLO(2)
-	b := &modelBuilder{}
-	b.node("Cast", []string{"scales"}, []string{"scales_f"}, intAttr("to", int64(onnxpb.TensorProto_FLOAT)))
-	m.Graph.Node = append(b.nodes, m.Graph.Node...)
+	b := &graphgen.Builder{}
+	b.Node("Cast", []string{"scales"}, []string{"scales_f"}, onnx.IntAttr("to", int64(onnxpb.TensorProto_FLOAT)))
+	m.Graph.Node = append(b.Nodes, m.Graph.Node...)
 	nodeNamed(m, "up_Resize").Input[2] = "scales_f"
 	g, err := Build(m, Options{})
 	if err != nil {

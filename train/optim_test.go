@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
+	"github.com/edgedet/edgedet/onnx/onnxtest/graphgen"
 )
 
 func param(vals ...float32) *Param {
@@ -108,17 +109,17 @@ func TestMSE(t *testing.T) {
 // SiLU, stride-2 depthwise Conv + SiLU, nearest ×2 Resize, Concat with the
 // first block, 1×1 Conv head "y".
 func smallNet(seed uint64, width int) *onnxpb.ModelProto {
-	b := &modelBuilder{rng: rand.New(rand.NewPCG(seed, 1))}
-	b.conv("x", "c1", 3, width, 3, 1, 1)
-	b.silu("c1", "a1")
-	b.conv("a1", "c2", width, width, 3, 2, width)
-	b.silu("c2", "a2")
-	b.inits = append(b.inits, onnx.Float32Vector("roi", nil), onnx.Float32Vector("scales", []float32{1, 1, 2, 2}))
-	b.node("Resize", []string{"a2", "roi", "scales"}, []string{"up"}, stringAttr("mode", "nearest"),
-		stringAttr("coordinate_transformation_mode", "asymmetric"), stringAttr("nearest_mode", "floor"))
-	b.node("Concat", []string{"up", "a1"}, []string{"cat"}, intAttr("axis", 1))
-	b.conv("cat", "y", 2*width, 3, 1, 1, 1)
-	return b.model([]*onnxpb.ValueInfoProto{valueInfo("x", -1, 3, 6, 6)}, []*onnxpb.ValueInfoProto{valueInfo("y", -1, 3, 6, 6)})
+	b := graphgen.New(seed, 1)
+	b.Conv("x", "c1", 3, width, 3, 1, 1)
+	b.SiLU("c1", "a1")
+	b.Conv("a1", "c2", width, width, 3, 2, width)
+	b.SiLU("c2", "a2")
+	b.Inits = append(b.Inits, onnx.Float32Vector("roi", nil), onnx.Float32Vector("scales", []float32{1, 1, 2, 2}))
+	b.Node("Resize", []string{"a2", "roi", "scales"}, []string{"up"}, graphgen.String("mode", "nearest"),
+		graphgen.String("coordinate_transformation_mode", "asymmetric"), graphgen.String("nearest_mode", "floor"))
+	b.Node("Concat", []string{"up", "a1"}, []string{"cat"}, onnx.IntAttr("axis", 1))
+	b.Conv("cat", "y", 2*width, 3, 1, 1, 1)
+	return b.Model([]*onnxpb.ValueInfoProto{graphgen.ValueInfo("x", -1, 3, 6, 6)}, []*onnxpb.ValueInfoProto{graphgen.ValueInfo("y", -1, 3, 6, 6)})
 }
 
 // fit trains student to reproduce teacher's "y" on batches of random

@@ -10,34 +10,35 @@ import (
 	"github.com/edgedet/edgedet/onnx"
 	"github.com/edgedet/edgedet/onnx/onnxpb"
 	"github.com/edgedet/edgedet/onnx/onnxtest"
+	"github.com/edgedet/edgedet/onnx/onnxtest/graphgen"
 )
 
 // resizeVariants is a model of opset `opset` on [2,3,5,4] input "x" whose
 // outputs are nearest Resizes in the modes other exporters use.
 func resizeVariants() *onnxpb.ModelProto {
-	b := &modelBuilder{}
-	b.inits = append(b.inits, onnx.Float32Vector("roi", nil), onnx.Float32Vector("noscales", nil),
+	b := &graphgen.Builder{}
+	b.Inits = append(b.Inits, onnx.Float32Vector("roi", nil), onnx.Float32Vector("noscales", nil),
 		onnx.Float32Vector("s2", []float32{1, 1, 2, 2}), onnx.Float32Vector("s15", []float32{1, 1, 1.5, 2.5}),
 		onnx.Float32Vector("shrink", []float32{1, 1, 0.6, 0.5}),
 		&onnxpb.TensorProto{Name: proto.String("sizes"), DataType: proto.Int32(int32(onnxpb.TensorProto_INT64)), Dims: []int64{4}, Int64Data: []int64{2, 3, 7, 9}})
 	mode := func(coord, nearest string) []*onnxpb.AttributeProto {
-		return []*onnxpb.AttributeProto{stringAttr("mode", "nearest"), stringAttr("coordinate_transformation_mode", coord), stringAttr("nearest_mode", nearest)}
+		return []*onnxpb.AttributeProto{graphgen.String("mode", "nearest"), graphgen.String("coordinate_transformation_mode", coord), graphgen.String("nearest_mode", nearest)}
 	}
-	b.node("Resize", []string{"x", "roi", "s2"}, []string{"asym"}, mode("asymmetric", "floor")...)
-	b.node("Resize", []string{"x", "roi", "s15"}, []string{"half"}, mode("half_pixel", "round_prefer_floor")...)
-	b.node("Resize", []string{"x", "roi", "noscales", "sizes"}, []string{"corners"}, mode("align_corners", "round_prefer_ceil")...)
-	b.node("Resize", []string{"x", "roi", "s15"}, []string{"torch"}, mode("pytorch_half_pixel", "ceil")...)
-	b.node("Resize", []string{"x", "roi", "shrink"}, []string{"down"}, mode("asymmetric", "floor")...)
-	return b.model([]*onnxpb.ValueInfoProto{valueInfo("x", 2, 3, 5, 4)}, []*onnxpb.ValueInfoProto{
-		valueInfo("asym"), valueInfo("half"), valueInfo("corners"), valueInfo("torch"), valueInfo("down")})
+	b.Node("Resize", []string{"x", "roi", "s2"}, []string{"asym"}, mode("asymmetric", "floor")...)
+	b.Node("Resize", []string{"x", "roi", "s15"}, []string{"half"}, mode("half_pixel", "round_prefer_floor")...)
+	b.Node("Resize", []string{"x", "roi", "noscales", "sizes"}, []string{"corners"}, mode("align_corners", "round_prefer_ceil")...)
+	b.Node("Resize", []string{"x", "roi", "s15"}, []string{"torch"}, mode("pytorch_half_pixel", "ceil")...)
+	b.Node("Resize", []string{"x", "roi", "shrink"}, []string{"down"}, mode("asymmetric", "floor")...)
+	return b.Model([]*onnxpb.ValueInfoProto{graphgen.ValueInfo("x", 2, 3, 5, 4)}, []*onnxpb.ValueInfoProto{
+		graphgen.ValueInfo("asym"), graphgen.ValueInfo("half"), graphgen.ValueInfo("corners"), graphgen.ValueInfo("torch"), graphgen.ValueInfo("down")})
 }
 
 // upsample9 is an opset-9 Upsample with scales as an input.
 func upsample9() *onnxpb.ModelProto {
-	b := &modelBuilder{}
-	b.inits = append(b.inits, onnx.Float32Vector("s", []float32{1, 1, 2, 3}))
-	b.node("Upsample", []string{"x", "s"}, []string{"y"}, stringAttr("mode", "nearest"))
-	m := b.model([]*onnxpb.ValueInfoProto{valueInfo("x", 2, 3, 5, 4)}, []*onnxpb.ValueInfoProto{valueInfo("y")})
+	b := &graphgen.Builder{}
+	b.Inits = append(b.Inits, onnx.Float32Vector("s", []float32{1, 1, 2, 3}))
+	b.Node("Upsample", []string{"x", "s"}, []string{"y"}, graphgen.String("mode", "nearest"))
+	m := b.Model([]*onnxpb.ValueInfoProto{graphgen.ValueInfo("x", 2, 3, 5, 4)}, []*onnxpb.ValueInfoProto{graphgen.ValueInfo("y")})
 	m.OpsetImport[0].Version = proto.Int64(9)
 	return m
 }
