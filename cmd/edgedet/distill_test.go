@@ -69,19 +69,7 @@ func TestCLIDistill(t *testing.T) {
 	if n := strings.Count(stdout, " 1 step in "); n != 2 {
 		t.Errorf("%d phases of 1 step, want 2", n)
 	}
-	m, err := onnx.LoadModel(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := onnx.ModelSHA256(teacher)
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta := onnx.Metadata(m)
-	if meta[distill.MetaTeacherSHA256] != sum || meta[distill.MetaSteps] != "2" || meta[distill.MetaFinalLoss] == "" ||
-		!strings.Contains(meta[distill.MetaData], "2 images") || meta[detection.MetadataSpecKey] == "" {
-		t.Errorf("metadata %v lacks the teacher's hash %s, 2 steps, the final loss, the data or the spec", meta, sum)
-	}
+	checkDistillMetadata(t, out, teacher, "2", "2 images")
 	if _, stderr, code := runCLI(t, "detect", "--model", out, "--json", testenv.Shared(t, "datasets", "samples", "dog.jpg")); code != 0 {
 		t.Errorf("detect with the distilled model: %s", stderr)
 	}
@@ -175,4 +163,25 @@ func TestLossCurve(t *testing.T) {
 	if got := lossCurve([]float64{4, 2}, 10); !slices.Equal(got, []float64{4, 2}) {
 		t.Errorf("curve of 2 steps %v, want them both", got)
 	}
+}
+
+// checkDistillMetadata checks that the model at out records its teacher's
+// hash, the steps, a final loss, the data (a substring) and the detector
+// spec, and returns its metadata and the teacher's hash.
+func checkDistillMetadata(t *testing.T, out, teacher, steps, data string) (map[string]string, string) {
+	t.Helper()
+	m, err := onnx.LoadModel(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := onnx.ModelSHA256(teacher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := onnx.Metadata(m)
+	if meta[distill.MetaTeacherSHA256] != sum || meta[distill.MetaSteps] != steps || meta[distill.MetaFinalLoss] == "" ||
+		!strings.Contains(meta[distill.MetaData], data) || meta[detection.MetadataSpecKey] == "" {
+		t.Errorf("metadata %v lacks the teacher's hash %s, %s steps, the final loss, the data %q or the spec", meta, sum, steps, data)
+	}
+	return meta, sum
 }
