@@ -63,31 +63,61 @@ func flipH(img []float32, c, h, w int) {
 	}
 }
 
+// rect is a rectangle of an h×w plane.
+type rect struct{ y, x, h, w int }
+
 // cropResize writes into dst the crop (y0, x0, ch×cw) of src resized
 // bilinearly back to h×w (pixel centres aligned, as half_pixel does).
 func cropResize(src, dst []float32, c, h, w, y0, x0, ch, cw int) {
-	sy, sx := float64(ch)/float64(h), float64(cw)/float64(w)
-	for y := range h {
+	resizeRect(src, dst, c, h, w, rect{y0, x0, ch, cw}, rect{0, 0, h, w})
+}
+
+// resizeRect writes the rectangle from of src, resized bilinearly, into
+// the rectangle to of dst; both are c×h×w images.
+func resizeRect(src, dst []float32, c, h, w int, from, to rect) {
+	sy, sx := float64(from.h)/float64(to.h), float64(from.w)/float64(to.w)
+	for y := range to.h {
 		fy := (float64(y)+0.5)*sy - 0.5
-		fy = min(max(fy, 0), float64(ch-1))
+		fy = min(max(fy, 0), float64(from.h-1))
 		iy := int(fy)
-		iy1 := min(iy+1, ch-1)
+		iy1 := min(iy+1, from.h-1)
 		dy := float32(fy - float64(iy))
-		for x := range w {
+		for x := range to.w {
 			fx := (float64(x)+0.5)*sx - 0.5
-			fx = min(max(fx, 0), float64(cw-1))
+			fx = min(max(fx, 0), float64(from.w-1))
 			ix := int(fx)
-			ix1 := min(ix+1, cw-1)
+			ix1 := min(ix+1, from.w-1)
 			dx := float32(fx - float64(ix))
 			for k := range c {
 				plane := src[k*h*w:]
-				r0, r1 := (y0+iy)*w+x0, (y0+iy1)*w+x0
+				r0, r1 := (from.y+iy)*w+from.x, (from.y+iy1)*w+from.x
 				top := plane[r0+ix]*(1-dx) + plane[r0+ix1]*dx
 				bot := plane[r1+ix]*(1-dx) + plane[r1+ix1]*dx
-				dst[k*h*w+y*w+x] = top*(1-dy) + bot*dy
+				dst[k*h*w+(to.y+y)*w+to.x+x] = top*(1-dy) + bot*dy
 			}
 		}
 	}
+}
+
+// mosaicQuadrants splits an h×w image at a random centre within the
+// middle half of each side into four rectangles (top left, top right,
+// bottom left, bottom right), as YOLO's mosaic augmentation does.
+func mosaicQuadrants(rng *rand.Rand, h, w int) [4]rect {
+	cy := h/4 + rng.IntN(h/2+1)
+	cx := w/4 + rng.IntN(w/2+1)
+	return [4]rect{{0, 0, cy, cx}, {0, cx, cy, w - cx}, {cy, 0, h - cy, cx}, {cy, cx, h - cy, w - cx}}
+}
+
+// mosaicSource picks the part of a whole h×w frame that fills quadrant q:
+// the quadrant's shape scaled by a random factor between 1 and the largest
+// that fits (so the frame's content shrinks into the quadrant by up to that
+// factor), at a random place.
+func mosaicSource(rng *rand.Rand, h, w int, q rect) rect {
+	maxScale := min(float64(h)/float64(q.h), float64(w)/float64(q.w))
+	s := 1 + (maxScale-1)*rng.Float64()
+	sh := min(h, max(1, int(math.Round(s*float64(q.h)))))
+	sw := min(w, max(1, int(math.Round(s*float64(q.w)))))
+	return rect{rng.IntN(h - sh + 1), rng.IntN(w - sw + 1), sh, sw}
 }
 
 // colour applies brightness, contrast and (for three channels) saturation,

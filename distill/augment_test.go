@@ -129,3 +129,80 @@ func TestColourJitter(t *testing.T) {
 		t.Errorf("saturation 0: %v, want the grey %v", img, want)
 	}
 }
+
+// TestMosaicQuadrantsTile: the four quadrants cover the image exactly once
+// around a centre within the middle half of each side.
+func TestMosaicQuadrantsTile(t *testing.T) {
+	const h, w = 13, 20
+	rng := rand.New(rand.NewPCG(9, 9))
+	for range 200 {
+		qs := mosaicQuadrants(rng, h, w)
+		cover := make([]int, h*w)
+		for _, q := range qs {
+			for y := q.y; y < q.y+q.h; y++ {
+				for x := q.x; x < q.x+q.w; x++ {
+					cover[y*w+x]++
+				}
+			}
+		}
+		for i, n := range cover {
+			if n != 1 {
+				t.Fatalf("quadrants %+v cover pixel %d %d times, want once", qs, i, n)
+			}
+		}
+		if cy, cx := qs[3].y, qs[3].x; cy < h/4 || cy > h/4+h/2 || cx < w/4 || cx > w/4+w/2 {
+			t.Fatalf("centre (%d, %d) outside the middle half of %dx%d", cy, cx, h, w)
+		}
+	}
+}
+
+// TestMosaicSourceShrinks: the source rectangle lies in the frame, has the
+// quadrant's shape (to a pixel) and is at least its size, so a frame's
+// content is only ever shrunk into its quadrant; over many draws both a
+// near-1 and a near-largest scale occur.
+func TestMosaicSourceShrinks(t *testing.T) {
+	const h, w = 40, 60
+	rng := rand.New(rand.NewPCG(2, 2))
+	q := rect{0, 0, 10, 20} // fits 3 times (60/20) across, 4 times down
+	var small, large bool
+	for range 500 {
+		s := mosaicSource(rng, h, w, q)
+		if s.y < 0 || s.x < 0 || s.y+s.h > h || s.x+s.w > w {
+			t.Fatalf("source %+v outside %dx%d", s, h, w)
+		}
+		if s.h < q.h || s.w < q.w {
+			t.Fatalf("source %+v smaller than quadrant %+v: it would enlarge", s, q)
+		}
+		if ratio := float64(s.w) / float64(s.h); math.Abs(ratio-2) > 2.0/float64(s.h)+1e-9 {
+			t.Fatalf("source %+v has aspect %.3f, quadrant 2", s, ratio)
+		}
+		small = small || s.w <= 24
+		large = large || s.w >= 56
+	}
+	if !small || !large {
+		t.Errorf("scales drawn do not span 1 to 3 (small seen %v, large seen %v)", small, large)
+	}
+}
+
+// TestResizeRectSameSizeCopies: a rectangle resized to a rectangle of its
+// own size is copied exactly, and nothing outside the target changes.
+func TestResizeRectSameSizeCopies(t *testing.T) {
+	const c, h, w = 2, 6, 8
+	src := ramp(c, h, w)
+	dst := make([]float32, c*h*w)
+	resizeRect(src, dst, c, h, w, rect{1, 2, 3, 4}, rect{2, 4, 3, 4})
+	for k := range c {
+		for y := range h {
+			for x := range w {
+				got := dst[(k*h+y)*w+x]
+				want := float32(0)
+				if y >= 2 && y < 5 && x >= 4 {
+					want = src[(k*h+y-1)*w+x-2]
+				}
+				if got != want {
+					t.Fatalf("channel %d (%d, %d) = %g, want %g", k, y, x, got, want)
+				}
+			}
+		}
+	}
+}

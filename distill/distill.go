@@ -42,6 +42,8 @@ func Distill(ctx context.Context, teacher, student *onnxpb.ModelProto, data onnx
 		return nil, nil, errors.New("distill: no budget: set a number of steps or a duration")
 	case opt.HeadLoss != HeadLossDetection && opt.HeadLoss != HeadLossMSE:
 		return nil, nil, fmt.Errorf("distill: unknown head loss %q (want %q or %q)", opt.HeadLoss, HeadLossDetection, HeadLossMSE)
+	case !(opt.Mosaic >= 0 && opt.Mosaic <= 1):
+		return nil, nil, fmt.Errorf("distill: mosaic share %g outside [0, 1]", opt.Mosaic)
 	case data == nil || data.Len() == 0:
 		return nil, nil, errors.New("distill: no frames to distill on (the data source is empty)")
 	}

@@ -186,6 +186,8 @@ func TestDistillRejectsBadInput(t *testing.T) {
 		{"negative budget", tinyDetector(1, 2), data, Options{Steps: -1}, "negative budget"},
 		{"wrong frame size", tinyDetector(1, 2), randomFrames(1, 2, 10), Options{Steps: 1}, "frame"},
 		{"unknown head loss", tinyDetector(1, 2), data, Options{Steps: 1, HeadLoss: "l1"}, `unknown head loss "l1"`},
+		{"mosaic share above 1", tinyDetector(1, 2), data, Options{Steps: 1, Mosaic: 1.5}, "mosaic share 1.5 outside [0, 1]"},
+		{"negative mosaic share", tinyDetector(1, 2), data, Options{Steps: 1, Mosaic: -0.1}, "mosaic share -0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _, err := Distill(context.Background(), tinyDetector(1, 2), tc.student, tc.data, tc.opt)
@@ -400,5 +402,70 @@ func TestEndToEndLRShare(t *testing.T) {
 	small, full := moved(1e-6), moved(1)
 	if small > 1e-5*full || full == 0 {
 		t.Errorf("largest weight change %g with share 1e-6, %g with share 1", small, full)
+	}
+}
+
+// constantFrames are frames whose every value is the frame's index + 1.
+type constantFrames struct{ n int }
+
+func (f constantFrames) Len() int { return f.n }
+
+func (f constantFrames) Input(_ context.Context, i int, dst []float32) error {
+	for j := range dst {
+		dst[j] = float32(i + 1)
+	}
+	return nil
+}
+
+// TestMosaicTakesFourFrames: a mosaic is built from the next four frames
+// of the epoch's order, one per quadrant, every pixel from one of them;
+// the following mosaic continues the order.
+func TestMosaicTakesFourFrames(t *testing.T) {
+	const c, h, w = 3, 16, 16
+	tr := &trainer{data: constantFrames{n: 8}, rng: rand.New(rand.NewPCG(4, 4))}
+	img, tmp := make([]float32, c*h*w), make([]float32, c*h*w)
+	seen := map[float32]bool{}
+	for range 2 {
+		if err := tr.mosaic(context.Background(), img, tmp, c, h, w); err != nil {
+			t.Fatal(err)
+		}
+		values := map[float32]int{} // bilinear weights sum to 1 within float32 rounding
+		for _, v := range img {
+			r := float32(math.Round(float64(v)))
+			if math.Abs(float64(v-r)) > 1e-5 {
+				t.Fatalf("value %g is not a frame's constant", v)
+			}
+			values[r]++
+		}
+		if len(values) != 4 {
+			t.Fatalf("mosaic has values %v, want four frames' constants", values)
+		}
+		for v := range values {
+			if v < 1 || v > 8 || seen[v] {
+				t.Fatalf("value %g: not a frame or a frame used twice in one epoch (seen %v)", v, seen)
+			}
+			seen[v] = true
+		}
+	}
+	if tr.next != 8 {
+		t.Errorf("two mosaics read %d frames of the order, want 8", tr.next)
+	}
+}
+
+// TestBatchMosaicShare: with Mosaic 1 every image of a batch is a mosaic
+// (four frames read each), with 0 none is (one frame each).
+func TestBatchMosaicShare(t *testing.T) {
+	for _, tc := range []struct {
+		mosaic    float64
+		wantReads int
+	}{{0, 2}, {1, 8}} {
+		tr := &trainer{data: constantFrames{n: 16}, rng: rand.New(rand.NewPCG(5, 5)), plan: &plan{inShape: []int64{1, 3, 16, 16}},
+			opt: Options{Batch: 2, Mosaic: tc.mosaic}.withDefaults()}
+		if _, err := tr.batch(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if tr.next != tc.wantReads {
+			t.Errorf("mosaic %g: a batch of 2 read %d frames, want %d", tc.mosaic, tr.next, tc.wantReads)
+		}
 	}
 }

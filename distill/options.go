@@ -62,6 +62,11 @@ type Options struct {
 	// NoAugment turns off the augmentation of the frames (horizontal flip,
 	// crop resized back, brightness, contrast and saturation jitter).
 	NoAugment bool
+	// Mosaic is the share of the frames (0–1) built, as in YOLO training,
+	// from four frames, each shrunk into one quadrant around a random
+	// centre, then flipped and colour-jittered (0 = none; ignored with
+	// NoAugment): more varied frames from few.
+	Mosaic float64
 	// Seed makes the frame order and the augmentation reproducible.
 	Seed uint64
 

@@ -9,7 +9,8 @@ import (
 )
 
 // batch reads the next Options.Batch frames (a new random order every
-// epoch) and augments them.
+// epoch) and augments them; with Options.Mosaic, that share of them are
+// mosaics of four frames.
 func (t *trainer) batch(ctx context.Context) (*train.Tensor, error) {
 	c, h, w := int(t.plan.inShape[1]), int(t.plan.inShape[2]), int(t.plan.inShape[3])
 	size := c * h * w
@@ -19,21 +20,53 @@ func (t *trainer) batch(ctx context.Context) (*train.Tensor, error) {
 		tmp = make([]float32, size)
 	}
 	for b := range t.opt.Batch {
-		if t.next == len(t.order) {
-			t.order = t.rng.Perm(t.data.Len())
-			t.next = 0
-		}
-		i := t.order[t.next]
-		t.next++
 		img := x.Data[b*size : (b+1)*size]
-		if err := t.data.Input(ctx, i, img); err != nil {
-			return nil, fmt.Errorf("distill: frame %d: %w", i, err)
+		if !t.opt.NoAugment && t.opt.Mosaic > 0 && t.rng.Float64() < t.opt.Mosaic {
+			if err := t.mosaic(ctx, img, tmp, c, h, w); err != nil {
+				return nil, err
+			}
+			a := drawAugmentation(t.rng, h, w)
+			a.cropY, a.cropX, a.cropH, a.cropW = 0, 0, h, w // the mosaic already rescaled its frames
+			a.apply(img, tmp, c, h, w)
+			continue
+		}
+		if err := t.readFrame(ctx, img); err != nil {
+			return nil, err
 		}
 		if !t.opt.NoAugment {
 			drawAugmentation(t.rng, h, w).apply(img, tmp, c, h, w)
 		}
 	}
 	return x, nil
+}
+
+// readFrame reads the next frame of the epoch's order into dst.
+func (t *trainer) readFrame(ctx context.Context, dst []float32) error {
+	if t.next == len(t.order) {
+		t.order = t.rng.Perm(t.data.Len())
+		t.next = 0
+	}
+	i := t.order[t.next]
+	t.next++
+	if err := t.data.Input(ctx, i, dst); err != nil {
+		return fmt.Errorf("distill: frame %d: %w", i, err)
+	}
+	return nil
+}
+
+// mosaic fills img with the next four frames, each shrunk into one
+// quadrant around a random centre; tmp is scratch of img's length.
+func (t *trainer) mosaic(ctx context.Context, img, tmp []float32, c, h, w int) error {
+	for _, q := range mosaicQuadrants(t.rng, h, w) {
+		if err := t.readFrame(ctx, tmp); err != nil {
+			return err
+		}
+		if q.h == 0 || q.w == 0 {
+			continue
+		}
+		resizeRect(tmp, img, c, h, w, mosaicSource(t.rng, h, w, q), q)
+	}
+	return nil
 }
 
 // blockStep trains every differing region on the teacher's tensors at its

@@ -30,6 +30,7 @@ type distillFlags struct {
 	lr, blockShare, featWeight  float64
 	maxImages, frames           int
 	noAugment                   bool
+	mosaic                      float64
 	seed                        uint64
 	evalData, cfgPath, ortLib   string
 	headLoss                    string
@@ -51,6 +52,7 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 	fs.StringVar(&f.headLoss, "head-loss", distill.HeadLossDetection, "end-to-end loss on the head tensors: detection (logits a Sigmoid reads matched as probabilities, box heads weighed by the teacher's confidence per cell) or mse (squared error on every head)")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
 	fs.IntVar(&f.frames, "frames", 200, "frames to take from a video file or a camera")
+	floatVar(fs, &f.mosaic, "mosaic", 0, "share of the frames (0-1) built from four frames shrunk into the quadrants of one (YOLO's mosaic): more varied frames from few")
 	fs.BoolVar(&f.noAugment, "no-augment", false, "train on the frames as they are (no flip, crop or colour jitter)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the frame order and the augmentation")
 	fs.StringVar(&f.evalData, "eval", "", "evaluate the student (COCO mAP) on this YOLO-labelled directory before, during (--eval-every) and after training, and the teacher once")
@@ -80,6 +82,8 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 		return nil, fmt.Errorf("%w: --lr must be > 0", errUsage)
 	case f.blockShare < 0 || f.blockShare >= 1:
 		return nil, fmt.Errorf("%w: --block-share must be in [0, 1)", errUsage)
+	case !(f.mosaic >= 0 && f.mosaic <= 1):
+		return nil, fmt.Errorf("%w: --mosaic is %g: want a share in [0, 1]", errUsage, f.mosaic)
 	case f.featWeight < 0:
 		return nil, fmt.Errorf("%w: --feature-weight must not be negative", errUsage)
 	case f.evalEvery < 0:
@@ -125,7 +129,7 @@ func cmdDistill(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer inputs.Close()
 
 	opt := distill.Options{Steps: f.steps, Duration: f.duration, Batch: f.batch, LR: f.lr, BlockShare: f.blockShare,
-		FeatureWeight: f.featWeight, HeadLoss: f.headLoss, NoAugment: f.noAugment, Seed: f.seed, DataDescription: desc}
+		FeatureWeight: f.featWeight, HeadLoss: f.headLoss, NoAugment: f.noAugment, Mosaic: f.mosaic, Seed: f.seed, DataDescription: desc}
 	if opt.BlockShare == 0 {
 		opt.BlockShare = -1 // the library's zero means its default
 	}

@@ -94,6 +94,7 @@ func TestCLIDistillRejectsBadInput(t *testing.T) {
 		{"no budget", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--time", "0"}, 2, "no budget"},
 		{"bad batch", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--batch", "0"}, 2, "--batch"},
 		{"unknown head loss", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--head-loss", "l1"}, 2, `--head-loss is "l1"`},
+		{"mosaic above 1", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--mosaic", "1.5"}, 2, "--mosaic is 1.5"},
 		{"negative feature weight", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--feature-weight", "-1"}, 2, "--feature-weight"},
 		{"out is the teacher", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", teacher}, 1, "is the input model"},
 		{"quantized student", []string{"--teacher", teacher, "--student", testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx"), "--data", data, "--out", out}, 1, "is quantized"},
