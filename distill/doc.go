@@ -43,7 +43,8 @@
 // decays along a cosine. Frames are drawn in a random order per epoch and
 // augmented on the preprocessed tensor: horizontal flip, a crop of 70–100 %
 // of each side resized back bilinearly, and brightness, contrast and
-// saturation jitter kept within the frame's own value range. The budget is
+// saturation jitter kept within the frame's own value range; with Mosaic,
+// a share of the frames are mosaics of four. The budget is
 // a number of steps and/or a training time measured with an injected clock;
 // a cancelled context returns an error and no model.
 //
