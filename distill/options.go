@@ -21,6 +21,12 @@ const (
 	DefaultE2ELRShare = 0.3
 )
 
+// CommandMosaic is the Mosaic share edgedet's commands use unless told
+// otherwise: on yolox_nano pruned to flops=0.8 and 57 frames, 661 steps
+// ended at mAP 0.134 with it against 0.116 without (same seed and steps).
+// The library's zero value stays "no mosaic".
+const CommandMosaic = 0.5
+
 // Options adjust Distill. The zero value of a field means its default;
 // at least one of Steps and Duration must be set.
 type Options struct {

@@ -122,7 +122,7 @@ func distillPruned(ctx context.Context, f *pruneFlags, teacher, pruned *onnxpb.M
 		return nil, nil, err
 	}
 	defer inputs.Close()
-	opt := distill.Options{Steps: d.steps, Duration: d.duration, Batch: d.batch, LR: d.lr, DataDescription: desc}
+	opt := distill.Options{Steps: d.steps, Duration: d.duration, Batch: d.batch, LR: d.lr, Mosaic: distill.CommandMosaic, DataDescription: desc}
 	if opt.TeacherSHA256, err = onnx.ModelSHA256(f.model); err != nil {
 		return nil, nil, err
 	}
