@@ -120,12 +120,22 @@ func confidence(tv map[string]*train.Tensor, logits []string) *train.Tensor {
 	return c
 }
 
+// confidenceKey names a term's confidence map in the maps cellWeights
+// computes (one per distinct set of logit heads).
+func (h headTerm) confidenceKey() string { return fmt.Sprint(h.confidence) }
+
+// cells is the term's confidence map among cells, nil when every cell
+// weighs the same.
+func (h headTerm) cells(cells map[string]*train.Tensor) *train.Tensor {
+	if h.confidence == nil {
+		return nil
+	}
+	return cells[h.confidenceKey()]
+}
+
 // termLoss is one term's loss and gradient, before its normalising weight.
 func termLoss(h headTerm, got, want *train.Tensor, cells map[string]*train.Tensor) (float64, *train.Tensor, error) {
-	var c *train.Tensor
-	if h.confidence != nil {
-		c = cells[fmt.Sprint(h.confidence)]
-	}
+	c := h.cells(cells)
 	if h.logit {
 		return train.CellSigmoidKL(got, want, c)
 	}
@@ -136,7 +146,7 @@ func termLoss(h headTerm, got, want *train.Tensor, cells map[string]*train.Tenso
 func cellWeights(terms []headTerm, tv map[string]*train.Tensor) map[string]*train.Tensor {
 	cells := map[string]*train.Tensor{}
 	for _, h := range terms {
-		if key := fmt.Sprint(h.confidence); h.confidence != nil && cells[key] == nil {
+		if key := h.confidenceKey(); h.confidence != nil && cells[key] == nil {
 			cells[key] = confidence(tv, h.confidence)
 		}
 	}
@@ -153,11 +163,7 @@ func termWeights(terms []headTerm, tv map[string]*train.Tensor, total float64) (
 	for _, h := range terms {
 		want := tv[h.name]
 		constant := train.NewTensor(want.Shape...)
-		var c *train.Tensor
-		if h.confidence != nil {
-			c = cells[fmt.Sprint(h.confidence)]
-		}
-		mean := weightedMean(want, c, h.logit)
+		mean := weightedMean(want, h.cells(cells), h.logit)
 		for i := range constant.Data {
 			constant.Data[i] = float32(mean)
 		}

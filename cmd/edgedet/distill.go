@@ -51,7 +51,7 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 	floatVar(fs, &f.featWeight, "feature-weight", 0, "end to end, also match the pruned regions' outputs (intermediate features) with this weight next to the heads' 1")
 	fs.StringVar(&f.headLoss, "head-loss", distill.HeadLossDetection, "end-to-end loss on the head tensors: detection (logits a Sigmoid reads matched as probabilities, box heads weighed by the teacher's confidence per cell) or mse (squared error on every head)")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
-	fs.IntVar(&f.frames, "frames", 200, "frames to take from a video file or a camera")
+	fs.IntVar(&f.frames, "frames", distillFrames, "frames to take from a video file or a camera")
 	floatVar(fs, &f.mosaic, "mosaic", distill.CommandMosaic, "share of the frames (0-1) built from four frames shrunk into the quadrants of one (YOLO's mosaic): more varied frames from few")
 	fs.BoolVar(&f.noAugment, "no-augment", false, "train on the frames as they are (no flip, crop or colour jitter)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the frame order and the augmentation")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,7 +17,7 @@ import (
 )
 
 // distillFrames is how many frames distillation takes from a video file
-// or a camera (edgedet distill's --frames default).
+// or a camera (edgedet distill's --frames default, prune --distill's).
 const distillFrames = 200
 
 // optionalData is a flag that may be given alone (--distill: on the
@@ -131,18 +130,12 @@ func distillPruned(ctx context.Context, f *pruneFlags, teacher, pruned *onnxpb.M
 	opt.Progress = status.update
 	m, rep, err := distill.Distill(ctx, teacher, pruned, inputs, opt)
 	status.finish()
-	if err != nil {
-		return nil, nil, err
-	}
-	return m, rep, nil
+	return m, rep, err
 }
 
 // saveUndistilled writes the pruned model before distillation next to
 // the evaluation's temporary files, named after out, for --eval.
 func saveUndistilled(dir, out string, m *onnxpb.ModelProto) (string, error) {
-	if m == nil {
-		return "", errors.New("no pruned model")
-	}
 	path := filepath.Join(dir, strings.TrimSuffix(filepath.Base(out), ".onnx")+"-undistilled.onnx")
 	if err := onnx.SaveModel(path, m); err != nil {
 		return "", err
