@@ -133,8 +133,8 @@ func ConstantValue(p *onnxpb.NodeProto) *onnxpb.TensorProto {
 	return nil
 }
 
-// TensorInts reads the values of an INT64 or INT32 tensor, from its raw
-// data or its typed field.
+// TensorInts reads the values of an INT64, INT32, INT8 or UINT8 tensor,
+// from its raw data or its typed field.
 func TensorInts(t *onnxpb.TensorProto) ([]int64, error) {
 	raw := t.GetRawData()
 	switch onnxpb.TensorProto_DataType(t.GetDataType()) {
@@ -166,7 +166,25 @@ func TensorInts(t *onnxpb.TensorProto) ([]int64, error) {
 			v[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
 		}
 		return v, nil
+	case onnxpb.TensorProto_INT8, onnxpb.TensorProto_UINT8:
+		signed := t.GetDataType() == int32(onnxpb.TensorProto_INT8)
+		if t.RawData == nil { // int32_data holds one value each
+			v := make([]int64, len(t.GetInt32Data()))
+			for i, x := range t.GetInt32Data() {
+				v[i] = int64(x)
+			}
+			return v, nil
+		}
+		v := make([]int64, len(raw))
+		for i, b := range raw {
+			if signed {
+				v[i] = int64(int8(b))
+			} else {
+				v[i] = int64(b)
+			}
+		}
+		return v, nil
 	default:
-		return nil, fmt.Errorf("%s: want INT64 or INT32", tensorLabel(t))
+		return nil, fmt.Errorf("%s: want INT64, INT32, INT8 or UINT8", tensorLabel(t))
 	}
 }

@@ -654,7 +654,10 @@ func TestTensorInts(t *testing.T) {
 		{"int32 field", &onnxpb.TensorProto{DataType: int32s, Int32Data: []int32{-7, 8}}, []int64{-7, 8}, ""},
 		{"int32 raw", &onnxpb.TensorProto{DataType: int32s, RawData: raw32}, []int64{-2, 1<<24 | 3}, ""},
 		{"int32 odd raw", &onnxpb.TensorProto{Name: proto.String("b"), DataType: int32s, RawData: raw32[:6]}, nil, `tensor "b" (data_type INT32): 6 bytes`},
-		{"float", Float32Vector("c", []float32{1}), nil, `tensor "c" (data_type FLOAT): want INT64 or INT32`},
+		{"int8 raw", Int8Vector("d", []int8{-128, 127, -1}), []int64{-128, 127, -1}, ""},
+		{"uint8 raw", Uint8Vector("e", []uint8{0, 255, 128}), []int64{0, 255, 128}, ""},
+		{"int8 field", &onnxpb.TensorProto{DataType: proto.Int32(int32(onnxpb.TensorProto_INT8)), Int32Data: []int32{-3, 4}}, []int64{-3, 4}, ""},
+		{"float", Float32Vector("c", []float32{1}), nil, `tensor "c" (data_type FLOAT): want INT64, INT32, INT8 or UINT8`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := TensorInts(c.t)

@@ -11,12 +11,54 @@ import (
 )
 
 // Param is a trainable tensor: a float initializer a Conv reads as its
-// weight or bias. Value is shared with the graph, so optimisers update it
-// in place; Grad accumulates over Backward calls until ZeroGrad.
+// weight or bias, or a QuantizeLinear quantizes. Value is shared with the
+// graph, so optimisers update it in place; Grad accumulates over Backward
+// calls until ZeroGrad. Bounds, when set, limit each value: optimisers
+// clamp into them after every step.
 type Param struct {
-	Name  string
-	Value *Tensor
-	Grad  *Tensor
+	Name   string
+	Value  *Tensor
+	Grad   *Tensor
+	Bounds *Bounds
+}
+
+// Bounds are element-wise limits of a parameter, one Lower and one Upper
+// value per element.
+type Bounds struct {
+	Lower, Upper []float32
+}
+
+// SetBounds limits the parameter called name to b (nil: unbounded). It
+// fails when there is no such parameter, when b's lengths differ from the
+// parameter's, or when a lower limit exceeds its upper one.
+func (g *Graph) SetBounds(name string, b *Bounds) error {
+	p := g.byName[name]
+	if p == nil {
+		return fmt.Errorf("bounds for %q: no such parameter", name)
+	}
+	if b != nil {
+		n := len(p.Value.Data)
+		if len(b.Lower) != n || len(b.Upper) != n {
+			return fmt.Errorf("bounds for %q: %d lower and %d upper limits for %d values", name, len(b.Lower), len(b.Upper), n)
+		}
+		for i := range b.Lower {
+			if !(b.Lower[i] <= b.Upper[i]) {
+				return fmt.Errorf("bounds for %q: element %d has lower limit %g above upper limit %g", name, i, b.Lower[i], b.Upper[i])
+			}
+		}
+	}
+	p.Bounds = b
+	return nil
+}
+
+// clamp puts p's values into its bounds.
+func (p *Param) clamp() {
+	if p.Bounds == nil {
+		return
+	}
+	for i, v := range p.Value.Data {
+		p.Value.Data[i] = min(max(v, p.Bounds.Lower[i]), p.Bounds.Upper[i])
+	}
 }
 
 // node is one operator of the graph in execution order.
@@ -40,7 +82,8 @@ type Graph struct {
 	nodes   []*node
 	inputs  []string
 	outputs []string
-	consts  map[string]*Tensor // initializers and Constant outputs, params included
+	consts  map[string]*Tensor                     // initializers and Constant outputs, params included
+	dtypes  map[string]onnxpb.TensorProto_DataType // of the initializers
 	params  []*Param
 	byName  map[string]*Param
 	// needsGrad marks the float tensors that depend on a parameter.
@@ -72,7 +115,7 @@ func Build(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
 		return nil, err
 	}
 	opset := og.Opset()
-	g := &Graph{model: m, consts: map[string]*Tensor{}, byName: map[string]*Param{}, needsGrad: map[string]bool{}}
+	g := &Graph{model: m, consts: map[string]*Tensor{}, dtypes: map[string]onnxpb.TensorProto_DataType{}, byName: map[string]*Param{}, needsGrad: map[string]bool{}}
 	if err := g.loadInitializers(m, order); err != nil {
 		return nil, err
 	}
@@ -100,6 +143,9 @@ func Build(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
 			continue
 		}
 		build, ok := builders[p.GetOpType()]
+		if p.GetOpType() == "QuantizeLinear" {
+			build, ok = func(n *onnxpb.NodeProto, _ int64) (kernel, error) { return buildQuantize(n, g.dtypes) }, true
+		}
 		if !ok {
 			return nil, fmt.Errorf("node %q: operator %s is not supported by the training engine", p.GetName(), p.GetOpType())
 		}
@@ -117,14 +163,18 @@ func Build(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
 }
 
 // loadInitializers reads every initializer; float ones a Conv reads as
-// weight or bias become parameters.
+// weight or bias, or a QuantizeLinear quantizes (weights trained through
+// their quantization), become parameters.
 func (g *Graph) loadInitializers(m *onnxpb.ModelProto, order []*onnxpb.NodeProto) error {
-	convParam := map[string]bool{}
+	trainable := map[string]bool{}
 	for _, p := range order {
-		if p.GetOpType() == "Conv" {
+		switch p.GetOpType() {
+		case "Conv":
 			for _, in := range p.GetInput()[1:] {
-				convParam[in] = true
+				trainable[in] = true
 			}
+		case "QuantizeLinear":
+			trainable[p.GetInput()[0]] = true
 		}
 	}
 	for _, init := range m.GetGraph().GetInitializer() {
@@ -133,7 +183,8 @@ func (g *Graph) loadInitializers(m *onnxpb.ModelProto, order []*onnxpb.NodeProto
 			return fmt.Errorf("initializer %q: %w", init.GetName(), err)
 		}
 		g.consts[init.GetName()] = t
-		if convParam[init.GetName()] && !t.isInt() {
+		g.dtypes[init.GetName()] = onnxpb.TensorProto_DataType(init.GetDataType())
+		if trainable[init.GetName()] && !t.isInt() {
 			p := &Param{Name: init.GetName(), Value: t, Grad: NewTensor(t.Shape...)}
 			g.params = append(g.params, p)
 			g.byName[p.Name] = p
@@ -160,7 +211,7 @@ func constantTensor(t *onnxpb.TensorProto) (*Tensor, error) {
 	}
 	v, err := onnx.TensorInts(t)
 	if err != nil {
-		return nil, fmt.Errorf("only FLOAT, INT64 and INT32 tensors are supported: %w", err)
+		return nil, fmt.Errorf("only FLOAT, INT64, INT32, INT8 and UINT8 tensors are supported: %w", err)
 	}
 	if len(v) != numElements(shape) {
 		return nil, fmt.Errorf("%d values for dims %v", len(v), t.GetDims())

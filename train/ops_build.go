@@ -44,6 +44,8 @@ var builders = map[string]kernelBuilder{
 	"Identity":  func(*onnxpb.NodeProto, int64) (kernel, error) { return identityKernel(), nil },
 	"Shape":     buildShape,
 	"Cast":      buildCast,
+	// QuantizeLinear is built in Build: it needs its zero point's type.
+	"DequantizeLinear": buildDequantize,
 }
 
 func attrInts(n *onnxpb.NodeProto, name string) []int64 {

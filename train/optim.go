@@ -5,8 +5,9 @@ import (
 	"math"
 )
 
-// Optimizer updates parameters from their accumulated gradients. It does
-// not clear the gradients: call Graph.ZeroGrad before the next backward.
+// Optimizer updates parameters from their accumulated gradients, then
+// clamps each into its Bounds. It does not clear the gradients: call
+// Graph.ZeroGrad before the next backward.
 type Optimizer interface {
 	Step(params []*Param) error
 }
@@ -38,6 +39,7 @@ func (o *SGD) Step(params []*Param) error {
 			v[i] = o.Momentum*v[i] + g
 			w[i] -= o.LR * v[i]
 		}
+		p.clamp()
 	}
 	return nil
 }
@@ -85,6 +87,7 @@ func (o *Adam) Step(params []*Param) error {
 			v[i] = b2*v[i] + (1-b2)*g*g
 			w[i] -= lr*m[i]/(float32(math.Sqrt(float64(v[i])))+eps) + o.LR*o.WeightDecay*w[i]
 		}
+		p.clamp()
 	}
 	return nil
 }
