@@ -88,7 +88,17 @@ func quantRange(dt onnxpb.TensorProto_DataType) (float64, float64, error) {
 	}
 }
 
-func (k quantizeKernel) keeps() (uint, bool) { return 1, false }
+// keeps x, the scale and the zero point: backward recomputes which
+// values saturated.
+func (k quantizeKernel) keeps() (uint, bool) { return 0b111, false }
+
+// quantizeValue is round(v/scale) + zp before saturation, the quotient
+// taken in float32 as ONNX (and ONNX Runtime) do: in float64 a quotient
+// such as 0.7/0.2 = 3.4999999 would round the other way than its float32
+// 3.5.
+func quantizeValue(v, scale float32, zp float64) float64 {
+	return math.RoundToEven(float64(v/scale)) + zp
+}
 
 func (k quantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	x := ins[0]
@@ -106,7 +116,7 @@ func (k quantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	y := NewTensor(x.Shape...)
 	for i, v := range x.Data {
 		c := ch(i)
-		q := math.RoundToEven(float64(v)/float64(scale[c])) + zp[c]
+		q := quantizeValue(v, scale[c], zp[c])
 		y.Data[i] = float32(min(max(q, k.qmin), k.qmax))
 	}
 	return []*Tensor{y}, nil, nil
@@ -129,7 +139,7 @@ func (k quantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]*T
 	g := NewTensor(x.Shape...)
 	for i, v := range x.Data {
 		c := ch(i)
-		q := math.RoundToEven(float64(v)/float64(scale[c])) + zp[c]
+		q := quantizeValue(v, scale[c], zp[c])
 		if q >= k.qmin && q <= k.qmax {
 			g.Data[i] = gOuts[0].Data[i] / scale[c]
 		}
@@ -142,7 +152,10 @@ func (k quantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]*T
 // initializer (stored weights) or a QuantizeLinear's output.
 type dequantizeKernel struct{ quantAxes }
 
-func (k dequantizeKernel) keeps() (uint, bool) { return 0, false }
+// keeps the scale and the zero point, which backward reads; of x it reads
+// only the shape and whether it is an integer tensor, which outlive the
+// release of its data.
+func (k dequantizeKernel) keeps() (uint, bool) { return 0b110, false }
 
 func (k dequantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	x := ins[0]
