@@ -51,6 +51,9 @@ func quantParams(ins []*Tensor) (scale []float32, zp []float64, err error) {
 	if len(ins) < 2 || ins[1] == nil || ins[1].isInt() {
 		return nil, nil, fmt.Errorf("scale must be a float tensor")
 	}
+	if len(ins[1].Shape) > 1 {
+		return nil, nil, fmt.Errorf("scale of shape %v: want a scalar or a vector (blocked quantization is not supported)", ins[1].Shape)
+	}
 	scale = ins[1].Data
 	zp = make([]float64, len(scale))
 	if len(ins) > 2 && ins[2] != nil {
@@ -203,7 +206,20 @@ func (k dequantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]
 }
 
 func buildDequantize(n *onnxpb.NodeProto, _ int64) (kernel, error) {
+	if err := refuseBlocks(n); err != nil {
+		return nil, err
+	}
 	return dequantizeKernel{quantAxes{onnx.AttrInt(n, "axis", 1)}}, nil
+}
+
+// refuseBlocks refuses blocked quantization (opset 21's block_size), whose
+// scales a per-axis reading would silently misapply when their count
+// happens to equal the axis length.
+func refuseBlocks(n *onnxpb.NodeProto) error {
+	if b := onnx.AttrInt(n, "block_size", 0); b != 0 {
+		return fmt.Errorf("attribute block_size %d (blocked quantization) is not supported", b)
+	}
+	return nil
 }
 
 // buildQuantize makes a QuantizeLinear kernel; the saturation range comes
@@ -211,6 +227,9 @@ func buildDequantize(n *onnxpb.NodeProto, _ int64) (kernel, error) {
 func buildQuantize(n *onnxpb.NodeProto, dtypes map[string]onnxpb.TensorProto_DataType) (kernel, error) {
 	if onnx.Attr(n, "output_dtype") != nil {
 		return nil, fmt.Errorf("attribute output_dtype is not supported")
+	}
+	if err := refuseBlocks(n); err != nil {
+		return nil, err
 	}
 	dt := onnxpb.TensorProto_UINT8
 	if zp := inputAt(n, 2); zp != "" {
