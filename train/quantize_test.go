@@ -168,6 +168,7 @@ func TestQuantizeKernelErrors(t *testing.T) {
 		{"zero point count", 1, []*Tensor{x, three, intTensor([]int64{0, 0}, 2)}, "2 zero points for 3 scales"},
 		{"int scale", 1, []*Tensor{x, intTensor([]int64{1})}, "scale"},
 		{"no scale", 1, []*Tensor{x}, "scale"},
+		{"blocked scales", 1, []*Tensor{mustData(make([]float32, 8), 2, 4), mustData([]float32{1, 1, 1, 1}, 2, 2)}, "scale of shape [2 2]"},
 	} {
 		_, _, err := mustQuantize(t, onnxpb.TensorProto_UINT8, onnx.IntAttr("axis", c.axis)).forward(c.ins)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -177,6 +178,9 @@ func TestQuantizeKernelErrors(t *testing.T) {
 	_, _, err := mustDequantize(t, onnx.IntAttr("axis", 0)).forward([]*Tensor{intTensor(make([]int64, 6), 2, 3), three})
 	if err == nil || !strings.Contains(err.Error(), "3 scales") {
 		t.Errorf("dequantize with scales for the other axis: %v", err)
+	}
+	if _, err := buildDequantize(qNode("DequantizeLinear", []string{"x", "s"}, onnx.IntAttr("block_size", 4)), 21); err == nil || !strings.Contains(err.Error(), "block_size 4") {
+		t.Errorf("dequantize with block_size: %v", err)
 	}
 }
 
@@ -193,6 +197,7 @@ func TestQuantizeBuildErrors(t *testing.T) {
 		{"zero point from a node", nil, nil, []string{`"zp"`, "initializer", "q_QuantizeLinear"}},
 		{"int32 zero point", onnx.Int32Scalar("zp", 0), nil, []string{"INT32", "q_QuantizeLinear"}},
 		{"output_dtype", onnx.Uint8Scalar("zp", 0), []*onnxpb.AttributeProto{onnx.IntAttr("output_dtype", int64(onnxpb.TensorProto_UINT8))}, []string{"output_dtype"}},
+		{"block_size", onnx.Uint8Scalar("zp", 0), []*onnxpb.AttributeProto{onnx.IntAttr("block_size", 2)}, []string{"block_size 2", "q_QuantizeLinear"}},
 	} {
 		b := &graphgen.Builder{Opset: 13}
 		b.Inits = append(b.Inits, onnx.Float32Scalar("s", 0.25))
