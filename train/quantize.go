@@ -51,6 +51,9 @@ func quantParams(ins []*Tensor) (scale []float32, zp []float64, err error) {
 	if len(ins) < 2 || ins[1] == nil || ins[1].isInt() {
 		return nil, nil, fmt.Errorf("scale must be a float tensor")
 	}
+	if len(ins[1].Shape) > 1 {
+		return nil, nil, fmt.Errorf("scale of shape %v: want a scalar or a vector (blocked quantization is not supported)", ins[1].Shape)
+	}
 	scale = ins[1].Data
 	zp = make([]float64, len(scale))
 	if len(ins) > 2 && ins[2] != nil {
@@ -88,7 +91,17 @@ func quantRange(dt onnxpb.TensorProto_DataType) (float64, float64, error) {
 	}
 }
 
-func (k quantizeKernel) keeps() (uint, bool) { return 1, false }
+// keeps x, the scale and the zero point: backward recomputes which
+// values saturated.
+func (k quantizeKernel) keeps() (uint, bool) { return 0b111, false }
+
+// quantizeValue is round(v/scale) + zp before saturation, the quotient
+// taken in float32 as ONNX (and ONNX Runtime) do: in float64 a quotient
+// such as 0.7/0.2 = 3.4999999 would round the other way than its float32
+// 3.5.
+func quantizeValue(v, scale float32, zp float64) float64 {
+	return math.RoundToEven(float64(v/scale)) + zp
+}
 
 func (k quantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	x := ins[0]
@@ -106,7 +119,7 @@ func (k quantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	y := NewTensor(x.Shape...)
 	for i, v := range x.Data {
 		c := ch(i)
-		q := math.RoundToEven(float64(v)/float64(scale[c])) + zp[c]
+		q := quantizeValue(v, scale[c], zp[c])
 		y.Data[i] = float32(min(max(q, k.qmin), k.qmax))
 	}
 	return []*Tensor{y}, nil, nil
@@ -129,7 +142,7 @@ func (k quantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]*T
 	g := NewTensor(x.Shape...)
 	for i, v := range x.Data {
 		c := ch(i)
-		q := math.RoundToEven(float64(v)/float64(scale[c])) + zp[c]
+		q := quantizeValue(v, scale[c], zp[c])
 		if q >= k.qmin && q <= k.qmax {
 			g.Data[i] = gOuts[0].Data[i] / scale[c]
 		}
@@ -142,7 +155,10 @@ func (k quantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]*T
 // initializer (stored weights) or a QuantizeLinear's output.
 type dequantizeKernel struct{ quantAxes }
 
-func (k dequantizeKernel) keeps() (uint, bool) { return 0, false }
+// keeps the scale and the zero point, which backward reads; of x it reads
+// only the shape and whether it is an integer tensor, which outlive the
+// release of its data.
+func (k dequantizeKernel) keeps() (uint, bool) { return 0b110, false }
 
 func (k dequantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	x := ins[0]
@@ -190,7 +206,20 @@ func (k dequantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]
 }
 
 func buildDequantize(n *onnxpb.NodeProto, _ int64) (kernel, error) {
+	if err := refuseBlocks(n); err != nil {
+		return nil, err
+	}
 	return dequantizeKernel{quantAxes{onnx.AttrInt(n, "axis", 1)}}, nil
+}
+
+// refuseBlocks refuses blocked quantization (opset 21's block_size), whose
+// scales a per-axis reading would silently misapply when their count
+// happens to equal the axis length.
+func refuseBlocks(n *onnxpb.NodeProto) error {
+	if b := onnx.AttrInt(n, "block_size", 0); b != 0 {
+		return fmt.Errorf("attribute block_size %d (blocked quantization) is not supported", b)
+	}
+	return nil
 }
 
 // buildQuantize makes a QuantizeLinear kernel; the saturation range comes
@@ -198,6 +227,9 @@ func buildDequantize(n *onnxpb.NodeProto, _ int64) (kernel, error) {
 func buildQuantize(n *onnxpb.NodeProto, dtypes map[string]onnxpb.TensorProto_DataType) (kernel, error) {
 	if onnx.Attr(n, "output_dtype") != nil {
 		return nil, fmt.Errorf("attribute output_dtype is not supported")
+	}
+	if err := refuseBlocks(n); err != nil {
+		return nil, err
 	}
 	dt := onnxpb.TensorProto_UINT8
 	if zp := inputAt(n, 2); zp != "" {
