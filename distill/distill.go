@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"time"
 
@@ -108,11 +106,6 @@ func newTrainer(teacher, student *onnxpb.ModelProto, data onnx.Inputs, opt Optio
 	}
 	if t.student, err = train.Build(sf, train.Options{}); err != nil {
 		return nil, fmt.Errorf("distill: student: %w", err)
-	}
-	for _, name := range slices.Sorted(maps.Keys(opt.Bounds)) {
-		if err := t.student.SetBounds(name, opt.Bounds[name]); err != nil {
-			return nil, fmt.Errorf("distill: student: %w", err)
-		}
 	}
 	t.terms = mseTerms(p.heads)
 	if opt.HeadLoss == HeadLossDetection {

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/edgedet/edgedet/onnx/onnxpb"
-	"github.com/edgedet/edgedet/train"
 )
 
 // Phase names, as Progress and Report give them.
@@ -76,10 +75,6 @@ type Options struct {
 	Mosaic float64
 	// Seed makes the frame order and the augmentation reproducible.
 	Seed uint64
-	// Bounds limit student parameters, by initializer name, element-wise:
-	// the optimiser clamps into them after every step (quantization-aware
-	// reconstruction keeps each weight within a step of its rounding).
-	Bounds map[string]*train.Bounds
 
 	// TeacherSHA256 and DataDescription are recorded in the output
 	// model's metadata.

@@ -131,10 +131,7 @@ func makePlan(teacher, student *onnxpb.ModelProto) (*plan, error) {
 		return nil, err
 	}
 	p.heads = headTensors(student, data, p.anchors)
-	// The heads' roles are read from the teacher, the reference: a
-	// quantized student reads its heads through QuantizeLinear and
-	// DequantizeLinear, not directly by the Sigmoids.
-	p.detection = detectionTerms(teacher, p.heads, ts)
+	p.detection = detectionTerms(student, p.heads, ss)
 	return p, nil
 }
 

@@ -103,10 +103,6 @@ type Options struct {
 	// QLinearConv was two to three times slower than the blocked float Conv
 	// on yolo-fastestv2's narrow (24-channel) layers.
 	WeightsOnlyIfSlower bool
-	// Reconstruct, when set, fine-tunes the stored integers against the
-	// FP32 model on the calibration frames after the model is built (see
-	// reconstruct.go).
-	Reconstruct *ReconstructOptions
 	// SensitivityFrames is how many calibration inputs the sensitivity
 	// analysis compares outputs on.
 	SensitivityFrames int
@@ -210,8 +206,6 @@ type Report struct {
 	// model's on the device that quantized it; the caller measures it
 	// (Quantize does not run the detector), nil when it was not measured.
 	Latency *LatencyReport `json:"latency,omitempty"`
-	// Reconstruction is what Options.Reconstruct did (nil: not run).
-	Reconstruction *ReconstructReport `json:"reconstruction,omitempty"`
 }
 
 // LatencyReport is a paired measurement of FP32 and INT8 inference.
@@ -275,11 +269,6 @@ func Quantize(ctx context.Context, m *onnxpb.ModelProto, inputs onnx.Inputs, opt
 	}
 	if z.opt.Timer != nil && z.opt.WeightsOnlyIfSlower {
 		if out, err = z.weightsOnlyIfSlower(ctx, out, layers); err != nil {
-			return nil, nil, err
-		}
-	}
-	if z.opt.Reconstruct != nil {
-		if out, err = z.reconstruct(ctx, out); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -56,10 +56,6 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	floatVar(fs, maxErr, "max-error", quant.DefaultOptions().MaxError, "sensitivity budget: after the entry region, keep the most damaging layers float until the output error is below this; slower (each adds a float island). Negative: no budget (with --entry-float=false: every layer INT8)")
 	sensFrames := fs.Int("sensitivity-frames", quant.DefaultOptions().SensitivityFrames, "calibration frames the sensitivity analysis compares on")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
-	recTime := fs.Duration("reconstruct", 0, "after quantizing, fine-tune the stored integers against the FP32 model on the calibration frames for this long (each weight within one step of its rounding; 0 = off)")
-	recSteps := fs.Int("reconstruct-steps", 0, "stop the reconstruction after this many steps (0 = only the time budget)")
-	recLR := new(float64)
-	floatVar(fs, recLR, "reconstruct-lr", 0, "reconstruction learning rate, relative to each tensor's size (0 = distillation's default)")
 	accuracy := accuracyFlags(fs)
 	fs.StringVar(&f.reportPath, "report", "", "also write the report as JSON here")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
@@ -111,12 +107,6 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	opt.WeightsOnlyIfSlower = weightsOnlyIfSlower
 	if *exclude != "" {
 		opt.Exclude = strings.Split(*exclude, ",")
-	}
-	if *recTime < 0 || *recSteps < 0 || *recLR < 0 {
-		return nil, fmt.Errorf("%w: --reconstruct, --reconstruct-steps and --reconstruct-lr must not be negative", errUsage)
-	}
-	if *recTime > 0 || *recSteps > 0 {
-		opt.Reconstruct = &quant.ReconstructOptions{Duration: *recTime, Steps: *recSteps, LR: *recLR}
 	}
 	accuracy.apply(&opt)
 	f.opt = opt
