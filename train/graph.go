@@ -99,8 +99,9 @@ type Options struct {
 
 // Build makes a trainable graph of a copy of m with BatchNormalization
 // folded into the preceding Convs. Every float initializer that a Conv
-// reads as its weight or bias becomes a Param. An operator the engine does
-// not support is an error naming the node and its type.
+// reads as its weight or bias, or that a QuantizeLinear quantizes (a
+// weight trained through its quantization), becomes a Param. An operator
+// the engine does not support is an error naming the node and its type.
 func Build(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
 	if m.GetGraph() == nil {
 		return nil, fmt.Errorf("model has no graph")
