@@ -19,10 +19,16 @@
 //     pads, ceil_mode, dilation; SPP kernels 5/9/13), and nearest
 //     Resize/Upsample (asymmetric, half_pixel, pytorch_half_pixel,
 //     align_corners, tf_half_pixel_for_nn; floor/ceil/round nearest modes,
-//     and ONNX Runtime's rounding for Resize-10 and Upsample).
+//     and ONNX Runtime's rounding for Resize-10 and Upsample), and
+//     QuantizeLinear/DequantizeLinear (per tensor or per axis; round half
+//     to even, saturating to the zero point's UINT8 or INT8 range) so that
+//     a QDQ model trains as it runs quantized: the straight-through
+//     gradient passes QuantizeLinear where it did not saturate.
 //   - Graph: Build makes a trainable graph of an ONNX model (BatchNorm
 //     folded into Conv first). Parameters are the float initializers a
-//     Conv reads as weight or bias; other initializers are constants.
+//     Conv reads as weight or bias or a QuantizeLinear quantizes; other
+//     initializers are constants. SetBounds limits a parameter
+//     element-wise (the optimisers clamp into the bounds after each step).
 //     Forward runs inference, ForwardTrain also records a Tape whose
 //     Backward takes loss gradients of any chosen tensors (outputs or
 //     intermediate features) and adds the parameter gradients into
