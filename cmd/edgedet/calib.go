@@ -17,15 +17,23 @@ import (
 // modelSpec resolves the model's description (input size, preprocessing)
 // as the detector does, without creating an inference session, so
 // calibration frames are prepared exactly as the agent prepares frames.
-func modelSpec(model string) (detection.Spec, error) {
+// A format, when not empty, is the output format (--format), as detect's
+// flag names it.
+func modelSpec(model string, format detection.Format) (detection.Spec, error) {
 	cfg := detector.DefaultConfig()
 	cfg.Model = model
+	cfg.Format = format
 	info, err := detector.Describe(cfg)
 	if err != nil {
 		return detection.Spec{}, err
 	}
 	return info.Spec, nil
 }
+
+// formatUsage is --format's help in the commands that derive a model
+// (quantize, prune, distill): the source's output format, when neither its
+// output shape nor a sidecar says it; the output model records it.
+const formatUsage = "the model's output format when its shape or sidecar does not say it (yolox_levels must be named): yolov8, yolov5, yolox, yolox_levels, end2end, fastestv2; the output model records it"
 
 // openCalibInputs reads calibration frames from the flag called flagName
 // (--calib, --data) whose value is src: a directory of images (at most

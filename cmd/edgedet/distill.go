@@ -25,6 +25,7 @@ import (
 // distillFlags are distill's command line.
 type distillFlags struct {
 	teacher, student, data, out string
+	format                      string
 	duration, evalEvery         time.Duration
 	steps, batch                int
 	lr, blockShare, featWeight  float64
@@ -43,6 +44,7 @@ func parseDistillFlags(args []string, stderr io.Writer) (*distillFlags, error) {
 	fs.StringVar(&f.student, "student", "", "model to train, e.g. the teacher pruned by edgedet prune: same inputs and outputs (required)")
 	fs.StringVar(&f.data, "data", "", "unlabeled frames: a directory of images, a video file, or a camera name from the config (-c) (required)")
 	fs.StringVar(&f.out, "out", "", "output model (required; never the teacher or the student)")
+	fs.StringVar(&f.format, "format", "", formatUsage)
 	fs.DurationVar(&f.duration, "time", 25*time.Minute, "training time budget (0 = none); with only --steps given, none")
 	fs.IntVar(&f.steps, "steps", 0, "training step budget (0 = none)")
 	fs.IntVar(&f.batch, "batch", distill.DefaultBatch, "frames per step")
@@ -118,7 +120,7 @@ func cmdDistill(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer cleanup()
-	spec, err := modelSpec(f.teacher)
+	spec, err := modelSpec(f.teacher, detection.Format(f.format))
 	if err != nil {
 		return err
 	}

@@ -97,6 +97,7 @@ func TestCLIDistillRejectsBadInput(t *testing.T) {
 		{"mosaic above 1", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--mosaic", "1.5"}, 2, "--mosaic is 1.5"},
 		{"negative feature weight", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--feature-weight", "-1"}, 2, "--feature-weight"},
 		{"out is the teacher", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", teacher}, 1, "is the input model"},
+		{"unknown format", []string{"--teacher", teacher, "--student", teacher, "--data", data, "--out", out, "--format", "yolo9"}, 1, `format: "yolo9" is not one of`},
 		{"quantized student", []string{"--teacher", teacher, "--student", testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx"), "--data", data, "--out", out}, 1, "is quantized"},
 		{"empty data", []string{"--teacher", teacher, "--student", teacher, "--data", empty, "--out", out, "--steps", "1"}, 1, "has no images"},
 		{"unknown data", []string{"--teacher", teacher, "--student", teacher, "--data", filepath.Join(dir, "nope"), "--out", out, "--steps", "1", "-c", filepath.Join(dir, "none.toml")}, 1, `--data "` + filepath.Join(dir, "nope") + `" is not a directory`},

@@ -29,6 +29,7 @@ type pruneFlags struct {
 	refit                       bool
 	samples, maxImages, frames  int
 	cfgPath, evalData, ortLib   string
+	format                      string
 	threads                     int
 	groups                      bool
 	distill                     pruneDistillFlags
@@ -40,6 +41,7 @@ func parsePruneFlags(args []string, stderr io.Writer) (*pruneFlags, error) {
 	fs.StringVar(&f.model, "model", "", "FP32 ONNX model to prune (required)")
 	fs.StringVar(&f.calib, "calib", "", "calibration data for the reconstruction: a directory of images, or a camera name from the config (-c) (required unless --refit=false)")
 	fs.StringVar(&f.out, "out", "", "output model (required; never the input)")
+	fs.StringVar(&f.format, "format", "", formatUsage)
 	fs.StringVar(&f.target, "target", "flops=0.9", "ratio=R: remove R of every prunable group's channels; flops=F: keep F of the multiply-adds; latency=L: keep L of the measured latency")
 	fs.BoolVar(&f.sensitivity, "sensitivity", false, "prune each group alone at several ratios and measure the mAP it costs on --sensitivity-images of --eval; the target is then spent on the groups that cost least")
 	fs.IntVar(&f.sensImages, "sensitivity-images", 16, "images of --eval the sensitivity analysis scores on")
@@ -117,7 +119,7 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cleanup()
-	spec, err := modelSpec(f.model)
+	spec, err := modelSpec(f.model, detection.Format(f.format))
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,7 @@ func TestCLIPruneRejectsBadInput(t *testing.T) {
 		{"quantized model", []string{"--model", testenv.Shared(t, "models", "yolo11n_int8dyn_320.onnx"), "--calib", calib, "--out", filepath.Join(t.TempDir(), "x.onnx")}, "is quantized"},
 		{"output is the input", []string{"--model", model, "--calib", calib, "--out", model}, "is the input model"},
 		{"bad target", []string{"--model", model, "--calib", calib, "--out", filepath.Join(t.TempDir(), "x.onnx"), "--target", "speed=2"}, `kind "speed"`},
+		{"unknown format", []string{"--model", model, "--calib", calib, "--out", filepath.Join(t.TempDir(), "x.onnx"), "--format", "yolo9"}, `format: "yolo9" is not one of`},
 		{"contribution without calibration", []string{"--model", model, "--refit=false", "--out", filepath.Join(t.TempDir(), "x.onnx")}, "needs --calib"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

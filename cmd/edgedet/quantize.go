@@ -25,6 +25,7 @@ import (
 // quantizeFlags are quantize's command line.
 type quantizeFlags struct {
 	model, calib, out, cfgPath string
+	format                     string
 	frames, maxImages          int
 	reportPath, ortLib         string
 	latency                    bool
@@ -39,6 +40,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	fs.StringVar(&f.model, "model", "", "FP32 ONNX model to quantize (required)")
 	fs.StringVar(&f.calib, "calib", "", "calibration data: a directory of images, or a camera name from the config (-c) (required)")
 	fs.StringVar(&f.out, "out", "", "output INT8 model (required; never the input)")
+	fs.StringVar(&f.format, "format", "", formatUsage)
 	fs.StringVar(&f.cfgPath, "c", "agent.toml", "agent config, for --calib CAMERA")
 	fs.IntVar(&f.frames, "frames", 100, "frames to capture from a camera for calibration")
 	fs.IntVar(&f.maxImages, "max-images", 0, "use at most this many images of a directory (0 = all)")
@@ -141,7 +143,7 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer cleanup()
-	spec, err := modelSpec(f.model)
+	spec, err := modelSpec(f.model, detection.Format(f.format))
 	if err != nil {
 		return err
 	}

@@ -278,6 +278,7 @@ func TestQuantizeCLIErrors(t *testing.T) {
 		{"bad if-slower", []string{"--model", model, "--calib", good, "--out", out, "--if-slower", "fp32"}, 2, []string{"--if-slower", `"fp32"`}},
 		{"unknown exclude", []string{"--model", model, "--calib", good, "--out", out, "--max-error", "-1", "--exclude", "/no/such/Conv"}, 1, []string{`"/no/such/Conv"`}},
 		{"missing model", []string{"--model", filepath.Join(tmp, "none.onnx"), "--calib", good, "--out", out}, 1, []string{"none.onnx"}},
+		{"unknown format", []string{"--model", model, "--calib", good, "--out", out, "--format", "yolo9"}, 1, []string{`format: "yolo9" is not one of`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, code := runCLI(t, append([]string{"quantize"}, c.args...)...)

@@ -26,7 +26,7 @@ func TestDetectorTimersOpenModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, err := modelSpec(path)
+	spec, err := modelSpec(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
