@@ -144,7 +144,7 @@ func cmdDistill(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var ev *distillEval
 	if f.evalData != "" {
-		ev = &distillEval{scorer: &mapScorer{data: f.evalData, images: math.MaxInt, log: log}, specMeta: specMeta}
+		ev = &distillEval{scorer: &mapScorer{specMeta: specMeta, data: f.evalData, images: math.MaxInt, log: log}}
 		defer ev.scorer.Close()
 		if err := ev.reference(ctx, "teacher", teacher); err != nil {
 			return err
@@ -280,10 +280,9 @@ func lossCurve(losses []float64, n int) []float64 {
 
 // distillEval evaluates the student at checkpoints on --eval.
 type distillEval struct {
-	scorer   *mapScorer
-	specMeta string
-	ref      []evalPoint
-	points   []evalPoint
+	scorer *mapScorer
+	ref    []evalPoint
+	points []evalPoint
 }
 
 type evalPoint struct {
@@ -293,14 +292,9 @@ type evalPoint struct {
 	sum     eval.Summary
 }
 
-func (e *distillEval) summary(ctx context.Context, m *onnxpb.ModelProto) (eval.Summary, error) {
-	onnx.SetMetadata(m, detection.MetadataSpecKey, e.specMeta)
-	return e.scorer.Summary(ctx, m)
-}
-
 // reference evaluates a model that is not trained (the teacher).
 func (e *distillEval) reference(ctx context.Context, label string, m *onnxpb.ModelProto) error {
-	sum, err := e.summary(ctx, m)
+	sum, err := e.scorer.Summary(ctx, m)
 	if err != nil {
 		return fmt.Errorf("evaluate the %s: %w", label, err)
 	}
@@ -310,7 +304,7 @@ func (e *distillEval) reference(ctx context.Context, label string, m *onnxpb.Mod
 
 // point evaluates the student at a checkpoint.
 func (e *distillEval) point(ctx context.Context, c distill.Checkpoint) error {
-	sum, err := e.summary(ctx, c.Model)
+	sum, err := e.scorer.Summary(ctx, c.Model)
 	if err != nil {
 		return fmt.Errorf("evaluate the student at step %d: %w", c.Step, err)
 	}

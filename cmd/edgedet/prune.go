@@ -123,6 +123,10 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	desc, err := spec.EncodeMetadata()
+	if err != nil {
+		return err
+	}
 	opt.InputShape = []int64{1, 3, int64(spec.InputHeight), int64(spec.InputWidth)}
 	opt.Importance, opt.Refit, opt.Samples, opt.Status = f.importance, f.refit, f.samples, stderr
 	var inputs onnx.Inputs
@@ -134,12 +138,12 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer ci.Close()
 		inputs = ci
 	}
-	timers := &detectorTimers{threads: f.threads, log: log}
+	timers := &detectorTimers{threads: f.threads, log: log, spec: &spec}
 	defer timers.Close()
 	opt.OpenTimer = timers.OpenModel
 	var scorer *mapScorer
 	if f.sensitivity {
-		scorer = &mapScorer{data: f.evalData, images: f.sensImages, log: log}
+		scorer = &mapScorer{specMeta: desc, data: f.evalData, images: f.sensImages, log: log}
 		defer scorer.Close()
 		opt.Score = scorer.Score
 		var bar *progress.Bar
@@ -163,10 +167,6 @@ func cmdPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if sum, err := onnx.ModelSHA256(f.model); err == nil {
 		onnx.SetMetadata(pruned, "edgedet.prune.source_sha256", sum)
-	}
-	desc, err := spec.EncodeMetadata()
-	if err != nil {
-		return err
 	}
 	onnx.SetMetadata(pruned, detection.MetadataSpecKey, desc)
 	final, undistilled := pruned, ""
@@ -273,7 +273,7 @@ func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, undistilled string, ti
 			}
 		}
 	}
-	sums, err := pruneEval(ctx, models, f.evalData, log, stdout, stderr)
+	sums, err := pruneEval(ctx, models, f.evalData, detection.Format(f.format), log, stdout, stderr)
 	if err != nil || f.plot == "" {
 		return err
 	}
@@ -293,13 +293,14 @@ func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, undistilled string, ti
 	return nil
 }
 
-// pruneEval evaluates the models on a YOLO-labelled directory and prints
-// each one's mAP and its difference to the first.
-func pruneEval(ctx context.Context, models []string, data string, log *slog.Logger, stdout, stderr io.Writer) ([]eval.Summary, error) {
+// pruneEval evaluates the models on a YOLO-labelled directory, reading
+// their outputs as format (--format, empty: as the detector decides), and
+// prints each one's mAP and its difference to the first.
+func pruneEval(ctx context.Context, models []string, data string, format detection.Format, log *slog.Logger, stdout, stderr io.Writer) ([]eval.Summary, error) {
 	var sums []eval.Summary
 	var ds *eval.Dataset
 	for _, path := range models {
-		det, err := evalDetector(path, log)
+		det, err := evalDetector(path, format, log)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/edgedet/edgedet/detection"
 	"github.com/edgedet/edgedet/detector"
 	"github.com/edgedet/edgedet/eval"
 	"github.com/edgedet/edgedet/onnx"
@@ -15,14 +16,18 @@ import (
 
 // mapScorer is prune's sensitivity Scorer: COCO mAP@0.5:0.95 of a model on
 // the first images images of the YOLO-labelled directory data (distill's
-// checkpoints use its whole Summary).
+// checkpoints use its whole Summary). specMeta, the source model's
+// encoded description, is stored in each scored model's metadata, so that
+// a candidate written to a temporary file loads like its source (whose
+// format or preprocessing may come from a sidecar or --format).
 type mapScorer struct {
-	data   string
-	images int
-	log    *slog.Logger
-	dir    string
-	ds     *eval.Dataset
-	used   int // images scored on
+	specMeta string
+	data     string
+	images   int
+	log      *slog.Logger
+	dir      string
+	ds       *eval.Dataset
+	used     int // images scored on
 }
 
 func (s *mapScorer) Score(ctx context.Context, m *onnxpb.ModelProto) (float64, error) {
@@ -39,11 +44,14 @@ func (s *mapScorer) Summary(ctx context.Context, m *onnxpb.ModelProto) (eval.Sum
 		}
 		s.dir = dir
 	}
+	if s.specMeta != "" {
+		onnx.SetMetadata(m, detection.MetadataSpecKey, s.specMeta)
+	}
 	path := filepath.Join(s.dir, "candidate.onnx")
 	if err := onnx.SaveModel(path, m); err != nil {
 		return eval.Summary{}, err
 	}
-	det, err := evalDetector(path, s.log)
+	det, err := evalDetector(path, "", s.log)
 	if err != nil {
 		return eval.Summary{}, err
 	}
@@ -71,9 +79,11 @@ func (s *mapScorer) Close() error {
 	return os.RemoveAll(s.dir)
 }
 
-// evalDetector opens path with eval's thresholds.
-func evalDetector(path string, log *slog.Logger) (*detector.Detector, error) {
+// evalDetector opens path with eval's thresholds, reading its output as
+// format (empty: as the detector decides).
+func evalDetector(path string, format detection.Format, log *slog.Logger) (*detector.Detector, error) {
 	cfg := detector.DefaultConfig()
 	cfg.Model, cfg.ScoreThreshold, cfg.IoUThreshold, cfg.MaxDetections = path, evalScore, evalIoU, evalMaxDet
+	cfg.Format = format
 	return detector.New(cfg, log)
 }
