@@ -40,6 +40,15 @@ const entryTolerance = 0.25
 // (yolo-fastestv2: 0.041-0.105 over k = 0..16, all INT8 0.057).
 const entryNoise = 0.02
 
+// entryImplausible: when even the best prefix leaves the detection
+// metric at this error or above, INT8 and FP32 agree on almost no
+// detection whatever stays float. A model that quantizes at all does not
+// do that (yolo-fastestv2 with every layer INT8: 0.79-0.93, with a float
+// prefix 0.04-0.1); a model whose output is decoded in the wrong format
+// does (yolox_nano_640_bubbliiiing read as yolox: 0.989-0.999), since
+// its "detections" are noise that no two models share.
+const entryImplausible = 0.9
+
 // entryTimed bounds the near-best prefixes timed with Options.Timer (the
 // shortest ones: a longer float region is rarely faster).
 const entryTimed = 4
@@ -67,6 +76,10 @@ func (z *quantizer) entryRegion(ctx context.Context, s *sensitivity, layers []La
 		}
 		errs = append(errs, e)
 		z.progress("entry region", k, n)
+	}
+	if best := slices.Min(errs); z.rep.CustomMetric && best >= entryImplausible {
+		z.rep.MetricBlind = true
+		z.log.Warn("no float prefix brings the INT8 detections near FP32's: the model's output is probably decoded in the wrong format, and the layers kept float were chosen blind", "best_error", best)
 	}
 	k, even, err := z.pickEntry(ctx, errs)
 	if err != nil {

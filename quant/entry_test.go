@@ -420,3 +420,40 @@ func TestQuantizeWeightsOnlyIfSlower(t *testing.T) {
 		})
 	}
 }
+
+// A detection metric that sees no agreement for any float prefix (as when
+// the output format is misread) is reported as blind; one that does see
+// agreement is not.
+func TestQuantizeMetricBlind(t *testing.T) {
+	qtInitORT(t)
+	identical := func(ref, got []Outputs) bool {
+		for j := range ref {
+			for o := range ref[j].Values {
+				if !slices.Equal(ref[j].Values[o], got[j].Values[o]) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	for _, c := range []struct {
+		disagreement float64
+		blind        bool
+	}{{0.99, true}, {0.5, false}} {
+		opt := DefaultOptions()
+		opt.Metric = func(ref, got []Outputs) (float64, error) {
+			if identical(ref, got) {
+				return 0, nil
+			}
+			return c.disagreement, nil
+		}
+		m := convChain(rand.New(rand.NewPCG(3, 4)), 8)
+		_, rep, err := Quantize(context.Background(), m, randomInputs{n: 8, seed: 5}, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.CustomMetric || rep.MetricBlind != c.blind {
+			t.Errorf("metric at %g for every INT8 model: custom %v, blind %v; want blind %v (threshold %g)", c.disagreement, rep.CustomMetric, rep.MetricBlind, c.blind, entryImplausible)
+		}
+	}
+}

@@ -206,6 +206,11 @@ type Report struct {
 	// model's on the device that quantized it; the caller measures it
 	// (Quantize does not run the detector), nil when it was not measured.
 	Latency *LatencyReport `json:"latency,omitempty"`
+	// MetricBlind: with Options.Metric, no float prefix of the entry
+	// curve brought the error below entryImplausible — the metric saw no
+	// agreement at all, which a misread output format causes (see
+	// entryImplausible).
+	MetricBlind bool `json:"metric_blind,omitempty"`
 }
 
 // LatencyReport is a paired measurement of FP32 and INT8 inference.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -411,6 +412,9 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 	}
 	for _, l := range r.FloatLayers() {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)
+	}
+	if r.MetricBlind {
+		fmt.Fprintf(w, "warning: the INT8 detections agree with almost none of FP32's whatever stays float (best output error %.3f): the model's output is probably read in the wrong format, so the float layers were chosen blind; check `edgedet detect` on an image, name the format with --format or a sidecar, and quantize again\n", slices.Min(r.EntryErrors))
 	}
 }
 

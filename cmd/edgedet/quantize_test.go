@@ -393,3 +393,17 @@ func TestQuantizeStageBarsPiped(t *testing.T) {
 		t.Errorf("stage lines:\n%q\nwant one plain line per stage, in order, ending in a newline", out)
 	}
 }
+
+// A blind detection metric (a misread output format) ends the report with
+// a warning that names the way out.
+func TestPrintQuantReportMetricBlind(t *testing.T) {
+	for _, blind := range []bool{true, false} {
+		var b strings.Builder
+		printQuantReport(&b, "in.onnx", "out.onnx", &quant.Report{CustomMetric: true, MetricBlind: blind, ErrorAll: 0.999, EntryErrors: []float64{0.999, 0.991, 0.995}})
+		got := b.String()
+		warned := strings.Contains(got, "warning: the INT8 detections agree with almost none") && strings.Contains(got, "(best output error 0.991)") && strings.Contains(got, "--format")
+		if warned != blind {
+			t.Errorf("blind %v: report warns %v:\n%s", blind, warned, got)
+		}
+	}
+}
