@@ -46,6 +46,18 @@ func (q quantAxes) channelOf(shape []int, n int) (func(int) int, error) {
 	return func(i int) int { return i / inner % n }, nil
 }
 
+// params reads a Q/DQ node's scale and optional zero point, and maps each
+// element of its input to its parameters' index.
+func (q quantAxes) params(ins []*Tensor) (scale []float32, zp []float64, channel func(int) int, err error) {
+	if scale, zp, err = quantParams(ins); err != nil {
+		return nil, nil, nil, err
+	}
+	if channel, err = q.channelOf(ins[0].Shape, len(scale)); err != nil {
+		return nil, nil, nil, err
+	}
+	return scale, zp, channel, nil
+}
+
 // quantParams reads the scale and the optional zero point of a Q/DQ node.
 func quantParams(ins []*Tensor) (scale []float32, zp []float64, err error) {
 	if len(ins) < 2 || ins[1] == nil || ins[1].isInt() {
@@ -108,11 +120,7 @@ func (k quantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	if x.isInt() {
 		return nil, nil, fmt.Errorf("input must be a float tensor")
 	}
-	scale, zp, err := quantParams(ins)
-	if err != nil {
-		return nil, nil, err
-	}
-	ch, err := k.channelOf(x.Shape, len(scale))
+	scale, zp, ch, err := k.params(ins)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,11 +139,7 @@ func (k quantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]*T
 		return grads, nil
 	}
 	x := ins[0]
-	scale, zp, err := quantParams(ins)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := k.channelOf(x.Shape, len(scale))
+	scale, zp, ch, err := k.params(ins)
 	if err != nil {
 		return nil, err
 	}
@@ -162,11 +166,7 @@ func (k dequantizeKernel) keeps() (uint, bool) { return 0b110, false }
 
 func (k dequantizeKernel) forward(ins []*Tensor) ([]*Tensor, any, error) {
 	x := ins[0]
-	scale, zp, err := quantParams(ins)
-	if err != nil {
-		return nil, nil, err
-	}
-	ch, err := k.channelOf(x.Shape, len(scale))
+	scale, zp, ch, err := k.params(ins)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -189,11 +189,7 @@ func (k dequantizeKernel) backward(ins, _ []*Tensor, _ any, gOuts []*Tensor) ([]
 	if gOuts[0] == nil || ins[0].isInt() {
 		return grads, nil
 	}
-	scale, _, err := quantParams(ins)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := k.channelOf(ins[0].Shape, len(scale))
+	scale, _, ch, err := k.params(ins)
 	if err != nil {
 		return nil, err
 	}
