@@ -38,7 +38,9 @@ AP@[.50:.95], AP50, AP75, AP/AR by object size, AR@1/10/100 and per-class AP.
 Evaluation defaults differ from detect's: --score 0.001, --iou 0.65, --max-det 100.
 Class names: --names, else DIR/coco.names, else DIR/../coco.names, else the model's labels;
 the dataset's class ids must index the model's classes. --compare evaluates a second model
-on the same images (one model is loaded at a time) and prints both with deltas (second − first).
+on the same images (one model is loaded at a time) and prints both with deltas (second − first)
+and the 95 % interval of the mAP deltas over bootstrap resamples of the images (--bootstrap N;
+an interval that contains 0 says these images cannot tell the two models apart).
 Model flags apply to both models.
 
 Flags:
@@ -74,6 +76,9 @@ type evalReport struct {
 	// Delta is the second model's summary minus the first's (--compare);
 	// -1 entries (undefined) stay -1.
 	Delta *eval.Summary `json:"delta,omitempty"`
+	// DeltaInterval is how sure Delta is: its 95 % interval over
+	// bootstrap resamples of the images (--bootstrap).
+	DeltaInterval *eval.DeltaInterval `json:"delta_interval,omitempty"`
 }
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -87,6 +92,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	data := fs.String("data", "", "dataset directory (required)")
 	namesFile := fs.String("names", "", "class names file, one per line (default: DIR/coco.names, DIR/../coco.names, the model's labels)")
 	compare := fs.String("compare", "", "second ONNX model to evaluate and compare with the first")
+	bootstrap := fs.Int("bootstrap", 1000, "with --compare, resample the images this many times for a 95 % interval of the mAP differences (0 = none)")
 	plotPath := fs.String("plot", "", "write a precision-recall plot (PNG) at IoU 0.5 here")
 	saveJSON := fs.String("save-json", "", "write COCO instances.json and predictions.json here (per model in DIR/<model>/ with --compare)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -99,6 +105,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := checkEvalArgs(fs.Args(), mf.cfg.Model, *data, *compare); err != nil {
 		return err
+	}
+	if *bootstrap < 0 || *bootstrap == 1 {
+		return fmt.Errorf("%w: --bootstrap %d: want 0 (none) or at least 2 resamples", errUsage, *bootstrap)
 	}
 
 	// Names from a file load the dataset before any model: data errors come first.
@@ -129,6 +138,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(rep.Models) == 2 {
 		d := summaryDelta(rep.Models[0].Summary, rep.Models[1].Summary)
 		rep.Delta = &d
+		if *bootstrap > 0 {
+			if rep.DeltaInterval, err = eval.BootstrapDelta(ctx, e.ds, rep.Models[0].dets, rep.Models[1].dets, *bootstrap, 1); err != nil {
+				return err
+			}
+		}
 	}
 	wrote, err := writeEvalFiles(&rep, e.ds, *saveJSON, *plotPath)
 	if err != nil {

@@ -113,4 +113,16 @@ func printEvalReport(w io.Writer, r *evalReport) {
 	if cmp {
 		fmt.Fprintf(w, "\nA = %s, B = %s; deltas are B − A\n", r.Models[0].Model, r.Models[1].Model)
 	}
+	if d := r.DeltaInterval; cmp && d != nil {
+		fmt.Fprintf(w, "95 %% interval of the deltas over %d resamples of the %s: mAP@.5:.95 %+.3f to %+.3f, mAP@.5 %+.3f to %+.3f%s\n",
+			d.Resamples, plural(r.Images, "image"), d.AP[0], d.AP[1], d.AP50[0], d.AP50[1], tellsApart(d.AP))
+	}
+}
+
+// tellsApart says whether an interval of mAP differences excludes 0.
+func tellsApart(iv [2]float64) string {
+	if iv[0] <= 0 && iv[1] >= 0 {
+		return " (contains 0: these images cannot tell the two models apart)"
+	}
+	return ""
 }

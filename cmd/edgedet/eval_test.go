@@ -128,7 +128,8 @@ func TestCLIEvalCompare(t *testing.T) {
 	if len(v) != 3 || !(v[0] > 0 && v[0] <= 1 && v[1] > 0 && v[1] <= 1) || math.Abs(v[1]-v[0]-v[2]) > 0.0015 {
 		t.Errorf("AP50 line %v: want both models in (0,1] and their delta (rounding to 3 places)", v)
 	}
-	for _, want := range []string{"yolox_nano_416", "yolo11n_int8dyn_320", "delta", "ΔAP50", "int8 320x320", "fp32 416x416", "deltas are B − A"} {
+	for _, want := range []string{"yolox_nano_416", "yolo11n_int8dyn_320", "delta", "ΔAP50", "int8 320x320", "fp32 416x416", "deltas are B − A",
+		"95 % interval of the deltas over 1000 resamples of the 10 images: mAP@.5:.95 "} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
@@ -152,6 +153,13 @@ func TestCLIEvalCompare(t *testing.T) {
 	m0, m1 := rep.Models[0], rep.Models[1]
 	if d := m1.Summary.AP - m0.Summary.AP; math.Abs(rep.Delta.AP-d) > 1e-12 || m0.SizeBytes != 3713911 || m1.SizeBytes != 2923970 || m0.InferenceMS <= 0 {
 		t.Errorf("models %+v / %+v, delta %+v", m0, m1, rep.Delta)
+	}
+	if iv := rep.DeltaInterval; iv == nil || iv.Resamples != 1000 || !(iv.AP[0] < iv.AP[1] && iv.AP50[0] < iv.AP50[1]) {
+		t.Errorf("delta interval %+v: want 1000 resamples and intervals of some width", iv)
+	}
+	stdout, stderr, code = runCLI(t, "eval", "--model", a, "--data", data, "--compare", b, "--bootstrap", "0")
+	if code != 0 || strings.Contains(stdout, "95 % interval") {
+		t.Errorf("--bootstrap 0: exit %d, an interval printed:\n%s%s", code, stdout, stderr)
 	}
 }
 
@@ -202,6 +210,8 @@ func TestCLIEvalErrors(t *testing.T) {
 		{[]string{"--data", noImages, "--compare", filepath.Join(tmp, "nope.onnx")}, 1, []string{"--compare", "nope.onnx"}},
 		{[]string{}, 2, []string{"--data is required"}},
 		{[]string{"--data", noImages, "extra.jpg"}, 2, []string{"unexpected arguments"}},
+		{[]string{"--data", noImages, "--bootstrap", "1"}, 2, []string{"--bootstrap 1", "at least 2"}},
+		{[]string{"--data", noImages, "--bootstrap", "-5"}, 2, []string{"--bootstrap -5"}},
 	}
 	for _, tc := range cases {
 		_, stderr, code := runCLI(t, append([]string{"eval", "--model", model}, tc.args...)...)
