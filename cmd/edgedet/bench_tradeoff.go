@@ -15,7 +15,15 @@ type benchAccuracy struct {
 	Images int     `json:"images"`
 	MAP    float64 `json:"map"`   // mAP@[.50:.95]
 	MAP50  float64 `json:"map50"` // mAP@.50
+	// DeltaInterval is the 95 % interval of this model's mAP minus the
+	// first model's over bootstrap resamples of the images (nil for the
+	// first model).
+	DeltaInterval *eval.DeltaInterval `json:"delta_interval,omitempty"`
 }
+
+// benchBootstrap is how many resamples of the images bench --eval draws
+// for each model's interval, as eval --compare does by default.
+const benchBootstrap = 1000
 
 // checkBenchEval checks --eval and --plot before any model is timed.
 func checkBenchEval(data, plot string) error {
@@ -60,6 +68,11 @@ func evaluateModels(ctx context.Context, mf modelFlags, data string, stderr io.W
 	acc := make([]benchAccuracy, len(e.rep.Models))
 	for i, m := range e.rep.Models {
 		acc[i] = benchAccuracy{Data: data, Images: e.rep.Images, MAP: m.Summary.AP, MAP50: m.Summary.AP50}
+		if i > 0 {
+			if acc[i].DeltaInterval, err = eval.BootstrapDelta(ctx, e.ds, e.rep.Models[0].dets, m.dets, benchBootstrap, 1); err != nil {
+				return nil, fmt.Errorf("--eval %s: %w", m.Path, err)
+			}
+		}
 	}
 	return acc, nil
 }
@@ -74,17 +87,22 @@ type tradeoffRow struct {
 }
 
 // printTradeoff prints the models' speed next to their accuracy, with the
-// differences from the first model.
+// differences from the first model and their 95 % intervals.
 func printTradeoff(w io.Writer, rows []tradeoffRow) {
 	if len(rows) == 0 {
 		return
 	}
 	base := rows[0]
-	fmt.Fprintf(w, "\nspeed and accuracy (inference p50; mAP on %s, %s):\n", base.Acc.Data, plural(base.Acc.Images, "image"))
-	fmt.Fprintf(w, "%-28s %10s %8s %10s %8s %10s\n", "model", "p50 ms", "ratio", "mAP", "mAP50", "ΔmAP")
+	fmt.Fprintf(w, "\nspeed and accuracy (inference p50; mAP on %s, %s; the interval of ΔmAP is 95 %% over %d resamples of the images):\n",
+		base.Acc.Data, plural(base.Acc.Images, "image"), benchBootstrap)
+	fmt.Fprintf(w, "%-28s %10s %8s %10s %8s %10s %17s\n", "model", "p50 ms", "ratio", "mAP", "mAP50", "ΔmAP", "interval")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%-28s %10.2f %7.2fx %10.3f %8.3f %+10.3f\n", r.Model, r.InferenceMS, r.Ratio,
-			r.Acc.MAP, r.Acc.MAP50, r.Acc.MAP-base.Acc.MAP)
+		iv := "-"
+		if d := r.Acc.DeltaInterval; d != nil {
+			iv = fmt.Sprintf("[%+.3f,%+.3f]", d.AP[0], d.AP[1])
+		}
+		fmt.Fprintf(w, "%-28s %10.2f %7.2fx %10.3f %8.3f %+10.3f %17s\n", r.Model, r.InferenceMS, r.Ratio,
+			r.Acc.MAP, r.Acc.MAP50, r.Acc.MAP-base.Acc.MAP, iv)
 	}
 }
 

@@ -42,7 +42,7 @@ func TestCLIBenchEval(t *testing.T) {
 	for name, ap := range want {
 		var row []string
 		for _, line := range strings.Split(table, "\n") {
-			if f := strings.Fields(line); len(f) == 6 && f[0] == name {
+			if f := strings.Fields(line); len(f) == 7 && f[0] == name {
 				row = f
 			}
 		}
@@ -52,6 +52,10 @@ func TestCLIBenchEval(t *testing.T) {
 		// Both print three decimals of the same summary.
 		if got, err := strconv.ParseFloat(row[3], 64); err != nil || math.Abs(got-ap) > 5e-4 {
 			t.Errorf("%s: bench --eval mAP %s, edgedet eval %.3f", name, row[3], ap)
+		}
+		// The first model has no interval; the other one has its delta's.
+		if first := name == "yolox_nano_416"; first != (row[6] == "-") || !first && !strings.HasPrefix(row[6], "[") {
+			t.Errorf("%s: interval column %q", name, row[6])
 		}
 	}
 	if !strings.Contains(errOut, "wrote "+plot) {
@@ -75,9 +79,12 @@ func TestCLIBenchEval(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, m := range rep.Models {
+	for i, m := range rep.Models {
 		if m.Accuracy == nil || m.Accuracy.Images != 4 || math.Abs(m.Accuracy.MAP-want[m.Model]) > 5e-4 || m.Accuracy.MAP50 < m.Accuracy.MAP {
 			t.Errorf("%s: accuracy %+v, want mAP %.3f on 4 images", m.Model, m.Accuracy, want[m.Model])
+		}
+		if iv := m.Accuracy.DeltaInterval; (i == 0) != (iv == nil) || iv != nil && (iv.Resamples != benchBootstrap || iv.AP[0] > iv.AP[1]) {
+			t.Errorf("%s: delta interval %+v (model %d)", m.Model, iv, i)
 		}
 	}
 }
