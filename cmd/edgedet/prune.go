@@ -299,6 +299,7 @@ func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, undistilled string, ti
 func pruneEval(ctx context.Context, models []string, data string, format detection.Format, log *slog.Logger, stdout, stderr io.Writer) ([]eval.Summary, error) {
 	var sums []eval.Summary
 	var ds *eval.Dataset
+	var dets []map[int][]eval.Detection
 	for _, path := range models {
 		det, err := evalDetector(path, format, log)
 		if err != nil {
@@ -316,18 +317,30 @@ func pruneEval(ctx context.Context, models []string, data string, format detecti
 			return nil, err
 		}
 		sums = append(sums, r.Summary)
+		dets = append(dets, r.dets)
 	}
-	printPruneEval(stdout, models, sums, data, len(ds.Images))
+	intervals := make([]*eval.DeltaInterval, len(models))
+	for i := 1; i < len(models); i++ {
+		var err error
+		if intervals[i], err = eval.BootstrapDelta(ctx, ds, dets[0], dets[i], benchBootstrap, 1); err != nil {
+			return nil, fmt.Errorf("--eval %s: %w", models[i], err)
+		}
+	}
+	printPruneEval(stdout, models, sums, intervals, data, len(ds.Images))
 	return sums, nil
 }
 
 // printPruneEval writes each model's mAP and its difference to the first,
 // as fractions like eval prints them (0.325, not 32.5).
-func printPruneEval(w io.Writer, models []string, sums []eval.Summary, data string, images int) {
+func printPruneEval(w io.Writer, models []string, sums []eval.Summary, intervals []*eval.DeltaInterval, data string, images int) {
 	for i, sum := range sums {
 		d := summaryDelta(sums[0], sum)
-		fmt.Fprintf(w, "mAP@0.5:0.95 %-24s %.3f (%+.3f)   mAP@0.5 %.3f (%+.3f)   (%s, %s)\n",
-			filepath.Base(models[i]), sum.AP, d.AP, sum.AP50, d.AP50, filepath.Base(data), plural(images, "image"))
+		iv := ""
+		if i < len(intervals) && intervals[i] != nil {
+			iv = fmt.Sprintf("   95 %% interval of the mAP@0.5:0.95 difference [%+.3f, %+.3f]", intervals[i].AP[0], intervals[i].AP[1])
+		}
+		fmt.Fprintf(w, "mAP@0.5:0.95 %-24s %.3f (%+.3f)   mAP@0.5 %.3f (%+.3f)   (%s, %s)%s\n",
+			filepath.Base(models[i]), sum.AP, d.AP, sum.AP50, d.AP50, filepath.Base(data), plural(images, "image"), iv)
 	}
 }
 

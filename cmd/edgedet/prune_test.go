@@ -125,10 +125,11 @@ func TestCLIPruneSensitivityAndPlot(t *testing.T) {
 func TestPrunePrintsMAPLikeEval(t *testing.T) {
 	var b strings.Builder
 	printPruneEval(&b, []string{"/m/fp32.onnx", "/m/pruned.onnx"},
-		[]eval.Summary{{AP: 0.3251, AP50: 0.4992}, {AP: 0.2812, AP50: 0.4502}}, "/d/coco128", 1)
+		[]eval.Summary{{AP: 0.3251, AP50: 0.4992}, {AP: 0.2812, AP50: 0.4502}},
+		[]*eval.DeltaInterval{nil, {Resamples: 1000, AP: [2]float64{-0.0712, -0.0121}}}, "/d/coco128", 1)
 	for _, want := range []string{
-		"fp32.onnx                0.325 (+0.000)   mAP@0.5 0.499 (+0.000)   (coco128, 1 image)",
-		"pruned.onnx              0.281 (-0.044)   mAP@0.5 0.450 (-0.049)",
+		"fp32.onnx                0.325 (+0.000)   mAP@0.5 0.499 (+0.000)   (coco128, 1 image)\n",
+		"pruned.onnx              0.281 (-0.044)   mAP@0.5 0.450 (-0.049)   (coco128, 1 image)   95 % interval of the mAP@0.5:0.95 difference [-0.071, -0.012]\n",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("prune --eval output lacks %q:\n%s", want, b.String())
