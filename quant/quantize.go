@@ -206,11 +206,29 @@ type Report struct {
 	// model's on the device that quantized it; the caller measures it
 	// (Quantize does not run the detector), nil when it was not measured.
 	Latency *LatencyReport `json:"latency,omitempty"`
+	// Accuracy is the quantized model's COCO mAP against the FP32
+	// model's on a labelled set; the caller measures it (Quantize does not
+	// run the detector), nil when it was not measured.
+	Accuracy *AccuracyReport `json:"accuracy,omitempty"`
 	// MetricBlind: with Options.Metric, no float prefix of the entry
 	// curve brought the error below entryImplausible — the metric saw no
 	// agreement at all, which a misread output format causes (see
 	// entryImplausible).
 	MetricBlind bool `json:"metric_blind,omitempty"`
+}
+
+// AccuracyReport is the FP32 and the quantized model's COCO mAP on the
+// same labelled images.
+type AccuracyReport struct {
+	Data      string  `json:"data"`
+	Images    int     `json:"images"`
+	FP32MAP   float64 `json:"fp32_map"` // mAP@[.50:.95]
+	INT8MAP   float64 `json:"int8_map"`
+	FP32MAP50 float64 `json:"fp32_map50"` // mAP@.50
+	INT8MAP50 float64 `json:"int8_map50"`
+	// Interval is the 95 % interval of INT8MAP − FP32MAP over bootstrap
+	// resamples of the images: what these images can tell of the loss.
+	Interval [2]float64 `json:"interval"`
 }
 
 // LatencyReport is a paired measurement of FP32 and INT8 inference.

@@ -21,9 +21,6 @@ type benchAccuracy struct {
 	DeltaInterval *eval.DeltaInterval `json:"delta_interval,omitempty"`
 }
 
-// benchBootstrap is how many resamples of the images bench --eval draws
-// for each model's interval, as eval --compare does by default.
-const benchBootstrap = 1000
 
 // checkBenchEval checks --eval and --plot before any model is timed.
 func checkBenchEval(data, plot string) error {
@@ -69,7 +66,7 @@ func evaluateModels(ctx context.Context, mf modelFlags, data string, stderr io.W
 	for i, m := range e.rep.Models {
 		acc[i] = benchAccuracy{Data: data, Images: e.rep.Images, MAP: m.Summary.AP, MAP50: m.Summary.AP50}
 		if i > 0 {
-			if acc[i].DeltaInterval, err = eval.BootstrapDelta(ctx, e.ds, e.rep.Models[0].dets, m.dets, benchBootstrap, 1); err != nil {
+			if acc[i].DeltaInterval, err = eval.BootstrapDelta(ctx, e.ds, e.rep.Models[0].dets, m.dets, bootstrapResamples, 1); err != nil {
 				return nil, fmt.Errorf("--eval %s: %w", m.Path, err)
 			}
 		}
@@ -94,7 +91,7 @@ func printTradeoff(w io.Writer, rows []tradeoffRow) {
 	}
 	base := rows[0]
 	fmt.Fprintf(w, "\nspeed and accuracy (inference p50; mAP on %s, %s; the interval of ΔmAP is 95 %% over %d resamples of the images):\n",
-		base.Acc.Data, plural(base.Acc.Images, "image"), benchBootstrap)
+		base.Acc.Data, plural(base.Acc.Images, "image"), bootstrapResamples)
 	fmt.Fprintf(w, "%-28s %10s %8s %10s %8s %10s %17s\n", "model", "p50 ms", "ratio", "mAP", "mAP50", "ΔmAP", "interval")
 	for _, r := range rows {
 		iv := "-"

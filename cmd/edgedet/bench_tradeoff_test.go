@@ -83,7 +83,7 @@ func TestCLIBenchEval(t *testing.T) {
 		if m.Accuracy == nil || m.Accuracy.Images != 4 || math.Abs(m.Accuracy.MAP-want[m.Model]) > 5e-4 || m.Accuracy.MAP50 < m.Accuracy.MAP {
 			t.Errorf("%s: accuracy %+v, want mAP %.3f on 4 images", m.Model, m.Accuracy, want[m.Model])
 		}
-		if iv := m.Accuracy.DeltaInterval; (i == 0) != (iv == nil) || iv != nil && (iv.Resamples != benchBootstrap || iv.AP[0] > iv.AP[1]) {
+		if iv := m.Accuracy.DeltaInterval; (i == 0) != (iv == nil) || iv != nil && (iv.Resamples != bootstrapResamples || iv.AP[0] > iv.AP[1]) {
 			t.Errorf("%s: delta interval %+v (model %d)", m.Model, iv, i)
 		}
 	}

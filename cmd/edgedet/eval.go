@@ -92,7 +92,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	data := fs.String("data", "", "dataset directory (required)")
 	namesFile := fs.String("names", "", "class names file, one per line (default: DIR/coco.names, DIR/../coco.names, the model's labels)")
 	compare := fs.String("compare", "", "second ONNX model to evaluate and compare with the first")
-	bootstrap := fs.Int("bootstrap", 1000, "with --compare, resample the images this many times for a 95 % interval of the mAP differences (0 = none)")
+	bootstrap := fs.Int("bootstrap", bootstrapResamples, "with --compare, resample the images this many times for a 95 % interval of the mAP differences (0 = none)")
 	plotPath := fs.String("plot", "", "write a precision-recall plot (PNG) at IoU 0.5 here")
 	saveJSON := fs.String("save-json", "", "write COCO instances.json and predictions.json here (per model in DIR/<model>/ with --compare)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")

@@ -273,10 +273,11 @@ func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, undistilled string, ti
 			}
 		}
 	}
-	sums, err := pruneEval(ctx, models, f.evalData, detection.Format(f.format), log, stdout, stderr)
+	c, err := evalCompare(ctx, models, f.evalData, detection.Format(f.format), log, stdout, stderr)
 	if err != nil || f.plot == "" {
 		return err
 	}
+	sums := c.Summaries
 	var pts []eval.TradeoffPoint
 	for i, path := range models {
 		_, lat, err := timers.PairedFiles(ctx, f.model, path)
@@ -291,57 +292,6 @@ func pruneEvalAndPlot(ctx context.Context, f *pruneFlags, undistilled string, ti
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", f.plot)
 	return nil
-}
-
-// pruneEval evaluates the models on a YOLO-labelled directory, reading
-// their outputs as format (--format, empty: as the detector decides), and
-// prints each one's mAP and its difference to the first.
-func pruneEval(ctx context.Context, models []string, data string, format detection.Format, log *slog.Logger, stdout, stderr io.Writer) ([]eval.Summary, error) {
-	var sums []eval.Summary
-	var ds *eval.Dataset
-	var dets []map[int][]eval.Detection
-	for _, path := range models {
-		det, err := evalDetector(path, format, log)
-		if err != nil {
-			return nil, err
-		}
-		if ds == nil {
-			if ds, err = eval.LoadYOLODataset(data, det.Info().Labels); err != nil {
-				det.Close()
-				return nil, err
-			}
-		}
-		r, err := evalModel(ctx, det, ds, stderr)
-		det.Close()
-		if err != nil {
-			return nil, err
-		}
-		sums = append(sums, r.Summary)
-		dets = append(dets, r.dets)
-	}
-	intervals := make([]*eval.DeltaInterval, len(models))
-	for i := 1; i < len(models); i++ {
-		var err error
-		if intervals[i], err = eval.BootstrapDelta(ctx, ds, dets[0], dets[i], benchBootstrap, 1); err != nil {
-			return nil, fmt.Errorf("--eval %s: %w", models[i], err)
-		}
-	}
-	printPruneEval(stdout, models, sums, intervals, data, len(ds.Images))
-	return sums, nil
-}
-
-// printPruneEval writes each model's mAP and its difference to the first,
-// as fractions like eval prints them (0.325, not 32.5).
-func printPruneEval(w io.Writer, models []string, sums []eval.Summary, intervals []*eval.DeltaInterval, data string, images int) {
-	for i, sum := range sums {
-		d := summaryDelta(sums[0], sum)
-		iv := ""
-		if i < len(intervals) && intervals[i] != nil {
-			iv = fmt.Sprintf("   95 %% interval of the mAP@0.5:0.95 difference [%+.3f, %+.3f]", intervals[i].AP[0], intervals[i].AP[1])
-		}
-		fmt.Fprintf(w, "mAP@0.5:0.95 %-24s %.3f (%+.3f)   mAP@0.5 %.3f (%+.3f)   (%s, %s)%s\n",
-			filepath.Base(models[i]), sum.AP, d.AP, sum.AP50, d.AP50, filepath.Base(data), plural(images, "image"), iv)
-	}
 }
 
 func fileSize(path string) int64 {

@@ -15,7 +15,7 @@ import (
 // TestEvalReadsTheSourcesFormat: yolox_nano_640_bubbliiiing has yolox's
 // output shape but is yolox_levels, and has no sidecar here. Read by its
 // shape it scores nothing; prune's evaluation of the original (--format)
-// and its scorer of in-memory candidates (the source's description in
+// (evalCompare) and its scorer of in-memory candidates (the source's description in
 // their metadata, as distill's checkpoints get it) must read it right.
 func TestEvalReadsTheSourcesFormat(t *testing.T) {
 	model := testenv.SharedOptional(t, "models", "yolox_nano_640_bubbliiiing.onnx")
@@ -33,12 +33,13 @@ func TestEvalReadsTheSourcesFormat(t *testing.T) {
 		good   bool
 	}{{detection.FormatYOLOXLevels, true}, {"", false}} {
 		var out bytes.Buffer
-		sums, err := pruneEval(ctx, []string{model}, data, c.format, log, &out, &out)
+		res, err := evalCompare(ctx, []string{model}, data, c.format, log, &out, &out)
 		if err != nil {
 			t.Fatal(err)
 		}
+		sums := res.Summaries
 		if got := sums[0].AP > 0.1; got != c.good {
-			t.Errorf("pruneEval with format %q: mAP %.3f, want it read as a working detector: %v", c.format, sums[0].AP, c.good)
+			t.Errorf("evalCompare with format %q: mAP %.3f, want it read as a working detector: %v", c.format, sums[0].AP, c.good)
 		}
 	}
 

@@ -124,7 +124,7 @@ func TestCLIPruneSensitivityAndPlot(t *testing.T) {
 // evaluation lines and in the sensitivity table.
 func TestPrunePrintsMAPLikeEval(t *testing.T) {
 	var b strings.Builder
-	printPruneEval(&b, []string{"/m/fp32.onnx", "/m/pruned.onnx"},
+	printEvalCompare(&b, []string{"/m/fp32.onnx", "/m/pruned.onnx"},
 		[]eval.Summary{{AP: 0.3251, AP50: 0.4992}, {AP: 0.2812, AP50: 0.4502}},
 		[]*eval.DeltaInterval{nil, {Resamples: 1000, AP: [2]float64{-0.0712, -0.0121}}}, "/d/coco128", 1)
 	for _, want := range []string{

@@ -29,6 +29,7 @@ type quantizeFlags struct {
 	format                     string
 	frames, maxImages          int
 	reportPath, ortLib         string
+	evalData                   string
 	latency                    bool
 	metric                     string
 	opt                        quant.Options
@@ -61,6 +62,7 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = default)")
 	accuracy := accuracyFlags(fs)
 	fs.StringVar(&f.reportPath, "report", "", "also write the report as JSON here")
+	fs.StringVar(&f.evalData, "eval", "", "after writing, score the FP32 and the INT8 model on this YOLO-labelled directory (as edgedet eval) and print the mAP lost with its 95 % interval; use images not in --calib")
 	fs.StringVar(&f.ortLib, "ort-lib", "", "ONNX Runtime library (default: search)")
 	fs.StringVar(&f.metric, "metric", "detections", "output error the float layers are chosen by: detections (1 - AP of the INT8 detections against FP32's on the sensitivity frames) or outputs (relative squared error of the raw outputs)")
 	fs.BoolVar(&f.latency, "latency", true, "time models in the detector on this CPU: the entry regions near the best (the fastest is kept), and the result against FP32 (paired runs)")
@@ -78,6 +80,9 @@ func parseQuantizeFlags(args []string, stderr io.Writer) (*quantizeFlags, error)
 	}
 	if f.model == "" || f.calib == "" || f.out == "" {
 		return nil, fmt.Errorf("%w: --model, --calib and --out are required", errUsage)
+	}
+	if err := checkBenchEval(f.evalData, ""); err != nil {
+		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
@@ -189,6 +194,11 @@ func cmdQuantize(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("measure latency: %w", err)
 		}
 		printQuantLatency(stdout, rep.Latency, rep.WeightsOnly)
+	}
+	if f.evalData != "" {
+		if rep.Accuracy, err = measureQuantAccuracy(ctx, f, log, stdout, stderr); err != nil {
+			return err
+		}
 	}
 	if f.reportPath != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
@@ -457,4 +467,16 @@ func printSplits(w io.Writer, r *quant.Report) {
 		parts = append(parts, fmt.Sprintf("%s %v", sp.Node, sp.Groups))
 	}
 	fmt.Fprintf(w, "split by channel range: %d convolutions (channels per group): %s\n", len(r.Split), strings.Join(parts, ", "))
+}
+
+// measureQuantAccuracy scores the FP32 and the written INT8 model on
+// --eval and prints the comparison (evalCompare).
+func measureQuantAccuracy(ctx context.Context, f *quantizeFlags, log *slog.Logger, stdout, stderr io.Writer) (*quant.AccuracyReport, error) {
+	c, err := evalCompare(ctx, []string{f.model, f.out}, f.evalData, detection.Format(f.format), log, stdout, stderr)
+	if err != nil {
+		return nil, fmt.Errorf("--eval: %w", err)
+	}
+	fp, q := c.Summaries[0], c.Summaries[1]
+	return &quant.AccuracyReport{Data: f.evalData, Images: c.Images, FP32MAP: fp.AP, INT8MAP: q.AP,
+		FP32MAP50: fp.AP50, INT8MAP50: q.AP50, Interval: c.Intervals[1].AP}, nil
 }

@@ -95,7 +95,7 @@ func TestQuantizeCLI(t *testing.T) {
 	model := yoloxPath(t)
 	out := filepath.Join(t.TempDir(), "yolox_int8.onnx")
 	report := filepath.Join(t.TempDir(), "report.json")
-	stdout, stderr, code := runCLI(t, "quantize", "--model", model, "--calib", calibDir(t, 3), "--out", out, "--report", report)
+	stdout, stderr, code := runCLI(t, "quantize", "--model", model, "--calib", calibDir(t, 3), "--out", out, "--report", report, "--eval", evalData(t, 4))
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -134,6 +134,21 @@ func TestQuantizeCLI(t *testing.T) {
 	}
 	if rep.Latency == nil || rep.Latency.Ratio <= 0 || rep.Latency.CPU != cpu || strconv.Itoa(rep.EntryLayers) != entry[1] || !rep.CustomMetric {
 		t.Errorf("report: latency %+v, entry layers %d (stdout %s), custom metric %v", rep.Latency, rep.EntryLayers, entry[1], rep.CustomMetric)
+	}
+	// --eval: both models scored on the 4 images, the INT8 line with the
+	// interval of its difference, the figures in the report.
+	acc := rep.Accuracy
+	if acc == nil || acc.Images != 4 || acc.FP32MAP <= 0 || acc.INT8MAP <= 0 || acc.Interval[0] > acc.Interval[1] {
+		t.Fatalf("report accuracy %+v: want both models scored on 4 images and an interval", acc)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("mAP@0.5:0.95 %-24s %.3f (+0.000)", filepath.Base(model), acc.FP32MAP),
+		fmt.Sprintf("mAP@0.5:0.95 %-24s %.3f (%+.3f)", filepath.Base(out), acc.INT8MAP, acc.INT8MAP-acc.FP32MAP),
+		fmt.Sprintf("95 %% interval of the mAP@0.5:0.95 difference [%+.3f, %+.3f]", acc.Interval[0], acc.Interval[1]),
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout does not say %q:\n%s", want, stdout)
+		}
 	}
 	// The detector timer is wired in: the INT8 model was timed against
 	// FP32 before it was written (and kept, or replaced by weights only).
@@ -279,6 +294,7 @@ func TestQuantizeCLIErrors(t *testing.T) {
 		{"unknown exclude", []string{"--model", model, "--calib", good, "--out", out, "--max-error", "-1", "--exclude", "/no/such/Conv"}, 1, []string{`"/no/such/Conv"`}},
 		{"missing model", []string{"--model", filepath.Join(tmp, "none.onnx"), "--calib", good, "--out", out}, 1, []string{"none.onnx"}},
 		{"unknown format", []string{"--model", model, "--calib", good, "--out", out, "--format", "yolo9"}, 1, []string{`format: "yolo9" is not one of`}},
+		{"missing eval dir", []string{"--model", model, "--calib", good, "--out", out, "--eval", filepath.Join(tmp, "no-labels")}, 1, []string{"--eval", "no-labels"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, code := runCLI(t, append([]string{"quantize"}, c.args...)...)
