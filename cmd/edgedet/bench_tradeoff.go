@@ -21,7 +21,6 @@ type benchAccuracy struct {
 	DeltaInterval *eval.DeltaInterval `json:"delta_interval,omitempty"`
 }
 
-
 // checkBenchEval checks --eval and --plot before any model is timed.
 func checkBenchEval(data, plot string) error {
 	if data == "" {
