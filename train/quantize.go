@@ -67,6 +67,11 @@ func quantParams(ins []*Tensor) (scale []float32, zp []float64, err error) {
 		return nil, nil, fmt.Errorf("scale of shape %v: want a scalar or a vector (blocked quantization is not supported)", ins[1].Shape)
 	}
 	scale = ins[1].Data
+	for i, s := range scale {
+		if !(s > 0) || math.IsInf(float64(s), 1) {
+			return nil, nil, fmt.Errorf("scale %d is %g: want a positive, finite value", i, s)
+		}
+	}
 	zp = make([]float64, len(scale))
 	if len(ins) > 2 && ins[2] != nil {
 		z := ins[2]

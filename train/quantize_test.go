@@ -168,6 +168,10 @@ func TestQuantizeKernelErrors(t *testing.T) {
 		{"zero point count", 1, []*Tensor{x, three, intTensor([]int64{0, 0}, 2)}, "2 zero points for 3 scales"},
 		{"int scale", 1, []*Tensor{x, intTensor([]int64{1})}, "scale"},
 		{"no scale", 1, []*Tensor{x}, "scale"},
+		{"zero scale", 1, []*Tensor{x, mustData([]float32{1, 0, 1}, 3)}, "scale 1 is 0: want a positive, finite value"},
+		{"negative scale", 1, []*Tensor{x, mustData([]float32{1, 1, -2}, 3)}, "scale 2 is -2"},
+		{"NaN scale", 1, []*Tensor{x, mustData([]float32{float32(math.NaN()), 1, 1}, 3)}, "scale 0 is NaN"},
+		{"infinite scale", 1, []*Tensor{x, mustData([]float32{float32(math.Inf(1)), 1, 1}, 3)}, "scale 0 is +Inf"},
 		{"blocked scales", 1, []*Tensor{mustData(make([]float32, 8), 2, 4), mustData([]float32{1, 1, 1, 1}, 2, 2)}, "scale of shape [2 2]"},
 	} {
 		_, _, err := mustQuantize(t, onnxpb.TensorProto_UINT8, onnx.IntAttr("axis", c.axis)).forward(c.ins)
