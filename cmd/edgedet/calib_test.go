@@ -14,12 +14,7 @@ import (
 // RGB input and ImageNet normalisation: read as yolox, its calibration
 // frames and its detection metric are wrong.
 func TestModelSpecFormat(t *testing.T) {
-	model := testenv.SharedOptional(t, "models", "yolox_nano_640_bubbliiiing.onnx")
-	cleanup, err := initRuntime(testenv.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
+	model := bubbliiiing640(t)
 	guessed, err := modelSpec(model, "")
 	if err != nil {
 		t.Fatal(err)
@@ -41,4 +36,18 @@ func TestModelSpecFormat(t *testing.T) {
 	if named.InputWidth != 640 || named.InputHeight != 640 {
 		t.Errorf("input %dx%d, want 640x640", named.InputWidth, named.InputHeight)
 	}
+}
+
+// bubbliiiing640 is the shared yolox_nano_640_bubbliiiing model (the test
+// is skipped without it), with ONNX Runtime initialised until the test
+// ends. It has no sidecar: read by its output shape it is taken for yolox.
+func bubbliiiing640(t *testing.T) string {
+	t.Helper()
+	model := testenv.SharedOptional(t, "models", "yolox_nano_640_bubbliiiing.onnx")
+	cleanup, err := initRuntime(testenv.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	return model
 }

@@ -8,22 +8,17 @@ import (
 	"testing"
 
 	"github.com/edgedet/edgedet/detection"
-	"github.com/edgedet/edgedet/internal/testenv"
 	"github.com/edgedet/edgedet/onnx"
 )
 
 // TestEvalReadsTheSourcesFormat: yolox_nano_640_bubbliiiing has yolox's
 // output shape but is yolox_levels, and has no sidecar here. Read by its
-// shape it scores nothing; prune's evaluation of the original (--format)
-// (evalCompare) and its scorer of in-memory candidates (the source's description in
-// their metadata, as distill's checkpoints get it) must read it right.
+// shape it scores nothing; the comparison of prune and quantize --eval
+// (evalCompare, with --format) and prune's scorer of in-memory candidates
+// (the source's description in their metadata, as distill's checkpoints
+// get it) must read it right.
 func TestEvalReadsTheSourcesFormat(t *testing.T) {
-	model := testenv.SharedOptional(t, "models", "yolox_nano_640_bubbliiiing.onnx")
-	cleanup, err := initRuntime(testenv.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
+	model := bubbliiiing640(t)
 	data := evalData(t, 8)
 	log := slog.New(slog.DiscardHandler)
 	ctx := context.Background()
