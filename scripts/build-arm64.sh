@@ -16,7 +16,7 @@
 #                  be fused into table lookups on both (NEON kernel on arm64),
 #                  on each emulated CPU in EDGEDET_QEMU_CPUS (default
 #                  "cortex-a72 cortex-a76": Raspberry Pi 4 and 5); first it runs
-#                  package detection's unit tests as arm64 code under qemu
+#                  packages detection's and eval's unit tests as arm64 code
 #
 # Why a sysroot: gocv links OpenCV through cgo, so the arm64 build needs arm64
 # OpenCV headers and libraries. Debian multiarch cannot co-install the arm64 and
@@ -283,21 +283,23 @@ show='.detections[] | "  \(.label)\t\(.score*1000|round/1000)\t\(.box|map(.*10|r
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs" "${tmp:-}"' EXIT
 
-# Package detection (decoders, NMS, geometry: plain Go, no cgo) as arm64
-# code: the Go compiler may fuse a float multiply with a later add or
-# subtract into one instruction, and does so on arm64, not on amd64, so the
-# same source can round differently there. Its unit tests once passed on
-# amd64 while six decoder tests failed on arm64 (finite(v) as v-v == 0 on a
-# fused product: no FP32 YOLOX detection at all).
+# The float-heavy plain-Go packages (no cgo), as arm64 code: detection
+# (decoders, NMS, geometry) and eval (COCO mAP). The Go compiler may fuse a
+# float multiply with a later add or subtract into one instruction, and does
+# so on arm64, not on amd64, so the same source can round differently there.
+# Their unit tests once passed on amd64 while on arm64 six decoder tests
+# failed (finite(v) as v-v == 0 on a fused product: no FP32 YOLOX detection
+# at all) and eval's IoU thresholds moved off numpy's.
 t=$(now)
-detection_test="$logs/detection.test"
-(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -c -o "$detection_test" ./detection) \
-  || die "cannot build package detection's tests for linux/arm64"
-for cpu in "${qemu_cpus[@]}"; do
-  (cd "$ROOT/detection" && "$QEMU" -cpu "$cpu" "$detection_test" -test.count=1 >"$logs/detection-test.log" 2>&1) \
-    || { tail -40 "$logs/detection-test.log" >&2; die "package detection's tests fail as arm64 code under qemu ($cpu)"; }
+for pkg in detection eval; do
+  (cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -c -o "$logs/$pkg.test" "./$pkg") \
+    || die "cannot build package $pkg's tests for linux/arm64"
+  for cpu in "${qemu_cpus[@]}"; do
+    (cd "$ROOT/$pkg" && "$QEMU" -cpu "$cpu" "$logs/$pkg.test" -test.count=1 >"$logs/$pkg-test.log" 2>&1) \
+      || { tail -40 "$logs/$pkg-test.log" >&2; die "package $pkg's tests fail as arm64 code under qemu ($cpu)"; }
+  done
 done
-took "package detection's tests as arm64 under qemu (${qemu_cpus[*]})" "$t"
+took "packages detection and eval: tests as arm64 under qemu (${qemu_cpus[*]})" "$t"
 
 # fused_path LOG: the kernel path of the "int8 activations fused" log line, or
 # "" when the detector did not fuse.
