@@ -1,6 +1,9 @@
 package detection
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Decoder turns a raw output tensor into candidate detections in model-input
 // pixels. A Decoder is immutable after NewDecoder and safe for concurrent use.
@@ -172,8 +175,16 @@ func appendCandidate(dst []Detection, cls int, score float32, b Box) []Detection
 	return append(dst, Detection{ClassID: cls, Score: min(score, 1), Box: b})
 }
 
-// finite reports whether v is neither NaN nor ±Inf.
-func finite(v float32) bool { return v-v == 0 }
+// finite reports whether v is neither NaN nor ±Inf: its exponent bits are
+// not all ones. It must not test v-v == 0: Go may fuse a product with a
+// later subtraction (the spec allows it; the arm64 compiler does it), so
+// for score := obj * cls, inlined score-score became one fused
+// multiply-subtract that yields the product's rounding error, not 0, and
+// dropped nearly every YOLOX, YOLOv5 and FastestV2 candidate on arm64.
+func finite(v float32) bool { return math.Float32bits(v)&float32ExpMask != float32ExpMask }
+
+// float32ExpMask selects the 8 exponent bits of an IEEE 754 float32.
+const float32ExpMask = 0x7f800000
 
 // argmax returns the index and value of the largest score, the first one on
 // ties. scores must not be empty.

@@ -208,3 +208,29 @@ func TestDecodeDropsNonFinite(t *testing.T) {
 		t.Fatalf("yolox with exp overflow: %+v, want nothing", got)
 	}
 }
+
+// TestFinite: finite accepts every finite float32, the extremes included,
+// and refuses NaN and both infinities. The products are computed where
+// finite is inlined, as the decoders' score := obj * cls is: where the
+// compiler fuses a product with a subtraction (arm64), a v-v == 0 test saw
+// the product's rounding error and refused them.
+func TestFinite(t *testing.T) {
+	for _, v := range []float32{0, float32(math.Copysign(0, -1)), 1, -1, math.MaxFloat32, -math.MaxFloat32,
+		math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, 0x1p-126} {
+		if !finite(v) {
+			t.Errorf("finite(%g) = false, want true", v)
+		}
+	}
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if finite(float32(v)) {
+			t.Errorf("finite(%g) = true, want false", v)
+		}
+	}
+	obj := []float32{0.9, 0.855, 0.3, 1e-3}
+	cls := []float32{0.9, 0.95, 0.7, 0.123}
+	for i := range obj {
+		if !finite(obj[i] * cls[i]) {
+			t.Errorf("finite(%g * %g) = false, want true", obj[i], cls[i])
+		}
+	}
+}

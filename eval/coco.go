@@ -52,7 +52,10 @@ func linspace(start, stop float64, n int) []float64 {
 	step := (stop - start) / float64(n-1)
 	v := make([]float64, n)
 	for i := range v {
-		v[i] = float64(i)*step + start
+		// The conversion rounds the product before the add, as numpy
+		// does: without it Go may fuse them into one multiply-add (arm64
+		// does), which gave 0.79999999999999993 for 0.8.
+		v[i] = float64(float64(i)*step) + start
 	}
 	v[n-1] = stop
 	return v

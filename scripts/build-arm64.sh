@@ -13,7 +13,10 @@
 #                  (version + detect on dog.jpg) and compare its detections with
 #                  the amd64 build/edgedet, for an FP32 model (EDGEDET_MODEL) and
 #                  an INT8 QDQ model (EDGEDET_INT8_MODEL), whose activations must
-#                  be fused into table lookups on both (NEON kernel on arm64)
+#                  be fused into table lookups on both (NEON kernel on arm64),
+#                  on each emulated CPU in EDGEDET_QEMU_CPUS (default
+#                  "cortex-a72 cortex-a76": Raspberry Pi 4 and 5); first it runs
+#                  packages detection's and eval's unit tests as arm64 code
 #
 # Why a sysroot: gocv links OpenCV through cgo, so the arm64 build needs arm64
 # OpenCV headers and libraries. Debian multiarch cannot co-install the arm64 and
@@ -40,6 +43,14 @@ TRIPLET=aarch64-linux-gnu
 MODEL="${EDGEDET_MODEL:-$ROOT/../shared/models/yolox_nano_416.onnx}"
 INT8_MODEL="${EDGEDET_INT8_MODEL:-$ROOT/../shared/models/yolov8n_int8qdq_320.onnx}"
 IMAGE="${EDGEDET_IMAGE:-$ROOT/../shared/datasets/samples/dog.jpg}"
+# The CPUs qemu emulates for --check: the cores of the boards edgedet targets,
+# Raspberry Pi 4 (Cortex-A72: ARMv8.0-A with NEON, no dot product) and Pi 5
+# (Cortex-A76: adds dot product and fp16), so ONNX Runtime picks the kernels it
+# picks there. qemu's default CPU, max, also has SVE/SVE2/SME, which no Pi or
+# Jetson has: ONNX Runtime 1.24.1 then runs its SVE kernels, which no target
+# board runs and which qemu emulates ~15x slower (FP32 yolox_nano_416: 83 s
+# instead of 4-5 s, same detections). EDGEDET_QEMU_CPUS=max tries them anyway.
+QEMU_CPUS="${EDGEDET_QEMU_CPUS:-cortex-a72 cortex-a76}"
 
 # The OpenCV modules gocv v0.32.0's main package (gocv.io/x/gocv, not contrib)
 # needs. Its C++ files include <opencv2/opencv.hpp>, which includes the header
@@ -247,9 +258,16 @@ log "binary: $(stat -c %s "$OUT/edgedet") bytes; lib: $(stat -c %s "$ORT_LIB") b
 [ -f "$INT8_MODEL" ] || die "INT8 model not found: $INT8_MODEL (set EDGEDET_INT8_MODEL)"
 [ -f "$IMAGE" ] || die "image not found: $IMAGE (set EDGEDET_IMAGE)"
 command -v jq >/dev/null || die "--check needs jq (apt-get install jq)"
-run_arm() { "$QEMU" -L "$SYSROOT" "$OUT/edgedet" "$@"; }
+read -r -a qemu_cpus <<<"$QEMU_CPUS"
+((${#qemu_cpus[@]})) || die "EDGEDET_QEMU_CPUS is empty"
+cpu_list="$("$QEMU" -cpu help 2>&1 || true)" # qemu 7.2 lists them, then exits 1
+for cpu in "${qemu_cpus[@]}"; do
+  grep -qx "  $cpu" <<<"$cpu_list" || die "$QEMU cannot emulate CPU $cpu (EDGEDET_QEMU_CPUS; see $QEMU -cpu help)"
+done
+QEMU_CPU="${qemu_cpus[0]}"
+run_arm() { "$QEMU" -cpu "$QEMU_CPU" -L "$SYSROOT" "$OUT/edgedet" "$@"; }
 
-log "qemu: edgedet version"
+log "qemu ($QEMU_CPU): edgedet version"
 run_arm version --ort-lib "$ORT_LIB" || die "the arm64 binary does not start under $QEMU -L $SYSROOT"
 
 AMD="$ROOT/build/edgedet"
@@ -265,6 +283,24 @@ show='.detections[] | "  \(.label)\t\(.score*1000|round/1000)\t\(.box|map(.*10|r
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs" "${tmp:-}"' EXIT
 
+# The float-heavy plain-Go packages (no cgo), as arm64 code: detection
+# (decoders, NMS, geometry) and eval (COCO mAP). The Go compiler may fuse a
+# float multiply with a later add or subtract into one instruction, and does
+# so on arm64, not on amd64, so the same source can round differently there.
+# Their unit tests once passed on amd64 while on arm64 six decoder tests
+# failed (finite(v) as v-v == 0 on a fused product: no FP32 YOLOX detection
+# at all) and eval's IoU thresholds moved off numpy's.
+t=$(now)
+for pkg in detection eval; do
+  (cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -c -o "$logs/$pkg.test" "./$pkg") \
+    || die "cannot build package $pkg's tests for linux/arm64"
+  for cpu in "${qemu_cpus[@]}"; do
+    (cd "$ROOT/$pkg" && "$QEMU" -cpu "$cpu" "$logs/$pkg.test" -test.count=1 >"$logs/$pkg-test.log" 2>&1) \
+      || { tail -40 "$logs/$pkg-test.log" >&2; die "package $pkg's tests fail as arm64 code under qemu ($cpu)"; }
+  done
+done
+took "packages detection and eval: tests as arm64 under qemu (${qemu_cpus[*]})" "$t"
+
 # fused_path LOG: the kernel path of the "int8 activations fused" log line, or
 # "" when the detector did not fuse.
 fused_path() { sed -n 's/.*msg="int8 activations fused".* path=\([a-z0-9]*\).*/\1/p' "$1" | head -1; }
@@ -277,11 +313,11 @@ check_model() {
   t=$(now)
   arm_json="$(run_arm detect --model "$model" --ort-lib "$ORT_LIB" --log-level info --json "$IMAGE" 2>"$logs/arm.log")" \
     || { cat "$logs/arm.log" >&2; die "arm64 detect of $name failed under qemu"; }
-  took "arm64 detect of $name under qemu" "$t"
+  took "arm64 detect of $name under qemu ($QEMU_CPU)" "$t"
   amd_json="$("$AMD" detect --model "$model" --ort-lib "$amd_lib" --log-level info --json "$IMAGE" 2>"$logs/amd.log")" \
     || { cat "$logs/amd.log" >&2; die "amd64 detect of $name failed"; }
   echo "$name, amd64 ($AMD):"; jq -r "$show" <<<"$amd_json"
-  echo "$name, arm64 (qemu-aarch64 $OUT/edgedet):"; jq -r "$show" <<<"$arm_json"
+  echo "$name, arm64 (qemu-aarch64 -cpu $QEMU_CPU $OUT/edgedet):"; jq -r "$show" <<<"$arm_json"
   if ((want_fused)); then
     local arm_path amd_path
     arm_path="$(fused_path "$logs/arm.log")"
@@ -289,7 +325,7 @@ check_model() {
     echo "$name: int8 activations fused with kernel ${arm_path:-none} on arm64, ${amd_path:-none} on amd64"
     if [ "$arm_path" != neon ]; then
       grep -E 'level=(WARN|ERROR)|activations' "$logs/arm.log" >&2 || true
-      echo "check: $name: arm64 did not fuse the INT8 activations with the NEON kernel"
+      echo "check: $name ($QEMU_CPU): arm64 did not fuse the INT8 activations with the NEON kernel"
       return 1
     fi
     [ -n "$amd_path" ] || { echo "check: $name: amd64 did not fuse the INT8 activations"; return 1; }
@@ -305,11 +341,13 @@ check_model() {
         | if $d <= $tol then "OK: same \($la|length) labels, max box difference \($d*100|round/100) px"
           else "boxes differ by up to \($d*100|round/100) px (tolerance \($tol))" end
       end')"
-  echo "check: $name: $verdict"
+  echo "check: $name ($QEMU_CPU): $verdict"
   case "$verdict" in OK:*) return 0 ;; *) return 1 ;; esac
 }
 
 status=0
-check_model "$MODEL" 0 || status=1
-check_model "$INT8_MODEL" 1 || status=1
+for QEMU_CPU in "${qemu_cpus[@]}"; do
+  check_model "$MODEL" 0 || status=1
+  check_model "$INT8_MODEL" 1 || status=1
+done
 exit "$status"
