@@ -139,13 +139,11 @@ func (m *matches) score(draws []int) (ap, ap50 float64) {
 	return sum / float64(n), sum50 / float64(n50)
 }
 
-// interval95 is the 2.5th and 97.5th percentile of x (nearest rank); it
-// sorts x.
+// interval95 is the 2.5th and 97.5th percentile of x (nearest rank: the
+// ⌈p·n⌉-th smallest, which for 0 < p < 1 is always one of x); it sorts x,
+// which must not be empty.
 func interval95(x []float64) [2]float64 {
 	slices.Sort(x)
-	rank := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(x)))) - 1
-		return x[max(0, min(i, len(x)-1))]
-	}
+	rank := func(p float64) float64 { return x[int(math.Ceil(p*float64(len(x))))-1] }
 	return [2]float64{rank(0.025), rank(0.975)}
 }

@@ -147,6 +147,19 @@ func TestBootstrapDelta(t *testing.T) {
 	}
 }
 
+// The fewest resamples allowed (2) work, and the second model's detections
+// are checked like the first's.
+func TestBootstrapDeltaEdges(t *testing.T) {
+	ds, dets := randomScene(7, 5)
+	if d, err := BootstrapDelta(context.Background(), ds, dets, dets, 2, 1); err != nil || d.Resamples != 2 {
+		t.Errorf("2 resamples: %+v, %v", d, err)
+	}
+	bad := map[int][]Detection{7: {det(0, 1, b(0, 0, 1, 1))}}
+	if d, err := BootstrapDelta(context.Background(), ds, dets, bad, 10, 1); err == nil || d != nil || !strings.Contains(err.Error(), "second model: add detections: image id 7") {
+		t.Errorf("second model with an unknown image: %+v, %v", d, err)
+	}
+}
+
 func TestBootstrapDeltaErrors(t *testing.T) {
 	ds, dets := randomScene(7, 5)
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -162,6 +175,7 @@ func TestBootstrapDeltaErrors(t *testing.T) {
 		{"one resample", context.Background(), ds, dets, 1, "1 resamples, need at least 2"},
 		{"no images", context.Background(), &Dataset{Names: ds.Names}, dets, 10, "no images"},
 		{"unknown image", context.Background(), ds, map[int][]Detection{7: {det(0, 1, b(0, 0, 1, 1))}}, 10, "first model: add detections: image id 7"},
+		{"unknown class", context.Background(), ds, map[int][]Detection{ds.Images[0].ID: {det(3, 1, b(0, 0, 1, 1))}}, 10, "first model: add detections for image 100: class id 3"},
 		{"cancelled", cancelled, ds, dets, 10, "context canceled"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -186,5 +200,8 @@ func TestInterval95(t *testing.T) {
 	}
 	if got := interval95([]float64{3, 1}); got != [2]float64{1, 3} {
 		t.Errorf("interval of {1, 3} = %v", got)
+	}
+	if got := interval95([]float64{5}); got != [2]float64{5, 5} {
+		t.Errorf("interval of {5} = %v", got)
 	}
 }
