@@ -68,7 +68,7 @@ func quantParams(ins []*Tensor) (scale []float32, zp []float64, err error) {
 	}
 	scale = ins[1].Data
 	for i, s := range scale {
-		if !(s > 0) || math.IsInf(float64(s), 1) {
+		if !(s > 0 && s <= math.MaxFloat32) {
 			return nil, nil, fmt.Errorf("scale %d is %g: want a positive, finite value", i, s)
 		}
 	}

@@ -166,7 +166,7 @@ func TestQuantizeKernelErrors(t *testing.T) {
 		{"negative axis out of range", -3, []*Tensor{x, three}, "axis -3 out of range"},
 		{"int input", 1, []*Tensor{intTensor([]int64{1, 2, 3, 4, 5, 6}, 2, 3), three}, "float"},
 		{"zero point count", 1, []*Tensor{x, three, intTensor([]int64{0, 0}, 2)}, "2 zero points for 3 scales"},
-		{"int scale", 1, []*Tensor{x, intTensor([]int64{1})}, "scale"},
+		{"int scale", 1, []*Tensor{x, intTensor([]int64{1})}, "scale must be a float tensor"},
 		{"no scale", 1, []*Tensor{x}, "scale"},
 		{"zero scale", 1, []*Tensor{x, mustData([]float32{1, 0, 1}, 3)}, "scale 1 is 0: want a positive, finite value"},
 		{"negative scale", 1, []*Tensor{x, mustData([]float32{1, 1, -2}, 3)}, "scale 2 is -2"},
@@ -305,5 +305,51 @@ func TestQuantizeDequantizeStraightThrough(t *testing.T) {
 		if math.Abs(float64(g-want)) > 1e-6*math.Abs(float64(want)) {
 			t.Errorf("x[%d] = %g (quantized %g): gradient %g, want %g", i, x.Data[i], qOuts[0].Data[i], g, want)
 		}
+	}
+}
+
+// Backward without an incoming gradient gives none; with parameters that
+// do not fit the input it fails as forward does, for both kernels.
+func TestQuantizeBackwardEdges(t *testing.T) {
+	x := mustData([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	good := []*Tensor{x, mustData([]float32{0.5, 0.5, 0.5}, 3)}
+	bad := []*Tensor{x, mustData([]float32{0.5, 0.5}, 2)}
+	qk := mustQuantize(t, onnxpb.TensorProto_UINT8, onnx.IntAttr("axis", 1))
+	dqk := mustDequantize(t, onnx.IntAttr("axis", 1))
+	for name, k := range map[string]kernel{"QuantizeLinear": qk, "DequantizeLinear": dqk} {
+		g, err := k.backward(good, []*Tensor{x}, nil, []*Tensor{nil})
+		if err != nil || len(g) != 2 || g[0] != nil || g[1] != nil {
+			t.Errorf("%s backward with no incoming gradient: %v, %v; want no gradients", name, g, err)
+		}
+		g, err = k.backward(bad, []*Tensor{x}, nil, []*Tensor{NewTensor(2, 3)})
+		if err == nil || g != nil || !strings.Contains(err.Error(), "2 scales for 3 values") {
+			t.Errorf("%s backward with 2 scales for axis 1 of [2 3]: %v, %v", name, g, err)
+		}
+	}
+}
+
+// Without an axis attribute, per-axis scales run along axis 1 (the
+// channels of [N C H W]), as ONNX says.
+func TestQDQDefaultAxis(t *testing.T) {
+	x := mustData([]float32{1, 1, 1, 1, 1, 1}, 1, 3, 2)
+	s := mustData([]float32{0.5, 0.25, 1}, 3)
+	zp := intTensor([]int64{0, 0, 0}, 3)
+	q, _, err := mustQuantize(t, onnxpb.TensorProto_INT8).forward([]*Tensor{x, s, zp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{2, 2, 4, 4, 1, 1}; !slices.Equal(q[0].Data, want) {
+		t.Errorf("quantize: %v, want %v (channel c scaled by 1/s[c])", q[0].Data, want)
+	}
+	dq, _, err := mustDequantize(t).forward([]*Tensor{q[0], s, zp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(dq[0].Data, x.Data) {
+		t.Errorf("dequantize: %v, want %v", dq[0].Data, x.Data)
+	}
+	// The largest finite scale is a scale like any other.
+	if q, _, err := mustQuantize(t, onnxpb.TensorProto_INT8).forward([]*Tensor{x, mustData([]float32{math.MaxFloat32}, 1)}); err != nil || q[0].Data[0] != 0 {
+		t.Errorf("scale MaxFloat32: %v, %v; want every value quantized to 0", q, err)
 	}
 }
