@@ -424,7 +424,11 @@ func printQuantReport(w io.Writer, in, out string, r *quant.Report) {
 		fmt.Fprintf(w, "  float: %-28s %s; weights %s\n", l.Node, l.Reason, l.Weights)
 	}
 	if r.MetricBlind {
-		fmt.Fprintf(w, "warning: the INT8 detections agree with almost none of FP32's whatever stays float (best output error %.3f): the model's output is probably read in the wrong format, so the float layers were chosen blind; check `edgedet detect` on an image, name the format with --format or a sidecar, and quantize again\n", slices.Min(r.EntryErrors))
+		best := ""
+		if len(r.EntryErrors) > 0 {
+			best = fmt.Sprintf(" (best output error %.3f)", slices.Min(r.EntryErrors))
+		}
+		fmt.Fprintf(w, "warning: the INT8 detections agree with almost none of FP32's whatever stays float%s: the model's output is probably read in the wrong format, so the float layers were chosen blind; check `edgedet detect` on an image, name the format with --format or a sidecar, and quantize again\n", best)
 	}
 }
 

@@ -422,4 +422,11 @@ func TestPrintQuantReportMetricBlind(t *testing.T) {
 			t.Errorf("blind %v: report warns %v:\n%s", blind, warned, got)
 		}
 	}
+	// A report without the entry curve (as a hand-made JSON report may be)
+	// still prints, without the figure.
+	var b strings.Builder
+	printQuantReport(&b, "in.onnx", "out.onnx", &quant.Report{CustomMetric: true, MetricBlind: true})
+	if got := b.String(); !strings.Contains(got, "warning: the INT8 detections agree with almost none of FP32's whatever stays float: ") {
+		t.Errorf("blind without an entry curve:\n%s", got)
+	}
 }
