@@ -75,20 +75,7 @@ func TestPlaceLabelsCandidateOrder(t *testing.T) {
 		// it must, the fifth ties above and below and takes above.
 		{"short box", detection.Box{X1: 100, Y1: 100, X2: 200, Y2: 120}, []int{86, 100, 120, 106, 86}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dets := make([]detection.Detection, len(tc.ys))
-			sizes := make([]image.Point, len(tc.ys))
-			for i := range dets {
-				dets[i] = detection.Detection{Score: 0.9 - 0.1*float32(i), Box: tc.box}
-				sizes[i] = label
-			}
-			got := placeLabels(dets, sizes, bounds)
-			for i, y := range tc.ys {
-				if want := image.Rect(100, y, 164, y+14); got[i] != want {
-					t.Errorf("label %d (score %.1f) at %v, want %v", i, dets[i].Score, got[i], want)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkStackedLabels(t, tc.box, label, bounds, tc.ys) })
 	}
 }
 
@@ -115,6 +102,26 @@ func TestDrawLabelText(t *testing.T) {
 		img.Close()
 		if ink.Empty() || !ink.In(label) || ink.Min.X-label.Min.X != left || label.Max.Y-ink.Max.Y != 2 {
 			t.Errorf("%dx%d image: text ink %v in label %v, want inside it, %d px from its left and 2 px from its bottom", n, n, ink, label, left)
+		}
+	}
+}
+
+// checkStackedLabels places len(ys) labels of text size label on one box,
+// scores descending, and checks that label i (padded by 2 pixels a side)
+// is left-aligned with the box with its top at ys[i].
+func checkStackedLabels(t *testing.T, box detection.Box, label, bounds image.Point, ys []int) {
+	t.Helper()
+	dets := make([]detection.Detection, len(ys))
+	sizes := make([]image.Point, len(ys))
+	for i := range dets {
+		dets[i] = detection.Detection{Score: 0.99 - 0.05*float32(i), Box: box}
+		sizes[i] = label
+	}
+	got := placeLabels(dets, sizes, bounds)
+	x := int(box.X1)
+	for i, y := range ys {
+		if want := image.Rect(x, y, x+label.X+4, y+label.Y+4); got[i] != want {
+			t.Errorf("label %d (score %.2f) at %v, want %v", i, dets[i].Score, got[i], want)
 		}
 	}
 }

@@ -30,20 +30,7 @@ func TestPlaceLabelsDownTheBox(t *testing.T) {
 		{"height not a multiple", detection.Box{X1: 20, Y1: 50, X2: 100, Y2: 145},
 			[]int{40, 50, 145, 135, 60, 70, 80, 90, 100, 110, 120, 40}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dets := make([]detection.Detection, len(tc.ys))
-			sizes := make([]image.Point, len(tc.ys))
-			for i := range dets {
-				dets[i] = detection.Detection{Score: 0.99 - 0.05*float32(i), Box: tc.box}
-				sizes[i] = label
-			}
-			got := placeLabels(dets, sizes, bounds)
-			for i, y := range tc.ys {
-				if want := image.Rect(20, y, 34, y+10); got[i] != want {
-					t.Errorf("label %d (score %.2f) at %v, want %v", i, dets[i].Score, got[i], want)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkStackedLabels(t, tc.box, label, bounds, tc.ys) })
 	}
 }
 

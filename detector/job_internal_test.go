@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edgedet/edgedet/internal/testenv"
+	"gocv.io/x/gocv"
 )
 
 // TestCancelledContextWins: with a Job free and a session idle, a context
@@ -28,14 +29,7 @@ func TestCancelledContextWins(t *testing.T) {
 	}
 	img := readDog(t)
 	defer img.Close()
-	j, err := d.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Release(j)
-	if err := j.Prepare(img); err != nil {
-		t.Fatal(err)
-	}
+	j := preparedJob(t, d, img)
 	for range 32 {
 		if err := j.Infer(cancelled); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Infer with a cancelled context = %v, want context.Canceled", err)
@@ -46,20 +40,28 @@ func TestCancelledContextWins(t *testing.T) {
 	}
 }
 
+// preparedJob acquires a Job of d and prepares img in it; the Job is
+// released when the test ends (before d is closed).
+func preparedJob(t *testing.T, d *Detector, img gocv.Mat) *Job {
+	t.Helper()
+	j, err := d.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Release(j) })
+	if err := j.Prepare(img); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
 // TestDecodeNeedsThisFramesInfer: after a new Prepare, Decode does not
 // return the previous frame's detections still in the output tensor.
 func TestDecodeNeedsThisFramesInfer(t *testing.T) {
 	d, _ := loadShared(t, "yolox_nano_416.onnx", func(c *Config) { c.Sessions, c.Slots = 1, 1 })
 	img := readDog(t)
 	defer img.Close()
-	j, err := d.Acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Release(j)
-	if err := j.Prepare(img); err != nil {
-		t.Fatal(err)
-	}
+	j := preparedJob(t, d, img)
 	if err := j.Infer(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -147,24 +147,14 @@ func TestRangesWithoutValues(t *testing.T) {
 // A damage ranking cancelled part way fails with the layer it was
 // measuring, before any search step; the layers not measured keep -1.
 func TestMeasureDamageCancelled(t *testing.T) {
-	z := calibratedQuantizer(t, convChain(rand.New(rand.NewPCG(99, 100)), 4), randomInputs{n: 4, seed: 5})
-	z.opt.MaxError = 0
-	ctx, cancel := context.WithCancel(context.Background())
+	z, s, layers, ctx, cancel := cancellableBudgetSearch(t)
 	defer cancel()
-	s, err := newSensitivity(ctx, z.p, z.inName, z.inShape, z.inputs, z.opt)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stages []string
 	z.progress = func(stage string, done, total int) {
 		stages = append(stages, stage)
 		if stage == "sensitivity" && done == 1 {
 			cancel()
 		}
-	}
-	layers := make([]LayerReport, len(z.p.candidates))
-	for i, n := range z.p.candidates {
-		layers[i] = LayerReport{Node: n.GetName(), Damage: -1}
 	}
 	f, err := z.keepMostDamagingFloat(ctx, s, layers, map[string]bool{})
 	second := z.p.candidates[1].GetName()

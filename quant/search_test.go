@@ -36,17 +36,32 @@ func TestQuantizeBudgetWithoutEntry(t *testing.T) {
 	}
 }
 
-// TestBudgetSearchCancelled: a search cancelled after the damage ranking
-// returns the context's error, with no further step measured.
-func TestBudgetSearchCancelled(t *testing.T) {
+// cancellableBudgetSearch is what the cancellation tests of the budget
+// search start from: a calibrated quantizer of a 4-Conv chain with a budget
+// (MaxError 0), its sensitivity measure built with ctx, which cancel
+// cancels, and the layers' reports with no damage measured (-1).
+func cancellableBudgetSearch(t *testing.T) (*quantizer, *sensitivity, []LayerReport, context.Context, context.CancelFunc) {
+	t.Helper()
 	z := calibratedQuantizer(t, convChain(rand.New(rand.NewPCG(99, 100)), 4), randomInputs{n: 4, seed: 5})
 	z.opt.MaxError = 0
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	s, err := newSensitivity(ctx, z.p, z.inName, z.inShape, z.inputs, z.opt)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	layers := make([]LayerReport, len(z.p.candidates))
+	for i, n := range z.p.candidates {
+		layers[i] = LayerReport{Node: n.GetName(), Damage: -1}
+	}
+	return z, s, layers, ctx, cancel
+}
+
+// TestBudgetSearchCancelled: a search cancelled after the damage ranking
+// returns the context's error, with no further step measured.
+func TestBudgetSearchCancelled(t *testing.T) {
+	z, s, layers, ctx, cancel := cancellableBudgetSearch(t)
+	defer cancel()
 	var search []int
 	z.progress = func(stage string, done, total int) {
 		switch {
@@ -55,10 +70,6 @@ func TestBudgetSearchCancelled(t *testing.T) {
 		case stage == "search":
 			search = append(search, done)
 		}
-	}
-	layers := make([]LayerReport, len(z.p.candidates))
-	for i, n := range z.p.candidates {
-		layers[i] = LayerReport{Node: n.GetName(), Damage: -1}
 	}
 	f, err := z.keepMostDamagingFloat(ctx, s, layers, map[string]bool{})
 	if !errors.Is(err, context.Canceled) || f != nil {
