@@ -108,17 +108,29 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 	}()
 	if err := a.startServices(ctx, env); err != nil {
-		return err
+		return a.startupError(ctx, err)
 	}
 	defer a.closePipes()
 	if err := a.buildPipelines(env); err != nil {
 		return err
 	}
 	if err := a.startControl(ctx, env); err != nil {
-		return err
+		return a.startupError(ctx, err)
 	}
 	a.startDiscovery(ctx, env)
 	return a.serve(ctx, env)
+}
+
+// startupError is what Run returns for err from a start-up stage: nil when
+// err is ctx's own end (a stop asked for while the agent was starting —
+// systemd's SIGTERM right after start — is a clean stop, not a failure),
+// else err.
+func (a *Agent) startupError(ctx context.Context, err error) error {
+	if cause := ctx.Err(); cause != nil && errors.Is(err, cause) {
+		a.log.Info("stopped while starting", "stage_err", err)
+		return nil
+	}
+	return err
 }
 
 // runEnv is what the stages of one Run share.

@@ -458,3 +458,38 @@ func TestGuardTurnsPanicIntoError(t *testing.T) {
 		t.Errorf("guard: %v, want nil", err)
 	}
 }
+
+// TestRunStoppedWhileStarting: a stop asked for while the agent starts (a
+// SIGTERM right after systemd started it) ends Run cleanly: the start-up
+// stage that saw the context end does not make it a failure. Any other
+// start-up error still is one, also when a stop was asked for, and so is a
+// context error while the agent's own context is live (a SUBACK timeout).
+func TestRunStoppedWhileStarting(t *testing.T) {
+	mq := testenv.StartMosquitto(t)
+	cfg := runConfig(t, dogClip(t, 2), mq.URL, "", "")
+	a := newTestAgent(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Errorf("Run with its context ended before it started: %v, want a clean stop", err)
+	}
+
+	other := errors.New("subscribe to control topics: not authorised")
+	timeout := fmt.Errorf("mqtt subscribe: no SUBACK within 5s: %w", context.DeadlineExceeded)
+	cancelled := fmt.Errorf("subscribe to control topics: mqtt subscribe: %w", context.Canceled)
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want error
+	}{
+		{"stopped while subscribing", ctx, cancelled, nil},
+		{"another error during a stop", ctx, other, other},
+		{"a timeout while running", context.Background(), timeout, timeout},
+		{"a cancellation that is not the agent's", context.Background(), cancelled, cancelled},
+	} {
+		if got := a.startupError(c.ctx, c.err); got != c.want {
+			t.Errorf("%s: startupError = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

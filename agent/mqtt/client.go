@@ -212,7 +212,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("mqtt connect: %w", err)
+		return err // the caller says what it was connecting for
 	}
 	c.log.Info("connecting")
 	c.connTok = c.cli.Connect()

@@ -141,7 +141,7 @@ func watchFirstEvent(ctx context.Context, brokerURL string, cfg agent.Config, lo
 	}
 	if err := sub.Connect(ctx); err != nil {
 		sub.Close(context.Background())
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("mqtt connect %s: %w", brokerURL, err)
 	}
 	var first atomic.Int64
 	if err := sub.Subscribe(ctx, cfg.MQTT.Topics().EventsFilter(), 0, func(string, []byte) {
